@@ -1,0 +1,67 @@
+"""Start a private Xvfb (Mesa llvmpipe for OpenGL) for tests that need a display."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass
+class XServer:
+    display: str
+    proc: subprocess.Popen
+    width: int
+    height: int
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DISPLAY"] = self.display
+        env.pop("WAYLAND_DISPLAY", None)
+        env.update(extra)
+        return env
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_xvfb(width: int = 1920, height: int = 1080, depth: int = 24) -> XServer:
+    """Start Xvfb on a free display number; fail the test with a clear message if it cannot start."""
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.fail("Xvfb is not installed: run `scripts/setup.sh test` (apt-get install xvfb)")
+    rfd, wfd = os.pipe()
+    proc = subprocess.Popen(
+        [exe, "-displayfd", str(wfd), "-screen", "0", f"{width}x{height}x{depth}",
+         "-nolisten", "tcp", "-noreset", "+extension", "GLX", "-ac"],
+        pass_fds=(wfd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.close(wfd)
+    number = b""
+    deadline = time.monotonic() + 20
+    try:
+        while not number.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else ""
+                proc.kill()
+                pytest.fail(f"Xvfb did not start within 20 s: {err.strip()[-500:]}")
+            ready, _, _ = select.select([rfd], [], [], left)
+            if ready:
+                chunk = os.read(rfd, 16)
+                if not chunk:
+                    break
+                number += chunk
+    finally:
+        os.close(rfd)
+    return XServer(display=":" + number.decode().strip(), proc=proc, width=width, height=height)
