@@ -1,0 +1,168 @@
+/* Shared pieces: clocks, sleeping, spin locks, errors, and mapping the shared memory. */
+#include "kv_internal.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KVMFR_DMABUF_GETSIZE 0x7544   /* _IO('u', 0x44): size of a /dev/kvmfrN device */
+
+uint64_t kv_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t kv_now_ms(void)
+{
+    return kv_now_ns() / 1000000ull;
+}
+
+void kv_sleep_us(uint32_t us)
+{
+    struct timespec ts = { .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+void kv_lock(uint32_t *lock)
+{
+    for (unsigned spins = 0;; ++spins) {
+        uint32_t expected = 0;
+        if (__atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            return;
+        if (spins > 1000)
+            kv_sleep_us(10);   /* the holder may be descheduled; don't burn a whole core */
+    }
+}
+
+int kv_try_lock(uint32_t *lock)
+{
+    uint32_t expected = 0;
+    return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+void kv_unlock(uint32_t *lock)
+{
+    STORE_SC(lock, 0);
+}
+
+int kv_fail(struct kv_error *err, int code, const char *field, uint64_t value, uint64_t limit,
+            const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        snprintf(err->field, sizeof err->field, "%s", field ? field : "");
+        err->value = value;
+        err->limit = limit;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+uint32_t kv_frame_bpp(uint32_t type)
+{
+    switch (type) {
+    case FRAME_TYPE_BGRA:
+    case FRAME_TYPE_RGBA:
+    case FRAME_TYPE_RGBA10:  return 4;
+    case FRAME_TYPE_RGBA16F: return 8;
+    case FRAME_TYPE_BGR_32:
+    case FRAME_TYPE_RGB_24:  return 3;
+    default:                 return 0;
+    }
+}
+
+uint64_t kv_recommended_shm_size(uint32_t width, uint32_t height, uint32_t bytes_per_pixel)
+{
+    /* B7 docs: W*H*BPP*2 bytes, in MiB, plus 10 MiB, rounded up to a power of two. */
+    uint64_t bytes = (uint64_t)width * height * bytes_per_pixel * 2;
+    uint64_t mib = (bytes + (1u << 20) - 1) >> 20;
+    mib += 10;
+    uint64_t p = 1;
+    while (p < mib)
+        p <<= 1;
+    return p << 20;
+}
+
+int kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struct kv_error *err)
+{
+    memset(shm, 0, sizeof *shm);
+    shm->fd = -1;
+    int flags = O_RDWR | O_CLOEXEC | (create_size ? O_CREAT : 0);
+    int fd = open(path, flags, 0660);
+    if (fd < 0)
+        return kv_fail(err, KV_ERR_MAP, "path", (uint64_t)errno, 0, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return kv_fail(err, KV_ERR_MAP, "path", (uint64_t)e, 0, "cannot stat %s: %s", path, strerror(e));
+    }
+    uint64_t size;
+    if (S_ISCHR(st.st_mode)) {
+        long r = ioctl(fd, KVMFR_DMABUF_GETSIZE, 0);
+        if (r <= 0) {
+            int e = errno;
+            close(fd);
+            return kv_fail(err, KV_ERR_MAP, "path", (uint64_t)e, 0,
+                           "%s is a character device but not a kvmfr device (size ioctl failed: %s)",
+                           path, strerror(e));
+        }
+        size = (uint64_t)r;
+        shm->is_device = 1;
+    } else if (S_ISREG(st.st_mode)) {
+        size = (uint64_t)st.st_size;
+        if (create_size && size < create_size) {
+            if (ftruncate(fd, (off_t)create_size) != 0) {
+                int e = errno;
+                close(fd);
+                return kv_fail(err, KV_ERR_MAP, "path", (uint64_t)e, create_size, "cannot size %s to %llu bytes: %s",
+                               path, (unsigned long long)create_size, strerror(e));
+            }
+            size = create_size;
+        }
+    } else {
+        close(fd);
+        return kv_fail(err, KV_ERR_MAP, "path", 0, 0, "%s is neither a regular file nor a kvmfr device", path);
+    }
+    if (size < LGMP_HEADER_SIZE) {
+        close(fd);
+        return kv_fail(err, KV_ERR_SHM_TOO_SMALL, "shm.size", size, LGMP_HEADER_SIZE,
+                       "%s is %llu bytes; an LGMP region needs at least %d", path,
+                       (unsigned long long)size, LGMP_HEADER_SIZE);
+    }
+    if (size > ((uint64_t)1 << 32)) {
+        /* LGMP offsets are 32-bit: nothing past 4 GiB can be addressed. */
+        size = (uint64_t)1 << 32;
+    }
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return kv_fail(err, KV_ERR_MAP, "path", (uint64_t)e, size, "cannot map %s: %s", path, strerror(e));
+    }
+    shm->base = base;
+    shm->size = size;
+    shm->fd = fd;
+    return LGMP_OK;
+}
+
+void kv_shm_unmap(struct kv_shm *shm)
+{
+    if (shm->base)
+        munmap(shm->base, shm->size);
+    if (shm->fd >= 0)
+        close(shm->fd);
+    shm->base = NULL;
+    shm->size = 0;
+    shm->fd = -1;
+}

@@ -1,0 +1,158 @@
+/* The native helper's API: the LGMP 6 / KVMFR 20 client and producer.
+ *
+ * Like wire.h this is parsed by cffi's cdef, so it stays plain. Handles are opaque; everything the
+ * guest wrote reaches Python only through the copied-and-checked structs below.
+ */
+
+/* Errors of our own (LGMP status codes from wire.h are below 100). */
+#define KV_ERR_MAP              100   /* open/fstat/ioctl/mmap failed; value = errno */
+#define KV_ERR_SHM_TOO_SMALL    101   /* value = mapping size, limit = size needed */
+#define KV_ERR_BAD_FIELD        102   /* a guest value failed a check: field, value, limit */
+#define KV_ERR_KVMFR_MAGIC      103
+#define KV_ERR_KVMFR_VERSION    104   /* value = host's KVMFR version */
+#define KV_ERR_OTHER_LGMP       105   /* a post-B7 LGMP layout; value = its version */
+#define KV_ERR_TIMEOUT          106
+#define KV_ERR_WP_STALL         107   /* producer stopped advancing the frame write pointer */
+#define KV_ERR_DST_TOO_SMALL    108
+#define KV_ERR_SESSION_LOST     109   /* value: 1 = new session id, 2 = heartbeat stalled */
+#define KV_ERR_NOT_READY        110   /* call order: no session / nothing peeked */
+#define KV_ERR_NO_SUBSCRIBERS   111
+
+#define KV_READY_FRAME          1
+#define KV_READY_CURSOR         2
+
+#define KV_COPY_FULL            0
+#define KV_COPY_DAMAGE          1
+
+struct kv_error {
+    int32_t  code;
+    char     field[48];
+    uint64_t value;
+    uint64_t limit;
+    char     message[200];
+};
+
+/* Host description: filled by the client from the KVMFR udata; given to the producer to write it. */
+struct kv_host_info {
+    uint32_t session_id;
+    uint32_t lgmp_version;
+    uint32_t kvmfr_version;
+    uint32_t features;
+    char     hostver[32];
+    uint8_t  uuid[16];
+    char     capture[32];
+    uint8_t  cpus;
+    uint8_t  cores;
+    uint8_t  sockets;
+    uint8_t  has_vminfo;
+    char     model[128];
+    int32_t  os;                /* -1 when no OSINFO record */
+    char     os_name[128];
+    uint32_t udata_size;
+    uint32_t records;           /* number of records parsed */
+};
+
+/* A frame header after validation (a private copy of the guest's KVMFRFrame). */
+struct kv_frame_info {
+    uint32_t serial;
+    uint32_t format_ver;
+    uint32_t type;
+    uint32_t screen_width;
+    uint32_t screen_height;
+    uint32_t data_width;
+    uint32_t data_height;
+    uint32_t frame_width;
+    uint32_t frame_height;
+    uint32_t rotation;
+    uint32_t stride;
+    uint32_t pitch;
+    uint32_t flags;
+    uint32_t damage_count;
+    struct kvmfr_damage_rect damage[64];
+    uint32_t bytes_per_pixel;   /* 4, 8, or 3 for the packed 24-bit kinds */
+    uint32_t msg_size;          /* LGMP payload size */
+    uint64_t data_size;         /* dataHeight * pitch */
+    uint64_t t_seen_ns;         /* CLOCK_MONOTONIC when peek saw the message */
+    uint64_t t_copy_start_ns;
+    uint64_t t_copy_end_ns;
+    uint64_t bytes_copied;
+};
+
+struct kv_cursor_info {
+    uint32_t flags;
+    int32_t  x;
+    int32_t  y;
+    uint32_t type;
+    int32_t  hx;
+    int32_t  hy;
+    uint32_t width;
+    uint32_t height;            /* for MONOCHROME: twice the visible height */
+    uint32_t pitch;
+    uint32_t shape_size;        /* bytes copied into the caller's buffer (0 without SHAPE) */
+    uint64_t t_seen_ns;
+};
+
+struct kv_queue_stats {
+    uint32_t position;
+    uint32_t start;
+    uint32_t count;
+    uint32_t num_messages;
+    uint64_t subs;
+    uint32_t new_sub_count;
+    uint32_t slot;              /* our subscriber slot, or 0xffffffff */
+};
+
+uint64_t kv_now_ns(void);
+uint64_t kv_now_ms(void);
+uint64_t kv_recommended_shm_size(uint32_t width, uint32_t height, uint32_t bytes_per_pixel);
+
+/* ---- client ---- */
+struct kv_client;
+struct kv_client *kv_client_new(void);
+void     kv_client_free(struct kv_client *c);
+int      kv_client_open(struct kv_client *c, const char *path, struct kv_error *err);
+uint64_t kv_client_shm_size(struct kv_client *c);
+void     kv_client_set_poll_us(struct kv_client *c, uint32_t poll_us);
+void     kv_client_set_client_id(struct kv_client *c, uint32_t id);
+void     kv_client_init(struct kv_client *c);
+int      kv_client_session_init(struct kv_client *c, struct kv_host_info *info, struct kv_error *err);
+int      kv_client_subscribe(struct kv_client *c, uint32_t queue_id, struct kv_error *err);
+int      kv_client_unsubscribe(struct kv_client *c, uint32_t queue_id);
+int      kv_client_session_valid(struct kv_client *c, struct kv_error *err);
+int      kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint32_t *ready, struct kv_error *err);
+int      kv_client_frame_peek(struct kv_client *c, struct kv_frame_info *fi, struct kv_error *err);
+int      kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t *dst, uint64_t dst_size,
+                              uint32_t dst_pitch, int mode, struct kv_error *err);
+int      kv_client_frame_done(struct kv_client *c, struct kv_error *err);
+int      kv_client_frame_skip_to_newest(struct kv_client *c, struct kv_error *err);
+int      kv_client_cursor_next(struct kv_client *c, struct kv_cursor_info *ci, uint8_t *shape, uint32_t shape_size,
+                               struct kv_error *err);
+int      kv_client_send(struct kv_client *c, const uint8_t *data, uint32_t size, uint32_t *serial, struct kv_error *err);
+int      kv_client_set_cursor_pos(struct kv_client *c, int32_t x, int32_t y, uint32_t timeout_ms, struct kv_error *err);
+int      kv_client_queue_stats(struct kv_client *c, uint32_t queue_id, struct kv_queue_stats *st);
+
+/* ---- producer ---- */
+struct kv_producer;
+struct kv_producer *kv_producer_new(void);
+void     kv_producer_free(struct kv_producer *p);
+int      kv_producer_open(struct kv_producer *p, const char *path, uint64_t create_size, struct kv_error *err);
+uint64_t kv_producer_shm_size(struct kv_producer *p);
+int      kv_producer_start(struct kv_producer *p, const struct kv_host_info *host, struct kv_error *err);
+void     kv_producer_stop(struct kv_producer *p);
+uint32_t kv_producer_session_id(struct kv_producer *p);
+uint64_t kv_producer_max_frame_size(struct kv_producer *p);
+int      kv_producer_tick(struct kv_producer *p);
+int      kv_producer_start_ticker(struct kv_producer *p, uint32_t interval_ms);
+void     kv_producer_stop_ticker(struct kv_producer *p);
+int      kv_producer_subscribers(struct kv_producer *p, uint32_t queue_id);
+int      kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *fi, uint32_t timeout_ms,
+                                 struct kv_error *err);
+int      kv_producer_frame_write(struct kv_producer *p, const uint8_t *src, uint32_t src_pitch,
+                                 uint32_t row0, uint32_t rows, struct kv_error *err);
+int      kv_producer_frame_write_damage(struct kv_producer *p, const uint8_t *src, uint32_t src_pitch,
+                                        struct kv_error *err);
+int      kv_producer_frame_end(struct kv_producer *p);
+int      kv_producer_cursor_post(struct kv_producer *p, const struct kv_cursor_info *ci, const uint8_t *shape,
+                                 uint32_t timeout_ms, struct kv_error *err);
+int      kv_producer_next_message(struct kv_producer *p, uint8_t *data, uint32_t *size);
+int      kv_producer_queue_stats(struct kv_producer *p, uint32_t queue_id, struct kv_queue_stats *st);

@@ -1,0 +1,61 @@
+/* Private to the native helper: atomics, the mapping, error reporting, and guest-value reads. */
+#ifndef KV_INTERNAL_H
+#define KV_INTERNAL_H
+
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <errno.h>
+
+#include "wire.h"
+#include "kv_api.h"
+#include "wire_check.h"
+
+/* Shared memory is written concurrently by an untrusted guest. Every guest value is read exactly
+ * once through these (a relaxed atomic load cannot be split or re-read by the compiler), copied
+ * into a local, and checked before use. Read-modify-write on shared words uses the same
+ * sequentially consistent builtins as the B7 code (LOCK-prefixed on x86-64). */
+#define LOAD(p)          __atomic_load_n((p), __ATOMIC_RELAXED)
+#define LOAD_ACQ(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define LOAD_SC(p)       __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define STORE(p, v)      __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define STORE_REL(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define STORE_SC(p, v)   __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define FETCH_ADD(p, v)  __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#define FETCH_SUB(p, v)  __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
+#define FETCH_AND(p, v)  __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
+#define FETCH_OR(p, v)   __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST)
+#define EXCHANGE(p, v)   __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+
+#define SUBS_ON(s)   ((uint32_t)((s) >> 32))
+#define SUBS_BAD(s)  ((uint32_t)(s))
+#define SUBS_BIT_ON(i)  ((uint64_t)1 << ((i) + 32))
+#define SUBS_BIT_BAD(i) ((uint64_t)1 << (i))
+
+struct kv_shm {
+    uint8_t *base;
+    uint64_t size;
+    int      fd;
+    int      is_device;
+};
+
+int  kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struct kv_error *err);
+void kv_shm_unmap(struct kv_shm *shm);
+
+/* Spin locks shared with the other parties (compare-exchange 0 -> 1; release stores 0). */
+void kv_lock(uint32_t *lock);
+int  kv_try_lock(uint32_t *lock);
+void kv_unlock(uint32_t *lock);
+
+void kv_sleep_us(uint32_t us);
+
+/* Fill *err and return its code. */
+int kv_fail(struct kv_error *err, int code, const char *field, uint64_t value, uint64_t limit,
+            const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Bytes per stored pixel (3 for the packed 24-bit kinds), 0 for an invalid type. */
+uint32_t kv_frame_bpp(uint32_t type);
+
+#endif

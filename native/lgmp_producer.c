@@ -1,0 +1,730 @@
+/* LGMP 6 / KVMFR 20 producer (the "host application" side): spec sections 3.1, 5.4-5.7 and 9.2.
+ *
+ * Used by the guest agent and by tests. Clients share the queue words with us, so what they write
+ * (subscriber bits, start, client messages) is read once and checked like any other shared value.
+ */
+#include "kv_internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define MSG_RING 32u   /* client messages drained but not yet taken by the caller */
+
+struct prod_queue {
+    uint32_t index;
+    uint32_t num_messages;
+    uint32_t write_index;        /* producer-private write position */
+    struct lgmp_header_queue *q;
+    struct lgmp_header_message *ring;
+};
+
+struct frame_slot {
+    uint32_t offset;             /* SHM offset of the block (KVMFRFrame at its start) */
+    int      damage_full;        /* every byte must be rewritten next time */
+    uint32_t damage_count;
+    struct kvmfr_damage_rect damage[KVMFR_MAX_DAMAGE_RECTS];
+};
+
+struct kv_producer {
+    struct kv_shm shm;
+    struct lgmp_header *hdr;
+    int      started;
+    uint32_t session_id;
+    uint32_t page;
+    uint32_t alloc_next;
+    struct prod_queue fq, pq;
+
+    uint32_t cursor_small[KVMFR_CURSOR_SMALL_BLOCKS];
+    uint32_t cursor_shape[KVMFR_CURSOR_SHAPE_BLOCKS];
+    uint32_t small_next, shape_next;
+    int      have_shape;
+    uint32_t last_shape_block;
+    int      cursor_visible;
+
+    struct frame_slot slots[2];
+    uint32_t frame_block_size;
+    uint32_t frame_next;
+    int      last_posted_slot;   /* -1 before the first frame */
+    int      cur_slot;           /* slot being written, -1 if none */
+    struct kv_frame_info cur;
+    uint32_t cur_wp;
+
+    uint32_t cmsg_read;          /* host-private read index into cMsgs */
+    uint8_t  msgs[MSG_RING][LGMP_MSGS_SIZE];
+    uint32_t msg_sizes[MSG_RING];
+    uint32_t msg_head, msg_tail;
+
+    pthread_mutex_t mu;          /* posting and ticking, between the caller and the ticker thread */
+    pthread_t ticker;
+    int      ticker_running;
+    uint32_t tick_ms;
+};
+
+static uint32_t align_up(uint32_t v, uint32_t a) { return (v + a - 1) & ~(a - 1); }
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+struct kv_producer *kv_producer_new(void)
+{
+    struct kv_producer *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->shm.fd = -1;
+    p->last_posted_slot = -1;
+    p->cur_slot = -1;
+    pthread_mutex_init(&p->mu, NULL);
+    return p;
+}
+
+void kv_producer_free(struct kv_producer *p)
+{
+    if (!p)
+        return;
+    kv_producer_stop_ticker(p);
+    kv_producer_stop(p);
+    kv_shm_unmap(&p->shm);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+int kv_producer_open(struct kv_producer *p, const char *path, uint64_t create_size, struct kv_error *err)
+{
+    kv_shm_unmap(&p->shm);
+    int rc = kv_shm_map(&p->shm, path, create_size, err);
+    if (rc)
+        return rc;
+    p->hdr = (struct lgmp_header *)p->shm.base;
+    long page = sysconf(_SC_PAGESIZE);
+    p->page = page > 0 ? (uint32_t)page : 4096u;
+    return LGMP_OK;
+}
+
+uint64_t kv_producer_shm_size(struct kv_producer *p) { return p->shm.size; }
+uint32_t kv_producer_session_id(struct kv_producer *p) { return p->session_id; }
+uint64_t kv_producer_max_frame_size(struct kv_producer *p) { return p->frame_block_size ? p->frame_block_size - p->page : 0; }
+
+static int alloc(struct kv_producer *p, uint32_t size, uint32_t align, uint32_t *out, struct kv_error *err)
+{
+    uint64_t start = align_up(p->alloc_next, align);
+    uint64_t sz = ((uint64_t)size + align - 1) & ~((uint64_t)align - 1);
+    if (start + sz > p->shm.size)
+        return kv_fail(err, KV_ERR_SHM_TOO_SMALL, "shm.size", p->shm.size, start + sz,
+                       "shared memory too small: %llu bytes needed, %llu available",
+                       (unsigned long long)(start + sz), (unsigned long long)p->shm.size);
+    *out = (uint32_t)start;
+    p->alloc_next = (uint32_t)(start + sz);
+    return LGMP_OK;
+}
+
+static int create_queue(struct kv_producer *p, struct prod_queue *pq, uint32_t queue_id, uint32_t length,
+                        struct kv_error *err)
+{
+    struct lgmp_header *h = p->hdr;
+    uint32_t index = h->numQueues;
+    struct lgmp_header_queue *q = &h->queues[index];
+    uint32_t n = length + 1;   /* one sentinel slot */
+    uint32_t off;
+    int rc = alloc(p, 16 * n, 4, &off, err);
+    if (rc)
+        return rc;
+    q->queueID = queue_id;
+    q->numMessages = n;
+    q->newSubCount = 0;
+    q->lock = 0;
+    q->subs = 0;
+    q->position = 0;
+    q->start = 0;
+    q->msgTimeout = 0;
+    q->maxTime = KVMFR_SUB_TIMEOUT_MS;
+    q->count = 0;
+    q->cMsgLock = 0;
+    q->cMsgAvail = LGMP_MSGS_MAX;
+    q->cMsgWPos = 0;
+    q->cMsgWSerial = 0;
+    q->cMsgRSerial = 0;
+    q->messagesOffset = off;
+    /* Hygiene the B7 host skips (spec 9.2 step 3): no stale ring entries, ids or messages. */
+    memset(q->timeout, 0, sizeof q->timeout);
+    memset(q->clientID, 0, sizeof q->clientID);
+    memset(q->cMsgs, 0, sizeof q->cMsgs);
+    memset(p->shm.base + off, 0, 16 * n);
+    h->numQueues = index + 1;
+    pq->index = index;
+    pq->num_messages = n;
+    pq->write_index = 0;
+    pq->q = q;
+    pq->ring = (struct lgmp_header_message *)(p->shm.base + off);
+    return LGMP_OK;
+}
+
+static uint32_t build_udata(const struct kv_host_info *host, uint8_t *u, uint32_t room)
+{
+    struct kvmfr_header kh;
+    memset(&kh, 0, sizeof kh);
+    memcpy(kh.magic, "KVMFR---", 8);
+    kh.version = KVMFR_VERSION;
+    memcpy(kh.hostver, host->hostver, strnlen(host->hostver, sizeof kh.hostver - 1));
+    kh.features = host->features;
+    memcpy(u, &kh, sizeof kh);
+    uint32_t pos = sizeof kh;
+
+    size_t model_len = strnlen(host->model, sizeof host->model - 1);
+    struct kvmfr_record rec = { .type = KVMFR_RECORD_VMINFO };
+    rec.size = (uint32_t)(KVMFR_VMINFO_FIXED_SIZE + model_len + 1);
+    if (pos + sizeof rec + rec.size <= room) {
+        memcpy(u + pos, &rec, sizeof rec);
+        uint8_t *v = u + pos + sizeof rec;
+        memset(v, 0, rec.size);
+        memcpy(v, host->uuid, 16);
+        memcpy(v + 16, host->capture, strnlen(host->capture, 31));
+        v[48] = host->cpus;
+        v[49] = host->cores;
+        v[50] = host->sockets;
+        memcpy(v + 51, host->model, model_len);
+        pos += sizeof rec + rec.size;
+    }
+    size_t os_len = strnlen(host->os_name, sizeof host->os_name - 1);
+    rec.type = KVMFR_RECORD_OSINFO;
+    rec.size = (uint32_t)(1 + os_len + 1);
+    if (pos + sizeof rec + rec.size <= room) {
+        memcpy(u + pos, &rec, sizeof rec);
+        uint8_t *v = u + pos + sizeof rec;
+        v[0] = (uint8_t)(host->os < 0 ? KVMFR_OS_OTHER : host->os);
+        memcpy(v + 1, host->os_name, os_len);
+        v[1 + os_len] = 0;
+        pos += sizeof rec + rec.size;
+    }
+    return pos;
+}
+
+int kv_producer_start(struct kv_producer *p, const struct kv_host_info *host, struct kv_error *err)
+{
+    if (!p->hdr)
+        return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "open the shared memory first");
+    pthread_mutex_lock(&p->mu);
+    struct lgmp_header *h = p->hdr;
+    uint8_t udata[1024];
+    uint32_t udata_size = build_udata(host, udata, sizeof udata);
+    if ((uint64_t)LGMP_HEADER_SIZE + udata_size > p->shm.size) {
+        pthread_mutex_unlock(&p->mu);
+        return kv_fail(err, KV_ERR_SHM_TOO_SMALL, "shm.size", p->shm.size, LGMP_HEADER_SIZE + udata_size,
+                       "shared memory too small for the LGMP header");
+    }
+    /* Invalidate any previous session first; the magic goes back last, once all is in place. */
+    uint32_t old = LOAD(&h->sessionID);
+    STORE_SC(&h->magic, 0);
+    uint32_t sid = 0;
+    while (sid == 0 || sid == old) {
+        if (getrandom(&sid, sizeof sid, 0) != sizeof sid)
+            sid = (uint32_t)kv_now_ns();
+    }
+    p->session_id = sid;
+    h->sessionID = sid;
+    STORE_SC(&h->timestamp, kv_now_ms());
+    h->version = LGMP_PROTOCOL_VERSION;
+    h->numQueues = 0;
+    h->udataSize = udata_size;
+    memcpy(p->shm.base + LGMP_UDATA_OFFSET, udata, udata_size);
+
+    /* Allocation order of the B7 host (spec 5.6). */
+    p->alloc_next = align_up(LGMP_HEADER_SIZE + udata_size, 4);
+    int rc = create_queue(p, &p->fq, LGMP_Q_FRAME, LGMP_Q_FRAME_LEN, err);
+    if (!rc)
+        rc = create_queue(p, &p->pq, LGMP_Q_POINTER, LGMP_Q_POINTER_LEN, err);
+    for (uint32_t i = 0; !rc && i < KVMFR_CURSOR_SMALL_BLOCKS; ++i)
+        rc = alloc(p, sizeof(struct kvmfr_cursor), 4, &p->cursor_small[i], err);
+    for (uint32_t i = 0; !rc && i < KVMFR_CURSOR_SHAPE_BLOCKS; ++i)
+        rc = alloc(p, sizeof(struct kvmfr_cursor) + KVMFR_CURSOR_SHAPE_MAX, 4, &p->cursor_shape[i], err);
+    if (!rc) {
+        uint64_t remaining = p->shm.size - p->alloc_next;
+        uint64_t max_frame = remaining > p->page ? ((remaining - (p->page - 1)) & ~((uint64_t)p->page - 1)) / 2 : 0;
+        uint32_t block = align_up((uint32_t)max_frame, p->page);
+        if (max_frame <= 2 * (uint64_t)p->page)
+            rc = kv_fail(err, KV_ERR_SHM_TOO_SMALL, "shm.size", p->shm.size, p->alloc_next + 4ull * p->page,
+                         "shared memory too small: no room left for frame buffers");
+        for (int i = 0; !rc && i < 2; ++i) {
+            rc = alloc(p, block, p->page, &p->slots[i].offset, err);
+            if (!rc) {
+                struct kvmfr_frame *f = (struct kvmfr_frame *)(p->shm.base + p->slots[i].offset);
+                memset(f, 0, sizeof *f);
+                f->offset = p->page - FB_WP_SIZE;
+                STORE_SC((uint32_t *)((uint8_t *)f + f->offset), 0);
+                p->slots[i].damage_full = 1;
+                p->slots[i].damage_count = 0;
+            }
+        }
+        p->frame_block_size = block;
+    }
+    if (rc) {
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    p->small_next = p->shape_next = 0;
+    p->have_shape = 0;
+    p->frame_next = 0;
+    p->last_posted_slot = -1;
+    p->cur_slot = -1;
+    p->cmsg_read = 0;
+    p->msg_head = p->msg_tail = 0;
+    STORE_SC(&h->magic, LGMP_PROTOCOL_MAGIC);
+    p->started = 1;
+    pthread_mutex_unlock(&p->mu);
+    return LGMP_OK;
+}
+
+void kv_producer_stop(struct kv_producer *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->started && p->hdr)
+        STORE_SC(&p->hdr->magic, 0);   /* clients see the session end at once */
+    p->started = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- posting ---------------------------------------------------------------------------- */
+
+/* Post one message (spec 3.1 step 4). Caller holds p->mu. */
+static int post(struct kv_producer *p, struct prod_queue *pq, uint32_t udata, uint32_t size, uint32_t offset)
+{
+    struct lgmp_header_queue *q = pq->q;
+    kv_lock(&q->lock);
+    uint64_t subs = LOAD_SC(&q->subs);
+    uint32_t pend = SUBS_ON(subs) & ~SUBS_BAD(subs);
+    if (pend == 0) {
+        kv_unlock(&q->lock);
+        return LGMP_OK;   /* nobody listening: dropped, as the B7 host does */
+    }
+    if (LOAD_SC(&q->count) >= pq->num_messages - 1) {
+        kv_unlock(&q->lock);
+        return LGMP_ERR_QUEUE_FULL;
+    }
+    struct lgmp_header_message *m = &pq->ring[pq->write_index];
+    STORE(&m->udata, udata);
+    STORE(&m->size, size);
+    STORE(&m->offset, offset);
+    STORE_SC(&m->pendingSubs, pend);
+    if (FETCH_ADD(&q->count, 1) == 0)
+        STORE_SC(&q->msgTimeout, kv_now_ms() + LOAD(&q->maxTime));
+    pq->write_index = (pq->write_index + 1) % pq->num_messages;
+    STORE_SC(&q->position, pq->write_index);
+    kv_unlock(&q->lock);
+    return LGMP_OK;
+}
+
+/* Post, retrying while the queue is full, up to timeout_ms. Takes p->mu around each try. */
+static int post_wait(struct kv_producer *p, struct prod_queue *pq, uint32_t udata, uint32_t size, uint32_t offset,
+                     uint32_t timeout_ms, struct kv_error *err)
+{
+    uint64_t deadline = kv_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int rc = p->started ? post(p, pq, udata, size, offset) : KV_ERR_NOT_READY;
+        pthread_mutex_unlock(&p->mu);
+        if (rc != LGMP_ERR_QUEUE_FULL)
+            return rc ? kv_fail(err, rc, "", 0, 0, "producer not started") : LGMP_OK;
+        if (kv_now_ns() > deadline)
+            return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.count", pq->num_messages - 1, pq->num_messages - 1,
+                           "queue %u stayed full for %u ms", LOAD(&pq->q->queueID), timeout_ms);
+        kv_sleep_us(100);
+    }
+}
+
+/* ---- tick: heartbeat, garbage collection, client messages, re-posts --------------------- */
+
+static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
+{
+    struct lgmp_header_queue *q = pq->q;
+    kv_lock(&q->lock);
+    if (LOAD_SC(&q->count) == 0) {
+        kv_unlock(&q->lock);
+        return;
+    }
+    uint64_t subs = LOAD_SC(&q->subs);
+    uint32_t start = LOAD(&q->start);
+    if (start >= pq->num_messages)
+        start = (pq->write_index + pq->num_messages - LOAD(&q->count) % pq->num_messages) % pq->num_messages;
+    for (;;) {
+        struct lgmp_header_message *m = &pq->ring[start];
+        uint32_t pend = LOAD_SC(&m->pendingSubs) & SUBS_ON(subs);
+        uint32_t new_bad = pend & ~SUBS_BAD(subs);
+        if (new_bad && now > LOAD_SC(&q->msgTimeout)) {
+            /* These subscribers missed the deadline: mark them bad and release the message. */
+            subs |= new_bad;
+            uint32_t max_time = LOAD(&q->maxTime);
+            for (uint32_t i = 0; i < LGMP_MAX_SUBS; ++i)
+                if (new_bad & (1u << i))
+                    STORE(&q->timeout[i], now + max_time);
+            STORE_SC(&m->pendingSubs, 0);
+            pend = 0;
+        }
+        if (pend & ~SUBS_BAD(subs))
+            break;
+        start = (start + 1) % pq->num_messages;
+        STORE(&q->start, start);
+        if (FETCH_SUB(&q->count, 1) == 1)
+            break;
+        STORE_SC(&q->msgTimeout, now + LOAD(&q->maxTime));
+    }
+    STORE_SC(&q->subs, subs);
+    kv_unlock(&q->lock);
+}
+
+static void drain_client_messages(struct kv_producer *p)
+{
+    struct lgmp_header_queue *q = p->pq.q;
+    while (LOAD_SC(&q->cMsgAvail) < LGMP_MSGS_MAX && p->msg_head - p->msg_tail < MSG_RING) {
+        kv_lock(&q->cMsgLock);
+        struct lgmp_client_message *m = &q->cMsgs[p->cmsg_read];
+        uint32_t size = LOAD(&m->size);
+        if (size > LGMP_MSGS_SIZE)
+            size = LGMP_MSGS_SIZE;   /* a client's bad size cannot make us read past the slot */
+        uint32_t slot = p->msg_head % MSG_RING;
+        memcpy(p->msgs[slot], m->data, size);
+        p->msg_sizes[slot] = size;
+        p->msg_head++;
+        p->cmsg_read = (p->cmsg_read + 1) % LGMP_MSGS_MAX;
+        FETCH_ADD(&q->cMsgAvail, 1);
+        kv_unlock(&q->cMsgLock);
+    }
+}
+
+static void repost_to_new_subscribers(struct kv_producer *p)
+{
+    if (EXCHANGE(&p->pq.q->newSubCount, 0) && p->have_shape) {
+        /* As B7: the newest shape block already holds type and shape; x/y are current. */
+        uint32_t flags = CURSOR_FLAG_POSITION | CURSOR_FLAG_SHAPE | (p->cursor_visible ? CURSOR_FLAG_VISIBLE : 0);
+        post(p, &p->pq, flags, sizeof(struct kvmfr_cursor) + KVMFR_CURSOR_SHAPE_MAX, p->last_shape_block);
+    }
+    if (EXCHANGE(&p->fq.q->newSubCount, 0) && p->last_posted_slot >= 0) {
+        if (post(p, &p->fq, 0, p->frame_block_size, p->slots[p->last_posted_slot].offset) == LGMP_ERR_QUEUE_FULL)
+            FETCH_ADD(&p->fq.q->newSubCount, 1);   /* try again next tick */
+    }
+}
+
+int kv_producer_tick(struct kv_producer *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (!p->started) {
+        pthread_mutex_unlock(&p->mu);
+        return KV_ERR_NOT_READY;
+    }
+    if (LOAD_SC(&p->hdr->magic) != LGMP_PROTOCOL_MAGIC) {
+        pthread_mutex_unlock(&p->mu);
+        return LGMP_ERR_CORRUPTED;   /* the caller re-initialises with a new session */
+    }
+    uint64_t now = kv_now_ms();
+    STORE_SC(&p->hdr->timestamp, now);
+    gc_queue(p, &p->fq, now);
+    gc_queue(p, &p->pq, now);
+    drain_client_messages(p);
+    repost_to_new_subscribers(p);
+    pthread_mutex_unlock(&p->mu);
+    return LGMP_OK;
+}
+
+static void *ticker_main(void *arg)
+{
+    struct kv_producer *p = arg;
+    while (__atomic_load_n(&p->ticker_running, __ATOMIC_ACQUIRE)) {
+        kv_producer_tick(p);
+        kv_sleep_us(p->tick_ms * 1000u);
+    }
+    return NULL;
+}
+
+int kv_producer_start_ticker(struct kv_producer *p, uint32_t interval_ms)
+{
+    if (p->ticker_running)
+        return LGMP_OK;
+    p->tick_ms = interval_ms ? interval_ms : 10;
+    __atomic_store_n(&p->ticker_running, 1, __ATOMIC_RELEASE);
+    if (pthread_create(&p->ticker, NULL, ticker_main, p) != 0) {
+        p->ticker_running = 0;
+        return KV_ERR_NOT_READY;
+    }
+    return LGMP_OK;
+}
+
+void kv_producer_stop_ticker(struct kv_producer *p)
+{
+    if (!p->ticker_running)
+        return;
+    __atomic_store_n(&p->ticker_running, 0, __ATOMIC_RELEASE);
+    pthread_join(p->ticker, NULL);
+}
+
+int kv_producer_subscribers(struct kv_producer *p, uint32_t queue_id)
+{
+    if (!p->started)
+        return 0;
+    struct prod_queue *pq = queue_id == LGMP_Q_FRAME ? &p->fq : &p->pq;
+    uint64_t subs = LOAD_SC(&pq->q->subs);
+    return __builtin_popcount(SUBS_ON(subs) & ~SUBS_BAD(subs));
+}
+
+int kv_producer_next_message(struct kv_producer *p, uint8_t *data, uint32_t *size)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->msg_tail == p->msg_head || !p->started) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    uint32_t slot = p->msg_tail % MSG_RING;
+    memcpy(data, p->msgs[slot], p->msg_sizes[slot]);
+    *size = p->msg_sizes[slot];
+    p->msg_tail++;
+    FETCH_ADD(&p->pq.q->cMsgRSerial, 1);   /* handled: acknowledge (spec 3.1 step 5) */
+    pthread_mutex_unlock(&p->mu);
+    return 1;
+}
+
+/* ---- frames ----------------------------------------------------------------------------- */
+
+static void slot_add_damage(struct frame_slot *s, const struct kv_frame_info *fi)
+{
+    if (s->damage_full)
+        return;
+    if (fi->damage_count == 0 || s->damage_count + fi->damage_count > KVMFR_MAX_DAMAGE_RECTS) {
+        s->damage_full = 1;
+        return;
+    }
+    memcpy(&s->damage[s->damage_count], fi->damage, fi->damage_count * sizeof fi->damage[0]);
+    s->damage_count += fi->damage_count;
+}
+
+int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *fi, uint32_t timeout_ms,
+                            struct kv_error *err)
+{
+    if (!p->started)
+        return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "producer not started");
+    uint32_t bpp = kv_frame_bpp(fi->type);
+    uint64_t row = bpp == 3 ? (uint64_t)fi->data_width * 4 : (uint64_t)fi->data_width * bpp;
+    if (!bpp || fi->pitch < row || fi->data_height == 0 || fi->damage_count > KVMFR_MAX_DAMAGE_RECTS)
+        return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "frame", fi->type, 0, "invalid frame description");
+    /* Backpressure: at most LGMP_Q_FRAME_LEN frames pending (spec 3.3, 5.6). */
+    uint64_t deadline = kv_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    while (LOAD_SC(&p->fq.q->count) >= LGMP_Q_FRAME_LEN) {
+        if (kv_now_ns() > deadline)
+            return kv_fail(err, KV_ERR_TIMEOUT, "queue.count", LGMP_Q_FRAME_LEN, LGMP_Q_FRAME_LEN,
+                           "clients did not finish frames within %u ms", timeout_ms);
+        kv_sleep_us(100);
+    }
+    pthread_mutex_lock(&p->mu);
+    int slot = (int)p->frame_next;
+    p->frame_next ^= 1;
+    struct frame_slot *s = &p->slots[slot];
+    struct kvmfr_frame *f = (struct kvmfr_frame *)(p->shm.base + s->offset);
+    uint32_t *wp = (uint32_t *)((uint8_t *)f + (p->page - FB_WP_SIZE));
+    uint64_t room = p->frame_block_size - p->page;
+    struct kv_frame_info cur = *fi;
+    if ((uint64_t)cur.data_height * cur.pitch > room) {
+        cur.data_height = (uint32_t)(room / cur.pitch);   /* shared memory too small: send what fits */
+        cur.flags |= FRAME_FLAG_TRUNCATED;
+    }
+    cur.bytes_per_pixel = bpp;
+    cur.data_size = (uint64_t)cur.data_height * cur.pitch;
+    f->formatVer = cur.format_ver;
+    f->frameSerial = cur.serial;
+    f->type = cur.type;
+    f->screenWidth = cur.screen_width;
+    f->screenHeight = cur.screen_height;
+    f->dataWidth = cur.data_width;
+    f->dataHeight = cur.data_height;
+    f->frameWidth = cur.frame_width;
+    f->frameHeight = cur.frame_height;
+    f->rotation = cur.rotation;
+    f->stride = cur.stride;
+    f->pitch = cur.pitch;
+    f->offset = p->page - FB_WP_SIZE;
+    f->damageRectsCount = cur.damage_count;
+    memcpy(f->damageRects, cur.damage, cur.damage_count * sizeof cur.damage[0]);
+    f->flags = cur.flags;
+    STORE_REL(wp, 0);
+    for (int i = 0; i < 2; ++i)
+        slot_add_damage(&p->slots[i], &cur);
+    /* Post before writing the pixels, so clients can start reading at once (spec 5.4). */
+    int rc = post(p, &p->fq, 0, p->frame_block_size, s->offset);
+    pthread_mutex_unlock(&p->mu);
+    while (rc == LGMP_ERR_QUEUE_FULL) {
+        if (kv_now_ns() > deadline)
+            return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.count", 0, 0, "frame queue stayed full");
+        kv_sleep_us(100);
+        pthread_mutex_lock(&p->mu);
+        rc = post(p, &p->fq, 0, p->frame_block_size, s->offset);
+        pthread_mutex_unlock(&p->mu);
+    }
+    p->last_posted_slot = slot;
+    p->cur_slot = slot;
+    p->cur = cur;
+    p->cur_wp = 0;
+    return rc;
+}
+
+static uint8_t *cur_data(struct kv_producer *p) { return p->shm.base + p->slots[p->cur_slot].offset + p->page; }
+static uint32_t *cur_wp_ptr(struct kv_producer *p)
+{
+    return (uint32_t *)(p->shm.base + p->slots[p->cur_slot].offset + p->page - FB_WP_SIZE);
+}
+
+int kv_producer_frame_write(struct kv_producer *p, const uint8_t *src, uint32_t src_pitch, uint32_t row0,
+                            uint32_t rows, struct kv_error *err)
+{
+    if (p->cur_slot < 0)
+        return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "frame_write without frame_begin");
+    const struct kv_frame_info *f = &p->cur;
+    if (row0 >= f->data_height)
+        return LGMP_OK;   /* rows past a truncated frame are dropped */
+    if (rows > f->data_height - row0)
+        rows = f->data_height - row0;
+    uint32_t pitch = f->pitch;
+    if (src_pitch < pitch)
+        return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "src_pitch", src_pitch, pitch, "source rows are too short");
+    uint8_t *dst = cur_data(p);
+    uint32_t *wp = cur_wp_ptr(p);
+    uint64_t at = (uint64_t)row0 * pitch;
+    uint64_t end = at + (uint64_t)rows * pitch;
+    uint64_t published = p->cur_wp;
+    if (src_pitch == pitch) {
+        /* One contiguous run: copy and publish a chunk at a time (spec 5.4, FB_CHUNK_SIZE). */
+        while (at < end) {
+            uint64_t n = end - at < FB_CHUNK_SIZE ? end - at : FB_CHUNK_SIZE;
+            memcpy(dst + at, src + (at - (uint64_t)row0 * pitch), n);
+            at += n;
+            STORE_REL(wp, (uint32_t)at);
+        }
+    } else {
+        for (uint32_t r = 0; r < rows; ++r) {
+            memcpy(dst + at, src + (uint64_t)r * src_pitch, pitch);
+            at += pitch;
+            if (at - published >= FB_CHUNK_SIZE || r + 1 == rows) {
+                STORE_REL(wp, (uint32_t)at);
+                published = at;
+            }
+        }
+    }
+    p->cur_wp = (uint32_t)end;
+    return LGMP_OK;
+}
+
+int kv_producer_frame_write_damage(struct kv_producer *p, const uint8_t *src, uint32_t src_pitch, struct kv_error *err)
+{
+    if (p->cur_slot < 0)
+        return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "frame_write_damage without frame_begin");
+    struct frame_slot *s = &p->slots[p->cur_slot];
+    const struct kv_frame_info *f = &p->cur;
+    if (s->damage_full) {
+        int rc = kv_producer_frame_write(p, src, src_pitch, 0, f->data_height, err);
+        if (rc)
+            return rc;
+    } else {
+        /* The slot still holds the frame it carried last; rewrite what changed since then. */
+        uint8_t *dst = cur_data(p);
+        uint32_t bpp = f->bytes_per_pixel;
+        uint64_t row_len = bpp == 3 ? (uint64_t)f->data_width * 4 : (uint64_t)f->data_width * bpp;
+        for (uint32_t i = 0; i < s->damage_count; ++i) {
+            const struct kvmfr_damage_rect *r = &s->damage[i];
+            uint64_t x0, x1;
+            if (bpp == 3) {
+                x0 = ((uint64_t)r->x * 3 / 4) * 4;
+                x1 = (((uint64_t)r->x + r->width) * 3 + 3) / 4 * 4;
+            } else {
+                x0 = (uint64_t)r->x * bpp;
+                x1 = ((uint64_t)r->x + r->width) * bpp;
+            }
+            if (x1 > row_len)
+                x1 = row_len;
+            uint32_t y1 = r->y + r->height < f->data_height ? r->y + r->height : f->data_height;
+            for (uint32_t y = r->y; y < y1 && x0 < x1; ++y)
+                memcpy(dst + (uint64_t)y * f->pitch + x0, src + (uint64_t)y * src_pitch + x0, x1 - x0);
+        }
+        STORE_REL(cur_wp_ptr(p), (uint32_t)f->data_size);
+        p->cur_wp = (uint32_t)f->data_size;
+    }
+    s->damage_full = 0;
+    s->damage_count = 0;
+    return LGMP_OK;
+}
+
+int kv_producer_frame_end(struct kv_producer *p)
+{
+    if (p->cur_slot < 0)
+        return KV_ERR_NOT_READY;
+    struct frame_slot *s = &p->slots[p->cur_slot];
+    if (p->cur_wp >= p->cur.data_size) {
+        s->damage_full = 0;    /* every byte was written: the slot is in sync */
+        s->damage_count = 0;
+    } else {
+        s->damage_full = 1;    /* partial write: next use of this slot rewrites it all */
+    }
+    STORE_REL(cur_wp_ptr(p), (uint32_t)p->cur.data_size);
+    p->cur_slot = -1;
+    return LGMP_OK;
+}
+
+/* ---- cursor ----------------------------------------------------------------------------- */
+
+int kv_producer_cursor_post(struct kv_producer *p, const struct kv_cursor_info *ci, const uint8_t *shape,
+                            uint32_t timeout_ms, struct kv_error *err)
+{
+    if (!p->started)
+        return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "producer not started");
+    uint32_t block, size;
+    pthread_mutex_lock(&p->mu);
+    if (ci->flags & CURSOR_FLAG_SHAPE) {
+        uint64_t bytes = (uint64_t)ci->height * ci->pitch;
+        if (bytes > KVMFR_CURSOR_SHAPE_MAX || ci->width > KVMFR_CURSOR_MAX_DIM) {
+            pthread_mutex_unlock(&p->mu);
+            return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "cursor", bytes, KVMFR_CURSOR_SHAPE_MAX, "shape too large");
+        }
+        block = p->cursor_shape[p->shape_next];
+        p->shape_next = (p->shape_next + 1) % KVMFR_CURSOR_SHAPE_BLOCKS;
+        size = sizeof(struct kvmfr_cursor) + KVMFR_CURSOR_SHAPE_MAX;
+        struct kvmfr_cursor *c = (struct kvmfr_cursor *)(p->shm.base + block);
+        c->x = (int16_t)ci->x;
+        c->y = (int16_t)ci->y;
+        c->type = ci->type;
+        c->hx = (int8_t)ci->hx;
+        c->hy = (int8_t)ci->hy;
+        c->width = ci->width;
+        c->height = ci->height;
+        c->pitch = ci->pitch;
+        memcpy((uint8_t *)c + sizeof *c, shape, bytes);
+        p->last_shape_block = block;
+        p->have_shape = 1;
+    } else {
+        block = p->cursor_small[p->small_next];
+        p->small_next = (p->small_next + 1) % KVMFR_CURSOR_SMALL_BLOCKS;
+        size = sizeof(struct kvmfr_cursor);
+        struct kvmfr_cursor *c = (struct kvmfr_cursor *)(p->shm.base + block);
+        memset(c, 0, sizeof *c);
+        c->x = (int16_t)ci->x;
+        c->y = (int16_t)ci->y;
+    }
+    if (ci->flags & CURSOR_FLAG_POSITION && p->have_shape) {
+        /* Keep the newest shape block's position current for re-posts to new clients. */
+        struct kvmfr_cursor *sc = (struct kvmfr_cursor *)(p->shm.base + p->last_shape_block);
+        sc->x = (int16_t)ci->x;
+        sc->y = (int16_t)ci->y;
+    }
+    p->cursor_visible = (ci->flags & CURSOR_FLAG_VISIBLE) != 0;
+    pthread_mutex_unlock(&p->mu);
+    return post_wait(p, &p->pq, ci->flags, size, block, timeout_ms, err);
+}
+
+int kv_producer_queue_stats(struct kv_producer *p, uint32_t queue_id, struct kv_queue_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->slot = 0xffffffffu;
+    if (!p->started)
+        return KV_ERR_NOT_READY;
+    struct prod_queue *pq = queue_id == LGMP_Q_FRAME ? &p->fq : &p->pq;
+    st->position = LOAD(&pq->q->position);
+    st->start = LOAD(&pq->q->start);
+    st->count = LOAD(&pq->q->count);
+    st->num_messages = pq->num_messages;
+    st->subs = LOAD(&pq->q->subs);
+    st->new_sub_count = LOAD(&pq->q->newSubCount);
+    return LGMP_OK;
+}
