@@ -1,0 +1,148 @@
+"""A linked SPICE channel: message framing, the base messages (ACK, PING) and a reader task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+
+from . import protocol as P
+from .errors import SpiceProtocolError, SpiceServerGone
+from .link import Address, Link
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+
+class Channel:
+    """Reads messages of one channel and answers the base ones; subclasses handle the rest."""
+
+    name = "channel"
+
+    def __init__(self, link: Link, address: Address):
+        self.link = link
+        self.address = address
+        self._writer = link.writer
+        self._reader = link.reader
+        self._serial = 0
+        self._ack_window = 0
+        self._ack_count = 0
+        self._closed = False
+        self._eof_sent = False
+        self.reader_task: asyncio.Task | None = None
+
+    # -- sending -------------------------------------------------------------------------------
+    def frame(self, msg_type: int, payload: bytes = b"") -> bytes:
+        if self.link.mini_header:
+            return P.MINI_HEADER.pack(msg_type, len(payload)) + payload
+        self._serial += 1
+        return P.FULL_HEADER.pack(self._serial, msg_type, len(payload), 0) + payload
+
+    def send(self, msg_type: int, payload: bytes = b"") -> None:
+        self.send_raw(self.frame(msg_type, payload))
+
+    def send_raw(self, data: bytes) -> None:
+        if self._closed or self._writer.is_closing():
+            raise SpiceServerGone(f"{self.name} channel to {self.address} is closed")
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        try:
+            await self._writer.drain()
+        except ConnectionError as exc:
+            raise SpiceServerGone(f"{self.name} channel to {self.address} dropped: {exc}") from None
+
+    # -- receiving -----------------------------------------------------------------------------
+    def start(self) -> asyncio.Task:
+        self.reader_task = asyncio.get_running_loop().create_task(self._run(), name=f"spice-{self.name}")
+        return self.reader_task
+
+    async def _read_message(self) -> tuple[int, bytes]:
+        header = P.MINI_HEADER if self.link.mini_header else P.FULL_HEADER
+        raw = await self._reader.readexactly(header.size)
+        if self.link.mini_header:
+            msg_type, size = header.unpack(raw)
+        else:
+            _serial, msg_type, size, _sub_list = header.unpack(raw)
+        if size > MAX_MESSAGE_SIZE:
+            raise SpiceProtocolError(f"{self.name} message {msg_type} claims {size} bytes")
+        payload = await self._reader.readexactly(size) if size else b""
+        return msg_type, payload
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                msg_type, payload = await self._read_message()
+                self._handle_base(msg_type, payload)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            if self._closed or self._eof_sent:
+                return
+            raise SpiceServerGone(f"SPICE server at {self.address} closed the {self.name} channel"
+                                  f" ({type(exc).__name__})") from None
+        finally:
+            self._closed = True
+
+    def _handle_base(self, msg_type: int, payload: bytes) -> None:
+        if self._ack_window:
+            self._ack_count += 1
+            if self._ack_count >= self._ack_window:
+                self._ack_count = 0
+                self.send(P.ClientMsg.ACK)
+        if msg_type == P.ServerMsg.SET_ACK:
+            generation, window = struct.unpack_from("<II", payload)
+            self._ack_window, self._ack_count = window, 0
+            self.send(P.ClientMsg.ACK_SYNC, struct.pack("<I", generation))
+        elif msg_type == P.ServerMsg.PING:
+            ping_id, timestamp = struct.unpack_from("<IQ", payload)
+            self.send(P.ClientMsg.PONG, struct.pack("<IQ", ping_id, timestamp))
+        elif msg_type == P.ServerMsg.NOTIFY:
+            log.info("%s: server notice: %s", self.name, _notify_text(payload))
+        elif msg_type == P.ServerMsg.DISCONNECTING:
+            log.info("%s: server is disconnecting", self.name)
+        elif msg_type in (P.ServerMsg.WAIT_FOR_CHANNELS, P.ServerMsg.LIST, P.ServerMsg.MIGRATE,
+                          P.ServerMsg.MIGRATE_DATA):
+            log.debug("%s: ignoring base message %d", self.name, msg_type)
+        else:
+            self.handle(msg_type, payload)
+
+    def handle(self, msg_type: int, payload: bytes) -> None:
+        log.debug("%s: unhandled message %d (%d bytes)", self.name, msg_type, len(payload))
+
+    # -- closing -------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._writer.is_closing()
+
+    async def close(self, flush: bool = False, timeout: float = 2.0) -> None:
+        """Close the channel. With ``flush``, half-close and wait for the server to close its side:
+        the server handles messages in order, so when it closes, it has handled all of ours."""
+        if self._writer.is_closing():
+            self._closed = True
+            return
+        if flush and not self._closed:
+            try:
+                await self.drain()
+                if self._writer.can_write_eof():
+                    self._eof_sent = True
+                    self._writer.write_eof()
+                    if self.reader_task is not None:
+                        await asyncio.wait_for(asyncio.shield(self.reader_task), timeout)
+            except Exception as exc:  # the server going away here is what we wait for
+                log.debug("%s: while flushing: %r", self.name, exc)
+        self._closed = True
+        if self.reader_task is not None and not self.reader_task.done():
+            self.reader_task.cancel()
+        self._writer.close()
+        try:
+            await self._writer.wait_closed()
+        except Exception:
+            pass
+
+
+def _notify_text(payload: bytes) -> str:
+    # time_stamp u64, severity u32, visibility u32, what u32, message_len u32, message, NUL
+    if len(payload) < 24:
+        return payload.hex()
+    length = struct.unpack_from("<I", payload, 20)[0]
+    return payload[24:24 + length].decode(errors="replace")

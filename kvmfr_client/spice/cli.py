@@ -1,0 +1,88 @@
+"""kvmfr-input: send keys and mouse input to a VM through QEMU's SPICE server, for scripts.
+
+Exit status: 0 when the server accepted the link and handled every input; 1 when it could not be
+reached, refused the link or the password, or went away; 2 for a command line that cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from . import protocol as P
+from .actions import USAGE, ActionError, needs_absolute, parse, play
+from .client import SpiceClient
+from .errors import SpiceError
+from .link import Address
+
+
+def _read_password(path: str | None) -> str | None:
+    if path is None:
+        return os.environ.get("KVMFR_SPICE_PASSWORD")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except OSError as exc:
+        raise SystemExit(f"kvmfr-input: cannot read password file: {exc}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kvmfr-input", description="Send keyboard and mouse input to a VM over SPICE.",
+        epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spice", required=True, metavar="HOST:PORT",
+                        help="SPICE server: HOST:PORT, or a UNIX socket path (unix:/path or /path)")
+    parser.add_argument("--password-file", metavar="FILE",
+                        help="file holding the SPICE password (else $KVMFR_SPICE_PASSWORD; else none)")
+    parser.add_argument("--delay", type=float, default=0.0, metavar="SECONDS",
+                        help="pause after each command (default 0)")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="give up connecting after this long (default 5)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log the SPICE conversation")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="commands, see below")
+    return parser
+
+
+async def run(address: Address, password: str | None, actions, delay: float, timeout: float) -> None:
+    mode = P.MouseMode.CLIENT if needs_absolute(actions) else P.MouseMode.SERVER
+    client = SpiceClient(address, password, mouse_mode=mode)
+    await client.connect(timeout)
+    try:
+        if mode == P.MouseMode.CLIENT:
+            if not client.main.supports(P.MouseMode.CLIENT):
+                raise SpiceError("`moveto` needs client (absolute) mouse mode, which this VM does not"
+                                 " offer: add `-device qemu-xhci -device usb-tablet` or a SPICE agent")
+            if not await client.main.wait_mouse_mode(P.MouseMode.CLIENT, timeout):
+                raise SpiceError("the server did not switch to client (absolute) mouse mode")
+        await play(client, actions, delay)
+    finally:
+        await client.close(flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="kvmfr-input: %(name)s: %(message)s")
+    try:
+        address = Address.parse(args.spice)
+        actions = parse(args.command)
+    except (ValueError, ActionError) as exc:
+        print(f"kvmfr-input: {exc}", file=sys.stderr)
+        return 2
+    if not actions:
+        print(f"kvmfr-input: no commands given\n{USAGE}", file=sys.stderr)
+        return 2
+    password = _read_password(args.password_file)
+    try:
+        asyncio.run(run(address, password, actions, args.delay, args.timeout))
+    except SpiceError as exc:
+        print(f"kvmfr-input: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

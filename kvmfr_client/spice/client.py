@@ -1,0 +1,305 @@
+"""A SPICE session: the main and inputs channels, mouse mode, and reconnection with backoff.
+
+:class:`SpiceClient` lives on an asyncio loop. :class:`SpiceThread` runs one on its own thread (named
+"spice") and forwards input calls to it from any thread; that is what the viewer uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Callable
+
+from . import protocol as P
+from .errors import SpiceAuthError, SpiceError, SpiceServerGone, SpiceVersionError
+from .inputs import InputsChannel
+from .link import Address, link
+from .main import MainChannel
+
+log = logging.getLogger(__name__)
+
+StateCallback = Callable[[str, str], None]
+
+
+class SpiceClient:
+    """Connects the channels, keeps them connected, and sends input while connected.
+
+    ``on_state(state, detail)`` is called with state ``connected``, ``lost`` (the server went away),
+    ``retrying`` (a connect attempt failed; another follows) or ``failed`` (given up: a refused password
+    or another protocol version, which retrying would not fix).
+    """
+
+    def __init__(self, address: Address, password: str | None = None,
+                 mouse_mode: P.MouseMode = P.MouseMode.SERVER, on_state: StateCallback | None = None,
+                 backoff: tuple[float, float] = (0.25, 5.0), clipboard: bool = False):
+        self.address = address
+        self.password = password
+        self.mouse_mode = mouse_mode
+        self.on_state = on_state
+        self.backoff = backoff
+        self.main: MainChannel | None = None
+        self.inputs: InputsChannel | None = None
+        self.agent = None
+        self.want_clipboard = clipboard
+        self.on_mouse_mode: Callable[[int, int], None] | None = None
+        self.connections = 0
+        self._stop: asyncio.Event | None = None
+
+    # -- connection ----------------------------------------------------------------------------
+    async def connect(self, timeout: float = 5.0) -> None:
+        """Link main, wait for its INIT, then link inputs with the session id; raises SpiceError."""
+        main_link = await link(self.address, P.ChannelType.MAIN, password=self.password,
+                               channel_caps=MainChannel.caps, timeout=timeout)
+        main = MainChannel(main_link, self.address, self.mouse_mode)
+        main.on_mouse_mode = self._mouse_mode_changed
+        if self.want_clipboard:
+            from .agent import ClipboardAgent
+            self.agent = ClipboardAgent(main)
+        main.start()
+        try:
+            await _wait_or_fail(main.initialized.wait(), main.reader_task, timeout,
+                                f"SPICE server at {self.address} sent no MAIN INIT within {timeout} s")
+            inputs_link = await link(self.address, P.ChannelType.INPUTS, connection_id=main.init.session_id,
+                                     password=self.password, channel_caps=InputsChannel.caps, timeout=timeout)
+            inputs = InputsChannel(inputs_link, self.address)
+            inputs.start()
+            await _wait_or_fail(inputs.initialized.wait(), inputs.reader_task, timeout,
+                                f"SPICE server at {self.address} sent no INPUTS INIT within {timeout} s")
+        except BaseException:
+            await main.close()
+            raise
+        self.main, self.inputs = main, inputs
+        self.connections += 1
+        log.info("SPICE connected to %s (session %#x)", self.address, main.init.session_id)
+
+    @property
+    def connected(self) -> bool:
+        return (self.main is not None and self.inputs is not None and not self.main.closed
+                and not self.inputs.closed)
+
+    async def close(self, flush: bool = True) -> None:
+        """Close both channels; with ``flush`` wait until the server has handled what we sent."""
+        if self._stop is not None:
+            self._stop.set()
+        inputs, main = self.inputs, self.main
+        self.inputs = self.main = None
+        if inputs is not None:
+            await inputs.close(flush=flush)
+        if main is not None:
+            await main.close(flush=False)
+
+    async def run(self) -> None:
+        """Connect and stay connected until :meth:`close`; reconnect with exponential backoff."""
+        self._stop = asyncio.Event()
+        delay = self.backoff[0]
+        while not self._stop.is_set():
+            try:
+                await self.connect()
+            except (SpiceAuthError, SpiceVersionError) as exc:
+                self._report("failed", str(exc))
+                raise
+            except SpiceError as exc:
+                self._report("retrying", f"{exc}; retrying in {delay:.2f} s")
+            else:
+                delay = self.backoff[0]
+                self._report("connected", str(self.address))
+                reason = await self._wait_lost()
+                if self._stop.is_set():
+                    break
+                self._report("lost", f"{reason}; reconnecting in {delay:.2f} s")
+                await self._drop()
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            delay = min(delay * 2, self.backoff[1])
+
+    async def _wait_lost(self) -> str:
+        stop = asyncio.ensure_future(self._stop.wait())
+        tasks = [self.main.reader_task, self.inputs.reader_task]
+        try:
+            done, _ = await asyncio.wait(tasks + [stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        for task in tasks:
+            if task in done:
+                exc = task.exception() if not task.cancelled() else None
+                return str(exc) if exc else f"SPICE server at {self.address} closed a channel"
+        return "stopped"
+
+    async def _drop(self) -> None:
+        for channel in (self.inputs, self.main):
+            if channel is not None:
+                await channel.close()
+                if channel.reader_task is not None and channel.reader_task.done() \
+                        and not channel.reader_task.cancelled():
+                    channel.reader_task.exception()  # retrieved: it was reported as "lost"
+        self.inputs = self.main = None
+
+    def _report(self, state: str, detail: str) -> None:
+        level = logging.INFO if state == "connected" else logging.WARNING
+        log.log(level, "SPICE %s: %s", state, detail)
+        if self.on_state is not None:
+            self.on_state(state, detail)
+
+    def _mouse_mode_changed(self, supported: int, current: int) -> None:
+        if self.on_mouse_mode is not None:
+            self.on_mouse_mode(supported, current)
+
+    # -- mouse mode ----------------------------------------------------------------------------
+    def set_mouse_mode(self, mode: P.MouseMode) -> bool:
+        """Request server (relative) or client (absolute) mode; False when the server lacks it."""
+        self.mouse_mode = mode
+        if self.main is None:
+            return False
+        return self.main.request_mouse_mode(mode)
+
+    @property
+    def absolute_available(self) -> bool:
+        return self.main is not None and self.main.supports(P.MouseMode.CLIENT)
+
+    @property
+    def current_mouse_mode(self) -> int:
+        return self.main.mouse_mode if self.main is not None else 0
+
+    # -- input (dropped while disconnected) ----------------------------------------------------
+    def _inputs(self) -> InputsChannel | None:
+        inputs = self.inputs
+        if inputs is None or inputs.closed:
+            return None
+        return inputs
+
+    def _call(self, method: str, *args) -> None:
+        inputs = self._inputs()
+        if inputs is None:
+            log.debug("SPICE not connected: dropping %s%r", method, args)
+            return
+        try:
+            getattr(inputs, method)(*args)
+        except SpiceServerGone as exc:
+            log.debug("dropping %s: %s", method, exc)
+
+    def key_down(self, code: int) -> None:
+        self._call("key_down", code)
+
+    def key_up(self, code: int) -> None:
+        self._call("key_up", code)
+
+    def key_modifiers(self, modifiers: int) -> None:
+        self._call("key_modifiers", modifiers)
+
+    def motion(self, dx: int, dy: int) -> None:
+        self._call("motion", dx, dy)
+
+    def position(self, x: int, y: int, display_id: int = 0) -> None:
+        self._call("position", x, y, display_id)
+
+    def button_press(self, button: int) -> None:
+        self._call("button_press", button)
+
+    def button_release(self, button: int) -> None:
+        self._call("button_release", button)
+
+    def wheel(self, steps: int) -> None:
+        self._call("wheel", steps)
+
+
+async def _wait_or_fail(awaitable, reader_task: asyncio.Task, timeout: float, message: str) -> None:
+    """Wait for ``awaitable``; if the channel's reader ends first, raise what ended it."""
+    waiter = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait([waiter, reader_task], timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiter.done():
+            waiter.cancel()
+    if waiter in done:
+        return
+    if reader_task in done:
+        exc = reader_task.exception()
+        raise exc if exc else SpiceServerGone(message)
+    raise SpiceServerGone(message)
+
+
+class SpiceThread:
+    """Runs a :class:`SpiceClient` (with reconnection) on a thread named "spice".
+
+    Every input method may be called from any thread; calls are queued onto the SPICE loop in order.
+    """
+
+    def __init__(self, client: SpiceClient):
+        self.client = client
+        self.loop = asyncio.new_event_loop()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="spice", daemon=True)
+
+    def start(self) -> "SpiceThread":
+        self._thread.start()
+        return self
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.client.run())
+        except BaseException as exc:  # reported through on_state/logging; kept for the owner
+            self.error = exc
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    def call(self, fn: Callable, *args) -> None:
+        if self.loop.is_closed():
+            return
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # loop closed between the check and the call
+            pass
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread.is_alive() and not self.loop.is_closed():
+            fut = asyncio.run_coroutine_threadsafe(self.client.close(flush=True), self.loop)
+            try:
+                fut.result(timeout)
+            except Exception as exc:
+                log.debug("closing SPICE: %r", exc)
+        self._thread.join(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    @property
+    def absolute_available(self) -> bool:
+        return self.client.absolute_available
+
+    @property
+    def current_mouse_mode(self) -> int:
+        return self.client.current_mouse_mode
+
+    def set_mouse_mode(self, mode: P.MouseMode) -> None:
+        self.call(self.client.set_mouse_mode, mode)
+
+    def key_down(self, code: int) -> None:
+        self.call(self.client.key_down, code)
+
+    def key_up(self, code: int) -> None:
+        self.call(self.client.key_up, code)
+
+    def key_modifiers(self, modifiers: int) -> None:
+        self.call(self.client.key_modifiers, modifiers)
+
+    def motion(self, dx: int, dy: int) -> None:
+        self.call(self.client.motion, dx, dy)
+
+    def position(self, x: int, y: int, display_id: int = 0) -> None:
+        self.call(self.client.position, x, y, display_id)
+
+    def button_press(self, button: int) -> None:
+        self.call(self.client.button_press, button)
+
+    def button_release(self, button: int) -> None:
+        self.call(self.client.button_release, button)
+
+    def wheel(self, steps: int) -> None:
+        self.call(self.client.wheel, steps)
