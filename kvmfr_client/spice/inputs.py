@@ -139,3 +139,8 @@ class InputsChannel(Channel):
         for button, mask in P.BUTTON_MASK.items():
             if self.buttons_state & mask:
                 self.button_release(button)
+
+    async def close(self, flush: bool = False, timeout: float = 2.0) -> None:
+        if flush and not self.closed:
+            self._flush_pending_motion()  # motion held back for flow control is still owed
+        await super().close(flush, timeout)

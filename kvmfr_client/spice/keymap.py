@@ -50,7 +50,7 @@ _KEYS: tuple[tuple[int, int, str], ...] = (
     (163, EXTENDED | 0x19, "nextsong"), (164, EXTENDED | 0x22, "playpause"),
     (165, EXTENDED | 0x10, "previoussong"), (166, EXTENDED | 0x24, "stopcd"),
     (140, EXTENDED | 0x21, "calc"), (155, EXTENDED | 0x6C, "mail"), (157, EXTENDED | 0x6B, "computer"),
-    (172, EXTENDED | 0x32, "homepage"), (217, EXTENDED | 0x65, "search"), (156, EXTENDED | 0x66, "bookmarks"),
+    (172, EXTENDED | 0x32, "homepage"), (156, EXTENDED | 0x66, "bookmarks"),
     (173, EXTENDED | 0x67, "refresh"), (128, EXTENDED | 0x68, "stop"), (159, EXTENDED | 0x69, "forward"),
     (158, EXTENDED | 0x6A, "back"), (226, EXTENDED | 0x6D, "media"),
 )

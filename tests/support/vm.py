@@ -1,0 +1,195 @@
+"""Start QEMU for the SPICE tests: a bare machine whose input layer is traced, or a real guest.
+
+QEMU's trace points ``input_event_*`` log every key (as a qcode), button and motion event the SPICE
+server delivered, so the bare machine proves what reached QEMU without any guest at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+QEMU = "qemu-system-x86_64"
+
+_TRACE_RE = re.compile(
+    r"input_event_(?:"
+    r"key_qcode con -?\d+, key qcode (?P<qcode>\S+), down (?P<kdown>\d)"
+    r"|btn con -?\d+, button (?P<button>\S+), down (?P<bdown>\d)"
+    r"|rel con -?\d+, axis (?P<raxis>\w+), value (?P<rvalue>-?\d+)"
+    r"|abs con -?\d+, axis (?P<aaxis>\w+), value (?P<avalue>-?\d+)"
+    r")")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def qemu_binary() -> str:
+    exe = shutil.which(QEMU)
+    if exe is None:
+        pytest.fail(f"{QEMU} is not installed: run `scripts/setup.sh test` (apt-get install qemu-system-x86)")
+    return exe
+
+
+def accel() -> str:
+    """TCG unless the CPU really has hardware virtualization (a software KVM cannot run a stock kernel)."""
+    flags = Path("/proc/cpuinfo").read_text()
+    if re.search(r"\b(vmx|svm)\b", flags) and os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "kvm"
+    return "tcg"
+
+
+def parse_trace(text: str) -> list[tuple]:
+    """QEMU input trace lines -> ("key", qcode, down) / ("btn", name, down) / ("rel"|"abs", axis, value)."""
+    events = []
+    for m in _TRACE_RE.finditer(text):
+        if m["qcode"]:
+            events.append(("key", m["qcode"], m["kdown"] == "1"))
+        elif m["button"]:
+            events.append(("btn", m["button"], m["bdown"] == "1"))
+        elif m["raxis"]:
+            events.append(("rel", m["raxis"], int(m["rvalue"])))
+        else:
+            events.append(("abs", m["aaxis"], int(m["avalue"])))
+    return events
+
+
+@dataclass
+class TraceLog:
+    """QEMU's input trace file, read incrementally: :meth:`take` returns events since the last call."""
+
+    path: Path
+    _offset: int = 0
+
+    def _read_new(self) -> str:
+        if not self.path.exists():
+            return ""
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        # Only whole lines: QEMU may be in the middle of writing the last one.
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        return data[:end].decode(errors="replace")
+
+    def mark(self) -> None:
+        self._read_new()
+
+    def take(self, count: int | None = None, timeout: float = 5.0, settle: float = 0.15,
+             kinds: tuple[str, ...] = ("key", "btn", "rel", "abs")) -> list[tuple]:
+        """Events logged since the last call: wait for ``count`` of them (or until the log has been quiet
+        for ``settle`` seconds when ``count`` is None)."""
+        events: list[tuple] = []
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while True:
+            new = [e for e in parse_trace(self._read_new()) if e[0] in kinds]
+            if new:
+                events += new
+                quiet_since = time.monotonic()
+            if count is not None and len(events) >= count:
+                return events
+            now = time.monotonic()
+            if count is None and events and now - quiet_since >= settle:
+                return events
+            if now >= deadline:
+                return events
+            time.sleep(0.02)
+
+
+@dataclass
+class Qemu:
+    """A running QEMU; :meth:`stop` kills it (fixtures call it in their finalizers)."""
+
+    proc: subprocess.Popen
+    port: int
+    log_path: Path
+    trace: TraceLog
+    host: str = "127.0.0.1"
+    unix_path: Path | None = None
+    serial_path: Path | None = None
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def spice(self) -> str:
+        return f"unix:{self.unix_path}" if self.unix_path else f"{self.host}:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_qemu(workdir: Path, *, port: int | None = None, password: str | None = None,
+               unix: bool = False, extra: list[str] | None = None, name: str = "qemu",
+               ready_timeout: float = 15.0) -> Qemu:
+    """Start QEMU with a SPICE server on 127.0.0.1 (or a UNIX socket) and its input layer traced.
+
+    The machine runs (no ``-S``): QEMU drops input while it is paused.
+    """
+    exe = qemu_binary()
+    workdir.mkdir(parents=True, exist_ok=True)
+    trace_path = workdir / f"{name}-input.trace"
+    trace_path.unlink(missing_ok=True)
+    out_path = workdir / f"{name}.out"
+    unix_path = workdir / f"{name}.sock" if unix else None
+    if port is None:
+        port = 0 if unix else free_port()
+    spice = f"unix=on,addr={unix_path}" if unix else f"port={port},addr=127.0.0.1"
+    argv = [exe, "-machine", f"q35,accel={accel()}", "-nodefaults", "-m", "128", "-display", "none",
+            "-monitor", "none", "-nic", "none", "-no-user-config",
+            "-trace", "input_event_*", "-D", str(trace_path)]
+    if password is not None:
+        argv += ["-object", f"secret,id=spicepw,data={password}",
+                 "-spice", f"{spice},password-secret=spicepw"]
+    else:
+        argv += ["-spice", f"{spice},disable-ticketing=on"]
+    argv += extra or []
+    out = open(out_path, "wb")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    out.close()
+    qemu = Qemu(proc, port, out_path, TraceLog(trace_path), unix_path=unix_path, argv=argv)
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"QEMU exited with status {proc.returncode} before its SPICE server listened:\n"
+                        f"{' '.join(argv)}\n{qemu.output()[-2000:]}")
+        if _listening(qemu):
+            return qemu
+        if time.monotonic() > deadline:
+            qemu.stop(signal.SIGKILL)
+            pytest.fail(f"QEMU's SPICE server did not listen within {ready_timeout} s:\n{' '.join(argv)}\n"
+                        f"{qemu.output()[-2000:]}")
+        time.sleep(0.05)
+
+
+def _listening(qemu: Qemu) -> bool:
+    family = socket.AF_UNIX if qemu.unix_path else socket.AF_INET
+    target = str(qemu.unix_path) if qemu.unix_path else (qemu.host, qemu.port)
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(target)
+        except OSError:
+            return False
+    return True
