@@ -104,6 +104,8 @@ struct kv_queue_stats {
 
 uint64_t kv_now_ns(void);
 uint64_t kv_now_ms(void);
+/* Bytes per stored pixel (3 for the packed 24-bit kinds), 0 for an invalid type. */
+uint32_t kv_frame_bpp(uint32_t type);
 uint64_t kv_recommended_shm_size(uint32_t width, uint32_t height, uint32_t bytes_per_pixel);
 
 /* ---- client ---- */

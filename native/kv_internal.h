@@ -55,7 +55,5 @@ void kv_sleep_us(uint32_t us);
 int kv_fail(struct kv_error *err, int code, const char *field, uint64_t value, uint64_t limit,
             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Bytes per stored pixel (3 for the packed 24-bit kinds), 0 for an invalid type. */
-uint32_t kv_frame_bpp(uint32_t type);
 
 #endif

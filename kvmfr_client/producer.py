@@ -1,0 +1,177 @@
+"""Python face of the native LGMP 6 / KVMFR 20 producer (used by the guest agent and the tests)."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._ffi import check, ffi, lib, new_error
+from .cursor import CursorFlags, CursorType
+from .formats import FrameType, bytes_per_pixel, data_width, row_bytes
+
+
+@dataclass
+class HostDescription:
+    hostver: str = "kvmfr-agent 0.1"
+    capture: str = "synthetic"
+    os: int = lib.KVMFR_OS_LINUX
+    os_name: str = ""
+    features: int = 0
+    cpus: int = 0
+    cores: int = 0
+    sockets: int = 1
+    model: str = ""
+    uuid: bytes = bytes(16)
+
+    def to_native(self):
+        info = ffi.new("struct kv_host_info *")
+        info.hostver = self.hostver.encode()[:31]
+        info.capture = self.capture.encode()[:31]
+        info.os = self.os
+        info.os_name = (self.os_name or f"{platform.system()} {platform.release()}").encode()[:127]
+        info.features = self.features
+        info.cpus, info.cores, info.sockets = self.cpus, self.cores, self.sockets
+        info.model = (self.model or platform.machine()).encode()[:127]
+        ffi.memmove(info.uuid, self.uuid[:16].ljust(16, b"\0"), 16)
+        return info
+
+
+class Producer:
+    """An LGMP host session on a shared-memory file, with a native 10 ms tick thread."""
+
+    def __init__(self, path: str, create_size: int = 0, host: HostDescription | None = None,
+                 tick_ms: int = 10, start: bool = True):
+        self.path = str(path)
+        self._p = ffi.gc(lib.kv_producer_new(), lib.kv_producer_free)
+        self._err = new_error()
+        check(lib.kv_producer_open(self._p, self.path.encode(), create_size, self._err), self._err)
+        self.host = host or HostDescription()
+        self.tick_ms = tick_ms
+        self._fi = ffi.new("struct kv_frame_info *")
+        self._ci = ffi.new("struct kv_cursor_info *")
+        self._msg = ffi.new("uint8_t[64]")
+        self._msg_size = ffi.new("uint32_t *")
+        if start:
+            self.start()
+
+    @property
+    def shm_size(self) -> int:
+        return int(lib.kv_producer_shm_size(self._p))
+
+    @property
+    def session_id(self) -> int:
+        return int(lib.kv_producer_session_id(self._p))
+
+    @property
+    def max_frame_size(self) -> int:
+        return int(lib.kv_producer_max_frame_size(self._p))
+
+    def start(self) -> None:
+        """(Re)initialise the session: a fresh session id, queues and buffers; starts the tick thread."""
+        lib.kv_producer_stop_ticker(self._p)
+        check(lib.kv_producer_start(self._p, self.host.to_native(), self._err), self._err)
+        if self.tick_ms:
+            lib.kv_producer_start_ticker(self._p, self.tick_ms)
+
+    def stop(self) -> None:
+        lib.kv_producer_stop_ticker(self._p)
+        lib.kv_producer_stop(self._p)
+
+    def stop_ticker(self) -> None:
+        """Stop the heartbeat without clearing the session (what a hung or killed host looks like)."""
+        lib.kv_producer_stop_ticker(self._p)
+
+    def tick(self) -> int:
+        return int(lib.kv_producer_tick(self._p))
+
+    def subscribers(self, queue_id: int = lib.LGMP_Q_FRAME) -> int:
+        return int(lib.kv_producer_subscribers(self._p, queue_id))
+
+    # ---- frames ------------------------------------------------------------------------------
+
+    def begin_frame(self, serial: int, ftype: FrameType, width: int, height: int, pitch: int | None = None,
+                    damage=(), flags: int = 0, format_ver: int = 0, rotation: int = 0,
+                    screen: tuple[int, int] | None = None, data_height: int | None = None,
+                    timeout: float = 2.0) -> None:
+        fi = self._fi
+        ffi.memmove(fi, bytes(ffi.sizeof("struct kv_frame_info")), ffi.sizeof("struct kv_frame_info"))
+        fi.serial = serial & 0xFFFFFFFF
+        fi.format_ver = format_ver
+        fi.type = int(ftype)
+        fi.frame_width, fi.frame_height = width, height
+        fi.screen_width, fi.screen_height = screen or (width, height)
+        fi.data_width = data_width(ftype, width)
+        fi.data_height = height if data_height is None else data_height
+        fi.pitch = pitch or row_bytes(ftype, width)
+        fi.stride = fi.data_width if bytes_per_pixel(ftype) != 3 else 0
+        fi.rotation = rotation
+        fi.flags = flags
+        damage = list(damage)
+        fi.damage_count = len(damage)
+        for i, (x, y, w, h) in enumerate(damage):
+            fi.damage[i].x, fi.damage[i].y, fi.damage[i].width, fi.damage[i].height = x, y, w, h
+        check(lib.kv_producer_frame_begin(self._p, fi, int(timeout * 1000), self._err), self._err)
+
+    def write_rows(self, rows: np.ndarray, row0: int = 0) -> None:
+        """Write stored rows (n, >=pitch) uint8 at frame row ``row0``, publishing the write pointer."""
+        if rows.ndim != 2 or rows.dtype != np.uint8 or rows.strides[1] != 1:
+            raise ValueError("rows must be a 2-D uint8 array with contiguous rows")
+        buf = ffi.from_buffer("uint8_t[]", rows)
+        check(lib.kv_producer_frame_write(self._p, buf, rows.strides[0], row0, rows.shape[0], self._err), self._err)
+
+    def write_damage(self, rows: np.ndarray) -> None:
+        """Write only what changed in this slot since it was last written (the whole frame's rows given)."""
+        buf = ffi.from_buffer("uint8_t[]", rows)
+        check(lib.kv_producer_frame_write_damage(self._p, buf, rows.strides[0], self._err), self._err)
+
+    def end_frame(self) -> None:
+        lib.kv_producer_frame_end(self._p)
+
+    def post_frame(self, serial: int, ftype: FrameType, rows: np.ndarray, width: int, height: int, **kw) -> None:
+        self.begin_frame(serial, ftype, width, height, pitch=rows.strides[0] if rows.shape[1] == rows.strides[0] else None, **kw)
+        self.write_rows(rows)
+        self.end_frame()
+
+    # ---- cursor ------------------------------------------------------------------------------
+
+    def post_cursor(self, x: int, y: int, visible: bool = True, shape=None, position: bool = True,
+                    timeout: float = 1.0) -> None:
+        """Post a pointer update. ``shape``: (CursorType, width, wire_height, pitch, hx, hy, bytes)."""
+        ci = self._ci
+        flags = (CursorFlags.POSITION if position else 0) | (CursorFlags.VISIBLE if visible else 0)
+        ci.x, ci.y = x, y
+        data = ffi.NULL
+        if shape is not None:
+            ctype, w, h, pitch, hx, hy, raw = shape
+            flags |= CursorFlags.SHAPE
+            ci.type, ci.width, ci.height, ci.pitch, ci.hx, ci.hy = int(ctype), w, h, pitch, hx, hy
+            data = ffi.from_buffer(raw)
+        ci.flags = int(flags)
+        check(lib.kv_producer_cursor_post(self._p, ci, data, int(timeout * 1000), self._err), self._err)
+
+    # ---- client messages -----------------------------------------------------------------------
+
+    def next_message(self) -> bytes | None:
+        """The next client->host message (acknowledged as handled), or None."""
+        if lib.kv_producer_next_message(self._p, self._msg, self._msg_size):
+            return bytes(ffi.buffer(self._msg, self._msg_size[0]))
+        return None
+
+    def queue_stats(self, queue_id: int) -> dict[str, int]:
+        st = ffi.new("struct kv_queue_stats *")
+        lib.kv_producer_queue_stats(self._p, queue_id, st)
+        return {k: int(getattr(st, k)) for k in ("position", "start", "count", "num_messages", "subs", "new_sub_count")}
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> "Producer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = ["CursorType", "HostDescription", "Producer"]

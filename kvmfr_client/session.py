@@ -1,0 +1,445 @@
+"""A client session on a Looking Glass B7 shared-memory region: the Python face of the native reader.
+
+    import kvmfr_client
+    with kvmfr_client.open("/dev/shm/looking-glass", wait=5) as s:
+        frame = s.next_frame(timeout=0.1)      # numpy rows + metadata, or None
+        cursor = s.next_cursor()               # CursorEvent or None
+
+The session connects lazily and reconnects by itself: a host that is not running yet, restarts,
+stalls, or writes bad data never raises out of ``next_frame``/``next_cursor``; the state and the
+reason are in :attr:`Session.state` / :attr:`Session.status_message`, and the refused value in
+:attr:`Session.last_error`. Frames and cursor may be read from two threads (one each).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import errors
+from ._ffi import check, cstr, ffi, lib, new_error, to_exception
+from .cursor import CursorEvent, CursorFlags, CursorShape, CursorType
+from .formats import FrameFlags, FrameType, Rotation
+
+log = logging.getLogger(__name__)
+
+RETRY_WAITING_S = 0.1      # host not running / not alive yet
+RETRY_INCOMPATIBLE_S = 1.0
+RETRY_BAD_DATA_S = 1.0
+CONNECT_DELAY_S = 0.2      # as B7: give a running host time to move its heartbeat
+
+
+class SessionState(enum.Enum):
+    WAITING = "waiting for the host"
+    INCOMPATIBLE = "host speaks another version"
+    CONNECTED = "connected"
+    LOST = "host lost, reconnecting"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    session_id: int
+    hostver: str
+    features: int
+    capture: str
+    os: int | None
+    os_name: str
+    cpus: int
+    cores: int
+    sockets: int
+    model: str
+    uuid: bytes
+    lgmp_version: int = lib.LGMP_PROTOCOL_VERSION
+    kvmfr_version: int = lib.KVMFR_VERSION
+
+    @property
+    def can_set_cursor_pos(self) -> bool:
+        return bool(self.features & lib.KVMFR_FEATURE_SETCURSORPOS)
+
+    def describe(self) -> str:
+        parts = [f"Looking Glass host {self.hostver or '?'}"]
+        if self.capture:
+            parts.append(f"capture {self.capture}")
+        if self.os_name:
+            parts.append(self.os_name)
+        return ", ".join(parts)
+
+    @classmethod
+    def from_native(cls, info) -> "HostInfo":
+        return cls(
+            session_id=int(info.session_id), hostver=cstr(info.hostver), features=int(info.features),
+            capture=cstr(info.capture), os=None if info.os < 0 else int(info.os), os_name=cstr(info.os_name),
+            cpus=int(info.cpus), cores=int(info.cores), sockets=int(info.sockets), model=cstr(info.model),
+            uuid=bytes(ffi.buffer(info.uuid, 16)), lgmp_version=int(info.lgmp_version),
+            kvmfr_version=int(info.kvmfr_version))
+
+
+@dataclass
+class Frame:
+    """One frame as copied out of shared memory. ``pixels`` holds the stored rows (data_height, pitch)."""
+
+    serial: int
+    type: FrameType
+    format_ver: int
+    width: int
+    height: int
+    screen_width: int
+    screen_height: int
+    data_width: int
+    data_height: int
+    pitch: int
+    stride: int
+    rotation: Rotation
+    flags: FrameFlags
+    damage: tuple[tuple[int, int, int, int], ...]
+    pixels: np.ndarray = field(repr=False)
+    damage_only: bool = False
+    t_seen_ns: int = 0
+    t_copy_start_ns: int = 0
+    t_copy_end_ns: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.flags & FrameFlags.TRUNCATED)
+
+
+def recommended_shm_size(width: int, height: int, bytes_per_pixel: int = 4) -> int:
+    """The B7 sizing rule: 2 frames + 10 MiB, rounded up to a power of two (bytes)."""
+    return int(lib.kv_recommended_shm_size(width, height, bytes_per_pixel))
+
+
+class _Gate:
+    """Many native calls at once (frame and cursor threads), or one reconnect alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._exclusive = False
+
+    def enter(self) -> None:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def enter_exclusive(self) -> None:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._exclusive = True
+            while self._active:
+                self._cond.wait()
+
+    def leave_exclusive(self) -> None:
+        with self._cond:
+            self._exclusive = False
+            self._cond.notify_all()
+
+
+class Session:
+    """See the module docstring. Create with :func:`kvmfr_client.open`."""
+
+    def __init__(self, path: str, poll_us: int = 250):
+        self.path = str(path)
+        self._c = ffi.gc(lib.kv_client_new(), lib.kv_client_free)
+        if self._c == ffi.NULL:
+            raise MemoryError("kv_client_new")
+        err = new_error()
+        check(lib.kv_client_open(self._c, self.path.encode(), err), err)
+        lib.kv_client_set_poll_us(self._c, poll_us)
+        lib.kv_client_init(self._c)
+        self.shm_size = int(lib.kv_client_shm_size(self._c))
+        self._gate = _Gate()
+        self._reconnect_lock = threading.Lock()
+        self._next_attempt = time.monotonic() + CONNECT_DELAY_S
+        self._ever_connected = False
+        self._shape_buf = ffi.new("uint8_t[]", lib.KVMFR_CURSOR_SHAPE_MAX)
+        self._cursor_visible = False
+        self._last_serial: int | None = None
+        self._frame_err = new_error()
+        self._cursor_err = new_error()
+        self._fi = ffi.new("struct kv_frame_info *")
+        self._ci = ffi.new("struct kv_cursor_info *")
+        self._ready = ffi.new("uint32_t *")
+        self.state = SessionState.WAITING
+        self.status_message = SessionState.WAITING.value
+        self.host: HostInfo | None = None
+        self.last_error: errors.KvmfrError | None = None
+        self.error_counts: Counter[str] = Counter()
+        self.session_restarts = 0
+        self.frames_received = 0
+        self.frames_skipped_repost = 0
+
+    # ---- connection ------------------------------------------------------------------------
+
+    def _ensure_connected(self) -> bool:
+        if self.state is SessionState.CONNECTED:
+            return True
+        if self.state is SessionState.CLOSED or time.monotonic() < self._next_attempt:
+            return False
+        with self._reconnect_lock:
+            if self.state is SessionState.CONNECTED:
+                return True
+            self._gate.enter_exclusive()
+            try:
+                self._connect()
+            finally:
+                self._gate.leave_exclusive()
+        return self.state is SessionState.CONNECTED
+
+    def _connect(self) -> None:
+        info = ffi.new("struct kv_host_info *")
+        err = new_error()
+        try:
+            check(lib.kv_client_session_init(self._c, info, err), err)
+            for queue in (lib.LGMP_Q_FRAME, lib.LGMP_Q_POINTER):
+                check(lib.kv_client_subscribe(self._c, queue, err), err)
+        except errors.IncompatibleHost as exc:
+            self._set_state(SessionState.INCOMPATIBLE, str(exc.message), exc, RETRY_INCOMPATIBLE_S)
+            return
+        except errors.HostNotRunning as exc:
+            state = SessionState.LOST if self._ever_connected else SessionState.WAITING
+            self._set_state(state, f"{state.value}: {exc.message}", None, RETRY_WAITING_S)
+            return
+        except errors.KvmfrError as exc:
+            self._record_error(exc)
+            self._unsubscribe_all()
+            self._set_state(SessionState.WAITING, f"host data refused: {exc}", exc, RETRY_BAD_DATA_S)
+            return
+        self.host = HostInfo.from_native(info)
+        if self._ever_connected:
+            self.session_restarts += 1
+        self._ever_connected = True
+        self._last_serial = None
+        self._set_state(SessionState.CONNECTED, f"connected to {self.host.describe()}", None, 0)
+        log.info("connected: %s (session %d)", self.host.describe(), self.host.session_id)
+
+    def _set_state(self, state: SessionState, message: str, exc, retry_s: float) -> None:
+        if state is not self.state or message != self.status_message:
+            log.log(logging.WARNING if exc else logging.INFO, "%s", message)
+        self.state = state
+        self.status_message = message
+        if exc is not None:
+            self.last_error = exc
+        self._next_attempt = time.monotonic() + retry_s
+
+    def _unsubscribe_all(self) -> None:
+        for queue in (lib.LGMP_Q_FRAME, lib.LGMP_Q_POINTER):
+            lib.kv_client_unsubscribe(self._c, queue)
+
+    def _drop(self, exc: errors.KvmfrError) -> None:
+        """The session is gone or unusable: unsubscribe and go back to waiting for a valid host."""
+        with self._reconnect_lock:
+            if self.state is not SessionState.CONNECTED:
+                return
+            self._gate.enter_exclusive()
+            try:
+                self._unsubscribe_all()
+                if not isinstance(exc, errors.SessionLost):
+                    self._record_error(exc)
+                self._set_state(SessionState.LOST, f"{SessionState.LOST.value}: {exc.message}", exc, 0)
+            finally:
+                self._gate.leave_exclusive()
+
+    def _record_error(self, exc: errors.KvmfrError) -> None:
+        self.last_error = exc
+        self.error_counts[type(exc).__name__] += 1
+        log.warning("%s", exc)
+
+    def _sleep_until_retry(self, timeout: float) -> None:
+        delay = min(timeout, max(0.0, self._next_attempt - time.monotonic()))
+        if delay > 0:
+            time.sleep(delay)
+
+    # ---- frames ----------------------------------------------------------------------------
+
+    def next_frame(self, timeout: float = 0.1, out: np.ndarray | None = None, allow_damage: bool = False,
+                   newest: bool = False) -> Frame | None:
+        """The next new frame, or None after ``timeout`` seconds.
+
+        ``out``: a writable C-contiguous-rows uint8 array to copy into (the viewer's own buffer);
+        with ``allow_damage`` and a frame that directly follows the previous one, only its damage
+        rectangles are copied, so ``out`` must still hold the previous frame. ``newest`` skips
+        frames that queued up behind the newest one.
+        """
+        if not self._ensure_connected():
+            self._sleep_until_retry(timeout)
+            return None
+        self._gate.enter()
+        try:
+            return self._next_frame(timeout, out, allow_damage, newest)
+        except (errors.SessionLost, errors.QueueError, errors.HostNotRunning) as exc:
+            drop = exc
+        except errors.FrameError as exc:
+            self._record_error(exc)
+            return None
+        except errors.KvmfrError as exc:
+            drop = exc
+        finally:
+            self._gate.leave()
+        self._drop(drop)
+        return None
+
+    def _next_frame(self, timeout, out, allow_damage, newest) -> Frame | None:
+        c, err, fi = self._c, self._frame_err, self._fi
+        check(lib.kv_client_wait(c, lib.KV_READY_FRAME, int(timeout * 1000), self._ready, err), err)
+        if not self._ready[0]:
+            return None
+        if newest:
+            check(lib.kv_client_frame_skip_to_newest(c, err), err)
+        rc = lib.kv_client_frame_peek(c, fi, err)
+        if rc == lib.LGMP_ERR_QUEUE_EMPTY:
+            return None
+        check(rc, err, frame=True)
+        serial = int(fi.serial)
+        if serial == self._last_serial:
+            # A re-post of a frame we already have (sent for a new subscriber): nothing new.
+            self.frames_skipped_repost += 1
+            check(lib.kv_client_frame_done(c, err), err)
+            return None
+        rows, pitch = int(fi.data_height), int(fi.pitch)
+        row_len = min(pitch, int(fi.data_width) * (4 if fi.bytes_per_pixel == 3 else int(fi.bytes_per_pixel)))
+        if out is None:
+            out = np.empty((rows, pitch), np.uint8)
+        elif out.ndim != 2 or out.dtype != np.uint8 or out.shape[0] < rows or out.shape[1] < row_len \
+                or out.strides[1] != 1 or not out.flags.writeable:
+            lib.kv_client_frame_done(c, err)
+            raise ValueError(f"out must be a writable uint8 array of at least {rows}x{row_len}")
+        damage = tuple((int(r.x), int(r.y), int(r.width), int(r.height)) for r in fi.damage[0:fi.damage_count])
+        use_damage = bool(allow_damage and damage and self._last_serial is not None
+                          and serial == (self._last_serial + 1) & 0xFFFFFFFF)
+        dst_pitch = out.strides[0]
+        dst_size = dst_pitch * (rows - 1) + row_len
+        buf = ffi.from_buffer("uint8_t[]", out, require_writable=True)
+        rc = lib.kv_client_frame_copy(c, fi, buf, dst_size, dst_pitch,
+                                      lib.KV_COPY_DAMAGE if use_damage else lib.KV_COPY_FULL, err)
+        check(rc, err, frame=True)
+        self._last_serial = serial
+        self.frames_received += 1
+        return Frame(
+            serial=serial, type=FrameType(fi.type), format_ver=int(fi.format_ver),
+            width=int(fi.frame_width), height=int(fi.frame_height),
+            screen_width=int(fi.screen_width), screen_height=int(fi.screen_height),
+            data_width=int(fi.data_width), data_height=rows, pitch=pitch, stride=int(fi.stride),
+            rotation=Rotation(fi.rotation), flags=FrameFlags(fi.flags), damage=damage,
+            pixels=out[:rows], damage_only=use_damage, t_seen_ns=int(fi.t_seen_ns),
+            t_copy_start_ns=int(fi.t_copy_start_ns), t_copy_end_ns=int(fi.t_copy_end_ns))
+
+    # ---- cursor ----------------------------------------------------------------------------
+
+    def next_cursor(self, timeout: float = 0.0) -> CursorEvent | None:
+        """The next pointer-queue message as a :class:`CursorEvent`, or None after ``timeout``."""
+        if not self._ensure_connected():
+            self._sleep_until_retry(timeout)
+            return None
+        self._gate.enter()
+        try:
+            return self._next_cursor(timeout)
+        except errors.CursorError as exc:
+            self._record_error(exc)
+            return None
+        except errors.KvmfrError as exc:
+            drop = exc
+        finally:
+            self._gate.leave()
+        self._drop(drop)
+        return None
+
+    def _next_cursor(self, timeout: float) -> CursorEvent | None:
+        c, err, ci = self._c, self._cursor_err, self._ci
+        check(lib.kv_client_wait(c, lib.KV_READY_CURSOR, int(timeout * 1000), self._ready, err), err)
+        if not self._ready[0]:
+            return None
+        rc = lib.kv_client_cursor_next(c, ci, self._shape_buf, lib.KVMFR_CURSOR_SHAPE_MAX, err)
+        if rc == lib.LGMP_ERR_QUEUE_EMPTY:
+            return None
+        check(rc, err, cursor=True)
+        flags = CursorFlags(ci.flags)
+        shape = None
+        if flags & CursorFlags.SHAPE:
+            ctype = CursorType(ci.type)
+            height = int(ci.height) // 2 if ctype == CursorType.MONOCHROME else int(ci.height)
+            shape = CursorShape(type=ctype, width=int(ci.width), height=height, hx=int(ci.hx), hy=int(ci.hy),
+                                pitch=int(ci.pitch), data=bytes(ffi.buffer(self._shape_buf, ci.shape_size)))
+        self._cursor_visible = bool(flags & CursorFlags.VISIBLE)
+        return CursorEvent(flags=flags, x=int(ci.x), y=int(ci.y), visible=self._cursor_visible, shape=shape,
+                           t_seen_ns=int(ci.t_seen_ns))
+
+    # ---- client -> host ----------------------------------------------------------------------
+
+    def set_cursor_pos(self, x: int, y: int, timeout: float = 0.5) -> None:
+        """Ask the host to move the guest pointer (hotspot) to x, y; waits for its acknowledgement."""
+        if not self._ensure_connected():
+            raise errors.HostNotRunning(self.status_message)
+        err = new_error()
+        self._gate.enter()
+        try:
+            check(lib.kv_client_set_cursor_pos(self._c, int(x), int(y), int(timeout * 1000), err), err)
+        finally:
+            self._gate.leave()
+
+    # ---- inspection / lifecycle ----------------------------------------------------------------
+
+    def wait_connected(self, timeout: float) -> HostInfo:
+        """Block until connected; raise the reason (HostNotRunning, IncompatibleHost, ...) on timeout."""
+        deadline = time.monotonic() + timeout
+        while not self._ensure_connected():
+            if time.monotonic() >= deadline:
+                if self.state is SessionState.INCOMPATIBLE and self.last_error is not None:
+                    raise self.last_error
+                raise errors.HostNotRunning(self.status_message)
+            self._sleep_until_retry(min(0.05, max(0.0, deadline - time.monotonic())))
+        assert self.host is not None
+        return self.host
+
+    def queue_stats(self, queue_id: int) -> dict[str, int]:
+        st = ffi.new("struct kv_queue_stats *")
+        lib.kv_client_queue_stats(self._c, queue_id, st)
+        return {k: int(getattr(st, k)) for k in ("position", "start", "count", "num_messages", "subs",
+                                                 "new_sub_count", "slot")}
+
+    def close(self) -> None:
+        if self.state is SessionState.CLOSED:
+            return
+        with self._reconnect_lock:
+            self._gate.enter_exclusive()
+            try:
+                if self.state is SessionState.CONNECTED:
+                    self._unsubscribe_all()
+                self.state = SessionState.CLOSED
+                self.status_message = SessionState.CLOSED.value
+            finally:
+                self._gate.leave_exclusive()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open(path: str, wait: float | None = None, poll_us: int = 250) -> Session:  # noqa: A001 - API name
+    """Open a session on the shared memory at ``path``; with ``wait``, block until connected."""
+    session = Session(path, poll_us=poll_us)
+    if wait is not None:
+        try:
+            session.wait_connected(wait)
+        except BaseException:
+            session.close()
+            raise
+    return session
+
+
+__all__ = ["Frame", "HostInfo", "Session", "SessionState", "open", "recommended_shm_size", "to_exception"]
