@@ -245,6 +245,12 @@ class SpiceThread:
         except BaseException as exc:  # reported through on_state/logging; kept for the owner
             self.error = exc
         finally:
+            # Let stop()'s close() (and the channel readers it waits for) finish before the loop goes.
+            pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+            if pending:
+                self.loop.run_until_complete(asyncio.wait(pending, timeout=5))
+            for task in pending:
+                task.cancel()
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 

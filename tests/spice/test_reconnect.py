@@ -1,0 +1,63 @@
+"""QEMU killed and started again: the client reports the loss and reconnects by itself."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+from kvmfr_client.spice import Address, SpiceClient, SpiceThread, keymap
+from tests.support.vm import free_port, start_qemu
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_client_reports_a_killed_qemu_and_reconnects_to_the_new_one(tmp_path):
+    port = free_port()
+    states: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def on_state(state: str, detail: str) -> None:
+        with lock:
+            states.append((state, detail))
+
+    def count(state: str) -> int:
+        with lock:
+            return sum(1 for s, _ in states if s == state)
+
+    first = start_qemu(tmp_path / "first", port=port, name="first")
+    spice = SpiceThread(SpiceClient(Address("127.0.0.1", port), on_state=on_state, backoff=(0.1, 0.4))).start()
+    second = None
+    try:
+        _wait(lambda: count("connected") == 1 and spice.connected, 10, "the first connection")
+        a = keymap.scancode(keymap.key_from_name("a"))
+        spice.key_down(a)
+        spice.key_up(a)
+        assert first.trace.take(2) == [("key", "a", True), ("key", "a", False)]
+
+        first.stop(signal.SIGKILL)
+        _wait(lambda: count("lost") == 1, 5, "the client to notice QEMU is gone")
+        time.sleep(0.5)  # a few failed attempts while no server listens
+        assert count("retrying") >= 1, states
+        assert "no SPICE server at 127.0.0.1" in [d for s, d in states if s == "retrying"][0]
+
+        second = start_qemu(tmp_path / "second", port=port, name="second")
+        _wait(lambda: count("connected") == 2 and spice.connected, 10, "the reconnection")
+        b = keymap.scancode(keymap.key_from_name("b"))
+        spice.key_down(b)
+        spice.key_up(b)
+        assert second.trace.take(2) == [("key", "b", True), ("key", "b", False)]
+        assert spice.error is None
+    finally:
+        spice.stop()
+        first.stop()
+        if second is not None:
+            second.stop()
+    lost = [d for s, d in states if s == "lost"][0]
+    assert "closed" in lost and "reconnecting" in lost, lost
