@@ -132,6 +132,8 @@ int      kv_client_cursor_next(struct kv_client *c, struct kv_cursor_info *ci, u
 int      kv_client_send(struct kv_client *c, const uint8_t *data, uint32_t size, uint32_t *serial, struct kv_error *err);
 int      kv_client_set_cursor_pos(struct kv_client *c, int32_t x, int32_t y, uint32_t timeout_ms, struct kv_error *err);
 int      kv_client_queue_stats(struct kv_client *c, uint32_t queue_id, struct kv_queue_stats *st);
+/* Snapshots: move a subscribed queue's read position to `pos` (e.g. the newest message of a dump). */
+int      kv_client_set_read_pos(struct kv_client *c, uint32_t queue_id, uint32_t pos, struct kv_error *err);
 
 /* ---- producer ---- */
 struct kv_producer;

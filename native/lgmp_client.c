@@ -891,3 +891,16 @@ int kv_client_queue_stats(struct kv_client *c, uint32_t queue_id, struct kv_queu
         st->slot = qs->slot;
     return LGMP_OK;
 }
+
+int kv_client_set_read_pos(struct kv_client *c, uint32_t queue_id, uint32_t pos, struct kv_error *err)
+{
+    struct kv_queue_state *qs = queue_by_id(c, queue_id);
+    if (!qs || !qs->subscribed)
+        return kv_fail(err, KV_ERR_NOT_READY, "", queue_id, 0, "not subscribed to queue %u", queue_id);
+    if (pos >= qs->num_messages)
+        return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "pos", pos, qs->num_messages, "position outside the ring");
+    qs->read_pos = pos;
+    if (queue_id == LGMP_Q_FRAME)
+        c->frame_peeked = 0;
+    return LGMP_OK;
+}

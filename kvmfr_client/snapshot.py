@@ -1,0 +1,86 @@
+"""Decode a still copy of a shared-memory region (a dump file) through the same checked native reader.
+
+A dump has no moving heartbeat, so this skips the liveness wait of a live session; everything else
+(header, version, KVMFR records, queue table, frame and cursor validation) is the live code path.
+Used by `kvmfr-view --inspect FILE` and by the conformance tests against real Looking Glass B7 dumps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._ffi import check, ffi, lib, new_error
+from .cursor import CursorEvent, CursorFlags, CursorShape, CursorType
+from .formats import FrameFlags, FrameType, Rotation
+from .session import Frame, HostInfo
+
+
+@dataclass
+class Snapshot:
+    host: HostInfo
+    queues: dict[int, dict[str, int]]
+    newest_frame: Frame | None
+    newest_cursor: CursorEvent | None
+
+
+def _queue_stats(c, queue_id: int) -> dict[str, int]:
+    st = ffi.new("struct kv_queue_stats *")
+    lib.kv_client_queue_stats(c, queue_id, st)
+    return {k: int(getattr(st, k)) for k in ("position", "start", "count", "num_messages", "subs", "new_sub_count")}
+
+
+def read_snapshot(path: str) -> Snapshot:
+    """Decode the region in ``path``. The file is modified only by our own subscription bits."""
+    c = ffi.gc(lib.kv_client_new(), lib.kv_client_free)
+    err = new_error()
+    check(lib.kv_client_open(c, str(path).encode(), err), err)
+    info = ffi.new("struct kv_host_info *")
+    check(lib.kv_client_session_init(c, info, err), err)
+    host = HostInfo.from_native(info)
+    queues = {q: _queue_stats(c, q) for q in (lib.LGMP_Q_FRAME, lib.LGMP_Q_POINTER)}
+    frame = cursor = None
+
+    fq = queues[lib.LGMP_Q_FRAME]
+    check(lib.kv_client_subscribe(c, lib.LGMP_Q_FRAME, err), err)
+    newest = (fq["position"] + fq["num_messages"] - 1) % fq["num_messages"]
+    check(lib.kv_client_set_read_pos(c, lib.LGMP_Q_FRAME, newest, err), err)
+    fi = ffi.new("struct kv_frame_info *")
+    if _slot_written(lib.kv_client_frame_peek(c, fi, err), err):
+        out = np.empty((fi.data_height, fi.pitch), np.uint8)
+        check(lib.kv_client_frame_copy(c, fi, ffi.from_buffer("uint8_t[]", out, require_writable=True),
+                                       out.nbytes, fi.pitch, lib.KV_COPY_FULL, err), err, frame=True)
+        frame = Frame(serial=int(fi.serial), type=FrameType(fi.type), format_ver=int(fi.format_ver),
+                      width=int(fi.frame_width), height=int(fi.frame_height), screen_width=int(fi.screen_width),
+                      screen_height=int(fi.screen_height), data_width=int(fi.data_width),
+                      data_height=int(fi.data_height), pitch=int(fi.pitch), stride=int(fi.stride),
+                      rotation=Rotation(fi.rotation), flags=FrameFlags(fi.flags),
+                      damage=tuple((r.x, r.y, r.width, r.height) for r in fi.damage[0:fi.damage_count]),
+                      pixels=out)
+    pq = queues[lib.LGMP_Q_POINTER]
+    check(lib.kv_client_subscribe(c, lib.LGMP_Q_POINTER, err), err)
+    newest = (pq["position"] + pq["num_messages"] - 1) % pq["num_messages"]
+    check(lib.kv_client_set_read_pos(c, lib.LGMP_Q_POINTER, newest, err), err)
+    ci = ffi.new("struct kv_cursor_info *")
+    shape_buf = ffi.new("uint8_t[]", lib.KVMFR_CURSOR_SHAPE_MAX)
+    if _slot_written(lib.kv_client_cursor_next(c, ci, shape_buf, lib.KVMFR_CURSOR_SHAPE_MAX, err), err):
+        flags = CursorFlags(ci.flags)
+        shape = None
+        if flags & CursorFlags.SHAPE:
+            ctype = CursorType(ci.type)
+            shape = CursorShape(type=ctype, width=int(ci.width),
+                                height=int(ci.height) // (2 if ctype == CursorType.MONOCHROME else 1),
+                                hx=int(ci.hx), hy=int(ci.hy), pitch=int(ci.pitch),
+                                data=bytes(ffi.buffer(shape_buf, ci.shape_size)))
+        cursor = CursorEvent(flags=flags, x=int(ci.x), y=int(ci.y), visible=bool(flags & CursorFlags.VISIBLE),
+                             shape=shape)
+    return Snapshot(host=host, queues=queues, newest_frame=frame, newest_cursor=cursor)
+
+
+def _slot_written(rc: int, err) -> bool:
+    """A ring slot that was never written (all zero) means the queue never carried a message."""
+    if rc == lib.KV_ERR_BAD_FIELD and ffi.string(err.field) == b"message.size" and err.value == 0:
+        return False
+    check(rc, err)
+    return True

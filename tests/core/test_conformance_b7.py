@@ -1,0 +1,119 @@
+"""Decode real Looking Glass B7 host memory dumps (shared/fixtures/lg-b7) and check every answer.
+
+The dumps were written by the real B7 host (XCB capture) while a real B7 client read them; their JSON
+files hold the values a correct parser must find.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kvmfr_client import formats
+from kvmfr_client.cursor import CursorType
+from kvmfr_client.formats import FrameType
+from kvmfr_client.snapshot import read_snapshot
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "lg-b7"
+DUMPS = sorted(p.name[: -len(".bin.gz")] for p in FIXTURES.glob("*.bin.gz")) if FIXTURES.is_dir() else []
+
+if not FIXTURES.is_dir():  # outside this repository's CI the fixtures may be absent
+    pytest.skip(f"Looking Glass B7 fixtures not found at {FIXTURES}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def pattern_rgb() -> np.ndarray:
+    from PIL import Image
+    return np.asarray(Image.open(FIXTURES / "pattern_640x480.png").convert("RGB"))
+
+
+@pytest.fixture(params=DUMPS)
+def dump(request, tmp_path):
+    name = request.param
+    raw = gzip.decompress((FIXTURES / f"{name}.bin.gz").read_bytes())
+    expected = json.loads((FIXTURES / f"{name}.json").read_text())
+    assert hashlib.sha256(raw).hexdigest() == expected["sha256_uncompressed"]
+    path = tmp_path / "region"
+    path.write_bytes(raw)
+    return read_snapshot(str(path)), expected
+
+
+def test_fixtures_present():
+    assert len(DUMPS) == 5, DUMPS
+
+
+def test_header_and_kvmfr_records(dump):
+    snap, exp = dump
+    hdr, kv = exp["lgmp_header"], exp["kvmfr"]
+    assert snap.host.session_id == hdr["sessionID"] == 1881673511
+    assert snap.host.lgmp_version == hdr["version"] == 6
+    assert snap.host.kvmfr_version == kv["version"] == 20
+    assert snap.host.hostver == kv["hostver"]
+    assert snap.host.features == kv["features"]
+    vminfo = next(r for r in kv["records"] if r["name"] == "VMINFO")
+    osinfo = next(r for r in kv["records"] if r["name"] == "OSINFO")
+    assert snap.host.capture == vminfo["capture"]
+    assert (snap.host.cpus, snap.host.cores, snap.host.sockets) == (vminfo["cpus"], vminfo["cores"], vminfo["sockets"])
+    assert snap.host.model == vminfo["model"]
+    assert snap.host.uuid.hex() == vminfo["uuid_hex"]
+    assert snap.host.os == osinfo["os"]
+    assert snap.host.os_name == osinfo["osName"]
+
+
+def test_queue_table(dump):
+    snap, exp = dump
+    for q in exp["queues"]:
+        ours = snap.queues[q["queueID"]]
+        assert ours["num_messages"] == q["numMessages"]
+        assert ours["position"] == q["position"]
+        assert ours["start"] == q["start"]
+        assert ours["count"] == q["count"]
+        assert ours["subs"] == int(q["subs"], 16)
+        assert ours["new_sub_count"] == q["newSubCount"]
+
+
+def test_newest_frame(dump, pattern_rgb):
+    snap, exp = dump
+    latest = exp["frame_queue_latest"]
+    if latest is None:
+        assert snap.newest_frame is None
+        return
+    frame = snap.newest_frame
+    assert frame is not None
+    block = next(b for b in exp["frames"] if b["block_offset"] == latest["offset"])
+    assert frame.serial == latest["frameSerial"] == block["frameSerial"]
+    assert frame.type == FrameType(block["type"]) == FrameType.BGRA
+    assert (frame.width, frame.height) == (block["frameWidth"], block["frameHeight"])
+    assert (frame.screen_width, frame.screen_height) == (block["screenWidth"], block["screenHeight"])
+    assert (frame.data_width, frame.data_height) == (block["dataWidth"], block["dataHeight"])
+    assert (frame.pitch, frame.stride, int(frame.rotation)) == (block["pitch"], block["stride"], block["rotation"])
+    assert int(frame.flags) == block["flags"] and frame.damage == ()
+    assert frame.format_ver == block["formatVer"]
+    digest = hashlib.sha256(frame.pixels.tobytes()).hexdigest()
+    assert digest == block["pixels"]["sha256_of_dataHeight_x_pitch_bytes"]
+    rgb = formats.decode(frame.pixels, frame.type, frame.width)[..., :3]
+    assert np.array_equal(rgb, pattern_rgb), "decoded pixels differ from the captured test image"
+
+
+def test_newest_cursor(dump):
+    snap, exp = dump
+    latest = exp["cursor_latest"]
+    if latest is None:
+        assert snap.newest_cursor is None
+        return
+    cur = snap.newest_cursor
+    assert cur is not None and int(cur.flags) == latest["flags"]
+    assert (cur.x, cur.y) == (latest["x"], latest["y"])
+    shape = cur.shape
+    assert shape is not None and shape.type == CursorType(latest["type"])
+    assert (shape.width, shape.height, shape.pitch) == (latest["width"], latest["height"], latest["pitch"])
+    assert (shape.hx, shape.hy) == (latest["hx"], latest["hy"])
+    assert (cur.x + shape.hx, cur.y + shape.hy) == tuple(latest["pointer_hotspot_position"]) == (300, 200)
+    assert hashlib.sha256(shape.data).hexdigest() == latest["shape_sha256"]
+    color, _ = shape.layers()
+    assert int((color[..., 3] == 255).sum()) == latest["shape_opaque_pixels"]
