@@ -1,0 +1,84 @@
+"""Grab the pointer (hidden, raw relative motion) and the keyboard for capture mode, with GLFW.
+
+GLFW has no keyboard grab, so on X11 the keyboard is grabbed with XGrabKeyboard on the window, which
+keeps window-manager shortcuts (Alt+Tab, Super) for the VM while capturing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+import glfw
+
+log = logging.getLogger(__name__)
+
+_GRAB_MODE_ASYNC = 1
+_CURRENT_TIME = 0
+_GRAB_SUCCESS = 0
+
+
+class GlfwGrab:
+    """Callable: ``grab(True)`` captures pointer and keyboard, ``grab(False)`` releases them."""
+
+    def __init__(self, window, raw: bool = True, keyboard: bool = True, hide_cursor: bool = True):
+        self.window = window
+        self.raw = raw and glfw.raw_mouse_motion_supported()
+        self.keyboard = keyboard
+        self.hide_cursor = hide_cursor
+        self.keyboard_grabbed = False
+        self._xlib = None
+
+    def __call__(self, on: bool) -> None:
+        if on:
+            glfw.set_input_mode(self.window, glfw.CURSOR, glfw.CURSOR_DISABLED)
+            if self.raw:
+                glfw.set_input_mode(self.window, glfw.RAW_MOUSE_MOTION, glfw.TRUE)
+            if self.keyboard:
+                self.keyboard_grabbed = self._grab_keyboard(True)
+        else:
+            if self.raw:
+                glfw.set_input_mode(self.window, glfw.RAW_MOUSE_MOTION, glfw.FALSE)
+            glfw.set_input_mode(self.window, glfw.CURSOR,
+                                glfw.CURSOR_HIDDEN if self.hide_cursor else glfw.CURSOR_NORMAL)
+            if self.keyboard_grabbed:
+                self._grab_keyboard(False)
+                self.keyboard_grabbed = False
+
+    def _grab_keyboard(self, on: bool) -> bool:
+        if hasattr(glfw, "get_platform") and glfw.get_platform() != glfw.PLATFORM_X11:
+            return False
+        try:
+            display = glfw.get_x11_display()
+            xwindow = glfw.get_x11_window(self.window)
+        except Exception as exc:  # not X11, or a GLFW built without X11
+            log.debug("no X11 keyboard grab: %r", exc)
+            return False
+        xlib = self._load_xlib()
+        if xlib is None or not display:
+            return False
+        if on:
+            status = xlib.XGrabKeyboard(display, xwindow, True, _GRAB_MODE_ASYNC, _GRAB_MODE_ASYNC,
+                                        _CURRENT_TIME)
+            xlib.XFlush(display)
+            if status != _GRAB_SUCCESS:
+                log.warning("could not grab the keyboard (X status %d): WM shortcuts stay with the desktop",
+                            status)
+            return status == _GRAB_SUCCESS
+        xlib.XUngrabKeyboard(display, _CURRENT_TIME)
+        xlib.XFlush(display)
+        return False
+
+    def _load_xlib(self):
+        if self._xlib is None:
+            name = ctypes.util.find_library("X11")
+            if name is None:
+                return None
+            xlib = ctypes.CDLL(name)
+            xlib.XGrabKeyboard.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int,
+                                           ctypes.c_int, ctypes.c_ulong]
+            xlib.XUngrabKeyboard.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+            xlib.XFlush.argtypes = [ctypes.c_void_p]
+            self._xlib = xlib
+        return self._xlib
