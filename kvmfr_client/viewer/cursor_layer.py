@@ -1,0 +1,92 @@
+"""The guest cursor, drawn by the viewer over the frame (the host never paints it into frames).
+
+A shape becomes two small textures (see :meth:`kvmfr_client.cursor.CursorShape.layers`): a colour layer
+blended with straight alpha, then an XOR layer applied with ``glLogicOp(GL_XOR)`` (monochrome
+"invert" pixels, masked-colour pixels). Moving the cursor only changes a matrix, so a move redraws
+without touching the frame texture.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+from OpenGL import GL
+
+from kvmfr_client.cursor import CursorShape
+
+
+class CursorLayer:
+    def __init__(self, program, quad) -> None:
+        self.prog = program
+        self.quad = quad
+        self._color = self._xor = 0
+        self._has_xor = False
+        self.size = (0, 0)
+        self.hotspot = (0, 0)
+        self.x = self.y = 0          # top-left of the image, guest screen pixels
+        self.visible = False
+        self.screen: tuple[int, int] | None = None   # guest desktop size; None: same as the frame
+
+    def set_shape(self, shape: CursorShape) -> None:
+        color, xor = shape.layers()
+        self._color = self._load(self._color, color)
+        self._has_xor = bool((xor[..., 3] == 255).any())
+        self._xor = self._load(self._xor, xor) if self._has_xor else self._xor
+        self.size = (shape.width, shape.height)
+        self.hotspot = (shape.hx, shape.hy)
+
+    @staticmethod
+    def _load(tex: int, image: np.ndarray) -> int:
+        if not tex:
+            tex = GL.glGenTextures(1)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+            for p in (GL.GL_TEXTURE_MIN_FILTER, GL.GL_TEXTURE_MAG_FILTER):
+                GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_NEAREST)
+            for p in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T):
+                GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_CLAMP_TO_EDGE)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
+        image = np.ascontiguousarray(image)
+        h, w = image.shape[:2]
+        GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, 0)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA, max(w, 1), max(h, 1), 0, GL.GL_RGBA,
+                        GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(image.ctypes.data) if image.size else None)
+        return tex
+
+    def move(self, x: int, y: int) -> None:
+        self.x, self.y = x, y
+
+    def draw(self, frame_to_ndc: np.ndarray, frame_w: int, frame_h: int) -> None:
+        w, h = self.size
+        if not self.visible or not self._color or w == 0 or h == 0:
+            return
+        sw, sh = self.screen or (frame_w, frame_h)
+        kx, ky = frame_w / max(sw, 1), frame_h / max(sh, 1)
+        m = frame_to_ndc @ np.array([[w * kx, 0, self.x * kx], [0, h * ky, self.y * ky], [0, 0, 1]], float)
+        prog = self.prog
+        prog.use()
+        prog.set_mat3("to_ndc", m)
+        prog.set_int("layer", 0)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        # Never touch the window's alpha: a compositor would show the desktop through it.
+        GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_FALSE)
+        GL.glEnable(GL.GL_BLEND)
+        GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
+        prog.set_int("xor_pass", 0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._color)
+        self.quad.draw()
+        GL.glDisable(GL.GL_BLEND)
+        if self._has_xor:
+            GL.glEnable(GL.GL_COLOR_LOGIC_OP)
+            GL.glLogicOp(GL.GL_XOR)
+            prog.set_int("xor_pass", 1)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self._xor)
+            self.quad.draw()
+            GL.glDisable(GL.GL_COLOR_LOGIC_OP)
+        GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
+
+    def close(self) -> None:
+        for tex in (self._color, self._xor):
+            if tex:
+                GL.glDeleteTextures(1, [tex])
+        self._color = self._xor = 0

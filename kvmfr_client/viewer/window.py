@@ -1,0 +1,221 @@
+"""The glfw window: creation and modes, the escape-key bindings, and the hook for an input controller.
+
+glfw picks X11 or Wayland by itself. Call :func:`init_glfw` before importing anything that imports
+``OpenGL.GL``: on Wayland the context comes from EGL and PyOpenGL must be told so before it loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Protocol
+
+import glfw
+
+log = logging.getLogger(__name__)
+
+SCROLL_LOCK_EVDEV = 70
+
+
+class InputHook(Protocol):
+    """What the window forwards raw glfw events to (the SPICE input controller implements it).
+
+    Each method is optional. ``attach(view)``, when present, is called once with the :class:`Window`
+    (``to_guest(x, y)`` maps window pixels to guest pixels, ``size()`` gives the window size).
+    """
+
+    def on_key(self, key: int, scancode: int, action: int, mods: int) -> None: ...
+    def on_mouse_button(self, button: int, action: int, mods: int) -> None: ...
+    def on_cursor_pos(self, x: float, y: float) -> None: ...
+    def on_scroll(self, dx: float, dy: float) -> None: ...
+    def on_focus(self, focused: bool) -> None: ...
+    def on_enter(self, entered: bool) -> None: ...
+
+
+class WindowError(RuntimeError):
+    """The window or its GL context could not be made; the message says what to check."""
+
+
+def init_glfw() -> str:
+    """Initialise glfw; returns the platform name ("x11", "wayland", ...)."""
+    glfw.ERROR_REPORTING = "log"
+    if not glfw.init():
+        display = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY")
+        raise WindowError(f"glfw could not initialise (display: {display or 'none set'}); "
+                          "run inside an X11 or Wayland session, or use --headless")
+    platform = "x11"
+    try:
+        platform = {glfw.PLATFORM_WAYLAND: "wayland", glfw.PLATFORM_X11: "x11"}.get(glfw.get_platform(), "other")
+    except (AttributeError, TypeError):  # glfw < 3.4 (always X11 here)
+        pass
+    if platform == "wayland":
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    return platform
+
+
+def _evdev_of(key: int, scancode: int) -> int | None:
+    try:
+        from kvmfr_client.input.glfw_keys import evdev_code
+        return evdev_code(key, scancode)
+    except ImportError:
+        return SCROLL_LOCK_EVDEV if key == glfw.KEY_SCROLL_LOCK else None
+
+
+class Window:
+    def __init__(self, title: str, size: tuple[int, int], position: tuple[int, int] | None = None,
+                 borderless: bool = False, fullscreen: bool = False, maximize: bool = False,
+                 resizable: bool = True, vsync: bool = False, visible: bool = True,
+                 escape_key: int = SCROLL_LOCK_EVDEV):
+        glfw.default_window_hints()
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        glfw.window_hint(glfw.DECORATED, not borderless)
+        glfw.window_hint(glfw.RESIZABLE, resizable)
+        glfw.window_hint(glfw.MAXIMIZED, maximize)
+        glfw.window_hint(glfw.VISIBLE, visible)
+        glfw.window_hint(glfw.ALPHA_BITS, 8)
+        glfw.window_hint(glfw.DEPTH_BITS, 0)
+        glfw.window_hint(glfw.STENCIL_BITS, 0)
+        self.handle = glfw.create_window(size[0], size[1], title, None, None)
+        if not self.handle:
+            raise WindowError("could not create an OpenGL 3.3 core window: check that Mesa (libgl1-mesa-dri) "
+                              "or the GPU driver is installed and the display allows GLX/EGL")
+        glfw.make_context_current(self.handle)
+        glfw.swap_interval(1 if vsync else 0)
+        if position is not None:
+            glfw.set_window_pos(self.handle, *position)
+        self._windowed = (position or glfw.get_window_pos(self.handle)) + tuple(size)
+        self.fullscreen = False
+        if fullscreen:
+            self.set_fullscreen(True)
+        self.escape_key = escape_key
+        self._escape_down = False
+        self._combo_used = False
+        self.input: Any = None
+        self.actions: dict[str, Callable[[], None]] = {}
+        self.dirty = True            # something changed that needs a redraw
+        self.to_guest_fn: Callable[[float, float], tuple[float, float] | None] | None = None
+        glfw.set_key_callback(self.handle, self._on_key)
+        glfw.set_mouse_button_callback(self.handle, self._fwd("on_mouse_button"))
+        glfw.set_cursor_pos_callback(self.handle, self._fwd("on_cursor_pos"))
+        glfw.set_scroll_callback(self.handle, self._fwd("on_scroll"))
+        glfw.set_window_focus_callback(self.handle, self._on_focus)
+        glfw.set_cursor_enter_callback(self.handle, self._on_enter)
+        glfw.set_framebuffer_size_callback(self.handle, self._on_resize)
+        glfw.set_window_refresh_callback(self.handle, self._on_refresh)
+
+    # ---- input -------------------------------------------------------------------------------
+
+    def set_input(self, hook: InputHook | None) -> None:
+        self.input = hook
+        if hook is not None and hasattr(hook, "attach"):
+            hook.attach(self)
+
+    def _call(self, name: str, *args) -> None:
+        fn = getattr(self.input, name, None) if self.input is not None else None
+        if fn is not None:
+            try:
+                fn(*args)
+            except Exception:  # an input bug must not take the picture down
+                log.exception("input hook %s failed", name)
+
+    def _fwd(self, name: str):
+        def callback(_win, *args):
+            self._call(name, *args)
+        return callback
+
+    def _on_key(self, _win, key, scancode, action, mods) -> None:
+        if _evdev_of(key, scancode) == self.escape_key:
+            if action == glfw.PRESS:
+                self._escape_down, self._combo_used = True, False
+            elif action == glfw.RELEASE:
+                self._escape_down = False
+            self._call("on_key", key, scancode, action, mods)
+            return
+        if self._escape_down:
+            name = {glfw.KEY_F: "fullscreen", glfw.KEY_D: "stats", glfw.KEY_Q: "quit"}.get(key)
+            if name is not None:
+                if action == glfw.PRESS and name in self.actions:
+                    self._combo_used = True
+                    self.actions[name]()
+                    self.dirty = True
+                return
+        self._call("on_key", key, scancode, action, mods)
+
+    def _on_focus(self, _win, focused) -> None:
+        if not focused:
+            self._escape_down = False
+        self._call("on_focus", bool(focused))
+
+    def _on_enter(self, _win, entered) -> None:
+        self._call("on_enter", bool(entered))
+
+    def _on_resize(self, _win, _w, _h) -> None:
+        self.dirty = True
+
+    def _on_refresh(self, _win) -> None:
+        self.dirty = True
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def size(self) -> tuple[int, int]:
+        """Framebuffer size in pixels."""
+        return glfw.get_framebuffer_size(self.handle)
+
+    def to_guest(self, x: float, y: float) -> tuple[float, float] | None:
+        return self.to_guest_fn(x, y) if self.to_guest_fn else None
+
+    def set_title(self, title: str) -> None:
+        glfw.set_window_title(self.handle, title)
+
+    def set_fullscreen(self, on: bool) -> None:
+        if on == self.fullscreen:
+            return
+        if on:
+            x, y = glfw.get_window_pos(self.handle)
+            w, h = glfw.get_window_size(self.handle)
+            self._windowed = (x, y, w, h)
+            monitor = glfw.get_primary_monitor()
+            mode = glfw.get_video_mode(monitor)
+            glfw.set_window_monitor(self.handle, monitor, 0, 0, mode.size.width, mode.size.height,
+                                    mode.refresh_rate)
+        else:
+            x, y, w, h = self._windowed
+            glfw.set_window_monitor(self.handle, None, x, y, w, h, 0)
+        self.fullscreen = on
+        self.dirty = True
+
+    def toggle_fullscreen(self) -> None:
+        self.set_fullscreen(not self.fullscreen)
+
+    def resize(self, w: int, h: int) -> None:
+        if not self.fullscreen:
+            glfw.set_window_size(self.handle, w, h)
+
+    def should_close(self) -> bool:
+        return bool(glfw.window_should_close(self.handle))
+
+    def close_soon(self) -> None:
+        glfw.set_window_should_close(self.handle, True)
+
+    def swap(self) -> None:
+        glfw.swap_buffers(self.handle)
+
+    @staticmethod
+    def wait(timeout: float) -> None:
+        if timeout <= 0:
+            glfw.poll_events()
+        else:
+            glfw.wait_events_timeout(timeout)
+
+    @staticmethod
+    def wake() -> None:
+        """Wake :meth:`wait` from another thread (frame/cursor threads call this)."""
+        glfw.post_empty_event()
+
+    def destroy(self) -> None:
+        if self.handle:
+            glfw.destroy_window(self.handle)
+            self.handle = None

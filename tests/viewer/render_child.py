@@ -1,0 +1,70 @@
+"""Runs in a subprocess: opens a real window, plays a script of frames/cursor moves, saves readbacks.
+
+Usage: python -m tests.viewer.render_child SCRIPT.json
+The script: {"win": [w, h], "options": {RenderOptions fields}, "steps": [...]} where a step is one of
+  {"frame": "rows.npy", "type": 1, "width": W, "height": H, "flags": 0, "damage": [[x,y,w,h],...]|null,
+   "rotation": 0}
+  {"cursor_shape": {"type": 0, "width": .., "height": .., "hx": 0, "hy": 0, "pitch": .., "data": "shape.bin"}}
+  {"cursor": [x, y, visible]}          top-left of the image, guest screen pixels
+  {"screen": [w, h]}                   guest desktop size (cursor space)
+  {"draw": "out.npy"}                  draw, read the back buffer back into out.npy, swap
+A file "result.json" beside the script records the render path of each draw.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def main(script_path: str) -> int:
+    script_file = Path(script_path)
+    base = script_file.parent
+    script = json.loads(script_file.read_text())
+    from kvmfr_client.viewer.window import Window, init_glfw
+    init_glfw()
+    from kvmfr_client.cursor import CursorShape, CursorType
+    from kvmfr_client.formats import FrameFlags, FrameType
+    from kvmfr_client.viewer.overlay import Overlay
+    from kvmfr_client.viewer.renderer import Renderer, RenderOptions
+
+    w, h = script["win"]
+    win = Window("render-test", (w, h), position=(0, 0), borderless=True, resizable=False)
+    renderer = Renderer(RenderOptions(**script.get("options", {})))
+    overlay = Overlay() if script.get("overlay") else None
+    if overlay is not None:
+        overlay.set_lines(script["overlay"])
+    paths = []
+    for step in script["steps"]:
+        if "frame" in step:
+            rows = np.load(base / step["frame"])
+            damage = [tuple(r) for r in step["damage"]] if step.get("damage") else None
+            renderer.upload(FrameType(step["type"]), step["width"], step["height"], rows,
+                            FrameFlags(step.get("flags", 0)), damage, step.get("rotation", 0))
+        elif "cursor_shape" in step:
+            c = step["cursor_shape"]
+            shape = CursorShape(CursorType(c["type"]), c["width"], c["height"], c["hx"], c["hy"], c["pitch"],
+                                (base / c["data"]).read_bytes())
+            renderer.cursor.set_shape(shape)
+        elif "cursor" in step:
+            x, y, visible = step["cursor"]
+            renderer.cursor.move(x, y)
+            renderer.cursor.visible = bool(visible)
+        elif "screen" in step:
+            renderer.cursor.screen = tuple(step["screen"])
+        elif "draw" in step:
+            fw, fh = win.size()
+            paths.append(renderer.draw(fw, fh, overlay))
+            np.save(base / step["draw"], renderer.readback(fw, fh))
+            win.swap()
+    (base / "result.json").write_text(json.dumps({"paths": paths, **Renderer.info()}))
+    renderer.close()
+    win.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
