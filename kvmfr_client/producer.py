@@ -114,17 +114,25 @@ class Producer:
             fi.damage[i].x, fi.damage[i].y, fi.damage[i].width, fi.damage[i].height = x, y, w, h
         check(lib.kv_producer_frame_begin(self._p, fi, int(timeout * 1000), self._err), self._err)
 
-    def write_rows(self, rows: np.ndarray, row0: int = 0) -> None:
-        """Write stored rows (n, >=pitch) uint8 at frame row ``row0``, publishing the write pointer."""
-        if rows.ndim != 2 or rows.dtype != np.uint8 or rows.strides[1] != 1:
+    def _rows_pointer(self, rows: np.ndarray):
+        """Pointer to rows (n, >=pitch) uint8 whose rows are contiguous; strided views are fine."""
+        if rows.ndim != 2 or rows.dtype != np.uint8 or rows.strides[1] != 1 or rows.strides[0] <= 0:
             raise ValueError("rows must be a 2-D uint8 array with contiguous rows")
-        buf = ffi.from_buffer("uint8_t[]", rows)
-        check(lib.kv_producer_frame_write(self._p, buf, rows.strides[0], row0, rows.shape[0], self._err), self._err)
+        if rows.shape[1] < self._fi.pitch:
+            raise ValueError(f"rows are {rows.shape[1]} bytes wide; the frame pitch is {self._fi.pitch}")
+        return ffi.cast("uint8_t *", rows.ctypes.data)
+
+    def write_rows(self, rows: np.ndarray, row0: int = 0) -> None:
+        """Write stored rows at frame row ``row0``, publishing the write pointer as it goes."""
+        ptr = self._rows_pointer(rows)
+        check(lib.kv_producer_frame_write(self._p, ptr, rows.strides[0], row0, rows.shape[0], self._err), self._err)
 
     def write_damage(self, rows: np.ndarray) -> None:
         """Write only what changed in this slot since it was last written (the whole frame's rows given)."""
-        buf = ffi.from_buffer("uint8_t[]", rows)
-        check(lib.kv_producer_frame_write_damage(self._p, buf, rows.strides[0], self._err), self._err)
+        if rows.shape[0] < self._fi.data_height:
+            raise ValueError("write_damage needs every row of the frame")
+        ptr = self._rows_pointer(rows)
+        check(lib.kv_producer_frame_write_damage(self._p, ptr, rows.strides[0], self._err), self._err)
 
     def end_frame(self) -> None:
         lib.kv_producer_frame_end(self._p)

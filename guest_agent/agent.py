@@ -1,0 +1,133 @@
+"""The guest agent's main loop: post frames at a steady rate, animate the cursor, answer the client."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+from kvmfr_client import errors
+from kvmfr_client._ffi import lib
+from kvmfr_client.formats import FrameType, bytes_per_pixel
+from kvmfr_client.producer import HostDescription, Producer
+from kvmfr_client.session import recommended_shm_size
+from kvmfr_client.testpattern import PatternKind
+
+from .cursor_animation import CursorAnimation
+from .sources.synthetic import PatternSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentOptions:
+    shm: str
+    source: str = "testpattern"
+    width: int = 1920
+    height: int = 1080
+    fps: float = 60.0
+    ftype: FrameType = FrameType.BGRA
+    frames: int = 0               # stop after this many frames (0 = run until stopped)
+    cursor: bool = True
+    idle_without_clients: bool = True
+
+
+def ensure_shm(path: str, width: int, height: int, ftype: FrameType) -> int:
+    """Create and size the file when missing (B7 sizing rule); returns the size to create with (0 = exists)."""
+    if os.path.exists(path):
+        return 0
+    bpp = 8 if bytes_per_pixel(ftype) == 8 else 4
+    size = recommended_shm_size(width, height, bpp)
+    log.info("creating %s (%d MiB, the recommended size for %dx%d)", path, size >> 20, width, height)
+    return size
+
+
+def make_source(opts: AgentOptions):
+    if opts.source in ("testpattern", "moving"):
+        return PatternSource(opts.width, opts.height, opts.ftype, PatternKind.MOVING)
+    if opts.source == "damage":
+        return PatternSource(opts.width, opts.height, opts.ftype, PatternKind.DAMAGE)
+    raise ValueError(f"unknown source {opts.source!r} (testpattern, damage)")
+
+
+class Agent:
+    def __init__(self, opts: AgentOptions):
+        self.opts = opts
+        self.source = make_source(opts)
+        create = ensure_shm(opts.shm, opts.width, opts.height, opts.ftype)
+        host = HostDescription(hostver="kvmfr-agent 0.1", capture=self.source.capture_name,
+                               features=lib.KVMFR_FEATURE_SETCURSORPOS)
+        self.producer = Producer(opts.shm, create_size=create, host=host)
+        self.cursor = CursorAnimation(opts.width, opts.height)
+        self.stop_event = threading.Event()
+        self.frames_posted = 0
+        self.serial = 0
+
+    def _handle_messages(self) -> None:
+        while (msg := self.producer.next_message()) is not None:
+            if len(msg) >= 12:
+                mtype, x, y = struct.unpack_from("<Iii", msg)
+                if mtype == lib.KVMFR_MESSAGE_SETCURSORPOS:
+                    self.cursor.warp = (x, y)
+                    log.info("client moved the cursor to %d,%d", x, y)
+
+    def _post_cursor(self, serial: int) -> None:
+        shape = self.cursor.shape_for(serial)
+        x, y = self.cursor.position(serial)
+        hx, hy = (shape[4], shape[5]) if shape else (0, 0)
+        try:
+            self.producer.post_cursor(x - hx, y - hy, visible=True, shape=shape, timeout=0.05)
+        except errors.QueueError:
+            pass   # the pointer queue is full: the client is gone or slow; positions are not precious
+
+    def run(self) -> int:
+        opts = self.opts
+        period = 1.0 / opts.fps
+        next_t = time.monotonic()
+        while not self.stop_event.is_set():
+            self._handle_messages()
+            if opts.idle_without_clients and self.producer.subscribers(lib.LGMP_Q_FRAME) == 0:
+                # As B7: no capture while nobody watches. New subscribers get the last frame re-posted.
+                self.stop_event.wait(0.01)
+                next_t = time.monotonic()
+                continue
+            self.serial += 1
+            try:
+                self.source.post(self.producer, self.serial)
+            except errors.KvmfrTimeout:
+                log.warning("frame %d: clients did not finish frames in time", self.serial)
+                continue
+            self.frames_posted += 1
+            if opts.cursor:
+                self._post_cursor(self.serial)
+            if opts.frames and self.frames_posted >= opts.frames:
+                break
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                self.stop_event.wait(delay)
+            elif delay < -period:
+                next_t = time.monotonic()   # fell behind: don't try to catch up with a burst
+        return 0
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def run_agent(opts: AgentOptions) -> int:
+    agent = Agent(opts)
+
+    def stop(signum, frame):
+        agent.stop_event.set()
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return agent.run()
+    finally:
+        agent.close()
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -1,0 +1,1 @@
+"""Frame sources for the guest agent. Each yields what to write for a frame; the agent posts it."""

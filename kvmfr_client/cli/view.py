@@ -1,0 +1,89 @@
+"""`kvmfr-view`: the viewer, its headless reader, and tools.
+
+    kvmfr-view [--shm PATH] [section:option=value ...]        the window (see docs/viewer.md)
+    kvmfr-view --headless --frames N [--json]                  read N frames without a window
+    kvmfr-view --inspect FILE [--json]                         decode a still copy of the memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .. import config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kvmfr-view", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shm", "-f", help="shared memory (default: /dev/kvmfr0 if present, else /dev/shm/looking-glass)")
+    p.add_argument("--config", "-C", action="append", default=[], help="INI file with section:option settings")
+    p.add_argument("--help-options", action="store_true", help="list every section:option with its default")
+    p.add_argument("--headless", action="store_true", help="no window: read frames and report")
+    p.add_argument("--frames", type=int, default=300, help="headless: frames to read")
+    p.add_argument("--timeout", type=float, default=60.0, help="headless: give up after this many seconds")
+    p.add_argument("--json", action="store_true", help="headless/inspect: print one JSON object")
+    p.add_argument("--inspect", metavar="FILE", help="decode a dump of the shared memory and print it")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("options", nargs="*", metavar="section:option=value", help="option overrides")
+    try:
+        from .. import viewer
+    except ImportError:
+        viewer = None
+    if viewer is not None and hasattr(viewer, "add_arguments"):
+        viewer.add_arguments(p)
+    return p
+
+
+def _inspect(path: str, as_json: bool) -> int:
+    from ..snapshot import read_snapshot
+    snap = read_snapshot(path)
+    data = {"host": snap.host.__dict__ | {"uuid": snap.host.uuid.hex()}, "queues": snap.queues}
+    if snap.newest_frame is not None:
+        f = snap.newest_frame
+        data["newest_frame"] = {"serial": f.serial, "type": f.type.name, "width": f.width, "height": f.height,
+                                "pitch": f.pitch, "flags": int(f.flags), "damage": f.damage}
+    if snap.newest_cursor is not None:
+        c = snap.newest_cursor
+        data["newest_cursor"] = {"flags": int(c.flags), "x": c.x, "y": c.y,
+                                 "shape": None if c.shape is None else
+                                 {"type": c.shape.type.name, "width": c.shape.width, "height": c.shape.height,
+                                  "hotspot": [c.shape.hx, c.shape.hy]}}
+    print(json.dumps(data, indent=None if as_json else 2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="kvmfr-view: %(levelname)s %(name)s: %(message)s")
+    if args.help_options:
+        print(config.help_text())
+        return 0
+    if args.inspect:
+        return _inspect(args.inspect, args.json)
+    overrides = list(args.options)
+    if args.shm:
+        overrides.append(f"app:shmFile={args.shm}")
+    try:
+        cfg = config.load(overrides=overrides, files=args.config)
+    except config.ConfigError as exc:
+        parser.error(str(exc))
+    if args.headless:
+        from ..headless import main_headless
+        from ..options import default_shm
+        return main_headless(cfg.get("app:shmFile") or default_shm(), args.frames, args.json, args.timeout)
+    try:
+        from .. import viewer
+        run = viewer.run
+    except (ImportError, AttributeError):
+        print("kvmfr-view: the window is not available in this build; use --headless", file=sys.stderr)
+        return 2
+    return run(cfg, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
