@@ -14,6 +14,7 @@ reason are in :attr:`Session.state` / :attr:`Session.status_message`, and the re
 from __future__ import annotations
 
 import enum
+import errno
 import logging
 import threading
 import time
@@ -156,11 +157,9 @@ class Session:
         self._c = ffi.gc(lib.kv_client_new(), lib.kv_client_free)
         if self._c == ffi.NULL:
             raise MemoryError("kv_client_new")
-        err = new_error()
-        check(lib.kv_client_open(self._c, self.path.encode(), err), err)
         lib.kv_client_set_poll_us(self._c, poll_us)
-        lib.kv_client_init(self._c)
-        self.shm_size = int(lib.kv_client_shm_size(self._c))
+        self.shm_size = 0
+        self._mapped = False
         self._gate = _Gate()
         self._reconnect_lock = threading.Lock()
         self._next_attempt = time.monotonic() + CONNECT_DELAY_S
@@ -181,6 +180,7 @@ class Session:
         self.session_restarts = 0
         self.frames_received = 0
         self.frames_skipped_repost = 0
+        self._map()   # raises for anything but "not there yet": a VM not started yet is waited for
 
     # ---- connection ------------------------------------------------------------------------
 
@@ -199,7 +199,22 @@ class Session:
                 self._gate.leave_exclusive()
         return self.state is SessionState.CONNECTED
 
+    def _map(self) -> bool:
+        err = new_error()
+        rc = lib.kv_client_open(self._c, self.path.encode(), err)
+        if rc == lib.KV_ERR_MAP and err.value == errno.ENOENT and ffi.string(err.field) == b"path":
+            self.status_message = f"waiting for {self.path} to exist (is the VM running?)"
+            return False
+        check(rc, err)
+        lib.kv_client_init(self._c)
+        self.shm_size = int(lib.kv_client_shm_size(self._c))
+        self._mapped = True
+        return True
+
     def _connect(self) -> None:
+        if not self._mapped and not self._map():
+            self._next_attempt = time.monotonic() + RETRY_WAITING_S
+            return
         info = ffi.new("struct kv_host_info *")
         err = new_error()
         try:
