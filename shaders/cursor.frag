@@ -6,7 +6,7 @@ uniform sampler2D layer;
 uniform bool xor_pass;
 out vec4 color;
 void main() {
-    vec4 c = texture(layer, v_uv);
+    vec4 c = textureLod(layer, v_uv, 0.0);
     if (xor_pass) {
         if (c.a < 0.5)
             discard;

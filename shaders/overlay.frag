@@ -4,5 +4,5 @@ in vec2 v_uv;
 uniform sampler2D text;
 out vec4 color;
 void main() {
-    color = texture(text, v_uv);
+    color = textureLod(text, v_uv, 0.0);
 }

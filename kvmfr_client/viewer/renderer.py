@@ -342,9 +342,11 @@ class Renderer:
         """What the back buffer holds now, as top-down RGBA (H, W, 4). Call before swapping."""
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
         GL.glReadBuffer(GL.GL_BACK)
+        # GL_BGRA is the window's own layout: Mesa returns it byte-exact (GL_RGBA readback of
+        # partly covered llvmpipe tiles was seen swapped).
         out = np.empty((win_h, win_w, 4), np.uint8)
-        GL.glReadPixels(0, 0, win_w, win_h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(out.ctypes.data))
-        return np.ascontiguousarray(out[::-1])
+        GL.glReadPixels(0, 0, win_w, win_h, GL.GL_BGRA, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(out.ctypes.data))
+        return np.ascontiguousarray(out[::-1, :, [2, 1, 0, 3]])
 
     def finish_ms(self) -> float:
         t = time.perf_counter()

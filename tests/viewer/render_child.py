@@ -3,7 +3,7 @@
 Usage: python -m tests.viewer.render_child SCRIPT.json
 The script: {"win": [w, h], "options": {RenderOptions fields}, "steps": [...]} where a step is one of
   {"frame": "rows.npy", "type": 1, "width": W, "height": H, "flags": 0, "damage": [[x,y,w,h],...]|null,
-   "rotation": 0}
+   "rotation": 0..3 (the KVMFR Rotation value)}
   {"cursor_shape": {"type": 0, "width": .., "height": .., "hx": 0, "hy": 0, "pitch": .., "data": "shape.bin"}}
   {"cursor": [x, y, visible]}          top-left of the image, guest screen pixels
   {"screen": [w, h]}                   guest desktop size (cursor space)
@@ -43,7 +43,7 @@ def main(script_path: str) -> int:
             rows = np.load(base / step["frame"])
             damage = [tuple(r) for r in step["damage"]] if step.get("damage") else None
             renderer.upload(FrameType(step["type"]), step["width"], step["height"], rows,
-                            FrameFlags(step.get("flags", 0)), damage, step.get("rotation", 0))
+                            FrameFlags(step.get("flags", 0)), damage, 90 * step.get("rotation", 0))
         elif "cursor_shape" in step:
             c = step["cursor_shape"]
             shape = CursorShape(CursorType(c["type"]), c["width"], c["height"], c["hx"], c["hy"], c["pitch"],

@@ -1,0 +1,86 @@
+"""Each cursor type over a known background at known positions, against cursor.composite()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kvmfr_client.cursor import CursorShape, CursorType, composite
+from kvmfr_client.formats import FrameType
+from tests.viewer.helpers import pattern, rgb_diff
+
+W, H = 120, 90
+
+
+def color_shape(w=13, h=11):
+    rgba = np.random.default_rng(5).integers(0, 256, (h, w, 4), dtype=np.uint8)
+    rgba[0, :, 3] = 0          # fully transparent row
+    rgba[1, :, 3] = 255        # fully opaque row
+    bgra = rgba[..., [2, 1, 0, 3]]
+    return CursorType.COLOR, w, h, w * 4, bgra.tobytes()
+
+
+def mono_shape(w=16, h=12):
+    """AND/XOR masks giving all four results: transparent, black, white, invert (quadrants)."""
+    pitch = (w + 7) // 8
+    and_m = np.zeros((h, w), bool)
+    xor_m = np.zeros((h, w), bool)
+    and_m[: h // 2, : w // 2] = True                       # transparent: AND 1, XOR 0
+    # black: AND 0, XOR 0 (top right)
+    xor_m[h // 2:, : w // 2] = True                        # white: AND 0, XOR 1 (bottom left)
+    and_m[h // 2:, w // 2:] = xor_m[h // 2:, w // 2:] = True   # invert (bottom right)
+    pack = lambda m: np.packbits(m, axis=1, bitorder="big")[:, :pitch]
+    return CursorType.MONOCHROME, w, h, pitch, pack(and_m).tobytes() + pack(xor_m).tobytes()
+
+
+def masked_shape(w=10, h=10):
+    rng = np.random.default_rng(9)
+    px = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    px[..., 3] = np.where(np.arange(w)[None, :] % 2 == 0, 0, 0xFF)   # alternate opaque / XOR columns
+    return CursorType.MASKED_COLOR, w, h, w * 4, px.tobytes()
+
+
+@pytest.mark.parametrize("make", [color_shape, mono_shape, masked_shape], ids=["color", "monochrome", "masked"])
+def test_cursor_types_match_reference(xserver, script, make):
+    bg = pattern(W, H, seed=21)
+    ctype, w, h, pitch, data = make()
+    shape = CursorShape(ctype, w, h, 3, 2, pitch, data)
+    positions = [(10, 20), (50, 40), (W - 5, H - 4), (-4, -3)]   # includes partly off-screen
+    s = script((W, H)).frame(bg, FrameType.BGRA)
+    s.cursor_shape(ctype, w, h, pitch, data, hx=3, hy=2)
+    for x, y in positions:
+        s.cursor(x, y).draw()
+    s.cursor(10, 20, visible=False).draw()
+    shots, result = s.run(xserver)
+    assert result["paths"][0] == "blit", "a 1:1 BGRA frame must take the blit path even with a cursor"
+    for (x, y), shot in zip(positions, shots):
+        expected = composite(bg, shape, x, y)
+        # straight-alpha blending rounds in the GPU: 1 step; opaque, transparent and XOR are exact
+        assert rgb_diff(shot, expected) <= 1, f"cursor at {x},{y}"
+        if ctype != CursorType.COLOR:
+            assert rgb_diff(shot, expected) == 0
+    assert rgb_diff(shots[-1], bg) == 0, "a hidden cursor must leave the frame untouched"
+
+
+def test_monochrome_invert_really_inverts(xserver, script):
+    bg = np.zeros((H, W, 4), np.uint8)
+    bg[..., :3] = (200, 30, 90)
+    bg[..., 3] = 255
+    ctype, w, h, pitch, data = mono_shape()
+    shots, _ = script((W, H)).frame(bg).cursor_shape(ctype, w, h, pitch, data).cursor(20, 30).draw().run(xserver)
+    shot = shots[0]
+    assert tuple(shot[30 + 1, 20 + 1, :3]) == (200, 30, 90)        # transparent quadrant
+    assert tuple(shot[30 + 1, 20 + w - 2, :3]) == (0, 0, 0)         # black
+    assert tuple(shot[30 + h - 2, 20 + 1, :3]) == (255, 255, 255)   # white
+    assert tuple(shot[30 + h - 2, 20 + w - 2, :3]) == (55, 225, 165)  # invert
+
+
+def test_cursor_scales_with_frame_and_screen(xserver, script):
+    """Window 2x the frame: the cursor is drawn 2x too, at 2x its guest position."""
+    bg = np.zeros((40, 60, 4), np.uint8)
+    bg[..., 3] = 255
+    white = np.full((4, 4, 4), 255, np.uint8)
+    shots, _ = (script((120, 80), filter="nearest").frame(bg)
+                .cursor_shape(CursorType.COLOR, 4, 4, 16, white.tobytes()).cursor(10, 5).draw().run(xserver))
+    ys, xs = np.nonzero(shots[0][..., 0] == 255)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (20, 27, 10, 17)
