@@ -132,44 +132,57 @@ def needs_absolute(actions: list[Action]) -> bool:
     return any(a.verb == "moveto" for a in actions)
 
 
-async def play(client, actions: list[Action], delay: float = 0.0) -> None:
-    """Send ``actions`` through ``client`` (a connected SpiceClient), in order."""
+async def play(client, actions: list[Action], delay: float = 0.0, key_delay: float = 0.0) -> None:
+    """Send ``actions`` through ``client`` (a connected SpiceClient), in order.
+
+    ``key_delay`` paces key and button events: a PS/2 keyboard holds only 16 bytes, and QEMU drops what
+    a burst puts beyond that before the guest has read it.
+    """
     inputs = client.inputs
+
+    async def paced(method, *args) -> None:
+        method(*args)
+        if key_delay:
+            await inputs.drain()
+            await asyncio.sleep(key_delay)
+
+    shift = scancode(key_from_name("leftshift"))
     for action in actions:
         verb, args = action.verb, action.args
         if verb == "key":
             for code in args:
-                inputs.key_down(code)
+                await paced(inputs.key_down, code)
             for code in reversed(args):
-                inputs.key_up(code)
+                await paced(inputs.key_up, code)
         elif verb == "keydown":
             for code in args:
-                inputs.key_down(code)
+                await paced(inputs.key_down, code)
         elif verb == "keyup":
             for code in reversed(args):
-                inputs.key_up(code)
+                await paced(inputs.key_up, code)
         elif verb == "type":
-            shift = scancode(key_from_name("leftshift"))
             for code, shifted in args:
                 if shifted:
-                    inputs.key_down(shift)
-                inputs.key_down(code)
-                inputs.key_up(code)
+                    await paced(inputs.key_down, shift)
+                await paced(inputs.key_down, code)
+                await paced(inputs.key_up, code)
                 if shifted:
-                    inputs.key_up(shift)
+                    await paced(inputs.key_up, shift)
         elif verb == "move":
             inputs.motion(*args)
         elif verb == "moveto":
             inputs.position(*args)
         elif verb == "click":
-            inputs.button_press(args[0])
-            inputs.button_release(args[0])
+            await paced(inputs.button_press, args[0])
+            await paced(inputs.button_release, args[0])
         elif verb == "press":
-            inputs.button_press(args[0])
+            await paced(inputs.button_press, args[0])
         elif verb == "release":
-            inputs.button_release(args[0])
+            await paced(inputs.button_release, args[0])
         elif verb == "wheel":
-            inputs.wheel(args[0])
+            step = 1 if args[0] > 0 else -1
+            for _ in range(abs(args[0])):
+                await paced(inputs.wheel, step)
         elif verb == "locks":
             inputs.key_modifiers(args[0])
         elif verb == "sleep":

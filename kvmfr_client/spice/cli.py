@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="file holding the SPICE password (else $KVMFR_SPICE_PASSWORD; else none)")
     parser.add_argument("--delay", type=float, default=0.0, metavar="SECONDS",
                         help="pause after each command (default 0)")
+    parser.add_argument("--key-delay", type=float, default=0.01, metavar="SECONDS",
+                        help="pause after each key or button event (default 0.01): a PS/2 keyboard"
+                             " drops keys sent faster than the guest reads them")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                         help="give up connecting after this long (default 5)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the SPICE conversation")
@@ -46,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run(address: Address, password: str | None, actions, delay: float, timeout: float) -> None:
+async def run(address: Address, password: str | None, actions, delay: float, timeout: float,
+              key_delay: float = 0.0) -> None:
     mode = P.MouseMode.CLIENT if needs_absolute(actions) else P.MouseMode.SERVER
     client = SpiceClient(address, password, mouse_mode=mode)
     await client.connect(timeout)
@@ -57,7 +61,7 @@ async def run(address: Address, password: str | None, actions, delay: float, tim
                                  " offer: add `-device qemu-xhci -device usb-tablet` or a SPICE agent")
             if not await client.main.wait_mouse_mode(P.MouseMode.CLIENT, timeout):
                 raise SpiceError("the server did not switch to client (absolute) mouse mode")
-        await play(client, actions, delay)
+        await play(client, actions, delay, key_delay)
     finally:
         await client.close(flush=True)
 
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     password = _read_password(args.password_file)
     try:
-        asyncio.run(run(address, password, actions, args.delay, args.timeout))
+        asyncio.run(run(address, password, actions, args.delay, args.timeout, args.key_delay))
     except SpiceError as exc:
         print(f"kvmfr-input: {exc}", file=sys.stderr)
         return 1

@@ -59,6 +59,8 @@ class MainChannel(Channel):
             self.send(P.MainClientMsg.ATTACH_CHANNELS)
             self.request_mouse_mode(self.wanted_mouse_mode)
             self.initialized.set()
+            if self.on_mouse_mode:
+                self.on_mouse_mode(self.supported_mouse_modes, self.mouse_mode)
             if self.agent_connected and self.on_agent_connected:
                 self.on_agent_connected(self.agent_tokens)
         elif msg_type == P.MainServerMsg.MOUSE_MODE:

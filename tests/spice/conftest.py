@@ -58,3 +58,45 @@ def send(spice: str, play, password: str | None = None, **kw) -> None:
             await client.close(flush=True)
 
     asyncio.run(go())
+
+
+@pytest.fixture(scope="session")
+def guest_image():
+    """Kernel + initramfs of the test guest (downloaded and built once, cached under .cache/guest)."""
+    from tests.support.guest import build_guest
+    return build_guest()
+
+
+def _boot(tmp_path_factory, image, name: str, tablet: bool, devices: tuple[str, ...]):
+    from tests.support.vm import start_guest
+    vm = start_guest(tmp_path_factory.mktemp(name), image, tablet=tablet, name=name)
+    found = {}
+    for _ in devices:
+        m = vm.serial.wait_for(r"^DEV (\d+) (.*)$", 60)
+        if m is None:
+            vm.stop()
+            pytest.fail(f"the guest did not bring up its input devices {devices} within 60 s:\n{vm.output()}")
+        found[m.group(2)] = int(m.group(1))
+    missing = [d for d in devices if not any(d in name for name in found)]
+    if missing:
+        vm.stop()
+        pytest.fail(f"guest input devices {missing} missing; found {found}:\n{vm.output()}")
+    vm.devices = {d: next(n for name, n in found.items() if d in name) for d in devices}
+    return vm
+
+
+@pytest.fixture(scope="module")
+def guest(tmp_path_factory, guest_image):
+    """A real Debian kernel with PS/2 keyboard and mouse, printing its input events to the serial line."""
+    vm = _boot(tmp_path_factory, guest_image, "guest", False, ("AT Translated Set 2 keyboard", "PS/2"))
+    yield vm
+    vm.stop()
+
+
+@pytest.fixture(scope="module")
+def guest_tablet(tmp_path_factory, guest_image):
+    """The guest with a USB tablet and one display: SPICE offers client (absolute) mouse mode."""
+    vm = _boot(tmp_path_factory, guest_image, "guest-tablet", True,
+               ("AT Translated Set 2 keyboard", "PS/2", "USB Tablet"))
+    yield vm
+    vm.stop()

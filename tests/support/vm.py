@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,68 @@ class TraceLog:
             time.sleep(0.02)
 
 
+class SerialLog:
+    """The guest's serial console (QEMU's stdout), read on a thread; each line kept with its arrival time
+    (``time.perf_counter``) so benchmarks can time guest events from the host side."""
+
+    def __init__(self, stream):
+        self.lines: list[tuple[float, str]] = []
+        self._cond = threading.Condition()
+        self._pos = 0
+        self._thread = threading.Thread(target=self._read, args=(stream,), name="serial", daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for raw in stream:
+            now = time.perf_counter()
+            with self._cond:
+                self.lines.append((now, raw.decode(errors="replace").rstrip("\r\n")))
+                self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match | None:
+        """First line (after those already consumed) matching ``pattern``; consumes up to it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                while self._pos < len(self.lines):
+                    line = self.lines[self._pos][1]
+                    self._pos += 1
+                    m = rx.search(line)
+                    if m:
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def take_events(self, count: int | None = None, timeout: float = 5.0, settle: float = 0.3) -> list[tuple]:
+        """``EV`` lines printed by the guest's evprint since the last call: (device, type, code, value)."""
+        events: list[tuple] = []
+        deadline = time.monotonic() + timeout
+        last_new = time.monotonic()
+        with self._cond:
+            while True:
+                while self._pos < len(self.lines):
+                    parts = self.lines[self._pos][1].split()
+                    self._pos += 1
+                    if len(parts) == 5 and parts[0] == "EV":
+                        events.append(tuple(int(p) for p in parts[1:]))
+                        last_new = time.monotonic()
+                if count is not None and len(events) >= count:
+                    return events
+                now = time.monotonic()
+                if count is None and events and now - last_new >= settle:
+                    return events
+                if now >= deadline:
+                    return events
+                self._cond.wait(0.05)
+
+    def text(self) -> str:
+        with self._cond:
+            return "\n".join(line for _, line in self.lines)
+
+
 @dataclass
 class Qemu:
     """A running QEMU; :meth:`stop` kills it (fixtures call it in their finalizers)."""
@@ -119,7 +182,7 @@ class Qemu:
     trace: TraceLog
     host: str = "127.0.0.1"
     unix_path: Path | None = None
-    serial_path: Path | None = None
+    serial: SerialLog | None = None
     argv: list[str] = field(default_factory=list)
 
     @property
@@ -136,12 +199,15 @@ class Qemu:
                 self.proc.wait()
 
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if self.serial is not None:
+            text += "\n--- serial console ---\n" + self.serial.text()[-3000:]
+        return text
 
 
 def start_qemu(workdir: Path, *, port: int | None = None, password: str | None = None,
                unix: bool = False, extra: list[str] | None = None, name: str = "qemu",
-               ready_timeout: float = 15.0) -> Qemu:
+               ready_timeout: float = 15.0, serial: bool = False) -> Qemu:
     """Start QEMU with a SPICE server on 127.0.0.1 (or a UNIX socket) and its input layer traced.
 
     The machine runs (no ``-S``): QEMU drops input while it is paused.
@@ -163,12 +229,15 @@ def start_qemu(workdir: Path, *, port: int | None = None, password: str | None =
                  "-spice", f"{spice},password-secret=spicepw"]
     else:
         argv += ["-spice", f"{spice},disable-ticketing=on"]
+    if serial:
+        argv += ["-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0"]
     argv += extra or []
     out = open(out_path, "wb")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if serial else out,
+                            stderr=out if serial else subprocess.STDOUT, start_new_session=True)
     out.close()
-    qemu = Qemu(proc, port, out_path, TraceLog(trace_path), unix_path=unix_path, argv=argv)
+    qemu = Qemu(proc, port, out_path, TraceLog(trace_path), unix_path=unix_path, argv=argv,
+                serial=SerialLog(proc.stdout) if serial else None)
     deadline = time.monotonic() + ready_timeout
     while True:
         if proc.poll() is not None:
@@ -193,3 +262,16 @@ def _listening(qemu: Qemu) -> bool:
         except OSError:
             return False
     return True
+
+
+def start_guest(workdir: Path, image, *, tablet: bool = False, name: str = "guest", **kw) -> Qemu:
+    """Boot the test guest (kernel + initramfs from tests.support.guest) with SPICE and a serial console.
+
+    With ``tablet`` a USB tablet and one display device are added, so SPICE offers client (absolute)
+    mouse mode once the guest's HID driver polls the tablet.
+    """
+    extra = ["-kernel", str(image.kernel), "-initrd", str(image.initrd),
+             "-append", "console=ttyS0 quiet panic=-1 i8042.nopnp", "-smp", "1", "-no-reboot"]
+    if tablet:
+        extra += ["-device", "VGA", "-device", "qemu-xhci", "-device", "usb-tablet"]
+    return start_qemu(workdir, extra=extra + kw.pop("extra", []), name=name, serial=True, **kw)
