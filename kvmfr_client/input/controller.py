@@ -121,6 +121,7 @@ class InputController:
         self.focused = False
         self.inside = False
         self.viewport: Viewport | None = None
+        self.to_guest_fn: Callable[[float, float], tuple[float, float] | None] | None = None
         self.absolute_available = False  # the VM offers client (absolute) mouse mode
         self.pressed: dict[int, int] = {}  # evdev -> set-1 code of keys the VM sees down
         self.buttons: set[Button] = set()
@@ -129,6 +130,7 @@ class InputController:
         self._combo_used = False
         self._swallow: set[int] = set()  # keys pressed as combos: their release is not sent either
         self._last: tuple[float, float] | None = None
+        self._last_guest: tuple[int, int] | None = None
         self._frac = [0.0, 0.0]
         self._wheel = 0.0
         self._sync_locks = True
@@ -193,6 +195,18 @@ class InputController:
                      guest_height: int) -> None:
         """Tell the controller where the guest frame is drawn (window coordinates) and its size."""
         self.viewport = Viewport(x, y, width, height, guest_width, guest_height)
+
+    def to_guest(self, x: float, y: float) -> tuple[int, int] | None:
+        """Guest pixel under window point (x, y): from the attached window, else the viewport."""
+        if self.to_guest_fn is not None:
+            point = self.to_guest_fn(x, y)
+            return None if point is None else (int(point[0]), int(point[1]))
+        return self.viewport.to_guest(x, y) if self.viewport is not None else None
+
+    def note_combo(self) -> None:
+        """The window handled an escape-key combo itself (e.g. ScrollLock+F): the escape key's release
+        must not toggle capture."""
+        self._combo_used = True
 
     def set_mouse_modes(self, supported: int, current: int) -> None:
         """The SPICE server's mouse modes changed (SpiceClient.on_mouse_mode)."""
@@ -311,7 +325,7 @@ class InputController:
 
     def on_enter(self, entered: bool) -> None:
         self.inside = entered
-        self._last = None
+        self._last = self._last_guest = None
         if entered and not self.captured:
             self._sync_cursor = self.set_cursor_pos is not None
 
@@ -325,22 +339,21 @@ class InputController:
             return
         if self.cfg["input:captureOnly"]:
             return
-        if self._mode == MouseMode.CLIENT and self.viewport is not None:
-            guest = self.viewport.to_guest(x, y)
+        guest = self.to_guest(x, y)
+        if self._mode == MouseMode.CLIENT:
             if guest is not None:
                 self.spice.position(*guest)
             return
-        if self._sync_cursor and self.viewport is not None:
-            # Outside capture in relative mode: put the guest cursor under the pointer once, then
-            # follow with deltas scaled to guest pixels.
-            guest = self.viewport.to_guest(x, y)
-            if guest is not None:
-                self._sync_cursor = False
-                if self.set_cursor_pos(*guest):
-                    return
-        if last is not None and self.viewport is not None:
-            sx, sy = self.viewport.scale
-            self._relative((x - last[0]) * sx, (y - last[1]) * sy, 1.0)
+        if self._sync_cursor and guest is not None:
+            # Outside capture in relative mode: put the guest cursor under the pointer once (KVMFR
+            # SETCURSORPOS through the host), then follow with deltas in guest pixels.
+            self._sync_cursor = False
+            if self.set_cursor_pos(*guest):
+                self._last_guest = guest
+                return
+        last_guest, self._last_guest = self._last_guest, guest
+        if last is not None and guest is not None and last_guest is not None:
+            self._relative(guest[0] - last_guest[0], guest[1] - last_guest[1], 1.0)
 
     def _sens_factor(self) -> float:
         return 1.0 + self.sensitivity / 10.0
@@ -378,12 +391,17 @@ class InputController:
             self.spice.wheel(steps)
 
     # -- GLFW wiring ---------------------------------------------------------------------------
-    def attach_glfw(self, window) -> None:
-        """Install this controller's GLFW callbacks on ``window`` and grab through it.
+    def attach(self, view) -> None:
+        """Called by the viewer's ``Window.set_input``: map the pointer with ``view.to_guest`` and grab
+        through ``view.handle`` (the GLFW window) unless a ``grab`` callable was given."""
+        self.to_guest_fn = view.to_guest
+        handle = getattr(view, "handle", None)
+        if handle is not None:
+            self._install_grab(handle)
+        if self.cfg["spice:captureOnStart"]:
+            self.set_captured(True)
 
-        Use this when the window has no callbacks of its own; otherwise call the ``on_*`` methods from
-        the window's callbacks.
-        """
+    def _install_grab(self, window) -> None:
         from .grab import GlfwGrab
 
         if self.grab is None:
@@ -391,6 +409,14 @@ class InputController:
                                  hide_cursor=self.cfg["input:hideCursor"])
             self.grab(False)
         glfw.set_input_mode(window, glfw.LOCK_KEY_MODS, glfw.TRUE)
+
+    def attach_glfw(self, window) -> None:
+        """Install this controller's GLFW callbacks on ``window`` and grab through it.
+
+        Use this when the window has no callbacks of its own; otherwise call the ``on_*`` methods from
+        the window's callbacks.
+        """
+        self._install_grab(window)
         glfw.set_key_callback(window, lambda w, k, s, a, m: self.on_key(k, s, a, m))
         glfw.set_mouse_button_callback(window, lambda w, b, a, m: self.on_mouse_button(b, a, m))
         glfw.set_cursor_pos_callback(window, lambda w, x, y: self.on_cursor_pos(x, y))
