@@ -6,15 +6,8 @@ Names follow Looking Glass B7 where it has the option, so an existing ``client.i
 
 from __future__ import annotations
 
-import os
-
 from kvmfr_client import config
 from kvmfr_client.config import Option, parse_bool, parse_size
-
-
-def default_shm_file() -> str:
-    """``/dev/kvmfr0`` when the kvmfr module is loaded, else ``/dev/shm/looking-glass`` (as Looking Glass)."""
-    return "/dev/kvmfr0" if os.path.exists("/dev/kvmfr0") else "/dev/shm/looking-glass"
 
 
 def parse_position(text: str) -> tuple[int, int] | None:

@@ -15,8 +15,9 @@ from kvmfr_client.viewer import font
 
 
 class Overlay:
-    def __init__(self, scale: int = 2) -> None:
+    def __init__(self, scale: int = 2, anchor: str = "topleft") -> None:
         self.scale = scale
+        self.anchor = anchor     # topleft, center or bottom
         self._tex = 0
         self._lines: list[str] = []
         self._image: np.ndarray | None = None
@@ -56,8 +57,10 @@ class Overlay:
         if not self._uploaded:
             self._upload()
         h, w = self._image.shape[:2]
-        if self.centered:
+        if self.centered or self.anchor == "center":
             x, y = (win_w - w) // 2, (win_h - h) // 2
+        elif self.anchor == "bottom":
+            x, y = (win_w - w) // 2, max(0, win_h - h - 8)
         else:
             x, y = 8, 8
         renderer.draw_texture_px(self._tex, x, y, w, h, win_w, win_h)

@@ -94,6 +94,7 @@ class Window:
         self._escape_down = False
         self._combo_used = False
         self.input: Any = None
+        self.own_combos = True       # False when the input controller runs the escape-key combos
         self.actions: dict[str, Callable[[], None]] = {}
         self.dirty = True            # something changed that needs a redraw
         self.to_guest_fn: Callable[[float, float], tuple[float, float] | None] | None = None
@@ -127,6 +128,9 @@ class Window:
         return callback
 
     def _on_key(self, _win, key, scancode, action, mods) -> None:
+        if not self.own_combos:
+            self._call("on_key", key, scancode, action, mods)
+            return
         if _evdev_of(key, scancode) == self.escape_key:
             if action == glfw.PRESS:
                 self._escape_down, self._combo_used = True, False
@@ -163,6 +167,10 @@ class Window:
     def size(self) -> tuple[int, int]:
         """Framebuffer size in pixels."""
         return glfw.get_framebuffer_size(self.handle)
+
+    def window_size(self) -> tuple[int, int]:
+        """Window size in screen coordinates (differs from :meth:`size` on HiDPI)."""
+        return glfw.get_window_size(self.handle)
 
     def to_guest(self, x: float, y: float) -> tuple[float, float] | None:
         return self.to_guest_fn(x, y) if self.to_guest_fn else None

@@ -1,0 +1,365 @@
+"""``kvmfr-view``'s window mode: session -> frame/cursor threads -> renderer -> window, and the loop.
+
+The GL thread (main thread) sleeps in glfw's event wait until a frame, a cursor change, an input
+event or a timer wakes it, and redraws only then (plus ``win:fpsMin``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+# evdev codes of the escape-key combos the viewer owns (the rest belong to the input controller)
+KEY_Q, KEY_D, KEY_F = 16, 32, 33
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the window's flags to ``kvmfr-view``'s parser (every other setting is a section:option)."""
+    g = parser.add_argument_group("window (see docs/viewer.md; any section:option=value also works)")
+    g.add_argument("-F", "--fullscreen", action="store_true", help="start full screen (win:fullScreen)")
+    g.add_argument("-k", "--show-fps", action="store_true", help="show the stats overlay (win:showFPS)")
+    g.add_argument("--vsync", action="store_true", help="wait for vblank before showing a frame (win:vsync)")
+    g.add_argument("--exit-after", type=float, metavar="SECONDS", help="close the window after this long")
+    g.add_argument("--stats-json", metavar="FILE", help="write counters and timings as JSON at exit")
+    g.add_argument("--snapshot", metavar="FILE.npy",
+                   help="at exit, save what the window shows (RGBA, top row first) as a numpy .npy file")
+    g.add_argument("--force-shader", action="store_true",
+                   help="never take the blit path (for comparing render paths)")
+    g.add_argument("--no-damage", action="store_true", help="copy and upload whole frames, ignoring damage")
+
+
+def _arg(args: Any, name: str, default=None):
+    return getattr(args, name, default) if args is not None else default
+
+
+def run(cfg: Mapping[str, Any], args: Any = None, input_hook: Any = None) -> int:
+    """Open the window on the configured shared memory and show frames until closed. Returns the exit code.
+
+    ``cfg``: resolved options (:func:`kvmfr_client.config.load`); ``args``: the parsed command line with
+    :func:`add_arguments`' flags (or None); ``input_hook``: an object with ``on_key``/``on_mouse_button``/
+    ``on_cursor_pos``/``on_scroll``/``on_focus``/``on_enter`` (e.g. the SPICE InputController).
+    """
+    from kvmfr_client.viewer.window import Window, WindowError, init_glfw
+    try:
+        platform = init_glfw()
+    except WindowError as exc:
+        print(f"kvmfr-view: {exc}", file=sys.stderr)
+        return 1
+    import OpenGL
+    OpenGL.ERROR_CHECKING = bool(os.environ.get("KVMFR_GL_DEBUG"))
+    import glfw
+    try:
+        return _Viewer(cfg, args, input_hook, platform).loop()
+    except WindowError as exc:
+        print(f"kvmfr-view: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        glfw.terminate()
+
+
+class _Viewer:
+    def __init__(self, cfg, args, input_hook, platform: str):
+        import kvmfr_client
+        from kvmfr_client.options import default_shm
+        from kvmfr_client.viewer.frame_pipeline import CursorTracker, FramePipeline
+        from kvmfr_client.viewer.overlay import Overlay
+        from kvmfr_client.viewer.renderer import Renderer, RenderOptions
+        from kvmfr_client.viewer.stats import Stats
+        from kvmfr_client.viewer.window import Window
+
+        self.cfg = cfg
+        self.args = args
+        self.path = cfg.get("app:shmFile") or default_shm()
+        self.title_prefix = cfg.get("win:title", "kvmfr-view")
+        self.stats = Stats()
+        self.win = Window(
+            f"{self.title_prefix} - waiting for the host", cfg["win:size"], cfg["win:position"],
+            borderless=cfg["win:borderless"], fullscreen=cfg["win:fullScreen"] or bool(_arg(args, "fullscreen")),
+            maximize=cfg["win:maximize"], resizable=cfg["win:allowResize"],
+            vsync=cfg["win:vsync"] or bool(_arg(args, "vsync")), escape_key=cfg.get("input:escapeKey", 70))
+        self.platform = platform
+        self.renderer = Renderer(RenderOptions(
+            keep_aspect=cfg["win:keepAspect"], int_upscale=cfg["win:intUpscale"],
+            dont_upscale=cfg["win:dontUpscale"], rotate=cfg["win:rotate"], filter=cfg["win:filter"],
+            map_hdr=cfg["egl:mapHDRtoSDR"], peak_nits=cfg["egl:peakLuminance"],
+            force_shader=bool(_arg(args, "force_shader"))))
+        info = self.renderer.info()
+        self.stats.renderer = info["renderer"]
+        log.info("OpenGL: %s, %s (%s)", info["renderer"], info["version"], platform)
+        self.stats_overlay = Overlay(anchor="topleft")
+        self.status_overlay = Overlay(anchor="center")
+        self.banner = Overlay(anchor="bottom")
+        self.show_stats = cfg["win:showFPS"] or bool(_arg(args, "show_fps"))
+        self.fps_min = cfg["win:fpsMin"]
+        self.auto_resize = cfg["win:autoResize"]
+        self.session = kvmfr_client.open(self.path)
+        self.frames = FramePipeline(self.session, self.win.wake, use_damage=not _arg(args, "no_damage"))
+        self.cursor = CursorTracker(self.session, self.win.wake)
+        self._shape_serial = 0
+        self._frame_meta = None
+        self._tex_serial: int | None = None
+        self._pending_latency: list[int] = []
+        self._quit = False
+        self.win.actions.update(fullscreen=self.win.toggle_fullscreen, stats=self._toggle_stats, quit=self._request_quit)
+        self.win.to_guest_fn = self._to_guest
+        if input_hook is not None:
+            if hasattr(input_hook, "add_combo"):
+                # The controller owns the escape key; it runs our combos so capture toggling stays right.
+                input_hook.add_combo(KEY_F, "toggle full screen", self._combo(self.win.toggle_fullscreen))
+                input_hook.add_combo(KEY_D, "toggle the stats overlay", self._combo(self._toggle_stats))
+                input_hook.add_combo(KEY_Q, "quit", self._combo(self._request_quit))
+                self.win.own_combos = False
+            self.win.set_input(input_hook)
+        self.input_hook = input_hook
+        self._last_viewport = None
+
+    # ---- actions -------------------------------------------------------------------------------
+
+    def _combo(self, fn):
+        def run():
+            fn()
+            self.win.dirty = True
+        return run
+
+    def _toggle_stats(self) -> None:
+        self.show_stats = not self.show_stats
+        self.win.dirty = True
+
+    def _request_quit(self) -> None:
+        self._quit = True
+        self.win.close_soon()
+
+    def _to_guest(self, x: float, y: float):
+        from kvmfr_client.viewer import layout
+        r = self.renderer
+        if not r.has_frame:
+            return None
+        fw, fh = self.win.size()
+        pl = r.placement(fw, fh)
+        return layout.window_to_frame(x, y, r.width, r.height, fw, fh, pl)
+
+    # ---- loop ------------------------------------------------------------------------------------
+
+    def loop(self) -> int:
+        exit_after = _arg(self.args, "exit_after")
+        deadline = time.monotonic() + exit_after if exit_after else None
+        old_term = signal.signal(signal.SIGTERM, lambda *_: (self.win.close_soon(), self.win.wake()))
+        self.frames.start()
+        self.cursor.start()
+        last_draw = 0.0
+        try:
+            while not self.win.should_close() and not self._quit:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    break
+                timeout = 0.1 if self.show_stats else 0.25
+                if self.fps_min > 0:
+                    timeout = min(timeout, max(0.0, last_draw + 1.0 / self.fps_min - now))
+                if deadline is not None:
+                    timeout = min(timeout, max(0.0, deadline - now))
+                if self.frames.take() is None and not self.win.dirty:
+                    self.win.wait(timeout)
+                else:
+                    self.win.wait(0)
+                if self.frames.error is not None:
+                    raise self.frames.error
+                new_frame = self._upload_pending()
+                changed = self._apply_cursor()
+                changed |= self._update_texts()
+                now = time.monotonic()
+                due = self.fps_min > 0 and now - last_draw >= 1.0 / self.fps_min
+                if new_frame or changed or self.win.dirty or due:
+                    self._draw(new_frame)
+                    last_draw = time.monotonic()
+        finally:
+            signal.signal(signal.SIGTERM, old_term)
+            self._finish()
+        return 0
+
+    def _upload_pending(self) -> bool:
+        ready = self.frames.take()
+        if ready is None:
+            return False
+        f = ready.frame
+        r = self.renderer
+        try:
+            same = (r.ftype == f.type and r.width == f.width and r.height == f.height)
+            damage = None
+            if (f.damage and same and self._tex_serial is not None
+                    and f.serial == (self._tex_serial + 1) & 0xFFFFFFFF):
+                damage = f.damage
+            t0 = time.perf_counter()
+            kind = r.upload(f.type, f.width, f.height, f.pixels, f.flags, damage, 90 * int(f.rotation))
+            self.stats.upload.add((time.perf_counter() - t0) * 1000.0)
+        finally:
+            self.frames.release()
+        now = time.monotonic()
+        if kind == "damage":
+            self.stats.damage_uploads += 1
+        self._tex_serial = f.serial
+        if self._frame_meta is not None and self._frame_meta.get("pending"):
+            self.stats.superseded += 1
+        self.stats.frame_received(now)
+        self.stats.dropped = self.frames.dropped
+        if f.t_copy_end_ns and f.t_copy_start_ns:
+            self.stats.copy.add((f.t_copy_end_ns - f.t_copy_start_ns) / 1e6)
+        prev = self._frame_meta
+        self._frame_meta = {"serial": f.serial, "w": f.width, "h": f.height, "type": f.type, "flags": f.flags,
+                            "screen": (f.screen_width, f.screen_height), "pending": True,
+                            "t_capture_us": ready.t_capture_us, "data_height": f.data_height}
+        self.renderer.cursor.screen = (f.screen_width, f.screen_height) if f.screen_width else None
+        if self.auto_resize and (prev is None or (prev["w"], prev["h"]) != (f.width, f.height)):
+            self.win.resize(f.width, f.height)
+        return True
+
+    def _apply_cursor(self) -> bool:
+        st = self.cursor.take()
+        if st is None:
+            return False
+        c = self.renderer.cursor
+        if st.shape is not None and st.shape_serial != self._shape_serial:
+            c.set_shape(st.shape)
+            self._shape_serial = st.shape_serial
+        c.move(st.x, st.y)
+        c.visible = st.visible
+        return True
+
+    def _update_texts(self) -> bool:
+        from kvmfr_client.session import SessionState, recommended_shm_size
+        s = self.session
+        state = s.state
+        changed = False
+        if state is SessionState.CONNECTED and self.renderer.has_frame:
+            status: list[str] = []
+        elif state is SessionState.CONNECTED:
+            status = ["CONNECTED - WAITING FOR THE FIRST FRAME", s.host.describe() if s.host else ""]
+        elif state is SessionState.WAITING:
+            status = ["WAITING FOR THE HOST", f"SHARED MEMORY: {self.path}",
+                      "START THE LOOKING GLASS HOST (B7) IN THE GUEST"]
+        elif state is SessionState.INCOMPATIBLE:
+            status = ["THE HOST SPEAKS ANOTHER VERSION", *_wrap(s.status_message, 60),
+                      "THIS VIEWER SPEAKS LOOKING GLASS B7 (LGMP 6 / KVMFR 20)"]
+        elif state is SessionState.LOST:
+            status = ["HOST LOST - RECONNECTING", *_wrap(s.status_message, 60)]
+        else:
+            status = [state.value.upper()]
+        changed |= self.status_overlay.set_lines([line for line in status if line])
+        banner: list[str] = []
+        meta = self._frame_meta
+        if meta is not None and meta["flags"] & 0x4 and state is SessionState.CONNECTED:
+            from kvmfr_client.formats import FrameType, bytes_per_pixel
+            bpp = 8 if FrameType(meta["type"]) == FrameType.RGBA16F else 4
+            need = recommended_shm_size(meta["w"], meta["h"], bpp) // (1024 * 1024)
+            banner = [f"SHARED MEMORY TOO SMALL: ONLY {meta['data_height']} OF {meta['h']} ROWS FIT",
+                      f"CONFIGURE THE IVSHMEM DEVICE WITH {need} MB"]
+        changed |= self.banner.set_lines(banner)
+        if self.show_stats:
+            changed |= self.stats_overlay.set_lines(self.stats.overlay_lines())
+        else:
+            changed |= self.stats_overlay.set_lines([])
+        title = self.title_prefix
+        if s.host is not None and state is SessionState.CONNECTED:
+            title += f" - {s.host.os_name or 'guest'} (host {s.host.hostver or '?'})"
+        else:
+            title += f" - {state.value}"
+        if title != getattr(self, "_title", None):
+            self._title = title
+            self.win.set_title(title)
+        return changed
+
+    def _draw(self, new_frame: bool) -> None:
+        fw, fh = self.win.size()
+        if fw <= 0 or fh <= 0:     # minimised
+            return
+        t0 = time.perf_counter()
+        path = self.renderer.draw(fw, fh, _Overlays(self))
+        self.win.swap()
+        t1 = time.perf_counter()
+        self.win.dirty = False
+        self.stats.redraws += 1
+        self.stats.fps.tick(time.monotonic())
+        self.stats.paths[path] += 1
+        self.stats.present.add((t1 - t0) * 1000.0)
+        meta = self._frame_meta
+        if meta is not None and meta.get("pending"):
+            meta["pending"] = False
+            self.stats.frames_shown += 1
+            if meta["t_capture_us"] is not None:
+                now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+                lat = now_us - meta["t_capture_us"]
+                if 0 <= lat < 10_000_000:
+                    self.stats.latency.add(lat / 1000.0)
+        self._sync_viewport(fw, fh)
+
+    def _sync_viewport(self, fw: int, fh: int) -> None:
+        hook = self.input_hook
+        r = self.renderer
+        if hook is None or not hasattr(hook, "set_viewport") or not r.has_frame:
+            return
+        pl = r.placement(fw, fh)
+        ww, wh = self.win.window_size()
+        kx, ky = ww / max(fw, 1), wh / max(fh, 1)
+        gw, gh = r.cursor.screen or (r.width, r.height)
+        vp = (pl.x * kx, pl.y * ky, pl.w * kx, pl.h * ky, gw, gh)
+        if vp != self._last_viewport:
+            self._last_viewport = vp
+            hook.set_viewport(*vp)
+
+    def _finish(self) -> None:
+        snapshot = _arg(self.args, "snapshot")
+        if snapshot:
+            import numpy as np
+            fw, fh = self.win.size()
+            self.renderer.draw(fw, fh, _Overlays(self))
+            np.save(snapshot, self.renderer.readback(fw, fh))
+        self.frames.stop()
+        self.cursor.stop()
+        stats_json = _arg(self.args, "stats_json")
+        if stats_json:
+            s = self.session
+            self.stats.sessions = 1 + s.session_restarts if s.host is not None else 0
+            fw, fh = self.win.size()
+            self.stats.write_json(stats_json, {
+                "window": [fw, fh], "platform": self.platform, "shm": self.path,
+                "state": s.state.name, "host": s.host.describe() if s.host else None,
+                "session_id": s.host.session_id if s.host else None,
+                "last_serial": self._frame_meta["serial"] if self._frame_meta else None,
+                "frame": [self._frame_meta["w"], self._frame_meta["h"]] if self._frame_meta else None,
+                "cursor_events": self.cursor.events})
+        self.session.close()
+        self.stats_overlay.close()
+        self.status_overlay.close()
+        self.banner.close()
+        self.renderer.close()
+        self.win.destroy()
+
+
+class _Overlays:
+    """Draws the viewer's three text layers in one call from the renderer."""
+
+    def __init__(self, viewer: _Viewer):
+        self.v = viewer
+
+    def draw(self, renderer, win_w: int, win_h: int) -> None:
+        for ov in (self.v.banner, self.v.stats_overlay, self.v.status_overlay):
+            ov.draw(renderer, win_w, win_h)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    if line:
+        lines.append(line)
+    return lines

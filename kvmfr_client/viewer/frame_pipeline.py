@@ -1,0 +1,189 @@
+"""The frame and cursor threads: shared memory -> (native reader) -> a buffer the renderer uploads from.
+
+The "frames" thread blocks in :meth:`Session.next_frame` (in C, GIL released) copying into one
+persistent buffer, so damage-only copies work (the buffer always holds the previous frame). It then
+hands the frame to the GL thread and waits until that thread has uploaded it; the GL thread releases
+the buffer right after the upload, so the next copy overlaps with drawing and swapping.
+The "cursor" thread blocks in :meth:`Session.next_cursor` and keeps the newest cursor state.
+No pixel is touched by Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from kvmfr_client.cursor import CursorFlags, CursorShape
+from kvmfr_client.formats import FrameType
+
+log = logging.getLogger(__name__)
+
+_NO_CODE_GIVE_UP = 30   # frames without a test-pattern code before we stop looking for one
+
+
+@dataclass
+class FrameReady:
+    frame: object            # kvmfr_client.session.Frame
+    t_capture_us: int | None = None   # from the test pattern's barcode, when the source carries one
+
+
+class FramePipeline:
+    def __init__(self, session, wake: Callable[[], None], use_damage: bool = True, read_timestamps: bool = True):
+        self.session = session
+        self.wake = wake
+        self.use_damage = use_damage
+        self.read_timestamps = read_timestamps
+        self._buf: np.ndarray | None = None
+        self._cond = threading.Condition()
+        self._ready: FrameReady | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="frames", daemon=True)
+        self.last_serial: int | None = None
+        self.dropped = 0
+        self._no_code = 0
+        self._session_id: int | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(2.0)
+
+    def take(self) -> FrameReady | None:
+        """(GL thread) the frame waiting for upload, if any; its pixels stay valid until :meth:`release`."""
+        with self._cond:
+            return self._ready
+
+    def release(self) -> None:
+        """(GL thread) done with the pixels: the frames thread may copy the next frame."""
+        with self._cond:
+            self._ready = None
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._step()
+        except BaseException as exc:  # surfaced by the GL thread, which owns the window
+            log.exception("frame thread failed")
+            self.error = exc
+            self.wake()
+
+    def _step(self) -> None:
+        buf = self._buf
+        try:
+            f = self.session.next_frame(timeout=0.1, out=buf, allow_damage=self.use_damage and buf is not None,
+                                        newest=True)
+        except ValueError:
+            # The frame grew past our buffer: the next one gets a fresh one (and a full copy).
+            self._buf = None
+            return
+        if f is None:
+            return
+        if buf is None:
+            self._buf = f.pixels
+        host = self.session.host
+        session_id = host.session_id if host is not None else None
+        if session_id != self._session_id:
+            self._session_id, self.last_serial = session_id, None
+            self._no_code = 0
+        if self.last_serial is not None:
+            gap = (f.serial - self.last_serial - 1) & 0xFFFFFFFF
+            if 0 < gap < 1 << 16:
+                self.dropped += gap
+        self.last_serial = f.serial
+        ready = FrameReady(f, self._timestamp(f))
+        with self._cond:
+            self._ready = ready
+            self.wake()
+            while self._ready is ready and not self._stop.is_set():
+                self._cond.wait(0.1)
+
+    def _timestamp(self, f) -> int | None:
+        if not self.read_timestamps or self._no_code >= _NO_CODE_GIVE_UP:
+            return None
+        from kvmfr_client import testpattern
+        try:
+            code = testpattern.read_stored_code(f.pixels, FrameType(f.type), f.width)
+        except ValueError:
+            code = None
+        if code is None:
+            self._no_code += 1
+            return None
+        self._no_code = 0
+        return code[2]
+
+    def reset_timestamps(self) -> None:
+        self._no_code = 0
+
+
+@dataclass
+class CursorState:
+    x: int = 0
+    y: int = 0
+    visible: bool = False
+    shape: CursorShape | None = None
+    shape_serial: int = 0
+    t_seen_ns: int = 0
+
+
+class CursorTracker:
+    """The "cursor" thread: keeps the newest guest cursor state and wakes the GL thread on change."""
+
+    def __init__(self, session, wake: Callable[[], None]):
+        self.session = session
+        self.wake = wake
+        self.state = CursorState()
+        self._lock = threading.Lock()
+        self._changed = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cursor", daemon=True)
+        self.events = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ev = self.session.next_cursor(timeout=0.1)
+            except Exception:
+                log.exception("cursor read failed")
+                time.sleep(0.1)
+                continue
+            if ev is None:
+                continue
+            with self._lock:
+                s = self.state
+                if ev.flags & CursorFlags.POSITION:
+                    s.x, s.y = ev.x, ev.y
+                s.visible = bool(ev.visible)
+                if ev.shape is not None:
+                    s.shape = ev.shape
+                    s.shape_serial += 1
+                s.t_seen_ns = ev.t_seen_ns
+                self._changed = True
+                self.events += 1
+            self.wake()
+
+    def take(self) -> CursorState | None:
+        """(GL thread) a copy of the state if it changed since the last call."""
+        with self._lock:
+            if not self._changed:
+                return None
+            self._changed = False
+            s = self.state
+            return CursorState(s.x, s.y, s.visible, s.shape, s.shape_serial, s.t_seen_ns)

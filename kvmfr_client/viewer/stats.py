@@ -1,0 +1,131 @@
+"""Counters and timings of the viewer: what the overlay shows and what ``--stats-json`` writes."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+_MAX_SAMPLES = 100_000
+
+
+class Series:
+    """Timing samples (milliseconds): all of them for percentiles, the recent ones for the overlay."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.recent: collections.deque[float] = collections.deque(maxlen=120)
+
+    def add(self, ms: float) -> None:
+        if len(self.values) < _MAX_SAMPLES:
+            self.values.append(ms)
+        self.recent.append(ms)
+
+    def p(self, q: float) -> float | None:
+        return round(float(np.percentile(self.values, q)), 3) if self.values else None
+
+    def recent_avg(self) -> float | None:
+        return sum(self.recent) / len(self.recent) if self.recent else None
+
+
+class Rate:
+    """Events per second over the last second."""
+
+    def __init__(self) -> None:
+        self.times: collections.deque[float] = collections.deque()
+
+    def tick(self, now: float) -> None:
+        self.times.append(now)
+        while self.times and now - self.times[0] > 1.0:
+            self.times.popleft()
+
+    def per_second(self, now: float) -> float:
+        while self.times and now - self.times[0] > 1.0:
+            self.times.popleft()
+        return float(len(self.times))
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.t_start = time.monotonic()
+        self.cpu_start = time.process_time()
+        self.t_first_frame: float | None = None
+        self.t_last_frame: float | None = None
+        self.frames_received = 0     # frames handed to the renderer
+        self.frames_shown = 0        # of those, how many reached the screen (a swap after their upload)
+        self.redraws = 0             # every swap (frames, cursor moves, overlay, resize, fpsMin)
+        self.dropped = 0             # serials the reader never saw (skipped in the ring)
+        self.superseded = 0          # uploaded but replaced before a swap
+        self.damage_uploads = 0
+        self.copy = Series()
+        self.upload = Series()
+        self.present = Series()      # draw + swap
+        self.latency = Series()      # capture timestamp (test pattern) -> after swap
+        self.ups = Rate()
+        self.fps = Rate()
+        self.paths: collections.Counter[str] = collections.Counter()
+        self.sessions = 0
+        self.renderer = ""
+
+    def frame_received(self, now: float) -> None:
+        self.frames_received += 1
+        self.ups.tick(now)
+        if self.t_first_frame is None:
+            self.t_first_frame = now
+        self.t_last_frame = now
+
+    def overlay_lines(self) -> list[str]:
+        now = time.monotonic()
+
+        def ms(series: Series) -> str:
+            v = series.recent_avg()
+            return "-" if v is None else f"{v:5.2f}"
+        lines = [
+            f"UPS {self.ups.per_second(now):5.1f}  FPS {self.fps.per_second(now):5.1f}",
+            f"COPY {ms(self.copy)}  UPLOAD {ms(self.upload)}  DRAW {ms(self.present)} MS",
+            f"DROPPED {self.dropped}  SHOWN {self.frames_shown}/{self.frames_received}",
+        ]
+        if self.latency.recent:
+            lat = list(self.latency.recent)[-30:]
+            lines.append(f"LATENCY {np.median(lat):5.1f} MS (MAX {max(lat):5.1f})")
+        path = self.paths.most_common(1)
+        if path:
+            lines.append(f"PATH {path[0][0]}  {self.renderer[:40]}")
+        return lines
+
+    def summary(self) -> dict:
+        now = time.monotonic()
+        span = (self.t_last_frame - self.t_first_frame) if self.t_first_frame and self.t_last_frame else 0.0
+        cpu = time.process_time() - self.cpu_start
+        return {
+            "frames_received": self.frames_received,
+            "frames_shown": self.frames_shown,
+            "redraws": self.redraws,
+            "dropped": self.dropped,
+            "superseded": self.superseded,
+            "damage_uploads": self.damage_uploads,
+            "ups": round((self.frames_received - 1) / span, 2) if span > 0 else 0.0,
+            "fps": round((self.frames_shown - 1) / span, 2) if span > 0 and self.frames_shown > 1 else 0.0,
+            "copy_ms_p50": self.copy.p(50),
+            "upload_ms_p50": self.upload.p(50),
+            "upload_ms_p95": self.upload.p(95),
+            "present_ms_p50": self.present.p(50),
+            "present_ms_p95": self.present.p(95),
+            "latency_ms_p50": self.latency.p(50),
+            "latency_ms_p95": self.latency.p(95),
+            "latency_samples": len(self.latency.values),
+            "paths": dict(self.paths),
+            "renderer": self.renderer,
+            "sessions": self.sessions,
+            "duration_s": round(now - self.t_start, 3),
+            "cpu_s": round(cpu, 3),
+            "cpu_ms_per_shown_frame": round(1000 * cpu / self.frames_shown, 3) if self.frames_shown else None,
+        }
+
+    def write_json(self, path: str | os.PathLike, extra: dict | None = None) -> None:
+        data = self.summary() | (extra or {})
+        Path(path).write_text(json.dumps(data, indent=2) + "\n")
