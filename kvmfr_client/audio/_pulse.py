@@ -1,0 +1,364 @@
+"""A small ctypes binding to libpulse-simple: one blocking PCM stream, playback or record.
+
+Why our own binding and not ``pasimple``: pasimple (the only maintained PyPI wrapper of the simple API)
+passes a NULL channel map to ``pa_simple_new``, so a 5.1 or 7.1 guest stream could not be placed on the
+right speakers. sounddevice/PyAudio go through PortAudio's ALSA path, which exposes neither Pulse's
+buffer attributes (``tlength``) nor channel positions. The simple API itself is stable since PulseAudio
+0.9 and PipeWire's pipewire-pulse implements it, so this file is the whole native surface we need.
+``pulsectl`` (also libpulse, via ctypes) does the control side: sinks, volume, listing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from dataclasses import dataclass
+from typing import Sequence
+
+# pa_sample_format_t
+SAMPLE_S16LE = 3
+SAMPLE_FLOAT32LE = 5
+SAMPLE_S32LE = 7
+SAMPLE_S24LE = 9
+
+# pa_stream_direction_t
+_PLAYBACK = 1
+_RECORD = 2
+
+CHANNELS_MAX = 32
+
+
+class PulseError(RuntimeError):
+    """A libpulse call failed; ``code`` is the pa_error_code_t and the message is pa_strerror's text."""
+
+    def __init__(self, call: str, code: int, text: str):
+        super().__init__(f"{call}: {text} (pulse error {code})")
+        self.code = code
+
+
+class _SampleSpec(ctypes.Structure):
+    _fields_ = [("format", ctypes.c_int), ("rate", ctypes.c_uint32), ("channels", ctypes.c_uint8)]
+
+
+class _ChannelMap(ctypes.Structure):
+    _fields_ = [("channels", ctypes.c_uint8), ("map", ctypes.c_int * CHANNELS_MAX)]
+
+
+class _BufferAttr(ctypes.Structure):
+    _fields_ = [
+        ("maxlength", ctypes.c_uint32),
+        ("tlength", ctypes.c_uint32),
+        ("prebuf", ctypes.c_uint32),
+        ("minreq", ctypes.c_uint32),
+        ("fragsize", ctypes.c_uint32),
+    ]
+
+
+_lib = None
+
+
+def _library() -> ctypes.CDLL:
+    global _lib
+    if _lib is None:
+        name = ctypes.util.find_library("pulse-simple") or "libpulse-simple.so.0"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as exc:
+            raise PulseError("dlopen", -1, f"cannot load {name}: install libpulse0 ({exc})") from None
+        lib.pa_simple_new.restype = ctypes.c_void_p
+        lib.pa_simple_new.argtypes = [
+            ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p,
+            ctypes.POINTER(_SampleSpec), ctypes.POINTER(_ChannelMap), ctypes.POINTER(_BufferAttr),
+            ctypes.POINTER(ctypes.c_int),
+        ]
+        lib.pa_simple_free.argtypes = [ctypes.c_void_p]
+        lib.pa_simple_write.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
+        lib.pa_simple_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
+        lib.pa_simple_flush.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+        lib.pa_simple_get_latency.restype = ctypes.c_uint64
+        lib.pa_simple_get_latency.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+        # pa_strerror lives in libpulse proper, which libpulse-simple links against.
+        core = ctypes.CDLL(ctypes.util.find_library("pulse") or "libpulse.so.0")
+        core.pa_strerror.restype = ctypes.c_char_p
+        core.pa_strerror.argtypes = [ctypes.c_int]
+        lib.strerror = core.pa_strerror
+        _lib = lib
+    return _lib
+
+
+def _check(call: str, ok: bool, err: ctypes.c_int) -> None:
+    if not ok:
+        raise PulseError(call, err.value, _library().strerror(err.value).decode(errors="replace"))
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What one stream carries; ``positions`` are pa_channel_position_t values, one per channel."""
+
+    sample_format: int
+    rate: int
+    positions: tuple[int, ...]
+
+    @property
+    def channels(self) -> int:
+        return len(self.positions)
+
+
+class SimpleStream:
+    """One blocking pa_simple stream. Not thread-safe: one thread writes (or reads) it."""
+
+    def __init__(self, spec: StreamSpec, *, record: bool = False, server: str | None = None,
+                 device: str | None = None, app_name: str = "kvmfr-client", stream_name: str = "guest audio",
+                 tlength: int | None = None, maxlength: int | None = None, minreq: int | None = None,
+                 prebuf: int | None = None, fragsize: int | None = None):
+        lib = _library()
+        ss = _SampleSpec(spec.sample_format, spec.rate, spec.channels)
+        cmap = _ChannelMap()
+        cmap.channels = spec.channels
+        for i, pos in enumerate(spec.positions):
+            cmap.map[i] = pos
+        unset = 0xFFFFFFFF  # (uint32_t) -1: let the server choose
+        attr = _BufferAttr(*(unset if v is None else int(v) for v in (maxlength, tlength, prebuf, minreq, fragsize)))
+        err = ctypes.c_int(0)
+        handle = lib.pa_simple_new(
+            server.encode() if server else None, app_name.encode(), _RECORD if record else _PLAYBACK,
+            device.encode() if device else None, stream_name.encode(), ctypes.byref(ss), ctypes.byref(cmap),
+            ctypes.byref(attr), ctypes.byref(err))
+        _check("pa_simple_new", bool(handle), err)
+        self._handle = handle
+        self.spec = spec
+
+    def write(self, data: bytes | memoryview | Sequence) -> None:
+        """Queue PCM for playback; blocks while the server-side buffer is full (that is our clock)."""
+        buf = memoryview(data).cast("B")
+        err = ctypes.c_int(0)
+        ptr = (ctypes.c_char * len(buf)).from_buffer_copy(buf) if buf.readonly else (ctypes.c_char * len(buf)).from_buffer(buf)
+        _check("pa_simple_write", _library().pa_simple_write(self._handle, ptr, len(buf), ctypes.byref(err)) == 0, err)
+
+    def read(self, nbytes: int) -> bytearray:
+        out = bytearray(nbytes)
+        err = ctypes.c_int(0)
+        ptr = (ctypes.c_char * nbytes).from_buffer(out)
+        _check("pa_simple_read", _library().pa_simple_read(self._handle, ptr, nbytes, ctypes.byref(err)) == 0, err)
+        return out
+
+    def latency(self) -> float:
+        """Seconds of audio between this stream and the speaker (playback) or the microphone (record)."""
+        err = ctypes.c_int(0)
+        usec = _library().pa_simple_get_latency(self._handle, ctypes.byref(err))
+        _check("pa_simple_get_latency", usec != 0xFFFFFFFFFFFFFFFF, err)
+        return usec / 1e6
+
+    def flush(self) -> None:
+        err = ctypes.c_int(0)
+        _check("pa_simple_flush", _library().pa_simple_flush(self._handle, ctypes.byref(err)) == 0, err)
+
+    def close(self) -> None:
+        if self._handle:
+            _library().pa_simple_free(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "SimpleStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --- the asynchronous API, for playback -----------------------------------------------------------
+#
+# pa_simple blocks every write until the server wants more, so the queue can never be held above
+# what Pulse asks for, and it does not report underflows. The player therefore uses a pa_stream on a
+# threaded main loop: writes never block, the queue level is ours to set, and Pulse's own underflow
+# notifications are counted.
+
+_CONTEXT_READY, _CONTEXT_FAILED, _CONTEXT_TERMINATED = 4, 5, 6
+_STREAM_READY, _STREAM_FAILED, _STREAM_TERMINATED = 2, 3, 4
+_CONTEXT_NOAUTOSPAWN = 1
+_STREAM_INTERPOLATE_TIMING = 0x0002
+_STREAM_AUTO_TIMING_UPDATE = 0x0008
+_STREAM_ADJUST_LATENCY = 0x2000
+_SEEK_RELATIVE = 0
+_ERR_NODATA = 16
+
+_NOTIFY_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_REQUEST_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+
+_core = None
+
+
+def _core_library() -> ctypes.CDLL:
+    global _core
+    if _core is None:
+        name = ctypes.util.find_library("pulse") or "libpulse.so.0"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as exc:
+            raise PulseError("dlopen", -1, f"cannot load {name}: install libpulse0 ({exc})") from None
+        vp, i, sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+        sigs = {
+            "pa_threaded_mainloop_new": (vp, []),
+            "pa_threaded_mainloop_start": (i, [vp]),
+            "pa_threaded_mainloop_stop": (None, [vp]),
+            "pa_threaded_mainloop_free": (None, [vp]),
+            "pa_threaded_mainloop_lock": (None, [vp]),
+            "pa_threaded_mainloop_unlock": (None, [vp]),
+            "pa_threaded_mainloop_wait": (None, [vp]),
+            "pa_threaded_mainloop_signal": (None, [vp, i]),
+            "pa_threaded_mainloop_get_api": (vp, [vp]),
+            "pa_context_new": (vp, [vp, ctypes.c_char_p]),
+            "pa_context_set_state_callback": (None, [vp, _NOTIFY_CB, vp]),
+            "pa_context_connect": (i, [vp, ctypes.c_char_p, i, vp]),
+            "pa_context_get_state": (i, [vp]),
+            "pa_context_errno": (i, [vp]),
+            "pa_context_disconnect": (None, [vp]),
+            "pa_context_unref": (None, [vp]),
+            "pa_stream_new": (vp, [vp, ctypes.c_char_p, ctypes.POINTER(_SampleSpec), ctypes.POINTER(_ChannelMap)]),
+            "pa_stream_set_state_callback": (None, [vp, _NOTIFY_CB, vp]),
+            "pa_stream_set_write_callback": (None, [vp, _REQUEST_CB, vp]),
+            "pa_stream_set_underflow_callback": (None, [vp, _NOTIFY_CB, vp]),
+            "pa_stream_connect_playback": (i, [vp, ctypes.c_char_p, ctypes.POINTER(_BufferAttr), i, vp, vp]),
+            "pa_stream_get_state": (i, [vp]),
+            "pa_stream_write": (i, [vp, vp, sz, vp, ctypes.c_int64, i]),
+            "pa_stream_get_latency": (i, [vp, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(i)]),
+            "pa_stream_get_buffer_attr": (ctypes.POINTER(_BufferAttr), [vp]),
+            "pa_stream_disconnect": (i, [vp]),
+            "pa_stream_unref": (None, [vp]),
+            "pa_strerror": (ctypes.c_char_p, [i]),
+        }
+        for fname, (res, args) in sigs.items():
+            fn = getattr(lib, fname)
+            fn.restype = res
+            fn.argtypes = args
+        _core = lib
+    return _core
+
+
+class PlaybackStream:
+    """A non-blocking playback pa_stream on its own threaded main loop (thread name ``threaded-ml``).
+
+    :meth:`write` queues PCM at once, however much is queued already; :meth:`latency` is the time
+    until a frame written now reaches the speaker; :attr:`underflows` counts Pulse's underflow events.
+    """
+
+    def __init__(self, spec: StreamSpec, *, server: str | None = None, device: str | None = None,
+                 app_name: str = "kvmfr-client", stream_name: str = "guest audio", tlength: int | None = None,
+                 maxlength: int | None = None, prebuf: int | None = None, minreq: int | None = None,
+                 timeout: float = 5.0):
+        lib = _core_library()
+        self.spec = spec
+        self.underflows = 0
+        self._ml = lib.pa_threaded_mainloop_new()
+        self._ctx = None
+        self._stream = None
+        # Kept as attributes: ctypes callbacks must outlive every call Pulse makes to them.
+        self._on_state = _NOTIFY_CB(lambda *_: lib.pa_threaded_mainloop_signal(self._ml, 0))
+        self._on_underflow = _NOTIFY_CB(self._underflow)
+        if lib.pa_threaded_mainloop_start(self._ml) < 0:
+            lib.pa_threaded_mainloop_free(self._ml)
+            raise PulseError("pa_threaded_mainloop_start", -1, "cannot start the Pulse main loop thread")
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            self._connect(lib, spec, server, device, app_name, stream_name,
+                          (maxlength, tlength, prebuf, minreq, None), timeout)
+        except BaseException:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+            self.close()
+            raise
+        lib.pa_threaded_mainloop_unlock(self._ml)
+
+    def _underflow(self, *_):
+        self.underflows += 1
+
+    def _fail(self, call: str) -> PulseError:
+        lib = _core_library()
+        code = lib.pa_context_errno(self._ctx) if self._ctx else -1
+        text = lib.pa_strerror(code).decode(errors="replace") if code >= 0 else "failed"
+        return PulseError(call, code, text)
+
+    def _connect(self, lib, spec, server, device, app_name, stream_name, attrs, timeout) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        self._ctx = lib.pa_context_new(lib.pa_threaded_mainloop_get_api(self._ml), app_name.encode())
+        lib.pa_context_set_state_callback(self._ctx, self._on_state, None)
+        if lib.pa_context_connect(self._ctx, server.encode() if server else None, _CONTEXT_NOAUTOSPAWN, None) < 0:
+            raise self._fail("pa_context_connect")
+        while (state := lib.pa_context_get_state(self._ctx)) != _CONTEXT_READY:
+            if state in (_CONTEXT_FAILED, _CONTEXT_TERMINATED) or time.monotonic() > deadline:
+                raise self._fail("pa_context_connect")
+            lib.pa_threaded_mainloop_wait(self._ml)
+        ss = _SampleSpec(spec.sample_format, spec.rate, spec.channels)
+        cmap = _ChannelMap()
+        cmap.channels = spec.channels
+        for n, pos in enumerate(spec.positions):
+            cmap.map[n] = pos
+        self._stream = lib.pa_stream_new(self._ctx, stream_name.encode(), ctypes.byref(ss), ctypes.byref(cmap))
+        if not self._stream:
+            raise self._fail("pa_stream_new")
+        lib.pa_stream_set_state_callback(self._stream, self._on_state, None)
+        lib.pa_stream_set_underflow_callback(self._stream, self._on_underflow, None)
+        attr = _BufferAttr(*(0xFFFFFFFF if v is None else int(v) for v in attrs))
+        flags = _STREAM_INTERPOLATE_TIMING | _STREAM_AUTO_TIMING_UPDATE | _STREAM_ADJUST_LATENCY
+        if lib.pa_stream_connect_playback(self._stream, device.encode() if device else None, ctypes.byref(attr),
+                                          flags, None, None) < 0:
+            raise self._fail("pa_stream_connect_playback")
+        while (state := lib.pa_stream_get_state(self._stream)) != _STREAM_READY:
+            if state in (_STREAM_FAILED, _STREAM_TERMINATED) or time.monotonic() > deadline:
+                raise self._fail("pa_stream_connect_playback")
+            lib.pa_threaded_mainloop_wait(self._ml)
+
+    def buffer_attr(self) -> dict[str, int]:
+        lib = _core_library()
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            a = lib.pa_stream_get_buffer_attr(self._stream).contents
+            return {n: getattr(a, n) for n, _ in _BufferAttr._fields_}
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+
+    def write(self, data: bytes) -> None:
+        lib = _core_library()
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            if lib.pa_stream_get_state(self._stream) != _STREAM_READY:
+                raise self._fail("pa_stream_write (stream lost)")
+            # free_cb NULL: libpulse copies the data before returning.
+            if lib.pa_stream_write(self._stream, data, len(data), None, 0, _SEEK_RELATIVE) < 0:
+                raise self._fail("pa_stream_write")
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+
+    def latency(self) -> float | None:
+        """Seconds until a frame written now is heard; None before the first timing update."""
+        lib = _core_library()
+        usec = ctypes.c_uint64(0)
+        negative = ctypes.c_int(0)
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            rc = lib.pa_stream_get_latency(self._stream, ctypes.byref(usec), ctypes.byref(negative))
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+        if rc < 0:
+            if rc == -_ERR_NODATA:
+                return None
+            raise self._fail("pa_stream_get_latency")
+        return -usec.value / 1e6 if negative.value else usec.value / 1e6
+
+    def close(self) -> None:
+        lib = _core_library()
+        if self._ml is None:
+            return
+        lib.pa_threaded_mainloop_lock(self._ml)
+        if self._stream:
+            lib.pa_stream_disconnect(self._stream)
+            lib.pa_stream_unref(self._stream)
+            self._stream = None
+        if self._ctx:
+            lib.pa_context_disconnect(self._ctx)
+            lib.pa_context_unref(self._ctx)
+            self._ctx = None
+        lib.pa_threaded_mainloop_unlock(self._ml)
+        lib.pa_threaded_mainloop_stop(self._ml)
+        lib.pa_threaded_mainloop_free(self._ml)
+        self._ml = None

@@ -1,0 +1,89 @@
+"""Clock-drift handling: a controller that picks a resampling ratio and a resampler that applies it.
+
+The guest's sound card and the host's sink run on different crystals. Played as-is, the difference
+(typically 10-100 ppm) makes the buffer grow or drain by a few ms a minute. The controller watches the
+total queued audio (jitter buffer + Pulse) and nudges the playback ratio by at most a fraction of a
+percent, far below what an ear hears as pitch, so the queue stays at the target for hours.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class DriftController:
+    """Deadband PI controller: queued seconds -> ratio (input frames consumed per output frame).
+
+    The first ``warmup`` seconds after a (re)start only measure: the level Pulse settles at for our
+    ``tlength`` becomes the set point. Inside the deadband around it the ratio is left alone (1.0 until a
+    drift has been learned), so audio passes bit-exact; outside, the proportional term steers back and
+    the integral learns the clock ratio, which it then keeps.
+    """
+
+    MAX_CORRECTION = 0.002  # +-2000 ppm, about 3.5 cents of pitch at the extreme
+
+    def __init__(self, target: float, kp: float = 0.05, ki: float = 0.02, smoothing: float = 0.02,
+                 warmup: float = 0.5, deadband: float | None = None):
+        self.configured = target
+        self.target = target
+        self.kp = kp
+        self.ki = ki
+        self.warmup = warmup
+        self.deadband = deadband if deadband is not None else max(0.002, 0.15 * target)
+        self._alpha = smoothing
+        self.reset()
+
+    def reset(self) -> None:
+        self.smoothed: float | None = None
+        self._integral = 0.0
+        self._elapsed = 0.0
+        self.settled = False
+        self.ratio = 1.0
+
+    def update(self, queued: float, dt: float) -> float:
+        """Feed one measurement of queued seconds taken ``dt`` seconds after the previous one."""
+        self.smoothed = queued if self.smoothed is None else self.smoothed + self._alpha * (queued - self.smoothed)
+        self._elapsed += dt
+        if not self.settled:
+            if self._elapsed >= self.warmup:
+                self.settled = True
+                self.target = self.smoothed
+            return self.ratio
+        error = self.smoothed - self.target  # seconds too much audio queued
+        if abs(error) <= self.deadband:
+            self.ratio = 1.0 + self._integral
+            return self.ratio
+        error -= self.deadband if error > 0 else -self.deadband
+        limit = self.MAX_CORRECTION
+        self._integral = min(max(self._integral + self.ki * error * dt, -limit), limit)
+        self.ratio = 1.0 + min(max(self.kp * error + self._integral, -limit), limit)
+        return self.ratio
+
+
+class DriftResampler:
+    """Streaming cubic (Catmull-Rom) resampler for ratios close to 1, continuous across calls."""
+
+    def __init__(self, channels: int):
+        self._hist = np.zeros((3, channels), dtype=np.float32)
+        self._pos = 1.0  # read position in (history + new input)
+
+    def process(self, frames: np.ndarray, ratio: float) -> np.ndarray:
+        buf = np.concatenate([self._hist, frames.astype(np.float32, copy=False)])
+        limit = len(buf) - 2  # positions below this have both right-hand neighbours
+        count = max(0, math.ceil((limit - self._pos) / ratio))
+        if ratio == 1.0 and self._pos == int(self._pos):
+            start = int(self._pos)
+            out = buf[start:start + count].copy()
+        else:
+            p = self._pos + ratio * np.arange(count)
+            i = np.floor(p).astype(np.int64)
+            t = (p - i).astype(np.float32)[:, None]
+            y0, y1, y2, y3 = buf[i - 1], buf[i], buf[i + 1], buf[i + 2]
+            out = y1 + 0.5 * t * (y2 - y0 + t * (2 * y0 - 5 * y1 + 4 * y2 - y3 + t * (3 * (y1 - y2) + y3 - y0)))
+        self._pos += ratio * count
+        keep_from = int(math.floor(self._pos)) - 1
+        self._hist = buf[keep_from:].copy()
+        self._pos -= keep_from
+        return out

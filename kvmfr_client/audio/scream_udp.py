@@ -1,0 +1,148 @@
+"""Scream over UDP: multicast (default 239.255.77.77:4010) or unicast datagrams -> jitter buffer.
+
+One thread, ``audio-scream-udp``, blocks in ``recv`` (the GIL is released there). Every datagram carries
+its format in a 5-byte header, so a format change takes effect on the first packet that has it. Bad
+datagrams are counted and logged (rate-limited) and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import struct
+import threading
+import time
+from urllib.parse import urlsplit
+
+from kvmfr_client.audio import formats, scream_wire
+from kvmfr_client.audio.formats import FormatError, PcmFormat
+from kvmfr_client.audio.jitter_buffer import JitterBuffer
+from kvmfr_client.audio.priority import raise_thread_priority
+from kvmfr_client.audio.warnings import RateLimitedWarning
+
+log = logging.getLogger(__name__)
+
+
+def parse_udp_url(url: str) -> tuple[str, int]:
+    """``udp://239.255.77.77:4010`` or ``udp://0.0.0.0:4011`` -> (address, port); defaults fill gaps."""
+    parts = urlsplit(url if "//" in url else "udp://" + url)
+    if parts.scheme != "udp":
+        raise ValueError(f"expected udp://GROUP_OR_HOST:PORT, got {url!r}")
+    host = parts.hostname or scream_wire.DEFAULT_GROUP
+    port = parts.port if parts.port is not None else scream_wire.DEFAULT_PORT
+    return host, port
+
+
+def _interface_address(interface: str | None) -> str:
+    """An interface name (``lo``) or IPv4 address -> the address to join the group on."""
+    if not interface:
+        return "0.0.0.0"
+    try:
+        ipaddress.IPv4Address(interface)
+        return interface
+    except ValueError:
+        pass
+    import fcntl
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            ifreq = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", interface.encode()[:15]))  # SIOCGIFADDR
+        except OSError as exc:
+            raise ValueError(f"network interface {interface!r} has no IPv4 address ({exc})") from None
+    return socket.inet_ntoa(ifreq[20:24])
+
+
+class ScreamUdpSource:
+    """Receives Scream datagrams on ``host:port``; a multicast ``host`` is joined on ``interface``."""
+
+    def __init__(self, buffer: JitterBuffer, host: str = scream_wire.DEFAULT_GROUP,
+                 port: int = scream_wire.DEFAULT_PORT, interface: str | None = None):
+        self.buffer = buffer
+        self.host = host
+        self.port = port
+        self.interface = interface
+        self.packets = 0
+        self.bad_packets = 0
+        self._warn = RateLimitedWarning(log)
+        self._fmt: PcmFormat | None = None
+        self._carry = b""  # a partial frame left over from the previous datagram
+        self._sock = self._open()
+        self.port = self._sock.getsockname()[1]  # port 0 asks the kernel for a free one
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        addr = ipaddress.IPv4Address(socket.gethostbyname(self.host))
+        if addr.is_multicast:
+            sock.bind(("", self.port))
+            local = _interface_address(self.interface)
+            mreq = struct.pack("4s4s", addr.packed, socket.inet_aton(local))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            log.info("scream: joined %s:%d on %s", addr, self.port, self.interface or "the default interface")
+        else:
+            sock.bind((str(addr), self.port))
+            log.info("scream: listening on %s:%d", addr, sock.getsockname()[1])
+        sock.settimeout(0.2)  # so stop() is noticed; recv itself blocks without the GIL
+        return sock
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="audio-scream-udp", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self._sock.close()
+
+    def _run(self) -> None:
+        raise_thread_priority()
+        buf = bytearray(65536)
+        while not self._stop.is_set():
+            try:
+                n = self._sock.recv_into(buf)
+            except socket.timeout:
+                continue
+            except OSError as exc:
+                if self._stop.is_set():
+                    break
+                self._warn.warn("socket", "scream: receive failed: %s", exc)
+                time.sleep(0.05)
+                continue
+            self.handle_datagram(memoryview(buf)[:n], time.monotonic())
+
+    def handle_datagram(self, packet: memoryview | bytes, arrived: float) -> None:
+        """Validate one datagram and push its frames; bad ones are counted and logged, never raised."""
+        if len(packet) > scream_wire.MAX_PACKET:
+            self._bad("size", "scream: %d-byte datagram is over the %d-byte maximum; dropped",
+                      len(packet), scream_wire.MAX_PACKET)
+            return
+        try:
+            fmt = scream_wire.parse_udp_header(packet)
+        except FormatError as exc:
+            self._bad("format", "scream: bad datagram header (%s); dropped", exc)
+            return
+        payload = bytes(packet[scream_wire.HEADER_SIZE:])
+        if not payload:
+            self._bad("empty", "scream: datagram with a header and no audio; dropped")
+            return
+        if fmt != self._fmt:
+            if self._fmt is not None:
+                log.info("scream: format %s -> %s", self._fmt.describe(), fmt.describe())
+            self._fmt = fmt
+            self._carry = b""
+        data = self._carry + payload
+        whole = len(data) - len(data) % fmt.frame_bytes
+        self._carry = data[whole:]
+        if whole:
+            self.buffer.push(fmt, formats.decode(fmt, data[:whole]), arrived)
+        self.packets += 1
+
+    def _bad(self, kind: str, msg: str, *args) -> None:
+        self.bad_packets += 1
+        self._warn.warn(kind, msg, *args)

@@ -1,0 +1,111 @@
+"""AudioService: builds the audio path from the ``audio:*`` options and runs it.
+
+    source thread(s) -> JitterBuffer -> Player thread -> PulseAudio / PipeWire
+
+The viewer creates one with its :class:`~kvmfr_client.config.Config`, calls :meth:`start` after the
+window is up and :meth:`stop` on exit; ``kvmfr-audio`` does the same without a window.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from kvmfr_client.audio.player import Player
+from kvmfr_client.audio.scream_ivshmem import CHUNK_SECONDS, ScreamIvshmemSource
+from kvmfr_client.audio.scream_udp import ScreamUdpSource, parse_udp_url
+
+log = logging.getLogger(__name__)
+
+
+class AudioConfigError(ValueError):
+    """An ``audio:*`` option value that names no usable source; the message says what to write."""
+
+
+def parse_scream_source(text: str) -> tuple[str, Any]:
+    """``udp://HOST:PORT`` -> ("udp", (host, port)); ``ivshmem:PATH`` -> ("ivshmem", path)."""
+    text = text.strip()
+    if text.startswith("ivshmem:"):
+        path = text[len("ivshmem:"):]
+        if not path:
+            raise AudioConfigError("audio:scream=ivshmem:PATH needs a path, e.g. ivshmem:/dev/shm/scream-ivshmem")
+        return "ivshmem", path
+    if text.startswith("udp://") or text == "udp":
+        try:
+            return "udp", parse_udp_url(text if text != "udp" else "udp://")
+        except ValueError as exc:
+            raise AudioConfigError(str(exc)) from None
+    raise AudioConfigError(f"audio:scream={text!r}: write udp://GROUP_OR_HOST:PORT or ivshmem:PATH")
+
+
+class AudioService:
+    """Plays the guest's sound when ``audio:scream`` or ``audio:spice`` is set; otherwise does nothing.
+
+    ``start()`` opens sockets/files (raising :class:`AudioConfigError` or ``OSError`` for bad settings) and
+    starts the named threads ``audio-player``, ``audio-scream-udp`` / ``audio-scream-ivshmem`` and
+    ``audio-spice``; ``stop()`` ends them and closes everything. Both are idempotent.
+    """
+
+    def __init__(self, config: Mapping[str, Any]):
+        self.config = config
+        self.player: Player | None = None
+        self.sources: list = []
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.config.get("audio:scream")) or bool(self.config.get("audio:spice"))
+
+    def start(self) -> None:
+        if self.player is not None or not self.enabled:
+            return
+        cfg = self.config
+        latency = float(cfg.get("audio:latency", 20))
+        scream = cfg.get("audio:scream") or ""
+        kind, where = parse_scream_source(scream) if scream else (None, None)
+        if kind == "ivshmem":
+            # Chunks come 20 ms at a time; a shorter queue would run dry between two of them.
+            floor = (CHUNK_SECONDS + 0.01) * 1000
+            if latency < floor:
+                log.info("audio: IVSHMEM delivers 20 ms chunks; raising the target latency to %.0f ms", floor)
+                latency = floor
+        self.player = Player(latency_ms=latency, max_latency_ms=float(cfg.get("audio:maxLatency", 100)),
+                             sink=cfg.get("audio:sink") or None, server=cfg.get("audio:server") or None)
+        try:
+            if kind == "udp":
+                host, port = where
+                self.sources.append(ScreamUdpSource(self.player.buffer, host, port, cfg.get("audio:interface") or None))
+            elif kind == "ivshmem":
+                self.sources.append(ScreamIvshmemSource(self.player.buffer, where, poll=latency / 8000.0))
+            if cfg.get("audio:spice"):
+                from kvmfr_client.audio.spice_playback import SpicePlaybackSource
+
+                self.sources.append(SpicePlaybackSource(
+                    self.player, cfg.get("spice:host", "127.0.0.1"), int(cfg.get("spice:port", 5900)),
+                    password=cfg.get("spice:password", "") or ""))
+        except Exception:
+            self.stop()
+            raise
+        self.player.start()
+        for source in self.sources:
+            source.start()
+
+    def stop(self) -> None:
+        for source in self.sources:
+            source.stop()
+        self.sources = []
+        if self.player is not None:
+            self.player.stop()
+            self.player = None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for an overlay or a log line: packets, bad packets, underruns, queued ms, ratio."""
+        out: dict[str, Any] = {}
+        if self.player is not None:
+            st = self.player.stats
+            out.update(underruns=st.underruns, queued_ms=st.queued * 1000, ratio=st.ratio,
+                       format_changes=st.format_changes, catchups=st.catchups)
+        for source in self.sources:
+            for name in ("packets", "bad_packets", "chunks", "bad_headers", "torn_chunks", "skipped_chunks"):
+                if hasattr(source, name):
+                    out[name] = out.get(name, 0) + getattr(source, name)
+        return out

@@ -1,0 +1,148 @@
+"""A private PulseAudio daemon with null sinks (for the audio tests and benchmarks/audio.py).
+
+The daemon runs as whoever runs pytest (root in CI): ``-n`` loads no default script, so no hardware,
+no D-Bus and no systemd are needed, and the native protocol listens on a socket in a temporary folder
+with anonymous auth. Two 7.1 float32 null sinks, one at 48 kHz and one at 44.1 kHz, let the tests check
+rates and channel order without the sound server resampling or remixing anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.audio.recorder import Recorder
+
+SINK_CHANNEL_MAP = "front-left,front-right,front-center,lfe,rear-left,rear-right,side-left,side-right"
+SINKS = {"kvmfr_test_48k": 48000, "kvmfr_test_44k": 44100}
+
+
+@dataclass
+class PulseDaemon:
+    server: str
+    runtime: Path
+    process: subprocess.Popen
+    log_path: Path
+    keepers: list = field(default_factory=list)
+
+    sink48 = "kvmfr_test_48k"
+    sink44 = "kvmfr_test_44k"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PULSE_SERVER"] = self.server
+        return env
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def recorder(self, sink: str, channels: int = 8) -> Recorder:
+        return Recorder(self.server, sink + ".monitor", SINKS[sink], channels)
+
+
+def _ensure_pulseaudio() -> str:
+    exe = shutil.which("pulseaudio")
+    if exe:
+        return exe
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        # scripts/setup.sh test installs scripts/deps/apt-test-audio.txt; this is the fallback for a
+        # plain `pytest` on a machine that skipped it.
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "pulseaudio", "pulseaudio-utils"],
+                       env=env, check=False, capture_output=True, timeout=600)
+        exe = shutil.which("pulseaudio")
+        if exe:
+            return exe
+    raise PulseStartError("pulseaudio is not installed and could not be installed: run `scripts/setup.sh test` "
+                "(installs scripts/deps/apt-test-audio.txt) or `apt-get install pulseaudio pulseaudio-utils`")
+
+
+class PulseStartError(RuntimeError):
+    """The private daemon did not come up; the message carries its log."""
+
+
+def start_pulse() -> PulseDaemon:
+    """Start a private PulseAudio daemon with the test sinks; call ``stop_pulse`` when done."""
+    exe = _ensure_pulseaudio()
+    runtime = Path(tempfile.mkdtemp(prefix="kvmfr-pulse-"))
+    socket_path = runtime / "native"
+    log_path = runtime / "daemon.log"
+    env = dict(os.environ, HOME=str(runtime), XDG_RUNTIME_DIR=str(runtime), PULSE_RUNTIME_PATH=str(runtime),
+               PULSE_STATE_PATH=str(runtime), XDG_CONFIG_HOME=str(runtime / "config"))
+    env.pop("PULSE_SERVER", None)
+    # Remixing off: a stereo stream must land on FL/FR only, so channel order can be checked exactly.
+    conf_dir = runtime / "config" / "pulse"
+    conf_dir.mkdir(parents=True)
+    (conf_dir / "daemon.conf").write_text("enable-remixing = no\nflat-volumes = no\n")
+    env["PULSE_CONFIG"] = str(conf_dir / "daemon.conf")
+    cmd = [exe, "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--system=no",
+           "--high-priority=no", "--realtime=no", "--log-target=stderr", "--log-level=info"]
+    for name, rate in SINKS.items():
+        cmd += ["-L", f"module-null-sink sink_name={name} rate={rate} channels=8 format=float32le "
+                      f"channel_map={SINK_CHANNEL_MAP}"]
+    cmd += ["-L", f"module-native-protocol-unix auth-anonymous=1 socket={socket_path}"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    daemon = PulseDaemon(f"unix:{socket_path}", runtime, proc, log_path)
+    import pulsectl
+
+    deadline = time.monotonic() + 15
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise PulseStartError(f"pulseaudio exited with {proc.returncode} at start:\n{daemon.log_tail()}")
+            if socket_path.exists():
+                try:
+                    with pulsectl.Pulse("kvmfr-test", server=daemon.server) as p:
+                        names = {s.name for s in p.sink_list()}
+                    if set(SINKS) <= names:
+                        break
+                except pulsectl.PulseError:
+                    pass
+            if time.monotonic() > deadline:
+                raise PulseStartError(f"pulseaudio did not come up within 15 s:\n{daemon.log_tail()}")
+            time.sleep(0.05)
+        # An idle null sink renders in blocks of its maximum latency (2 s), and a sink input that
+        # connects meanwhile waits for the block to end. A low-latency reader on each monitor for the
+        # whole session keeps the blocks at 5 ms; the first 2 s block has to run out once.
+        started = time.monotonic()
+        parec = shutil.which("parec")
+        if not parec:
+            raise PulseStartError("parec is missing: install pulseaudio-utils")
+        for name in SINKS:
+            daemon.keepers.append(subprocess.Popen(
+                [parec, "--server", daemon.server, "-d", name + ".monitor", "--latency-msec=5", "--raw"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL))
+        time.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
+        return daemon
+    except BaseException:
+        stop_pulse(daemon)
+        raise
+
+
+def stop_pulse(daemon: PulseDaemon) -> None:
+    for keeper in daemon.keepers:
+        keeper.terminate()
+        try:
+            keeper.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            keeper.kill()
+            keeper.wait()
+    proc = daemon.process
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    shutil.rmtree(daemon.runtime, ignore_errors=True)
