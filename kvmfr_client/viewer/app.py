@@ -103,6 +103,7 @@ class _Viewer:
         self.frames = FramePipeline(self.session, self.win.wake, use_damage=not _arg(args, "no_damage"))
         self.cursor = CursorTracker(self.session, self.win.wake)
         self._shape_serial = 0
+        self._shape_type: int | None = None
         self._frame_meta = None
         self._tex_serial: int | None = None
         self._pending_latency: list[int] = []
@@ -227,6 +228,7 @@ class _Viewer:
         if st.shape is not None and st.shape_serial != self._shape_serial:
             c.set_shape(st.shape)
             self._shape_serial = st.shape_serial
+            self._shape_type = int(st.shape.type)
         c.move(st.x, st.y)
         c.visible = st.visible
         return True
@@ -332,7 +334,10 @@ class _Viewer:
                 "session_id": s.host.session_id if s.host else None,
                 "last_serial": self._frame_meta["serial"] if self._frame_meta else None,
                 "frame": [self._frame_meta["w"], self._frame_meta["h"]] if self._frame_meta else None,
-                "cursor_events": self.cursor.events})
+                "cursor_events": self.cursor.events,
+                "cursor": {"x": self.renderer.cursor.x, "y": self.renderer.cursor.y,
+                           "visible": self.renderer.cursor.visible, "type": self._shape_type},
+                "status": self.status_overlay.lines, "banner": self.banner.lines})
         self.session.close()
         self.stats_overlay.close()
         self.status_overlay.close()

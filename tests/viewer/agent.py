@@ -1,0 +1,69 @@
+"""Run the real guest agent and the real viewer (as users do) for integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.viewer.helpers import REPO
+
+
+def start_agent(shm: Path, size=(320, 240), fps: float = 60, fmt: str = "BGRA", source: str = "testpattern",
+                cursor: bool = True) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "guest_agent", "--shm", str(shm), "--size", f"{size[0]}x{size[1]}",
+           "--fps", str(fps), "--format", fmt, "--source", source]
+    if not cursor:
+        cmd.append("--no-cursor")
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.stdout.read() if proc.stdout else ""
+
+
+class ViewerRun:
+    """``kvmfr-view`` in a subprocess with --exit-after, --stats-json and --snapshot."""
+
+    def __init__(self, xserver, tmp: Path, shm: Path, seconds: float, *options: str, flags: tuple = ()):
+        self.stats_path = tmp / "stats.json"
+        self.snap_path = tmp / "snapshot.npy"
+        cmd = [sys.executable, "-m", "kvmfr_client.cli.view", "--shm", str(shm), "--exit-after", str(seconds),
+               "--stats-json", str(self.stats_path), "--snapshot", str(self.snap_path),
+               *flags, *options]
+        env = xserver.env(XDG_CONFIG_HOME=str(tmp / "xdg"))
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        self.seconds = seconds
+
+    def wait(self) -> tuple[dict, np.ndarray]:
+        try:
+            out, _ = self.proc.communicate(timeout=self.seconds + 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+            raise AssertionError(f"viewer did not exit after --exit-after {self.seconds}:\n{out[-3000:]}")
+        assert self.proc.returncode == 0, f"viewer exited with {self.proc.returncode}:\n{out[-3000:]}"
+        self.output = out
+        return json.loads(self.stats_path.read_text()), np.load(self.snap_path)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -1,0 +1,118 @@
+"""The real viewer window on the real guest agent: every frame shown, formats, damage, cursor, restart."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from guest_agent import cursor_animation
+from kvmfr_client import testpattern
+from kvmfr_client.cursor import CursorShape, CursorType, composite
+from kvmfr_client.formats import FrameType
+from kvmfr_client.testpattern import Pattern, PatternKind
+from kvmfr_client.viewer import hdr
+from tests.viewer.agent import ViewerRun, start_agent, stop
+from tests.viewer.helpers import rgb_diff
+
+SIZE = (320, 240)
+
+
+def expected_frame(snapshot: np.ndarray, ftype: FrameType, kind=PatternKind.MOVING) -> tuple[np.ndarray, int]:
+    code = testpattern.read_code(snapshot)
+    assert code is not None, "no test-pattern barcode in the window: the frame did not reach the screen"
+    _, serial, t_us = code
+    return Pattern(SIZE[0], SIZE[1], ftype, kind).render_rgba(serial, t_us), serial
+
+
+@pytest.mark.parametrize("fmt", ["BGRA", "RGBA", "RGBA10", "RGBA16F", "BGR_32", "RGB_24"])
+def test_agent_frames_reach_the_window_exactly(xserver, tmp_path, shm_path, fmt):
+    agent = start_agent(shm_path, SIZE, fps=60, fmt=fmt, cursor=False)
+    try:
+        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.5, f"win:size={SIZE[0]}x{SIZE[1]}").wait()
+    finally:
+        stop(agent)
+    assert stats["state"] == "CONNECTED" and stats["frames_received"] >= 30, stats
+    # every frame received was shown (a redraw happened after each upload)
+    assert stats["frames_shown"] >= stats["frames_received"] - 1
+    expected, serial = expected_frame(snap, FrameType[fmt])
+    assert serial == stats["last_serial"], "the window must show the newest frame"
+    if fmt == "RGBA16F":
+        # The agent flags RGBA16F frames HDR (as Windows hosts do): they are tone-mapped with the
+        # default egl:peakLuminance; compare with the numpy mirror of the shader (float16 rounding: 2).
+        _, _, t_us = testpattern.read_code(snap)
+        rows = Pattern(SIZE[0], SIZE[1], FrameType.RGBA16F).render_stored(serial, t_us)
+        lin = rows.view("<f2").reshape(SIZE[1], SIZE[0], 4)[..., :3].astype(np.float64)
+        assert rgb_diff(snap, hdr.scrgb_to_srgb8(lin, 250.0, True)) <= 2
+    else:
+        assert rgb_diff(snap, expected) == 0
+    assert stats["paths"].get("blit", 0) >= stats["frames_shown"], "1:1 frames must be presented by a blit"
+    assert stats["latency_samples"] >= 30 and 0 < stats["latency_ms_p50"] < 1000
+    assert stats["upload_ms_p50"] is not None and stats["present_ms_p50"] is not None
+
+
+def test_damage_source_uploads_rects_and_shows_the_same_picture(xserver, tmp_path, shm_path):
+    agent = start_agent(shm_path, SIZE, fps=60, source="damage", cursor=False)
+    try:
+        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.5, f"win:size={SIZE[0]}x{SIZE[1]}").wait()
+    finally:
+        stop(agent)
+    assert stats["damage_uploads"] >= stats["frames_received"] // 2, stats
+    expected, _ = expected_frame(snap, FrameType.BGRA, PatternKind.DAMAGE)
+    assert rgb_diff(snap, expected) == 0
+
+
+def test_agent_cursor_is_drawn_over_the_frame(xserver, tmp_path, shm_path):
+    agent = start_agent(shm_path, SIZE, fps=30, cursor=True)
+    try:
+        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.0, f"win:size={SIZE[0]}x{SIZE[1]}").wait()
+    finally:
+        stop(agent)
+    cur = stats["cursor"]
+    assert cur["visible"] and cur["type"] is not None, stats
+    expected, _ = expected_frame(snap, FrameType.BGRA)
+    make = {0: cursor_animation.color_arrow, 1: cursor_animation.monochrome,
+            2: cursor_animation.masked_color}[cur["type"]]
+    ctype, w, h, pitch, hx, hy, data = make()
+    vis_h = h // 2 if ctype == CursorType.MONOCHROME else h
+    shape = CursorShape(ctype, w, vis_h, hx, hy, pitch, data)
+    want = composite(expected, shape, cur["x"], cur["y"])
+    assert rgb_diff(snap, want) <= 1
+    assert rgb_diff(snap, expected) > 0, "the cursor must be visible in the window"
+
+
+def test_scaled_window_uses_shader_path_and_letterboxes(xserver, tmp_path, shm_path):
+    agent = start_agent(shm_path, SIZE, fps=60, cursor=False)
+    try:
+        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.0, "win:size=800x480", "win:filter=nearest").wait()
+    finally:
+        stop(agent)
+    # 320x240 into 800x480: 2x -> 640x480 centred, 80-pixel bars
+    assert snap.shape[:2] == (480, 800)
+    assert stats["paths"].get("shader", 0) >= stats["frames_shown"]
+    assert (snap[:, :80, :3] == 0).all() and (snap[:, 720:, :3] == 0).all()
+    code = testpattern.read_code(snap[:, 80:720], scale=2.0)
+    assert code is not None
+    expected = Pattern(SIZE[0], SIZE[1], FrameType.BGRA).render_rgba(code[1], code[2])
+    assert rgb_diff(snap[:, 80:720], np.kron(expected, np.ones((2, 2, 1), np.uint8))) == 0
+
+
+def test_window_survives_producer_restart_and_shows_new_session(xserver, tmp_path, shm_path):
+    agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 7.0, f"win:size={SIZE[0]}x{SIZE[1]}")
+    try:
+        time.sleep(2.5)
+        stop(agent)                       # the host goes away ...
+        time.sleep(1.0)
+        t_restart_us = testpattern.now_us()
+        agent = start_agent(shm_path, SIZE, fps=30, cursor=False)   # ... and a new session starts
+        stats, snap = viewer.wait()
+    finally:
+        stop(agent)
+    assert stats["state"] == "CONNECTED", stats
+    assert stats["sessions"] == 2, f"expected a reconnect to the new session: {stats}"
+    code = testpattern.read_code(snap)
+    assert code is not None and code[2] > t_restart_us, "the window must show frames of the new session"
+    expected = Pattern(SIZE[0], SIZE[1], FrameType.BGRA).render_rgba(code[1], code[2])
+    assert rgb_diff(snap, expected) == 0
