@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s")
     if args.list_sinks:
-        for line in sinks.describe_sinks(args.server):
+        try:
+            lines = sinks.describe_sinks(args.server)
+        except Exception as exc:  # pulsectl raises its own types for "no server"
+            print(f"kvmfr-audio: cannot reach the sound server: {exc}", file=sys.stderr)
+            return 1
+        for line in lines:
             print(line)
         return 0
     overrides = list(args.options)
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: done.set())
     try:
         service.start()
-    except (AudioConfigError, OSError, ValueError) as exc:
+    except (AudioConfigError, sinks.SinkError, OSError, ValueError) as exc:
         print(f"kvmfr-audio: {exc}", file=sys.stderr)
         return 1
     log = logging.getLogger("kvmfr-audio")

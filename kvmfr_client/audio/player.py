@@ -82,7 +82,6 @@ class Player:
         self._controller = DriftController(self.target)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._sink_empty_at: float | None = None  # when the audio queued in Pulse runs out
         self._last_write: float | None = None
 
     # --- control ----------------------------------------------------------------------------------
@@ -156,10 +155,11 @@ class Player:
             # Pulse played out everything we had queued. A short gap is an underrun (audible); a long
             # one is the guest pausing (Scream stops sending on silence), which is normal.
             self._underflows_seen = self._stream.underflows
-            gap = now - (self._sink_empty_at or now)
+            gap = now - (self._last_write or now)
             if gap < IDLE_GAP:
                 self.stats.underruns += 1
-                log.info("audio underrun (the sink ran dry %.1f ms before this packet)", gap * 1000)
+                log.info("audio underrun: the sound server ran out of queued audio (%.1f ms between packets)",
+                         gap * 1000)
             else:
                 self.stats.idle_gaps += 1
             self._controller.reset()
@@ -174,7 +174,6 @@ class Player:
         in_pulse = self._latency()
         queued_jb = self.buffer.level()
         queued = in_pulse + queued_jb
-        self._sink_empty_at = after + in_pulse
         dt = after - self._last_write if self._last_write is not None else 0.0
         self._last_write = after
         ratio = self._controller.update(queued, dt)
@@ -207,7 +206,6 @@ class Player:
         self._resampler = DriftResampler(fmt.channels)
         self._controller.reset()
         self._underflows_seen = 0
-        self._sink_empty_at = None
         self._last_write = None
         # Start with the queue at the target: silence now, so that the first packet and those after
         # it each find a cushion of `target` ahead of them instead of a buffer that is just filling.

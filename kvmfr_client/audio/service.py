@@ -41,7 +41,8 @@ def parse_scream_source(text: str) -> tuple[str, Any]:
 class AudioService:
     """Plays the guest's sound when ``audio:scream`` or ``audio:spice`` is set; otherwise does nothing.
 
-    ``start()`` opens sockets/files (raising :class:`AudioConfigError` or ``OSError`` for bad settings) and
+    ``start()`` opens sockets/files (raising :class:`AudioConfigError`, ``sinks.SinkError`` or ``OSError``
+    for bad settings) and
     starts the named threads ``audio-player``, ``audio-scream-udp`` / ``audio-scream-ivshmem`` and
     ``audio-spice``; ``stop()`` ends them and closes everything. Both are idempotent.
     """
@@ -63,13 +64,19 @@ class AudioService:
         scream = cfg.get("audio:scream") or ""
         kind, where = parse_scream_source(scream) if scream else (None, None)
         if kind == "ivshmem":
-            # Chunks come 20 ms at a time; a shorter queue would run dry between two of them.
-            floor = (CHUNK_SECONDS + 0.01) * 1000
+            # Chunks come 20 ms at a time, so just before each one the queue is 20 ms below the
+            # target; 20 ms of cushion beyond the chunk keeps a late poll from running it dry.
+            floor = (CHUNK_SECONDS + 0.02) * 1000
             if latency < floor:
                 log.info("audio: IVSHMEM delivers 20 ms chunks; raising the target latency to %.0f ms", floor)
                 latency = floor
+        sink = cfg.get("audio:sink") or None
+        if sink:
+            from kvmfr_client.audio.sinks import check_sink
+
+            check_sink(sink, cfg.get("audio:server") or None)
         self.player = Player(latency_ms=latency, max_latency_ms=float(cfg.get("audio:maxLatency", 100)),
-                             sink=cfg.get("audio:sink") or None, server=cfg.get("audio:server") or None)
+                             sink=sink, server=cfg.get("audio:server") or None)
         try:
             if kind == "udp":
                 host, port = where

@@ -26,7 +26,10 @@ def describe_sinks(server: str | None = None) -> list[str]:
 
 
 def check_sink(name: str, server: str | None = None) -> None:
-    names = sink_names(server)
+    try:
+        names = sink_names(server)
+    except pulsectl.PulseError as exc:
+        raise SinkError(f"cannot reach the sound server {server or '(default)'} to find sink {name!r}: {exc}") from None
     if name not in names:
         raise SinkError(f"no sink named {name!r}; this server has: {', '.join(names) or 'none'}")
 

@@ -85,7 +85,7 @@ def _result(rec, signal, fmt, send_times, stats) -> Result:
     return Result(recorded, signal, rec.rate, latency, stats, send_times=list(send_times))
 
 
-def ivshmem_scenario(pulse, sink: str, fmt: PcmFormat, signal: np.ndarray, path, *, latency: int = 30,
+def ivshmem_scenario(pulse, sink: str, fmt: PcmFormat, signal: np.ndarray, path, *, latency: int = 40,
                      before_start=None, during=None, tail: float = 0.4) -> Result:
     """Writes ``signal`` into a Scream IVSHMEM ring in real time (20 ms chunks) and records the sink."""
     writer = ScreamIvshmemWriter(str(path), fmt, size=256 * 1024)
