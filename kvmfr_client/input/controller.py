@@ -99,13 +99,15 @@ class InputController:
     ``input:*``); missing ones take :data:`DEFAULTS`. ``grab(on)``: grabs/ungrabs pointer and keyboard
     (see :class:`kvmfr_client.input.grab.GlfwGrab`). ``set_cursor_pos(x, y)``: asks the host to move the
     guest cursor (KVMFR SETCURSORPOS); returns False when the host cannot. ``on_change()`` is called when
-    capture, input or sensitivity changes (for an on-screen status).
+    capture, input or sensitivity changes (for an on-screen status). ``clipboard``: a
+    :class:`kvmfr_client.input.clipboard.GlfwClipboard`; the window loop calls :meth:`poll`.
     """
 
     def __init__(self, spice: SpiceInput, config: Mapping[str, Any] | None = None, *,
                  grab: Callable[[bool], None] | None = None,
                  set_cursor_pos: Callable[[int, int], bool] | None = None,
-                 on_change: Callable[["InputController"], None] | None = None):
+                 on_change: Callable[["InputController"], None] | None = None,
+                 clipboard=None):
         cfg = dict(DEFAULTS)
         if config is not None:
             cfg.update({k: config[k] for k in DEFAULTS if k in config})
@@ -114,6 +116,7 @@ class InputController:
         self.grab = grab
         self.set_cursor_pos = set_cursor_pos
         self.on_change = on_change
+        self.clipboard = clipboard  # a GlfwClipboard, told about focus changes
         self.escape_key: int = cfg["input:escapeKey"]
         self.input_enabled: bool = cfg["spice:input"]
         self.sensitivity: int = cfg["input:mouseSens"]
@@ -310,8 +313,15 @@ class InputController:
             self.spice.button_release(button)
 
     # -- focus and pointer ---------------------------------------------------------------------
+    def poll(self) -> None:
+        """Call once per window-loop iteration (applies the guest's clipboard locally)."""
+        if self.clipboard is not None:
+            self.clipboard.poll()
+
     def on_focus(self, focused: bool) -> None:
         self.focused = focused
+        if self.clipboard is not None:
+            self.clipboard.on_focus(focused)
         if focused:
             self._sync_locks = True  # lock keys may have changed while another window had focus
             if self.cfg["input:captureOnFocus"]:

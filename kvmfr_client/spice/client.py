@@ -32,7 +32,8 @@ class SpiceClient:
 
     def __init__(self, address: Address, password: str | None = None,
                  mouse_mode: P.MouseMode = P.MouseMode.SERVER, on_state: StateCallback | None = None,
-                 backoff: tuple[float, float] = (0.25, 5.0), clipboard: bool = False):
+                 backoff: tuple[float, float] = (0.25, 5.0), clipboard: bool = False,
+                 clipboard_to_vm: bool = True, clipboard_to_local: bool = True):
         self.address = address
         self.password = password
         self.mouse_mode = mouse_mode
@@ -42,6 +43,11 @@ class SpiceClient:
         self.inputs: InputsChannel | None = None
         self.agent = None
         self.want_clipboard = clipboard
+        self.clipboard_to_vm = clipboard_to_vm
+        self.clipboard_to_local = clipboard_to_local
+        # Called on the SPICE thread with text the guest copied.
+        self.on_clipboard_text: Callable[[str], None] | None = None
+        self._host_text: str | None = None
         self.on_mouse_mode: Callable[[int, int], None] | None = None
         self.connections = 0
         self._stop: asyncio.Event | None = None
@@ -55,7 +61,9 @@ class SpiceClient:
         main.on_mouse_mode = self._mouse_mode_changed
         if self.want_clipboard:
             from .agent import ClipboardAgent
-            self.agent = ClipboardAgent(main)
+            self.agent = ClipboardAgent(main, self.clipboard_to_vm, self.clipboard_to_local)
+            self.agent.host_text = self._host_text
+            self.agent.on_guest_text = self._guest_text
         main.start()
         try:
             await _wait_or_fail(main.initialized.wait(), main.reader_task, timeout,
@@ -146,6 +154,18 @@ class SpiceClient:
     def _mouse_mode_changed(self, supported: int, current: int) -> None:
         if self.on_mouse_mode is not None:
             self.on_mouse_mode(supported, current)
+
+    # -- clipboard -----------------------------------------------------------------------------
+    def set_clipboard_text(self, text: str) -> None:
+        """The host clipboard holds ``text``: offer it to the guest (now, or once its agent is there)."""
+        self._host_text = text
+        if self.agent is not None:
+            self.agent.set_host_text(text)
+
+    def _guest_text(self, text: str) -> None:
+        self._host_text = None
+        if self.on_clipboard_text is not None:
+            self.on_clipboard_text(text)
 
     # -- mouse mode ----------------------------------------------------------------------------
     def set_mouse_mode(self, mode: P.MouseMode) -> bool:
@@ -285,6 +305,9 @@ class SpiceThread:
 
     def set_mouse_mode(self, mode: P.MouseMode) -> None:
         self.call(self.client.set_mouse_mode, mode)
+
+    def set_clipboard_text(self, text: str) -> None:
+        self.call(self.client.set_clipboard_text, text)
 
     def key_down(self, code: int) -> None:
         self.call(self.client.key_down, code)

@@ -4,8 +4,11 @@ under the test's temporary directory, and is killed by the fixture's finalizer."
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -100,3 +103,77 @@ def guest_tablet(tmp_path_factory, guest_image):
                ("AT Translated Set 2 keyboard", "PS/2", "USB Tablet"))
     yield vm
     vm.stop()
+
+
+GUEST_CLIPBOARD = "grüße-from-the-guest"
+
+
+@pytest.fixture(scope="module")
+def guest_agent(tmp_path_factory, guest_image):
+    """The guest with a SPICE agent port and a stand-in agent whose clipboard holds GUEST_CLIPBOARD."""
+    from tests.support.vm import start_guest
+    vm = start_guest(tmp_path_factory.mktemp("guest-agent"), guest_image, agent_text=GUEST_CLIPBOARD,
+                     name="guest-agent")
+    if vm.serial.wait_for(r"^AGENT started", 60) is None:
+        vm.stop()
+        pytest.fail(f"the guest's stand-in SPICE agent did not start:\n{vm.output()}")
+    yield vm
+    vm.stop()
+
+
+# -- the window harness (a GLFW window with InputController, standing in for the viewer) ----------
+
+class Harness:
+    def __init__(self, proc: subprocess.Popen, env: dict):
+        self.proc = proc
+        self.env = env
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, name="harness-out", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_line(self, prefix: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i, line in enumerate(self.lines):
+                    if line.startswith(prefix):
+                        del self.lines[:i + 1]
+                        return line
+                    if line.startswith("FAILED"):
+                        pytest.fail(f"window harness: {line}")
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    pytest.fail(f"window harness never printed {prefix!r}; output: {self.lines}")
+                self._cond.wait(left)
+
+    def send(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def xdotool(self, *args: str) -> None:
+        result = subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=20)
+        assert result.returncode == 0, f"xdotool {args}: {result.stderr}"
+
+
+def start_harness(spice: str, xserver, *args: str) -> Harness:
+    """Start tests/spice/glfw_harness.py on the private Xvfb, connected to ``spice``."""
+    if shutil.which("xdotool") is None:
+        pytest.fail("xdotool is not installed: run `scripts/setup.sh test`")
+    env = xserver.env()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.spice.glfw_harness", "--spice", spice, *args],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return Harness(proc, env)

@@ -3,7 +3,10 @@
     python -m tests.spice.glfw_harness --spice HOST:PORT [input:option=value ...]
 
 Prints ``READY <X11 window id>`` once SPICE is connected and the window is focused, then one line per
-state change (``CAPTURE on``/``CAPTURE off``, ``INPUT on``/``off``, ``SENS n``); exits when stdin closes.
+state change (``CAPTURE on``/``CAPTURE off``, ``INPUT on``/``off``, ``SENS n``). With ``--clipboard`` it
+prints ``LOCAL <text>`` when the guest's text reached the local clipboard, and the stdin command
+``copy TEXT`` puts TEXT on the local clipboard and moves the focus away and back (as a user copying in
+another window would). Exits when stdin closes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from kvmfr_client.spice import Address, MouseMode, SpiceClient, SpiceThread
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spice", required=True)
+    parser.add_argument("--clipboard", action="store_true")
     parser.add_argument("options", nargs="*", help="section:option=value overrides")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="harness: %(name)s: %(message)s")
@@ -35,7 +39,7 @@ def main() -> int:
         key, _, text = item.partition("=")
         cfg[key] = config._REGISTRY[key].convert(text)
 
-    client = SpiceClient(Address.parse(args.spice), mouse_mode=MouseMode.SERVER)
+    client = SpiceClient(Address.parse(args.spice), mouse_mode=MouseMode.SERVER, clipboard=args.clipboard)
     spice = SpiceThread(client).start()
 
     if not glfw.init():
@@ -51,14 +55,28 @@ def main() -> int:
         print(f"CAPTURE {'on' if ctl.captured else 'off'} INPUT {'on' if ctl.input_enabled else 'off'}"
               f" SENS {ctl.sensitivity}", flush=True)
 
-    controller = InputController(spice, cfg, on_change=changed)
+    clipboard = None
+    other = None
+    if args.clipboard:
+        from kvmfr_client.input.clipboard import GlfwClipboard
+        clipboard = GlfwClipboard(window, spice, client)
+        other = glfw.create_window(64, 64, "elsewhere", None, None)
+    controller = InputController(spice, cfg, on_change=changed, clipboard=clipboard)
     # Mouse-mode news arrives on the SPICE thread; hand it to this (the window's) thread.
     modes: list[tuple[int, int]] = []
     client.on_mouse_mode = lambda supported, current: (modes.append((supported, current)), glfw.post_empty_event())
     controller.attach_glfw(window)
 
     done = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), name="stdin", daemon=True).start()
+    commands: list[str] = []
+
+    def read_stdin() -> None:
+        for line in sys.stdin:
+            commands.append(line.rstrip("\n"))
+            glfw.post_empty_event()
+        done.set()
+        glfw.post_empty_event()
+    threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
 
     deadline = time.monotonic() + 15
     while not spice.connected and time.monotonic() < deadline:
@@ -77,6 +95,21 @@ def main() -> int:
         glfw.wait_events_timeout(0.02)
         while modes:
             controller.set_mouse_modes(*modes.pop(0))
+        if clipboard is not None:
+            before = clipboard._last
+            controller.poll()
+            if clipboard._last != before:
+                print(f"LOCAL {glfw.get_clipboard_string(window).decode()}", flush=True)
+        while commands:
+            verb, _, text = commands.pop(0).partition(" ")
+            if verb == "copy" and other is not None:
+                glfw.set_clipboard_string(other, text)
+                for target in (other, window):
+                    glfw.focus_window(target)
+                    for _ in range(10):
+                        glfw.poll_events()
+                        time.sleep(0.01)
+                print("COPIED", flush=True)
     spice.stop()
     glfw.destroy_window(window)
     glfw.terminate()

@@ -6,13 +6,9 @@ serial console as ``EV <device> <type> <code> <value>``.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
 import pytest
 
-from tests.spice.conftest import run_cli
+from tests.spice.conftest import run_cli, start_harness
 
 EV_KEY, EV_REL, EV_ABS = 1, 2, 3
 KEY_A, KEY_B, KEY_UP, KEY_RIGHT, KEY_LEFTCTRL, KEY_LEFTALT, KEY_LEFTSHIFT = 30, 48, 103, 106, 29, 56, 42
@@ -66,62 +62,15 @@ def test_absolute_position_reaches_the_guest_tablet(guest_tablet):
 
 # -- the real window: keys typed into a GLFW window under Xvfb (xdotool), through InputController --
 
-class Harness:
-    def __init__(self, proc: subprocess.Popen, env: dict):
-        self.proc = proc
-        self.env = env
-        self.lines: list[str] = []
-        import threading
-        self._cond = threading.Condition()
-        threading.Thread(target=self._read, name="harness-out", daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-
-    def wait_line(self, prefix: str, timeout: float = 20) -> str:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for i, line in enumerate(self.lines):
-                    if line.startswith(prefix):
-                        del self.lines[:i + 1]
-                        return line
-                    if line.startswith("FAILED"):
-                        pytest.fail(f"window harness: {line}")
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    pytest.fail(f"window harness never printed {prefix!r}; output: {self.lines}")
-                self._cond.wait(left)
-
-    def xdotool(self, *args: str) -> None:
-        result = subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=20)
-        assert result.returncode == 0, f"xdotool {args}: {result.stderr}"
-
-
 @pytest.fixture
 def window(guest, xserver):
-    import shutil
-    if shutil.which("xdotool") is None:
-        pytest.fail("xdotool is not installed: run `scripts/setup.sh test`")
-    env = xserver.env()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.spice.glfw_harness", "--spice", guest.spice,
-                             "input:rawMouse=no"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    harness = Harness(proc, env)
+    harness = start_harness(guest.spice, xserver, "input:rawMouse=no")
     try:
         harness.window_id = harness.wait_line("READY").split()[1]
         guest.serial.take_events(timeout=0.3)  # drop anything older
         yield harness
     finally:
-        proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        harness.stop()
 
 
 def test_keys_typed_into_the_window_arrive_in_the_guest(guest, window):

@@ -264,14 +264,22 @@ def _listening(qemu: Qemu) -> bool:
     return True
 
 
-def start_guest(workdir: Path, image, *, tablet: bool = False, name: str = "guest", **kw) -> Qemu:
+def start_guest(workdir: Path, image, *, tablet: bool = False, agent_text: str | None = None,
+                name: str = "guest", **kw) -> Qemu:
     """Boot the test guest (kernel + initramfs from tests.support.guest) with SPICE and a serial console.
 
     With ``tablet`` a USB tablet and one display device are added, so SPICE offers client (absolute)
-    mouse mode once the guest's HID driver polls the tablet.
+    mouse mode once the guest's HID driver polls the tablet. With ``agent_text`` the guest runs a stand-in
+    SPICE agent (virtio port com.redhat.spice.0) whose clipboard holds that text (no spaces).
     """
+    append = "console=ttyS0 quiet panic=-1 i8042.nopnp"
+    if agent_text is not None:
+        append += f" agenttext={agent_text}"
     extra = ["-kernel", str(image.kernel), "-initrd", str(image.initrd),
-             "-append", "console=ttyS0 quiet panic=-1 i8042.nopnp", "-smp", "1", "-no-reboot"]
+             "-append", append, "-smp", "1", "-no-reboot"]
+    if agent_text is not None:
+        extra += ["-device", "virtio-serial-pci", "-chardev", "spicevmc,id=vdagent,name=vdagent",
+                  "-device", "virtserialport,chardev=vdagent,name=com.redhat.spice.0"]
     if tablet:
         extra += ["-device", "VGA", "-device", "qemu-xhci", "-device", "usb-tablet"]
     return start_qemu(workdir, extra=extra + kw.pop("extra", []), name=name, serial=True, **kw)

@@ -31,8 +31,9 @@ REPO = HERE.parent.parent.parent
 CACHE = REPO / ".cache" / "guest"
 
 # Input modules the guest loads (with their dependencies, found in each module's .modinfo): evdev for
-# /dev/input, psmouse for the PS/2 mouse, xHCI + HID for the USB tablet (absolute positions).
-MODULES = ("evdev", "psmouse", "xhci-pci", "usbhid", "hid-generic")
+# /dev/input, psmouse for the PS/2 mouse, xHCI + HID for the USB tablet (absolute positions), virtio
+# console for the SPICE agent's port.
+MODULES = ("evdev", "psmouse", "xhci-pci", "usbhid", "hid-generic", "virtio-pci", "virtio-console")
 BUSYBOX_APPLETS = ("sh", "mount", "insmod", "cat", "echo", "sleep", "ls", "poweroff")
 
 
@@ -65,7 +66,7 @@ def _fetch_kernel(work: Path) -> tuple[Path, str, dict[str, Path]]:
     """Download and unpack the kernel package; returns (bzImage, version, {module name: .ko path})."""
     package = _kernel_package()
     version = package[len("linux-image-"):]
-    unpacked = work / f"kernel-{version}"
+    unpacked = work / f"kernel-{version}-2"  # bump the suffix when the set of extracted files changes
     bzimage = unpacked / "boot" / f"vmlinuz-{version}"
     if not bzimage.exists():
         debs = list(work.glob(f"{package}_*.deb"))
@@ -87,7 +88,7 @@ def _unpack_deb(deb: Path, dest: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     data = _ar_member(deb, "data.tar")
-    wanted = re.compile(r"^\./(boot/vmlinuz-|lib/modules/[^/]+/kernel/drivers/(input|usb|hid)/)")
+    wanted = re.compile(r"^\./(boot/vmlinuz-|lib/modules/[^/]+/kernel/drivers/(input|usb|hid|virtio|char/virtio_console)/?)")
     with tarfile.open(fileobj=data, mode="r:*") as tar:
         members = [m for m in tar.getmembers() if m.isfile() and wanted.match(m.name)]
         tar.extractall(tmp, members=members, filter="data")
@@ -179,12 +180,13 @@ def _cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
     return bytes(out)
 
 
-def _build_initrd(out: Path, modules: list[Path], evprint: Path) -> None:
+def _build_initrd(out: Path, modules: list[Path], evprint: Path, fakeagent: Path) -> None:
     busybox = _busybox()
     entries: list[tuple[str, int, bytes]] = [(d, 0o040755, b"") for d in ("bin", "dev", "proc", "sys", "modules")]
     entries.append(("bin/busybox", 0o100755, busybox.read_bytes()))
     entries += [(f"bin/{applet}", 0o120777, b"busybox") for applet in BUSYBOX_APPLETS]
     entries.append(("bin/evprint", 0o100755, evprint.read_bytes()))
+    entries.append(("bin/fakeagent", 0o100755, fakeagent.read_bytes()))
     entries.append(("init", 0o100755, (HERE / "init.sh").read_bytes()))
     entries += [(f"modules/{m.name}", 0o100644, m.read_bytes()) for m in modules]
     entries.append(("modules.list", 0o100644, "\n".join(m.name for m in modules).encode() + b"\n"))
@@ -202,12 +204,14 @@ def build_guest(cache: Path = CACHE) -> GuestImage:
         vmlinux = cache / f"vmlinux-{version}"
         if not vmlinux.exists():
             extract_vmlinux(bzimage, vmlinux)
-        sources = hashlib.sha256((HERE / "evprint.c").read_bytes() + (HERE / "init.sh").read_bytes()
-                                 + version.encode()).hexdigest()[:16]
+        sources = hashlib.sha256(b"".join((HERE / name).read_bytes() for name in ("evprint.c", "fakeagent.c", "init.sh"))
+                                 + version.encode() + " ".join(MODULES).encode()).hexdigest()[:16]
         initrd = cache / f"initrd-{sources}.cpio"
         if not initrd.exists():
-            evprint = cache / f"evprint-{sources}"
-            _run(["gcc", "-O2", "-static", "-Wall", "-o", str(evprint), str(HERE / "evprint.c")],
-                 what="compile the guest event printer (apt-get install gcc libc6-dev)")
-            _build_initrd(initrd, module_load_order(modules), evprint)
+            programs = {}
+            for name in ("evprint", "fakeagent"):
+                programs[name] = cache / f"{name}-{sources}"
+                _run(["gcc", "-O2", "-static", "-Wall", "-o", str(programs[name]), str(HERE / f"{name}.c")],
+                     what=f"compile the guest's {name} (apt-get install gcc libc6-dev)")
+            _build_initrd(initrd, module_load_order(modules), programs["evprint"], programs["fakeagent"])
         return GuestImage(vmlinux, initrd, version)

@@ -1,0 +1,201 @@
+"""The SPICE agent link (VDAgent messages inside MAIN AGENT_DATA) and the clipboard on top of it.
+
+Flow: the owner of a clipboard sends CLIPBOARD_GRAB with the types it has; the peer sends
+CLIPBOARD_REQUEST for one type; the owner answers CLIPBOARD with the data. This client requests the
+guest's UTF-8 text as soon as the guest grabs, and grabs for the host whenever it is given new text.
+Only UTF-8 text is carried (no images yet).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import struct
+from typing import Callable
+
+from . import protocol as P
+
+log = logging.getLogger(__name__)
+
+VD_AGENT_PROTOCOL = 1
+MESSAGE_HEADER = struct.Struct("<IIQI")  # protocol, type, opaque, size
+MAX_DATA_SIZE = 2048  # VD_AGENT_MAX_DATA_SIZE: the largest AGENT_DATA payload
+CLIENT_TOKENS = 10  # AGENT_DATA messages the server may send us before we return tokens
+MAX_CLIPBOARD = 16 * 1024 * 1024
+
+
+class AgentMsg(enum.IntEnum):
+    MOUSE_STATE = 1
+    MONITORS_CONFIG = 2
+    REPLY = 3
+    CLIPBOARD = 4
+    DISPLAY_CONFIG = 5
+    ANNOUNCE_CAPABILITIES = 6
+    CLIPBOARD_GRAB = 7
+    CLIPBOARD_REQUEST = 8
+    CLIPBOARD_RELEASE = 9
+    CLIENT_DISCONNECTED = 13
+    MAX_CLIPBOARD = 14
+
+
+class AgentCap(enum.IntEnum):
+    CLIPBOARD = 3
+    CLIPBOARD_BY_DEMAND = 5
+    CLIPBOARD_SELECTION = 6
+    MAX_CLIPBOARD = 10
+    CLIPBOARD_NO_RELEASE_ON_REGRAB = 16
+    CLIPBOARD_GRAB_SERIAL = 17
+
+
+class ClipboardType(enum.IntEnum):
+    NONE = 0
+    UTF8_TEXT = 1
+    PNG = 2
+    BMP = 3
+    TIFF = 4
+    JPG = 5
+
+
+CLIENT_CAPS = (AgentCap.CLIPBOARD_BY_DEMAND, AgentCap.CLIPBOARD_SELECTION)
+
+
+class ClipboardAgent:
+    """Clipboard sharing with the guest's vdagent, on the SPICE loop.
+
+    ``on_guest_text(text)`` is called (on the SPICE thread) when the guest copied text;
+    :meth:`set_host_text` offers host text to the guest.
+    """
+
+    def __init__(self, main, to_vm: bool = True, to_local: bool = True):
+        self.main = main
+        self.to_vm = to_vm
+        self.to_local = to_local
+        self.on_guest_text: Callable[[str], None] | None = None
+        self.connected = False
+        self.guest_caps: list[int] = []
+        self.host_text: str | None = None
+        self.guest_text: str | None = None
+        self._server_tokens = 0
+        self._outbox: list[bytes] = []
+        self._inbox = bytearray()
+        self._received = 0
+        main.on_agent_connected = self._agent_connected
+        main.on_agent_disconnected = self._agent_disconnected
+        main.on_agent_data = self._agent_data
+        main.on_agent_token = self._agent_token
+
+    # -- link ----------------------------------------------------------------------------------
+    def _agent_connected(self, tokens: int) -> None:
+        self.connected = True
+        self._server_tokens = tokens
+        self._inbox.clear()
+        self.main.agent_start(CLIENT_TOKENS)
+        self._send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 1, _caps_word(CLIENT_CAPS)))
+        if self.host_text is not None:
+            self._grab()
+
+    def _agent_disconnected(self) -> None:
+        self.connected = False
+        self._outbox.clear()
+
+    def _agent_token(self, tokens: int) -> None:
+        self._server_tokens += tokens
+        self._flush()
+
+    def _send(self, msg_type: int, data: bytes) -> None:
+        message = MESSAGE_HEADER.pack(VD_AGENT_PROTOCOL, msg_type, 0, len(data)) + data
+        for i in range(0, len(message), MAX_DATA_SIZE):
+            self._outbox.append(message[i:i + MAX_DATA_SIZE])
+        self._flush()
+
+    def _flush(self) -> None:
+        # Each AGENT_DATA costs one of the server's tokens; the rest waits for AGENT_TOKEN.
+        while self._outbox and self._server_tokens > 0 and not self.main.closed:
+            self._server_tokens -= 1
+            self.main.agent_data(self._outbox.pop(0))
+
+    def _agent_data(self, payload: bytes) -> None:
+        self._received += 1
+        if self._received >= CLIENT_TOKENS // 2:  # give the server its tokens back in batches
+            self.main.agent_token(self._received)
+            self._received = 0
+        self._inbox += payload
+        while len(self._inbox) >= MESSAGE_HEADER.size:
+            protocol, msg_type, _opaque, size = MESSAGE_HEADER.unpack_from(self._inbox)
+            if protocol != VD_AGENT_PROTOCOL or size > MAX_CLIPBOARD:
+                log.warning("agent: bad message header (protocol %d, size %d); dropping agent data",
+                            protocol, size)
+                self._inbox.clear()
+                return
+            if len(self._inbox) < MESSAGE_HEADER.size + size:
+                return
+            data = bytes(self._inbox[MESSAGE_HEADER.size:MESSAGE_HEADER.size + size])
+            del self._inbox[:MESSAGE_HEADER.size + size]
+            self._handle(msg_type, data)
+
+    # -- messages ------------------------------------------------------------------------------
+    @property
+    def _selection(self) -> bool:
+        return _has(self.guest_caps, AgentCap.CLIPBOARD_SELECTION)
+
+    def _strip_selection(self, data: bytes) -> tuple[int, bytes]:
+        if self._selection and len(data) >= 4:
+            return data[0], data[4:]
+        return 0, data
+
+    def _with_selection(self, data: bytes) -> bytes:
+        return (b"\0\0\0\0" + data) if self._selection else data
+
+    def _handle(self, msg_type: int, data: bytes) -> None:
+        if msg_type == AgentMsg.ANNOUNCE_CAPABILITIES:
+            request = struct.unpack_from("<I", data)[0]
+            self.guest_caps = list(struct.unpack_from(f"<{(len(data) - 4) // 4}I", data, 4))
+            log.info("agent: guest capabilities %s", [hex(c) for c in self.guest_caps])
+            if request:
+                self._send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 0, _caps_word(CLIENT_CAPS)))
+            return
+        if msg_type == AgentMsg.CLIPBOARD_GRAB:
+            selection, body = self._strip_selection(data)
+            types = list(struct.unpack_from(f"<{len(body) // 4}I", body))
+            if selection == 0 and self.to_local and ClipboardType.UTF8_TEXT in types:
+                self.host_text = None  # the guest owns the clipboard now
+                self._send(AgentMsg.CLIPBOARD_REQUEST,
+                           self._with_selection(struct.pack("<I", ClipboardType.UTF8_TEXT)))
+        elif msg_type == AgentMsg.CLIPBOARD:
+            selection, body = self._strip_selection(data)
+            kind = struct.unpack_from("<I", body)[0]
+            if selection == 0 and kind == ClipboardType.UTF8_TEXT:
+                self.guest_text = body[4:].decode("utf-8", errors="replace")
+                if self.on_guest_text is not None:
+                    self.on_guest_text(self.guest_text)
+        elif msg_type == AgentMsg.CLIPBOARD_REQUEST:
+            selection, body = self._strip_selection(data)
+            kind = struct.unpack_from("<I", body)[0]
+            text = self.host_text if selection == 0 and kind == ClipboardType.UTF8_TEXT else None
+            payload = struct.pack("<I", ClipboardType.UTF8_TEXT if text is not None else ClipboardType.NONE)
+            self._send(AgentMsg.CLIPBOARD, self._with_selection(payload + (text or "").encode()))
+        elif msg_type == AgentMsg.CLIPBOARD_RELEASE:
+            pass
+        else:
+            log.debug("agent: ignoring message %d (%d bytes)", msg_type, len(data))
+
+    # -- host side -----------------------------------------------------------------------------
+    def set_host_text(self, text: str) -> None:
+        """The host clipboard now holds ``text``: offer it to the guest."""
+        if not self.to_vm or text == self.host_text or text == self.guest_text:
+            return
+        self.host_text = text
+        if self.connected:
+            self._grab()
+
+    def _grab(self) -> None:
+        # No grab serial: this client does not announce CLIPBOARD_GRAB_SERIAL, so neither side uses it.
+        self._send(AgentMsg.CLIPBOARD_GRAB, self._with_selection(struct.pack("<I", ClipboardType.UTF8_TEXT)))
+
+
+def _caps_word(bits) -> int:
+    return P.caps_words(list(bits))[0]
+
+
+def _has(words: list[int], bit: int) -> bool:
+    return P.has_cap(words, bit)
