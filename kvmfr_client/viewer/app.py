@@ -256,11 +256,11 @@ class _Viewer:
         banner: list[str] = []
         meta = self._frame_meta
         if meta is not None and meta["flags"] & 0x4 and state is SessionState.CONNECTED:
-            from kvmfr_client.formats import FrameType, bytes_per_pixel
+            from kvmfr_client.formats import FrameType
             bpp = 8 if FrameType(meta["type"]) == FrameType.RGBA16F else 4
             need = recommended_shm_size(meta["w"], meta["h"], bpp) // (1024 * 1024)
             banner = [f"SHARED MEMORY TOO SMALL: ONLY {meta['data_height']} OF {meta['h']} ROWS FIT",
-                      f"CONFIGURE THE IVSHMEM DEVICE WITH {need} MB"]
+                      f"SET THE IVSHMEM SIZE TO {need} MIB (NOW {self.session.shm_size // (1024 * 1024)} MIB)"]
         changed |= self.banner.set_lines(banner)
         if self.show_stats:
             changed |= self.stats_overlay.set_lines(self.stats.overlay_lines())

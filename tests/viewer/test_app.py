@@ -13,7 +13,8 @@ from kvmfr_client.cursor import CursorShape, CursorType, composite
 from kvmfr_client.formats import FrameType
 from kvmfr_client.testpattern import Pattern, PatternKind
 from kvmfr_client.viewer import hdr
-from tests.viewer.agent import ViewerRun, start_agent, stop
+import kvmfr_client
+from tests.viewer.agent import ViewerRun, start_agent, stop, wait_for
 from tests.viewer.helpers import rgb_diff
 
 SIZE = (320, 240)
@@ -100,13 +101,17 @@ def test_scaled_window_uses_shader_path_and_letterboxes(xserver, tmp_path, shm_p
 
 def test_window_survives_producer_restart_and_shows_new_session(xserver, tmp_path, shm_path):
     agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
-    viewer = ViewerRun(xserver, tmp_path, shm_path, 7.0, f"win:size={SIZE[0]}x{SIZE[1]}")
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 9.0, f"win:size={SIZE[0]}x{SIZE[1]}")
     try:
-        time.sleep(2.5)
+        with kvmfr_client.open(str(shm_path)) as probe:
+            wait_for(lambda: probe.next_frame(timeout=0.1) is not None, 10, "frames from the first agent")
+        time.sleep(1.5)
         stop(agent)                       # the host goes away ...
         time.sleep(1.0)
         t_restart_us = testpattern.now_us()
         agent = start_agent(shm_path, SIZE, fps=30, cursor=False)   # ... and a new session starts
+        with kvmfr_client.open(str(shm_path)) as probe:
+            wait_for(lambda: probe.next_frame(timeout=0.1) is not None, 10, "frames from the second agent")
         stats, snap = viewer.wait()
     finally:
         stop(agent)

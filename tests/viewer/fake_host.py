@@ -1,0 +1,54 @@
+"""Hosts that put the viewer into its error states, run as a subprocess by test_states.py.
+
+    python -m tests.viewer.fake_host truncated|incompatible SHM_PATH SECONDS
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+
+from kvmfr_client.formats import FrameFlags, FrameType, encode
+from kvmfr_client.producer import Producer
+from tests.support.shm import HEADER, Region, off
+
+W, H, ROWS_THAT_FIT = 320, 240, 100
+
+
+def truncated(path: str, seconds: float) -> None:
+    """Frames whose bottom rows did not fit: TRUNCATED flag, data_height < height."""
+    img = np.zeros((H, W, 4), np.uint8)
+    img[..., 1] = 160
+    img[..., 3] = 255
+    rows = encode(img, FrameType.BGRA)
+    prod = Producer(path, create_size=16 << 20)
+    end = time.monotonic() + seconds
+    serial = 1
+    while time.monotonic() < end:
+        prod.begin_frame(serial, FrameType.BGRA, W, H, flags=FrameFlags.TRUNCATED, data_height=ROWS_THAT_FIT)
+        prod.write_rows(rows[:ROWS_THAT_FIT])
+        prod.end_frame()
+        serial += 1
+        time.sleep(0.05)
+    prod.close()
+
+
+def incompatible(path: str, seconds: float) -> None:
+    """A live host (heartbeat running) whose header says LGMP version 7."""
+    prod = Producer(path, create_size=16 << 20)
+    prod.stop_ticker()
+    region = Region(path)
+    region.set_u32(off(HEADER, "version"), 7)
+    ts_at = off(HEADER, "timestamp")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        region.mm[ts_at:ts_at + 8] = (time.monotonic_ns() // 1_000_000).to_bytes(8, "little")
+        time.sleep(0.01)
+    region.close()
+
+
+if __name__ == "__main__":
+    {"truncated": truncated, "incompatible": incompatible}[sys.argv[1]](sys.argv[2], float(sys.argv[3]))

@@ -1,0 +1,91 @@
+"""States are shown in the window in words, never as a black mystery."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from kvmfr_client.session import recommended_shm_size
+from kvmfr_client.viewer.overlay import Overlay
+import kvmfr_client
+from tests.viewer.agent import ViewerRun, start_agent, stop, wait_for
+from tests.viewer.helpers import REPO
+
+
+def text_at(snap: np.ndarray, lines: list[str], anchor: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ink mask of the text as the viewer lays it out, the window region it covers)."""
+    ov = Overlay(anchor=anchor)
+    ov.set_lines(lines)
+    img, x, y = ov.layout(snap.shape[1], snap.shape[0])
+    h, w = img.shape[:2]
+    return img[..., 0] == 255, snap[y:y + h, x:x + w, :3]
+
+
+def assert_text_centred(snap: np.ndarray, lines: list[str]) -> np.ndarray:
+    ink, region = text_at(snap, lines, "center")
+    assert (region[ink] == 255).all(), f"text {lines} not drawn where expected"
+    return ink
+
+
+def test_waiting_for_host_is_written_in_the_window(xserver, tmp_path, shm_path):
+    stats, snap = ViewerRun(xserver, tmp_path, shm_path, 1.5, "win:size=640x360").wait()
+    assert stats["state"] == "WAITING"
+    assert stats["status"][0] == "WAITING FOR THE HOST"
+    ink = assert_text_centred(snap, stats["status"])
+    # the rest of the screen is black: exactly the text's ink is white
+    assert int((snap[..., 0] == 255).sum()) == int(ink.sum())
+
+
+def test_incompatible_host_says_which_version(xserver, tmp_path, shm_path):
+    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "incompatible", str(shm_path), "8"],
+                            cwd=REPO)
+    try:
+        time.sleep(0.8)
+        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.5, "win:size=900x360").wait()
+    finally:
+        host.kill()
+        host.wait()
+    assert stats["state"] == "INCOMPATIBLE", stats
+    assert stats["status"][0] == "THE HOST SPEAKS ANOTHER VERSION"
+    assert any("7" in line for line in stats["status"][1:]), stats["status"]
+    assert_text_centred(snap, stats["status"])
+
+
+def test_truncated_frames_ask_for_bigger_shared_memory(xserver, tmp_path, shm_path):
+    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "truncated", str(shm_path), "8"],
+                            cwd=REPO)
+    try:
+        time.sleep(0.5)
+        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.0, "win:size=640x480").wait()
+    finally:
+        host.kill()
+        host.wait()
+    assert stats["state"] == "CONNECTED" and stats["frames_received"] > 0, stats
+    banner = stats["banner"]
+    assert banner and "TOO SMALL" in banner[0] and "100 OF 240" in banner[0], banner
+    need = recommended_shm_size(320, 240) >> 20      # the B7 sizing rule
+    assert f"SIZE TO {need} MIB" in banner[1], banner
+    ink, region = text_at(snap, banner, "bottom")
+    assert (region[ink] == 255).all()
+    # the frame rows that fitted are shown (green), the rest black
+    assert tuple(snap[50, 20, :3]) == (0, 160, 0)
+
+
+def test_host_lost_is_shown_and_the_last_frame_kept(xserver, tmp_path, shm_path):
+    agent = start_agent(shm_path, (320, 240), fps=30, cursor=False)
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 6.0, "win:size=640x360")
+    try:
+        with kvmfr_client.open(str(shm_path)) as probe:     # frames flow before the host goes away
+            wait_for(lambda: probe.next_frame(timeout=0.1) is not None, 10, "frames from the agent")
+        time.sleep(2.0)
+        stop(agent)
+        stats, snap = viewer.wait()
+    finally:
+        stop(agent)
+    assert stats["state"] in ("LOST", "WAITING"), stats
+    assert stats["status"][0] in ("HOST LOST - RECONNECTING", "WAITING FOR THE HOST"), stats["status"]
+    assert_text_centred(snap, stats["status"])
+    assert stats["frames_received"] > 0
