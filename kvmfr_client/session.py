@@ -164,6 +164,7 @@ class Session:
         self._reconnect_lock = threading.Lock()
         self._next_attempt = time.monotonic() + CONNECT_DELAY_S
         self._ever_connected = False
+        self._refusal: errors.KvmfrError | None = None   # why the last connection attempt was refused
         self._shape_buf = ffi.new("uint8_t[]", lib.KVMFR_CURSOR_SHAPE_MAX)
         self._cursor_visible = False
         self._last_serial: int | None = None
@@ -222,17 +223,21 @@ class Session:
             for queue in (lib.LGMP_Q_FRAME, lib.LGMP_Q_POINTER):
                 check(lib.kv_client_subscribe(self._c, queue, err), err)
         except errors.IncompatibleHost as exc:
+            self._refusal = exc
             self._set_state(SessionState.INCOMPATIBLE, str(exc.message), exc, RETRY_INCOMPATIBLE_S)
             return
         except errors.HostNotRunning as exc:
+            self._refusal = None
             state = SessionState.LOST if self._ever_connected else SessionState.WAITING
             self._set_state(state, f"{state.value}: {exc.message}", None, RETRY_WAITING_S)
             return
         except errors.KvmfrError as exc:
+            self._refusal = exc
             self._record_error(exc)
             self._unsubscribe_all()
             self._set_state(SessionState.WAITING, f"host data refused: {exc}", exc, RETRY_BAD_DATA_S)
             return
+        self._refusal = None
         self.host = HostInfo.from_native(info)
         if self._ever_connected:
             self.session_restarts += 1
@@ -412,8 +417,8 @@ class Session:
         deadline = time.monotonic() + timeout
         while not self._ensure_connected():
             if time.monotonic() >= deadline:
-                if self.state is SessionState.INCOMPATIBLE and self.last_error is not None:
-                    raise self.last_error
+                if self._refusal is not None:
+                    raise self._refusal   # the host is there but was refused: say exactly why
                 raise errors.HostNotRunning(self.status_message)
             self._sleep_until_retry(min(0.05, max(0.0, deadline - time.monotonic())))
         assert self.host is not None

@@ -12,6 +12,7 @@
 #define LOCK_TIMEOUT_MS     1000u
 #define WP_STALL_NS         (100ull * 1000000ull)   /* no write-pointer progress for this long: give up */
 #define SESSION_CHECK_NS    (100ull * 1000000ull)
+#define FRAME_DEADLINE_NS   (1000ull * 1000000ull)  /* one frame's copy may wait this long in all */
 #define MAX_UDATA           65536u
 #define MAX_RING            4096u
 #define MAX_DIM             16384u
@@ -619,12 +620,14 @@ int kv_client_frame_peek(struct kv_client *c, struct kv_frame_info *fi, struct k
     return LGMP_OK;
 }
 
-/* Wait until the producer's write pointer covers `need` bytes. */
-static int wait_wp(struct kv_client *c, const uint32_t *wp, uint64_t need, uint32_t *seen, struct kv_error *err)
+/* Wait until the producer's write pointer covers `need` bytes. Only forward progress counts, and the
+ * whole frame has a deadline, so a write pointer that flickers or crawls cannot hold us forever. */
+static int wait_wp(struct kv_client *c, const uint32_t *wp, uint64_t need, uint32_t *seen, uint64_t deadline,
+                   struct kv_error *err)
 {
     if (*seen >= need)
         return LGMP_OK;
-    uint64_t last_progress = 0;
+    uint64_t last_progress = kv_now_ns();
     for (unsigned spins = 0;; ++spins) {
         uint32_t v = LOAD_ACQ(wp);
         if (v >= need) {
@@ -632,10 +635,10 @@ static int wait_wp(struct kv_client *c, const uint32_t *wp, uint64_t need, uint3
             return LGMP_OK;
         }
         uint64_t now = kv_now_ns();
-        if (v != *seen || !last_progress) {
+        if (v > *seen) {
             *seen = v;
             last_progress = now;
-        } else if (now - last_progress > WP_STALL_NS) {
+        } else if (now - last_progress > WP_STALL_NS || now > deadline) {
             return kv_fail(err, KV_ERR_WP_STALL, "framebuffer.wp", v, need,
                            "the host stopped writing the frame at byte %u of %llu", v, (unsigned long long)need);
         }
@@ -668,6 +671,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
     uint64_t copied = 0;
     int rc = LGMP_OK;
     fi->t_copy_start_ns = kv_now_ns();
+    uint64_t deadline = fi->t_copy_start_ns + FRAME_DEADLINE_NS;
 
     if (mode == KV_COPY_DAMAGE && p->damage_count > 0) {
         for (uint32_t i = 0; i < p->damage_count && !rc; ++i) {
@@ -686,7 +690,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
             if (y1 > p->data_height)
                 y1 = p->data_height;
             for (uint32_t y = r->y; y < y1; ++y) {
-                rc = wait_wp(c, wp, (uint64_t)y * p->pitch + x1, &seen, err);
+                rc = wait_wp(c, wp, (uint64_t)y * p->pitch + x1, &seen, deadline, err);
                 if (rc)
                     break;
                 memcpy(dst + (uint64_t)y * dst_pitch + x0, src + (uint64_t)y * p->pitch + x0, x1 - x0);
@@ -698,7 +702,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
         uint64_t total = (uint64_t)p->pitch * (p->data_height - 1) + row_len;
         while (copied < total) {
             uint64_t n = total - copied < FB_CHUNK_SIZE ? total - copied : FB_CHUNK_SIZE;
-            rc = wait_wp(c, wp, copied + n, &seen, err);
+            rc = wait_wp(c, wp, copied + n, &seen, deadline, err);
             if (rc)
                 break;
             /* Take whatever is already published, not just one chunk. */
@@ -709,7 +713,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
     } else {
         for (uint32_t y = 0; y < p->data_height; ++y) {
             uint64_t row = (uint64_t)y * p->pitch;
-            rc = wait_wp(c, wp, row + row_len, &seen, err);
+            rc = wait_wp(c, wp, row + row_len, &seen, deadline, err);
             if (rc)
                 break;
             memcpy(dst + (uint64_t)y * dst_pitch, src + row, row_len);

@@ -345,7 +345,8 @@ static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
     uint32_t start = LOAD(&q->start);
     if (start >= pq->num_messages)
         start = (pq->write_index + pq->num_messages - LOAD(&q->count) % pq->num_messages) % pq->num_messages;
-    for (;;) {
+    /* count is shared with clients: never walk more than the ring, whatever it says. */
+    for (uint32_t walked = 0; walked < pq->num_messages; ++walked) {
         struct lgmp_header_message *m = &pq->ring[start];
         uint32_t pend = LOAD_SC(&m->pendingSubs) & SUBS_ON(subs);
         uint32_t new_bad = pend & ~SUBS_BAD(subs);
