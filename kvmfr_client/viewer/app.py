@@ -329,7 +329,8 @@ class _Viewer:
             self.stats.sessions = 1 + s.session_restarts if s.host is not None else 0
             fw, fh = self.win.size()
             self.stats.write_json(stats_json, {
-                "window": [fw, fh], "platform": self.platform, "shm": self.path,
+                "window": [fw, fh], "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
+                "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
                 "state": s.state.name, "host": s.host.describe() if s.host else None,
                 "session_id": s.host.session_id if s.host else None,
                 "last_serial": self._frame_meta["serial"] if self._frame_meta else None,
