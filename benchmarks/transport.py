@@ -1,0 +1,148 @@
+"""Transport benchmark: producer -> client through LGMP 6 / KVMFR 20 shared memory.
+
+For 1080p, 1440p and 2160p BGRA:
+* copy path: the client's copy of a complete frame out of shared memory into its own buffer, against
+  a memcpy (numpy copy) of the same bytes from the same mapping, measured in the same run;
+* post -> copied: the real guest agent in another process posts frames (timestamp in the frame's
+  barcode, taken just before the post); the client measures when its copy of that frame ended.
+  Both processes read CLOCK_MONOTONIC on this machine. Run paced at 60 frames/s and unpaced (as
+  fast as the client takes them) for throughput.
+
+    python benchmarks/transport.py [--runs 3] [--frames 240] [--sizes 1920x1080,2560x1440,3840x2160]
+
+Prints medians over the runs (each run's median first), and ratios against memcpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import kvmfr_client
+from kvmfr_client.formats import FrameType, encode
+from kvmfr_client.producer import Producer
+from kvmfr_client.session import recommended_shm_size
+from kvmfr_client.testpattern import now_us, read_stored_code
+
+
+def copy_vs_memcpy(width: int, height: int, frames: int) -> dict:
+    path = tempfile.mktemp(prefix="kvmfr-bench-", dir="/dev/shm")
+    size = recommended_shm_size(width, height)
+    rows = encode(np.random.default_rng(0).integers(0, 256, (height, width, 4), np.uint8), FrameType.BGRA)
+    copy_ms, memcpy_ms = [], []
+    try:
+        with Producer(path, create_size=size) as prod, kvmfr_client.open(path, wait=5) as s:
+            mapping = np.memmap(path, np.uint8, mode="r")
+            out = np.empty_like(rows)
+            scratch = np.empty_like(rows)
+            time.sleep(0.05)
+            for serial in range(1, frames + 1):
+                prod.post_frame(serial, FrameType.BGRA, rows, width, height)
+                f = s.next_frame(timeout=2, out=out)
+                assert f is not None and f.serial == serial
+                copy_ms.append((f.t_copy_end_ns - f.t_copy_start_ns) / 1e6)
+                # The same bytes from the same mapping: the frame data sits in one of the two slots.
+                slot = _data_offset(path, serial)
+                src = mapping[slot: slot + rows.nbytes].reshape(rows.shape)
+                t0 = time.perf_counter_ns()
+                np.copyto(scratch, src)
+                memcpy_ms.append((time.perf_counter_ns() - t0) / 1e6)
+            assert np.array_equal(out, rows)
+            del mapping
+    finally:
+        os.unlink(path)
+    return {"copy_ms_p50": statistics.median(copy_ms), "memcpy_ms_p50": statistics.median(memcpy_ms),
+            "copy_ms_p99": float(np.percentile(copy_ms, 99)), "memcpy_ms_p99": float(np.percentile(memcpy_ms, 99))}
+
+
+def _data_offset(path: str, serial: int) -> int:
+    """Where frame ``serial``'s pixels are: read back from the newest frame message (our own test layout)."""
+    from tests.support.shm import FRAME, Q_FRAME, Region, off
+    r = Region(path)
+    try:
+        payload = r.newest_payload(Q_FRAME)
+        return payload + r.u32(payload + off(FRAME, "offset")) + 4   # then the 4-byte write pointer
+    finally:
+        r.close()
+
+
+def post_to_copied(width: int, height: int, frames: int, fps: float) -> dict:
+    path = tempfile.mktemp(prefix="kvmfr-bench-", dir="/dev/shm")
+    agent = subprocess.Popen([sys.executable, "-m", "guest_agent", "--shm", path, "--size", f"{width}x{height}",
+                              "--fps", str(fps), "--no-cursor"], stderr=subprocess.DEVNULL)
+    lat, copy_ms = [], []
+    try:
+        while not os.path.exists(path):
+            time.sleep(0.01)
+        with kvmfr_client.open(path, wait=10) as s:
+            out = None
+            t_first = t_last = None
+            got = 0
+            while got < frames + 10:
+                f = s.next_frame(timeout=1, out=out)
+                if f is None:
+                    continue
+                out = f.pixels
+                got += 1
+                if got <= 10:   # warm-up
+                    continue
+                code = read_stored_code(f.pixels[:16], f.type, f.width)
+                if code is not None:
+                    lat.append((f.t_copy_end_ns / 1000 - code[2]) / 1000)
+                copy_ms.append((f.t_copy_end_ns - f.t_copy_start_ns) / 1e6)
+                t_first = t_first or time.monotonic()
+                t_last = time.monotonic()
+    finally:
+        agent.terminate()
+        agent.wait()
+        if os.path.exists(path):
+            os.unlink(path)
+    return {"fps": (len(copy_ms) - 1) / (t_last - t_first), "post_to_copied_ms_p50": statistics.median(lat),
+            "post_to_copied_ms_p99": float(np.percentile(lat, 99)), "frames": len(lat)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=240)
+    ap.add_argument("--sizes", default="1920x1080,2560x1440,3840x2160")
+    ap.add_argument("--json", help="write all results here")
+    args = ap.parse_args()
+    sizes = [tuple(map(int, s.split("x"))) for s in args.sizes.split(",")]
+    report = {}
+    for w, h in sizes:
+        runs = []
+        for _ in range(args.runs):
+            r = copy_vs_memcpy(w, h, min(args.frames, 120))
+            r.update({f"paced60_{k}": v for k, v in post_to_copied(w, h, args.frames, 60).items()})
+            r.update({f"unpaced_{k}": v for k, v in post_to_copied(w, h, args.frames, 1000).items()})
+            runs.append(r)
+        med = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+        med["copy_over_memcpy"] = statistics.median(run["copy_ms_p50"] / run["memcpy_ms_p50"] for run in runs)
+        report[f"{w}x{h}"] = {"median": med, "runs": runs}
+        mb = w * h * 4 / 1e6
+        print(f"{w}x{h} BGRA ({mb:.1f} MB/frame), medians of {args.runs} runs:")
+        print(f"  copy out of shared memory  {med['copy_ms_p50']:7.3f} ms   memcpy same bytes {med['memcpy_ms_p50']:7.3f} ms"
+              f"   ratio {med['copy_over_memcpy']:.2f}x")
+        print(f"  paced 60/s: {med['paced60_fps']:6.1f} frames/s   post->copied p50 {med['paced60_post_to_copied_ms_p50']:6.2f} ms"
+              f"   p99 {med['paced60_post_to_copied_ms_p99']:6.2f} ms")
+        print(f"  unpaced:    {med['unpaced_fps']:6.1f} frames/s   post->copied p50 {med['unpaced_post_to_copied_ms_p50']:6.2f} ms"
+              f"   p99 {med['unpaced_post_to_copied_ms_p99']:6.2f} ms")
+        sys.stdout.flush()
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(main())
