@@ -7,6 +7,7 @@ files hold the values a correct parser must find.
 from __future__ import annotations
 
 import gzip
+import time
 import hashlib
 import json
 from pathlib import Path
@@ -117,3 +118,61 @@ def test_newest_cursor(dump):
     assert hashlib.sha256(shape.data).hexdigest() == latest["shape_sha256"]
     color, _ = shape.layers()
     assert int((color[..., 3] == 255).sum()) == latest["shape_opaque_pixels"]
+
+
+def test_our_producer_lays_out_memory_like_the_b7_host(tmp_path):
+    """Same host description and size as the real B7 host of the dumps -> the same bytes and offsets.
+
+    This is what a real Looking Glass B7 client relies on when it reads our guest agent.
+    """
+    import numpy as np
+
+    from kvmfr_client._ffi import lib
+    from kvmfr_client.formats import encode
+    from kvmfr_client.producer import HostDescription, Producer
+    from tests.support.shm import CURSOR, FRAME, HEADER, MESSAGE, QUEUE, Region, off, queue_base
+
+    exp = json.loads((FIXTURES / "01_live_a.json").read_text())
+    raw = gzip.decompress((FIXTURES / "01_live_a.bin.gz").read_bytes())
+    vm = next(r for r in exp["kvmfr"]["records"] if r["name"] == "VMINFO")
+    osr = next(r for r in exp["kvmfr"]["records"] if r["name"] == "OSINFO")
+    host = HostDescription(hostver="B7", capture=vm["capture"], os=osr["os"], os_name=osr["osName"], features=0,
+                           cpus=vm["cpus"], cores=vm["cores"], sockets=vm["sockets"], model=vm["model"])
+    path = tmp_path / "ours"
+    with Producer(str(path), create_size=exp["shm_size"], host=host) as prod:
+        r = Region(str(path))
+        udata_size = r.u32(off(HEADER, "udataSize"))
+        assert udata_size == exp["lgmp_header"]["udataSize"] == 197
+        ours = bytearray(r.mm[lib.LGMP_UDATA_OFFSET: lib.LGMP_UDATA_OFFSET + udata_size])
+        theirs = bytearray(raw[lib.LGMP_UDATA_OFFSET: lib.LGMP_UDATA_OFFSET + udata_size])
+        for rec in exp["kvmfr"]["records"]:   # record-header padding is leftover garbage in B7
+            pad = rec["record_offset_in_udata"] + 1
+            ours[pad:pad + 3] = theirs[pad:pad + 3] = b"\0\0\0"
+        assert ours == theirs
+        assert r.u32(off(HEADER, "numQueues")) == 2 and r.u32(off(HEADER, "version")) == 6
+        for q in exp["queues"]:
+            base = queue_base(q["index"])
+            for field in ("queueID", "numMessages", "maxTime", "messagesOffset", "cMsgAvail"):
+                assert r.u32(base + off(QUEUE, field)) == q[field], (q["index"], field)
+
+        # A subscriber appears, then one 640x480 BGRA frame and one cursor shape, as in the dump.
+        from kvmfr_client import open as open_session
+        with open_session(str(path), wait=5):
+            time.sleep(0.05)
+            rows = encode(np.zeros((480, 640, 4), np.uint8), FrameType.BGRA)
+            prod.post_frame(1, FrameType.BGRA, rows, 640, 480)
+            from guest_agent.cursor_animation import color_arrow
+            prod.post_cursor(293, 193, shape=color_arrow())
+            fmsg = r.newest_message(2)
+            latest = exp["frame_queue_latest"]
+            frame_blocks = [b["block_offset"] for b in exp["frames"]]
+            assert r.u32(fmsg + off(MESSAGE, "size")) == latest["size"] == 15200256
+            assert r.u32(fmsg + off(MESSAGE, "offset")) in frame_blocks
+            payload = r.u32(fmsg + off(MESSAGE, "offset"))
+            assert r.u32(payload + off(FRAME, "offset")) == 4092
+            cmsg = r.newest_message(1)
+            cur = exp["cursor_latest"]
+            assert r.u32(cmsg + off(MESSAGE, "size")) == cur["msg_size"]
+            assert r.u32(cmsg + off(MESSAGE, "offset")) == cur["offset"] == 6824
+            assert r.u32(cmsg + off(MESSAGE, "udata")) == cur["flags"]
+        r.close()
