@@ -106,6 +106,7 @@ class _Viewer:
         self._shape_type: int | None = None
         self._frame_meta = None
         self._tex_serial: int | None = None
+        self._first_serial: int | None = None
         self._pending_latency: list[int] = []
         self._quit = False
         self.win.actions.update(fullscreen=self.win.toggle_fullscreen, stats=self._toggle_stats, quit=self._request_quit)
@@ -205,6 +206,8 @@ class _Viewer:
         if kind == "damage":
             self.stats.damage_uploads += 1
         self._tex_serial = f.serial
+        if self._first_serial is None:
+            self._first_serial = f.serial
         if self._frame_meta is not None and self._frame_meta.get("pending"):
             self.stats.superseded += 1
         self.stats.frame_received(now)
@@ -333,6 +336,7 @@ class _Viewer:
                 "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
                 "state": s.state.name, "host": s.host.describe() if s.host else None,
                 "session_id": s.host.session_id if s.host else None,
+                "first_serial": self._first_serial,
                 "last_serial": self._frame_meta["serial"] if self._frame_meta else None,
                 "frame": [self._frame_meta["w"], self._frame_meta["h"]] if self._frame_meta else None,
                 "cursor_events": self.cursor.events,
