@@ -1,0 +1,102 @@
+"""Per-frame stage timestamps and their statistics.
+
+A frame's path, each point a CLOCK_MONOTONIC time:
+
+    capture    the agent's capture time, written into the frame's barcode (microseconds)
+    seen       the viewer's reader saw the frame posted in the LGMP queue (Frame.t_seen_ns)
+    copy_start / copy_end   the copy out of shared memory (Frame.t_copy_start_ns / t_copy_end_ns)
+    upload_end the texture upload returned (glTexSubImage2D; synchronous on llvmpipe)
+    draw_end   the draw calls returned (GL commands queued; a software renderer rasterises at the swap)
+    swap_end   the buffer swap returned
+    on_screen  the probe first read the frame's barcode back from the window (X GetImage)
+
+The viewer records the first seven for each frame it shows (:class:`TimingRecorder`, written with
+``kvmfr-view --timings-json FILE``); the probe adds ``on_screen``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+POINTS = ("capture", "seen", "copy_start", "copy_end", "upload_end", "draw_end", "swap_end", "on_screen")
+STAGES = tuple(f"{a}->{b}" for a, b in zip(POINTS, POINTS[1:]))
+VIEWER_FIELDS = ("serial", "t_capture_us", "t_seen_ns", "t_copy_start_ns", "t_copy_end_ns",
+                 "t_upload_end_ns", "t_draw_end_ns", "t_swap_end_ns")
+_MAX_ROWS = 500_000
+
+
+class TimingRecorder:
+    """The viewer's side: one row of stage timestamps per frame shown (a swap after its upload)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, ...]] = []
+
+    def frame_shown(self, serial: int, t_capture_us: int | None, t_seen_ns: int, t_copy_start_ns: int,
+                    t_copy_end_ns: int, t_upload_end_ns: int, t_draw_end_ns: int, t_swap_end_ns: int) -> None:
+        if len(self.rows) < _MAX_ROWS:
+            self.rows.append((serial, t_capture_us if t_capture_us is not None else -1, t_seen_ns,
+                              t_copy_start_ns, t_copy_end_ns, t_upload_end_ns, t_draw_end_ns, t_swap_end_ns))
+
+    def write(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps({"clock": "CLOCK_MONOTONIC", "fields": VIEWER_FIELDS,
+                                          "frames": self.rows}) + "\n")
+
+
+def read_viewer_timings(path: str | os.PathLike) -> dict[int, dict[str, int]]:
+    """serial -> {point: ns} from a ``--timings-json`` file."""
+    data = json.loads(Path(path).read_text())
+    fields = data["fields"]
+    out = {}
+    for row in data["frames"]:
+        r = dict(zip(fields, row))
+        out[r["serial"]] = r
+    return out
+
+
+def join(viewer: dict[int, dict[str, int]], sightings: dict[int, tuple[int, int, int]] | None
+         ) -> list[dict[str, int | None]]:
+    """One record per frame the viewer showed: serial and every point in ns (``None`` when unknown).
+
+    ``sightings``: serial -> (t_capture_us, t_before_ns, t_seen_ns) from the probe.
+    """
+    out = []
+    for serial in sorted(viewer):
+        r = viewer[serial]
+        cap_us = r["t_capture_us"]
+        rec: dict[str, int | None] = {"serial": serial,
+                                      "capture": cap_us * 1000 if cap_us is not None and cap_us >= 0 else None,
+                                      "seen": r["t_seen_ns"] or None, "copy_start": r["t_copy_start_ns"] or None,
+                                      "copy_end": r["t_copy_end_ns"] or None, "upload_end": r["t_upload_end_ns"],
+                                      "draw_end": r["t_draw_end_ns"], "swap_end": r["t_swap_end_ns"],
+                                      "on_screen": None, "on_screen_after": None}
+        s = (sightings or {}).get(serial)
+        if s is not None:
+            if rec["capture"] is None:
+                rec["capture"] = s[0] * 1000
+            rec["on_screen_after"], rec["on_screen"] = s[1], s[2]
+        out.append(rec)
+    return out
+
+
+def summarize(values_ms) -> dict[str, float | int | None]:
+    """n, median, p90, p99, max, mean of a list of milliseconds."""
+    v = np.asarray([x for x in values_ms if x is not None], dtype=float)
+    if v.size == 0:
+        return {"n": 0, "p50": None, "p90": None, "p99": None, "max": None, "mean": None}
+    return {"n": int(v.size), "p50": round(float(np.median(v)), 3), "p90": round(float(np.percentile(v, 90)), 3),
+            "p99": round(float(np.percentile(v, 99)), 3), "max": round(float(v.max()), 3),
+            "mean": round(float(v.mean()), 3)}
+
+
+def stage_samples(records: list[dict]) -> dict[str, list[float | None]]:
+    """Per stage (``a->b``), the milliseconds of each record (None where a point is missing)."""
+    out: dict[str, list[float | None]] = {s: [] for s in STAGES}
+    for rec in records:
+        for a, b in zip(POINTS, POINTS[1:]):
+            ta, tb = rec.get(a), rec.get(b)
+            out[f"{a}->{b}"].append((tb - ta) / 1e6 if ta is not None and tb is not None else None)
+    return out
