@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--vsync", action="store_true", help="wait for vblank before showing a frame (win:vsync)")
     g.add_argument("--exit-after", type=float, metavar="SECONDS", help="close the window after this long")
     g.add_argument("--stats-json", metavar="FILE", help="write counters and timings as JSON at exit")
+    g.add_argument("--timings-json", metavar="FILE",
+                   help="write each shown frame's stage times (CLOCK_MONOTONIC) as JSON at exit (docs/latency.md)")
     g.add_argument("--snapshot", metavar="FILE.npy",
                    help="at exit, save what the window shows (RGBA, top row first) as a numpy .npy file")
     g.add_argument("--force-shader", action="store_true",
@@ -108,6 +110,8 @@ class _Viewer:
         self._tex_serial: int | None = None
         self._first_serial: int | None = None
         self._pending_latency: list[int] = []
+        from kvmfr_client.latency.stages import TimingRecorder
+        self.timings = TimingRecorder() if _arg(args, "timings_json") else None
         self._quit = False
         self.win.actions.update(fullscreen=self.win.toggle_fullscreen, stats=self._toggle_stats, quit=self._request_quit)
         self.win.to_guest_fn = self._to_guest
@@ -217,7 +221,8 @@ class _Viewer:
         prev = self._frame_meta
         self._frame_meta = {"serial": f.serial, "w": f.width, "h": f.height, "type": f.type, "flags": f.flags,
                             "screen": (f.screen_width, f.screen_height), "pending": True,
-                            "t_capture_us": ready.t_capture_us, "data_height": f.data_height}
+                            "t_capture_us": ready.t_capture_us, "data_height": f.data_height,
+                            "t_ns": (f.t_seen_ns, f.t_copy_start_ns, f.t_copy_end_ns, int(now * 1e9))}
         self.renderer.cursor.screen = (f.screen_width, f.screen_height) if f.screen_width else None
         if self.auto_resize and (prev is None or (prev["w"], prev["h"]) != (f.width, f.height)):
             self.win.resize(f.width, f.height)
@@ -285,7 +290,9 @@ class _Viewer:
             return
         t0 = time.perf_counter()
         path = self.renderer.draw(fw, fh, _Overlays(self))
+        t_drawn_ns = time.monotonic_ns()
         self.win.swap()
+        t_swapped_ns = time.monotonic_ns()
         t1 = time.perf_counter()
         self.win.dirty = False
         self.stats.redraws += 1
@@ -296,6 +303,8 @@ class _Viewer:
         if meta is not None and meta.get("pending"):
             meta["pending"] = False
             self.stats.frames_shown += 1
+            if self.timings is not None:
+                self.timings.frame_shown(meta["serial"], meta["t_capture_us"], *meta["t_ns"], t_drawn_ns, t_swapped_ns)
             if meta["t_capture_us"] is not None:
                 now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
                 lat = now_us - meta["t_capture_us"]
@@ -326,6 +335,8 @@ class _Viewer:
             np.save(snapshot, self.renderer.readback(fw, fh))
         self.frames.stop()
         self.cursor.stop()
+        if self.timings is not None:
+            self.timings.write(_arg(self.args, "timings_json"))
         stats_json = _arg(self.args, "stats_json")
         if stats_json:
             s = self.session
