@@ -40,7 +40,7 @@ def main() -> int:
         cfg[key] = config._REGISTRY[key].convert(text)
 
     client = SpiceClient(Address.parse(args.spice), mouse_mode=MouseMode.SERVER, clipboard=args.clipboard)
-    spice = SpiceThread(client).start()
+    spice = SpiceThread(client)  # started once every callback is wired (below)
 
     if not glfw.init():
         print("FAILED glfw.init", flush=True)
@@ -66,6 +66,7 @@ def main() -> int:
     modes: list[tuple[int, int]] = []
     client.on_mouse_mode = lambda supported, current: (modes.append((supported, current)), glfw.post_empty_event())
     controller.attach_glfw(window)
+    spice.start()
 
     done = threading.Event()
     commands: list[str] = []
