@@ -110,6 +110,19 @@ class Frame:
     def truncated(self) -> bool:
         return bool(self.flags & FrameFlags.TRUNCATED)
 
+    @classmethod
+    def from_native(cls, fi, pixels: np.ndarray, damage_only: bool = False) -> "Frame":
+        """Build from a validated ``struct kv_frame_info`` and the rows copied for it."""
+        return cls(
+            serial=int(fi.serial), type=FrameType(fi.type), format_ver=int(fi.format_ver),
+            width=int(fi.frame_width), height=int(fi.frame_height),
+            screen_width=int(fi.screen_width), screen_height=int(fi.screen_height),
+            data_width=int(fi.data_width), data_height=int(fi.data_height), pitch=int(fi.pitch),
+            stride=int(fi.stride), rotation=Rotation(fi.rotation), flags=FrameFlags(fi.flags),
+            damage=tuple((int(r.x), int(r.y), int(r.width), int(r.height)) for r in fi.damage[0:fi.damage_count]),
+            pixels=pixels, damage_only=damage_only, t_seen_ns=int(fi.t_seen_ns),
+            t_copy_start_ns=int(fi.t_copy_start_ns), t_copy_end_ns=int(fi.t_copy_end_ns))
+
 
 def recommended_shm_size(width: int, height: int, bytes_per_pixel: int = 4) -> int:
     """The B7 sizing rule: 2 frames + 10 MiB, rounded up to a power of two (bytes)."""
@@ -285,6 +298,25 @@ class Session:
 
     # ---- frames ----------------------------------------------------------------------------
 
+    def _guarded(self, timeout: float, call, skippable: type[errors.KvmfrError]):
+        """Run one read on a connected session. A refused message (``skippable``) is logged and
+        skipped; any other error drops the session, which then reconnects on a later call."""
+        if not self._ensure_connected():
+            self._sleep_until_retry(timeout)
+            return None
+        self._gate.enter()
+        try:
+            return call()
+        except skippable as exc:
+            self._record_error(exc)
+            return None
+        except errors.KvmfrError as exc:
+            drop = exc
+        finally:
+            self._gate.leave()
+        self._drop(drop)
+        return None
+
     def next_frame(self, timeout: float = 0.1, out: np.ndarray | None = None, allow_damage: bool = False,
                    newest: bool = False) -> Frame | None:
         """The next new frame, or None after ``timeout`` seconds.
@@ -294,23 +326,8 @@ class Session:
         rectangles are copied, so ``out`` must still hold the previous frame. ``newest`` skips
         frames that queued up behind the newest one.
         """
-        if not self._ensure_connected():
-            self._sleep_until_retry(timeout)
-            return None
-        self._gate.enter()
-        try:
-            return self._next_frame(timeout, out, allow_damage, newest)
-        except (errors.SessionLost, errors.QueueError, errors.HostNotRunning) as exc:
-            drop = exc
-        except errors.FrameError as exc:
-            self._record_error(exc)
-            return None
-        except errors.KvmfrError as exc:
-            drop = exc
-        finally:
-            self._gate.leave()
-        self._drop(drop)
-        return None
+        return self._guarded(timeout, lambda: self._next_frame(timeout, out, allow_damage, newest),
+                             errors.FrameError)
 
     def _next_frame(self, timeout, out, allow_damage, newest) -> Frame | None:
         c, err, fi = self._c, self._frame_err, self._fi
@@ -337,8 +354,7 @@ class Session:
                 or out.strides[1] != 1 or not out.flags.writeable:
             lib.kv_client_frame_done(c, err)
             raise ValueError(f"out must be a writable uint8 array of at least {rows}x{row_len}")
-        damage = tuple((int(r.x), int(r.y), int(r.width), int(r.height)) for r in fi.damage[0:fi.damage_count])
-        use_damage = bool(allow_damage and damage and self._last_serial is not None
+        use_damage = bool(allow_damage and fi.damage_count and self._last_serial is not None
                           and serial == (self._last_serial + 1) & 0xFFFFFFFF)
         dst_pitch = out.strides[0]
         dst_size = dst_pitch * (rows - 1) + row_len
@@ -348,34 +364,13 @@ class Session:
         check(rc, err, frame=True)
         self._last_serial = serial
         self.frames_received += 1
-        return Frame(
-            serial=serial, type=FrameType(fi.type), format_ver=int(fi.format_ver),
-            width=int(fi.frame_width), height=int(fi.frame_height),
-            screen_width=int(fi.screen_width), screen_height=int(fi.screen_height),
-            data_width=int(fi.data_width), data_height=rows, pitch=pitch, stride=int(fi.stride),
-            rotation=Rotation(fi.rotation), flags=FrameFlags(fi.flags), damage=damage,
-            pixels=out[:rows], damage_only=use_damage, t_seen_ns=int(fi.t_seen_ns),
-            t_copy_start_ns=int(fi.t_copy_start_ns), t_copy_end_ns=int(fi.t_copy_end_ns))
+        return Frame.from_native(fi, out[:rows], use_damage)
 
     # ---- cursor ----------------------------------------------------------------------------
 
     def next_cursor(self, timeout: float = 0.0) -> CursorEvent | None:
         """The next pointer-queue message as a :class:`CursorEvent`, or None after ``timeout``."""
-        if not self._ensure_connected():
-            self._sleep_until_retry(timeout)
-            return None
-        self._gate.enter()
-        try:
-            return self._next_cursor(timeout)
-        except errors.CursorError as exc:
-            self._record_error(exc)
-            return None
-        except errors.KvmfrError as exc:
-            drop = exc
-        finally:
-            self._gate.leave()
-        self._drop(drop)
-        return None
+        return self._guarded(timeout, lambda: self._next_cursor(timeout), errors.CursorError)
 
     def _next_cursor(self, timeout: float) -> CursorEvent | None:
         c, err, ci = self._c, self._cursor_err, self._ci

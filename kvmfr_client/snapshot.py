@@ -13,7 +13,6 @@ import numpy as np
 
 from ._ffi import check, ffi, lib, new_error
 from .cursor import CursorEvent, CursorFlags, CursorShape, CursorType
-from .formats import FrameFlags, FrameType, Rotation
 from .session import Frame, HostInfo
 
 
@@ -51,13 +50,7 @@ def read_snapshot(path: str) -> Snapshot:
         out = np.empty((fi.data_height, fi.pitch), np.uint8)
         check(lib.kv_client_frame_copy(c, fi, ffi.from_buffer("uint8_t[]", out, require_writable=True),
                                        out.nbytes, fi.pitch, lib.KV_COPY_FULL, err), err, frame=True)
-        frame = Frame(serial=int(fi.serial), type=FrameType(fi.type), format_ver=int(fi.format_ver),
-                      width=int(fi.frame_width), height=int(fi.frame_height), screen_width=int(fi.screen_width),
-                      screen_height=int(fi.screen_height), data_width=int(fi.data_width),
-                      data_height=int(fi.data_height), pitch=int(fi.pitch), stride=int(fi.stride),
-                      rotation=Rotation(fi.rotation), flags=FrameFlags(fi.flags),
-                      damage=tuple((r.x, r.y, r.width, r.height) for r in fi.damage[0:fi.damage_count]),
-                      pixels=out)
+        frame = Frame.from_native(fi, out)
     pq = queues[lib.LGMP_Q_POINTER]
     check(lib.kv_client_subscribe(c, lib.LGMP_Q_POINTER, err), err)
     newest = (pq["position"] + pq["num_messages"] - 1) % pq["num_messages"]

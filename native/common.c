@@ -81,6 +81,19 @@ uint32_t kv_frame_bpp(uint32_t type)
     }
 }
 
+void kv_rect_columns(const struct kvmfr_damage_rect *r, uint32_t bpp, uint64_t row_len, uint64_t *x0, uint64_t *x1)
+{
+    if (bpp == 3) {
+        *x0 = ((uint64_t)r->x * 3 / 4) * 4;
+        *x1 = (((uint64_t)r->x + r->width) * 3 + 3) / 4 * 4;
+    } else {
+        *x0 = (uint64_t)r->x * bpp;
+        *x1 = ((uint64_t)r->x + r->width) * bpp;
+    }
+    if (*x1 > row_len)
+        *x1 = row_len;
+}
+
 uint64_t kv_recommended_shm_size(uint32_t width, uint32_t height, uint32_t bytes_per_pixel)
 {
     /* B7 docs: W*H*BPP*2 bytes, in MiB, plus 10 MiB, rounded up to a power of two. */

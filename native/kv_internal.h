@@ -51,6 +51,10 @@ void kv_unlock(uint32_t *lock);
 
 void kv_sleep_us(uint32_t us);
 
+/* Byte columns [x0, x1) of a stored row that a damage rectangle covers (packed 24-bit kinds count
+ * 3 bytes a pixel, rounded out to whole 32-bit texels), clipped to row_len. */
+void kv_rect_columns(const struct kvmfr_damage_rect *r, uint32_t bpp, uint64_t row_len, uint64_t *x0, uint64_t *x1);
+
 /* Fill *err and return its code. */
 int kv_fail(struct kv_error *err, int code, const char *field, uint64_t value, uint64_t limit,
             const char *fmt, ...) __attribute__((format(printf, 6, 7)));

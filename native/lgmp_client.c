@@ -677,15 +677,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
         for (uint32_t i = 0; i < p->damage_count && !rc; ++i) {
             const struct kvmfr_damage_rect *r = &p->damage[i];
             uint64_t x0, x1;
-            if (bpp == 3) {   /* packed 24-bit: pixels to 32-bit texels, rounded outwards */
-                x0 = ((uint64_t)r->x * 3 / 4) * 4;
-                x1 = (((uint64_t)r->x + r->width) * 3 + 3) / 4 * 4;
-            } else {
-                x0 = (uint64_t)r->x * bpp;
-                x1 = ((uint64_t)r->x + r->width) * bpp;
-            }
-            if (x1 > row_len)
-                x1 = row_len;
+            kv_rect_columns(r, bpp, row_len, &x0, &x1);
             uint32_t y1 = r->y + r->height;
             if (y1 > p->data_height)
                 y1 = p->data_height;

@@ -627,15 +627,7 @@ int kv_producer_frame_write_damage(struct kv_producer *p, const uint8_t *src, ui
         for (uint32_t i = 0; i < s->damage_count; ++i) {
             const struct kvmfr_damage_rect *r = &s->damage[i];
             uint64_t x0, x1;
-            if (bpp == 3) {
-                x0 = ((uint64_t)r->x * 3 / 4) * 4;
-                x1 = (((uint64_t)r->x + r->width) * 3 + 3) / 4 * 4;
-            } else {
-                x0 = (uint64_t)r->x * bpp;
-                x1 = ((uint64_t)r->x + r->width) * bpp;
-            }
-            if (x1 > row_len)
-                x1 = row_len;
+            kv_rect_columns(r, bpp, row_len, &x0, &x1);
             uint32_t y1 = r->y + r->height < f->data_height ? r->y + r->height : f->data_height;
             for (uint32_t y = r->y; y < y1 && x0 < x1; ++y)
                 memcpy(dst + (uint64_t)y * f->pitch + x0, src + (uint64_t)y * src_pitch + x0, x1 - x0);
