@@ -147,6 +147,9 @@ class WindowProbe:
     def close(self) -> None:
         self.display.close()
 
+    def current_name(self) -> str:
+        return _window_name(self.display, self.window) or hex(self.window.id)
+
     def window_size(self) -> tuple[int, int]:
         g = self.window.get_geometry()
         return g.width, g.height

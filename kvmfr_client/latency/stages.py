@@ -3,6 +3,7 @@
 A frame's path, each point a CLOCK_MONOTONIC time:
 
     capture    the agent's capture time, written into the frame's barcode (microseconds)
+    post       the agent posted the frame (begin_frame: queued before its rows are written; our agent only)
     seen       the viewer's reader saw the frame posted in the LGMP queue (Frame.t_seen_ns)
     copy_start / copy_end   the copy out of shared memory (Frame.t_copy_start_ns / t_copy_end_ns)
     upload_end the texture upload returned (glTexSubImage2D; synchronous on llvmpipe)
@@ -22,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-POINTS = ("capture", "seen", "copy_start", "copy_end", "upload_end", "draw_end", "swap_end", "on_screen")
+POINTS = ("capture", "post", "seen", "copy_start", "copy_end", "upload_end", "draw_end", "swap_end", "on_screen")
 STAGES = tuple(f"{a}->{b}" for a, b in zip(POINTS, POINTS[1:]))
+VIEWER_POINTS = POINTS[POINTS.index("seen"):POINTS.index("swap_end") + 1]
 VIEWER_FIELDS = ("serial", "t_capture_us", "t_seen_ns", "t_copy_start_ns", "t_copy_end_ns",
                  "t_upload_end_ns", "t_draw_end_ns", "t_swap_end_ns")
 _MAX_ROWS = 500_000
@@ -57,11 +59,12 @@ def read_viewer_timings(path: str | os.PathLike) -> dict[int, dict[str, int]]:
     return out
 
 
-def join(viewer: dict[int, dict[str, int]], sightings: dict[int, tuple[int, int, int]] | None
-         ) -> list[dict[str, int | None]]:
+def join(viewer: dict[int, dict[str, int]], sightings: dict[int, tuple[int, int, int]] | None,
+         posts: dict[int, int] | None = None) -> list[dict[str, int | None]]:
     """One record per frame the viewer showed: serial and every point in ns (``None`` when unknown).
 
-    ``sightings``: serial -> (t_capture_us, t_before_ns, t_seen_ns) from the probe.
+    ``sightings``: serial -> (t_capture_us, t_before_ns, t_seen_ns) from the probe; ``posts``:
+    serial -> post time (ns) from the agent's log.
     """
     out = []
     for serial in sorted(viewer):
@@ -69,6 +72,7 @@ def join(viewer: dict[int, dict[str, int]], sightings: dict[int, tuple[int, int,
         cap_us = r["t_capture_us"]
         rec: dict[str, int | None] = {"serial": serial,
                                       "capture": cap_us * 1000 if cap_us is not None and cap_us >= 0 else None,
+                                      "post": (posts or {}).get(serial),
                                       "seen": r["t_seen_ns"] or None, "copy_start": r["t_copy_start_ns"] or None,
                                       "copy_end": r["t_copy_end_ns"] or None, "upload_end": r["t_upload_end_ns"],
                                       "draw_end": r["t_draw_end_ns"], "swap_end": r["t_swap_end_ns"],
@@ -92,11 +96,17 @@ def summarize(values_ms) -> dict[str, float | int | None]:
             "mean": round(float(v.mean()), 3)}
 
 
-def stage_samples(records: list[dict]) -> dict[str, list[float | None]]:
-    """Per stage (``a->b``), the milliseconds of each record (None where a point is missing)."""
-    out: dict[str, list[float | None]] = {s: [] for s in STAGES}
+def stage_samples(records: list[dict], points: tuple[str, ...] = POINTS) -> dict[str, list[float]]:
+    """Per stage, the milliseconds of each record that has both ends, in path order.
+
+    A point missing from every record (``post`` with a real guest) merges its two stages into one
+    (``capture->seen``); a point missing from one record only leaves that record out of its stages.
+    """
+    present = [p for p in points if any(rec.get(p) is not None for rec in records)]
+    out: dict[str, list[float]] = {f"{a}->{b}": [] for a, b in zip(present, present[1:])}
     for rec in records:
-        for a, b in zip(POINTS, POINTS[1:]):
+        for a, b in zip(present, present[1:]):
             ta, tb = rec.get(a), rec.get(b)
-            out[f"{a}->{b}"].append((tb - ta) / 1e6 if ta is not None and tb is not None else None)
+            if ta is not None and tb is not None:
+                out[f"{a}->{b}"].append((tb - ta) / 1e6)
     return out
