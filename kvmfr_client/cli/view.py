@@ -3,6 +3,7 @@
     kvmfr-view [--shm PATH] [section:option=value ...]        the window (see docs/viewer.md)
     kvmfr-view --headless --frames N [--json]                  read N frames without a window
     kvmfr-view --inspect FILE [--json]                         decode a still copy of the memory
+    kvmfr-view --benchmark [--duration S] [--json FILE] ...     capture-to-screen latency (docs/latency.md)
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def _inspect(path: str, as_json: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--benchmark" in (sys.argv[1:] if argv is None else argv):   # its own flags (kvmfr-view --benchmark -h)
+        from ..latency.benchmark import main as benchmark_main
+        return benchmark_main(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
