@@ -53,7 +53,7 @@ def main() -> int:
 
     def changed(ctl: InputController) -> None:
         print(f"CAPTURE {'on' if ctl.captured else 'off'} INPUT {'on' if ctl.input_enabled else 'off'}"
-              f" SENS {ctl.sensitivity}", flush=True)
+              f" SENS {ctl.sensitivity} KBDGRAB {getattr(ctl.grab, 'keyboard_grabbed', None)}", flush=True)
 
     clipboard = None
     other = None

@@ -11,7 +11,7 @@ from kvmfr_client.spice.errors import SpiceAuthError, SpiceConnectError, SpiceVe
 from kvmfr_client.spice.link import Address, link
 from kvmfr_client.spice.protocol import Button, ChannelType, Modifier
 from tests.spice.conftest import PASSWORD, run_cli, send
-from tests.support.vm import free_port, start_qemu
+from tests.support.vm import free_port, start_qemu, take_until
 
 
 def keys(*pairs):
@@ -140,7 +140,7 @@ def test_many_motions_arrive_in_full(qemu, trace):
         for _ in range(200):
             c.inputs.motion(3, -2)
     send(qemu.spice, play)
-    events = trace.take(timeout=5, settle=0.5)
+    events = take_until(trace, lambda ev: sum(v for _, axis, v in ev if axis == "x") >= 600)
     assert sum(v for _, axis, v in events if axis == "x") == 600
     assert sum(v for _, axis, v in events if axis == "y") == -400
     assert all(-127 <= v <= 127 for _, _, v in events)

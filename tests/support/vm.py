@@ -167,9 +167,28 @@ class SerialLog:
                     return events
                 self._cond.wait(0.05)
 
+    def take_events_until(self, done, timeout: float = 10.0) -> list[tuple]:
+        """Take ``EV`` events until ``done(events)`` holds (or the timeout passes); returns them all."""
+        events: list[tuple] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            events += self.take_events(timeout=0.2, settle=0.05)
+            if done(events) or time.monotonic() >= deadline:
+                return events
+
     def text(self) -> str:
         with self._cond:
             return "\n".join(line for _, line in self.lines)
+
+
+def take_until(trace: "TraceLog", done, timeout: float = 10.0, **kw) -> list[tuple]:
+    """Take trace events until ``done(events)`` holds (or the timeout passes); returns them all."""
+    events: list[tuple] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        events += trace.take(timeout=0.2, settle=0.05, **kw)
+        if done(events) or time.monotonic() >= deadline:
+            return events
 
 
 @dataclass
