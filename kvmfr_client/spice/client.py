@@ -332,3 +332,23 @@ class SpiceThread:
 
     def wheel(self, steps: int) -> None:
         self.call(self.client.wheel, steps)
+
+
+def spice_from_config(cfg, on_state: StateCallback | None = None) -> SpiceThread:
+    """A SpiceThread (not started yet) built from the ``spice:*`` options.
+
+    Wire the callbacks (``thread.client.on_mouse_mode``, ``on_clipboard_text``) before ``start()``.
+    """
+    password = None
+    if cfg["spice:passwordFile"]:
+        try:
+            with open(cfg["spice:passwordFile"], encoding="utf-8") as f:
+                password = f.read().rstrip("\r\n")
+        except OSError as exc:
+            raise SpiceError(f"cannot read spice:passwordFile: {exc}") from None
+    mode = P.MouseMode.CLIENT if cfg["spice:mouseMode"] == "client" else P.MouseMode.SERVER
+    client = SpiceClient(Address(cfg["spice:host"], cfg["spice:port"]), password, mouse_mode=mode,
+                         on_state=on_state, clipboard=cfg["spice:clipboard"],
+                         clipboard_to_vm=cfg["spice:clipboardToVM"],
+                         clipboard_to_local=cfg["spice:clipboardToLocal"])
+    return SpiceThread(client)
