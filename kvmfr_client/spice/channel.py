@@ -78,8 +78,9 @@ class Channel:
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             if self._closed or self._eof_sent:
                 return
-            raise SpiceServerGone(f"SPICE server at {self.address} closed the {self.name} channel"
-                                  f" ({type(exc).__name__})") from None
+            how = "end of stream" if isinstance(exc, asyncio.IncompleteReadError) else str(exc) or type(exc).__name__
+            raise SpiceServerGone(f"SPICE server at {self.address} closed the {self.name} channel ({how});"
+                                  " did QEMU exit?") from None
         finally:
             self._closed = True
 
@@ -116,9 +117,16 @@ class Channel:
 
     async def close(self, flush: bool = False, timeout: float = 2.0) -> None:
         """Close the channel. With ``flush``, half-close and wait for the server to close its side:
-        the server handles messages in order, so when it closes, it has handled all of ours."""
+        the server handles messages in order, so when it closes, it has handled all of ours. With
+        ``flush``, a server that had already gone away is reported (SpiceServerGone)."""
+        lost = None
+        task = self.reader_task
+        if flush and task is not None and task.done() and not task.cancelled() and not self._eof_sent:
+            lost = task.exception()  # the server went away before we finished: report it
         if self._writer.is_closing():
             self._closed = True
+            if lost is not None:
+                raise lost
             return
         if flush and not self._closed:
             try:
@@ -138,6 +146,8 @@ class Channel:
             await self._writer.wait_closed()
         except Exception:
             pass
+        if lost is not None:
+            raise lost
 
 
 def _notify_text(payload: bytes) -> str:

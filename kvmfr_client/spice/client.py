@@ -92,10 +92,12 @@ class SpiceClient:
             self._stop.set()
         inputs, main = self.inputs, self.main
         self.inputs = self.main = None
-        if inputs is not None:
-            await inputs.close(flush=flush)
-        if main is not None:
-            await main.close(flush=False)
+        try:
+            if inputs is not None:
+                await inputs.close(flush=flush)
+        finally:
+            if main is not None:
+                await main.close(flush=False)
 
     async def run(self) -> None:
         """Connect and stay connected until :meth:`close`; reconnect with exponential backoff."""

@@ -61,3 +61,20 @@ def test_client_reports_a_killed_qemu_and_reconnects_to_the_new_one(tmp_path):
             second.stop()
     lost = [d for s, d in states if s == "lost"][0]
     assert "closed" in lost and "reconnecting" in lost, lost
+
+
+def test_cli_reports_a_server_that_went_away_mid_script(tmp_path):
+    import subprocess
+    import sys
+
+    vm = start_qemu(tmp_path, name="gone")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "kvmfr_client.spice.cli", "--spice", vm.spice,
+                                 "key", "a", "sleep", "3", "key", "b"], stderr=subprocess.PIPE, text=True)
+        assert vm.trace.take(2) == [("key", "a", True), ("key", "a", False)]
+        vm.stop(signal.SIGKILL)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        vm.stop()
+    assert proc.returncode == 1, err
+    assert "closed the" in err and vm.spice in err, err
