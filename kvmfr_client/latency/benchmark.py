@@ -116,7 +116,7 @@ class BenchmarkError(RuntimeError):
     pass
 
 
-def _memcpy_ms(nbytes: int, src: np.ndarray, dst: np.ndarray) -> float:
+def _memcpy_ms(src: np.ndarray, dst: np.ndarray) -> float:
     t0 = time.perf_counter_ns()
     np.copyto(dst, src)
     return (time.perf_counter_ns() - t0) / 1e6
@@ -195,7 +195,7 @@ def run_benchmark(args) -> dict:
         frame_bytes = w * h * 4
         src = np.random.default_rng(1).integers(0, 255, frame_bytes, dtype=np.uint8)
         dst = np.empty_like(src)
-        _memcpy_ms(frame_bytes, src, dst)   # fault the pages in
+        _memcpy_ms(src, dst)   # fault the pages in
         time.sleep(max(0.0, (t_start - time.monotonic_ns()) / 1e9))
         pids = {"agent": agent.pid if agent else None, "viewer": viewer.pid if viewer else None}
         cpu0 = {k: cpu_seconds(pid) if pid else None for k, pid in pids.items()}
@@ -204,7 +204,7 @@ def run_benchmark(args) -> dict:
         for i in range(n_copies):
             due = t_start + (i + 0.5) * (t_end - t_start) / n_copies
             time.sleep(max(0.0, (due - time.monotonic_ns()) / 1e9))
-            copies.append(_memcpy_ms(frame_bytes, src, dst))
+            copies.append(_memcpy_ms(src, dst))
         time.sleep(max(0.0, (t_end - time.monotonic_ns()) / 1e9))
         cpu1 = {k: cpu_seconds(pid) if pid else None for k, pid in pids.items()}
         load_end = os.getloadavg()

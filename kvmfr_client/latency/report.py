@@ -160,6 +160,10 @@ def format_table(report: dict) -> str:
         if "shown" in fr:
             lines.append(f"  frames: produced {fr['produced']}, shown {fr['shown']} ({fr['shown_pct']} %), "
                          f"read back on screen {fr['on_screen']}, dropped {fr['dropped']}")
+            vs = v.get("viewer_stats_whole_run") or {}
+            if vs:
+                lines.append(f"  viewer, whole run: received {vs.get('frames_received')}, shown {vs.get('frames_shown')}, "
+                             f"superseded before a swap {vs.get('superseded')}, skipped in the ring {vs.get('dropped')}")
             cpf = v["cpu_ms_per_frame"]
             lines.append(f"  CPU per frame: viewer {cpf['viewer']} ms, agent {cpf['agent']} ms, "
                          f"probe {cpf['probe']} ms (probe poll p50 {v['probe']['poll_ms_p50']} ms)")
