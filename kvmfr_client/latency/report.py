@@ -272,9 +272,10 @@ def render_plot(report: dict, width: int = 1400) -> np.ndarray:
             for q, label in ((p50, "P50"), (p99, "P99")):
                 qx = x0 + (x1 - x0) * min(q, xmax) / xmax
                 cv.rect(qx, y0, qx + 2, y1, color)
-            cv.rect(x1 + 30, y0 + 40 * k, x1 + 50, y0 + 40 * k + 20, color)
-            cv.text(x1 + 60, y0 + 40 * k + 3, name[:22])
-            cv.text(x1 + 60, y0 + 40 * k + 21, f"P50 {p50:.1f} P99 {p99:.1f} MS", scale=1)
+                cv.text(qx + 5, y0 + 20 * k, label, color)
+            cv.rect(x1 + 30, y0 + 50 * k, x1 + 50, y0 + 50 * k + 20, color)
+            cv.text(x1 + 60, y0 + 50 * k + 3, name[:22])
+            cv.text(x1 + 60, y0 + 50 * k + 25, f"P50 {p50:.1f}  P99 {p99:.1f} MS")
     # --- timeline of our stages
     ours = report["samples"].get("kvmfr-view")
     y0, y1 = 580, 900
