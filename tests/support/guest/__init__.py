@@ -55,11 +55,20 @@ def _run(argv: list[str], cwd: Path | None = None, what: str = "") -> str:
 
 
 def _kernel_package() -> str:
-    out = _run(["apt-cache", "depends", "linux-image-amd64"], what="find the Debian kernel package")
-    m = re.search(r"Depends:\s*(linux-image-[\w.+-]+-amd64)", out)
-    if not m:
-        pytest.fail(f"apt-cache does not know which kernel linux-image-amd64 depends on:\n{out}")
-    return m.group(1)
+    for attempt in range(2):
+        proc = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True, text=True)
+        m = re.search(r"Depends:\s*(linux-image-[\w.+-]+-amd64)", proc.stdout)
+        if m:
+            return m.group(1)
+        if attempt == 0:  # no package lists yet (a fresh or cleaned machine): fetch them once
+            _apt_update()
+    pytest.fail("apt-cache does not know which kernel linux-image-amd64 depends on (is this Debian with"
+                f" its package lists?):\n{proc.stdout}{proc.stderr}")
+
+
+def _apt_update() -> None:
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    subprocess.run(sudo + ["apt-get", "update", "-q"], capture_output=True, text=True, timeout=300)
 
 
 def _fetch_kernel(work: Path) -> tuple[Path, str, dict[str, Path]]:
@@ -71,7 +80,9 @@ def _fetch_kernel(work: Path) -> tuple[Path, str, dict[str, Path]]:
     if not bzimage.exists():
         debs = list(work.glob(f"{package}_*.deb"))
         if not debs:
-            _run(["apt-get", "download", package], cwd=work, what=f"download {package}")
+            if subprocess.run(["apt-get", "download", package], cwd=work, capture_output=True).returncode:
+                _apt_update()  # stale lists point at a version the mirror no longer has
+                _run(["apt-get", "download", package], cwd=work, what=f"download {package}")
             debs = list(work.glob(f"{package}_*.deb"))
         if not debs:
             pytest.fail(f"apt-get download {package} produced no .deb in {work}")
