@@ -161,6 +161,8 @@ def run_benchmark(args) -> dict:
                  "--stats-json", str(work / "viewer-stats.json"), "--timings-json", str(work / "viewer-timings.json"),
                  f"win:size={w}x{h}", "win:position=0,0", "win:borderless=yes", f"win:title={title}",
                  *args.options],
+                # On a Wayland desktop the window must be an X one (XWayland) for the probe to read it.
+                env={k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"},
                 stdout=open(work / "viewer.log", "wb"), stderr=subprocess.STDOUT)
             procs.append(viewer)
         windows = ([title] if viewer is not None else []) + list(args.probe_window)
