@@ -6,7 +6,8 @@ Prints ``READY <X11 window id>`` once SPICE is connected and the window is focus
 state change (``CAPTURE on``/``CAPTURE off``, ``INPUT on``/``off``, ``SENS n``). With ``--clipboard`` it
 prints ``LOCAL <text>`` when the guest's text reached the local clipboard, and the stdin command
 ``copy TEXT`` puts TEXT on the local clipboard and moves the focus away and back (as a user copying in
-another window would). Exits when stdin closes.
+another window would); ``focus-away`` / ``focus-back`` move the X input focus to a second window and
+back. Each command answers ``DONE <command>``. Exits when stdin closes.
 """
 
 from __future__ import annotations
@@ -56,11 +57,11 @@ def main() -> int:
               f" SENS {ctl.sensitivity} KBDGRAB {getattr(ctl.grab, 'keyboard_grabbed', None)}", flush=True)
 
     clipboard = None
-    other = None
+    other = glfw.create_window(64, 64, "elsewhere", None, None)  # somewhere to move the focus to
+    glfw.set_window_pos(other, 900, 700)
     if args.clipboard:
         from kvmfr_client.input.clipboard import GlfwClipboard
         clipboard = GlfwClipboard(window, spice, client)
-        other = glfw.create_window(64, 64, "elsewhere", None, None)
     controller = InputController(spice, cfg, on_change=changed, clipboard=clipboard)
     # Mouse-mode news arrives on the SPICE thread; hand it to this (the window's) thread.
     modes: list[tuple[int, int]] = []
@@ -103,14 +104,15 @@ def main() -> int:
                 print(f"LOCAL {glfw.get_clipboard_string(window).decode()}", flush=True)
         while commands:
             verb, _, text = commands.pop(0).partition(" ")
-            if verb == "copy" and other is not None:
+            if verb == "copy":
                 glfw.set_clipboard_string(other, text)
-                for target in (other, window):
-                    glfw.focus_window(target)
-                    for _ in range(10):
-                        glfw.poll_events()
-                        time.sleep(0.01)
-                print("COPIED", flush=True)
+            targets = {"copy": (other, window), "focus-away": (other,), "focus-back": (window,)}.get(verb, ())
+            for target in targets:
+                glfw.focus_window(target)
+                for _ in range(10):
+                    glfw.poll_events()
+                    time.sleep(0.01)
+            print(f"DONE {verb}", flush=True)
     spice.stop()
     glfw.destroy_window(window)
     glfw.terminate()

@@ -43,7 +43,7 @@ def test_clipboard_through_the_window(guest_agent, xserver):
         harness.wait_line("READY")
         assert harness.wait_line("LOCAL") == f"LOCAL {GUEST_CLIPBOARD}"
         harness.send("copy copied on the host ✓")
-        harness.wait_line("COPIED")
+        harness.wait_line("DONE copy")
         m = guest_agent.serial.wait_for(r"^AGENT clipboard (\d+) (.*)$", 15)
         assert m is not None and m.group(2) == "copied on the host ✓", guest_agent.output()
     finally:

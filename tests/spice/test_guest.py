@@ -108,3 +108,17 @@ def test_capture_mode_and_escape_combos_in_the_window(guest, window):
     events = guest.serial.take_events(6, timeout=10)
     assert keys_of(events, kbd) == [(KEY_LEFTCTRL, 1), (KEY_LEFTALT, 1), (KEY_F2, 1), (KEY_F2, 0),
                                     (KEY_LEFTALT, 0), (KEY_LEFTCTRL, 0)]
+
+
+def test_focus_loss_releases_held_keys_in_the_guest(guest, window):
+    kbd = guest.devices["AT Translated Set 2 keyboard"]
+    window.xdotool("keydown", "alt")
+    assert keys_of(guest.serial.take_events(1, timeout=10), kbd) == [(KEY_LEFTALT, 1)]
+    window.send("focus-away")  # as Alt+Tab to another window would
+    window.wait_line("DONE focus-away")
+    assert keys_of(guest.serial.take_events(1, timeout=10), kbd) == [(KEY_LEFTALT, 0)]
+    window.xdotool("keyup", "alt")  # released over the other window: the guest must not see it twice
+    window.send("focus-back")
+    window.wait_line("DONE focus-back")
+    window.xdotool("key", "b")
+    assert keys_of(guest.serial.take_events(2, timeout=10), kbd) == taps(KEY_B)
