@@ -17,7 +17,6 @@ from kvmfr_client.producer import HostDescription, Producer
 from kvmfr_client.session import recommended_shm_size
 from kvmfr_client.testpattern import PatternKind
 
-from .cursor_animation import CursorAnimation
 from .sources.synthetic import PatternSource
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,12 @@ def make_source(opts: AgentOptions):
         return PatternSource(opts.width, opts.height, opts.ftype, PatternKind.MOVING)
     if opts.source == "damage":
         return PatternSource(opts.width, opts.height, opts.ftype, PatternKind.DAMAGE)
-    raise ValueError(f"unknown source {opts.source!r} (testpattern, damage)")
+    if opts.source == "x11":
+        from .sources.x11 import X11Source
+        source = X11Source()
+        opts.width, opts.height = source.width, source.height
+        return source
+    raise ValueError(f"unknown source {opts.source!r} (testpattern, damage, x11)")
 
 
 class Agent:
@@ -62,7 +66,6 @@ class Agent:
         host = HostDescription(hostver="kvmfr-agent 0.1", capture=self.source.capture_name,
                                features=lib.KVMFR_FEATURE_SETCURSORPOS)
         self.producer = Producer(opts.shm, create_size=create, host=host)
-        self.cursor = CursorAnimation(opts.width, opts.height)
         self.stop_event = threading.Event()
         self.frames_posted = 0
         self.serial = 0
@@ -72,15 +75,16 @@ class Agent:
             if len(msg) >= 12:
                 mtype, x, y = struct.unpack_from("<Iii", msg)
                 if mtype == lib.KVMFR_MESSAGE_SETCURSORPOS:
-                    self.cursor.warp = (x, y)
+                    self.source.warp(x, y)
                     log.info("client moved the cursor to %d,%d", x, y)
 
     def _post_cursor(self, serial: int) -> None:
-        shape = self.cursor.shape_for(serial)
-        x, y = self.cursor.position(serial)
-        hx, hy = (shape[4], shape[5]) if shape else (0, 0)
+        update = self.source.cursor_update(serial)
+        if update is None:
+            return
+        x, y, visible, shape = update
         try:
-            self.producer.post_cursor(x - hx, y - hy, visible=True, shape=shape, timeout=0.05)
+            self.producer.post_cursor(x, y, visible=visible, shape=shape, timeout=0.05)
         except errors.QueueError:
             pass   # the pointer queue is full: the client is gone or slow; positions are not precious
 
@@ -116,6 +120,8 @@ class Agent:
 
     def close(self) -> None:
         self.producer.close()
+        if hasattr(self.source, "close"):
+            self.source.close()
 
 
 def run_agent(opts: AgentOptions) -> int:

@@ -20,8 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shm", default="/dev/shm/looking-glass",
                    help="shared-memory file or /dev/kvmfrN (created and sized when missing)")
-    p.add_argument("--source", default="testpattern", choices=["testpattern", "damage"],
-                   help="testpattern: moving image with serial+timestamp barcode; damage: only a small region changes")
+    p.add_argument("--source", default="testpattern", choices=["testpattern", "damage", "x11"],
+                   help="testpattern: moving image with serial+timestamp barcode; damage: only a small region "
+                        "changes; x11: capture this guest's X screen ($DISPLAY) and cursor (--size is ignored)")
     p.add_argument("--size", default="1920x1080", type=parse_size, help="frame size WxH")
     p.add_argument("--fps", default=60.0, type=float, help="frames per second")
     p.add_argument("--format", default="BGRA", choices=[t.name for t in FrameType], help="frame format")

@@ -56,6 +56,7 @@ class CursorAnimation:
         self.shape_period = shape_period
         self._shapes = [make() for make in SHAPES]
         self.warp: tuple[int, int] | None = None
+        self.hotspot = (0, 0)   # of the shape last sent
 
     def shape_for(self, serial: int) -> tuple | None:
         """The shape to send with frame ``serial`` (only when it changes)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from guest_agent.cursor_animation import CursorAnimation
 from kvmfr_client.formats import FrameFlags, FrameType
 from kvmfr_client.producer import Producer
 from kvmfr_client.testpattern import Pattern, PatternKind, now_us
@@ -15,7 +16,7 @@ class PatternSource:
         self.pattern = Pattern(width, height, ftype, kind)
         self.ftype = ftype
         self.flags = FrameFlags.HDR if ftype == FrameType.RGBA16F else FrameFlags(0)
-        self._prev_full = None
+        self.cursor = CursorAnimation(width, height)
 
     @property
     def capture_name(self) -> str:
@@ -36,3 +37,15 @@ class PatternSource:
             producer.write_rows(p.body_stored(serial), p.code_rows)
         producer.end_frame()
         return t_us
+
+    def cursor_update(self, serial: int):
+        """(x, y, visible, shape or None): the animated cursor moves every frame."""
+        shape = self.cursor.shape_for(serial)
+        x, y = self.cursor.position(serial)
+        hx, hy = (shape[4], shape[5]) if shape else self.cursor.hotspot
+        if shape:
+            self.cursor.hotspot = (hx, hy)
+        return x - hx, y - hy, True, shape
+
+    def warp(self, x: int, y: int) -> None:
+        self.cursor.warp = (x, y)

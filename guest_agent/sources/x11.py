@@ -1,0 +1,85 @@
+"""Capture a Linux guest's X11 screen and cursor (what the B7 Linux host's XCB capture does).
+
+Frames: the root window through mss (MIT-SHM when the server has it), as BGRA. Cursor: XFixes
+GetCursorImage, polled once per frame: a new shape when the cursor serial changes, a position when
+the pointer moved. SETCURSORPOS from the client warps the X pointer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from kvmfr_client.cursor import CursorType
+from kvmfr_client.formats import FrameType
+from kvmfr_client.producer import Producer
+from kvmfr_client.testpattern import now_us
+
+log = logging.getLogger(__name__)
+
+
+class X11Source:
+    capture_name = "X11"
+
+    def __init__(self, display: str | None = None):
+        import mss
+        from Xlib import display as xdisplay
+
+        self._mss = mss.MSS(display=display) if hasattr(mss, "MSS") else mss.mss(display=display)
+        self._monitor = self._mss.monitors[0]          # the whole X screen
+        self.width, self.height = self._monitor["width"], self._monitor["height"]
+        self._x = xdisplay.Display(display)
+        if not self._x.has_extension("XFIXES"):
+            raise RuntimeError("the X server has no XFIXES extension: the cursor cannot be captured")
+        self._x.xfixes_query_version()
+        self._root = self._x.screen().root
+        self._cursor_serial = None
+        self._last_pos = None
+        self._format_ver = 0
+        self._size = (self.width, self.height)
+
+    def post(self, producer: Producer, serial: int) -> int:
+        t_us = now_us()
+        shot = self._mss.grab(self._monitor)
+        w, h = shot.size
+        if (w, h) != self._size:   # the guest changed resolution: a new format version
+            self._size = (w, h)
+            self._format_ver += 1
+        rows = np.frombuffer(shot.raw, np.uint8).reshape(h, w * 4)
+        producer.begin_frame(serial, FrameType.BGRA, w, h, format_ver=self._format_ver)
+        producer.write_rows(rows, 0)
+        producer.end_frame()
+        return t_us
+
+    def cursor_update(self, serial: int):
+        """(x, y, visible, shape or None) when something changed, else None."""
+        image = self._x.xfixes_get_cursor_image(self._root)
+        shape = None
+        if image.cursor_serial != self._cursor_serial:
+            self._cursor_serial = image.cursor_serial
+            shape = _shape_from_xfixes(image)
+        pos = (image.x - image.xhot, image.y - image.yhot)
+        if shape is None and pos == self._last_pos:
+            return None
+        self._last_pos = pos
+        return pos[0], pos[1], True, shape
+
+    def warp(self, x: int, y: int) -> None:
+        self._root.warp_pointer(x, y)
+        self._x.sync()
+
+    def close(self) -> None:
+        self._mss.close()
+        self._x.close()
+
+
+def _shape_from_xfixes(image) -> tuple:
+    """XFixes gives premultiplied ARGB words; KVMFR COLOR cursors are BGRA with straight alpha."""
+    w, h = image.width, image.height
+    argb = np.asarray(image.cursor_image, dtype=np.uint64).astype(np.uint32).reshape(h, w)
+    bgra = argb.view(np.uint8).reshape(h, w, 4).astype(np.uint32)   # little-endian: B, G, R, A
+    alpha = bgra[..., 3:4]
+    straight = np.where(alpha > 0, np.minimum(bgra[..., :3] * 255 // np.maximum(alpha, 1), 255), 0)
+    out = np.concatenate([straight, alpha], axis=2).astype(np.uint8)
+    return CursorType.COLOR, w, h, w * 4, image.xhot, image.yhot, out.tobytes()

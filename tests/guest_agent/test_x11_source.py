@@ -1,0 +1,86 @@
+"""The agent's X11 source on a real X server: frames, cursor shape/position and SETCURSORPOS."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import kvmfr_client
+from kvmfr_client.formats import decode
+from tests.support.xvfb import start_xvfb
+
+BARS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (18, 52, 86), (192, 128, 64), (1, 254, 127), (255, 255, 255), (0, 0, 0)]
+
+PAINTER = """
+import sys, time
+from Xlib import X, display
+d = display.Display()
+screen = d.screen()
+win = screen.root.create_window(0, 0, 640, 480, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+                                override_redirect=True, background_pixel=0)
+win.map()
+gc = win.create_gc()
+bars = %r
+for i, (r, g, b) in enumerate(bars):
+    gc.change(foreground=(r << 16) | (g << 8) | b)
+    win.fill_rectangle(gc, i * 80, 0, 80, 480)
+d.sync()
+print("painted", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def xscreen():
+    server = start_xvfb(640, 480)
+    painter = subprocess.Popen([sys.executable, "-c", PAINTER % (BARS,)], env=server.env(), stdout=subprocess.PIPE,
+                               text=True)
+    assert painter.stdout.readline().strip() == "painted"
+    subprocess.run(["xdotool", "mousemove", "300", "200"], env=server.env(), check=True)
+    yield server
+    painter.kill()
+    painter.wait()
+    server.stop()
+
+
+def test_x11_capture_frames_cursor_and_warp(xscreen, shm_path):
+    agent = subprocess.Popen([sys.executable, "-m", "guest_agent", "--shm", str(shm_path), "--source", "x11",
+                              "--fps", "30"], env=xscreen.env(), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not shm_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with kvmfr_client.open(shm_path, wait=10) as s:
+            assert s.host.capture == "X11" and s.host.can_set_cursor_pos
+            frame = None
+            while frame is None and time.monotonic() < deadline:
+                frame = s.next_frame(timeout=0.5)
+            assert frame is not None and (frame.width, frame.height) == (640, 480)
+            rgb = decode(frame.pixels, frame.type, frame.width)[..., :3]
+            for i, colour in enumerate(BARS):
+                assert tuple(rgb[100, i * 80 + 40]) == colour, f"bar {i}"
+            shape = event = None
+            while time.monotonic() < deadline and (shape is None or event is None):
+                ev = s.next_cursor(timeout=0.2)
+                if ev is not None:
+                    shape = ev.shape or shape
+                    event = ev if ev.has_position else event
+            assert shape is not None and shape.width > 0
+            assert (event.x + shape.hx, event.y + shape.hy) == (300, 200)
+
+            s.set_cursor_pos(500, 400)
+            loc = ""
+            while time.monotonic() < deadline + 5 and "x:500 y:400" not in loc:
+                loc = subprocess.run(["xdotool", "getmouselocation"], env=xscreen.env(), capture_output=True,
+                                     text=True).stdout
+                s.next_frame(timeout=0.05)
+            assert "x:500 y:400" in loc
+    finally:
+        agent.terminate()
+        agent.wait(10)
+    assert agent.returncode == 0, agent.stderr.read()
