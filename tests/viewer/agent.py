@@ -49,6 +49,12 @@ class ViewerRun:
                                      text=True)
         self.seconds = seconds
 
+    def finish(self) -> tuple[dict, np.ndarray]:
+        """Close the window now (SIGTERM: it still writes its stats and snapshot) and collect them."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait()
+
     def wait(self) -> tuple[dict, np.ndarray]:
         try:
             out, _ = self.proc.communicate(timeout=self.seconds + 30)
@@ -67,3 +73,31 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def frame_subscribers(shm: Path) -> int:
+    """How many clients are subscribed to the frame queue of the live session at ``shm``."""
+    import kvmfr_client
+    from kvmfr_client._ffi import lib
+    with kvmfr_client.open(str(shm)) as probe:
+        probe.wait_connected(10)
+        # LGMP keeps the subscribed-clients bitmask in the high 32 bits of `subs`
+        return bin(probe.queue_stats(lib.LGMP_Q_FRAME)["subs"] >> 32).count("1")
+
+
+def wait_viewer_watching(shm: Path, timeout: float = 20) -> None:
+    """Block until a client other than our probe is subscribed to the current session (the viewer)."""
+    wait_for(lambda: frame_subscribers(shm) >= 2, timeout, "the viewer to subscribe to the host's frames")
+
+
+def watch(xserver, tmp: Path, shm: Path, seconds: float, *options: str) -> tuple[dict, np.ndarray]:
+    """Run the viewer until it has watched the host at ``shm`` for ``seconds``; its (stats, snapshot)."""
+    viewer = ViewerRun(xserver, tmp, shm, 120.0, *options)
+    try:
+        wait_viewer_watching(shm)
+        time.sleep(seconds)
+        return viewer.finish()
+    finally:
+        if viewer.proc.poll() is None:
+            viewer.proc.kill()
+            viewer.proc.wait()

@@ -13,8 +13,7 @@ from kvmfr_client.cursor import CursorShape, CursorType, composite
 from kvmfr_client.formats import FrameType
 from kvmfr_client.testpattern import Pattern, PatternKind
 from kvmfr_client.viewer import hdr
-import kvmfr_client
-from tests.viewer.agent import ViewerRun, start_agent, stop, wait_for
+from tests.viewer.agent import ViewerRun, start_agent, stop, wait_viewer_watching, watch
 from tests.viewer.helpers import rgb_diff
 
 SIZE = (320, 240)
@@ -31,10 +30,10 @@ def expected_frame(snapshot: np.ndarray, ftype: FrameType, kind=PatternKind.MOVI
 def test_agent_frames_reach_the_window_exactly(xserver, tmp_path, shm_path, fmt):
     agent = start_agent(shm_path, SIZE, fps=60, fmt=fmt, cursor=False)
     try:
-        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.5, f"win:size={SIZE[0]}x{SIZE[1]}").wait()
+        stats, snap = watch(xserver, tmp_path, shm_path, 1.5, f"win:size={SIZE[0]}x{SIZE[1]}")
     finally:
         stop(agent)
-    assert stats["state"] == "CONNECTED" and stats["frames_received"] >= 30, stats
+    assert stats["state"] == "CONNECTED" and stats["frames_received"] >= 20, stats
     # every frame received was shown (a redraw happened after each upload)
     assert stats["frames_shown"] >= stats["frames_received"] - 1
     expected, serial = expected_frame(snap, FrameType[fmt])
@@ -49,14 +48,14 @@ def test_agent_frames_reach_the_window_exactly(xserver, tmp_path, shm_path, fmt)
     else:
         assert rgb_diff(snap, expected) == 0
     assert stats["paths"].get("blit", 0) >= stats["frames_shown"], "1:1 frames must be presented by a blit"
-    assert stats["latency_samples"] >= 30 and 0 < stats["latency_ms_p50"] < 1000
+    assert stats["latency_samples"] >= 20 and 0 < stats["latency_ms_p50"] < 1000
     assert stats["upload_ms_p50"] is not None and stats["present_ms_p50"] is not None
 
 
 def test_damage_source_uploads_rects_and_shows_the_same_picture(xserver, tmp_path, shm_path):
     agent = start_agent(shm_path, SIZE, fps=60, source="damage", cursor=False)
     try:
-        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.5, f"win:size={SIZE[0]}x{SIZE[1]}").wait()
+        stats, snap = watch(xserver, tmp_path, shm_path, 1.5, f"win:size={SIZE[0]}x{SIZE[1]}")
     finally:
         stop(agent)
     assert stats["damage_uploads"] >= stats["frames_received"] // 2, stats
@@ -67,7 +66,7 @@ def test_damage_source_uploads_rects_and_shows_the_same_picture(xserver, tmp_pat
 def test_agent_cursor_is_drawn_over_the_frame(xserver, tmp_path, shm_path):
     agent = start_agent(shm_path, SIZE, fps=30, cursor=True)
     try:
-        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.0, f"win:size={SIZE[0]}x{SIZE[1]}").wait()
+        stats, snap = watch(xserver, tmp_path, shm_path, 1.5, f"win:size={SIZE[0]}x{SIZE[1]}")
     finally:
         stop(agent)
     cur = stats["cursor"]
@@ -86,7 +85,7 @@ def test_agent_cursor_is_drawn_over_the_frame(xserver, tmp_path, shm_path):
 def test_scaled_window_uses_shader_path_and_letterboxes(xserver, tmp_path, shm_path):
     agent = start_agent(shm_path, SIZE, fps=60, cursor=False)
     try:
-        stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.0, "win:size=800x480", "win:filter=nearest").wait()
+        stats, snap = watch(xserver, tmp_path, shm_path, 1.5, "win:size=800x480", "win:filter=nearest")
     finally:
         stop(agent)
     # 320x240 into 800x480: 2x -> 640x480 centred, 80-pixel bars
@@ -101,20 +100,20 @@ def test_scaled_window_uses_shader_path_and_letterboxes(xserver, tmp_path, shm_p
 
 def test_window_survives_producer_restart_and_shows_new_session(xserver, tmp_path, shm_path):
     agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
-    viewer = ViewerRun(xserver, tmp_path, shm_path, 9.0, f"win:size={SIZE[0]}x{SIZE[1]}")
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, f"win:size={SIZE[0]}x{SIZE[1]}")
     try:
-        with kvmfr_client.open(str(shm_path)) as probe:
-            wait_for(lambda: probe.next_frame(timeout=0.1) is not None, 10, "frames from the first agent")
-        time.sleep(1.5)
+        wait_viewer_watching(shm_path)
+        time.sleep(1.0)
         stop(agent)                       # the host goes away ...
         time.sleep(1.0)
         t_restart_us = testpattern.now_us()
         agent = start_agent(shm_path, SIZE, fps=30, cursor=False)   # ... and a new session starts
-        with kvmfr_client.open(str(shm_path)) as probe:
-            wait_for(lambda: probe.next_frame(timeout=0.1) is not None, 10, "frames from the second agent")
-        stats, snap = viewer.wait()
+        wait_viewer_watching(shm_path)    # the viewer found the new session by itself
+        time.sleep(1.0)
+        stats, snap = viewer.finish()
     finally:
         stop(agent)
+        viewer.proc.kill()
     assert stats["state"] == "CONNECTED", stats
     assert stats["sessions"] == 2, f"expected a reconnect to the new session: {stats}"
     code = testpattern.read_code(snap)
