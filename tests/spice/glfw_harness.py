@@ -96,7 +96,9 @@ def main() -> int:
     while not done.is_set() and not glfw.window_should_close(window):
         glfw.wait_events_timeout(0.02)
         while modes:
-            controller.set_mouse_modes(*modes.pop(0))
+            supported, current = modes.pop(0)
+            controller.set_mouse_modes(supported, current)
+            print(f"MOUSEMODE {supported} {current}", flush=True)
         if clipboard is not None:
             before = clipboard._last
             controller.poll()

@@ -122,3 +122,23 @@ def test_focus_loss_releases_held_keys_in_the_guest(guest, window):
     window.wait_line("DONE focus-back")
     window.xdotool("key", "b")
     assert keys_of(guest.serial.take_events(2, timeout=10), kbd) == taps(KEY_B)
+
+
+def test_window_positions_the_guest_pointer_absolutely_outside_capture(guest_tablet, xserver):
+    # The harness maps its 640x480 window 1:1 onto a 640x480 guest frame; QEMU then scales guest pixels
+    # over its 720x400 surface to the tablet's 0..32767.
+    harness = start_harness(guest_tablet.spice, xserver)
+    try:
+        window_id = harness.wait_line("READY").split()[1]
+        while harness.wait_line("MOUSEMODE") != "MOUSEMODE 3 2":
+            pass  # offered both, switched to client (absolute) mode
+        guest_tablet.serial.take_events(timeout=0.3)
+        tablet = guest_tablet.devices["USB Tablet"]
+        harness.xdotool("mousemove", "--window", window_id, "320", "240")
+        events = guest_tablet.serial.take_events_until(
+            lambda ev: (3, 0, 320 * 32767 // 720) in [e[1:] for e in ev if e[0] == tablet]
+            and (3, 1, 240 * 32767 // 400) in [e[1:] for e in ev if e[0] == tablet])
+        last = {code: value for dev, kind, code, value in events if dev == tablet and kind == EV_ABS}
+        assert last == {0: 320 * 32767 // 720, 1: 240 * 32767 // 400}, events
+    finally:
+        harness.stop()
