@@ -41,3 +41,43 @@ def test_scroll_lock_combos_toggle_stats_fullscreen_and_quit(xserver, tmp_path, 
     assert stats["fullscreen"] and stats["window"] == [xserver.width, xserver.height], stats["window"]
     # the stats box is drawn at the top-left (white text on a dark box)
     assert (snap[8:60, 8:200, 0] == 255).any()
+
+
+def test_input_hook_gets_window_events_but_not_viewer_combos(xserver, tmp_path, shm_path):
+    import json
+    import sys
+
+    from tests.viewer.agent import start_agent, stop, wait_viewer_watching
+    from tests.viewer.helpers import REPO
+    agent = start_agent(shm_path, (320, 240), fps=30, cursor=False)
+    out = tmp_path / "events.json"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.viewer.hook_child", str(out), "--shm", str(shm_path),
+                             "--exit-after", "60", "win:size=640x480", "win:position=0,0", "win:borderless=yes"],
+                            cwd=REPO, env=xserver.env(XDG_CONFIG_HOME=str(tmp_path)))
+    try:
+        wait_viewer_watching(shm_path)
+        wid = xdotool(xserver, "search", "--name", "^kvmfr-view").split("\n")[0]
+        xdotool(xserver, "windowfocus", "--sync", wid)
+        xdotool(xserver, "mousemove", "--sync", "320", "240")
+        xdotool(xserver, "click", "1")
+        xdotool(xserver, "key", "a")
+        time.sleep(0.3)
+        xdotool(xserver, "keydown", "Scroll_Lock", "key", "d", "keyup", "Scroll_Lock")
+        time.sleep(0.3)
+        xdotool(xserver, "keydown", "Scroll_Lock", "key", "q", "keyup", "Scroll_Lock")
+        assert proc.wait(20) == 0
+    finally:
+        stop(agent)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = json.loads(out.read_text())["events"]
+    import glfw
+    keys = [(e[1], e[2]) for e in events if e[0] == "key"]
+    assert (glfw.KEY_A, glfw.PRESS) in keys and (glfw.KEY_A, glfw.RELEASE) in keys
+    assert (glfw.KEY_SCROLL_LOCK, glfw.PRESS) in keys, "the escape key itself goes to the hook (capture toggle)"
+    assert all(k not in (glfw.KEY_D, glfw.KEY_Q) for k, _ in keys), "viewer combos must not reach the guest"
+    assert ["button", glfw.MOUSE_BUTTON_LEFT, glfw.PRESS] in events
+    pos = [e for e in events if e[0] == "pos" and e[1] == 320 and e[2] == 240]
+    # 320x240 frame shown 2x in the 640x480 window: window (320, 240) is guest (160, 120)
+    assert pos and pos[-1][3] == [160.0, 120.0], pos
