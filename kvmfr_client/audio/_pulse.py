@@ -183,6 +183,7 @@ _ERR_NODATA = 16
 
 _NOTIFY_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _REQUEST_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+_ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 _core = None
 
@@ -206,6 +207,7 @@ def _core_library() -> ctypes.CDLL:
             "pa_threaded_mainloop_wait": (None, [vp]),
             "pa_threaded_mainloop_signal": (None, [vp, i]),
             "pa_threaded_mainloop_get_api": (vp, [vp]),
+            "pa_threaded_mainloop_once_unlocked": (None, [vp, _ONCE_CB, vp]),
             "pa_context_new": (vp, [vp, ctypes.c_char_p]),
             "pa_context_set_state_callback": (None, [vp, _NOTIFY_CB, vp]),
             "pa_context_connect": (i, [vp, ctypes.c_char_p, i, vp]),
@@ -244,7 +246,7 @@ class PlaybackStream:
     def __init__(self, spec: StreamSpec, *, server: str | None = None, device: str | None = None,
                  app_name: str = "kvmfr-client", stream_name: str = "guest audio", tlength: int | None = None,
                  maxlength: int | None = None, prebuf: int | None = None, minreq: int | None = None,
-                 timeout: float = 5.0):
+                 timeout: float = 5.0, thread_setup=None):
         lib = _core_library()
         self.spec = spec
         self.underflows = 0
@@ -258,6 +260,12 @@ class PlaybackStream:
             lib.pa_threaded_mainloop_free(self._ml)
             raise PulseError("pa_threaded_mainloop_start", -1, "cannot start the Pulse main loop thread")
         lib.pa_threaded_mainloop_lock(self._ml)
+        if thread_setup is not None:
+            # Our writes take the main loop's lock; if its thread lost the CPU while holding it, the
+            # player would wait. thread_setup (e.g. raising the priority) runs in that thread. Queuing
+            # it touches the loop's event lists, so it needs the lock like any other call.
+            self._on_once = _ONCE_CB(lambda *_: thread_setup())
+            lib.pa_threaded_mainloop_once_unlocked(self._ml, self._on_once, None)
         try:
             self._connect(lib, spec, server, device, app_name, stream_name,
                           (maxlength, tlength, prebuf, minreq, None), timeout)

@@ -9,13 +9,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
+import time
 
 from kvmfr_client import config
 from kvmfr_client.audio import sinks
+from kvmfr_client.audio.priority import raise_thread_priority
 from kvmfr_client.audio.service import AudioConfigError, AudioService
 
 
@@ -32,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--server", help="PulseAudio server (like PULSE_SERVER)")
     p.add_argument("--list-sinks", action="store_true", help="list sinks and exit")
     p.add_argument("--stats", type=float, metavar="S", default=0, help="log counters every S seconds")
+    p.add_argument("--stats-file", metavar="PATH", help="with --stats: append them as JSON lines to PATH instead")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("options", nargs="*", metavar="audio:option=value", help="any audio:* option")
     return p
@@ -88,11 +92,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kvmfr-audio: {exc}", file=sys.stderr)
         return 1
     log = logging.getLogger("kvmfr-audio")
+    # This thread shares the GIL with the audio threads: if it lost the CPU while holding it, they
+    # would wait for it, so it runs at their priority (it sleeps nearly all the time).
+    raise_thread_priority()
+    stats_file = open(args.stats_file, "a", buffering=1) if args.stats_file else None
     try:
         while not done.wait(args.stats or 3600):
-            if args.stats:
+            if stats_file:
+                stats_file.write(json.dumps({"t": time.monotonic(), **service.stats()}) + "\n")
+            elif args.stats:
                 log.info("stats: %s", service.stats())
     finally:
+        if stats_file:
+            stats_file.close()
         log.info("stopping; %s", service.stats())
         service.stop()
     return 0

@@ -201,7 +201,7 @@ class Player:
         self._stream = _pulse.PlaybackStream(
             spec, server=self.server, device=self.sink, stream_name=self.stream_name,
             tlength=target_frames * frame, prebuf=target_frames * frame,
-            maxlength=int(self.max_latency * 2 * fmt.rate) * frame)
+            maxlength=int(self.max_latency * 2 * fmt.rate) * frame, thread_setup=raise_thread_priority)
         self._fmt = fmt
         self._resampler = DriftResampler(fmt.channels)
         self._controller.reset()

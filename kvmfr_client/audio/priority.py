@@ -1,8 +1,11 @@
 """Best-effort scheduling priority for the audio threads.
 
 A late audio thread is an audible click, so the threads that receive and play audio ask for the
-niceness PulseAudio itself uses (-11). Only root or a user with CAP_SYS_NICE / an rtprio limit gets it;
-everyone else keeps the default, which is logged once and is fine on an idle machine.
+niceness PulseAudio gives its own main thread (-11). Not real-time scheduling: Pulse's main thread,
+which moves our writes into the sink's queue, is not real-time either, and a client thread at a
+real-time priority would take the CPU from it exactly when the machine is busy (measured: more
+underruns, not fewer). Root or CAP_SYS_NICE grants -11; without it the threads keep the default,
+which is logged once and is fine on an idle machine.
 """
 
 from __future__ import annotations

@@ -109,8 +109,9 @@ class AudioService:
         out: dict[str, Any] = {}
         if self.player is not None:
             st = self.player.stats
-            out.update(underruns=st.underruns, queued_ms=st.queued * 1000, ratio=st.ratio,
-                       format_changes=st.format_changes, catchups=st.catchups)
+            out.update(underruns=st.underruns, queued_ms=round(st.queued * 1000, 2),
+                       jitter_ms=round(self.player.buffer.level() * 1000, 2), ratio=st.ratio,
+                       format_changes=st.format_changes, catchups=st.catchups, idle_gaps=st.idle_gaps)
         for source in self.sources:
             for name in ("packets", "bad_packets", "chunks", "bad_headers", "torn_chunks", "skipped_chunks"):
                 if hasattr(source, name):

@@ -10,7 +10,7 @@ from tests.audio.pulse_daemon import PulseStartError, start_pulse, stop_pulse
 @pytest.fixture(scope="session")
 def pulse():
     try:
-        daemon = start_pulse()
+        daemon = start_pulse(high_priority=True)
     except PulseStartError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:

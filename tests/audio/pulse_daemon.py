@@ -19,7 +19,8 @@ from pathlib import Path
 from tests.audio.recorder import Recorder
 
 SINK_CHANNEL_MAP = "front-left,front-right,front-center,lfe,rear-left,rear-right,side-left,side-right"
-SINKS = {"kvmfr_test_48k": 48000, "kvmfr_test_44k": 44100}
+# kvmfr_guest stands in for a Linux guest's own sound card in the guest-sender tests.
+SINKS = {"kvmfr_test_48k": 48000, "kvmfr_test_44k": 44100, "kvmfr_guest": 48000}
 
 
 @dataclass
@@ -32,6 +33,7 @@ class PulseDaemon:
 
     sink48 = "kvmfr_test_48k"
     sink44 = "kvmfr_test_44k"
+    guest_sink = "kvmfr_guest"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -70,8 +72,12 @@ class PulseStartError(RuntimeError):
     """The private daemon did not come up; the message carries its log."""
 
 
-def start_pulse() -> PulseDaemon:
-    """Start a private PulseAudio daemon with the test sinks; call ``stop_pulse`` when done."""
+def start_pulse(high_priority: bool = False) -> PulseDaemon:
+    """Start a private PulseAudio daemon with the test sinks; call ``stop_pulse`` when done.
+
+    ``high_priority`` lets the daemon take nice -11 and real-time scheduling where it may, as a desktop
+    session's daemon does through rtkit; without it a busy machine delays the sink's own thread and the
+    recording shows underruns that are the test daemon's, not the player's."""
     exe = _ensure_pulseaudio()
     runtime = Path(tempfile.mkdtemp(prefix="kvmfr-pulse-"))
     socket_path = runtime / "native"
@@ -85,7 +91,7 @@ def start_pulse() -> PulseDaemon:
     (conf_dir / "daemon.conf").write_text("enable-remixing = no\nflat-volumes = no\n")
     env["PULSE_CONFIG"] = str(conf_dir / "daemon.conf")
     cmd = [exe, "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--system=no",
-           "--high-priority=no", "--realtime=no", "--log-target=stderr", "--log-level=info"]
+           f"--high-priority={'yes' if high_priority else 'no'}", f"--realtime={'yes' if high_priority else 'no'}", "--log-target=stderr", "--log-level=info"]
     for name, rate in SINKS.items():
         cmd += ["-L", f"module-null-sink sink_name={name} rate={rate} channels=8 format=float32le "
                       f"channel_map={SINK_CHANNEL_MAP}"]

@@ -1,0 +1,288 @@
+"""Audio benchmark: Scream UDP at 48 kHz stereo through ``kvmfr-audio`` into a real PulseAudio sink,
+with the CPU otherwise busy. Not a test: it reports figures.
+
+    .venv/bin/python benchmarks/audio.py [--duration 600] [--latency 20] [--load N] [--out benchmarks/out]
+
+Three processes, as on a real host: a sender (the guest: a 440 Hz tone with a 20 ms noise marker every
+~1 s, paced by the clock), ``kvmfr-audio`` (the receiver under test) and this process, which records the
+null sink's monitor and finds each marker in it. N busy-loop processes (default: one per core) keep
+the CPU busy. All share CLOCK_MONOTONIC, so
+
+* latency = when the marker's first frame reached the sink - when its datagram left the sender;
+* underruns = the sound server's underflow notifications counted by the player (and a marker whose
+  latency jumps is cross-checked against them);
+* buffer level = what ``kvmfr-audio --stats-file`` logged every 100 ms (queued in Pulse + jitter buffer);
+* CPU = the receiver's utime + stime over the run, as % of one core.
+
+Writes ``audio.json`` and ``audio-buffer.png`` (buffer level and latency over time) under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+RATE = 48000
+PACKET_FRAMES = 288  # 1152 bytes of 16-bit stereo
+MARKER_EVERY = 167  # packets: 1.002 s, so markers start on a packet boundary
+MARKER_FRAMES = 960  # 20 ms
+
+
+def marker_noise(k: int) -> np.ndarray:
+    """Marker k's noise: each marker differs, so a lost one can never be mistaken for the next."""
+    return np.random.default_rng(1000 + k).uniform(-0.5, 0.5, MARKER_FRAMES).astype(np.float32)
+
+
+# --- the sender (the guest), run as a child process ------------------------------------------------
+
+def run_sender(port: int, duration: float, log_path: str) -> None:
+    from guest_agent.audio.scream_sender import ScreamUdpSender
+    from kvmfr_client.audio import formats
+    from kvmfr_client.audio.formats import PcmFormat
+    from kvmfr_client.audio.priority import raise_thread_priority
+
+    raise_thread_priority()
+    fmt = PcmFormat(RATE, 16, 2, 0x3)
+    sender = ScreamUdpSender(fmt, "127.0.0.1", port)
+    n_packets = int(duration * RATE / PACKET_FRAMES)
+    t = np.arange(PACKET_FRAMES * MARKER_EVERY) / RATE
+    period = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)  # one marker period of tone
+    pcm = formats.encode(fmt, np.repeat(period[:, None], 2, axis=1))
+    packet_bytes = PACKET_FRAMES * 4
+    marker_packets = -(-MARKER_FRAMES // PACKET_FRAMES)
+
+    def marked_period(m: int) -> bytes:
+        head = period[:marker_packets * PACKET_FRAMES].copy()
+        head[:MARKER_FRAMES] = marker_noise(m)
+        return formats.encode(fmt, np.repeat(head[:, None], 2, axis=1))
+
+    marker_times = []
+    t0 = time.monotonic()
+    for j in range(n_packets):
+        due = t0 + j * PACKET_FRAMES / RATE
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        k = j % MARKER_EVERY
+        if k == 0:
+            head = marked_period(j // MARKER_EVERY)
+            marker_times.append(time.monotonic())
+        source = head if k < marker_packets else pcm
+        sender.send_raw(sender._header + source[k * packet_bytes:(k + 1) * packet_bytes])
+    sender.close()
+    Path(log_path).write_text(json.dumps({"marker_times": marker_times, "packets": n_packets}))
+
+
+# --- measurement -----------------------------------------------------------------------------------
+
+def find_markers(recorded: np.ndarray, n_markers: int) -> list[int | None]:
+    """Index of each marker in the recording (None where not found)."""
+    from tests.audio.signals import align
+
+    x = recorded[:, 0].astype(np.float64)
+    spacing = PACKET_FRAMES * MARKER_EVERY
+    found: list[int | None] = []
+    guess = None
+    for k in range(n_markers):
+        if guess is None:
+            lo, hi = 0, min(len(x), 3 * RATE + spacing * k)
+        else:
+            lo, hi = max(0, guess - RATE // 5), min(len(x), guess + RATE // 5 + MARKER_FRAMES)
+        seg = x[lo:hi]
+        if len(seg) < MARKER_FRAMES * 2:
+            found.append(None)
+            continue
+        noise = marker_noise(k).astype(np.float64)
+        lag = align(seg, noise)
+        piece = seg[lag:lag + MARKER_FRAMES]
+        corr = np.dot(piece, noise) / (np.linalg.norm(piece) * np.linalg.norm(noise) + 1e-12)
+        if corr < 0.9:
+            found.append(None)
+            guess = None if guess is None else guess + spacing
+            continue
+        idx = lo + lag
+        found.append(idx)
+        guess = idx + spacing
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- a small PNG plot, so the benchmark needs no plotting library ----------------------------------
+
+_DIGITS = {  # 3x5 bitmaps
+    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
+    "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
+    "8": "111101111101111", "9": "111101111001111", ".": "000000000000010", " ": "000000000000000",
+    "m": "000000111111101", "s": "000011010001110", "-": "000000111000000",
+}
+
+
+def _text(img, x, y, text, color, scale=2):
+    for ch in text:
+        bits = _DIGITS.get(ch, _DIGITS[" "])
+        for r in range(5):
+            for c in range(3):
+                if bits[r * 3 + c] == "1":
+                    img[y + r * scale:y + (r + 1) * scale, x + c * scale:x + (c + 1) * scale] = color
+        x += 4 * scale
+
+
+def _panel(img, top, height, left, width, xs, ys, y_max, color, x_max, label_step):
+    grey = (220, 220, 220)
+    for v in np.arange(0, y_max + 1e-9, label_step):
+        py = top + height - int(v / y_max * (height - 1))
+        img[py, left:left + width] = grey
+        _text(img, 4, py - 5, f"{v:.0f}", (0, 0, 0))
+    for minute in range(0, int(x_max // 60) + 1):
+        px = left + int(minute * 60 / x_max * (width - 1))
+        img[top:top + height, px] = grey
+    img[top:top + height, left] = (0, 0, 0)
+    img[top + height - 1, left:left + width] = (0, 0, 0)
+    if len(xs) < 2:
+        return
+    px = (left + np.clip(np.asarray(xs) / x_max, 0, 1) * (width - 1)).astype(int)
+    py = (top + height - 1 - np.clip(np.asarray(ys) / y_max, 0, 1) * (height - 1)).astype(int)
+    for i in range(len(px) - 1):
+        n = max(abs(px[i + 1] - px[i]), abs(py[i + 1] - py[i]), 1)
+        lx = np.linspace(px[i], px[i + 1], n + 1).astype(int)
+        ly = np.linspace(py[i], py[i + 1], n + 1).astype(int)
+        img[ly, lx] = color
+
+
+def write_plot(path: Path, buffer_t, buffer_ms, latency_t, latency_ms, duration: float) -> None:
+    """Top: queued audio (ms) every 100 ms; bottom: send -> sink latency (ms) per marker; x: minutes."""
+    w, h = 1200, 560
+    img = np.full((h, w, 3), 255, np.uint8)
+    y_max = max(40.0, float(np.nanmax(buffer_ms)) * 1.1 if len(buffer_ms) else 40.0)
+    _panel(img, 20, 240, 60, w - 80, buffer_t, buffer_ms, y_max, (30, 90, 200), duration, 10)
+    l_max = max(40.0, float(np.nanmax(latency_ms)) * 1.1 if len(latency_ms) else 40.0)
+    _panel(img, 300, 240, 60, w - 80, latency_t, latency_ms, l_max, (200, 60, 30), duration, 10)
+    _text(img, w - 140, 24, "buffer ms", (30, 90, 200))
+    _text(img, w - 140, 304, "latency ms", (200, 60, 30))
+    raw = b"".join(b"\x00" + img[r].tobytes() for r in range(h))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    path.write_bytes(png)
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=600.0, help="seconds of audio (default 600)")
+    p.add_argument("--latency", type=int, default=20, help="kvmfr-audio --latency (ms)")
+    p.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes (default: one per core)")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
+    p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._sender:
+        run_sender(int(args._sender[0]), float(args._sender[1]), args._sender[2])
+        return 0
+
+    from tests.audio.pulse_daemon import start_pulse, stop_pulse
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stats_path = out / "audio-stats.jsonl"
+    sender_log = out / "audio-sender.json"
+    for f in (stats_path, sender_log):
+        f.unlink(missing_ok=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    pulse = start_pulse(high_priority=True)
+    procs: list[subprocess.Popen] = []
+    try:
+        load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+        procs += load
+        receiver = subprocess.Popen(
+            [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
+             "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(args.latency),
+             "--stats", "0.1", "--stats-file", str(stats_path)],
+            stdout=subprocess.DEVNULL, stderr=open(out / "audio-receiver.log", "w"))
+        procs.append(receiver)
+        time.sleep(1.5)
+        if receiver.poll() is not None:
+            print("kvmfr-audio exited at start; see", out / "audio-receiver.log", file=sys.stderr)
+            return 1
+        cpu0, wall0 = cpu_seconds(receiver.pid), time.monotonic()
+        rec = pulse.recorder(pulse.sink48, channels=2)
+        with rec:
+            time.sleep(0.2)
+            sender = subprocess.Popen([sys.executable, __file__, "--_sender", str(port), str(args.duration),
+                                       str(sender_log)])
+            procs.append(sender)
+            sender.wait(timeout=args.duration + 60)
+            time.sleep(0.5)
+        cpu1, wall1 = cpu_seconds(receiver.pid), time.monotonic()
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(timeout=10)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        stop_pulse(pulse)
+
+    marker_times = json.loads(sender_log.read_text())["marker_times"]
+    recorded = rec.audio()
+    found = find_markers(recorded, len(marker_times))
+    lat_t, lat_ms = [], []
+    for t_send, idx in zip(marker_times, found):
+        if idx is not None:
+            lat_t.append(t_send - marker_times[0])
+            lat_ms.append((rec.time_of_frame(idx) - t_send) * 1000)
+    stats = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+    playing = [s for s in stats if s.get("packets", 0) > 0]
+    buf_t = [s["t"] - playing[0]["t"] for s in playing] if playing else []
+    buf_ms = [s["queued_ms"] for s in playing]
+    last = stats[-1] if stats else {}
+    lat = np.array(lat_ms)
+    result = {
+        "duration_s": args.duration, "target_latency_ms": args.latency, "busy_processes": args.load,
+        "cores": os.cpu_count(), "markers_sent": len(marker_times), "markers_found": len(lat_ms),
+        "latency_ms": {"median": round(float(np.median(lat)), 2), "p99": round(float(np.percentile(lat, 99)), 2),
+                       "min": round(float(lat.min()), 2), "max": round(float(lat.max()), 2)} if len(lat) else None,
+        "underruns": last.get("underruns"), "catchups": last.get("catchups"), "packets": last.get("packets"),
+        "bad_packets": last.get("bad_packets"), "final_ratio": last.get("ratio"),
+        "buffer_ms": {"median": round(float(np.median(buf_ms)), 2), "p1": round(float(np.percentile(buf_ms, 1)), 2),
+                      "p99": round(float(np.percentile(buf_ms, 99)), 2),
+                      "first_minute_median": round(float(np.median([b for t, b in zip(buf_t, buf_ms) if t < 60])), 2),
+                      "last_minute_median": round(float(np.median([b for t, b in zip(buf_t, buf_ms)
+                                                                   if t > buf_t[-1] - 60])), 2)} if buf_ms else None,
+        "receiver_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 2),
+        "receiver_priority": "nice -11 (root)" if os.geteuid() == 0 else "default (not root)",
+    }
+    (out / "audio.json").write_text(json.dumps(result, indent=2))
+    write_plot(out / "audio-buffer.png", buf_t, buf_ms, lat_t, lat_ms, max(args.duration, 1.0))
+    print(json.dumps(result, indent=2))
+    print(f"plot: {out / 'audio-buffer.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

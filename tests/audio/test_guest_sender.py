@@ -1,0 +1,71 @@
+"""The Linux guest sender (``kvmfr-agent audio``): a guest application plays into the guest's sink, the
+agent records its monitor and sends Scream; our receiver plays it on the host sink, which is recorded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kvmfr_client.audio import AudioService, _pulse
+from kvmfr_client.audio.formats import SINK_7_1_POSITIONS
+from tests.audio.helpers import Result, service_config
+from tests.audio.signals import CHANNEL_TONES, tones
+from tests.audio.test_cli import _free_port
+from tests.audio.test_scream_udp import FL, FR, SAFE_LATENCY, _assert_tones
+
+
+def _play_as_guest_app(pulse, signal: np.ndarray) -> None:
+    """A guest application playing ``signal`` (48 kHz stereo float32) on the guest's sink, in real time."""
+    spec = _pulse.StreamSpec(_pulse.SAMPLE_FLOAT32LE, 48000, SINK_7_1_POSITIONS[:2])
+    stream = _pulse.PlaybackStream(spec, server=pulse.server, device=pulse.guest_sink, stream_name="guest app",
+                                   tlength=48000 // 10 * 8, prebuf=48000 // 20 * 8)
+    try:
+        block = 480
+        t0 = time.monotonic()
+        for i in range(0, len(signal), block):
+            delay = t0 + i / 48000 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            stream.write(np.ascontiguousarray(signal[i:i + block]).tobytes())
+        time.sleep(0.2)
+    finally:
+        stream.close()
+
+
+@pytest.mark.parametrize("transport", ["udp", "ivshmem"])
+def test_agent_sends_what_the_guest_plays(pulse, shm_path, transport):
+    if transport == "udp":
+        port = _free_port()
+        source = f"udp://127.0.0.1:{port}"
+        agent_args = ["--udp", f"127.0.0.1:{port}"]
+        latency = SAFE_LATENCY
+    else:
+        source = f"ivshmem:{shm_path}"
+        agent_args = ["--ivshmem", str(shm_path), "--ivshmem-size", "1"]
+        latency = SAFE_LATENCY + 20
+    agent = subprocess.Popen([sys.executable, "-m", "guest_agent.audio", *agent_args, "--source",
+                              pulse.guest_sink + ".monitor", "--server", pulse.server],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    service = AudioService(service_config(pulse, pulse.sink48, source, latency))
+    try:
+        time.sleep(1.0)  # the agent's interpreter start-up, and it creating the ring
+        assert agent.poll() is None, agent.stdout.read()
+        service.start()
+        signal = tones(48000, 1.5, CHANNEL_TONES[:2])
+        with pulse.recorder(pulse.sink48) as rec:
+            time.sleep(0.2)
+            _play_as_guest_app(pulse, signal)
+            time.sleep(0.3)
+        stats = service.stats()
+    finally:
+        service.stop()
+        agent.terminate()
+        out, _ = agent.communicate(timeout=5)
+    assert agent.returncode == 0, out
+    assert "sending 48000 Hz 16-bit 2 ch" in out
+    res = Result(rec.audio(), signal, 48000, None, stats)
+    _assert_tones(res, [FL, FR])

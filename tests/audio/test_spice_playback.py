@@ -1,0 +1,65 @@
+"""SPICE playback channel (raw S16, volume, mute) -> player -> recorded sink, against a SPICE server
+that speaks the real link handshake (tests/audio/spice_server.py)."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import numpy as np
+
+from kvmfr_client.audio import AudioService, formats
+from kvmfr_client.audio.formats import PcmFormat
+from tests.audio.helpers import Result, service_config
+from tests.audio.signals import CHANNEL_TONES, rms, tones
+from tests.audio.spice_server import FakeSpiceServer, playback_script
+from tests.audio.test_scream_udp import FL, FR, SAFE_LATENCY, _assert_tones
+
+FMT = PcmFormat(48000, 16, 2, 0x3)
+
+
+def _run(pulse, script, seconds):
+    with FakeSpiceServer(script) as server:
+        cfg = service_config(pulse, pulse.sink48, "", SAFE_LATENCY, **{"audio:spice": True, "spice:host": "127.0.0.1",
+                                                                        "spice:port": server.port})
+        service = AudioService(cfg)
+        with pulse.recorder(pulse.sink48) as rec:
+            service.start()
+            try:
+                assert server.done.wait(seconds + 10), "the SPICE playback script did not finish"
+                time.sleep(0.4)
+                stats = service.stats()
+                source = service.sources[0]
+            finally:
+                service.stop()
+        assert server.linked == [1, 5], f"linked channels {server.linked}: main then playback expected"
+    return rec.audio(), stats, source
+
+
+def test_raw_s16_comes_out_intact(pulse):
+    signal = tones(48000, 1.5, CHANNEL_TONES[:2])
+    recorded, stats, source = _run(pulse, playback_script([(formats.encode(FMT, signal), [])]), 1.5)
+    assert source.channel.fmt == FMT
+    _assert_tones(Result(recorded, signal, 48000, None, stats), [FL, FR])
+
+
+def test_volume_and_mute_messages(pulse):
+    part = tones(48000, 0.6, CHANNEL_TONES[:2], marker=False)
+    pcm = formats.encode(FMT, part)
+    volume = lambda v: (105, struct.pack("<B2H", 2, v, v))  # noqa: E731
+    mute = lambda m: (106, struct.pack("<B", m))  # noqa: E731
+    garbage = [(105, b""), (103, b"\x02\x00"), (106, b""), (101, b"\x00\x00")]  # malformed, all skipped
+    script = playback_script([(pcm, []), (pcm, [volume(32768)] + garbage), (pcm, [mute(1)]),
+                              (pcm, [mute(0), volume(65535)])])
+    recorded, stats, source = _run(pulse, script, 2.4)
+    x = recorded[:, FL]
+    loud = np.nonzero(np.abs(x) > 0.02)[0]
+    start = loud[0]
+    n = len(part)
+    levels = [rms(x[start + k * n + n // 5:start + (k + 1) * n - n // 5]) for k in range(4)]
+    full = rms(part[:, 0])
+    assert levels[0] > 0.9 * full, levels
+    assert 0.4 * full < levels[1] < 0.6 * full, f"volume 50%: {levels}"
+    assert levels[2] < 0.01 * full, f"muted: {levels}"
+    assert levels[3] > 0.9 * full, f"unmuted at full volume: {levels}"
+    assert source.bad_packets >= 3
