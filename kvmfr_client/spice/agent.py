@@ -3,7 +3,8 @@
 Flow: the owner of a clipboard sends CLIPBOARD_GRAB with the types it has; the peer sends
 CLIPBOARD_REQUEST for one type; the owner answers CLIPBOARD with the data. This client requests the
 guest's UTF-8 text as soon as the guest grabs, and grabs for the host whenever it is given new text.
-Only UTF-8 text is carried (no images yet).
+UTF-8 text is preferred; when the guest offers only an image, its PNG/BMP/JPG bytes are handed over as
+they are (converting and placing them on the local clipboard is up to the caller).
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ CLIENT_CAPS = (AgentCap.CLIPBOARD_BY_DEMAND, AgentCap.CLIPBOARD_SELECTION)
 class ClipboardAgent:
     """Clipboard sharing with the guest's vdagent, on the SPICE loop.
 
-    ``on_guest_text(text)`` is called (on the SPICE thread) when the guest copied text;
-    :meth:`set_host_text` offers host text to the guest.
+    ``on_guest_text(text)`` is called (on the SPICE thread) when the guest copied text and
+    ``on_guest_image(kind, data)`` when it copied only an image; :meth:`set_host_text` and
+    :meth:`set_host_image` offer host data to the guest.
     """
 
     def __init__(self, main, to_vm: bool = True, to_local: bool = True):
@@ -71,6 +73,8 @@ class ClipboardAgent:
         self.to_vm = to_vm
         self.to_local = to_local
         self.on_guest_text: Callable[[str], None] | None = None
+        self.on_guest_image: Callable[[int, bytes], None] | None = None
+        self.host_image: tuple[int, bytes] | None = None
         self.connected = False
         self.guest_caps: list[int] = []
         self.host_text: str | None = None
@@ -91,7 +95,7 @@ class ClipboardAgent:
         self._inbox.clear()
         self.main.agent_start(CLIENT_TOKENS)
         self._send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 1, _caps_word(CLIENT_CAPS)))
-        if self.host_text is not None:
+        if self.host_text is not None or self.host_image is not None:
             self._grab()
 
     def _agent_disconnected(self) -> None:
@@ -157,23 +161,31 @@ class ClipboardAgent:
         if msg_type == AgentMsg.CLIPBOARD_GRAB:
             selection, body = self._strip_selection(data)
             types = list(struct.unpack_from(f"<{len(body) // 4}I", body))
-            if selection == 0 and self.to_local and ClipboardType.UTF8_TEXT in types:
-                self.host_text = None  # the guest owns the clipboard now
-                self._send(AgentMsg.CLIPBOARD_REQUEST,
-                           self._with_selection(struct.pack("<I", ClipboardType.UTF8_TEXT)))
+            wanted = next((t for t in (ClipboardType.UTF8_TEXT, ClipboardType.PNG, ClipboardType.BMP,
+                                       ClipboardType.JPG) if t in types), None)
+            if selection == 0 and self.to_local and wanted is not None:
+                self.host_text = self.host_image = None  # the guest owns the clipboard now
+                self._send(AgentMsg.CLIPBOARD_REQUEST, self._with_selection(struct.pack("<I", wanted)))
         elif msg_type == AgentMsg.CLIPBOARD:
             selection, body = self._strip_selection(data)
             kind = struct.unpack_from("<I", body)[0]
-            if selection == 0 and kind == ClipboardType.UTF8_TEXT:
+            if selection != 0:
+                return
+            if kind == ClipboardType.UTF8_TEXT:
                 self.guest_text = body[4:].decode("utf-8", errors="replace")
                 if self.on_guest_text is not None:
                     self.on_guest_text(self.guest_text)
+            elif kind != ClipboardType.NONE and self.on_guest_image is not None:
+                self.on_guest_image(kind, body[4:])
         elif msg_type == AgentMsg.CLIPBOARD_REQUEST:
             selection, body = self._strip_selection(data)
             kind = struct.unpack_from("<I", body)[0]
-            text = self.host_text if selection == 0 and kind == ClipboardType.UTF8_TEXT else None
-            payload = struct.pack("<I", ClipboardType.UTF8_TEXT if text is not None else ClipboardType.NONE)
-            self._send(AgentMsg.CLIPBOARD, self._with_selection(payload + (text or "").encode()))
+            reply = struct.pack("<I", ClipboardType.NONE)
+            if selection == 0 and kind == ClipboardType.UTF8_TEXT and self.host_text is not None:
+                reply = struct.pack("<I", kind) + self.host_text.encode()
+            elif selection == 0 and self.host_image is not None and kind == self.host_image[0]:
+                reply = struct.pack("<I", kind) + self.host_image[1]
+            self._send(AgentMsg.CLIPBOARD, self._with_selection(reply))
         elif msg_type == AgentMsg.CLIPBOARD_RELEASE:
             pass
         else:
@@ -184,13 +196,22 @@ class ClipboardAgent:
         """The host clipboard now holds ``text``: offer it to the guest."""
         if not self.to_vm or text == self.host_text or text == self.guest_text:
             return
-        self.host_text = text
+        self.host_text, self.host_image = text, None
+        if self.connected:
+            self._grab()
+
+    def set_host_image(self, data: bytes, kind: int = ClipboardType.PNG) -> None:
+        """The host clipboard now holds an image (PNG bytes by default): offer it to the guest."""
+        if not self.to_vm:
+            return
+        self.host_text, self.host_image = None, (int(kind), bytes(data))
         if self.connected:
             self._grab()
 
     def _grab(self) -> None:
         # No grab serial: this client does not announce CLIPBOARD_GRAB_SERIAL, so neither side uses it.
-        self._send(AgentMsg.CLIPBOARD_GRAB, self._with_selection(struct.pack("<I", ClipboardType.UTF8_TEXT)))
+        kind = ClipboardType.UTF8_TEXT if self.host_text is not None else self.host_image[0]
+        self._send(AgentMsg.CLIPBOARD_GRAB, self._with_selection(struct.pack("<I", kind)))
 
 
 def _caps_word(bits) -> int:

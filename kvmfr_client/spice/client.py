@@ -47,7 +47,9 @@ class SpiceClient:
         self.clipboard_to_local = clipboard_to_local
         # Called on the SPICE thread with text the guest copied.
         self.on_clipboard_text: Callable[[str], None] | None = None
+        self.on_clipboard_image: Callable[[int, bytes], None] | None = None
         self._host_text: str | None = None
+        self._host_image: tuple[int, bytes] | None = None
         self.on_mouse_mode: Callable[[int, int], None] | None = None
         self.connections = 0
         self._stop: asyncio.Event | None = None
@@ -63,7 +65,9 @@ class SpiceClient:
             from .agent import ClipboardAgent
             self.agent = ClipboardAgent(main, self.clipboard_to_vm, self.clipboard_to_local)
             self.agent.host_text = self._host_text
+            self.agent.host_image = self._host_image
             self.agent.on_guest_text = self._guest_text
+            self.agent.on_guest_image = self._guest_image
         main.start()
         try:
             await _wait_or_fail(main.initialized.wait(), main.reader_task, timeout,
@@ -160,14 +164,25 @@ class SpiceClient:
     # -- clipboard -----------------------------------------------------------------------------
     def set_clipboard_text(self, text: str) -> None:
         """The host clipboard holds ``text``: offer it to the guest (now, or once its agent is there)."""
-        self._host_text = text
+        self._host_text, self._host_image = text, None
         if self.agent is not None:
             self.agent.set_host_text(text)
 
+    def set_clipboard_image(self, data: bytes, kind: int = 2) -> None:
+        """The host clipboard holds an image (``kind`` 2 = PNG): offer it to the guest."""
+        self._host_text, self._host_image = None, (kind, bytes(data))
+        if self.agent is not None:
+            self.agent.set_host_image(data, kind)
+
     def _guest_text(self, text: str) -> None:
-        self._host_text = None
+        self._host_text = self._host_image = None
         if self.on_clipboard_text is not None:
             self.on_clipboard_text(text)
+
+    def _guest_image(self, kind: int, data: bytes) -> None:
+        self._host_text = self._host_image = None
+        if self.on_clipboard_image is not None:
+            self.on_clipboard_image(kind, data)
 
     # -- mouse mode ----------------------------------------------------------------------------
     def set_mouse_mode(self, mode: P.MouseMode) -> bool:
@@ -310,6 +325,9 @@ class SpiceThread:
 
     def set_clipboard_text(self, text: str) -> None:
         self.call(self.client.set_clipboard_text, text)
+
+    def set_clipboard_image(self, data: bytes, kind: int = 2) -> None:
+        self.call(self.client.set_clipboard_image, data, kind)
 
     def key_down(self, code: int) -> None:
         self.call(self.client.key_down, code)

@@ -48,3 +48,29 @@ def test_clipboard_through_the_window(guest_agent, xserver):
         assert m is not None and m.group(2) == "copied on the host ✓", guest_agent.output()
     finally:
         harness.stop()
+
+
+def test_png_image_from_the_host_reaches_the_guest_agent(guest_agent):
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20  # the agent only carries the bytes
+    seen = {}
+
+    async def go():
+        client = SpiceClient(Address.parse(guest_agent.spice), clipboard=True)
+        received = []
+        client.on_clipboard_text = received.append
+        await client.connect()
+        try:
+            for _ in range(200):  # the guest grabs first (on our capabilities); ours must come after
+                if received:
+                    break
+                await asyncio.sleep(0.05)
+            client.set_clipboard_image(png)
+            seen["line"] = await asyncio.get_running_loop().run_in_executor(
+                None, guest_agent.serial.wait_for, r"^AGENT image (\d+) (\d+) (\w+)$", 15)
+        finally:
+            await client.close(flush=True)
+
+    asyncio.run(go())
+    m = seen["line"]
+    assert m is not None, guest_agent.output()
+    assert (int(m.group(1)), int(m.group(2)), m.group(3)) == (2, len(png), png[:8].hex())

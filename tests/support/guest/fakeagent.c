@@ -4,10 +4,11 @@
  *
  *   AGENT caps <word>               the client announced its capabilities
  *   AGENT clipboard <len> <text>    the client sent UTF-8 text (the first 200 bytes are printed)
+ *   AGENT image <type> <len> <hex>  the client sent an image (its first 8 bytes in hex)
  *
  * On start it announces its capabilities (BY_DEMAND, SELECTION); once the client has announced, it
  * grabs the clipboard for its own text (argv[1]) and answers the client's request with it. When the
- * client grabs, it requests the client's text.
+ * client grabs, it requests the first type the client offers.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -95,8 +96,10 @@ static void handle(uint32_t type, unsigned char *data, uint32_t size)
             send_msg(ANNOUNCE, reply, sizeof reply);
         }
         send_selection_u32(GRAB, UTF8);
-    } else if (type == GRAB) {
-        send_selection_u32(REQUEST, UTF8);
+    } else if (type == GRAB && size >= 8) {
+        uint32_t first;
+        memcpy(&first, data + 4, 4); /* after the selection prefix */
+        send_selection_u32(REQUEST, first);
     } else if (type == REQUEST) {
         size_t len = strlen(text);
         unsigned char *body = malloc(8 + len);
@@ -107,8 +110,16 @@ static void handle(uint32_t type, unsigned char *data, uint32_t size)
         send_msg(CLIPBOARD, body, 8 + len);
         free(body);
     } else if (type == CLIPBOARD && size >= 8) {
-        uint32_t len = size - 8;
-        printf("AGENT clipboard %u %.*s\n", len, len > 200 ? 200 : (int)len, (char *)data + 8);
+        uint32_t kind, len = size - 8;
+        memcpy(&kind, data + 4, 4);
+        if (kind == UTF8) {
+            printf("AGENT clipboard %u %.*s\n", len, len > 200 ? 200 : (int)len, (char *)data + 8);
+        } else {
+            printf("AGENT image %u %u ", kind, len);
+            for (uint32_t i = 0; i < len && i < 8; i++)
+                printf("%02x", data[8 + i]);
+            printf("\n");
+        }
     }
 }
 
