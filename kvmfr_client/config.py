@@ -133,6 +133,7 @@ def load(overrides: Iterable[str] = (), files: Iterable[str | Path] = (), user_f
                 raise ConfigError(f"config file {path} does not exist")
             continue
         parser = configparser.ConfigParser(interpolation=None)
+        parser.optionxform = str   # option names are camelCase, as in Looking Glass
         parser.read(path)
         for section in parser.sections():
             for name, text in parser.items(section):
