@@ -78,14 +78,18 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 def frame_subscribers(shm: Path) -> int:
     """How many clients are subscribed to the frame queue of the live session at ``shm``."""
     import kvmfr_client
+    from kvmfr_client import errors
     from kvmfr_client._ffi import lib
     with kvmfr_client.open(str(shm)) as probe:
-        probe.wait_connected(10)
+        try:
+            probe.wait_connected(2)
+        except errors.HostNotRunning:      # the agent is still starting
+            return 0
         # LGMP keeps the subscribed-clients bitmask in the high 32 bits of `subs`
         return bin(probe.queue_stats(lib.LGMP_Q_FRAME)["subs"] >> 32).count("1")
 
 
-def wait_viewer_watching(shm: Path, timeout: float = 20) -> None:
+def wait_viewer_watching(shm: Path, timeout: float = 40) -> None:
     """Block until a client other than our probe is subscribed to the current session (the viewer)."""
     wait_for(lambda: frame_subscribers(shm) >= 2, timeout, "the viewer to subscribe to the host's frames")
 

@@ -27,7 +27,7 @@ def test_scroll_lock_combos_toggle_stats_fullscreen_and_quit(xserver, tmp_path, 
         nonlocal wid
         wid = xdotool(xserver, "search", "--name", "^kvmfr-view").split("\n")[0]
         return bool(wid)
-    wait_for(find, 15, "the viewer window to appear")
+    wait_for(find, 40, "the viewer window to appear")
     time.sleep(0.5)
     xdotool(xserver, "windowfocus", "--sync", wid)
     t0 = time.monotonic()
