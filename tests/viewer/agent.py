@@ -39,6 +39,7 @@ class ViewerRun:
     """``kvmfr-view`` in a subprocess with --exit-after, --stats-json and --snapshot."""
 
     def __init__(self, xserver, tmp: Path, shm: Path, seconds: float, *options: str, flags: tuple = ()):
+        tmp.mkdir(parents=True, exist_ok=True)
         self.stats_path = tmp / "stats.json"
         self.snap_path = tmp / "snapshot.npy"
         cmd = [sys.executable, "-m", "kvmfr_client.cli.view", "--shm", str(shm), "--exit-after", str(seconds),

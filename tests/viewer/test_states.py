@@ -89,3 +89,10 @@ def test_host_lost_is_shown_and_the_last_frame_kept(xserver, tmp_path, shm_path)
     assert stats["status"][0] in ("HOST LOST - RECONNECTING", "WAITING FOR THE HOST"), stats["status"]
     assert_text_centred(snap, stats["status"])
     assert stats["frames_received"] > 0
+
+
+def test_redraws_only_on_change_unless_fps_min(xserver, tmp_path, shm_path):
+    idle, _ = ViewerRun(xserver, tmp_path / "a", shm_path, 2.0, "win:size=320x200").wait()
+    timed, _ = ViewerRun(xserver, tmp_path / "b", shm_path, 2.0, "win:size=320x200", "win:fpsMin=25").wait()
+    assert idle["redraws"] <= 5, f"nothing changes while waiting: {idle['redraws']} redraws"
+    assert timed["redraws"] >= 25, f"win:fpsMin=25 for ~1.5 s: {timed['redraws']} redraws"
