@@ -40,11 +40,16 @@ RATE = 48000
 PACKET_FRAMES = 288  # 1152 bytes of 16-bit stereo
 MARKER_EVERY = 167  # packets: 1.002 s, so markers start on a packet boundary
 MARKER_FRAMES = 960  # 20 ms
+MARKER_MIN_CORRELATION = 0.8
 
 
 def marker_noise(k: int) -> np.ndarray:
-    """Marker k's noise: each marker differs, so a lost one can never be mistaken for the next."""
-    return np.random.default_rng(1000 + k).uniform(-0.5, 0.5, MARKER_FRAMES).astype(np.float32)
+    """Marker k's noise: each marker differs, so a lost one can never be mistaken for the next. It is
+    low-passed (below ~4 kHz) so that the player's drift resampling, which interpolates, keeps it
+    recognisable."""
+    raw = np.random.default_rng(1000 + k).uniform(-1, 1, MARKER_FRAMES + 16)
+    smooth = np.convolve(raw, np.hanning(10), mode="same")[8:8 + MARKER_FRAMES]
+    return (0.5 * smooth / np.max(np.abs(smooth))).astype(np.float32)
 
 
 # --- the sender (the guest), run as a child process ------------------------------------------------
@@ -110,7 +115,7 @@ def find_markers(recorded: np.ndarray, n_markers: int) -> list[int | None]:
         lag = align(seg, noise)
         piece = seg[lag:lag + MARKER_FRAMES]
         corr = np.dot(piece, noise) / (np.linalg.norm(piece) * np.linalg.norm(noise) + 1e-12)
-        if corr < 0.9:
+        if corr < MARKER_MIN_CORRELATION:
             found.append(None)
             guess = None if guess is None else guess + spacing
             continue
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=int, default=20, help="kvmfr-audio --latency (ms)")
     p.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes (default: one per core)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
+    p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy)")
     p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._sender:
@@ -250,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
     marker_times = json.loads(sender_log.read_text())["marker_times"]
     recorded = rec.audio()
+    if args.save_recording:
+        np.save(out / "audio-recording.npy", recorded)
     found = find_markers(recorded, len(marker_times))
     lat_t, lat_ms = [], []
     for t_send, idx in zip(marker_times, found):

@@ -329,9 +329,7 @@ class PlaybackStream:
         lib = _core_library()
         lib.pa_threaded_mainloop_lock(self._ml)
         try:
-            if lib.pa_stream_get_state(self._stream) != _STREAM_READY:
-                raise self._fail("pa_stream_write (stream lost)")
-            # free_cb NULL: libpulse copies the data before returning.
+            # free_cb NULL: libpulse copies the data before returning. A lost stream fails here.
             if lib.pa_stream_write(self._stream, data, len(data), None, 0, _SEEK_RELATIVE) < 0:
                 raise self._fail("pa_stream_write")
         finally:

@@ -16,22 +16,24 @@ import numpy as np
 class DriftController:
     """Deadband PI controller: queued seconds -> ratio (input frames consumed per output frame).
 
-    The first ``warmup`` seconds after a (re)start only measure: the level Pulse settles at for our
-    ``tlength`` becomes the set point. Inside the deadband around it the ratio is left alone (1.0 until a
-    drift has been learned), so audio passes bit-exact; outside, the proportional term steers back and
-    the integral learns the clock ratio, which it then keeps.
+    The first ``warmup`` seconds after a (re)start only smooth the measurement. Inside the deadband
+    around ``target`` the ratio is left alone (1.0 until a drift has been learned), so audio passes
+    bit-exact; outside, the proportional term steers back and the integral learns the clock ratio,
+    which it then keeps.
     """
 
     MAX_CORRECTION = 0.002  # +-2000 ppm, about 3.5 cents of pitch at the extreme
 
-    def __init__(self, target: float, kp: float = 0.05, ki: float = 0.02, smoothing: float = 0.02,
-                 warmup: float = 0.5, deadband: float | None = None):
+    # Real clock drift is 10-100 ppm, i.e. well under 0.1 ms per second: nothing needs correcting in
+    # the first seconds, and the deadband keeps packet jitter from ever moving the ratio.
+    def __init__(self, target: float, kp: float = 0.05, ki: float = 0.02, smoothing: float = 0.005,
+                 warmup: float = 2.0, deadband: float | None = None):
         self.configured = target
         self.target = target
         self.kp = kp
         self.ki = ki
         self.warmup = warmup
-        self.deadband = deadband if deadband is not None else max(0.002, 0.15 * target)
+        self.deadband = deadband if deadband is not None else max(0.003, 0.25 * target)
         self._alpha = smoothing
         self.reset()
 
@@ -47,9 +49,7 @@ class DriftController:
         self.smoothed = queued if self.smoothed is None else self.smoothed + self._alpha * (queued - self.smoothed)
         self._elapsed += dt
         if not self.settled:
-            if self._elapsed >= self.warmup:
-                self.settled = True
-                self.target = self.smoothed
+            self.settled = self._elapsed >= self.warmup
             return self.ratio
         error = self.smoothed - self.target  # seconds too much audio queued
         if abs(error) <= self.deadband:

@@ -111,7 +111,8 @@ def decode(fmt: PcmFormat, payload: bytes | memoryview) -> np.ndarray:
     usable = len(payload) - len(payload) % fmt.frame_bytes
     raw = memoryview(payload)[:usable]
     if fmt.bits == 16:
-        samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) * (1.0 / 32768.0)
+        samples = np.frombuffer(raw, dtype="<i2").astype(np.float32)
+        samples *= np.float32(1.0 / 32768.0)
     elif fmt.bits == 32:
         samples = (np.frombuffer(raw, dtype="<i4").astype(np.float64) * (1.0 / 2147483648.0)).astype(np.float32)
     else:

@@ -8,8 +8,9 @@ reported latency + anything still in the jitter buffer) and
 * feeds the drift controller, which nudges the resampling ratio so the queue stays on target;
 * drops the oldest buffered audio when a burst pushed the queue past ``max_latency`` (catch-up);
 * counts an underrun when Pulse reported an underflow and the next packet came soon after (a long
-  silence is the guest pausing, not an underrun). Pulse then waits until ``target`` is queued again
-  (``prebuf``), which is the recovery.
+  silence is the guest pausing, not an underrun). Recovery: the target is raised by 5 ms (up to
+  ``max_latency / 2``) and the queue padded to it, so a machine that cannot hold the configured
+  latency settles at one it can hold; after a minute without underruns the target steps back.
 
 A format change reopens the stream at the exact chunk where it happened; a lost sound server is retried
 every second, so the sources never notice.
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # A silence longer than this is the guest pausing (Scream stops sending on silence), not an underrun.
 IDLE_GAP = 0.25
+# Each underrun raises the target by a step (up to max_latency / 2); each quiet minute lowers it again.
+TARGET_STEP = 0.005
+TARGET_RELAX_AFTER = 60.0
 # The jitter buffer's minimum over this window is latency that absorbs no jitter (see _trim_standing_queue).
 STANDING_WINDOW = 1.0
 
@@ -51,6 +55,7 @@ class PlayerStats:
     server_errors: int = 0
     ratio: float = 1.0
     queued: float = 0.0  # seconds queued right after the last write (jitter buffer + Pulse)
+    target: float = 0.0  # the target in force (raised after underruns, relaxed after quiet minutes)
     # (monotonic time, queued s, jitter-buffer s, ratio, underruns) after each write, last ~10 minutes.
     history: deque = field(default_factory=lambda: deque(maxlen=120_000))
 
@@ -60,8 +65,9 @@ class Player:
 
     def __init__(self, *, latency_ms: float = 20, max_latency_ms: float = 100, sink: str | None = None,
                  server: str | None = None, stream_name: str = "guest audio", record_history: bool = False):
-        self.target = latency_ms / 1000.0
+        self.base_target = self.target = latency_ms / 1000.0
         self.max_latency = max(max_latency_ms / 1000.0, 2 * self.target)
+        self._last_raise = 0.0
         self.sink = sink
         self.server = server
         self.stream_name = stream_name
@@ -126,12 +132,33 @@ class Player:
                 self._close()
                 self._stop.wait(1.0)
 
-    def _wait_for_room(self, seconds: float) -> None:
+    def _raise_target(self, now: float) -> None:
+        """After an underrun, queue more: the machine has shown it cannot hold the current target."""
+        ceiling = max(self.base_target, self.max_latency / 2)
+        if self.target < ceiling:
+            self.target = min(ceiling, self.target + TARGET_STEP)
+            self._controller.target = self.target
+            log.info("audio target latency raised to %.0f ms after an underrun", self.target * 1000)
+        self._last_raise = now
+
+    def _relax_target(self, now: float) -> None:
+        """A minute without underruns: step back towards the configured target."""
+        if self.target > self.base_target and now - self._last_raise > TARGET_RELAX_AFTER:
+            self.target = max(self.base_target, self.target - TARGET_STEP)
+            self._controller.target = self.target
+            self._last_raise = now
+            log.info("audio target latency back to %.0f ms", self.target * 1000)
+
+    def _wait_for_room(self, seconds: float) -> float:
         """Hold a chunk until Pulse's queue has room for it within the target; a burst then waits in
-        the jitter buffer, where it can be trimmed, instead of in the server, where it cannot."""
-        wait = self._latency() + seconds - self.target
+        the jitter buffer, where it can be trimmed, instead of in the server, where it cannot.
+        Returns what is queued in Pulse when the chunk may go."""
+        latency = self._latency()
+        wait = latency + seconds - self.target
         if wait > 0:
             self._stop.wait(min(wait, 0.2))
+            latency = self._latency()
+        return latency
 
     def _trim_standing_queue(self, now: float) -> None:
         """A jitter buffer that never empties for a whole window only adds latency (packets came in
@@ -160,18 +187,26 @@ class Player:
                 self.stats.underruns += 1
                 log.info("audio underrun: the sound server ran out of queued audio (%.1f ms between packets)",
                          gap * 1000)
+                self._raise_target(now)
+                # The sink is silent anyway: pad to the new target so the next stall finds a cushion.
+                pad = int((self.target - self._latency() - len(frames) / fmt.rate) * fmt.rate)
+                if pad > 0:
+                    self._write(np.zeros((pad, fmt.channels), dtype=np.float32))
             else:
                 self.stats.idle_gaps += 1
             self._controller.reset()
+        self._relax_target(now)
         gain = 0.0 if self._muted else self._gain
         if gain != 1.0:
             frames = frames * np.float32(gain)
         out = self._resampler.process(frames, self._controller.ratio)
-        self._wait_for_room(len(out) / fmt.rate)
+        duration = len(out) / fmt.rate
+        before = self._wait_for_room(duration)
         self._trim_standing_queue(time.monotonic())
         self._write(out)
         after = time.monotonic()
-        in_pulse = self._latency()
+        # One latency query per packet: what was queued before plus what we just wrote.
+        in_pulse = before + duration
         queued_jb = self.buffer.level()
         queued = in_pulse + queued_jb
         dt = after - self._last_write if self._last_write is not None else 0.0
@@ -187,6 +222,7 @@ class Player:
         st.frames += len(frames)
         st.ratio = ratio
         st.queued = queued
+        st.target = self.target
         if self._record_history:
             st.history.append((after, queued, queued_jb, ratio, st.underruns))
 

@@ -66,6 +66,7 @@ class ScreamUdpSource:
         self.bad_packets = 0
         self._warn = RateLimitedWarning(log)
         self._fmt: PcmFormat | None = None
+        self._header = b""
         self._carry = b""  # a partial frame left over from the previous datagram
         self._sock = self._open()
         self.port = self._sock.getsockname()[1]  # port 0 asks the kernel for a free one
@@ -122,25 +123,28 @@ class ScreamUdpSource:
             self._bad("size", "scream: %d-byte datagram is over the %d-byte maximum; dropped",
                       len(packet), scream_wire.MAX_PACKET)
             return
-        try:
-            fmt = scream_wire.parse_udp_header(packet)
-        except FormatError as exc:
-            self._bad("format", "scream: bad datagram header (%s); dropped", exc)
-            return
-        payload = bytes(packet[scream_wire.HEADER_SIZE:])
-        if not payload:
+        header = bytes(packet[:scream_wire.HEADER_SIZE])
+        if header == self._header and self._fmt is not None:
+            fmt = self._fmt  # the common case: same format as the previous datagram, already checked
+        else:
+            try:
+                fmt = scream_wire.parse_udp_header(packet)
+            except FormatError as exc:
+                self._bad("format", "scream: bad datagram header (%s); dropped", exc)
+                return
+            if self._fmt is not None and fmt != self._fmt:
+                log.info("scream: format %s -> %s", self._fmt.describe(), fmt.describe())
+            self._fmt, self._header, self._carry = fmt, header, b""
+        if len(packet) == scream_wire.HEADER_SIZE:
             self._bad("empty", "scream: datagram with a header and no audio; dropped")
             return
-        if fmt != self._fmt:
-            if self._fmt is not None:
-                log.info("scream: format %s -> %s", self._fmt.describe(), fmt.describe())
-            self._fmt = fmt
-            self._carry = b""
-        data = self._carry + payload
-        whole = len(data) - len(data) % fmt.frame_bytes
-        self._carry = data[whole:]
+        payload = packet[scream_wire.HEADER_SIZE:]
+        if self._carry:
+            payload = self._carry + bytes(payload)
+        whole = len(payload) - len(payload) % fmt.frame_bytes
+        self._carry = bytes(payload[whole:])
         if whole:
-            self.buffer.push(fmt, formats.decode(fmt, data[:whole]), arrived)
+            self.buffer.push(fmt, formats.decode(fmt, payload[:whole]), arrived)
         self.packets += 1
 
     def _bad(self, kind: str, msg: str, *args) -> None:

@@ -110,6 +110,7 @@ class AudioService:
         if self.player is not None:
             st = self.player.stats
             out.update(underruns=st.underruns, queued_ms=round(st.queued * 1000, 2),
+                       target_ms=round(self.player.target * 1000, 1),
                        jitter_ms=round(self.player.buffer.level() * 1000, 2), ratio=st.ratio,
                        format_changes=st.format_changes, catchups=st.catchups, idle_gaps=st.idle_gaps)
         for source in self.sources:
