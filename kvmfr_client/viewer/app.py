@@ -11,10 +11,14 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any, Mapping
 
 log = logging.getLogger(__name__)
+
+# Cursor-only redraws at most this often (120 Hz): on a CPU renderer a redraw costs a full present.
+CURSOR_REDRAW_INTERVAL_S = 1 / 120
 
 # evdev codes of the escape-key combos the viewer owns (the rest belong to the input controller)
 KEY_Q, KEY_D, KEY_F = 16, 32, 33
@@ -101,7 +105,7 @@ class _Viewer:
         self.show_stats = cfg["win:showFPS"] or bool(_arg(args, "show_fps"))
         self.fps_min = cfg["win:fpsMin"]
         self.auto_resize = cfg["win:autoResize"]
-        self.session = kvmfr_client.open(self.path)
+        self.session = kvmfr_client.open(self.path, poll_us=int(cfg.get("app:pollUs", 250)))
         self.frames = FramePipeline(self.session, self.win.wake, use_damage=not _arg(args, "no_damage"))
         self.cursor = CursorTracker(self.session, self.win.wake)
         self._shape_serial = 0
@@ -160,12 +164,15 @@ class _Viewer:
         self.frames.start()
         self.cursor.start()
         last_draw = 0.0
+        cursor_dirty = False
         try:
             while not self.win.should_close() and not self._quit:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
                 timeout = 0.1 if self.show_stats else 0.25
+                if cursor_dirty:
+                    timeout = min(timeout, max(0.0, last_draw + CURSOR_REDRAW_INTERVAL_S - now))
                 if self.fps_min > 0:
                     timeout = min(timeout, max(0.0, last_draw + 1.0 / self.fps_min - now))
                 if deadline is not None:
@@ -177,13 +184,17 @@ class _Viewer:
                 if self.frames.error is not None:
                     raise self.frames.error
                 new_frame = self._upload_pending()
-                changed = self._apply_cursor()
-                changed |= self._update_texts()
+                cursor_dirty |= self._apply_cursor()
+                changed = self._update_texts()
                 now = time.monotonic()
                 due = self.fps_min > 0 and now - last_draw >= 1.0 / self.fps_min
-                if new_frame or changed or self.win.dirty or due:
+                # A cursor-only change waits at most CURSOR_REDRAW_INTERVAL_S after the last redraw, so
+                # a cursor update that trails its frame (hosts post both together) shares one redraw.
+                cursor_due = cursor_dirty and now - last_draw >= CURSOR_REDRAW_INTERVAL_S
+                if new_frame or changed or self.win.dirty or due or cursor_due:
                     self._draw(new_frame)
                     last_draw = time.monotonic()
+                    cursor_dirty = False
         finally:
             signal.signal(signal.SIGTERM, old_term)
             self._finish()
@@ -333,6 +344,8 @@ class _Viewer:
             fw, fh = self.win.size()
             self.renderer.draw(fw, fh, _Overlays(self))
             np.save(snapshot, self.renderer.readback(fw, fh))
+        thread_cpu = _thread_cpu_s({"main": threading.main_thread(), "frames": self.frames.thread,
+                                    "cursor": self.cursor.thread})
         self.frames.stop()
         self.cursor.stop()
         if self.timings is not None:
@@ -343,14 +356,14 @@ class _Viewer:
             self.stats.sessions = 1 + s.session_restarts if s.host is not None else 0
             fw, fh = self.win.size()
             self.stats.write_json(stats_json, {
-                "window": [fw, fh], "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
+                "window": [fw, fh], "title": getattr(self, "_title", ""), "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
                 "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
                 "state": s.state.name, "host": s.host.describe() if s.host else None,
                 "session_id": s.host.session_id if s.host else None,
                 "first_serial": self._first_serial,
                 "last_serial": self._frame_meta["serial"] if self._frame_meta else None,
                 "frame": [self._frame_meta["w"], self._frame_meta["h"]] if self._frame_meta else None,
-                "cursor_events": self.cursor.events,
+                "cursor_events": self.cursor.events, "thread_cpu_s": thread_cpu,
                 "cursor": {"x": self.renderer.cursor.x, "y": self.renderer.cursor.y,
                            "visible": self.renderer.cursor.visible, "type": self._shape_type},
                 "status": self.status_overlay.lines, "banner": self.banner.lines})
@@ -371,6 +384,20 @@ class _Overlays:
     def draw(self, renderer, win_w: int, win_h: int) -> None:
         for ov in (self.v.banner, self.v.stats_overlay, self.v.status_overlay):
             ov.draw(renderer, win_w, win_h)
+
+
+def _thread_cpu_s(threads: dict) -> dict[str, float]:
+    """CPU seconds used so far by each named thread (Linux /proc), for the stats JSON."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for name, thread in threads.items():
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[name] = round((int(fields[11]) + int(fields[12])) / tick, 3)
+        except (OSError, IndexError, ValueError, TypeError):
+            pass
+    return out
 
 
 def _wrap(text: str, width: int) -> list[str]:

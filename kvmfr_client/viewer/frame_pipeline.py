@@ -42,7 +42,7 @@ class FramePipeline:
         self._cond = threading.Condition()
         self._ready: FrameReady | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="frames", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="frames", daemon=True)
         self.last_serial: int | None = None
         self.dropped = 0
         self._no_code = 0
@@ -50,13 +50,13 @@ class FramePipeline:
         self.error: BaseException | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self._thread.join(2.0)
+        self.thread.join(2.0)
 
     def take(self) -> FrameReady | None:
         """(GL thread) the frame waiting for upload, if any; its pixels stay valid until :meth:`release`."""
@@ -146,15 +146,15 @@ class CursorTracker:
         self._lock = threading.Lock()
         self._changed = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cursor", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="cursor", daemon=True)
         self.events = 0
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(2.0)
+        self.thread.join(2.0)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -34,6 +34,7 @@ def test_agent_frames_reach_the_window_exactly(xserver, tmp_path, shm_path, fmt)
     finally:
         stop(agent)
     assert stats["state"] == "CONNECTED" and stats["frames_received"] >= 20, stats
+    assert stats["title"].startswith("kvmfr-view - ") and "(host kvmfr-agent 0.1)" in stats["title"], stats["title"]
     # every frame received was shown (a redraw happened after each upload)
     assert stats["frames_shown"] >= stats["frames_received"] - 1
     expected, serial = expected_frame(snap, FrameType[fmt])

@@ -81,3 +81,25 @@ def test_input_hook_gets_window_events_but_not_viewer_combos(xserver, tmp_path, 
     pos = [e for e in events if e[0] == "pos" and e[1] == 320 and e[2] == 240]
     # 320x240 frame shown 2x in the 640x480 window: window (320, 240) is guest (160, 120)
     assert pos and pos[-1][3] == [160.0, 120.0], pos
+
+
+def test_window_position_size_and_borderless(xserver, tmp_path, shm_path):
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 30.0, "win:size=400x300", "win:position=100,50",
+                       "win:borderless=yes", "win:title=geomtest")
+    try:
+        wid = ""
+
+        def find():
+            nonlocal wid
+            wid = xdotool(xserver, "search", "--name", "^geomtest").split("\n")[0]
+            return bool(wid)
+        wait_for(find, 40, "the viewer window to appear")
+        time.sleep(0.3)
+        geometry = xdotool(xserver, "getwindowgeometry", wid)
+        stats, _ = viewer.finish()
+    finally:
+        if viewer.proc.poll() is None:
+            viewer.proc.kill()
+            viewer.proc.wait()
+    assert "Position: 100,50" in geometry and "Geometry: 400x300" in geometry, geometry
+    assert stats["window"] == [400, 300] and stats["title"].startswith("geomtest - ")
