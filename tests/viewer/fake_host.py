@@ -31,6 +31,8 @@ def truncated(path: str, seconds: float) -> None:
         prod.begin_frame(serial, FrameType.BGRA, W, H, flags=FrameFlags.TRUNCATED, data_height=ROWS_THAT_FIT)
         prod.write_rows(rows[:ROWS_THAT_FIT])
         prod.end_frame()
+        if serial == 1:
+            print("ready", flush=True)
         serial += 1
         time.sleep(0.05)
     prod.close()
@@ -43,6 +45,8 @@ def incompatible(path: str, seconds: float) -> None:
     region = Region(path)
     region.set_u32(off(HEADER, "version"), 7)
     ts_at = off(HEADER, "timestamp")
+    region.mm[ts_at:ts_at + 8] = (time.monotonic_ns() // 1_000_000).to_bytes(8, "little")
+    print("ready", flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         region.mm[ts_at:ts_at + 8] = (time.monotonic_ns() // 1_000_000).to_bytes(8, "little")

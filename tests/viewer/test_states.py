@@ -14,6 +14,15 @@ from tests.viewer.agent import ViewerRun, start_agent, stop, wait_viewer_watchin
 from tests.viewer.helpers import REPO
 
 
+def start_fake_host(mode: str, shm_path) -> subprocess.Popen:
+    """tests/viewer/fake_host.py in a subprocess, returned once it has set up the shared memory."""
+    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", mode, str(shm_path), "60"],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    line = host.stdout.readline()
+    assert line.strip() == "ready", f"fake host {mode} did not start (exit {host.poll()})"
+    return host
+
+
 def text_at(snap: np.ndarray, lines: list[str], anchor: str) -> tuple[np.ndarray, np.ndarray]:
     """(ink mask of the text as the viewer lays it out, the window region it covers)."""
     ov = Overlay(anchor=anchor)
@@ -39,10 +48,8 @@ def test_waiting_for_host_is_written_in_the_window(xserver, tmp_path, shm_path):
 
 
 def test_incompatible_host_says_which_version(xserver, tmp_path, shm_path):
-    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "incompatible", str(shm_path), "8"],
-                            cwd=REPO)
+    host = start_fake_host("incompatible", shm_path)
     try:
-        time.sleep(0.8)
         stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.5, "win:size=900x360").wait()
     finally:
         host.kill()
@@ -54,10 +61,8 @@ def test_incompatible_host_says_which_version(xserver, tmp_path, shm_path):
 
 
 def test_truncated_frames_ask_for_bigger_shared_memory(xserver, tmp_path, shm_path):
-    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "truncated", str(shm_path), "8"],
-                            cwd=REPO)
+    host = start_fake_host("truncated", shm_path)
     try:
-        time.sleep(0.5)
         stats, snap = watch(xserver, tmp_path, shm_path, 1.0, "win:size=640x480")
     finally:
         host.kill()
