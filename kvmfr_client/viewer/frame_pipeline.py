@@ -81,8 +81,10 @@ class FramePipeline:
     def _step(self) -> None:
         buf = self._buf
         try:
+            # Every frame in order (newest=False): the host keeps at most two queued, so skipping to the
+            # newest saves little latency, and measured here it dropped ~3% of frames at 1080p60.
             f = self.session.next_frame(timeout=0.1, out=buf, allow_damage=self.use_damage and buf is not None,
-                                        newest=True)
+                                        newest=False)
         except ValueError:
             # The frame grew past our buffer: the next one gets a fresh one (and a full copy).
             self._buf = None
