@@ -47,6 +47,8 @@ class FramePipeline:
         self.dropped = 0
         self._no_code = 0
         self._session_id: int | None = None
+        self._format: tuple | None = None
+        self._force_full = False
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -83,14 +85,24 @@ class FramePipeline:
         try:
             # Every frame in order (newest=False): the host keeps at most two queued, so skipping to the
             # newest saves little latency, and measured here it dropped ~3% of frames at 1080p60.
-            f = self.session.next_frame(timeout=0.1, out=buf, allow_damage=self.use_damage and buf is not None,
-                                        newest=False)
+            f = self.session.next_frame(timeout=0.1, out=buf, newest=False,
+                                        allow_damage=self.use_damage and buf is not None and not self._force_full)
         except ValueError:
             # The frame grew past our buffer: the next one gets a fresh one (and a full copy).
             self._buf = None
             return
         if f is None:
             return
+        self._force_full = False
+        fmt = (f.type, f.width, f.height, f.pitch)
+        if f.damage_only and fmt != self._format:
+            # Damage against a frame of another format (a host that should have sent full damage):
+            # the buffer is not a valid picture; skip it and take the next frame whole.
+            log.warning("damage-only frame %d changed format %s -> %s; waiting for a full frame", f.serial,
+                        self._format, fmt)
+            self._format, self._force_full = fmt, True
+            return
+        self._format = fmt
         if buf is None:
             self._buf = f.pixels
         host = self.session.host

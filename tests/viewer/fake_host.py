@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from kvmfr_client._ffi import lib
+from kvmfr_client.cursor import CursorType
 from kvmfr_client.formats import FrameFlags, FrameType, encode
 from kvmfr_client.producer import Producer
 from tests.support.shm import HEADER, Region, off
@@ -38,6 +40,31 @@ def truncated(path: str, seconds: float) -> None:
     prod.close()
 
 
+def cursor_moves(path: str, seconds: float) -> None:
+    """One frame, then only cursor moves (a masked-colour shape) every 20 ms, ending at (200, 100)."""
+    img = np.zeros((H, W, 4), np.uint8)
+    img[..., 0] = np.arange(W, dtype=np.uint8)[None, :]
+    img[..., 2] = 90
+    img[..., 3] = 255
+    shape_px = np.zeros((8, 8, 4), np.uint8)
+    shape_px[:, :4] = (0, 200, 255, 0)        # BGRA, mask 0: opaque orange
+    shape_px[:, 4:] = (255, 255, 255, 255)    # mask set: invert
+    shape = (CursorType.MASKED_COLOR, 8, 8, 32, 2, 3, shape_px.tobytes())
+    prod = Producer(path, create_size=16 << 20)
+    prod.post_frame(1, FrameType.BGRA, encode(img, FrameType.BGRA), W, H)
+    while prod.subscribers(lib.LGMP_Q_POINTER) == 0:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    prod.post_cursor(10, 10, shape=shape)
+    print("ready", flush=True)
+    for i in range(40):
+        time.sleep(0.02)
+        prod.post_cursor(10 + 190 * (i + 1) // 40, 10 + 90 * (i + 1) // 40)
+    print("done", flush=True)
+    time.sleep(seconds)
+    prod.close()
+
+
 def incompatible(path: str, seconds: float) -> None:
     """A live host (heartbeat running) whose header says LGMP version 7."""
     prod = Producer(path, create_size=16 << 20)
@@ -55,4 +82,4 @@ def incompatible(path: str, seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    {"truncated": truncated, "incompatible": incompatible}[sys.argv[1]](sys.argv[2], float(sys.argv[3]))
+    {"truncated": truncated, "incompatible": incompatible, "cursor": cursor_moves}[sys.argv[1]](sys.argv[2], float(sys.argv[3]))

@@ -101,3 +101,35 @@ def test_redraws_only_on_change_unless_fps_min(xserver, tmp_path, shm_path):
     timed, _ = ViewerRun(xserver, tmp_path / "b", shm_path, 2.0, "win:size=320x200", "win:fpsMin=25").wait()
     assert idle["redraws"] <= 5, f"nothing changes while waiting: {idle['redraws']} redraws"
     assert timed["redraws"] >= 25, f"win:fpsMin=25 for ~1.5 s: {timed['redraws']} redraws"
+
+
+def test_cursor_moves_redraw_without_reuploading_the_frame(xserver, tmp_path, shm_path):
+    from kvmfr_client.cursor import CursorShape, CursorType, composite
+    from kvmfr_client.formats import FrameType, decode
+    from tests.viewer.fake_host import H, W
+    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "cursor", str(shm_path), "60"],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, f"win:size={W}x{H}")
+    try:
+        assert host.stdout.readline().strip() == "ready"
+        assert host.stdout.readline().strip() == "done"
+        time.sleep(0.5)
+        stats, snap = viewer.finish()
+    finally:
+        host.kill()
+        host.wait()
+        if viewer.proc.poll() is None:
+            viewer.proc.kill()
+    assert stats["frames_received"] == 1, "cursor moves must not bring frames"
+    assert stats["cursor_events"] >= 41
+    assert stats["redraws"] >= 20, f"each cursor move (at most 120/s) redraws: {stats['redraws']}"
+    assert stats["cursor"]["x"] == 200 and stats["cursor"]["y"] == 100
+    img = np.zeros((H, W, 4), np.uint8)
+    img[..., 0] = np.arange(W, dtype=np.uint8)[None, :]
+    img[..., 2] = 90
+    img[..., 3] = 255
+    px = np.zeros((8, 8, 4), np.uint8)
+    px[:, :4] = (0, 200, 255, 0)
+    px[:, 4:] = (255, 255, 255, 255)
+    shape = CursorShape(CursorType.MASKED_COLOR, 8, 8, 2, 3, 32, px.tobytes())
+    assert np.array_equal(snap[..., :3], composite(img, shape, 200, 100)[..., :3])
