@@ -65,6 +65,33 @@ def cursor_moves(path: str, seconds: float) -> None:
     prod.close()
 
 
+def resize_frames(path: str, seconds: float) -> None:
+    """Frames that change size (small -> big -> small -> big, RGBA then BGR_32), the last one 320x240."""
+    prod = Producer(path, create_size=16 << 20)
+    while prod.subscribers(lib.LGMP_Q_FRAME) == 0:
+        time.sleep(0.01)
+    serial = 1
+    for w, h, ftype in [(160, 120, FrameType.BGRA), (320, 240, FrameType.BGRA), (96, 64, FrameType.RGBA),
+                        (320, 240, FrameType.BGR_32)]:
+        img = resize_image(w, h)
+        for _ in range(5):
+            prod.post_frame(serial, ftype, encode(img, ftype), w, h)
+            serial += 1
+            time.sleep(0.05)
+    print("done", flush=True)
+    time.sleep(seconds)
+    prod.close()
+
+
+def resize_image(w: int, h: int) -> np.ndarray:
+    img = np.zeros((h, w, 4), np.uint8)
+    img[..., 0] = (np.arange(w) * 255 // max(w - 1, 1)).astype(np.uint8)[None, :]
+    img[..., 1] = (np.arange(h) * 255 // max(h - 1, 1)).astype(np.uint8)[:, None]
+    img[..., 2] = w % 256
+    img[..., 3] = 255
+    return img
+
+
 def incompatible(path: str, seconds: float) -> None:
     """A live host (heartbeat running) whose header says LGMP version 7."""
     prod = Producer(path, create_size=16 << 20)
@@ -82,4 +109,5 @@ def incompatible(path: str, seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    {"truncated": truncated, "incompatible": incompatible, "cursor": cursor_moves}[sys.argv[1]](sys.argv[2], float(sys.argv[3]))
+    {"truncated": truncated, "incompatible": incompatible, "cursor": cursor_moves,
+     "resize": resize_frames}[sys.argv[1]](sys.argv[2], float(sys.argv[3]))

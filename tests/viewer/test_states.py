@@ -133,3 +133,22 @@ def test_cursor_moves_redraw_without_reuploading_the_frame(xserver, tmp_path, sh
     px[:, 4:] = (255, 255, 255, 255)
     shape = CursorShape(CursorType.MASKED_COLOR, 8, 8, 2, 3, 32, px.tobytes())
     assert np.array_equal(snap[..., :3], composite(img, shape, 200, 100)[..., :3])
+
+
+def test_frame_size_and_format_changes_with_auto_resize(xserver, tmp_path, shm_path):
+    from tests.viewer.fake_host import resize_image
+    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "resize", str(shm_path), "60"],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=200x100", "win:autoResize=yes")
+    try:
+        assert host.stdout.readline().strip() == "done"
+        time.sleep(0.5)
+        stats, snap = viewer.finish()
+    finally:
+        host.kill()
+        host.wait()
+        if viewer.proc.poll() is None:
+            viewer.proc.kill()
+    assert stats["frame"] == [320, 240] and stats["window"] == [320, 240], stats
+    assert stats["frames_received"] >= 15, stats     # the size changes lost at most a frame each
+    assert np.array_equal(snap[..., :3], resize_image(320, 240)[..., :3])
