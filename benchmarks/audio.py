@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         run_sender(int(args._sender[0]), float(args._sender[1]), args._sender[2])
         return 0
 
-    from tests.audio.pulse_daemon import start_pulse, stop_pulse
+    from tests.audio.pulse_daemon import _die_with_parent, start_pulse, stop_pulse
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,13 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     pulse = start_pulse(high_priority=True)
     procs: list[subprocess.Popen] = []
     try:
-        load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+        load = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=_die_with_parent)
+                for _ in range(args.load)]
         procs += load
         receiver = subprocess.Popen(
             [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
              "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(args.latency),
              "--stats", "0.1", "--stats-file", str(stats_path)],
-            stdout=subprocess.DEVNULL, stderr=open(out / "audio-receiver.log", "w"))
+            stdout=subprocess.DEVNULL, stderr=open(out / "audio-receiver.log", "w"), preexec_fn=_die_with_parent)
         procs.append(receiver)
         time.sleep(1.5)
         if receiver.poll() is not None:
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         with rec:
             time.sleep(0.2)
             sender = subprocess.Popen([sys.executable, __file__, "--_sender", str(port), str(args.duration),
-                                       str(sender_log)])
+                                       str(sender_log)], preexec_fn=_die_with_parent)
             procs.append(sender)
             sender.wait(timeout=args.duration + 60)
             time.sleep(0.5)

@@ -26,14 +26,14 @@ class DriftController:
 
     # Real clock drift is 10-100 ppm, i.e. well under 0.1 ms per second: nothing needs correcting in
     # the first seconds, and the deadband keeps packet jitter from ever moving the ratio.
-    def __init__(self, target: float, kp: float = 0.05, ki: float = 0.02, smoothing: float = 0.005,
+    def __init__(self, target: float, kp: float = 0.05, ki: float = 0.002, smoothing: float = 0.005,
                  warmup: float = 2.0, deadband: float | None = None):
         self.configured = target
         self.target = target
         self.kp = kp
         self.ki = ki
         self.warmup = warmup
-        self.deadband = deadband if deadband is not None else max(0.003, 0.25 * target)
+        self.deadband = deadband if deadband is not None else 0.003
         self._alpha = smoothing
         self.reset()
 

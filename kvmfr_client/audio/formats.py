@@ -15,7 +15,7 @@ from kvmfr_client.audio import _pulse
 MAX_CHANNELS = 8
 SAMPLE_BITS = (16, 24, 32)
 MIN_RATE = 8000
-MAX_RATE = 768000
+MAX_RATE = 384000  # PA_RATE_MAX: higher rates the header can express, no sound server can play
 
 # pa_channel_position_t values.
 POS_MONO = 0

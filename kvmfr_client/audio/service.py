@@ -42,57 +42,67 @@ class AudioService:
     """Plays the guest's sound when ``audio:scream`` or ``audio:spice`` is set; otherwise does nothing.
 
     ``start()`` opens sockets/files (raising :class:`AudioConfigError`, ``sinks.SinkError`` or ``OSError``
-    for bad settings) and
-    starts the named threads ``audio-player``, ``audio-scream-udp`` / ``audio-scream-ivshmem`` and
-    ``audio-spice``; ``stop()`` ends them and closes everything. Both are idempotent.
+    for bad settings) and starts the named threads: one ``audio-player`` per source (each source is its
+    own Pulse stream, so Scream and SPICE together are mixed by the sound server, not by us), and
+    ``audio-scream-udp`` / ``audio-scream-ivshmem`` / ``audio-spice``. ``stop()`` ends them and closes
+    everything. Both are idempotent. ``stats()`` gives counters for an overlay or a log line.
     """
 
     def __init__(self, config: Mapping[str, Any]):
         self.config = config
-        self.player: Player | None = None
+        self.player: Player | None = None  # the first source's player
+        self.players: list[Player] = []  # one per source: each is its own stream, the sound server mixes
         self.sources: list = []
 
     @property
     def enabled(self) -> bool:
         return bool(self.config.get("audio:scream")) or bool(self.config.get("audio:spice"))
 
+    def _player(self, latency: float, name: str) -> Player:
+        cfg = self.config
+        player = Player(latency_ms=latency, max_latency_ms=float(cfg.get("audio:maxLatency", 100)),
+                        sink=cfg.get("audio:sink") or None, server=cfg.get("audio:server") or None, stream_name=name)
+        self.players.append(player)
+        return player
+
     def start(self) -> None:
-        if self.player is not None or not self.enabled:
+        if self.players or not self.enabled:
             return
         cfg = self.config
         latency = float(cfg.get("audio:latency", 20))
         scream = cfg.get("audio:scream") or ""
         kind, where = parse_scream_source(scream) if scream else (None, None)
-        if kind == "ivshmem":
-            # Chunks come 20 ms at a time, so just before each one the queue is 20 ms below the
-            # target; 20 ms of cushion beyond the chunk keeps a late poll from running it dry.
-            floor = (CHUNK_SECONDS + 0.02) * 1000
-            if latency < floor:
-                log.info("audio: IVSHMEM delivers 20 ms chunks; raising the target latency to %.0f ms", floor)
-                latency = floor
         sink = cfg.get("audio:sink") or None
         if sink:
             from kvmfr_client.audio.sinks import check_sink
 
             check_sink(sink, cfg.get("audio:server") or None)
-        self.player = Player(latency_ms=latency, max_latency_ms=float(cfg.get("audio:maxLatency", 100)),
-                             sink=sink, server=cfg.get("audio:server") or None)
         try:
             if kind == "udp":
                 host, port = where
-                self.sources.append(ScreamUdpSource(self.player.buffer, host, port, cfg.get("audio:interface") or None))
+                player = self._player(latency, "guest audio (Scream)")
+                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg.get("audio:interface") or None))
             elif kind == "ivshmem":
-                self.sources.append(ScreamIvshmemSource(self.player.buffer, where, poll=latency / 8000.0))
+                # Chunks come 20 ms at a time, so just before each one the queue is 20 ms below the
+                # target; 20 ms of cushion beyond the chunk keeps a late poll from running it dry.
+                floor = (CHUNK_SECONDS + 0.02) * 1000
+                if latency < floor:
+                    log.info("audio: IVSHMEM delivers 20 ms chunks; target latency %.0f ms for it", floor)
+                player = self._player(max(latency, floor), "guest audio (Scream IVSHMEM)")
+                self.sources.append(ScreamIvshmemSource(player.buffer, where, poll=max(latency, floor) / 8000.0))
             if cfg.get("audio:spice"):
                 from kvmfr_client.audio.spice_playback import SpicePlaybackSource
 
+                player = self._player(latency, "guest audio (SPICE)")
                 self.sources.append(SpicePlaybackSource(
-                    self.player, cfg.get("spice:host", "127.0.0.1"), int(cfg.get("spice:port", 5900)),
+                    player, cfg.get("spice:host", "127.0.0.1"), int(cfg.get("spice:port", 5900)),
                     password=cfg.get("spice:password", "") or ""))
         except Exception:
             self.stop()
             raise
-        self.player.start()
+        self.player = self.players[0]
+        for player in self.players:
+            player.start()
         for source in self.sources:
             source.start()
 
@@ -100,19 +110,21 @@ class AudioService:
         for source in self.sources:
             source.stop()
         self.sources = []
-        if self.player is not None:
-            self.player.stop()
-            self.player = None
+        for player in self.players:
+            player.stop()
+        self.players = []
+        self.player = None
 
     def stats(self) -> dict[str, Any]:
         """Counters for an overlay or a log line: packets, bad packets, underruns, queued ms, ratio."""
         out: dict[str, Any] = {}
         if self.player is not None:
             st = self.player.stats
-            out.update(underruns=st.underruns, queued_ms=round(st.queued * 1000, 2),
-                       target_ms=round(self.player.target * 1000, 1),
-                       jitter_ms=round(self.player.buffer.level() * 1000, 2), ratio=st.ratio,
-                       format_changes=st.format_changes, catchups=st.catchups, idle_gaps=st.idle_gaps)
+            out.update(queued_ms=round(st.queued * 1000, 2), target_ms=round(self.player.target * 1000, 1),
+                       jitter_ms=round(self.player.buffer.level() * 1000, 2), ratio=st.ratio)
+        for player in self.players:
+            for name in ("underruns", "format_changes", "catchups", "idle_gaps"):
+                out[name] = out.get(name, 0) + getattr(player.stats, name)
         for source in self.sources:
             for name in ("packets", "bad_packets", "chunks", "bad_headers", "torn_chunks", "skipped_chunks"):
                 if hasattr(source, name):

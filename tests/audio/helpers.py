@@ -35,9 +35,14 @@ class Result:
         return snr_db(seg_rec, seg_ref)
 
 
+# The target for tests that check what comes out, not how soon: far above what any stall on a busy CI
+# machine costs, so they stay correctness tests. The default 20 ms is measured on its own.
+SAFE_LATENCY = 100
+
+
 def service_config(pulse, sink: str, scream: str, latency: int = 20, **extra) -> dict:
     cfg = {"audio:scream": scream, "audio:sink": sink, "audio:server": pulse.server, "audio:latency": latency,
-           "audio:maxLatency": 100, "audio:interface": "", "audio:spice": False}
+           "audio:maxLatency": max(100, 3 * latency), "audio:interface": "", "audio:spice": False}
     cfg.update(extra)
     return cfg
 
@@ -85,7 +90,7 @@ def _result(rec, signal, fmt, send_times, stats) -> Result:
     return Result(recorded, signal, rec.rate, latency, stats, send_times=list(send_times))
 
 
-def ivshmem_scenario(pulse, sink: str, fmt: PcmFormat, signal: np.ndarray, path, *, latency: int = 40,
+def ivshmem_scenario(pulse, sink: str, fmt: PcmFormat, signal: np.ndarray, path, *, latency: int = SAFE_LATENCY,
                      before_start=None, during=None, tail: float = 0.4) -> Result:
     """Writes ``signal`` into a Scream IVSHMEM ring in real time (20 ms chunks) and records the sink."""
     writer = ScreamIvshmemWriter(str(path), fmt, size=256 * 1024)

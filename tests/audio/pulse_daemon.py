@@ -8,7 +8,10 @@ rates and channel order without the sound server resampling or remixing anything
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 import shutil
 import subprocess
 import tempfile
@@ -48,6 +51,13 @@ class PulseDaemon:
 
     def recorder(self, sink: str, channels: int = 8) -> Recorder:
         return Recorder(self.server, sink + ".monitor", SINKS[sink], channels)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the test process dies, even by a crash or SIGKILL, so
+    no daemon outlives its test run."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _ensure_pulseaudio() -> str:
@@ -97,7 +107,8 @@ def start_pulse(high_priority: bool = False) -> PulseDaemon:
                       f"channel_map={SINK_CHANNEL_MAP}"]
     cmd += ["-L", f"module-native-protocol-unix auth-anonymous=1 socket={socket_path}"]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent)
     daemon = PulseDaemon(f"unix:{socket_path}", runtime, proc, log_path)
     import pulsectl
 
@@ -127,7 +138,8 @@ def start_pulse(high_priority: bool = False) -> PulseDaemon:
         for name in SINKS:
             daemon.keepers.append(subprocess.Popen(
                 [parec, "--server", daemon.server, "-d", name + ".monitor", "--latency-msec=5", "--raw"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent))
         time.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
         return daemon
     except BaseException:

@@ -1,6 +1,6 @@
 """Scream UDP -> jitter buffer -> player -> a real PulseAudio null sink, recorded from its monitor.
 
-The correctness tests run at a 40 ms target so that a busy test machine cannot turn them into
+The correctness tests run at helpers.SAFE_LATENCY so that a busy test machine cannot turn them into
 latency tests; test_default_latency_is_measured runs the default 20 ms and reports what it measured.
 """
 
@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from kvmfr_client.audio.formats import PcmFormat
-from tests.audio.helpers import udp_scenario
+from tests.audio.helpers import SAFE_LATENCY, udp_scenario
 from tests.audio.signals import CHANNEL_TONES, dominant_freq, rms, tones
 
 SNR_16BIT_DB = 40.0
-SAFE_LATENCY = 60
 
 # Sink channel index for each speaker position (the test sinks are FL FR FC LFE RL RR SL SR).
 FL, FR, FC, LFE, RL, RR, SL, SR = range(8)
@@ -55,7 +54,8 @@ def test_default_latency_is_measured(pulse, record_property):
     record_property("underruns", underruns)
     print(f"\nScream UDP 48k/16/2 at the default 20 ms target: send -> sink {res.latency_ms:.1f} ms, "
           f"{underruns} underruns, queue {res.service_stats['queued_ms']:.1f} ms")
-    assert 5 < res.latency_ms < 45
+    # Underruns on a busy machine raise the target by 5 ms each (up to 50 ms): report, bound loosely.
+    assert 5 < res.latency_ms < 60
     assert dominant_freq(res.recorded[:, FL], res.rate) == pytest.approx(CHANNEL_TONES[0], abs=3)
 
 

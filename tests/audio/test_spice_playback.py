@@ -7,6 +7,7 @@ import struct
 import time
 
 import numpy as np
+import pytest
 
 from kvmfr_client.audio import AudioService, formats
 from kvmfr_client.audio.formats import PcmFormat
@@ -63,3 +64,64 @@ def test_volume_and_mute_messages(pulse):
     assert levels[2] < 0.01 * full, f"muted: {levels}"
     assert levels[3] > 0.9 * full, f"unmuted at full volume: {levels}"
     assert source.bad_packets >= 3
+
+
+def test_scream_and_spice_together_are_mixed_by_the_sound_server(pulse):
+    """Both sources at once: each gets its own player and stream; the sink carries both tones."""
+    from guest_agent.audio.scream_sender import ScreamUdpSender
+    from tests.audio.signals import PacedSender, dominant_freq
+    from tests.audio.test_cli import _free_port
+
+    spice_tone = tones(48000, 1.5, (CHANNEL_TONES[0],) * 2, amplitude=0.3, marker=False)
+    scream_tone = tones(48000, 1.5, (CHANNEL_TONES[3],) * 2, amplitude=0.3, marker=False)
+    port = _free_port()
+    with FakeSpiceServer(playback_script([(formats.encode(FMT, spice_tone), [])])) as server:
+        cfg = service_config(pulse, pulse.sink48, f"udp://127.0.0.1:{port}", SAFE_LATENCY,
+                             **{"audio:spice": True, "spice:host": "127.0.0.1", "spice:port": server.port})
+        service = AudioService(cfg)
+        sender = ScreamUdpSender(FMT, "127.0.0.1", port)
+        with pulse.recorder(pulse.sink48) as rec:
+            service.start()
+            try:
+                assert len(service.players) == 2
+                pcm = formats.encode(FMT, scream_tone)
+                PacedSender(lambda c: sender.send_raw(sender._header + c), pcm, 1152, 0.006).start().join()
+                assert server.done.wait(10)
+                time.sleep(0.3)
+            finally:
+                service.stop()
+                sender.close()
+    x = rec.audio()[:, FL].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    freqs = np.fft.rfftfreq(len(x), 1 / 48000)
+    for tone in (CHANNEL_TONES[0], CHANNEL_TONES[3]):
+        band = (freqs > tone - 5) & (freqs < tone + 5)
+        assert spectrum[band].max() > 0.2 * spectrum.max(), f"{tone} Hz missing from the mix"
+    assert dominant_freq(x, 48000) in (pytest.approx(CHANNEL_TONES[0], abs=3), pytest.approx(CHANNEL_TONES[3], abs=3))
+
+
+def test_links_the_playback_channel_of_qemus_spice_server(tmp_path):
+    """Against the real spice-server in QEMU (-audiodev spice + an HDA codec): our session links main
+    and playback and stays up. (No guest OS plays sound here, so no START/DATA arrive; the data path
+    is covered above.)"""
+    from kvmfr_client.audio.player import Player
+    from tests.support.vm import start_qemu
+
+    vm = start_qemu(tmp_path, name="audio", extra=["-audiodev", "spice,id=snd0", "-device", "intel-hda",
+                                                    "-device", "hda-duplex,audiodev=snd0"])
+    player = Player(latency_ms=40)
+    from kvmfr_client.audio.spice_playback import SpicePlaybackSource
+
+    source = SpicePlaybackSource(player, "127.0.0.1", vm.port)
+    source.start()
+    try:
+        deadline = time.monotonic() + 10
+        while source.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.connections == 1, f"no playback channel: {source.error}"
+        time.sleep(0.5)
+        assert source.channel is not None and not source.channel.closed, source.error
+    finally:
+        source.stop()
+        vm.stop()
+    assert source.connections == 1  # it never had to reconnect
