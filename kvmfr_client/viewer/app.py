@@ -61,9 +61,14 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: Any = None) -> int
     import OpenGL
     OpenGL.ERROR_CHECKING = bool(os.environ.get("KVMFR_GL_DEBUG"))
     import glfw
+
+    from kvmfr_client import errors
     try:
         return _Viewer(cfg, args, input_hook, platform).loop()
     except WindowError as exc:
+        print(f"kvmfr-view: {exc}", file=sys.stderr)
+        return 1
+    except errors.KvmfrError as exc:   # the shared memory cannot be used at all (permissions, size)
         print(f"kvmfr-view: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -113,7 +118,6 @@ class _Viewer:
         self._frame_meta = None
         self._tex_serial: int | None = None
         self._first_serial: int | None = None
-        self._pending_latency: list[int] = []
         from kvmfr_client.latency.stages import TimingRecorder
         self.timings = TimingRecorder() if _arg(args, "timings_json") else None
         self._quit = False
@@ -152,8 +156,13 @@ class _Viewer:
         if not r.has_frame:
             return None
         fw, fh = self.win.size()
-        pl = r.placement(fw, fh)
-        return layout.window_to_frame(x, y, r.width, r.height, fw, fh, pl)
+        ww, wh = self.win.window_size()
+        # glfw reports the pointer in window coordinates; the picture is placed in framebuffer pixels
+        x, y = x * fw / max(ww, 1), y * fh / max(wh, 1)
+        fx, fy = layout.window_to_frame(x, y, r.width, r.height, fw, fh, r.placement(fw, fh))
+        # guest pointer coordinates are in desktop pixels, which a downscaling host makes bigger
+        sw, sh = r.cursor.screen or (r.width, r.height)
+        return fx * sw / r.width, fy * sh / r.height
 
     # ---- loop ------------------------------------------------------------------------------------
 
