@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from kvmfr_client.formats import FrameType
 from kvmfr_client.viewer import layout
 from tests.viewer.helpers import pattern, rgb_diff
 

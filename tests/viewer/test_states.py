@@ -105,7 +105,6 @@ def test_redraws_only_on_change_unless_fps_min(xserver, tmp_path, shm_path):
 
 def test_cursor_moves_redraw_without_reuploading_the_frame(xserver, tmp_path, shm_path):
     from kvmfr_client.cursor import CursorShape, CursorType, composite
-    from kvmfr_client.formats import FrameType, decode
     from tests.viewer.fake_host import H, W
     host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "cursor", str(shm_path), "60"],
                             cwd=REPO, stdout=subprocess.PIPE, text=True)
