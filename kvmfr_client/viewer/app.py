@@ -133,6 +133,7 @@ class _Viewer:
             self.win.set_input(input_hook)
         self.input_hook = input_hook
         self._last_viewport = None
+        self._stats_refreshed = 0.0
 
     # ---- actions -------------------------------------------------------------------------------
 
@@ -291,7 +292,11 @@ class _Viewer:
                       f"SET THE IVSHMEM SIZE TO {need} MIB (NOW {self.session.shm_size // (1024 * 1024)} MIB)"]
         changed |= self.banner.set_lines(banner)
         if self.show_stats:
-            changed |= self.stats_overlay.set_lines(self.stats.overlay_lines())
+            # Refresh the numbers 4 times a second: every refresh re-renders the text and redraws.
+            now = time.monotonic()
+            if now - self._stats_refreshed >= 0.25 or not self.stats_overlay.lines:
+                self._stats_refreshed = now
+                changed |= self.stats_overlay.set_lines(self.stats.overlay_lines())
         else:
             changed |= self.stats_overlay.set_lines([])
         title = self.title_prefix
