@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -347,11 +346,6 @@ class Renderer:
         out = np.empty((win_h, win_w, 4), np.uint8)
         GL.glReadPixels(0, 0, win_w, win_h, GL.GL_BGRA, GL.GL_UNSIGNED_BYTE, ctypes.c_void_p(out.ctypes.data))
         return np.ascontiguousarray(out[::-1, :, [2, 1, 0, 3]])
-
-    def finish_ms(self) -> float:
-        t = time.perf_counter()
-        GL.glFinish()
-        return (time.perf_counter() - t) * 1000.0
 
     def close(self) -> None:
         self._release_frame_objects()
