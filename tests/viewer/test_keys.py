@@ -103,3 +103,9 @@ def test_window_position_size_and_borderless(xserver, tmp_path, shm_path):
             viewer.proc.wait()
     assert "Position: 100,50" in geometry and "Geometry: 400x300" in geometry, geometry
     assert stats["window"] == [400, 300] and stats["title"].startswith("geomtest - ")
+
+
+def test_fullscreen_flag_fills_the_screen(xserver, tmp_path, shm_path):
+    stats, snap = ViewerRun(xserver, tmp_path, shm_path, 1.5, "win:size=640x360", flags=("-F",)).wait()
+    assert stats["fullscreen"] and stats["window"] == [xserver.width, xserver.height], stats["window"]
+    assert snap.shape[:2] == (xserver.height, xserver.width)

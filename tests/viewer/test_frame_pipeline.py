@@ -1,0 +1,83 @@
+"""The frames thread's buffer and damage policy, against a scripted session (no window needed)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from kvmfr_client.formats import FrameType
+from kvmfr_client.viewer.frame_pipeline import FramePipeline
+
+
+@dataclass
+class FakeFrame:
+    serial: int
+    width: int
+    height: int
+    pixels: np.ndarray
+    damage_only: bool
+    type: FrameType = FrameType.BGRA
+
+    @property
+    def pitch(self) -> int:
+        return self.width * 4
+
+
+class ScriptedSession:
+    """Plays (serial, width, height, damage?) frames the way Session.next_frame would deliver them."""
+
+    host = None
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.calls: list[dict] = []
+        self.done = threading.Event()
+
+    def next_frame(self, timeout=0.1, out=None, allow_damage=False, newest=False):
+        if not self.script:
+            self.done.set()
+            self.done.wait(timeout)
+            return None
+        serial, w, h, damage = self.script.pop(0)
+        self.calls.append({"serial": serial, "out": out, "allow_damage": allow_damage})
+        if out is not None and (out.shape[0] < h or out.shape[1] < w * 4):
+            raise ValueError("out too small")
+        if out is None:
+            out = np.zeros((h, w * 4), np.uint8)
+        return FakeFrame(serial, w, h, out[:h], damage_only=bool(damage and allow_damage))
+
+
+def run_script(script):
+    session = ScriptedSession(script)
+    got = []
+    pipe = FramePipeline(session, wake=lambda: None, read_timestamps=False)
+    pipe.start()
+    while not session.done.is_set() or pipe.take() is not None:
+        ready = pipe.take()
+        if ready is not None:
+            got.append(ready.frame)
+            pipe.release()
+        else:
+            session.done.wait(0.005)
+    pipe.stop()
+    return session, got, pipe
+
+
+def test_one_buffer_reused_with_damage_and_gaps_counted_as_dropped():
+    session, got, pipe = run_script([(1, 64, 32, False), (2, 64, 32, True), (3, 64, 32, True), (6, 64, 32, True)])
+    assert [f.serial for f in got] == [1, 2, 3, 6]
+    assert session.calls[0]["out"] is None and not session.calls[0]["allow_damage"]
+    buffers = {id(c["out"].base if c["out"].base is not None else c["out"]) for c in session.calls[1:]}
+    assert len(buffers) == 1, "every later frame is copied into the same buffer (it holds the previous frame)"
+    assert all(c["allow_damage"] for c in session.calls[1:])
+    assert pipe.dropped == 2     # serials 4 and 5 never arrived
+
+
+def test_frame_that_outgrows_the_buffer_gets_a_fresh_one():
+    session, got, _ = run_script([(1, 32, 16, False), (2, 64, 32, False), (3, 64, 32, False), (4, 64, 32, True)])
+    # serial 2 did not fit: lost (the session raised), serial 3 is copied whole into a new buffer
+    assert [f.serial for f in got] == [1, 3, 4]
+    assert session.calls[2]["out"] is None and not session.calls[2]["allow_damage"]
+    assert got[1].pixels.shape == (32, 256)
