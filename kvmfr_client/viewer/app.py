@@ -132,6 +132,7 @@ class _Viewer:
                 self.win.own_combos = False
             self.win.set_input(input_hook)
         self.input_hook = input_hook
+        self._hook_poll = getattr(input_hook, "poll", None)
         self._last_viewport = None
         self._stats_refreshed = 0.0
 
@@ -193,6 +194,8 @@ class _Viewer:
                     self.win.wait(0)
                 if self.frames.error is not None:
                     raise self.frames.error
+                if self._hook_poll is not None:
+                    self._hook_poll()
                 new_frame = self._upload_pending()
                 cursor_dirty |= self._apply_cursor()
                 changed = self._update_texts()

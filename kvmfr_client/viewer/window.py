@@ -93,6 +93,7 @@ class Window:
         self.escape_key = escape_key
         self._escape_down = False
         self._combo_used = False
+        self._swallowed: set[int] = set()
         self.input: Any = None
         self.own_combos = True       # False when the input controller runs the escape-key combos
         self.actions: dict[str, Callable[[], None]] = {}
@@ -141,13 +142,18 @@ class Window:
                 self._escape_down = False
             self._call("on_key", key, scancode, action, mods)
             return
-        if self._escape_down:
+        if key in self._swallowed:
+            # a combo key: its repeat and release stay local too, even after the escape key is up
+            if action == glfw.RELEASE:
+                self._swallowed.discard(key)
+            return
+        if self._escape_down and action == glfw.PRESS:
             name = {glfw.KEY_F: "fullscreen", glfw.KEY_D: "stats", glfw.KEY_Q: "quit"}.get(key)
-            if name is not None:
-                if action == glfw.PRESS and name in self.actions:
-                    self._combo_used = True
-                    self.actions[name]()
-                    self.dirty = True
+            if name is not None and name in self.actions:
+                self._combo_used = True
+                self._swallowed.add(key)
+                self.actions[name]()
+                self.dirty = True
                 return
         self._call("on_key", key, scancode, action, mods)
 

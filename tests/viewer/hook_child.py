@@ -1,6 +1,8 @@
 """Runs the viewer with a recording input hook; writes what the hook saw as JSON at exit.
 
-    python -m tests.viewer.hook_child OUT.json [kvmfr-view arguments...]
+    python -m tests.viewer.hook_child OUT.json [--controller] [kvmfr-view arguments...]
+
+With --controller the hook is the real kvmfr_client.input InputController over a recording fake SPICE.
 """
 
 from __future__ import annotations
@@ -37,17 +39,40 @@ class Recorder:
         self.events.append(["enter", entered])
 
 
+class FakeSpice:
+    """Records what the real InputController would send to the SPICE server."""
+
+    def __init__(self) -> None:
+        self.sent: list[list] = []
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args: self.sent.append([name, *[a if isinstance(a, (int, float)) else str(a) for a in args]])
+
+
 def main() -> int:
     out = sys.argv[1]
+    use_controller = sys.argv[2] == "--controller"
+    if use_controller:
+        del sys.argv[2]
     from kvmfr_client import config
     from kvmfr_client.cli.view import build_parser
     from kvmfr_client.viewer import run
     args = build_parser().parse_args(sys.argv[2:])
     cfg = config.load(overrides=list(args.options) + ([f"app:shmFile={args.shm}"] if args.shm else []))
-    rec = Recorder()
-    rc = run(cfg, args, input_hook=rec)
+    if use_controller:
+        from kvmfr_client.input.controller import InputController
+        spice = FakeSpice()
+        hook = InputController(spice, cfg)
+        rc = run(cfg, args, input_hook=hook)
+        result = {"rc": rc, "sent": spice.sent, "combos": sorted(hook.combos)}
+    else:
+        rec = Recorder()
+        rc = run(cfg, args, input_hook=rec)
+        result = {"rc": rc, "events": rec.events}
     with open(out, "w") as f:
-        json.dump({"rc": rc, "events": rec.events}, f)
+        json.dump(result, f)
     return rc
 
 

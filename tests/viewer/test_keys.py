@@ -109,3 +109,42 @@ def test_fullscreen_flag_fills_the_screen(xserver, tmp_path, shm_path):
     stats, snap = ViewerRun(xserver, tmp_path, shm_path, 1.5, "win:size=640x360", flags=("-F",)).wait()
     assert stats["fullscreen"] and stats["window"] == [xserver.width, xserver.height], stats["window"]
     assert snap.shape[:2] == (xserver.height, xserver.width)
+
+
+def test_real_input_controller_runs_viewer_combos_and_gets_keys(xserver, tmp_path, shm_path):
+    import json
+    import sys
+
+    from tests.viewer.helpers import REPO
+    out = tmp_path / "sent.json"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.viewer.hook_child", str(out), "--controller",
+                             "--shm", str(shm_path), "--exit-after", "60", "--stats-json", str(tmp_path / "s.json"),
+                             "win:size=320x200", "win:position=0,0", "win:title=ctltest"],
+                            cwd=REPO, env=xserver.env(XDG_CONFIG_HOME=str(tmp_path)))
+    try:
+        wid = ""
+
+        def find():
+            nonlocal wid
+            wid = xdotool(xserver, "search", "--name", "^ctltest").split("\n")[0]
+            return bool(wid)
+        wait_for(find, 40, "the viewer window to appear")
+        xdotool(xserver, "windowfocus", "--sync", wid)
+        xdotool(xserver, "key", "a")
+        time.sleep(0.3)
+        xdotool(xserver, "keydown", "Scroll_Lock", "key", "d", "keyup", "Scroll_Lock")
+        time.sleep(0.3)
+        xdotool(xserver, "keydown", "Scroll_Lock", "key", "q", "keyup", "Scroll_Lock")
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    result = json.loads(out.read_text())
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert {16, 32, 33} <= set(result["combos"]), "the viewer registers Q, D, F with the controller"
+    assert stats["quit_by_key"] and stats["show_stats"], "combos ran through the controller"
+    sent = result["sent"]
+    assert ["key_down", 0x1E] in sent and ["key_up", 0x1E] in sent, sent    # 'a' reached SPICE (set 1)
+    d_scancode = 0x20
+    assert ["key_down", d_scancode] not in sent, "combo keys must not reach the guest"
