@@ -12,7 +12,9 @@ the CPU busy. All share CLOCK_MONOTONIC, so
 * underruns = the sound server's underflow notifications counted by the player (and a marker whose
   latency jumps is cross-checked against them);
 * buffer level = what ``kvmfr-audio --stats-file`` logged every 100 ms (queued in Pulse + jitter buffer);
-* CPU = the receiver's utime + stime over the run, as % of one core.
+* CPU = the receiver's utime + stime over the run, as % of one core;
+* machine wake-up probe = how late a 1 ms sleeper at the same priority woke up (the scheduling
+  hiccups of the machine itself, which no audio process can be faster than).
 
 Writes ``audio.json`` and ``audio-buffer.png`` (buffer level and latency over time) under ``--out``.
 """
@@ -58,9 +60,10 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
     from guest_agent.audio.scream_sender import ScreamUdpSender
     from kvmfr_client.audio import formats
     from kvmfr_client.audio.formats import PcmFormat
-    from kvmfr_client.audio.priority import raise_thread_priority
+    from kvmfr_client.audio.priority import freeze_startup_objects, raise_thread_priority
 
     raise_thread_priority()
+    freeze_startup_objects()  # a real guest's sender has no garbage collector pausing it
     fmt = PcmFormat(RATE, 16, 2, 0x3)
     sender = ScreamUdpSender(fmt, "127.0.0.1", port)
     n_packets = int(duration * RATE / PACKET_FRAMES)
@@ -92,6 +95,29 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
     Path(log_path).write_text(json.dumps({"marker_times": marker_times, "packets": n_packets}))
 
 
+# --- a probe of the machine itself, run as a child process --------------------------------------
+
+def run_probe(duration: float, log_path: str) -> None:
+    """Sleep 1 ms at a time at the audio threads' priority and record how late each wake-up was: the
+    scheduling hiccups any audio process on this machine would have suffered, ours or not."""
+    from kvmfr_client.audio.priority import raise_thread_priority
+
+    raise_thread_priority()
+    late = []
+    end = time.monotonic() + duration
+    last = time.monotonic()
+    while last < end:
+        time.sleep(0.001)
+        now = time.monotonic()
+        late.append(now - last - 0.001)
+        last = now
+    x = np.array(late) * 1000
+    Path(log_path).write_text(json.dumps({
+        "wakeups": len(x), "median_late_ms": round(float(np.median(x)), 3),
+        "p999_late_ms": round(float(np.percentile(x, 99.9)), 2), "max_late_ms": round(float(x.max()), 2),
+        "late_over_10ms": int((x > 10).sum()), "late_over_20ms": int((x > 20).sum()), "late_over_50ms": int((x > 50).sum())}))
+
+
 # --- measurement -----------------------------------------------------------------------------------
 
 def find_markers(recorded: np.ndarray, n_markers: int) -> list[int | None]:
@@ -114,6 +140,9 @@ def find_markers(recorded: np.ndarray, n_markers: int) -> list[int | None]:
         noise = marker_noise(k).astype(np.float64)
         lag = align(seg, noise)
         piece = seg[lag:lag + MARKER_FRAMES]
+        if len(piece) < MARKER_FRAMES:  # cut off by the end of the recording
+            found.append(None)
+            continue
         corr = np.dot(piece, noise) / (np.linalg.norm(piece) * np.linalg.norm(noise) + 1e-12)
         if corr < MARKER_MIN_CORRELATION:
             found.append(None)
@@ -203,9 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy)")
     p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
+    p.add_argument("--_probe", nargs=2, metavar=("DURATION", "LOG"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._sender:
         run_sender(int(args._sender[0]), float(args._sender[1]), args._sender[2])
+        return 0
+    if args._probe:
+        run_probe(float(args._probe[0]), args._probe[1])
         return 0
 
     from tests.audio.pulse_daemon import _die_with_parent, start_pulse, stop_pulse
@@ -214,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stats_path = out / "audio-stats.jsonl"
     sender_log = out / "audio-sender.json"
-    for f in (stats_path, sender_log):
+    probe_log = out / "audio-probe.json"
+    for f in (stats_path, sender_log, probe_log):
         f.unlink(missing_ok=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -240,10 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         rec = pulse.recorder(pulse.sink48, channels=2)
         with rec:
             time.sleep(0.2)
+            probe = subprocess.Popen([sys.executable, __file__, "--_probe", str(args.duration + 1), str(probe_log)],
+                                     preexec_fn=_die_with_parent)
+            procs.append(probe)
+            time.sleep(1.0)  # the probe's start-up (imports) is not part of the measurement
             sender = subprocess.Popen([sys.executable, __file__, "--_sender", str(port), str(args.duration),
                                        str(sender_log)], preexec_fn=_die_with_parent)
             procs.append(sender)
             sender.wait(timeout=args.duration + 60)
+            probe.wait(timeout=30)
             time.sleep(0.5)
         cpu1, wall1 = cpu_seconds(receiver.pid), time.monotonic()
         receiver.send_signal(signal.SIGTERM)
@@ -285,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                    if t > buf_t[-1] - 60])), 2)} if buf_ms else None,
         "receiver_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 2),
         "receiver_priority": "nice -11 (root)" if os.geteuid() == 0 else "default (not root)",
+        "final_target_ms": last.get("target_ms"),
+        "machine_wakeup_probe": json.loads(probe_log.read_text()) if probe_log.exists() else None,
+        "load_average_at_end": os.getloadavg(),
     }
     (out / "audio.json").write_text(json.dumps(result, indent=2))
     write_plot(out / "audio-buffer.png", buf_t, buf_ms, lat_t, lat_ms, max(args.duration, 1.0))

@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 
-import numpy as np
-
 from guest_agent.audio.scream_sender import ScreamIvshmemWriter, ScreamUdpSender
 from kvmfr_client.audio import _pulse, scream_wire
 from kvmfr_client.audio.formats import DEFAULT_MASKS, PcmFormat
@@ -83,16 +81,9 @@ class ScreamCapture:
     def _is_silent(self, data: bytes) -> bool:
         if self.silence_threshold <= 0:
             return False
-        if any(data):
+        if data.strip(b"\0"):
             self._silent_frames = 0
             return False
         self._silent_frames += len(data) // self.fmt.frame_bytes
         return self._silent_frames >= self.silence_threshold
 
-
-def level_dbfs(data: bytes, fmt: PcmFormat) -> float:
-    """Peak level of a block in dBFS (for the agent's --verbose log)."""
-    from kvmfr_client.audio.formats import decode
-
-    peak = float(np.max(np.abs(decode(fmt, data)))) if data else 0.0
-    return 20 * np.log10(max(peak, 1e-9))

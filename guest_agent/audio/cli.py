@@ -20,6 +20,7 @@ from guest_agent.audio.capture import DEFAULT_SOURCE, ScreamCapture
 from guest_agent.audio.scream_sender import ScreamIvshmemWriter, ScreamUdpSender
 from kvmfr_client.audio import _pulse, scream_wire
 from kvmfr_client.audio.formats import DEFAULT_MASKS, FormatError, PcmFormat
+from kvmfr_client.audio.priority import freeze_startup_objects
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     log.info("sending %s from %s to %s", fmt.describe(), args.source, where)
+    freeze_startup_objects()
     capture.start()
     try:
         while not done.wait(5.0):

@@ -18,7 +18,7 @@ import time
 
 from kvmfr_client import config
 from kvmfr_client.audio import sinks
-from kvmfr_client.audio.priority import raise_thread_priority
+from kvmfr_client.audio.priority import freeze_startup_objects, raise_thread_priority
 from kvmfr_client.audio.service import AudioConfigError, AudioService
 
 
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kvmfr-audio: {exc}", file=sys.stderr)
         return 1
     log = logging.getLogger("kvmfr-audio")
+    freeze_startup_objects()
     # This thread shares the GIL with the audio threads: if it lost the CPU while holding it, they
     # would wait for it, so it runs at their priority (it sleeps nearly all the time).
     raise_thread_priority()

@@ -156,7 +156,10 @@ class Player:
         latency = self._latency()
         wait = latency + seconds - self.target
         if wait > 0:
-            self._stop.wait(min(wait, 0.2))
+            # In steady state a chunk waits at most its own length. Pulse's interpolated latency can
+            # read high for a moment (after an underflow, around timing updates); trusting it for
+            # longer would let the real queue run dry while we sleep.
+            self._stop.wait(min(wait, seconds + 0.005))
             latency = self._latency()
         return latency
 

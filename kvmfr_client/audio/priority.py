@@ -1,4 +1,4 @@
-"""Best-effort scheduling priority for the audio threads.
+"""Best-effort scheduling priority for the audio threads, and keeping the garbage collector out of their way.
 
 A late audio thread is an audible click, so the threads that receive and play audio ask for the
 niceness PulseAudio gives its own main thread (-11). Not real-time scheduling: Pulse's main thread,
@@ -10,6 +10,7 @@ which is logged once and is fine on an idle machine.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -31,3 +32,12 @@ def raise_thread_priority() -> bool:
             _told = True
             log.info("audio threads keep normal priority (%s); under heavy CPU load raise audio:latency", exc)
         return False
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now (modules, numpy, pulsectl: tens of thousands) out of the cyclic
+    garbage collector's reach. A full collection walks them all while holding the GIL, 15-50 ms on a
+    small machine, and every audio thread of the process waits that long: measured as underruns
+    about once a minute. Call once, after start-up; later objects are collected as usual."""
+    gc.collect()
+    gc.freeze()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from kvmfr_client.audio.priority import freeze_startup_objects
 from tests.audio.pulse_daemon import PulseStartError, start_pulse, stop_pulse
 
 
 @pytest.fixture(scope="session")
 def pulse():
+    # The audio threads of these tests share pytest's process and GIL; a full garbage collection over
+    # pytest's objects would stall them for tens of ms (see priority.freeze_startup_objects).
+    freeze_startup_objects()
     try:
         daemon = start_pulse(high_priority=True)
     except PulseStartError as exc:

@@ -15,7 +15,7 @@ from kvmfr_client.audio.formats import PcmFormat
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
 from kvmfr_client.audio.scream_ivshmem import ScreamIvshmemSource
 from tests.audio.helpers import SAFE_LATENCY, ivshmem_scenario, service_config
-from tests.audio.signals import CHANNEL_TONES, dominant_freq, rms, tones
+from tests.audio.signals import CHANNEL_TONES, dominant_freq, tones
 from tests.audio.test_scream_udp import FL, FR, _assert_tones
 
 
