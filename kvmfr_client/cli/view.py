@@ -86,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportError, AttributeError):
         print("kvmfr-view: the window is not available in this build; use --headless", file=sys.stderr)
         return 2
-    return run(cfg, args)
+    from .services import start_services, stop_services
+    viewer_input, audio = start_services(cfg)
+    try:
+        return run(cfg, args, input_hook=viewer_input)
+    finally:
+        stop_services(viewer_input, audio)
 
 
 if __name__ == "__main__":
