@@ -7,7 +7,7 @@ import pytest
 
 from kvmfr_client.cursor import CursorShape, CursorType, composite
 from kvmfr_client.formats import FrameType
-from tests.viewer.helpers import pattern, rgb_diff
+from tests.viewer.helpers import Script, pattern, rgb_diff
 
 W, H = 120, 90
 
@@ -40,20 +40,34 @@ def masked_shape(w=10, h=10):
     return CursorType.MASKED_COLOR, w, h, w * 4, px.tobytes()
 
 
-@pytest.mark.parametrize("make", [color_shape, mono_shape, masked_shape], ids=["color", "monochrome", "masked"])
-def test_cursor_types_match_reference(xserver, script, make):
+SHAPES = {"color": color_shape, "monochrome": mono_shape, "masked": masked_shape}
+POSITIONS = [(10, 20), (50, 40), (W - 5, H - 4), (-4, -3)]   # includes partly off-screen
+
+
+@pytest.fixture(scope="module")
+def cursor_shots(xserver, tmp_path_factory):
+    """One window draws every shape at every position, then hidden (one GL start-up for all)."""
     bg = pattern(W, H, seed=21)
-    ctype, w, h, pitch, data = make()
-    shape = CursorShape(ctype, w, h, 3, 2, pitch, data)
-    positions = [(10, 20), (50, 40), (W - 5, H - 4), (-4, -3)]   # includes partly off-screen
-    s = script((W, H)).frame(bg, FrameType.BGRA)
-    s.cursor_shape(ctype, w, h, pitch, data, hx=3, hy=2)
-    for x, y in positions:
-        s.cursor(x, y).draw()
-    s.cursor(10, 20, visible=False).draw()
+    s = Script(tmp_path_factory.mktemp("cursor"), (W, H)).frame(bg, FrameType.BGRA)
+    for make in SHAPES.values():
+        ctype, w, h, pitch, data = make()
+        s.cursor_shape(ctype, w, h, pitch, data, hx=3, hy=2)
+        for x, y in POSITIONS:
+            s.cursor(x, y).draw()
+        s.cursor(10, 20, visible=False).draw()
     shots, result = s.run(xserver)
-    assert result["paths"][0] == "blit", "a 1:1 BGRA frame must take the blit path even with a cursor"
-    for (x, y), shot in zip(positions, shots):
+    n = len(POSITIONS) + 1
+    return bg, result, {name: shots[i * n:(i + 1) * n] for i, name in enumerate(SHAPES)}
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_cursor_types_match_reference(cursor_shots, name):
+    bg, result, by_shape = cursor_shots
+    ctype, w, h, pitch, data = SHAPES[name]()
+    shape = CursorShape(ctype, w, h, 3, 2, pitch, data)
+    assert set(result["paths"]) == {"blit"}, "a 1:1 BGRA frame must take the blit path even with a cursor"
+    shots = by_shape[name]
+    for (x, y), shot in zip(POSITIONS, shots):
         expected = composite(bg, shape, x, y)
         # straight-alpha blending rounds in the GPU: 1 step; opaque, transparent and XOR are exact
         assert rgb_diff(shot, expected) <= 1, f"cursor at {x},{y}"

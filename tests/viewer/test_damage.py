@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kvmfr_client.formats import FrameType, bytes_per_pixel, decode, encode
-from tests.viewer.helpers import pattern, rgb_diff
+from tests.viewer.helpers import Script, pattern, rgb_diff
 
 W, H = 203, 131
 
@@ -28,31 +28,42 @@ def _sequence(n: int = 6):
     return frames, damages
 
 
-@pytest.mark.parametrize("ftype", [FrameType.BGRA, FrameType.RGBA10, FrameType.RGBA16F, FrameType.BGR_32,
-                                   FrameType.RGB_24], ids=lambda t: t.name)
-def test_damage_only_sequence_matches_full_frames(xserver, script, ftype):
+FORMATS = [FrameType.BGRA, FrameType.RGBA10, FrameType.RGBA16F, FrameType.BGR_32, FrameType.RGB_24]
+
+
+@pytest.fixture(scope="module")
+def damage_shots(xserver, tmp_path_factory):
+    """One window plays the damage sequence in every format (one GL start-up for all of them)."""
     frames, damages = _sequence()
-    s = script((W, H))
-    for img, rects in zip(frames, damages):
-        # The damage-only upload gets rows that hold the new frame only inside the rects (widened to
-        # whole 32-bit texels for the packed kinds, as the wire format says) and garbage elsewhere:
-        # whatever leaks from outside the rects would show.
-        rows = encode(img, ftype)
-        if rects:
-            keep = np.zeros(rows.shape, bool)
-            bpp = bytes_per_pixel(ftype)
-            for x, y, w, h in rects:
-                if ftype in (FrameType.BGR_32, FrameType.RGB_24):
-                    b0, b1 = (x * 3 // 4) * 4, (((x + w) * 3 + 3) // 4) * 4
-                else:
-                    b0, b1 = x * bpp, (x + w) * bpp
-                keep[y:y + h, b0:b1] = True
-            rows = np.where(keep, rows, np.uint8(0x5A))
-        s.raw_frame(rows, ftype, W, H)
-        s.steps[-1]["damage"] = rects
-        s.draw()
-    shots, result = s.run(xserver)
+    s = Script(tmp_path_factory.mktemp("damage"), (W, H))
+    for ftype in FORMATS:
+        for img, rects in zip(frames, damages):
+            # The damage-only upload gets rows that hold the new frame only inside the rects (widened to
+            # whole 32-bit texels for the packed kinds, as the wire format says) and garbage elsewhere:
+            # whatever leaks from outside the rects would show.
+            rows = encode(img, ftype)
+            if rects:
+                keep = np.zeros(rows.shape, bool)
+                bpp = bytes_per_pixel(ftype)
+                for x, y, w, h in rects:
+                    if ftype in (FrameType.BGR_32, FrameType.RGB_24):
+                        b0, b1 = (x * 3 // 4) * 4, (((x + w) * 3 + 3) // 4) * 4
+                    else:
+                        b0, b1 = x * bpp, (x + w) * bpp
+                    keep[y:y + h, b0:b1] = True
+                rows = np.where(keep, rows, np.uint8(0x5A))
+            s.raw_frame(rows, ftype, W, H)
+            s.steps[-1]["damage"] = rects
+            s.draw()
+    shots, _ = s.run(xserver)
+    n = len(frames)
+    return frames, {ftype: shots[i * n:(i + 1) * n] for i, ftype in enumerate(FORMATS)}
+
+
+@pytest.mark.parametrize("ftype", FORMATS, ids=lambda t: t.name)
+def test_damage_only_sequence_matches_full_frames(damage_shots, ftype):
+    frames, shots_by_format = damage_shots
     tolerance = 1 if ftype == FrameType.RGBA16F else 0
-    for i, (img, shot) in enumerate(zip(frames, shots)):
+    for i, (img, shot) in enumerate(zip(frames, shots_by_format[ftype])):
         expected = decode(encode(img, ftype), ftype, W)
         assert rgb_diff(shot, expected) <= tolerance, f"frame {i} differs after damage-only upload"
