@@ -103,7 +103,9 @@ class Agent:
             try:
                 self.source.post(self.producer, self.serial)
             except errors.KvmfrTimeout:
+                # Not posted: the serial stays free, so clients see no gap that was never a frame.
                 log.warning("frame %d: clients did not finish frames in time", self.serial)
+                self.serial -= 1
                 continue
             self.frames_posted += 1
             if opts.cursor:

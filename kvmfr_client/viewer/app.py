@@ -124,6 +124,8 @@ class _Viewer:
         self.win.actions.update(fullscreen=self.win.toggle_fullscreen, stats=self._toggle_stats, quit=self._request_quit)
         self.win.to_guest_fn = self._to_guest
         if input_hook is not None:
+            if hasattr(input_hook, "bind_session"):
+                input_hook.bind_session(self.session)   # KVMFR SETCURSORPOS when the pointer enters
             if hasattr(input_hook, "add_combo"):
                 # The controller owns the escape key; it runs our combos so capture toggling stays right.
                 input_hook.add_combo(KEY_F, "toggle full screen", self._combo(self.win.toggle_fullscreen))
