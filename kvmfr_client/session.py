@@ -34,6 +34,7 @@ RETRY_WAITING_S = 0.1      # host not running / not alive yet
 RETRY_INCOMPATIBLE_S = 1.0
 RETRY_BAD_DATA_S = 1.0
 CONNECT_DELAY_S = 0.2      # as B7: give a running host time to move its heartbeat
+CURSOR_POLL_US = 1000      # cursor updates matter at display rate, not at the frame reader's 250 us
 
 
 class SessionState(enum.Enum):
@@ -331,7 +332,7 @@ class Session:
 
     def _next_frame(self, timeout, out, allow_damage, newest) -> Frame | None:
         c, err, fi = self._c, self._frame_err, self._fi
-        check(lib.kv_client_wait(c, lib.KV_READY_FRAME, int(timeout * 1000), self._ready, err), err)
+        check(lib.kv_client_wait(c, lib.KV_READY_FRAME, int(timeout * 1000), 0, self._ready, err), err)
         if not self._ready[0]:
             return None
         if newest:
@@ -374,7 +375,7 @@ class Session:
 
     def _next_cursor(self, timeout: float) -> CursorEvent | None:
         c, err, ci = self._c, self._cursor_err, self._ci
-        check(lib.kv_client_wait(c, lib.KV_READY_CURSOR, int(timeout * 1000), self._ready, err), err)
+        check(lib.kv_client_wait(c, lib.KV_READY_CURSOR, int(timeout * 1000), CURSOR_POLL_US, self._ready, err), err)
         if not self._ready[0]:
             return None
         rc = lib.kv_client_cursor_next(c, ci, self._shape_buf, lib.KVMFR_CURSOR_SHAPE_MAX, err)

@@ -121,7 +121,10 @@ int      kv_client_session_init(struct kv_client *c, struct kv_host_info *info, 
 int      kv_client_subscribe(struct kv_client *c, uint32_t queue_id, struct kv_error *err);
 int      kv_client_unsubscribe(struct kv_client *c, uint32_t queue_id);
 int      kv_client_session_valid(struct kv_client *c, struct kv_error *err);
-int      kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint32_t *ready, struct kv_error *err);
+/* Block until a subscribed queue in `mask` has a message, the session is lost, or timeout_ms passes.
+ * Checks every poll_us microseconds (0: the client's default). */
+int      kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint32_t poll_us, uint32_t *ready,
+                        struct kv_error *err);
 int      kv_client_frame_peek(struct kv_client *c, struct kv_frame_info *fi, struct kv_error *err);
 int      kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t *dst, uint64_t dst_size,
                               uint32_t dst_pitch, int mode, struct kv_error *err);

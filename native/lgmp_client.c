@@ -467,8 +467,11 @@ static int done(struct kv_client *c, struct kv_queue_state *qs, struct kv_error 
 
 /* ---- waiting ---------------------------------------------------------------------------- */
 
-int kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint32_t *ready, struct kv_error *err)
+int kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint32_t poll_us, uint32_t *ready,
+                   struct kv_error *err)
 {
+    if (!poll_us)
+        poll_us = c->poll_us;
     uint64_t start = kv_now_ns();
     uint64_t deadline = start + (uint64_t)timeout_ms * 1000000ull;
     uint64_t next_check = start;
@@ -502,7 +505,7 @@ int kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint
         }
         if (now >= deadline)
             return LGMP_OK;
-        kv_sleep_us(c->poll_us);
+        kv_sleep_us(poll_us);
     }
 }
 
