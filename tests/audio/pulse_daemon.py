@@ -53,11 +53,15 @@ class PulseDaemon:
         return Recorder(self.server, sink + ".monitor", SINKS[sink], channels)
 
 
+# Loaded before any fork: the child of a threaded process should do as little as possible.
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
     """preexec_fn: the child gets SIGTERM when the test process dies, even by a crash or SIGKILL, so
     no daemon outlives its test run."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _ensure_pulseaudio() -> str:
