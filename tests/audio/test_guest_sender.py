@@ -69,3 +69,33 @@ def test_agent_sends_what_the_guest_plays(pulse, shm_path, transport):
     assert "sending 48000 Hz 16-bit 2 ch" in out
     res = Result(rec.audio(), signal, 48000, None, stats)
     _assert_tones(res, [FL, FR])
+
+
+def test_agent_stops_sending_on_silence_and_the_player_calls_it_a_pause(pulse):
+    """--silence-threshold (Scream's SilenceThreshold): nothing is sent while the guest is silent; the
+    host player sees a pause, not an underrun, and plays the sound after it."""
+    port = _free_port()
+    agent = subprocess.Popen([sys.executable, "-m", "guest_agent.audio", "--udp", f"127.0.0.1:{port}", "--source",
+                              pulse.guest_sink + ".monitor", "--server", pulse.server, "--silence-threshold", "4800"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    service = AudioService(service_config(pulse, pulse.sink48, f"udp://127.0.0.1:{port}", SAFE_LATENCY))
+    try:
+        time.sleep(1.0)
+        service.start()
+        tone = tones(48000, 0.6, CHANNEL_TONES[:2], marker=False)
+        gap = np.zeros((int(0.8 * 48000), 2), np.float32)
+        with pulse.recorder(pulse.sink48) as rec:
+            _play_as_guest_app(pulse, np.concatenate([tone, gap, tone]))
+            time.sleep(0.3)
+        stats = service.stats()
+    finally:
+        service.stop()
+        agent.terminate()
+        out, _ = agent.communicate(timeout=5)
+    assert agent.returncode == 0, out
+    # 2 x 0.6 s of tone is ~200 datagrams; 0.8 s of silence would have added ~133 more.
+    assert 150 < stats["packets"] < 300, stats
+    assert stats["idle_gaps"] >= 1 and stats["underruns"] == 0, stats
+    x = rec.audio()[:, FL]
+    loud = np.abs(x) > 0.05
+    assert loud.sum() > 0.8 * 2 * len(tone), "both tone parts must be played"
