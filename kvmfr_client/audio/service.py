@@ -48,8 +48,11 @@ class AudioService:
     everything. Both are idempotent. ``stats()`` gives counters for an overlay or a log line.
     """
 
-    def __init__(self, config: Mapping[str, Any]):
+    def __init__(self, config: Mapping[str, Any], spice=None):
+        """``spice``: the viewer's running SPICE session (a ``kvmfr_client.spice.client.SpiceThread``),
+        which the playback channel then joins instead of opening a second, competing session."""
         self.config = config
+        self.spice = spice
         self.player: Player | None = None  # the first source's player
         self.players: list[Player] = []  # one per source: each is its own stream, the sound server mixes
         self.sources: list = []
@@ -91,12 +94,18 @@ class AudioService:
                 player = self._player(max(latency, floor), "guest audio (Scream IVSHMEM)")
                 self.sources.append(ScreamIvshmemSource(player.buffer, where, poll=max(latency, floor) / 8000.0))
             if cfg.get("audio:spice"):
-                from kvmfr_client.audio.spice_playback import SpicePlaybackSource
+                from kvmfr_client.audio.spice_playback import SharedSessionPlayback, SpicePlaybackSource
 
                 player = self._player(latency, "guest audio (SPICE)")
-                self.sources.append(SpicePlaybackSource(
-                    player, cfg.get("spice:host", "127.0.0.1"), int(cfg.get("spice:port", 5900)),
-                    password=cfg.get("spice:password", "") or ""))
+                if self.spice is not None:
+                    self.sources.append(SharedSessionPlayback(player, self.spice))
+                else:
+                    if cfg.get("spice:enable") and cfg.get("spice:input", True):
+                        log.warning("audio:spice opens its own SPICE session; spice-server serves one client, so "
+                                    "it will fight the viewer's: pass the viewer's session to AudioService(spice=)")
+                    self.sources.append(SpicePlaybackSource(
+                        player, cfg.get("spice:host", "127.0.0.1"), int(cfg.get("spice:port", 5900)),
+                        password=cfg.get("spice:password", "") or ""))
         except Exception:
             self.stop()
             raise

@@ -218,3 +218,73 @@ class SpicePlaybackSource:
             except asyncio.TimeoutError:
                 pass
             delay = min(delay * 2, self.BACKOFF[1])
+
+
+class SharedSessionPlayback:
+    """The playback channel inside a SPICE session that someone else runs (the viewer's input client,
+    a :class:`kvmfr_client.spice.client.SpiceThread`).
+
+    spice-server serves one client at a time: a second session of our own would disconnect the
+    viewer's, and its reconnect would disconnect ours. So when the viewer has a session, the playback
+    channel joins it: on every "connected" state of that client, it is linked with the session id
+    (again after each reconnect). The client's own ``on_state`` callback keeps being called.
+    """
+
+    def __init__(self, player, spice_thread):
+        self.player = player
+        self.spice = spice_thread
+        self.channel: PlaybackChannel | None = None
+        self.connections = 0
+        self.error: str | None = None
+        self._previous = None
+
+    @property
+    def packets(self) -> int:
+        return self.channel.packets if self.channel else 0
+
+    @property
+    def bad_packets(self) -> int:
+        return self.channel.bad_packets if self.channel else 0
+
+    def start(self) -> None:
+        client = self.spice.client
+        self._previous = client.on_state
+        client.on_state = self._on_state
+        if client.main is not None and client.main.init is not None and not client.main.closed:
+            self.spice.call(self._link_soon)  # already connected before we were started
+
+    def stop(self) -> None:
+        client = self.spice.client
+        if client.on_state == self._on_state:
+            client.on_state = self._previous
+        channel, self.channel = self.channel, None
+        if channel is not None and not self.spice.loop.is_closed():
+            try:
+                asyncio.run_coroutine_threadsafe(channel.close(), self.spice.loop).result(2.0)
+            except Exception as exc:  # the loop may be stopping with the viewer
+                log.debug("spice playback: closing: %r", exc)
+
+    def _on_state(self, state: str, detail: str) -> None:
+        if self._previous is not None:
+            self._previous(state, detail)
+        if state == "connected":
+            self._link_soon()
+
+    def _link_soon(self) -> None:
+        # Called on the SPICE loop's thread: the link must not hold up the client's own reconnect.
+        asyncio.get_running_loop().create_task(self._link(), name="spice-playback-link")
+
+    async def _link(self) -> None:
+        client = self.spice.client
+        main = client.main
+        if main is None or main.init is None:
+            return
+        if self.channel is not None:
+            await self.channel.close()
+        try:
+            self.channel = await link_playback(client.address, main.init.session_id, self.player, client.password)
+            self.connections += 1
+            log.info("spice playback: joined the viewer's SPICE session %#x", main.init.session_id)
+        except SpiceError as exc:
+            self.error = str(exc)
+            log.warning("spice playback: %s; no SPICE audio until the session reconnects", exc)

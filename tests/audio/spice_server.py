@@ -23,7 +23,8 @@ class FakeSpiceServer:
     def __init__(self, script: list[tuple[int, bytes, float]]):
         self.script = script
         self.port = 0
-        self.linked: list[int] = []
+        self.linked: list[int] = []  # channel types, in link order
+        self.connection_ids: list[int] = []  # the connection id each link carried
         self.done = threading.Event()
         key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
         self.pub_der = key.public_key().public_bytes(serialization.Encoding.DER,
@@ -57,7 +58,7 @@ class FakeSpiceServer:
         try:
             magic, major, minor, size = struct.unpack("<IIII", await reader.readexactly(16))
             body = await reader.readexactly(size)
-            _conn_id, channel_type = struct.unpack_from("<IB", body)
+            conn_id, channel_type = struct.unpack_from("<IB", body)
             reply = struct.pack("<I", 0) + self.pub_der + struct.pack("<III", 1, 0, 4 + 162 + 12)
             reply += struct.pack("<I", COMMON_CAPS)
             writer.write(struct.pack("<IIII", MAGIC, 2, 2, len(reply)) + reply)
@@ -65,9 +66,12 @@ class FakeSpiceServer:
             await reader.readexactly(128)  # the ticket; any password is fine here
             writer.write(struct.pack("<I", 0))
             self.linked.append(channel_type)
+            self.connection_ids.append(conn_id)
             if channel_type == 1:  # main
                 init = struct.pack("<8I", SESSION_ID, 1, 3, 1, 0, 0, 0, 0)
                 writer.write(struct.pack("<HI", 103, len(init)) + init)
+            elif channel_type == 3:  # inputs: INIT with no modifiers (the viewer's input client waits for it)
+                writer.write(struct.pack("<HIH", 101, 2, 0))
             elif channel_type == 5:  # playback
                 t0 = time.monotonic()
                 elapsed = 0.0

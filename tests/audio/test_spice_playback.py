@@ -13,7 +13,7 @@ from kvmfr_client.audio import AudioService, formats
 from kvmfr_client.audio.formats import PcmFormat
 from tests.audio.helpers import Result, service_config
 from tests.audio.signals import CHANNEL_TONES, rms, tones
-from tests.audio.spice_server import FakeSpiceServer, playback_script
+from tests.audio.spice_server import SESSION_ID, FakeSpiceServer, playback_script
 from tests.audio.test_scream_udp import FL, FR, SAFE_LATENCY, _assert_tones
 
 FMT = PcmFormat(48000, 16, 2, 0x3)
@@ -125,3 +125,33 @@ def test_links_the_playback_channel_of_qemus_spice_server(tmp_path):
         source.stop()
         vm.stop()
     assert source.connections == 1  # it never had to reconnect
+
+
+def test_joins_the_viewers_spice_session_instead_of_opening_a_second_one(pulse):
+    """With the viewer's SPICE input client running, the playback channel is linked into its session
+    (same connection id), so the two never disconnect each other."""
+    from kvmfr_client.spice.client import SpiceClient, SpiceThread
+    from kvmfr_client.spice.link import Address
+
+    signal = tones(48000, 1.2, CHANNEL_TONES[:2])
+    with FakeSpiceServer(playback_script([(formats.encode(FMT, signal), [])])) as server:
+        states = []
+        viewer_spice = SpiceThread(SpiceClient(Address("127.0.0.1", server.port),
+                                               on_state=lambda state, detail: states.append(state)))
+        viewer_spice.start()
+        cfg = service_config(pulse, pulse.sink48, "", SAFE_LATENCY, **{"audio:spice": True})
+        service = AudioService(cfg, spice=viewer_spice)
+        try:
+            with pulse.recorder(pulse.sink48) as rec:
+                service.start()
+                assert server.done.wait(15), f"no playback channel was linked; server saw {server.linked}"
+                time.sleep(0.4)
+                stats = service.stats()
+            source = service.sources[0]
+        finally:
+            service.stop()
+            viewer_spice.stop()
+    assert server.linked == [1, 3, 5], "one session: the viewer's main and inputs, then our playback"
+    assert server.connection_ids == [0, SESSION_ID, SESSION_ID]
+    assert source.connections == 1 and "connected" in states  # the viewer's callback still ran
+    _assert_tones(Result(rec.audio(), signal, 48000, None, stats), [FL, FR])
