@@ -82,12 +82,16 @@ def start_services(cfg: Mapping[str, Any]) -> tuple[ViewerInput | None, Any]:
     audio = None
     if cfg.get("audio:scream") or cfg.get("audio:spice"):
         from kvmfr_client.audio import AudioService
-        audio = AudioService(cfg)
+        from kvmfr_client.audio.priority import freeze_startup_objects
+        # QEMU's SPICE server takes one client: the playback channel joins the window's session.
+        audio = AudioService(cfg, spice=viewer_input.spice if viewer_input else None)
         try:
             audio.start()
         except Exception as exc:   # no sound is better than no picture: say why and go on
             log.error("audio disabled: %s", exc)
             audio = None
+        # Full garbage collections of start-up objects stalled the audio threads (underruns).
+        freeze_startup_objects()
     return viewer_input, audio
 
 
