@@ -8,12 +8,12 @@ the Windows driver's does. A block is read every 6 ms (UDP: one datagram) or 20 
 from __future__ import annotations
 
 import logging
-import threading
 
 from guest_agent.audio.scream_sender import ScreamIvshmemWriter, ScreamUdpSender
 from kvmfr_client.audio import _pulse, scream_wire
 from kvmfr_client.audio.formats import DEFAULT_MASKS, PcmFormat
 from kvmfr_client.audio.priority import raise_thread_priority
+from kvmfr_client.audio.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ DEFAULT_SOURCE = "@DEFAULT_MONITOR@"  # Pulse's name for the default sink's moni
 _SAMPLE_FORMATS = {16: _pulse.SAMPLE_S16LE, 24: _pulse.SAMPLE_S24LE, 32: _pulse.SAMPLE_S32LE}
 
 
-class ScreamCapture:
+class ScreamCapture(Worker):
     """Records ``source`` in ``fmt`` and hands each block to a Scream sender, in thread ``audio-capture``.
 
     ``silence_threshold`` > 0 stops sending after that many consecutive silent frames (Scream's
@@ -46,18 +46,11 @@ class ScreamCapture:
         self.blocks = 0
         self.skipped_silent = 0
         self._silent_frames = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="audio-capture", daemon=True)
-        self._thread.start()
+    thread_name = "audio-capture"
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+    def _close(self) -> None:
         self._stream.close()
 
     def _run(self) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import mmap
 import os
-import threading
 import time
 
 from kvmfr_client.audio import formats, scream_wire
@@ -25,6 +24,7 @@ from kvmfr_client.audio.formats import FormatError, PcmFormat
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
 from kvmfr_client.audio.priority import raise_thread_priority
 from kvmfr_client.audio.warnings import RateLimitedWarning
+from kvmfr_client.audio.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ MAGIC_POLL = 0.01
 CHUNK_SECONDS = 0.02  # the Windows driver's chunk; the player's target must exceed it
 
 
-class ScreamIvshmemSource:
+class ScreamIvshmemSource(Worker):
     def __init__(self, buffer: JitterBuffer, path: str, poll: float = 0.0025):
         self.buffer = buffer
         self.path = path
@@ -43,20 +43,13 @@ class ScreamIvshmemSource:
         self.bad_headers = 0
         self.torn_chunks = 0
         self._warn = RateLimitedWarning(log)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="audio-scream-ivshmem", daemon=True)
-        self._thread.start()
+    thread_name = "audio-scream-ivshmem"
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+    def _close(self) -> None:
         self._unmap()
 
     # --- mapping ----------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import ipaddress
 import logging
 import socket
 import struct
-import threading
 import time
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from kvmfr_client.audio.formats import FormatError, PcmFormat
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
 from kvmfr_client.audio.priority import raise_thread_priority
 from kvmfr_client.audio.warnings import RateLimitedWarning
+from kvmfr_client.audio.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _interface_address(interface: str | None) -> str:
     return socket.inet_ntoa(ifreq[20:24])
 
 
-class ScreamUdpSource:
+class ScreamUdpSource(Worker):
     """Receives Scream datagrams on ``host:port``; a multicast ``host`` is joined on ``interface``."""
 
     def __init__(self, buffer: JitterBuffer, host: str = scream_wire.DEFAULT_GROUP,
@@ -70,8 +70,7 @@ class ScreamUdpSource:
         self._carry = b""  # a partial frame left over from the previous datagram
         self._sock = self._open()
         self.port = self._sock.getsockname()[1]  # port 0 asks the kernel for a free one
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def _open(self) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
@@ -90,15 +89,9 @@ class ScreamUdpSource:
         sock.settimeout(0.2)  # so stop() is noticed; recv itself blocks without the GIL
         return sock
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="audio-scream-udp", daemon=True)
-        self._thread.start()
+    thread_name = "audio-scream-udp"
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+    def _close(self) -> None:
         self._sock.close()
 
     def _run(self) -> None:

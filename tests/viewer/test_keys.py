@@ -58,6 +58,8 @@ def test_input_hook_gets_window_events_but_not_viewer_combos(xserver, tmp_path, 
         wait_viewer_watching(shm_path)
         wid = xdotool(xserver, "search", "--name", "^kvmfr-view").split("\n")[0]
         xdotool(xserver, "windowfocus", "--sync", wid)
+        # --sync waits for the pointer to move: an earlier test may have left it at 320,240 already.
+        xdotool(xserver, "mousemove", "1", "1")
         xdotool(xserver, "mousemove", "--sync", "320", "240")
         xdotool(xserver, "click", "1")
         xdotool(xserver, "key", "a")
@@ -130,6 +132,7 @@ def test_real_input_controller_runs_viewer_combos_and_gets_keys(xserver, tmp_pat
             return bool(wid)
         wait_for(find, 40, "the viewer window to appear")
         xdotool(xserver, "windowfocus", "--sync", wid)
+        time.sleep(0.5)   # let glfw see FocusIn first: keys typed before that are dropped on a busy machine
         xdotool(xserver, "key", "a")
         time.sleep(0.3)
         xdotool(xserver, "keydown", "Scroll_Lock", "key", "d", "keyup", "Scroll_Lock")
