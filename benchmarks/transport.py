@@ -33,7 +33,7 @@ import kvmfr_client
 from kvmfr_client.formats import FrameType, encode
 from kvmfr_client.producer import Producer
 from kvmfr_client.session import recommended_shm_size
-from kvmfr_client.testpattern import now_us, read_stored_code
+from kvmfr_client.testpattern import read_stored_code
 
 
 def copy_vs_memcpy(width: int, height: int, frames: int) -> dict:

@@ -64,6 +64,14 @@ class CursorAnimation:
             return self._shapes[(serial // self.shape_period) % len(self._shapes)]
         return None
 
+    def update(self, serial: int) -> tuple[int, int, tuple | None]:
+        """Top-left of the image for frame ``serial`` and the shape to send (only when it changes)."""
+        shape = self.shape_for(serial)
+        if shape is not None:
+            self.hotspot = (shape[4], shape[5])
+        x, y = self.position(serial)
+        return x - self.hotspot[0], y - self.hotspot[1], shape
+
     def position(self, serial: int) -> tuple[int, int]:
         if self.warp is not None:   # the client moved the cursor (SETCURSORPOS): stay there
             return self.warp

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import session as session_mod
 from .formats import FrameType
-from .testpattern import Pattern, PatternKind, now_us, read_stored_code
+from .testpattern import Pattern, PatternKind, read_stored_code
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,15 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
     deadline = time.monotonic() + timeout
     try:
         while result.frames < frames and time.monotonic() < deadline:
-            frame = session.next_frame(timeout=0.1, out=out, allow_damage=True)
+            try:
+                frame = session.next_frame(timeout=0.1, out=out, allow_damage=True)
+            except ValueError:   # the frame grew past our buffer: that one is dropped, start a new buffer
+                out = None
+                continue
             if frame is None:
                 continue
-            out = frame.pixels if out is None or out.shape != frame.pixels.shape else out
+            if out is None:
+                out = frame.pixels   # the fresh buffer the session copied into; damage lands in it from now on
             now = time.monotonic()
             first_t = first_t or now
             last_t = now
@@ -93,8 +98,6 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
             result.copy_ms.append((frame.t_copy_end_ns - frame.t_copy_start_ns) / 1e6)
             if verify:
                 _verify(frame, patterns, result)
-            if frame.damage_only:
-                out = frame.pixels.base if frame.pixels.base is not None else frame.pixels
     finally:
         stop.set()
         cursor_thread.join(1.0)

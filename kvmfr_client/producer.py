@@ -138,7 +138,7 @@ class Producer:
         lib.kv_producer_frame_end(self._p)
 
     def post_frame(self, serial: int, ftype: FrameType, rows: np.ndarray, width: int, height: int, **kw) -> None:
-        self.begin_frame(serial, ftype, width, height, pitch=rows.strides[0] if rows.shape[1] == rows.strides[0] else None, **kw)
+        self.begin_frame(serial, ftype, width, height, pitch=rows.shape[1], **kw)
         self.write_rows(rows)
         self.end_frame()
 

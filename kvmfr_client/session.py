@@ -349,13 +349,14 @@ class Session:
             return None
         rows, pitch = int(fi.data_height), int(fi.pitch)
         row_len = min(pitch, int(fi.data_width) * (4 if fi.bytes_per_pixel == 3 else int(fi.bytes_per_pixel)))
+        keeps_previous = out is not None   # only the caller's own buffer can hold the previous frame
         if out is None:
             out = np.empty((rows, pitch), np.uint8)
         elif out.ndim != 2 or out.dtype != np.uint8 or out.shape[0] < rows or out.shape[1] < row_len \
                 or out.strides[1] != 1 or not out.flags.writeable:
             lib.kv_client_frame_done(c, err)
             raise ValueError(f"out must be a writable uint8 array of at least {rows}x{row_len}")
-        use_damage = bool(allow_damage and fi.damage_count and self._last_serial is not None
+        use_damage = bool(allow_damage and keeps_previous and fi.damage_count and self._last_serial is not None
                           and serial == (self._last_serial + 1) & 0xFFFFFFFF)
         dst_pitch = out.strides[0]
         dst_size = dst_pitch * (rows - 1) + row_len

@@ -210,7 +210,7 @@ class Pattern:
     def verify(self, rows: np.ndarray, serial: int) -> list[int]:
         """Rows (of the sampled ones) whose stored bytes differ from what frame ``serial`` must hold."""
         bad = []
-        n = self.width * self.bpp if self.bpp != 3 else self.width * 3
+        n = self.width * self.bpp
         off = self.body_offset(serial) * self.bpp
         sq_x = self.square_x(serial) * self.bpp
         square = self.square_stored(serial) if self.kind == PatternKind.DAMAGE else None

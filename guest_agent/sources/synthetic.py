@@ -40,12 +40,8 @@ class PatternSource:
 
     def cursor_update(self, serial: int):
         """(x, y, visible, shape or None): the animated cursor moves every frame."""
-        shape = self.cursor.shape_for(serial)
-        x, y = self.cursor.position(serial)
-        hx, hy = (shape[4], shape[5]) if shape else self.cursor.hotspot
-        if shape:
-            self.cursor.hotspot = (hx, hy)
-        return x - hx, y - hy, True, shape
+        x, y, shape = self.cursor.update(serial)
+        return x, y, True, shape
 
     def warp(self, x: int, y: int) -> None:
         self.cursor.warp = (x, y)

@@ -82,3 +82,18 @@ def test_frames_into_the_callers_buffer(shm_path):
         with pytest.raises(ValueError, match="writable uint8"):
             prod.post_frame(2, FrameType.RGBA, rows, 64, 48)
             s.next_frame(timeout=1, out=np.zeros((10, 10), np.uint8))
+
+
+def test_damage_needs_the_callers_buffer(shm_path):
+    """Without a buffer holding the previous frame, a damage frame is copied whole, never half-filled."""
+    from kvmfr_client.testpattern import Pattern, PatternKind
+    pattern = Pattern(320, 240, FrameType.BGRA, PatternKind.DAMAGE)
+    with Producer(shm_path, create_size=8 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
+        time.sleep(0.05)
+        for serial in (1, 2, 3):
+            prod.begin_frame(serial, FrameType.BGRA, 320, 240, damage=pattern.damage(serial))
+            prod.write_damage(pattern.render_stored(serial, 0))
+            prod.end_frame()
+            f = s.next_frame(timeout=1, allow_damage=True)      # no out: a fresh array every time
+            assert f is not None and f.serial == serial and not f.damage_only
+            assert np.array_equal(f.pixels, pattern.render_stored(serial, 0))

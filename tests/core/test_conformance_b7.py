@@ -130,7 +130,7 @@ def test_our_producer_lays_out_memory_like_the_b7_host(tmp_path):
     from kvmfr_client._ffi import lib
     from kvmfr_client.formats import encode
     from kvmfr_client.producer import HostDescription, Producer
-    from tests.support.shm import CURSOR, FRAME, HEADER, MESSAGE, QUEUE, Region, off, queue_base
+    from tests.support.shm import FRAME, HEADER, MESSAGE, QUEUE, Region, off, queue_base
 
     exp = json.loads((FIXTURES / "01_live_a.json").read_text())
     raw = gzip.decompress((FIXTURES / "01_live_a.bin.gz").read_bytes())

@@ -7,7 +7,6 @@ process; the client is the Python API in the test process or in child processes 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import kvmfr_client
 from kvmfr_client import errors
 from kvmfr_client._ffi import lib
 from kvmfr_client.cursor import CursorType
-from kvmfr_client.formats import FrameType, decode, encode
+from kvmfr_client.formats import FrameType, encode
 from kvmfr_client.producer import Producer
 from kvmfr_client.session import SessionState
 from kvmfr_client.testpattern import Pattern, PatternKind, read_stored_code

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import time
 
-import numpy as np
 import pytest
 
 import kvmfr_client
