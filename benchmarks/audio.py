@@ -11,10 +11,15 @@ the CPU busy. All share CLOCK_MONOTONIC, so
 * latency = when the marker's first frame reached the sink - when its datagram left the sender;
 * underruns = the sound server's underflow notifications counted by the player (and a marker whose
   latency jumps is cross-checked against them);
-* buffer level = what ``kvmfr-audio --stats-file`` logged every 100 ms (queued in Pulse + jitter buffer);
+* buffer level = what ``kvmfr-audio --stats-file`` logged every 100 ms: ``queued`` (in Pulse, the sink
+  device's own buffer included, + jitter buffer, right after a write) and ``ahead`` (what each packet
+  found ahead of it, device excluded: the player's controlled quantity, and its margin against a hiccup);
 * CPU = the receiver's utime + stime over the run, as % of one core;
-* machine wake-up probe = how late a 1 ms sleeper at the same priority woke up (the scheduling
-  hiccups of the machine itself, which no audio process can be faster than).
+* machine wake-up probes = how late a 1 ms sleeper woke up, once at the audio threads' priority
+  (nice -11) and once real-time (SCHED_FIFO, which nothing on the machine but the kernel can delay).
+  A stall the real-time probe sees is the whole machine stopping (on a VM: the host not running it);
+  the sink's clock goes on meanwhile, so a stall longer than the audio queued ahead is an underrun
+  that no receiver can avoid. Each underrun is matched with the longest such stall just before it.
 
 Writes ``audio.json`` and ``audio-buffer.png`` (buffer level and latency over time) under ``--out``.
 """
@@ -97,25 +102,49 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
 
 # --- a probe of the machine itself, run as a child process --------------------------------------
 
-def run_probe(duration: float, log_path: str) -> None:
-    """Sleep 1 ms at a time at the audio threads' priority and record how late each wake-up was: the
-    scheduling hiccups any audio process on this machine would have suffered, ours or not."""
+def run_probe(duration: float, log_path: str, mode: str) -> None:
+    """Sleep 1 ms at a time and record how late each wake-up was: at the audio threads' priority
+    (``nice``) or real-time (``fifo``). Lateness over 5 ms is logged with its time."""
     from kvmfr_client.audio.priority import raise_thread_priority
 
-    raise_thread_priority()
-    late = []
+    policy = "nice -11"
+    if mode == "fifo":
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
+            policy = "SCHED_FIFO 20"
+        except OSError as exc:
+            policy = f"default (SCHED_FIFO refused: {exc.strerror})"
+    else:
+        raise_thread_priority()
+    late, stalls = [], []
     end = time.monotonic() + duration
     last = time.monotonic()
     while last < end:
         time.sleep(0.001)
         now = time.monotonic()
-        late.append(now - last - 0.001)
+        lateness = now - last - 0.001
+        late.append(lateness)
+        if lateness > 0.005:
+            stalls.append((now, round(lateness * 1000, 2)))  # (when it woke, ms late)
         last = now
     x = np.array(late) * 1000
     Path(log_path).write_text(json.dumps({
-        "wakeups": len(x), "median_late_ms": round(float(np.median(x)), 3),
+        "policy": policy, "wakeups": len(x), "median_late_ms": round(float(np.median(x)), 3),
         "p999_late_ms": round(float(np.percentile(x, 99.9)), 2), "max_late_ms": round(float(x.max()), 2),
-        "late_over_10ms": int((x > 10).sum()), "late_over_20ms": int((x > 20).sum()), "late_over_50ms": int((x > 50).sum())}))
+        "late_over_10ms": int((x > 10).sum()), "late_over_20ms": int((x > 20).sum()),
+        "late_over_50ms": int((x > 50).sum()), "stalls": stalls}))
+
+
+def classify_underruns(underruns: list, stalls: list) -> list[dict]:
+    """For each underrun (monotonic time it was seen, ms between packets, ms that was ahead), the
+    longest machine-wide stall (real-time probe) that ended within the gap before it."""
+    out = []
+    for t, gap_ms, ahead_ms in underruns:
+        window = [ms for when, ms in stalls if t - gap_ms / 1000 - 0.1 <= when <= t + 0.005]
+        stall = max(window, default=0.0)
+        out.append({"gap_ms": gap_ms, "ahead_ms": ahead_ms, "machine_stall_ms": stall,
+                    "machine_stall_exceeds_queue": bool(stall >= ahead_ms - 1.0)})
+    return out
 
 
 # --- measurement -----------------------------------------------------------------------------------
@@ -166,6 +195,10 @@ _DIGITS = {  # 3x5 bitmaps
     "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
     "8": "111101111101111", "9": "111101111001111", ".": "000000000000010", " ": "000000000000000",
     "m": "000000111111101", "s": "000011010001110", "-": "000000111000000",
+    "a": "000111011101111", "b": "100100111101111", "c": "000000111100111", "d": "001001111101111",
+    "e": "000111111100111", "f": "011010111010010", "h": "100100111101101", "l": "010010010010010",
+    "n": "000000111101101", "r": "000000111100100", "t": "010111010010011", "u": "000000101101111",
+    "y": "000101111001111",
 }
 
 
@@ -201,12 +234,16 @@ def _panel(img, top, height, left, width, xs, ys, y_max, color, x_max, label_ste
         img[ly, lx] = color
 
 
-def write_plot(path: Path, buffer_t, buffer_ms, latency_t, latency_ms, duration: float) -> None:
-    """Top: queued audio (ms) every 100 ms; bottom: send -> sink latency (ms) per marker; x: minutes."""
+def write_plot(path: Path, buffer_t, buffer_ms, ahead_ms, latency_t, latency_ms, duration: float) -> None:
+    """Top: queued audio (blue) and audio ahead of each packet (green), ms, every 100 ms; bottom: send ->
+    sink latency (ms) per marker; x: minutes."""
     w, h = 1200, 560
     img = np.full((h, w, 3), 255, np.uint8)
     y_max = max(40.0, float(np.nanmax(buffer_ms)) * 1.1 if len(buffer_ms) else 40.0)
     _panel(img, 20, 240, 60, w - 80, buffer_t, buffer_ms, y_max, (30, 90, 200), duration, 10)
+    if len(ahead_ms):
+        _panel(img, 20, 240, 60, w - 80, buffer_t, ahead_ms, y_max, (40, 160, 60), duration, 10)
+        _text(img, w - 140, 44, "ahead ms", (40, 160, 60))
     l_max = max(40.0, float(np.nanmax(latency_ms)) * 1.1 if len(latency_ms) else 40.0)
     _panel(img, 300, 240, 60, w - 80, latency_t, latency_ms, l_max, (200, 60, 30), duration, 10)
     _text(img, w - 140, 24, "buffer ms", (30, 90, 200))
@@ -232,13 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy)")
     p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
-    p.add_argument("--_probe", nargs=2, metavar=("DURATION", "LOG"), help=argparse.SUPPRESS)
+    p.add_argument("--_probe", nargs=3, metavar=("DURATION", "LOG", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._sender:
         run_sender(int(args._sender[0]), float(args._sender[1]), args._sender[2])
         return 0
     if args._probe:
-        run_probe(float(args._probe[0]), args._probe[1])
+        run_probe(float(args._probe[0]), args._probe[1], args._probe[2])
         return 0
 
     from tests.audio.pulse_daemon import _die_with_parent, start_pulse, stop_pulse
@@ -247,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stats_path = out / "audio-stats.jsonl"
     sender_log = out / "audio-sender.json"
-    probe_log = out / "audio-probe.json"
-    for f in (stats_path, sender_log, probe_log):
+    probe_logs = {mode: out / f"audio-probe-{mode}.json" for mode in ("nice", "fifo")}
+    for f in (stats_path, sender_log, *probe_logs.values()):
         f.unlink(missing_ok=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -274,15 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         rec = pulse.recorder(pulse.sink48, channels=2)
         with rec:
             time.sleep(0.2)
-            probe = subprocess.Popen([sys.executable, __file__, "--_probe", str(args.duration + 1), str(probe_log)],
-                                     preexec_fn=_die_with_parent)
-            procs.append(probe)
+            probes = [subprocess.Popen([sys.executable, __file__, "--_probe", str(args.duration + 1), str(path), mode],
+                                       preexec_fn=_die_with_parent) for mode, path in probe_logs.items()]
+            procs += probes
             time.sleep(1.0)  # the probe's start-up (imports) is not part of the measurement
             sender = subprocess.Popen([sys.executable, __file__, "--_sender", str(port), str(args.duration),
                                        str(sender_log)], preexec_fn=_die_with_parent)
             procs.append(sender)
             sender.wait(timeout=args.duration + 60)
-            probe.wait(timeout=30)
+            for probe in probes:
+                probe.wait(timeout=30)
             time.sleep(0.5)
         cpu1, wall1 = cpu_seconds(receiver.pid), time.monotonic()
         receiver.send_signal(signal.SIGTERM)
@@ -308,28 +346,44 @@ def main(argv: list[str] | None = None) -> int:
     playing = [s for s in stats if s.get("packets", 0) > 0]
     buf_t = [s["t"] - playing[0]["t"] for s in playing] if playing else []
     buf_ms = [s["queued_ms"] for s in playing]
+    ahead_ms = [s["ahead_ms"] for s in playing if "ahead_ms" in s]
+    device_ms = [s["device_ms"] for s in playing if "device_ms" in s]
     last = stats[-1] if stats else {}
     lat = np.array(lat_ms)
+    probes = {mode: json.loads(path.read_text()) for mode, path in probe_logs.items() if path.exists()}
+    seen_underruns = []
+    for s in stats:
+        if s.get("last_underrun") and s["last_underrun"] not in seen_underruns:
+            seen_underruns.append(s["last_underrun"])
+    underrun_causes = classify_underruns(seen_underruns, probes.get("fifo", {}).get("stalls", []))
     result = {
         "duration_s": args.duration, "target_latency_ms": args.latency, "busy_processes": args.load,
         "cores": os.cpu_count(), "markers_sent": len(marker_times), "markers_found": len(lat_ms),
         "latency_ms": {"median": round(float(np.median(lat)), 2), "p99": round(float(np.percentile(lat, 99)), 2),
                        "min": round(float(lat.min()), 2), "max": round(float(lat.max()), 2)} if len(lat) else None,
-        "underruns": last.get("underruns"), "catchups": last.get("catchups"), "packets": last.get("packets"),
+        "underruns": last.get("underruns"),
+        "underruns_during_machine_stalls_longer_than_the_queue": sum(u["machine_stall_exceeds_queue"]
+                                                                     for u in underrun_causes),
+        "underrun_detail": underrun_causes,
+        "catchups": last.get("catchups"), "skipped_ms": last.get("skipped_ms"), "packets": last.get("packets"),
         "bad_packets": last.get("bad_packets"), "final_ratio": last.get("ratio"),
         "buffer_ms": {"median": round(float(np.median(buf_ms)), 2), "p1": round(float(np.percentile(buf_ms, 1)), 2),
                       "p99": round(float(np.percentile(buf_ms, 99)), 2),
                       "first_minute_median": round(float(np.median([b for t, b in zip(buf_t, buf_ms) if t < 60])), 2),
                       "last_minute_median": round(float(np.median([b for t, b in zip(buf_t, buf_ms)
                                                                    if t > buf_t[-1] - 60])), 2)} if buf_ms else None,
+        "ahead_ms": {"median": round(float(np.median(ahead_ms)), 2), "p1": round(float(np.percentile(ahead_ms, 1)), 2),
+                     "p99": round(float(np.percentile(ahead_ms, 99)), 2)} if ahead_ms else None,
+        "sink_device_latency_ms": round(float(np.median(device_ms)), 2) if device_ms else None,
         "receiver_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 2),
         "receiver_priority": "nice -11 (root)" if os.geteuid() == 0 else "default (not root)",
         "final_target_ms": last.get("target_ms"),
-        "machine_wakeup_probe": json.loads(probe_log.read_text()) if probe_log.exists() else None,
+        "machine_wakeup_probes": {mode: {k: v for k, v in p.items() if k != "stalls"} for mode, p in probes.items()},
         "load_average_at_end": os.getloadavg(),
     }
     (out / "audio.json").write_text(json.dumps(result, indent=2))
-    write_plot(out / "audio-buffer.png", buf_t, buf_ms, lat_t, lat_ms, max(args.duration, 1.0))
+    write_plot(out / "audio-buffer.png", buf_t, buf_ms, ahead_ms if len(ahead_ms) == len(buf_ms) else [],
+               lat_t, lat_ms, max(args.duration, 1.0))
     print(json.dumps(result, indent=2))
     print(f"plot: {out / 'audio-buffer.png'}")
     return 0

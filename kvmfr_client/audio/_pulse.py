@@ -54,6 +54,29 @@ class _BufferAttr(ctypes.Structure):
     ]
 
 
+class _Timeval(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
+
+
+class _TimingInfo(ctypes.Structure):
+    """pa_timing_info; only the sink fields are read."""
+    _fields_ = [
+        ("timestamp", _Timeval),
+        ("synchronized_clocks", ctypes.c_int),
+        ("sink_usec", ctypes.c_uint64),
+        ("source_usec", ctypes.c_uint64),
+        ("transport_usec", ctypes.c_uint64),
+        ("playing", ctypes.c_int),
+        ("write_index_corrupt", ctypes.c_int),
+        ("write_index", ctypes.c_int64),
+        ("read_index_corrupt", ctypes.c_int),
+        ("read_index", ctypes.c_int64),
+        ("configured_sink_usec", ctypes.c_uint64),
+        ("configured_source_usec", ctypes.c_uint64),
+        ("since_underrun", ctypes.c_int64),
+    ]
+
+
 _lib = None
 
 
@@ -224,6 +247,7 @@ def _core_library() -> ctypes.CDLL:
             "pa_stream_write": (i, [vp, vp, sz, vp, ctypes.c_int64, i]),
             "pa_stream_get_latency": (i, [vp, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(i)]),
             "pa_stream_get_buffer_attr": (ctypes.POINTER(_BufferAttr), [vp]),
+            "pa_stream_get_timing_info": (ctypes.POINTER(_TimingInfo), [vp]),
             "pa_stream_disconnect": (i, [vp]),
             "pa_stream_unref": (None, [vp]),
             "pa_strerror": (ctypes.c_char_p, [i]),
@@ -350,6 +374,39 @@ class PlaybackStream:
                 return None
             raise self._fail("pa_stream_get_latency")
         return -usec.value / 1e6 if negative.value else usec.value / 1e6
+
+    def queued(self) -> float | None:
+        """Seconds of audio in the stream's own buffer, not yet handed to the sink device: the latency
+        less the device's part as of the last timing update (None before the first)."""
+        lib = _core_library()
+        usec = ctypes.c_uint64(0)
+        negative = ctypes.c_int(0)
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            rc = lib.pa_stream_get_latency(self._stream, ctypes.byref(usec), ctypes.byref(negative))
+            info = lib.pa_stream_get_timing_info(self._stream)
+            sink_usec = info.contents.sink_usec if info else 0
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+        if rc < 0:
+            if rc == -_ERR_NODATA:
+                return None
+            raise self._fail("pa_stream_get_latency")
+        latency = -int(usec.value) if negative.value else int(usec.value)
+        return (latency - sink_usec) / 1e6
+
+    def device_latency(self) -> float | None:
+        """The sink's configured latency in seconds: audio the device itself holds once the stream has
+        handed it over (None before the first timing update)."""
+        lib = _core_library()
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            info = lib.pa_stream_get_timing_info(self._stream)
+            if not info:
+                return None
+            return info.contents.configured_sink_usec / 1e6
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
 
     def close(self) -> None:
         lib = _core_library()

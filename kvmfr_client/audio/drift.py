@@ -23,26 +23,33 @@ class DriftController:
     """
 
     MAX_CORRECTION = 0.002  # +-2000 ppm, about 3.5 cents of pitch at the extreme
+    INTEGRATE_BAND = 0.010  # errors (beyond the deadband) up to this are drift to learn
 
     # Real clock drift is 10-100 ppm, i.e. well under 0.1 ms per second: nothing needs correcting in
     # the first seconds, and the deadband keeps packet jitter from ever moving the ratio.
-    def __init__(self, target: float, kp: float = 0.05, ki: float = 0.002, smoothing: float = 0.005,
+    def __init__(self, target: float, kp: float = 0.1, ki: float = 0.002, smoothing: float = 0.005,
                  warmup: float = 2.0, deadband: float | None = None):
         self.configured = target
         self.target = target
         self.kp = kp
         self.ki = ki
         self.warmup = warmup
-        self.deadband = deadband if deadband is not None else 0.003
+        self.deadband = deadband if deadband is not None else 0.002
         self._alpha = smoothing
         self.reset()
 
     def reset(self) -> None:
-        self.smoothed: float | None = None
+        """A new stream: forget everything, the learned clock ratio included."""
         self._integral = 0.0
+        self.restart()
+
+    def restart(self) -> None:
+        """The same clocks after a jump of the queue (an underrun, a catch-up): measure afresh but keep
+        the learned clock ratio."""
+        self.smoothed: float | None = None
         self._elapsed = 0.0
         self.settled = False
-        self.ratio = 1.0
+        self.ratio = 1.0 + self._integral
 
     def update(self, queued: float, dt: float) -> float:
         """Feed one measurement of queued seconds taken ``dt`` seconds after the previous one."""
@@ -57,7 +64,11 @@ class DriftController:
             return self.ratio
         error -= self.deadband if error > 0 else -self.deadband
         limit = self.MAX_CORRECTION
-        self._integral = min(max(self._integral + self.ki * error * dt, -limit), limit)
+        # Only a small, lasting error is drift; a large one is a transient (a burst, a stall) that the
+        # proportional term and the player's catch-up handle. Learning from it would wind the integral
+        # up and leave the queue off target for minutes afterwards.
+        if abs(error) <= self.INTEGRATE_BAND:
+            self._integral = min(max(self._integral + self.ki * error * dt, -limit), limit)
         self.ratio = 1.0 + min(max(self.kp * error + self._integral, -limit), limit)
         return self.ratio
 

@@ -2,15 +2,25 @@
 
 One thread, named ``audio-player``, waits on the jitter buffer and writes each chunk at once to a
 non-blocking Pulse stream that starts with ``target`` of silence queued; that queue in the sound server
-is where packet jitter is absorbed. After every write the player measures what is queued (Pulse's
-reported latency + anything still in the jitter buffer) and
+is where packet jitter is absorbed.
+
+``target`` is each packet's latency from its arrival on the host to the sink mixing it, which is the
+audio queued ahead of it, and so equally the longest hiccup (a late packet, a late thread) that plays
+through without a gap. The sink device's own buffer (its configured latency, e.g. 5 ms for a 20 ms
+stream) comes on top and is not counted: audio handed to the device no longer protects against a late
+packet. After every write the player measures that latency (the time the packet spent with us + what
+Pulse reports queued in the stream ahead of it, the device's part excluded) and
 
 * feeds the drift controller, which nudges the resampling ratio so the queue stays on target;
-* drops the oldest buffered audio when a burst pushed the queue past ``max_latency`` (catch-up);
+* drops audio that stands in excess: when what was ahead of the packets stayed above the target for a
+  whole window (packets that came in a burst after the sink ran dry, or after a stall of the player),
+  that excess is skipped from the audio still to come, so latency returns to the target within half a
+  second instead of staying high; past ``max_latency`` it is skipped at once;
 * counts an underrun when Pulse reported an underflow and the next packet came soon after (a long
-  silence is the guest pausing, not an underrun). Recovery: the target is raised by 5 ms (up to
-  ``max_latency / 2``) and the queue padded to it, so a machine that cannot hold the configured
-  latency settles at one it can hold; after a minute without underruns the target steps back.
+  silence is the guest pausing, not an underrun). Recovery: the queue is padded back to the target. A
+  second underrun within a minute shows the machine cannot hold the target: it rises by 5 ms (up to
+  ``max_latency / 2``), so a machine that cannot hold the configured latency settles at one it can
+  hold; after a minute without underruns it steps back.
 
 A format change reopens the stream at the exact chunk where it happened; a lost sound server is retried
 every second, so the sources never notice.
@@ -36,11 +46,17 @@ log = logging.getLogger(__name__)
 
 # A silence longer than this is the guest pausing (Scream stops sending on silence), not an underrun.
 IDLE_GAP = 0.25
-# Each underrun raises the target by a step (up to max_latency / 2); each quiet minute lowers it again.
+# An underrun within a minute of the previous one raises the target by a step (up to max_latency / 2);
+# each minute without one lowers it again.
 TARGET_STEP = 0.005
 TARGET_RELAX_AFTER = 60.0
-# The jitter buffer's minimum over this window is latency that absorbs no jitter (see _trim_standing_queue).
-STANDING_WINDOW = 1.0
+# What stays ahead of every packet for this long beyond the target + EXCESS_TOLERANCE is skipped
+# (see _trim_excess). Packet jitter only ever lowers the level for a moment, so the window's minimum
+# is the standing level.
+EXCESS_WINDOW = 0.5
+EXCESS_TOLERANCE = 0.010
+# How often the sink's own latency is read again (another stream on the sink can change it).
+DEVICE_REFRESH = 1.0
 
 
 @dataclass
@@ -54,9 +70,15 @@ class PlayerStats:
     catchups: int = 0
     server_errors: int = 0
     ratio: float = 1.0
-    queued: float = 0.0  # seconds queued right after the last write (jitter buffer + Pulse)
+    queued: float = 0.0  # seconds queued right after the last write (jitter buffer + Pulse, device included)
+    ahead: float = 0.0  # the last packet's latency from its arrival to the sink mixing it (device excluded)
+    device: float = 0.0  # the sink device's own latency (seconds), on top of `ahead`
     target: float = 0.0  # the target in force (raised after underruns, relaxed after quiet minutes)
-    # (monotonic time, queued s, jitter-buffer s, ratio, underruns) after each write, last ~10 minutes.
+    skipped: float = 0.0  # seconds of audio skipped to bring latency back to the target
+    # (monotonic time, ms between packets, ms that was ahead before the gap) of each underrun.
+    underrun_log: deque = field(default_factory=lambda: deque(maxlen=1000))
+    # (monotonic time, latency s of the packet, underruns) after each write, last ~10 minutes; kept
+    # only while Player.record_history is set.
     history: deque = field(default_factory=lambda: deque(maxlen=120_000))
 
 
@@ -71,19 +93,20 @@ class Player:
         self.sink = sink
         self.server = server
         self.stream_name = stream_name
+        self._last_underrun = -TARGET_RELAX_AFTER
         self.buffer = JitterBuffer(max_seconds=max(0.5, 2 * self.max_latency))
-        # Clock drift is the controller's job and stays far below this; only bursts reach it.
-        self.standing_limit = max(0.010, self.target / 2)
-        self.standing_keep = 0.001
-        self._window_start = time.monotonic()
+        self._window_start = 0.0
         self._window_min = float("inf")
+        self._skip = 0.0  # seconds of incoming audio still to skip (see _trim_excess)
         self.stats = PlayerStats()
-        self._record_history = record_history
+        self.record_history = record_history
         self._gain = 1.0
         self._muted = False
         self._stream: _pulse.PlaybackStream | None = None
         self._underflows_seen = 0
         self._fmt: PcmFormat | None = None
+        self._device = 0.0  # the sink's configured latency, refreshed every DEVICE_REFRESH seconds
+        self._device_checked = 0.0
         self._resampler: DriftResampler | None = None
         self._controller = DriftController(self.target)
         self._stop = threading.Event()
@@ -125,111 +148,127 @@ class Player:
             if chunk is None:
                 continue
             try:
-                self._play(chunk.fmt, chunk.frames)
+                self._play(chunk.fmt, chunk.frames, chunk.arrived)
             except _pulse.PulseError as exc:
                 self.stats.server_errors += 1
                 log.warning("sound server: %s; retrying in 1 s", exc)
                 self._close()
                 self._stop.wait(1.0)
 
+    def _underrun(self, now: float, gap: float) -> None:
+        self.stats.underruns += 1
+        self.stats.underrun_log.append((now, round(gap * 1000, 1), round(self.stats.ahead * 1000, 1)))
+        log.info("audio underrun: the sound server ran out of queued audio (%.1f ms between packets, %.1f ms "
+                 "was ahead)", gap * 1000, self.stats.ahead * 1000)
+        if now - self._last_underrun < TARGET_RELAX_AFTER:
+            self._raise_target(now)
+        self._last_underrun = now
+
     def _raise_target(self, now: float) -> None:
-        """After an underrun, queue more: the machine has shown it cannot hold the current target."""
+        """A second underrun within a minute: the machine has shown it cannot hold the current target."""
         ceiling = max(self.base_target, self.max_latency / 2)
         if self.target < ceiling:
             self.target = min(ceiling, self.target + TARGET_STEP)
             self._controller.target = self.target
-            log.info("audio target latency raised to %.0f ms after an underrun", self.target * 1000)
+            log.info("audio target latency raised to %.0f ms after underruns", self.target * 1000)
         self._last_raise = now
 
     def _relax_target(self, now: float) -> None:
         """A minute without underruns: step back towards the configured target."""
-        if self.target > self.base_target and now - self._last_raise > TARGET_RELAX_AFTER:
+        if (self.target > self.base_target and now - self._last_raise > TARGET_RELAX_AFTER
+                and now - self._last_underrun > TARGET_RELAX_AFTER):
             self.target = max(self.base_target, self.target - TARGET_STEP)
             self._controller.target = self.target
             self._last_raise = now
             log.info("audio target latency back to %.0f ms", self.target * 1000)
 
-    def _wait_for_room(self, seconds: float) -> float:
-        """Hold a chunk until Pulse's queue has room for it within the target; a burst then waits in
-        the jitter buffer, where it can be trimmed, instead of in the server, where it cannot.
-        Returns what is queued in Pulse when the chunk may go."""
-        latency = self._latency()
-        wait = latency + seconds - self.target
-        if wait > 0:
-            # In steady state a chunk waits at most its own length. Pulse's interpolated latency can
-            # read high for a moment (after an underflow, around timing updates); trusting it for
-            # longer would let the real queue run dry while we sleep.
-            self._stop.wait(min(wait, seconds + 0.005))
-            latency = self._latency()
-        return latency
-
-    def _trim_standing_queue(self, now: float) -> None:
-        """A jitter buffer that never empties for a whole window only adds latency (packets came in
-        a burst after a stall); drop what stood, once per window."""
-        level = self.buffer.level()
-        self._window_min = min(self._window_min, level)
-        if now - self._window_start < STANDING_WINDOW:
-            return
-        if self._window_min > self.standing_limit:
-            dropped = self.buffer.discard(self._window_min - self.standing_keep)
-            if dropped:
-                self.stats.catchups += 1
-                log.info("audio catch-up: dropped %.1f ms that stood in the jitter buffer", dropped * 1000)
+    def _restart_window(self, now: float) -> None:
         self._window_start, self._window_min = now, float("inf")
 
-    def _play(self, fmt: PcmFormat, frames: np.ndarray) -> None:
+    def _trim_excess(self, now: float, ahead: float) -> None:
+        """Latency that stood above the target for a whole window absorbs no jitter: it is packets that
+        came in a burst after the sink ran dry, or a backlog after the player itself stalled. Skip it
+        from the audio still to come (the jitter buffer first, then incoming chunks), once per window;
+        past max_latency at once."""
+        self._window_min = min(self._window_min, ahead)
+        if ahead > self.max_latency:
+            excess = ahead - self.target
+        elif now - self._window_start >= EXCESS_WINDOW:
+            excess = self._window_min - self.target if self._window_min > self.target + EXCESS_TOLERANCE else 0.0
+            self._restart_window(now)
+        else:
+            return
+        if excess <= 0 or self._skip > 0:
+            return
+        dropped = self.buffer.discard(excess)
+        self._skip = excess - dropped
+        self.stats.catchups += 1
+        self.stats.skipped += dropped
+        log.info("audio catch-up: skipping %.1f ms to get back to %.0f ms", excess * 1000, self.target * 1000)
+
+    def _skip_from(self, frames: np.ndarray, rate: int) -> np.ndarray:
+        want = int(round(self._skip * rate))
+        n = min(len(frames), want)
+        self._skip = (want - n) / rate
+        self.stats.skipped += n / rate
+        return frames[n:]
+
+    def _play(self, fmt: PcmFormat, frames: np.ndarray, arrived: float) -> None:
         now = time.monotonic()
         if self._stream is None or fmt != self._fmt:
-            self._open(fmt, len(frames))
+            self._open(fmt, arrived)
         elif self._stream.underflows != self._underflows_seen:
             # Pulse played out everything we had queued. A short gap is an underrun (audible); a long
             # one is the guest pausing (Scream stops sending on silence), which is normal.
             self._underflows_seen = self._stream.underflows
             gap = now - (self._last_write or now)
             if gap < IDLE_GAP:
-                self.stats.underruns += 1
-                log.info("audio underrun: the sound server ran out of queued audio (%.1f ms between packets)",
-                         gap * 1000)
-                self._raise_target(now)
-                # The sink is silent anyway: pad to the new target so the next stall finds a cushion.
-                pad = int((self.target - self._latency() - len(frames) / fmt.rate) * fmt.rate)
-                if pad > 0:
-                    self._write(np.zeros((pad, fmt.channels), dtype=np.float32))
+                self._underrun(now, gap)
             else:
                 self.stats.idle_gaps += 1
-            self._controller.reset()
+            # The sink is silent anyway: pad back to the target so the next stall finds a cushion.
+            # Packets that piled up meanwhile count towards it; an excess of them is skipped.
+            self._skip = 0.0
+            cushion = self.target - self._in_stream() - self.buffer.level()
+            if cushion > 0:
+                self._write(np.zeros((int(cushion * fmt.rate), fmt.channels), dtype=np.float32))
+            else:
+                self._skip = -cushion
+            self._controller.restart()
+            self._restart_window(now)
+        if self._skip > 0:
+            frames = self._skip_from(frames, fmt.rate)
+            if not len(frames):
+                return
         self._relax_target(now)
         gain = 0.0 if self._muted else self._gain
         if gain != 1.0:
             frames = frames * np.float32(gain)
         out = self._resampler.process(frames, self._controller.ratio)
-        duration = len(out) / fmt.rate
-        before = self._wait_for_room(duration)
-        self._trim_standing_queue(time.monotonic())
+        self._refresh_device_latency(now)
+        before = self._in_stream()
         self._write(out)
         after = time.monotonic()
-        # One latency query per packet: what was queued before plus what we just wrote.
-        in_pulse = before + duration
+        # One latency query per packet. This packet's latency from its arrival to the sink mixing it:
+        # the time it spent with us, plus what was queued in the stream ahead of it.
         queued_jb = self.buffer.level()
-        queued = in_pulse + queued_jb
+        ahead = (after - arrived) + before
         dt = after - self._last_write if self._last_write is not None else 0.0
         self._last_write = after
-        ratio = self._controller.update(queued, dt)
-        if queued > self.max_latency:
-            dropped = self.buffer.discard(queued - self.target)
-            if dropped:
-                self.stats.catchups += 1
-                log.info("audio catch-up: dropped %.1f ms to get back to %.0f ms", dropped * 1000, self.target * 1000)
+        ratio = self._controller.update(ahead, dt)
+        self._trim_excess(after, ahead)
         st = self.stats
         st.chunks += 1
         st.frames += len(frames)
         st.ratio = ratio
-        st.queued = queued
+        st.queued = before + len(out) / fmt.rate + self._device + queued_jb
+        st.ahead = ahead
+        st.device = self._device
         st.target = self.target
-        if self._record_history:
-            st.history.append((after, queued, queued_jb, ratio, st.underruns))
+        if self.record_history:
+            st.history.append((after, ahead, st.underruns))
 
-    def _open(self, fmt: PcmFormat, first_frames: int) -> None:
+    def _open(self, fmt: PcmFormat, first_arrived: float) -> None:
         if self._fmt is not None and fmt != self._fmt:
             self.stats.format_changes += 1
             log.info("audio format changed: %s -> %s", self._fmt.describe(), fmt.describe())
@@ -246,14 +285,19 @@ class Player:
         self._controller.reset()
         self._underflows_seen = 0
         self._last_write = None
+        self._restart_window(time.monotonic())
         # Start with the queue at the target: silence now, so that the first packet and those after
         # it each find a cushion of `target` ahead of them instead of a buffer that is just filling.
-        # Packets that arrived while the stream was opening count towards the cushion; too many of
-        # them (a slow server) are dropped rather than played late.
+        # The first packet has waited while the stream opened, and packets that came meanwhile are
+        # queued behind it: both count towards the cushion; too much of them (a slow server) is
+        # skipped rather than played late.
         sink_latency = self._sink_latency()
-        cushion = self.target - sink_latency - first_frames / fmt.rate - self.buffer.level()
+        now = time.monotonic()
+        self._refresh_device_latency(now, fallback=sink_latency, force=True)
+        cushion = self.target - max(self.buffer.level(), now - first_arrived)
+        self._skip = 0.0
         if cushion < 0:
-            self.buffer.discard(-cushion)
+            self._skip = -cushion - self.buffer.discard(-cushion)
         prefill = int(max(0.0, cushion) * fmt.rate)
         self._model_end = time.monotonic()
         if prefill:
@@ -261,20 +305,32 @@ class Player:
         log.debug("audio stream open: sink latency %.1f ms, prefill %.1f ms", sink_latency * 1000,
                   prefill / fmt.rate * 1000)
         self.stats.reopens += 1
-        log.info("audio playing %s on %s (target %.0f ms, pulse buffer %s)", fmt.describe(),
-                 self.sink or "default sink", self.target * 1000, self._stream.buffer_attr())
+        log.info("audio playing %s on %s (target %.0f ms + the device's %.1f ms, pulse buffer %s)", fmt.describe(),
+                 self.sink or "default sink", self.target * 1000, self._device * 1000, self._stream.buffer_attr())
+
+    def _refresh_device_latency(self, now: float, fallback: float | None = None, force: bool = False) -> None:
+        """The sink's configured latency: the smallest any of its streams asked for, so it changes when
+        another stream joins the sink; read again every DEVICE_REFRESH seconds."""
+        if not force and now - self._device_checked < DEVICE_REFRESH:
+            return
+        self._device_checked = now
+        device = self._stream.device_latency()
+        if device is None or device <= 0:  # no timing update yet, or a server that does not say
+            device = fallback if fallback is not None else self._device
+        self._device = device
 
     def _write(self, frames: np.ndarray) -> None:
         self._stream.write(frames.astype(np.float32, copy=False).tobytes())
         now = time.monotonic()
         self._model_end = max(now, self._model_end) + len(frames) / self._fmt.rate
 
-    def _latency(self) -> float:
-        """Seconds queued in Pulse; until the server's first timing update, our own running model."""
-        latency = self._stream.latency()
-        if latency is None:
-            return max(0.0, self._model_end - time.monotonic())
-        return latency
+    def _in_stream(self) -> float:
+        """Seconds queued in the Pulse stream, not yet handed to the sink device; until the server's
+        first timing update, our own running model."""
+        queued = self._stream.queued()
+        if queued is None:
+            return max(0.0, self._model_end - time.monotonic() - self._device)
+        return queued
 
     def _sink_latency(self) -> float:
         """The latency of the still-empty stream, i.e. the sink's own; 0 if the server is slow to say."""

@@ -86,9 +86,9 @@ class AudioService:
                 player = self._player(latency, "guest audio (Scream)")
                 self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg.get("audio:interface") or None))
             elif kind == "ivshmem":
-                # Chunks come 20 ms at a time, so just before each one the queue is 20 ms below the
-                # target; 20 ms of cushion beyond the chunk keeps a late poll from running it dry.
-                floor = (CHUNK_SECONDS + 0.02) * 1000
+                # Chunks come 20 ms at a time, found by polling (no doorbell), and a guest completes
+                # them on its audio engine's period: keep a chunk plus a few ms ahead of each one.
+                floor = (CHUNK_SECONDS + 0.005) * 1000
                 if latency < floor:
                     log.info("audio: IVSHMEM delivers 20 ms chunks; target latency %.0f ms for it", floor)
                 player = self._player(max(latency, floor), "guest audio (Scream IVSHMEM)")
@@ -129,8 +129,12 @@ class AudioService:
         out: dict[str, Any] = {}
         if self.player is not None:
             st = self.player.stats
-            out.update(queued_ms=round(st.queued * 1000, 2), target_ms=round(self.player.target * 1000, 1),
-                       jitter_ms=round(self.player.buffer.level() * 1000, 2), ratio=st.ratio)
+            out.update(queued_ms=round(st.queued * 1000, 2), ahead_ms=round(st.ahead * 1000, 2),
+                       device_ms=round(st.device * 1000, 2), target_ms=round(self.player.target * 1000, 1),
+                       jitter_ms=round(self.player.buffer.level() * 1000, 2), ratio=st.ratio,
+                       skipped_ms=round(st.skipped * 1000, 1))
+            if st.underrun_log:  # (monotonic time, ms between packets, ms that was ahead)
+                out["last_underrun"] = list(st.underrun_log[-1])
         for player in self.players:
             for name in ("underruns", "format_changes", "catchups", "idle_gaps"):
                 out[name] = out.get(name, 0) + getattr(player.stats, name)
