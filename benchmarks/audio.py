@@ -1,7 +1,7 @@
 """Audio benchmark: Scream UDP at 48 kHz stereo through ``kvmfr-audio`` into a real PulseAudio sink,
 with the CPU otherwise busy. Not a test: it reports figures.
 
-    .venv/bin/python benchmarks/audio.py [--duration 600] [--latency 20] [--load N] [--out benchmarks/out]
+    .venv/bin/python benchmarks/audio.py [--duration 600] [--latency MS] [--load N] [--out benchmarks/out]
 
 Three processes, as on a real host: a sender (the guest: a 440 Hz tone with a 20 ms noise marker every
 ~1 s, paced by the clock), ``kvmfr-audio`` (the receiver under test) and this process, which records the
@@ -264,7 +264,7 @@ def write_plot(path: Path, buffer_t, buffer_ms, ahead_ms, latency_t, latency_ms,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=float, default=600.0, help="seconds of audio (default 600)")
-    p.add_argument("--latency", type=int, default=20, help="kvmfr-audio --latency (ms)")
+    p.add_argument("--latency", type=int, help="kvmfr-audio --latency (ms); default: the player's default")
     p.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes (default: one per core)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy)")
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         procs += load
         receiver = subprocess.Popen(
             [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
-             "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(args.latency),
+             "--sink", pulse.sink48, "--server", pulse.server, *(["--latency", str(args.latency)] if args.latency else []),
              "--stats", "0.1", "--stats-file", str(stats_path)],
             stdout=subprocess.DEVNULL, stderr=open(out / "audio-receiver.log", "w"), preexec_fn=_die_with_parent)
         procs.append(receiver)
@@ -357,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             seen_underruns.append(s["last_underrun"])
     underrun_causes = classify_underruns(seen_underruns, probes.get("fifo", {}).get("stalls", []))
     result = {
-        "duration_s": args.duration, "target_latency_ms": args.latency, "busy_processes": args.load,
+        "duration_s": args.duration, "target_latency_ms": playing[0].get("target_ms") if playing else args.latency,
+        "busy_processes": args.load,
         "cores": os.cpu_count(), "markers_sent": len(marker_times), "markers_found": len(lat_ms),
         "latency_ms": {"median": round(float(np.median(lat)), 2), "p99": round(float(np.percentile(lat, 99)), 2),
                        "min": round(float(lat.min()), 2), "max": round(float(lat.max()), 2)} if len(lat) else None,

@@ -359,25 +359,9 @@ class PlaybackStream:
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
-    def latency(self) -> float | None:
-        """Seconds until a frame written now is heard; None before the first timing update."""
-        lib = _core_library()
-        usec = ctypes.c_uint64(0)
-        negative = ctypes.c_int(0)
-        lib.pa_threaded_mainloop_lock(self._ml)
-        try:
-            rc = lib.pa_stream_get_latency(self._stream, ctypes.byref(usec), ctypes.byref(negative))
-        finally:
-            lib.pa_threaded_mainloop_unlock(self._ml)
-        if rc < 0:
-            if rc == -_ERR_NODATA:
-                return None
-            raise self._fail("pa_stream_get_latency")
-        return -usec.value / 1e6 if negative.value else usec.value / 1e6
-
-    def queued(self) -> float | None:
-        """Seconds of audio in the stream's own buffer, not yet handed to the sink device: the latency
-        less the device's part as of the last timing update (None before the first)."""
+    def _timing(self) -> tuple[int, int] | None:
+        """(latency, the device's part of it as of the last timing update), both in µs; None before
+        the first timing update."""
         lib = _core_library()
         usec = ctypes.c_uint64(0)
         negative = ctypes.c_int(0)
@@ -392,8 +376,18 @@ class PlaybackStream:
             if rc == -_ERR_NODATA:
                 return None
             raise self._fail("pa_stream_get_latency")
-        latency = -int(usec.value) if negative.value else int(usec.value)
-        return (latency - sink_usec) / 1e6
+        return (-int(usec.value) if negative.value else int(usec.value)), sink_usec
+
+    def latency(self) -> float | None:
+        """Seconds until a frame written now is heard; None before the first timing update."""
+        timing = self._timing()
+        return None if timing is None else timing[0] / 1e6
+
+    def queued(self) -> float | None:
+        """Seconds of audio in the stream's own buffer, not yet handed to the sink device: the latency
+        less the device's part as of the last timing update (None before the first)."""
+        timing = self._timing()
+        return None if timing is None else (timing[0] - timing[1]) / 1e6
 
     def device_latency(self) -> float | None:
         """The sink's configured latency in seconds: audio the device itself holds once the stream has

@@ -85,9 +85,11 @@ class PlayerStats:
 class Player:
     """Plays what sources push into :attr:`buffer`. ``start()``/``stop()`` run its thread."""
 
-    def __init__(self, *, latency_ms: float = 20, max_latency_ms: float = 100, sink: str | None = None,
-                 server: str | None = None, stream_name: str = "guest audio", record_history: bool = False):
+    def __init__(self, *, latency_ms: float = 19, max_latency_ms: float = 100, device_latency_ms: float = 2.0,
+                 sink: str | None = None, server: str | None = None, stream_name: str = "guest audio",
+                 record_history: bool = False):
         self.base_target = self.target = latency_ms / 1000.0
+        self.device_request = device_latency_ms / 1000.0
         self.max_latency = max(max_latency_ms / 1000.0, 2 * self.target)
         self._last_raise = 0.0
         self.sink = sink
@@ -275,10 +277,15 @@ class Player:
         self._close()
         spec = player_spec(fmt)
         frame = 4 * fmt.channels
-        target_frames = max(1, int(self.target * fmt.rate))
+        # With ADJUST_LATENCY, Pulse gives the sink (tlength - 2 * minreq) / 2 of the stream's total
+        # tlength as its own latency: ask for the target plus the device latency we want in all, and
+        # a minreq that leaves the device just that.
+        device = min(self.device_request, self.target / 2)
+        tlength = int((self.target + device) * fmt.rate)
+        minreq = max(1, int((self.target - device) / 2 * fmt.rate))
         self._stream = _pulse.PlaybackStream(
             spec, server=self.server, device=self.sink, stream_name=self.stream_name,
-            tlength=target_frames * frame, prebuf=target_frames * frame,
+            tlength=tlength * frame, minreq=minreq * frame, prebuf=tlength * frame,
             maxlength=int(self.max_latency * 2 * fmt.rate) * frame, thread_setup=raise_thread_priority)
         self._fmt = fmt
         self._resampler = DriftResampler(fmt.channels)

@@ -64,6 +64,7 @@ class AudioService:
     def _player(self, latency: float, name: str) -> Player:
         cfg = self.config
         player = Player(latency_ms=latency, max_latency_ms=float(cfg.get("audio:maxLatency", 100)),
+                        device_latency_ms=float(cfg.get("audio:deviceLatency", 2.0)),
                         sink=cfg.get("audio:sink") or None, server=cfg.get("audio:server") or None, stream_name=name)
         self.players.append(player)
         return player
@@ -72,7 +73,7 @@ class AudioService:
         if self.players or not self.enabled:
             return
         cfg = self.config
-        latency = float(cfg.get("audio:latency", 20))
+        latency = float(cfg.get("audio:latency", 19))
         scream = cfg.get("audio:scream") or ""
         kind, where = parse_scream_source(scream) if scream else (None, None)
         sink = cfg.get("audio:sink") or None
