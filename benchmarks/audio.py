@@ -16,10 +16,11 @@ the CPU busy. All share CLOCK_MONOTONIC, so
   found ahead of it, device excluded: the player's controlled quantity, and its margin against a hiccup);
 * CPU = the receiver's utime + stime over the run, as % of one core;
 * machine wake-up probes = how late a 1 ms sleeper woke up, once at the audio threads' priority
-  (nice -11) and once real-time (SCHED_FIFO, which nothing on the machine but the kernel can delay).
-  A stall the real-time probe sees is the whole machine stopping (on a VM: the host not running it);
-  the sink's clock goes on meanwhile, so a stall longer than the audio queued ahead is an underrun
-  that no receiver can avoid. Each underrun is matched with the longest such stall just before it.
+  (nice -11) and once real-time (SCHED_FIFO) pinned to each CPU, which nothing on the machine but the
+  kernel can delay. A stall a real-time probe sees is its CPU stopping (on a VM: the host not running
+  that vCPU; a thread on it waits, however high its priority). The sink's clock goes on meanwhile, so a
+  stall longer than the audio queued ahead is an underrun that no receiver can avoid. Each underrun is
+  matched with the longest such stall (on any CPU) just before it.
 
 Writes ``audio.json`` and ``audio-buffer.png`` (buffer level and latency over time) under ``--out``.
 """
@@ -104,16 +105,18 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
 
 def run_probe(duration: float, log_path: str, mode: str) -> None:
     """Sleep 1 ms at a time and record how late each wake-up was: at the audio threads' priority
-    (``nice``) or real-time (``fifo``). Lateness over 5 ms is logged with its time."""
+    (``nice``) or real-time on one CPU (``fifoN``). Lateness over 5 ms is logged with its time."""
     from kvmfr_client.audio.priority import raise_thread_priority
 
     policy = "nice -11"
-    if mode == "fifo":
+    if mode.startswith("fifo"):  # fifoN: real-time, pinned to CPU N
+        cpu = int(mode[4:])
+        os.sched_setaffinity(0, {cpu})
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
-            policy = "SCHED_FIFO 20"
+            policy = f"SCHED_FIFO 20 on CPU {cpu}"
         except OSError as exc:
-            policy = f"default (SCHED_FIFO refused: {exc.strerror})"
+            policy = f"default on CPU {cpu} (SCHED_FIFO refused: {exc.strerror})"
     else:
         raise_thread_priority()
     late, stalls = [], []
@@ -181,6 +184,17 @@ def find_markers(recorded: np.ndarray, n_markers: int) -> list[int | None]:
         found.append(idx)
         guess = idx + spacing
     return found
+
+
+def steal_ms_per_cpu() -> dict[str, float]:
+    """Time the host did not run each vCPU (the steal column of /proc/stat), in ms."""
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0].startswith("cpu") and fields[0] != "cpu" and len(fields) > 8:
+            out[fields[0]] = int(fields[8]) * tick_ms
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -284,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stats_path = out / "audio-stats.jsonl"
     sender_log = out / "audio-sender.json"
-    probe_logs = {mode: out / f"audio-probe-{mode}.json" for mode in ("nice", "fifo")}
+    cpus = sorted(os.sched_getaffinity(0))
+    probe_logs = {mode: out / f"audio-probe-{mode}.json" for mode in ["nice"] + [f"fifo{c}" for c in cpus]}
     for f in (stats_path, sender_log, *probe_logs.values()):
         f.unlink(missing_ok=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -307,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         if receiver.poll() is not None:
             print("kvmfr-audio exited at start; see", out / "audio-receiver.log", file=sys.stderr)
             return 1
-        cpu0, wall0 = cpu_seconds(receiver.pid), time.monotonic()
+        cpu0, wall0, steal0 = cpu_seconds(receiver.pid), time.monotonic(), steal_ms_per_cpu()
         rec = pulse.recorder(pulse.sink48, channels=2)
         with rec:
             time.sleep(0.2)
@@ -322,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             for probe in probes:
                 probe.wait(timeout=30)
             time.sleep(0.5)
-        cpu1, wall1 = cpu_seconds(receiver.pid), time.monotonic()
+        cpu1, wall1, steal1 = cpu_seconds(receiver.pid), time.monotonic(), steal_ms_per_cpu()
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=10)
     finally:
@@ -355,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in stats:
         if s.get("last_underrun") and s["last_underrun"] not in seen_underruns:
             seen_underruns.append(s["last_underrun"])
-    underrun_causes = classify_underruns(seen_underruns, probes.get("fifo", {}).get("stalls", []))
+    cpu_stalls = [stall for mode, p in probes.items() if mode.startswith("fifo") for stall in p["stalls"]]
+    underrun_causes = classify_underruns(seen_underruns, cpu_stalls)
     result = {
         "duration_s": args.duration, "target_latency_ms": playing[0].get("target_ms") if playing else args.latency,
         "busy_processes": args.load,
@@ -380,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         "receiver_priority": "nice -11 (root)" if os.geteuid() == 0 else "default (not root)",
         "final_target_ms": last.get("target_ms"),
         "machine_wakeup_probes": {mode: {k: v for k, v in p.items() if k != "stalls"} for mode, p in probes.items()},
+        "host_steal_ms_per_cpu": {c: round(steal1[c] - steal0.get(c, 0.0)) for c in steal1},
         "load_average_at_end": os.getloadavg(),
     }
     (out / "audio.json").write_text(json.dumps(result, indent=2))
