@@ -138,15 +138,17 @@ def run_probe(duration: float, log_path: str, mode: str) -> None:
         "late_over_50ms": int((x > 50).sum()), "stalls": stalls}))
 
 
-def classify_underruns(underruns: list, stalls: list) -> list[dict]:
+def classify_underruns(underruns: list, stalls: list, device_ms: float) -> list[dict]:
     """For each underrun (monotonic time it was seen, ms between packets, ms that was ahead), the
-    longest machine-wide stall (real-time probe) that ended within the gap before it."""
+    longest CPU stall (real-time probes) that ended within the gap before it. After a stall the sink
+    wants the stall plus its own period at once, so a stall of at least (ahead - device period) is
+    one that no receiver holding that latency could have played through."""
     out = []
     for t, gap_ms, ahead_ms in underruns:
         window = [ms for when, ms in stalls if t - gap_ms / 1000 - 0.1 <= when <= t + 0.005]
         stall = max(window, default=0.0)
         out.append({"gap_ms": gap_ms, "ahead_ms": ahead_ms, "machine_stall_ms": stall,
-                    "machine_stall_exceeds_queue": bool(stall >= ahead_ms - 1.0)})
+                    "machine_stall_exceeds_queue": bool(stall + device_ms >= ahead_ms)})
     return out
 
 
@@ -371,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         if s.get("last_underrun") and s["last_underrun"] not in seen_underruns:
             seen_underruns.append(s["last_underrun"])
     cpu_stalls = [stall for mode, p in probes.items() if mode.startswith("fifo") for stall in p["stalls"]]
-    underrun_causes = classify_underruns(seen_underruns, cpu_stalls)
+    underrun_causes = classify_underruns(seen_underruns, cpu_stalls,
+                                         float(np.median(device_ms)) if device_ms else 0.0)
     result = {
         "duration_s": args.duration, "target_latency_ms": playing[0].get("target_ms") if playing else args.latency,
         "busy_processes": args.load,
