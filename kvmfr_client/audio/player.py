@@ -6,9 +6,9 @@ is where packet jitter is absorbed.
 
 ``target`` is each packet's latency from its arrival on the host to the sink mixing it, which is the
 audio queued ahead of it, and so equally the longest hiccup (a late packet, a late thread) that plays
-through without a gap. The sink device's own buffer (its configured latency, e.g. 5 ms for a 20 ms
-stream) comes on top and is not counted: audio handed to the device no longer protects against a late
-packet. After every write the player measures that latency (the time the packet spent with us + what
+through without a gap. The sink device's own buffer (its period, which the player asks to be
+``device_latency``, 2 ms by default) comes on top and is not counted: audio handed to the device no
+longer protects against a late packet. After every write the player measures that latency (the time the packet spent with us + what
 Pulse reports queued in the stream ahead of it, the device's part excluded) and
 
 * feeds the drift controller, which nudges the resampling ratio so the queue stays on target;
