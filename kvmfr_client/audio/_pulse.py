@@ -359,9 +359,9 @@ class PlaybackStream:
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
-    def _timing(self) -> tuple[int, int] | None:
-        """(latency, the device's part of it as of the last timing update), both in µs; None before
-        the first timing update."""
+    def _timing(self) -> tuple[int, int, int] | None:
+        """(latency, the device's part of it as of the last timing update, the device's configured
+        latency), all in µs; None before the first timing update."""
         lib = _core_library()
         usec = ctypes.c_uint64(0)
         negative = ctypes.c_int(0)
@@ -369,14 +369,14 @@ class PlaybackStream:
         try:
             rc = lib.pa_stream_get_latency(self._stream, ctypes.byref(usec), ctypes.byref(negative))
             info = lib.pa_stream_get_timing_info(self._stream)
-            sink_usec = info.contents.sink_usec if info else 0
+            sink_usec, configured = (info.contents.sink_usec, info.contents.configured_sink_usec) if info else (0, 0)
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
         if rc < 0:
             if rc == -_ERR_NODATA:
                 return None
             raise self._fail("pa_stream_get_latency")
-        return (-int(usec.value) if negative.value else int(usec.value)), sink_usec
+        return (-int(usec.value) if negative.value else int(usec.value)), sink_usec, configured
 
     def latency(self) -> float | None:
         """Seconds until a frame written now is heard; None before the first timing update."""
@@ -392,15 +392,8 @@ class PlaybackStream:
     def device_latency(self) -> float | None:
         """The sink's configured latency in seconds: audio the device itself holds once the stream has
         handed it over (None before the first timing update)."""
-        lib = _core_library()
-        lib.pa_threaded_mainloop_lock(self._ml)
-        try:
-            info = lib.pa_stream_get_timing_info(self._stream)
-            if not info:
-                return None
-            return info.contents.configured_sink_usec / 1e6
-        finally:
-            lib.pa_threaded_mainloop_unlock(self._ml)
+        timing = self._timing()
+        return None if timing is None else timing[2] / 1e6
 
     def close(self) -> None:
         lib = _core_library()

@@ -30,7 +30,6 @@ class DriftController:
     # reaches the ratio: +-0.3 ms of it moves the pitch by 30 ppm, 0.05 cents.
     def __init__(self, target: float, kp: float = 0.1, ki: float = 0.002, smoothing: float = 0.005,
                  warmup: float = 2.0):
-        self.configured = target
         self.target = target
         self.kp = kp
         self.ki = ki

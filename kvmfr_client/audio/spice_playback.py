@@ -136,7 +136,21 @@ class _AudioOnlyMain(MainChannel):
         return False
 
 
-class SpicePlaybackSource:
+class _ChannelCounters:
+    """The packet counters of whichever playback channel is open (0 before one is)."""
+
+    channel: PlaybackChannel | None = None
+
+    @property
+    def packets(self) -> int:
+        return self.channel.packets if self.channel else 0
+
+    @property
+    def bad_packets(self) -> int:
+        return self.channel.bad_packets if self.channel else 0
+
+
+class SpicePlaybackSource(_ChannelCounters):
     """Its own SPICE session (main + playback) to ``host:port`` in thread ``audio-spice``."""
 
     BACKOFF = (0.25, 5.0)
@@ -152,14 +166,6 @@ class SpicePlaybackSource:
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-
-    @property
-    def packets(self) -> int:
-        return self.channel.packets if self.channel else 0
-
-    @property
-    def bad_packets(self) -> int:
-        return self.channel.bad_packets if self.channel else 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._thread_main, name="audio-spice", daemon=True)
@@ -220,7 +226,7 @@ class SpicePlaybackSource:
             delay = min(delay * 2, self.BACKOFF[1])
 
 
-class SharedSessionPlayback:
+class SharedSessionPlayback(_ChannelCounters):
     """The playback channel inside a SPICE session that someone else runs (the viewer's input client,
     a :class:`kvmfr_client.spice.client.SpiceThread`).
 
@@ -237,14 +243,6 @@ class SharedSessionPlayback:
         self.connections = 0
         self.error: str | None = None
         self._previous = None
-
-    @property
-    def packets(self) -> int:
-        return self.channel.packets if self.channel else 0
-
-    @property
-    def bad_packets(self) -> int:
-        return self.channel.bad_packets if self.channel else 0
 
     def start(self) -> None:
         client = self.spice.client
