@@ -31,6 +31,9 @@ config.register(
     config.Option("audio", "deviceLatency", 2.0,
                   "latency in ms to ask of the sink device (its period, e.g. PipeWire's quantum); audio in the device no "
                   "longer protects against a late packet, so it is kept small", parse=_positive_ms),
+    config.Option("audio", "realtime", False,
+                  "run the audio threads real-time (round-robin, priority 3: below the sound server's own) instead of "
+                  "at nice -11, where permitted", parse=config.parse_bool),
     config.Option("audio", "maxLatency", 100, "latency (ms) above which the excess is skipped at once to catch up",
                   parse=_positive),
     config.Option("audio", "server", "", "PulseAudio server to connect to (as PULSE_SERVER); empty = the usual one"),

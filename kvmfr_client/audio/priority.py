@@ -1,11 +1,18 @@
-"""Best-effort scheduling priority for the audio threads, and keeping the garbage collector out of their way.
+"""Scheduling priority for the audio threads, and keeping the garbage collector out of their way.
 
 A late audio thread is an audible click, so the threads that receive and play audio ask for the
-niceness PulseAudio gives its own main thread (-11). Not real-time scheduling: Pulse's main thread,
-which moves our writes into the sink's queue, is not real-time either, and a client thread at a
-real-time priority would take the CPU from it exactly when the machine is busy (measured: more
-underruns, not fewer). Root or CAP_SYS_NICE grants -11; without it the threads keep the default,
-which is logged once and is fine on an idle machine.
+niceness PulseAudio gives its own main thread (-11); root or CAP_SYS_NICE (or RLIMIT_NICE) grants
+it, and without it they keep the default, logged once (fine on an idle machine).
+
+``audio:realtime=yes`` asks for real-time round-robin at :data:`AUDIO_RT_PRIORITY` instead: below the
+sound server's own real-time threads (PulseAudio's default is 5), above every ordinary thread. It is
+off by default because it was measured no better, and worse on a VM whose vCPUs the host stops now
+and then (benchmarks/audio.py, docs/audio.md): the kernel wakes a real-time thread on its previous
+CPU even when that vCPU is not running, where an ordinary thread can be placed beside the thread that
+woke it; and the audio process used twice the CPU (7.6 % of a core against 4 %). It may still help
+where the niceness does not reach: a desktop whose per-application cgroups share the CPU by weight
+before niceness counts. Threads a real-time thread starts inherit its scheduling, so the sound-server
+connection's thread gets it too.
 """
 
 from __future__ import annotations
@@ -18,20 +25,38 @@ import threading
 log = logging.getLogger(__name__)
 
 AUDIO_NICE = -11
-_told = False
+AUDIO_RT_PRIORITY = 3
+_realtime = False
+_told: set[str] = set()
 
 
-def raise_thread_priority() -> bool:
-    """Lower the calling thread's niceness to :data:`AUDIO_NICE`; False when not permitted."""
-    global _told
+def use_realtime(enabled: bool) -> None:
+    """Whether :func:`raise_thread_priority` asks for real-time scheduling (``audio:realtime``)."""
+    global _realtime
+    _realtime = enabled
+
+
+def _tell_once(what: str, message: str, *args) -> None:
+    if what not in _told:
+        _told.add(what)
+        log.info(message, *args)
+
+
+def raise_thread_priority() -> str:
+    """Give the calling thread the audio priority; returns what it got: "realtime", "nice" or "default"."""
+    tid = threading.get_native_id()
+    if _realtime:
+        try:
+            os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(AUDIO_RT_PRIORITY))
+            return "realtime"
+        except (OSError, AttributeError) as exc:
+            _tell_once("realtime", "audio threads: real-time scheduling refused (%s); using nice %d", exc, AUDIO_NICE)
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AUDIO_NICE)
-        return True
+        os.setpriority(os.PRIO_PROCESS, tid, AUDIO_NICE)
+        return "nice"
     except (OSError, AttributeError) as exc:
-        if not _told:
-            _told = True
-            log.info("audio threads keep normal priority (%s); under heavy CPU load raise audio:latency", exc)
-        return False
+        _tell_once("nice", "audio threads keep normal priority (%s); under heavy CPU load raise audio:latency", exc)
+        return "default"
 
 
 def freeze_startup_objects() -> None:

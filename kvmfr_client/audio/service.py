@@ -12,6 +12,7 @@ import logging
 from typing import Any, Mapping
 
 from kvmfr_client.audio.player import Player
+from kvmfr_client.audio.priority import use_realtime
 from kvmfr_client.audio.scream_ivshmem import CHUNK_SECONDS, ScreamIvshmemSource
 from kvmfr_client.audio.scream_udp import ScreamUdpSource, parse_udp_url
 
@@ -73,6 +74,7 @@ class AudioService:
         if self.players or not self.enabled:
             return
         cfg = self.config
+        use_realtime(bool(cfg.get("audio:realtime", False)))
         latency = float(cfg.get("audio:latency", 19))
         scream = cfg.get("audio:scream") or ""
         kind, where = parse_scream_source(scream) if scream else (None, None)
