@@ -15,12 +15,14 @@ the CPU busy. All share CLOCK_MONOTONIC, so
   device's own buffer included, + jitter buffer, right after a write) and ``ahead`` (what each packet
   found ahead of it, device excluded: the player's controlled quantity, and its margin against a hiccup);
 * CPU = the receiver's utime + stime over the run, as % of one core;
-* machine wake-up probes = how late a 1 ms sleeper woke up, once at the audio threads' priority
-  (nice -11) and once real-time (SCHED_FIFO) pinned to each CPU, which nothing on the machine but the
-  kernel can delay. A stall a real-time probe sees is its CPU stopping (on a VM: the host not running
-  that vCPU; a thread on it waits, however high its priority). The sink's clock goes on meanwhile, so a
-  stall longer than the audio queued ahead is an underrun that no receiver can avoid. Each underrun is
-  matched with the longest such stall (on any CPU) just before it.
+* machine wake-up probes = how late a 1 ms sleeper woke up: at nice -11, at the audio threads'
+  real-time priority on any CPU (``rr``), and real-time (SCHED_FIFO) pinned to each CPU, which nothing
+  on the machine but the kernel can delay. A stall a pinned real-time probe sees is its CPU stopping
+  (on a VM: the host not running that vCPU; a thread on it waits, however high its priority); one that
+  every CPU's probe sees at the same moment is the whole machine paused. The sink's clock goes on
+  meanwhile, so a stall longer than the audio queued ahead is an underrun that no receiver can avoid.
+  Each underrun is matched with the longest stall and whole-machine pause just before it, and with
+  how late the sender was (it logs every packet it sent more than 5 ms after its time).
 
 Writes ``audio.json`` and ``audio-buffer.png`` (buffer level and latency over time) under ``--out``.
 """
@@ -66,9 +68,9 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
     from guest_agent.audio.scream_sender import ScreamUdpSender
     from kvmfr_client.audio import formats
     from kvmfr_client.audio.formats import PcmFormat
-    from kvmfr_client.audio.priority import freeze_startup_objects, raise_thread_priority
+    from kvmfr_client.audio.priority import AUDIO_NICE, freeze_startup_objects
 
-    raise_thread_priority()
+    os.setpriority(os.PRIO_PROCESS, 0, AUDIO_NICE)  # not real-time: a guest's sender gets no such help
     freeze_startup_objects()  # a real guest's sender has no garbage collector pausing it
     fmt = PcmFormat(RATE, 16, 2, 0x3)
     sender = ScreamUdpSender(fmt, "127.0.0.1", port)
@@ -84,13 +86,15 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
         head[:MARKER_FRAMES] = marker_noise(m)
         return formats.encode(fmt, np.repeat(head[:, None], 2, axis=1))
 
-    marker_times = []
+    marker_times, late = [], []
     t0 = time.monotonic()
     for j in range(n_packets):
         due = t0 + j * PACKET_FRAMES / RATE
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        elif delay < -0.005:
+            late.append((time.monotonic(), round(-delay * 1000, 2)))  # (when it sent, ms late)
         k = j % MARKER_EVERY
         if k == 0:
             head = marked_period(j // MARKER_EVERY)
@@ -98,18 +102,22 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
         source = head if k < marker_packets else pcm
         sender.send_raw(sender._header + source[k * packet_bytes:(k + 1) * packet_bytes])
     sender.close()
-    Path(log_path).write_text(json.dumps({"marker_times": marker_times, "packets": n_packets}))
+    Path(log_path).write_text(json.dumps({"marker_times": marker_times, "packets": n_packets, "late": late}))
 
 
 # --- a probe of the machine itself, run as a child process --------------------------------------
 
 def run_probe(duration: float, log_path: str, mode: str) -> None:
-    """Sleep 1 ms at a time and record how late each wake-up was: at the audio threads' priority
-    (``nice``) or real-time on one CPU (``fifoN``). Lateness over 5 ms is logged with its time."""
-    from kvmfr_client.audio.priority import raise_thread_priority
+    """Sleep 1 ms at a time and record how late each wake-up was: at nice -11 (``nice``), at the audio
+    threads' real-time priority on any CPU (``rr``) or real-time on one CPU (``fifoN``). Lateness over
+    5 ms is logged with its time."""
+    from kvmfr_client.audio.priority import AUDIO_NICE, AUDIO_RT_PRIORITY
 
-    policy = "nice -11"
-    if mode.startswith("fifo"):  # fifoN: real-time, pinned to CPU N
+    policy = f"nice {AUDIO_NICE}"
+    if mode == "rr":
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(AUDIO_RT_PRIORITY))
+        policy = f"SCHED_RR {AUDIO_RT_PRIORITY} on any CPU"
+    elif mode.startswith("fifo"):  # fifoN: real-time, pinned to CPU N
         cpu = int(mode[4:])
         os.sched_setaffinity(0, {cpu})
         try:
@@ -118,7 +126,7 @@ def run_probe(duration: float, log_path: str, mode: str) -> None:
         except OSError as exc:
             policy = f"default on CPU {cpu} (SCHED_FIFO refused: {exc.strerror})"
     else:
-        raise_thread_priority()
+        os.setpriority(os.PRIO_PROCESS, 0, AUDIO_NICE)
     late, stalls = [], []
     end = time.monotonic() + duration
     last = time.monotonic()
@@ -138,17 +146,59 @@ def run_probe(duration: float, log_path: str, mode: str) -> None:
         "late_over_50ms": int((x > 50).sum()), "stalls": stalls}))
 
 
-def classify_underruns(underruns: list, stalls: list, device_ms: float) -> list[dict]:
-    """For each underrun (monotonic time it was seen, ms between packets, ms that was ahead), the
-    longest CPU stall (real-time probes) that ended within the gap before it. After a stall the sink
-    wants the stall plus its own period at once, so a stall of at least (ahead - device period) is
-    one that no receiver holding that latency could have played through."""
+PROBE_SLEEP = 0.001
+STALL_JOIN = 0.002  # stalls less than this apart are one: a CPU that runs 1 ms between them gets nothing done
+
+
+def stall_spans(stalls: list, join: float = STALL_JOIN) -> list[tuple[float, float]]:
+    """One CPU's stalls ((when it woke, ms late) from its real-time probe) as (start, end) spans,
+    those separated by less than ``join`` of running merged into one."""
+    spans: list[list[float]] = []
+    for when, ms in sorted(stalls):
+        start = when - ms / 1000 - PROBE_SLEEP
+        if spans and start - spans[-1][1] < join:
+            spans[-1][1] = max(spans[-1][1], when)
+        else:
+            spans.append([start, when])
+    return [(a, b) for a, b in spans]
+
+
+def machine_stalls(stalls_per_cpu: list[list]) -> tuple[list, list]:
+    """(stalls, pauses) as (when it ended, ms): every CPU's stall spans, and the spans in which all CPUs
+    were stalled at once (the whole machine stopped; on a VM, the hypervisor pausing it: sender,
+    receiver and sound server alike)."""
+    per_cpu = [stall_spans(s) for s in stalls_per_cpu]
+    stalls = [(b, (b - a) * 1000) for spans in per_cpu for a, b in spans]
+    common = per_cpu[0] if per_cpu else []
+    for spans in per_cpu[1:]:
+        common = [(max(a, c), min(b, d)) for a, b in common for c, d in spans if max(a, c) < min(b, d)]
+    return stalls, [(b, (b - a) * 1000) for a, b in common]
+
+
+def classify_underruns(underruns: list, stats: list, stalls: list, pauses: list, sender_late: list,
+                       device_ms: float) -> list[dict]:
+    """For each underrun (monotonic time it was seen, ms between packets, ms ahead after it): the audio
+    that was ahead before it (the last stats line before the gap), the longest CPU stall (real-time
+    probes) and whole-machine pause that ended within the gap before it, and how late the sender (the
+    guest) was then. After a stall the sink wants the stall plus its own period at once, so a stall of
+    at least (ahead - device period) is one that no receiver holding that latency could have played
+    through; so is a packet the guest sent later than the audio ahead of it."""
+
+    def longest(events, t, gap_ms):
+        return max((ms for when, ms in events if t - gap_ms / 1000 - 0.1 <= when <= t + 0.005), default=0.0)
+
     out = []
-    for t, gap_ms, ahead_ms in underruns:
-        window = [ms for when, ms in stalls if t - gap_ms / 1000 - 0.1 <= when <= t + 0.005]
-        stall = max(window, default=0.0)
-        out.append({"gap_ms": gap_ms, "ahead_ms": ahead_ms, "machine_stall_ms": stall,
-                    "machine_stall_exceeds_queue": bool(stall + device_ms >= ahead_ms)})
+    for t, gap_ms, _ in underruns:
+        before = [s["ahead_ms"] for s in stats if "ahead_ms" in s and s["t"] < t - gap_ms / 1000 - 0.005]
+        ahead_ms = before[-1] if before else 0.0
+        stall, pause = longest(stalls, t, gap_ms), longest(pauses, t, gap_ms)
+        late = longest(sender_late, t, gap_ms)
+        out.append({"gap_ms": gap_ms, "ahead_before_ms": ahead_ms, "machine_stall_ms": round(stall, 2),
+                    "machine_pause_ms": round(pause, 2),
+                    "sender_late_ms": late,
+                    "machine_stall_exceeds_queue": bool(stall + device_ms >= ahead_ms),
+                    "machine_pause_exceeds_queue": bool(pause + device_ms >= ahead_ms),
+                    "sender_late_exceeds_queue": bool(late + device_ms >= ahead_ms)})
     return out
 
 
@@ -196,6 +246,21 @@ def steal_ms_per_cpu() -> dict[str, float]:
         fields = line.split()
         if fields and fields[0].startswith("cpu") and fields[0] != "cpu" and len(fields) > 8:
             out[fields[0]] = int(fields[8]) * tick_ms
+    return out
+
+
+def thread_policies(pid: int) -> dict[str, str]:
+    """Each thread of a process: its scheduling (real-time priority or niceness), by name."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        rt_priority, policy, nice = int(fields[37]), int(fields[38]), int(fields[16])
+        kind = {0: f"nice {nice}", 1: f"SCHED_FIFO {rt_priority}", 2: f"SCHED_RR {rt_priority}"}.get(policy, str(policy))
+        out[name] = kind if name not in out or out[name] == kind else out[name] + ", " + kind
     return out
 
 
@@ -282,7 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=600.0, help="seconds of audio (default 600)")
     p.add_argument("--latency", type=int, help="kvmfr-audio --latency (ms); default: the player's default")
     p.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes (default: one per core)")
+    p.add_argument("--load-session", choices=["own", "shared"], default="own",
+                   help="run the busy loops in their own session (default, as a VM's QEMU) or in the receiver's")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
+    p.add_argument("--realtime", choices=["yes", "no"], help="kvmfr-audio audio:realtime (default: the player's default)")
     p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy)")
     p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
     p.add_argument("--_probe", nargs=3, metavar=("DURATION", "LOG", "MODE"), help=argparse.SUPPRESS)
@@ -301,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     stats_path = out / "audio-stats.jsonl"
     sender_log = out / "audio-sender.json"
     cpus = sorted(os.sched_getaffinity(0))
-    probe_logs = {mode: out / f"audio-probe-{mode}.json" for mode in ["nice"] + [f"fifo{c}" for c in cpus]}
+    probe_logs = {mode: out / f"audio-probe-{mode}.json" for mode in ["nice", "rr"] + [f"fifo{c}" for c in cpus]}
     for f in (stats_path, sender_log, *probe_logs.values()):
         f.unlink(missing_ok=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -311,13 +379,18 @@ def main(argv: list[str] | None = None) -> int:
     pulse = start_pulse(high_priority=True)
     procs: list[subprocess.Popen] = []
     try:
-        load = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=_die_with_parent)
+        # The load runs in its own session, as a VM's QEMU or a game does: with autogroup (or a
+        # desktop's per-application cgroups) the scheduler shares the CPU between groups first, so
+        # niceness ranks threads only within their own group.
+        load = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=_die_with_parent,
+                                 start_new_session=args.load_session == "own")
                 for _ in range(args.load)]
         procs += load
         receiver = subprocess.Popen(
             [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
              "--sink", pulse.sink48, "--server", pulse.server, *(["--latency", str(args.latency)] if args.latency else []),
-             "--stats", "0.1", "--stats-file", str(stats_path)],
+             "--stats", "0.1", "--stats-file", str(stats_path),
+             *([f"audio:realtime={args.realtime}"] if args.realtime else [])],
             stdout=subprocess.DEVNULL, stderr=open(out / "audio-receiver.log", "w"), preexec_fn=_die_with_parent)
         procs.append(receiver)
         time.sleep(1.5)
@@ -340,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
                 probe.wait(timeout=30)
             time.sleep(0.5)
         cpu1, wall1, steal1 = cpu_seconds(receiver.pid), time.monotonic(), steal_ms_per_cpu()
+        receiver_threads = thread_policies(receiver.pid)
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=10)
     finally:
@@ -349,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait()
         stop_pulse(pulse)
 
-    marker_times = json.loads(sender_log.read_text())["marker_times"]
+    sent = json.loads(sender_log.read_text())
+    marker_times = sent["marker_times"]
     recorded = rec.audio()
     if args.save_recording:
         np.save(out / "audio-recording.npy", recorded)
@@ -372,18 +447,22 @@ def main(argv: list[str] | None = None) -> int:
     for s in stats:
         if s.get("last_underrun") and s["last_underrun"] not in seen_underruns:
             seen_underruns.append(s["last_underrun"])
-    cpu_stalls = [stall for mode, p in probes.items() if mode.startswith("fifo") for stall in p["stalls"]]
-    underrun_causes = classify_underruns(seen_underruns, cpu_stalls,
+    cpu_stalls, pauses = machine_stalls([p["stalls"] for mode, p in probes.items() if mode.startswith("fifo")])
+    underrun_causes = classify_underruns(seen_underruns, stats, cpu_stalls, pauses, sent["late"],
                                          float(np.median(device_ms)) if device_ms else 0.0)
     result = {
         "duration_s": args.duration, "target_latency_ms": playing[0].get("target_ms") if playing else args.latency,
-        "busy_processes": args.load,
+        "busy_processes": args.load, "busy_processes_session": args.load_session,
         "cores": os.cpu_count(), "markers_sent": len(marker_times), "markers_found": len(lat_ms),
         "latency_ms": {"median": round(float(np.median(lat)), 2), "p99": round(float(np.percentile(lat, 99)), 2),
                        "min": round(float(lat.min()), 2), "max": round(float(lat.max()), 2)} if len(lat) else None,
         "underruns": last.get("underruns"),
         "underruns_during_machine_stalls_longer_than_the_queue": sum(u["machine_stall_exceeds_queue"]
                                                                      for u in underrun_causes),
+        "underruns_during_whole_machine_pauses_longer_than_the_queue": sum(u["machine_pause_exceeds_queue"]
+                                                                           for u in underrun_causes),
+        "underruns_after_sender_late_by_more_than_the_queue": sum(u["sender_late_exceeds_queue"]
+                                                                  for u in underrun_causes),
         "underrun_detail": underrun_causes,
         "catchups": last.get("catchups"), "skipped_ms": last.get("skipped_ms"), "packets": last.get("packets"),
         "bad_packets": last.get("bad_packets"), "final_ratio": last.get("ratio"),
@@ -396,9 +475,14 @@ def main(argv: list[str] | None = None) -> int:
                      "p99": round(float(np.percentile(ahead_ms, 99)), 2)} if ahead_ms else None,
         "sink_device_latency_ms": round(float(np.median(device_ms)), 2) if device_ms else None,
         "receiver_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 2),
-        "receiver_priority": "nice -11 (root)" if os.geteuid() == 0 else "default (not root)",
+        "receiver_threads": receiver_threads,
+        "sender_late_over_5ms": len(sent["late"]), "sender_max_late_ms": max((ms for _, ms in sent["late"]), default=0.0),
         "final_target_ms": last.get("target_ms"),
         "machine_wakeup_probes": {mode: {k: v for k, v in p.items() if k != "stalls"} for mode, p in probes.items()},
+        "machine_stalls_over_15ms": sum(ms > 15 for _, ms in cpu_stalls),
+        "whole_machine_pauses": {"over_10ms": sum(ms > 10 for _, ms in pauses),
+                                 "over_15ms": sum(ms > 15 for _, ms in pauses),
+                                 "max_ms": max((ms for _, ms in pauses), default=0.0)},
         "host_steal_ms_per_cpu": {c: round(steal1[c] - steal0.get(c, 0.0)) for c in steal1},
         "load_average_at_end": os.getloadavg(),
     }
