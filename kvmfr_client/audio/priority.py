@@ -6,10 +6,11 @@ it, and without it they keep the default, logged once (fine on an idle machine).
 
 ``audio:realtime=yes`` asks for real-time round-robin at :data:`AUDIO_RT_PRIORITY` instead: below the
 sound server's own real-time threads (PulseAudio's default is 5), above every ordinary thread. It is
-off by default because it was measured no better, and worse on a VM whose vCPUs the host stops now
-and then (benchmarks/audio.py, docs/audio.md): the kernel wakes a real-time thread on its previous
-CPU even when that vCPU is not running, where an ordinary thread can be placed beside the thread that
-woke it; and the audio process used twice the CPU (7.6 % of a core against 4 %). It may still help
+off by default because it was measured no better on a VM whose vCPUs the host stops now and then
+(benchmarks/audio.py, docs/audio.md: 7 underruns against 3 in one busy half hour, 0 against 1 in a
+quiet one), and the audio process used twice the CPU (7.6 % of a core against 4 %). A likely reason,
+not measured: the kernel wakes a real-time thread on its previous CPU even while that vCPU is
+stopped, where an ordinary thread can be placed beside the thread that woke it. It may still help
 where the niceness does not reach: a desktop whose per-application cgroups share the CPU by weight
 before niceness counts. Threads a real-time thread starts inherit its scheduling, so the sound-server
 connection's thread gets it too.
