@@ -68,9 +68,9 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
     from guest_agent.audio.scream_sender import ScreamUdpSender
     from kvmfr_client.audio import formats
     from kvmfr_client.audio.formats import PcmFormat
-    from kvmfr_client.audio.priority import AUDIO_NICE, freeze_startup_objects
+    from kvmfr_client.audio.priority import freeze_startup_objects, raise_thread_priority
 
-    os.setpriority(os.PRIO_PROCESS, 0, AUDIO_NICE)  # not real-time: a guest's sender gets no such help
+    raise_thread_priority()  # nice -11 where permitted; never real-time: a guest's sender gets no such help
     freeze_startup_objects()  # a real guest's sender has no garbage collector pausing it
     fmt = PcmFormat(RATE, 16, 2, 0x3)
     sender = ScreamUdpSender(fmt, "127.0.0.1", port)
@@ -111,13 +111,9 @@ def run_probe(duration: float, log_path: str, mode: str) -> None:
     """Sleep 1 ms at a time and record how late each wake-up was: at nice -11 (``nice``), at the audio
     threads' real-time priority on any CPU (``rr``) or real-time on one CPU (``fifoN``). Lateness over
     5 ms is logged with its time."""
-    from kvmfr_client.audio.priority import AUDIO_NICE, AUDIO_RT_PRIORITY
+    from kvmfr_client.audio.priority import AUDIO_NICE, AUDIO_RT_PRIORITY, raise_thread_priority, use_realtime
 
-    policy = f"nice {AUDIO_NICE}"
-    if mode == "rr":
-        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(AUDIO_RT_PRIORITY))
-        policy = f"SCHED_RR {AUDIO_RT_PRIORITY} on any CPU"
-    elif mode.startswith("fifo"):  # fifoN: real-time, pinned to CPU N
+    if mode.startswith("fifo"):  # fifoN: real-time, pinned to CPU N
         cpu = int(mode[4:])
         os.sched_setaffinity(0, {cpu})
         try:
@@ -125,8 +121,10 @@ def run_probe(duration: float, log_path: str, mode: str) -> None:
             policy = f"SCHED_FIFO 20 on CPU {cpu}"
         except OSError as exc:
             policy = f"default on CPU {cpu} (SCHED_FIFO refused: {exc.strerror})"
-    else:
-        os.setpriority(os.PRIO_PROCESS, 0, AUDIO_NICE)
+    else:  # as the audio threads get it: "rr" with audio:realtime=yes, "nice" by default
+        use_realtime(mode == "rr")
+        got = raise_thread_priority()
+        policy = {"realtime": f"SCHED_RR {AUDIO_RT_PRIORITY} on any CPU", "nice": f"nice {AUDIO_NICE}"}.get(got, got)
     late, stalls = [], []
     end = time.monotonic() + duration
     last = time.monotonic()

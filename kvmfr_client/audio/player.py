@@ -75,7 +75,8 @@ class PlayerStats:
     device: float = 0.0  # the sink device's own latency (seconds), on top of `ahead`
     target: float = 0.0  # the target in force (raised after underruns, relaxed after quiet minutes)
     skipped: float = 0.0  # seconds of audio skipped to bring latency back to the target
-    # (monotonic time, ms between packets, ms that was ahead before the gap) of each underrun.
+    # (monotonic time, ms between packets, the last packet's ahead in ms) of each underrun; the last
+    # packet may already have come after the stall, so its ahead is not always the level before it.
     underrun_log: deque = field(default_factory=lambda: deque(maxlen=1000))
     # (monotonic time, latency s of the packet, underruns) after each write, last ~10 minutes; kept
     # only while Player.record_history is set.
