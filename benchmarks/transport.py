@@ -30,10 +30,10 @@ import time
 import numpy as np
 
 import kvmfr_client
-from kvmfr_client.formats import FrameType, encode
-from kvmfr_client.producer import Producer
-from kvmfr_client.session import recommended_shm_size
-from kvmfr_client.testpattern import read_stored_code
+from kvmfr_client.core.formats import FrameType, encode
+from guest_agent.producer import Producer
+from kvmfr_client.core.session import recommended_shm_size
+from kvmfr_client.core.testpattern import read_stored_code
 
 
 def copy_vs_memcpy(width: int, height: int, frames: int) -> dict:
@@ -117,7 +117,7 @@ def written_to_copied(width: int, height: int, frames: int, fps: float) -> dict:
     finished writing a frame was the client's copy complete? That is what the transport adds."""
     import threading
     path = tempfile.mktemp(prefix="kvmfr-bench-", dir="/dev/shm")
-    from kvmfr_client.testpattern import Pattern
+    from kvmfr_client.core.testpattern import Pattern
     pattern = Pattern(width, height, FrameType.BGRA)
     marks: dict[int, tuple[int, int]] = {}
     posted, added = [], []

@@ -10,12 +10,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-from kvmfr_client import errors
-from kvmfr_client._ffi import lib
-from kvmfr_client.formats import FrameType, bytes_per_pixel
-from kvmfr_client.producer import HostDescription, Producer
-from kvmfr_client.session import recommended_shm_size
-from kvmfr_client.testpattern import PatternKind
+from kvmfr_client.core import errors
+from kvmfr_client.core.native import lib
+from kvmfr_client.core.formats import FrameType, bytes_per_pixel
+from guest_agent.producer import HostDescription, Producer
+from kvmfr_client.core.session import recommended_shm_size
+from kvmfr_client.core.testpattern import PatternKind
 
 from .sources.synthetic import PatternSource
 

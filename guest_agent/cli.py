@@ -12,7 +12,7 @@ import logging
 import sys
 
 from kvmfr_client.config import parse_size
-from kvmfr_client.formats import FrameType
+from kvmfr_client.core.formats import FrameType
 
 
 def build_parser() -> argparse.ArgumentParser:

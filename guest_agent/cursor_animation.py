@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from kvmfr_client.cursor import CursorType
+from kvmfr_client.core.cursor import CursorType
 
 SIZE = 32
 HOTSPOT = (4, 2)

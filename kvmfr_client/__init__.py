@@ -7,13 +7,13 @@ Scripting API::
         print(session.host.describe())
         frame = session.next_frame(timeout=1.0)
         if frame is not None:
-            rgba = kvmfr_client.formats.decode(frame.pixels, frame.type, frame.width)
+            rgba = kvmfr_client.core.formats.decode(frame.pixels, frame.type, frame.width)
 """
 
-from . import errors, formats
-from .cursor import CursorEvent, CursorShape, CursorType
-from .formats import FrameType
-from .session import Frame, HostInfo, Session, SessionState, open, recommended_shm_size
+from .core import errors, formats
+from .core.cursor import CursorEvent, CursorShape, CursorType
+from .core.formats import FrameType
+from .core.session import Frame, HostInfo, Session, SessionState, open, recommended_shm_size
 
 __version__ = "0.1.0"
 

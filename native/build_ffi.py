@@ -24,7 +24,7 @@ def cdef_text() -> str:
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_text())
 ffibuilder.set_source(
-    "kvmfr_client._native",
+    "kvmfr_client.core._native",
     '#include "kv_internal.h"\n',
     sources=[f"native/{name}" for name in SOURCES],
     include_dirs=["native"],

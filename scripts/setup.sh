@@ -34,7 +34,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
 extras="fast"
 if [ "$mode" = test ]; then extras="fast,test"; fi
-# Editable install: the cffi build writes kvmfr_client/_native*.so next to the sources.
+# Editable install: the cffi build writes kvmfr_client/core/_native*.so next to the sources.
 .venv/bin/python -m pip install -q -e ".[$extras]"
-.venv/bin/python -c "import kvmfr_client._native" || { echo "setup: native helper did not build" >&2; exit 1; }
+.venv/bin/python -c "import kvmfr_client.core._native" || { echo "setup: native helper did not build" >&2; exit 1; }
 echo "setup: ready (.venv, mode $mode)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from guest_agent.audio.scream_sender import ScreamIvshmemWriter, ScreamUdpSender
-from kvmfr_client.audio import _pulse, scream_wire
+from kvmfr_client.audio import pulse, scream_wire
 from kvmfr_client.audio.formats import DEFAULT_MASKS, PcmFormat
 from kvmfr_client.audio.priority import raise_thread_priority
 from kvmfr_client.audio.worker import Worker
@@ -18,7 +18,7 @@ from kvmfr_client.audio.worker import Worker
 log = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = "@DEFAULT_MONITOR@"  # Pulse's name for the default sink's monitor
-_SAMPLE_FORMATS = {16: _pulse.SAMPLE_S16LE, 24: _pulse.SAMPLE_S24LE, 32: _pulse.SAMPLE_S32LE}
+_SAMPLE_FORMATS = {16: pulse.SAMPLE_S16LE, 24: pulse.SAMPLE_S24LE, 32: pulse.SAMPLE_S32LE}
 
 
 class ScreamCapture(Worker):
@@ -38,8 +38,8 @@ class ScreamCapture(Worker):
             self.block = scream_wire.payload_bytes(fmt)
         else:
             self.block = sender.chunk_size
-        spec = _pulse.StreamSpec(_SAMPLE_FORMATS[fmt.bits], fmt.rate, fmt.positions())
-        self._stream = _pulse.SimpleStream(spec, record=True, server=server, device=source,
+        spec = pulse.StreamSpec(_SAMPLE_FORMATS[fmt.bits], fmt.rate, fmt.positions())
+        self._stream = pulse.SimpleStream(spec, record=True, server=server, device=source,
                                            app_name="kvmfr-agent", stream_name="scream capture",
                                            fragsize=self.block)
         self.silence_threshold = silence_threshold
@@ -59,7 +59,7 @@ class ScreamCapture(Worker):
         while not self._stop.is_set():
             try:
                 data = bytes(self._stream.read(self.block))
-            except _pulse.PulseError as exc:
+            except pulse.PulseError as exc:
                 log.warning("capture: %s; stopping", exc)
                 return
             if self._is_silent(data):

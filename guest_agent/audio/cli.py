@@ -18,7 +18,7 @@ import threading
 
 from guest_agent.audio.capture import DEFAULT_SOURCE, ScreamCapture
 from guest_agent.audio.scream_sender import ScreamIvshmemWriter, ScreamUdpSender
-from kvmfr_client.audio import _pulse, scream_wire
+from kvmfr_client.audio import pulse, scream_wire
 from kvmfr_client.audio.formats import DEFAULT_MASKS, FormatError, PcmFormat
 from kvmfr_client.audio.priority import freeze_startup_objects
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         capture = ScreamCapture(fmt, sender, source=args.source, server=args.server,
                                 silence_threshold=args.silence_threshold)
-    except _pulse.PulseError as exc:
+    except pulse.PulseError as exc:
         print(f"kvmfr-agent audio: cannot record {args.source}: {exc}", file=sys.stderr)
         sender.close()
         return 1

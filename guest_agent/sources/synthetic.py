@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from guest_agent.cursor_animation import CursorAnimation
-from kvmfr_client.formats import FrameFlags, FrameType
-from kvmfr_client.producer import Producer
-from kvmfr_client.testpattern import Pattern, PatternKind, now_us
+from kvmfr_client.core.formats import FrameFlags, FrameType
+from guest_agent.producer import Producer
+from kvmfr_client.core.testpattern import Pattern, PatternKind, now_us
 
 
 class PatternSource:
-    """Writes kvmfr_client.testpattern frames: barcode rows, then the body straight from the
+    """Writes kvmfr_client.core.testpattern frames: barcode rows, then the body straight from the
     precomputed stored image (no per-frame image building)."""
 
     def __init__(self, width: int, height: int, ftype: FrameType, kind: PatternKind):

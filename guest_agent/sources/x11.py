@@ -11,10 +11,10 @@ import logging
 
 import numpy as np
 
-from kvmfr_client.cursor import CursorType
-from kvmfr_client.formats import FrameType
-from kvmfr_client.producer import Producer
-from kvmfr_client.testpattern import now_us
+from kvmfr_client.core.cursor import CursorType
+from kvmfr_client.core.formats import FrameType
+from guest_agent.producer import Producer
+from kvmfr_client.core.testpattern import now_us
 
 log = logging.getLogger(__name__)
 

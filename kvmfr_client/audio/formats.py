@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kvmfr_client.audio import _pulse
+from kvmfr_client.audio import pulse
 
 MAX_CHANNELS = 8
 SAMPLE_BITS = (16, 24, 32)
@@ -138,10 +138,10 @@ def encode(fmt: PcmFormat, frames: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def player_spec(fmt: PcmFormat) -> _pulse.StreamSpec:
+def player_spec(fmt: PcmFormat) -> pulse.StreamSpec:
     """The Pulse stream the player opens for ``fmt``: float32 (so drift resampling is exact enough), same
     rate and speaker positions."""
-    return _pulse.StreamSpec(_pulse.SAMPLE_FLOAT32LE, fmt.rate, fmt.positions())
+    return pulse.StreamSpec(pulse.SAMPLE_FLOAT32LE, fmt.rate, fmt.positions())
 
 
 SINK_7_1_POSITIONS = channel_positions(0x063F, 8)  # FL FR FC LFE RL RR SL SR

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kvmfr_client.audio import _pulse
+from kvmfr_client.audio import pulse
 from kvmfr_client.audio.drift import DriftController, DriftResampler
 from kvmfr_client.audio.formats import PcmFormat, player_spec
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
@@ -105,7 +105,7 @@ class Player:
         self.record_history = record_history
         self._gain = 1.0
         self._muted = False
-        self._stream: _pulse.PlaybackStream | None = None
+        self._stream: pulse.PlaybackStream | None = None
         self._underflows_seen = 0
         self._fmt: PcmFormat | None = None
         self._device = 0.0  # the sink's configured latency, refreshed every DEVICE_REFRESH seconds
@@ -152,7 +152,7 @@ class Player:
                 continue
             try:
                 self._play(chunk.fmt, chunk.frames, chunk.arrived)
-            except _pulse.PulseError as exc:
+            except pulse.PulseError as exc:
                 self.stats.server_errors += 1
                 log.warning("sound server: %s; retrying in 1 s", exc)
                 self._close()
@@ -284,7 +284,7 @@ class Player:
         device = min(self.device_request, self.target / 2)
         tlength = int((self.target + device) * fmt.rate)
         minreq = max(1, int((self.target - device) / 2 * fmt.rate))
-        self._stream = _pulse.PlaybackStream(
+        self._stream = pulse.PlaybackStream(
             spec, server=self.server, device=self.sink, stream_name=self.stream_name,
             tlength=tlength * frame, minreq=minreq * frame, prebuf=tlength * frame,
             maxlength=int(self.max_latency * 2 * fmt.rate) * frame, thread_setup=raise_thread_priority)

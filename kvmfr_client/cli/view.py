@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _inspect(path: str, as_json: bool) -> int:
-    from ..snapshot import read_snapshot
+    from ..core.snapshot import read_snapshot
     snap = read_snapshot(path)
     data = {"host": snap.host.__dict__ | {"uuid": snap.host.uuid.hex()}, "queues": snap.queues}
     if snap.newest_frame is not None:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         parser.error(str(exc))
     if args.headless:
-        from ..headless import main_headless
+        from .headless import main_headless
         from ..options import default_shm
         return main_headless(cfg.get("app:shmFile") or default_shm(), args.frames, args.json, args.timeout)
     try:

@@ -150,7 +150,7 @@ def run_benchmark(args) -> dict:
         if private:
             Path(shm).unlink(missing_ok=True)
             agent = subprocess.Popen(
-                [sys.executable, "-m", "kvmfr_client.latency.agent_runner", "--shm", shm, "--size", f"{w}x{h}",
+                [sys.executable, "-m", "guest_agent.timed", "--shm", shm, "--size", f"{w}x{h}",
                  "--fps", str(args.fps), "--log", str(work / "agent.json")],
                 stdout=open(work / "agent.log", "wb"), stderr=subprocess.STDOUT)
             procs.append(agent)

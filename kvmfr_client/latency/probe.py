@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kvmfr_client import testpattern
+from kvmfr_client.core import testpattern
 
 log = logging.getLogger(__name__)
 

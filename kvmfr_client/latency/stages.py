@@ -11,7 +11,7 @@ A frame's path, each point a CLOCK_MONOTONIC time:
     swap_end   the buffer swap returned
     on_screen  the probe first read the frame's barcode back from the window (X GetImage)
 
-The viewer records the first seven for each frame it shows (:class:`TimingRecorder`, written with
+The viewer records the first seven for each frame it shows (:class:`kvmfr_client.viewer.stats.TimingRecorder`, written with
 ``kvmfr-view --timings-json FILE``); the probe adds ``on_screen``.
 """
 
@@ -26,28 +26,6 @@ import numpy as np
 POINTS = ("capture", "post", "seen", "copy_start", "copy_end", "upload_end", "draw_end", "swap_end", "on_screen")
 STAGES = tuple(f"{a}->{b}" for a, b in zip(POINTS, POINTS[1:]))
 VIEWER_POINTS = POINTS[POINTS.index("seen"):POINTS.index("swap_end") + 1]
-VIEWER_FIELDS = ("serial", "t_capture_us", "t_seen_ns", "t_copy_start_ns", "t_copy_end_ns",
-                 "t_upload_end_ns", "t_draw_end_ns", "t_swap_end_ns")
-_MAX_ROWS = 500_000
-
-
-class TimingRecorder:
-    """The viewer's side: one row of stage timestamps per frame shown (a swap after its upload)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, ...]] = []
-
-    def frame_shown(self, serial: int, t_capture_us: int | None, t_seen_ns: int, t_copy_start_ns: int,
-                    t_copy_end_ns: int, t_upload_end_ns: int, t_draw_end_ns: int, t_swap_end_ns: int) -> None:
-        if len(self.rows) < _MAX_ROWS:
-            self.rows.append((serial, t_capture_us if t_capture_us is not None else -1, t_seen_ns,
-                              t_copy_start_ns, t_copy_end_ns, t_upload_end_ns, t_draw_end_ns, t_swap_end_ns))
-
-    def write(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps({"clock": "CLOCK_MONOTONIC", "fields": VIEWER_FIELDS,
-                                          "frames": self.rows}) + "\n")
-
-
 def read_viewer_timings(path: str | os.PathLike) -> dict[int, dict[str, int]]:
     """serial -> {point: ns} from a ``--timings-json`` file."""
     data = json.loads(Path(path).read_text())

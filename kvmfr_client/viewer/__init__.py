@@ -1,4 +1,4 @@
-"""The OpenGL viewer window: frames and cursor from a :class:`kvmfr_client.session.Session`, drawn by
+"""The OpenGL viewer window: frames and cursor from a :class:`kvmfr_client.core.session.Session`, drawn by
 the cheapest path that shows them right (see docs/viewer.md).
 
     shared memory -> native reader -> frame_pipeline (threads) -> renderer (GL) -> window (glfw)

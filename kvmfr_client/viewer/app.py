@@ -15,6 +15,9 @@ import threading
 import time
 from typing import Any, Mapping
 
+from kvmfr_client.viewer.stats import save_snapshot, thread_cpu_s
+from kvmfr_client.viewer.status import FrameMeta, banner_lines, status_lines, window_title
+
 log = logging.getLogger(__name__)
 
 # Cursor-only redraws at most this often (120 Hz): on a CPU renderer a redraw costs a full present.
@@ -62,7 +65,7 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: Any = None) -> int
     OpenGL.ERROR_CHECKING = bool(os.environ.get("KVMFR_GL_DEBUG"))
     import glfw
 
-    from kvmfr_client import errors
+    from kvmfr_client.core import errors
     try:
         return _Viewer(cfg, args, input_hook, platform).loop()
     except WindowError as exc:
@@ -118,7 +121,7 @@ class _Viewer:
         self._frame_meta = None
         self._tex_serial: int | None = None
         self._first_serial: int | None = None
-        from kvmfr_client.latency.stages import TimingRecorder
+        from kvmfr_client.viewer.stats import TimingRecorder
         self.timings = TimingRecorder() if _arg(args, "timings_json") else None
         self._quit = False
         self.win.actions.update(fullscreen=self.win.toggle_fullscreen, stats=self._toggle_stats, quit=self._request_quit)
@@ -238,19 +241,16 @@ class _Viewer:
         self._tex_serial = f.serial
         if self._first_serial is None:
             self._first_serial = f.serial
-        if self._frame_meta is not None and self._frame_meta.get("pending"):
+        if self._frame_meta is not None and self._frame_meta.pending:
             self.stats.superseded += 1
         self.stats.frame_received(now)
         self.stats.dropped = self.frames.dropped
         if f.t_copy_end_ns and f.t_copy_start_ns:
             self.stats.copy.add((f.t_copy_end_ns - f.t_copy_start_ns) / 1e6)
         prev = self._frame_meta
-        self._frame_meta = {"serial": f.serial, "w": f.width, "h": f.height, "type": f.type, "flags": f.flags,
-                            "screen": (f.screen_width, f.screen_height), "pending": True,
-                            "t_capture_us": ready.t_capture_us, "data_height": f.data_height,
-                            "t_ns": (f.t_seen_ns, f.t_copy_start_ns, f.t_copy_end_ns, int(now * 1e9))}
+        self._frame_meta = FrameMeta.of(f, ready.t_capture_us, int(now * 1e9))
         self.renderer.cursor.screen = (f.screen_width, f.screen_height) if f.screen_width else None
-        if self.auto_resize and (prev is None or (prev["w"], prev["h"]) != (f.width, f.height)):
+        if self.auto_resize and (prev is None or (prev.width, prev.height) != (f.width, f.height)):
             self.win.resize(f.width, f.height)
         return True
 
@@ -268,34 +268,11 @@ class _Viewer:
         return True
 
     def _update_texts(self) -> bool:
-        from kvmfr_client.session import SessionState, recommended_shm_size
         s = self.session
         state = s.state
-        changed = False
-        if state is SessionState.CONNECTED and self.renderer.has_frame:
-            status: list[str] = []
-        elif state is SessionState.CONNECTED:
-            status = ["CONNECTED - WAITING FOR THE FIRST FRAME", s.host.describe() if s.host else ""]
-        elif state is SessionState.WAITING:
-            status = ["WAITING FOR THE HOST", f"SHARED MEMORY: {self.path}",
-                      "START THE LOOKING GLASS HOST (B7) IN THE GUEST"]
-        elif state is SessionState.INCOMPATIBLE:
-            status = ["THE HOST SPEAKS ANOTHER VERSION", *_wrap(s.status_message, 60),
-                      "THIS VIEWER SPEAKS LOOKING GLASS B7 (LGMP 6 / KVMFR 20)"]
-        elif state is SessionState.LOST:
-            status = ["HOST LOST - RECONNECTING", *_wrap(s.status_message, 60)]
-        else:
-            status = [state.value.upper()]
-        changed |= self.status_overlay.set_lines([line for line in status if line])
-        banner: list[str] = []
-        meta = self._frame_meta
-        if meta is not None and meta["flags"] & 0x4 and state is SessionState.CONNECTED:
-            from kvmfr_client.formats import FrameType
-            bpp = 8 if FrameType(meta["type"]) == FrameType.RGBA16F else 4
-            need = recommended_shm_size(meta["w"], meta["h"], bpp) // (1024 * 1024)
-            banner = [f"SHARED MEMORY TOO SMALL: ONLY {meta['data_height']} OF {meta['h']} ROWS FIT",
-                      f"SET THE IVSHMEM SIZE TO {need} MIB (NOW {self.session.shm_size // (1024 * 1024)} MIB)"]
-        changed |= self.banner.set_lines(banner)
+        changed = self.status_overlay.set_lines(
+            status_lines(state, s.host, self.path, s.status_message, self.renderer.has_frame))
+        changed |= self.banner.set_lines(banner_lines(state, self._frame_meta, s.shm_size))
         if self.show_stats:
             # Refresh the numbers 4 times a second: every refresh re-renders the text and redraws.
             now = time.monotonic()
@@ -304,11 +281,7 @@ class _Viewer:
                 changed |= self.stats_overlay.set_lines(self.stats.overlay_lines())
         else:
             changed |= self.stats_overlay.set_lines([])
-        title = self.title_prefix
-        if s.host is not None and state is SessionState.CONNECTED:
-            title += f" - {s.host.os_name or 'guest'} (host {s.host.hostver or '?'})"
-        else:
-            title += f" - {state.value}"
+        title = window_title(self.title_prefix, state, s.host)
         if title != getattr(self, "_title", None):
             self._title = title
             self.win.set_title(title)
@@ -330,14 +303,14 @@ class _Viewer:
         self.stats.paths[path] += 1
         self.stats.present.add((t1 - t0) * 1000.0)
         meta = self._frame_meta
-        if meta is not None and meta.get("pending"):
-            meta["pending"] = False
+        if meta is not None and meta.pending:
+            meta.pending = False
             self.stats.frames_shown += 1
             if self.timings is not None:
-                self.timings.frame_shown(meta["serial"], meta["t_capture_us"], *meta["t_ns"], t_drawn_ns, t_swapped_ns)
-            if meta["t_capture_us"] is not None:
+                self.timings.frame_shown(meta.serial, meta.t_capture_us, *meta.t_ns, t_drawn_ns, t_swapped_ns)
+            if meta.t_capture_us is not None:
                 now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-                lat = now_us - meta["t_capture_us"]
+                lat = now_us - meta.t_capture_us
                 if 0 <= lat < 10_000_000:
                     self.stats.latency.add(lat / 1000.0)
         self._sync_viewport(fw, fh)
@@ -359,11 +332,10 @@ class _Viewer:
     def _finish(self) -> None:
         snapshot = _arg(self.args, "snapshot")
         if snapshot:
-            import numpy as np
             fw, fh = self.win.size()
             self.renderer.draw(fw, fh, _Overlays(self))
-            np.save(snapshot, self.renderer.readback(fw, fh))
-        thread_cpu = _thread_cpu_s({"main": threading.main_thread(), "frames": self.frames.thread,
+            save_snapshot(snapshot, self.renderer.readback(fw, fh))
+        thread_cpu = thread_cpu_s({"main": threading.main_thread(), "frames": self.frames.thread,
                                     "cursor": self.cursor.thread})
         self.frames.stop()
         self.cursor.stop()
@@ -380,8 +352,8 @@ class _Viewer:
                 "state": s.state.name, "host": s.host.describe() if s.host else None,
                 "session_id": s.host.session_id if s.host else None,
                 "first_serial": self._first_serial,
-                "last_serial": self._frame_meta["serial"] if self._frame_meta else None,
-                "frame": [self._frame_meta["w"], self._frame_meta["h"]] if self._frame_meta else None,
+                "last_serial": self._frame_meta.serial if self._frame_meta else None,
+                "frame": [self._frame_meta.width, self._frame_meta.height] if self._frame_meta else None,
                 "cursor_events": self.cursor.events, "thread_cpu_s": thread_cpu,
                 "cursor": {"x": self.renderer.cursor.x, "y": self.renderer.cursor.y,
                            "visible": self.renderer.cursor.visible, "type": self._shape_type},
@@ -404,29 +376,3 @@ class _Overlays:
         for ov in (self.v.banner, self.v.stats_overlay, self.v.status_overlay):
             ov.draw(renderer, win_w, win_h)
 
-
-def _thread_cpu_s(threads: dict) -> dict[str, float]:
-    """CPU seconds used so far by each named thread (Linux /proc), for the stats JSON."""
-    out = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for name, thread in threads.items():
-        try:
-            with open(f"/proc/self/task/{thread.native_id}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            out[name] = round((int(fields[11]) + int(fields[12])) / tick, 3)
-        except (OSError, IndexError, ValueError, TypeError):
-            pass
-    return out
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    words, lines, line = text.split(), [], ""
-    for w in words:
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    if line:
-        lines.append(line)
-    return lines

@@ -1,6 +1,6 @@
 """The guest cursor, drawn by the viewer over the frame (the host never paints it into frames).
 
-A shape becomes two small textures (see :meth:`kvmfr_client.cursor.CursorShape.layers`): a colour layer
+A shape becomes two small textures (see :meth:`kvmfr_client.core.cursor.CursorShape.layers`): a colour layer
 blended with straight alpha, then an XOR layer applied with ``glLogicOp(GL_XOR)`` (monochrome
 "invert" pixels, masked-colour pixels). Moving the cursor only changes a matrix, so a move redraws
 without touching the frame texture.
@@ -13,7 +13,7 @@ import ctypes
 import numpy as np
 from OpenGL import GL
 
-from kvmfr_client.cursor import CursorShape
+from kvmfr_client.core.cursor import CursorShape
 
 
 class CursorLayer:

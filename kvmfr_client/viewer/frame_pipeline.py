@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from kvmfr_client.cursor import CursorFlags, CursorShape
-from kvmfr_client.formats import FrameType
+from kvmfr_client.core.cursor import CursorFlags, CursorShape
+from kvmfr_client.core.formats import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ _NO_CODE_GIVE_UP = 30   # frames without a test-pattern code before we stop look
 
 @dataclass
 class FrameReady:
-    frame: object            # kvmfr_client.session.Frame
+    frame: object            # kvmfr_client.core.session.Frame
     t_capture_us: int | None = None   # from the test pattern's barcode, when the source carries one
 
 
@@ -125,7 +125,7 @@ class FramePipeline:
     def _timestamp(self, f) -> int | None:
         if not self.read_timestamps or self._no_code >= _NO_CODE_GIVE_UP:
             return None
-        from kvmfr_client import testpattern
+        from kvmfr_client.core import testpattern
         try:
             code = testpattern.read_stored_code(f.pixels, FrameType(f.type), f.width)
         except ValueError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kvmfr_client.formats import linear_to_srgb
+from kvmfr_client.core.formats import linear_to_srgb
 
 KNEE = 0.75
 SCRGB_WHITE_NITS = 80.0

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from OpenGL import GL
 
-from kvmfr_client.formats import FrameFlags, FrameType, data_width
+from kvmfr_client.core.formats import FrameFlags, FrameType, data_width
 from kvmfr_client.viewer import layout
 from kvmfr_client.viewer.cursor_layer import CursorLayer
 from kvmfr_client.viewer.shaders import Program

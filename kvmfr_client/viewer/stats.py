@@ -12,6 +12,27 @@ import numpy as np
 
 _MAX_SAMPLES = 100_000
 
+VIEWER_FIELDS = ("serial", "t_capture_us", "t_seen_ns", "t_copy_start_ns", "t_copy_end_ns",
+                 "t_upload_end_ns", "t_draw_end_ns", "t_swap_end_ns")
+_MAX_TIMING_ROWS = 500_000
+
+
+class TimingRecorder:
+    """The viewer's side: one row of stage timestamps per frame shown (a swap after its upload)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, ...]] = []
+
+    def frame_shown(self, serial: int, t_capture_us: int | None, t_seen_ns: int, t_copy_start_ns: int,
+                    t_copy_end_ns: int, t_upload_end_ns: int, t_draw_end_ns: int, t_swap_end_ns: int) -> None:
+        if len(self.rows) < _MAX_TIMING_ROWS:
+            self.rows.append((serial, t_capture_us if t_capture_us is not None else -1, t_seen_ns,
+                              t_copy_start_ns, t_copy_end_ns, t_upload_end_ns, t_draw_end_ns, t_swap_end_ns))
+
+    def write(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps({"clock": "CLOCK_MONOTONIC", "fields": VIEWER_FIELDS,
+                                          "frames": self.rows}) + "\n")
+
 
 class Series:
     """Timing samples (milliseconds): all of them for percentiles, the recent ones for the overlay."""
@@ -129,3 +150,22 @@ class Stats:
     def write_json(self, path: str | os.PathLike, extra: dict | None = None) -> None:
         data = self.summary() | (extra or {})
         Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def thread_cpu_s(threads: dict) -> dict[str, float]:
+    """CPU seconds used so far by each named thread (Linux /proc), for the stats JSON."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for name, thread in threads.items():
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[name] = round((int(fields[11]) + int(fields[12])) / tick, 3)
+        except (OSError, IndexError, ValueError, TypeError):
+            pass
+    return out
+
+
+def save_snapshot(path: str | os.PathLike, rgba: np.ndarray) -> None:
+    """``--snapshot``: what the window shows (RGBA, top row first) as a numpy ``.npy`` file."""
+    np.save(path, rgba)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from kvmfr_client.audio import _pulse
+from kvmfr_client.audio import pulse
 from kvmfr_client.audio.formats import SINK_7_1_POSITIONS
 
 
@@ -17,9 +17,9 @@ class Recorder:
     def __init__(self, server: str, source: str, rate: int, channels: int = 8):
         self.rate = rate
         self.channels = channels
-        spec = _pulse.StreamSpec(_pulse.SAMPLE_FLOAT32LE, rate, SINK_7_1_POSITIONS[:channels])
+        spec = pulse.StreamSpec(pulse.SAMPLE_FLOAT32LE, rate, SINK_7_1_POSITIONS[:channels])
         self.block = int(rate * self.BLOCK_SECONDS)
-        self._stream = _pulse.SimpleStream(spec, record=True, server=server, device=source,
+        self._stream = pulse.SimpleStream(spec, record=True, server=server, device=source,
                                            app_name="kvmfr-test", stream_name="test recorder",
                                            fragsize=self.block * 4 * channels)
         self._blocks: list[np.ndarray] = []
@@ -43,7 +43,7 @@ class Recorder:
             now = time.monotonic()
             try:
                 lat = self._stream.latency()
-            except _pulse.PulseError:
+            except pulse.PulseError:
                 lat = 0.0
             block = np.frombuffer(data, dtype="<f4").reshape(-1, self.channels)
             self._blocks.append(block)

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from kvmfr_client.audio import AudioService, _pulse
+from kvmfr_client.audio import AudioService
+from kvmfr_client.audio import pulse as pulse_api
 from kvmfr_client.audio.formats import SINK_7_1_POSITIONS
 from tests.audio.helpers import Result, service_config
 from tests.audio.signals import CHANNEL_TONES, tones
@@ -20,8 +21,8 @@ from tests.audio.test_scream_udp import FL, FR, SAFE_LATENCY, _assert_tones
 
 def _play_as_guest_app(pulse, signal: np.ndarray) -> None:
     """A guest application playing ``signal`` (48 kHz stereo float32) on the guest's sink, in real time."""
-    spec = _pulse.StreamSpec(_pulse.SAMPLE_FLOAT32LE, 48000, SINK_7_1_POSITIONS[:2])
-    stream = _pulse.PlaybackStream(spec, server=pulse.server, device=pulse.guest_sink, stream_name="guest app",
+    spec = pulse_api.StreamSpec(pulse_api.SAMPLE_FLOAT32LE, 48000, SINK_7_1_POSITIONS[:2])
+    stream = pulse_api.PlaybackStream(spec, server=pulse.server, device=pulse.guest_sink, stream_name="guest app",
                                    tlength=48000 // 10 * 8, prebuf=48000 // 20 * 8)
     try:
         block = 480

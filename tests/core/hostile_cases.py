@@ -18,10 +18,10 @@ import time
 import numpy as np
 
 import kvmfr_client
-from kvmfr_client import errors
-from kvmfr_client._ffi import ffi, lib
-from kvmfr_client.formats import FrameType, encode
-from kvmfr_client.producer import Producer
+from kvmfr_client.core import errors
+from kvmfr_client.core.native import ffi, lib
+from kvmfr_client.core.formats import FrameType, encode
+from guest_agent.producer import Producer
 from tests.support.shm import CURSOR, FRAME, HEADER, MESSAGE, Q_FRAME, Q_POINTER, Region, off
 
 ROWS = encode(np.full((48, 64, 4), 200, np.uint8), FrameType.BGRA)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import kvmfr_client
-from kvmfr_client import errors
-from kvmfr_client.formats import FrameType, encode
-from kvmfr_client.producer import Producer
+from kvmfr_client.core import errors
+from kvmfr_client.core.formats import FrameType, encode
+from guest_agent.producer import Producer
 
 
 def test_no_host_gives_a_clear_error(shm_path):
@@ -86,7 +86,7 @@ def test_frames_into_the_callers_buffer(shm_path):
 
 def test_damage_needs_the_callers_buffer(shm_path):
     """Without a buffer holding the previous frame, a damage frame is copied whole, never half-filled."""
-    from kvmfr_client.testpattern import Pattern, PatternKind
+    from kvmfr_client.core.testpattern import Pattern, PatternKind
     pattern = Pattern(320, 240, FrameType.BGRA, PatternKind.DAMAGE)
     with Producer(shm_path, create_size=8 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
         time.sleep(0.05)

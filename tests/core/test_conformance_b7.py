@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kvmfr_client import formats
-from kvmfr_client.cursor import CursorType
-from kvmfr_client.formats import FrameType
-from kvmfr_client.snapshot import read_snapshot
+from kvmfr_client.core import formats
+from kvmfr_client.core.cursor import CursorType
+from kvmfr_client.core.formats import FrameType
+from kvmfr_client.core.snapshot import read_snapshot
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "lg-b7"
 DUMPS = sorted(p.name[: -len(".bin.gz")] for p in FIXTURES.glob("*.bin.gz")) if FIXTURES.is_dir() else []
@@ -127,9 +127,9 @@ def test_our_producer_lays_out_memory_like_the_b7_host(tmp_path):
     """
     import numpy as np
 
-    from kvmfr_client._ffi import lib
-    from kvmfr_client.formats import encode
-    from kvmfr_client.producer import HostDescription, Producer
+    from kvmfr_client.core.native import lib
+    from kvmfr_client.core.formats import encode
+    from guest_agent.producer import HostDescription, Producer
     from tests.support.shm import FRAME, HEADER, MESSAGE, QUEUE, Region, off, queue_base
 
     exp = json.loads((FIXTURES / "01_live_a.json").read_text())

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 import kvmfr_client
-from kvmfr_client import errors
-from kvmfr_client._ffi import lib
-from kvmfr_client.cursor import CursorType
-from kvmfr_client.formats import FrameType, encode
-from kvmfr_client.producer import Producer
-from kvmfr_client.session import SessionState
-from kvmfr_client.testpattern import Pattern, PatternKind, read_stored_code
+from kvmfr_client.core import errors
+from kvmfr_client.core.native import lib
+from kvmfr_client.core.cursor import CursorType
+from kvmfr_client.core.formats import FrameType, encode
+from guest_agent.producer import Producer
+from kvmfr_client.core.session import SessionState
+from kvmfr_client.core.testpattern import Pattern, PatternKind, read_stored_code
 
 PY = sys.executable
 
@@ -145,8 +145,8 @@ def test_progressive_read_starts_before_the_producer_finishes(shm_path):
     np.save(shm_path.with_suffix(".npy"), rows)
     script = f"""
         import time, numpy as np
-        from kvmfr_client.producer import Producer
-        from kvmfr_client.formats import FrameType
+        from guest_agent.producer import Producer
+        from kvmfr_client.core.formats import FrameType
         rows = np.load({str(shm_path.with_suffix('.npy'))!r})
         p = Producer({str(shm_path)!r}, create_size=32 << 20)
         while p.subscribers() == 0:

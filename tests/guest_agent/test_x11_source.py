@@ -9,7 +9,7 @@ import time
 import pytest
 
 import kvmfr_client
-from kvmfr_client.formats import decode
+from kvmfr_client.core.formats import decode
 from tests.support.xvfb import start_xvfb
 
 BARS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (18, 52, 86), (192, 128, 64), (1, 254, 127), (255, 255, 255), (0, 0, 0)]

@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from kvmfr_client import testpattern
+from kvmfr_client.core import testpattern
 from kvmfr_client.latency import stages
 from kvmfr_client.latency.probe import Placement, WindowProbe
 from kvmfr_client.latency.report import png_bytes
-from kvmfr_client.testpattern import PatternKind
+from kvmfr_client.core.testpattern import PatternKind
 
 CASES = [(1920, 1, 1), (1920, 0xFFFFFFFF, (1 << 48) - 1), (1280, 123456, 987654321012), (640, 7, 0), (64, 42, 5)]
 

@@ -6,7 +6,7 @@ import mmap
 import os
 import struct
 
-from kvmfr_client._ffi import ffi, lib
+from kvmfr_client.core.native import ffi, lib
 
 HEADER = "struct lgmp_header"
 QUEUE = "struct lgmp_header_queue"

@@ -78,8 +78,8 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 def frame_subscribers(shm: Path) -> int:
     """How many clients are subscribed to the frame queue of the live session at ``shm``."""
     import kvmfr_client
-    from kvmfr_client import errors
-    from kvmfr_client._ffi import lib
+    from kvmfr_client.core import errors
+    from kvmfr_client.core.native import lib
     with kvmfr_client.open(str(shm)) as probe:
         try:
             probe.wait_connected(2)

@@ -10,10 +10,10 @@ import time
 
 import numpy as np
 
-from kvmfr_client._ffi import lib
-from kvmfr_client.cursor import CursorType
-from kvmfr_client.formats import FrameFlags, FrameType, encode
-from kvmfr_client.producer import Producer
+from kvmfr_client.core.native import lib
+from kvmfr_client.core.cursor import CursorType
+from kvmfr_client.core.formats import FrameFlags, FrameType, encode
+from guest_agent.producer import Producer
 from tests.support.shm import HEADER, Region, off
 
 W, H, ROWS_THAT_FIT = 320, 240, 100

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kvmfr_client.cursor import CursorType
-from kvmfr_client.formats import FrameType, encode
+from kvmfr_client.core.cursor import CursorType
+from kvmfr_client.core.formats import FrameType, encode
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -26,8 +26,8 @@ def main(script_path: str) -> int:
     script = json.loads(script_file.read_text())
     from kvmfr_client.viewer.window import Window, init_glfw
     init_glfw()
-    from kvmfr_client.cursor import CursorShape, CursorType
-    from kvmfr_client.formats import FrameFlags, FrameType
+    from kvmfr_client.core.cursor import CursorShape, CursorType
+    from kvmfr_client.core.formats import FrameFlags, FrameType
     from kvmfr_client.viewer.overlay import Overlay
     from kvmfr_client.viewer.renderer import Renderer, RenderOptions
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from guest_agent import cursor_animation
-from kvmfr_client import testpattern
-from kvmfr_client.cursor import CursorShape, CursorType, composite
-from kvmfr_client.formats import FrameType
-from kvmfr_client.testpattern import Pattern, PatternKind
+from kvmfr_client.core import testpattern
+from kvmfr_client.core.cursor import CursorShape, CursorType, composite
+from kvmfr_client.core.formats import FrameType
+from kvmfr_client.core.testpattern import Pattern, PatternKind
 from kvmfr_client.viewer import hdr
 from tests.viewer.agent import ViewerRun, start_agent, stop, wait_viewer_watching, watch
 from tests.viewer.helpers import rgb_diff

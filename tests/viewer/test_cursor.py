@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kvmfr_client.cursor import CursorShape, CursorType, composite
-from kvmfr_client.formats import FrameType
+from kvmfr_client.core.cursor import CursorShape, CursorType, composite
+from kvmfr_client.core.formats import FrameType
 from tests.viewer.helpers import Script, pattern, rgb_diff
 
 W, H = 120, 90

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kvmfr_client.formats import FrameType, bytes_per_pixel, decode, encode
+from kvmfr_client.core.formats import FrameType, bytes_per_pixel, decode, encode
 from tests.viewer.helpers import Script, pattern, rgb_diff
 
 W, H = 203, 131

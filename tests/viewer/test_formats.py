@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kvmfr_client.formats import FrameFlags, FrameType, decode, encode, linear_to_srgb, row_bytes
+from kvmfr_client.core.formats import FrameFlags, FrameType, decode, encode, linear_to_srgb, row_bytes
 from kvmfr_client.viewer import hdr
 from tests.viewer.helpers import pattern, rgb_diff
 

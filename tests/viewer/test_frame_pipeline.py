@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kvmfr_client.formats import FrameType
+from kvmfr_client.core.formats import FrameType
 from kvmfr_client.viewer.frame_pipeline import FramePipeline
 
 

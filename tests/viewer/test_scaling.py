@@ -76,7 +76,7 @@ def test_rotate_180_by_option(xserver, tmp_path):
 
 
 def test_cursor_follows_rotation(xserver, tmp_path):
-    from kvmfr_client.cursor import CursorType
+    from kvmfr_client.core.cursor import CursorType
     from tests.viewer.helpers import Script
     bg = np.zeros((H, W, 4), np.uint8)
     bg[..., 3] = 255

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from kvmfr_client.session import recommended_shm_size
+from kvmfr_client.core.session import recommended_shm_size
 from kvmfr_client.viewer.overlay import Overlay
 from tests.viewer.agent import ViewerRun, start_agent, stop, wait_viewer_watching, watch
 from tests.viewer.helpers import REPO
@@ -104,7 +104,7 @@ def test_redraws_only_on_change_unless_fps_min(xserver, tmp_path, shm_path):
 
 
 def test_cursor_moves_redraw_without_reuploading_the_frame(xserver, tmp_path, shm_path):
-    from kvmfr_client.cursor import CursorShape, CursorType, composite
+    from kvmfr_client.core.cursor import CursorShape, CursorType, composite
     from tests.viewer.fake_host import H, W
     host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "cursor", str(shm_path), "60"],
                             cwd=REPO, stdout=subprocess.PIPE, text=True)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import session as session_mod
-from .formats import FrameType
-from .testpattern import Pattern, PatternKind, read_stored_code
+from kvmfr_client.core import session as session_mod
+from kvmfr_client.core.formats import FrameType
+from kvmfr_client.core.testpattern import Pattern, PatternKind, read_stored_code
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._ffi import check, ffi, lib, new_error
-from .cursor import CursorFlags, CursorType
-from .formats import FrameType, bytes_per_pixel, data_width, row_bytes
+from kvmfr_client.core.native import check, ffi, lib, new_error
+from kvmfr_client.core.cursor import CursorFlags, CursorType
+from kvmfr_client.core.formats import FrameType, bytes_per_pixel, data_width, row_bytes
 
 
 @dataclass

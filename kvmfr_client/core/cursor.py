@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._ffi import lib
+from .native import lib
 
 
 class CursorType(enum.IntEnum):

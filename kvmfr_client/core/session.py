@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import errors
-from ._ffi import check, cstr, ffi, lib, new_error, to_exception
+from .native import check, cstr, ffi, lib, new_error, to_exception
 from .cursor import CursorEvent, CursorFlags, CursorShape, CursorType
 from .formats import FrameFlags, FrameType, Rotation
 

@@ -11,7 +11,7 @@ import enum
 
 import numpy as np
 
-from ._ffi import lib
+from .native import lib
 
 
 class FrameType(enum.IntEnum):

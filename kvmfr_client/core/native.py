@@ -8,7 +8,7 @@ try:
     from ._native import ffi, lib
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(
-        "the native helper kvmfr_client._native is not built: run `pip install .` "
+        "the native helper kvmfr_client.core._native is not built: run `pip install .` "
         "(or scripts/setup.sh) in the source tree"
     ) from exc
 

@@ -1,6 +1,6 @@
 """The guest agent's test pattern for the benchmark, with a log of every frame it posts.
 
-    python -m kvmfr_client.latency.agent_runner --shm PATH --size WxH --fps N --log FILE
+    python -m guest_agent.timed --shm PATH --size WxH --fps N --log FILE
 
 Runs :class:`guest_agent.agent.Agent` unchanged (no cursor: the cursor would cover the barcode now
 and then) and notes, per frame, its serial, its capture time (the one in the barcode, microseconds), when it
@@ -21,7 +21,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from kvmfr_client.config import parse_size
-    p = argparse.ArgumentParser(prog="kvmfr_client.latency.agent_runner")
+    p = argparse.ArgumentParser(prog="guest_agent.timed")
     p.add_argument("--shm", required=True)
     p.add_argument("--size", type=parse_size, default=(1920, 1080))
     p.add_argument("--fps", type=float, default=60.0)

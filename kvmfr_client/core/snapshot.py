@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._ffi import check, ffi, lib, new_error
+from .native import check, ffi, lib, new_error
 from .cursor import CursorEvent, CursorFlags, CursorShape, CursorType
 from .session import Frame, HostInfo
 
