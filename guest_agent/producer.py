@@ -9,7 +9,7 @@ import numpy as np
 
 from kvmfr_client.core.native import check, ffi, lib, new_error
 from kvmfr_client.core.cursor import CursorFlags, CursorType
-from kvmfr_client.core.formats import FrameType, bytes_per_pixel, data_width, row_bytes
+from kvmfr_client.core.formats import PACKED_24, FrameType, data_width, row_bytes
 
 
 @dataclass
@@ -105,7 +105,7 @@ class Producer:
         fi.data_width = data_width(ftype, width)
         fi.data_height = height if data_height is None else data_height
         fi.pitch = pitch or row_bytes(ftype, width)
-        fi.stride = fi.data_width if bytes_per_pixel(ftype) != 3 else 0
+        fi.stride = fi.data_width if ftype not in PACKED_24 else 0
         fi.rotation = rotation
         fi.flags = flags
         damage = list(damage)

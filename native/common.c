@@ -81,17 +81,46 @@ uint32_t kv_frame_bpp(uint32_t type)
     }
 }
 
-void kv_rect_columns(const struct kvmfr_damage_rect *r, uint32_t bpp, uint64_t row_len, uint64_t *x0, uint64_t *x1)
+/* The packed 24-bit kinds store 3 bytes a pixel in rows counted in 32-bit texels; every other kind
+ * stores one pixel a texel. This is the one place that rule is written down. */
+uint32_t kv_data_width(uint32_t type, uint32_t width)
 {
-    if (bpp == 3) {
-        *x0 = ((uint64_t)r->x * 3 / 4) * 4;
-        *x1 = (((uint64_t)r->x + r->width) * 3 + 3) / 4 * 4;
-    } else {
-        *x0 = (uint64_t)r->x * bpp;
-        *x1 = ((uint64_t)r->x + r->width) * bpp;
-    }
+    uint32_t bpp = kv_frame_bpp(type);
+    return bpp == 3 ? (uint32_t)(((uint64_t)width * 3 + 3) / 4) : bpp ? width : 0;
+}
+
+uint64_t kv_row_bytes(uint32_t type, uint32_t data_width)
+{
+    uint32_t bpp = kv_frame_bpp(type);
+    return (uint64_t)data_width * (bpp == 3 ? 4 : bpp);
+}
+
+void kv_rect_columns(const struct kvmfr_damage_rect *r, uint32_t type, uint64_t row_len, uint64_t *x0, uint64_t *x1)
+{
+    /* Rounded out to whole texels: from the texel holding the first pixel's first byte to the end of
+     * the texel holding the last pixel's last byte. */
+    uint64_t texel = kv_row_bytes(type, 1);
+    uint64_t end = (uint64_t)r->x + r->width;
+    *x0 = texel ? (uint64_t)r->x * kv_frame_bpp(type) / texel * texel : 0;
+    *x1 = kv_row_bytes(type, kv_data_width(type, end > UINT32_MAX ? UINT32_MAX : (uint32_t)end));
     if (*x1 > row_len)
         *x1 = row_len;
+}
+
+void kv_frame_info_from_wire(struct kv_frame_info *fi, const struct kvmfr_frame *f)
+{
+#define COPY(info, wire) fi->info = f->wire;
+    KV_FRAME_FIELDS(COPY)
+#undef COPY
+    memcpy(fi->damage, f->damageRects, f->damageRectsCount * sizeof f->damageRects[0]);
+}
+
+void kv_frame_info_to_wire(struct kvmfr_frame *f, const struct kv_frame_info *fi)
+{
+#define COPY(info, wire) f->wire = fi->info;
+    KV_FRAME_FIELDS(COPY)
+#undef COPY
+    memcpy(f->damageRects, fi->damage, fi->damage_count * sizeof fi->damage[0]);
 }
 
 uint64_t kv_recommended_shm_size(uint32_t width, uint32_t height, uint32_t bytes_per_pixel)

@@ -106,6 +106,11 @@ uint64_t kv_now_ns(void);
 uint64_t kv_now_ms(void);
 /* Bytes per stored pixel (3 for the packed 24-bit kinds), 0 for an invalid type. */
 uint32_t kv_frame_bpp(uint32_t type);
+/* Texels a stored row needs for `width` pixels: the packed 24-bit kinds (3 bytes a pixel) count their
+ * rows in 32-bit texels, every other kind one pixel a texel. 0 for an invalid type. */
+uint32_t kv_data_width(uint32_t type, uint32_t width);
+/* Bytes of a stored row of `data_width` texels, without padding (the smallest valid pitch). */
+uint64_t kv_row_bytes(uint32_t type, uint32_t data_width);
 uint64_t kv_recommended_shm_size(uint32_t width, uint32_t height, uint32_t bytes_per_pixel);
 
 /* ---- client ---- */

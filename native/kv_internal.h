@@ -51,9 +51,25 @@ void kv_unlock(uint32_t *lock);
 
 void kv_sleep_us(uint32_t us);
 
-/* Byte columns [x0, x1) of a stored row that a damage rectangle covers (packed 24-bit kinds count
- * 3 bytes a pixel, rounded out to whole 32-bit texels), clipped to row_len. */
-void kv_rect_columns(const struct kvmfr_damage_rect *r, uint32_t bpp, uint64_t row_len, uint64_t *x0, uint64_t *x1);
+/* Byte columns [x0, x1) of a stored row of frame type `type` that a damage rectangle covers,
+ * rounded out to whole texels (see kv_data_width), clipped to row_len. */
+void kv_rect_columns(const struct kvmfr_damage_rect *r, uint32_t type, uint64_t row_len, uint64_t *x0, uint64_t *x1);
+
+/* The KVMFRFrame header fields that kv_frame_info holds one to one: X(kv_frame_info name, wire name).
+ * Both directions below are generated from this one list. */
+#define KV_FRAME_FIELDS(X) \
+    X(serial, frameSerial) X(format_ver, formatVer) X(type, type) \
+    X(screen_width, screenWidth) X(screen_height, screenHeight) \
+    X(data_width, dataWidth) X(data_height, dataHeight) \
+    X(frame_width, frameWidth) X(frame_height, frameHeight) \
+    X(rotation, rotation) X(stride, stride) X(pitch, pitch) X(flags, flags) \
+    X(damage_count, damageRectsCount)
+
+/* Copy the header fields and damage rectangles between a frame header and a kv_frame_info. The
+ * client calls this on its private copy after every field was checked; damage_count must be at most
+ * KVMFR_MAX_DAMAGE_RECTS. The wire's offset and our derived fields are left to the caller. */
+void kv_frame_info_from_wire(struct kv_frame_info *fi, const struct kvmfr_frame *f);
+void kv_frame_info_to_wire(struct kvmfr_frame *f, const struct kv_frame_info *fi);
 
 /* Fill *err and return its code. */
 int kv_fail(struct kv_error *err, int code, const char *field, uint64_t value, uint64_t limit,

@@ -535,11 +535,10 @@ static int validate_frame(struct kv_client *c, const struct kvmfr_frame *f, uint
     if (f->rotation > FRAME_ROT_270)
         return kv_fail(err, KV_ERR_BAD_FIELD, "frame.rotation", f->rotation, FRAME_ROT_270,
                        "frame rotation %u is not 0..3", f->rotation);
-    /* Bytes one row of the image needs: packed 24-bit kinds store 3 bytes a pixel. */
-    uint64_t row_bytes = (uint64_t)f->frameWidth * bpp;
-    uint64_t data_row_bytes = bpp == 3 ? (uint64_t)f->dataWidth * 4 : (uint64_t)f->dataWidth * bpp;
-    if (data_row_bytes < row_bytes)
-        return kv_fail(err, KV_ERR_BAD_FIELD, "frame.dataWidth", f->dataWidth, row_bytes,
+    uint32_t min_data_width = kv_data_width(f->type, f->frameWidth);
+    uint64_t data_row_bytes = kv_row_bytes(f->type, f->dataWidth);
+    if (f->dataWidth < min_data_width)
+        return kv_fail(err, KV_ERR_BAD_FIELD, "frame.dataWidth", f->dataWidth, min_data_width,
                        "frame data is %u texels wide, too narrow for %u pixels", f->dataWidth, f->frameWidth);
     if (f->pitch < data_row_bytes || f->pitch > MAX_PITCH || (bpp != 3 && f->pitch % bpp))
         return kv_fail(err, KV_ERR_BAD_FIELD, "frame.pitch", f->pitch, data_row_bytes,
@@ -567,22 +566,8 @@ static int validate_frame(struct kv_client *c, const struct kvmfr_frame *f, uint
                            "damage rectangle %u (%u,%u %ux%u) is empty or outside the %ux%u frame",
                            i, r->x, r->y, r->width, r->height, f->frameWidth, f->frameHeight);
         }
-        fi->damage[i] = *r;
     }
-    fi->serial = f->frameSerial;
-    fi->format_ver = f->formatVer;
-    fi->type = f->type;
-    fi->screen_width = f->screenWidth;
-    fi->screen_height = f->screenHeight;
-    fi->data_width = f->dataWidth;
-    fi->data_height = f->dataHeight;
-    fi->frame_width = f->frameWidth;
-    fi->frame_height = f->frameHeight;
-    fi->rotation = f->rotation;
-    fi->stride = f->stride;
-    fi->pitch = f->pitch;
-    fi->flags = f->flags;
-    fi->damage_count = f->damageRectsCount;
+    kv_frame_info_from_wire(fi, f);
     fi->bytes_per_pixel = bpp;
     fi->msg_size = msg_size;
     fi->data_size = data_size;
@@ -660,8 +645,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
     if (!c->frame_peeked)
         return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "copy without a peeked frame");
     const struct kv_frame_info *p = &c->peeked;
-    uint32_t bpp = p->bytes_per_pixel;
-    uint64_t row_len = bpp == 3 ? (uint64_t)p->data_width * 4 : (uint64_t)p->data_width * bpp;
+    uint64_t row_len = kv_row_bytes(p->type, p->data_width);
     if (row_len > p->pitch)
         row_len = p->pitch;
     if (dst_pitch < row_len || dst_size < (uint64_t)dst_pitch * (p->data_height - 1) + row_len)
@@ -680,7 +664,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
         for (uint32_t i = 0; i < p->damage_count && !rc; ++i) {
             const struct kvmfr_damage_rect *r = &p->damage[i];
             uint64_t x0, x1;
-            kv_rect_columns(r, bpp, row_len, &x0, &x1);
+            kv_rect_columns(r, p->type, row_len, &x0, &x1);
             uint32_t y1 = r->y + r->height;
             if (y1 > p->data_height)
                 y1 = p->data_height;

@@ -501,7 +501,7 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
     if (!p->started)
         return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "producer not started");
     uint32_t bpp = kv_frame_bpp(fi->type);
-    uint64_t row = bpp == 3 ? (uint64_t)fi->data_width * 4 : (uint64_t)fi->data_width * bpp;
+    uint64_t row = kv_row_bytes(fi->type, fi->data_width);
     if (!bpp || fi->pitch < row || fi->data_height == 0 || fi->damage_count > KVMFR_MAX_DAMAGE_RECTS)
         return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "frame", fi->type, 0, "invalid frame description");
     /* Backpressure: at most LGMP_Q_FRAME_LEN frames pending (spec 3.3, 5.6). */
@@ -526,22 +526,8 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
     }
     cur.bytes_per_pixel = bpp;
     cur.data_size = (uint64_t)cur.data_height * cur.pitch;
-    f->formatVer = cur.format_ver;
-    f->frameSerial = cur.serial;
-    f->type = cur.type;
-    f->screenWidth = cur.screen_width;
-    f->screenHeight = cur.screen_height;
-    f->dataWidth = cur.data_width;
-    f->dataHeight = cur.data_height;
-    f->frameWidth = cur.frame_width;
-    f->frameHeight = cur.frame_height;
-    f->rotation = cur.rotation;
-    f->stride = cur.stride;
-    f->pitch = cur.pitch;
+    kv_frame_info_to_wire(f, &cur);
     f->offset = p->page - FB_WP_SIZE;
-    f->damageRectsCount = cur.damage_count;
-    memcpy(f->damageRects, cur.damage, cur.damage_count * sizeof cur.damage[0]);
-    f->flags = cur.flags;
     STORE_REL(wp, 0);
     for (int i = 0; i < 2; ++i)
         slot_add_damage(&p->slots[i], &cur);
@@ -622,12 +608,11 @@ int kv_producer_frame_write_damage(struct kv_producer *p, const uint8_t *src, ui
     } else {
         /* The slot still holds the frame it carried last; rewrite what changed since then. */
         uint8_t *dst = cur_data(p);
-        uint32_t bpp = f->bytes_per_pixel;
-        uint64_t row_len = bpp == 3 ? (uint64_t)f->data_width * 4 : (uint64_t)f->data_width * bpp;
+        uint64_t row_len = kv_row_bytes(f->type, f->data_width);
         for (uint32_t i = 0; i < s->damage_count; ++i) {
             const struct kvmfr_damage_rect *r = &s->damage[i];
             uint64_t x0, x1;
-            kv_rect_columns(r, bpp, row_len, &x0, &x1);
+            kv_rect_columns(r, f->type, row_len, &x0, &x1);
             uint32_t y1 = r->y + r->height < f->data_height ? r->y + r->height : f->data_height;
             for (uint32_t y = r->y; y < y1 && x0 < x1; ++y)
                 memcpy(dst + (uint64_t)y * f->pitch + x0, src + (uint64_t)y * src_pitch + x0, x1 - x0);

@@ -115,10 +115,6 @@ class RingHeader:
         return fmt
 
 
-def read_write_idx(buf) -> int:
-    return _WRITE_IDX.unpack_from(buf, WRITE_IDX_OFFSET)[0]
-
-
 def write_write_idx(buf, value: int) -> None:
     _WRITE_IDX.pack_into(buf, WRITE_IDX_OFFSET, value)
 

@@ -1,4 +1,4 @@
-"""Sink control through ``pulsectl``: list sinks, check a sink name, read and set volume."""
+"""Sink control through ``pulsectl``: list sinks, check a sink name."""
 
 from __future__ import annotations
 
@@ -33,13 +33,3 @@ def check_sink(name: str, server: str | None = None) -> None:
     if name not in names:
         raise SinkError(f"no sink named {name!r}; this server has: {', '.join(names) or 'none'}")
 
-
-def set_stream_volume(stream_name: str, volume: float, server: str | None = None) -> int:
-    """Set the volume (0..1) of our playback streams called ``stream_name``; returns how many matched."""
-    with _client(server) as pulse:
-        matched = 0
-        for sink_input in pulse.sink_input_list():
-            if sink_input.proplist.get("media.name") == stream_name:
-                pulse.volume_set_all_chans(sink_input, volume)
-                matched += 1
-        return matched

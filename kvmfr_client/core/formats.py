@@ -47,17 +47,21 @@ def bytes_per_pixel(ftype: FrameType) -> int:
 
 
 def data_width(ftype: FrameType, width: int) -> int:
-    """Texels per stored row: packed 24-bit rows are counted in 32-bit texels."""
-    if ftype in PACKED_24:
-        return (width * 3 + 3) // 4
-    return width
+    """Texels per stored row for ``width`` pixels: packed 24-bit rows are counted in 32-bit texels.
+
+    The rule lives in the native helper (``kv_data_width``), which checks frames with it.
+    """
+    return int(lib.kv_data_width(int(ftype), width))
+
+
+def stored_row_bytes(ftype: FrameType, texels: int) -> int:
+    """Bytes of a stored row ``texels`` texels wide (a frame's ``data_width``), without padding."""
+    return int(lib.kv_row_bytes(int(ftype), texels))
 
 
 def row_bytes(ftype: FrameType, width: int) -> int:
-    """Bytes of one stored row without padding (the smallest valid pitch)."""
-    if ftype in PACKED_24:
-        return data_width(ftype, width) * 4
-    return width * bytes_per_pixel(ftype)
+    """Bytes of one stored row of ``width`` pixels without padding (the smallest valid pitch)."""
+    return stored_row_bytes(ftype, data_width(ftype, width))
 
 
 def srgb_to_linear(v: np.ndarray) -> np.ndarray:

@@ -116,6 +116,12 @@ class BenchmarkError(RuntimeError):
     pass
 
 
+# `python -m` children run with -P (Python 3.11+): the working directory stays off sys.path, so a child
+# started inside a source checkout imports the installed package, as this process did, and not the
+# checkout's unbuilt copy.
+PYTHON_CHILD = (sys.executable, "-P", "-m")
+
+
 def _memcpy_ms(src: np.ndarray, dst: np.ndarray) -> float:
     t0 = time.perf_counter_ns()
     np.copyto(dst, src)
@@ -150,13 +156,13 @@ def run_benchmark(args) -> dict:
         if private:
             Path(shm).unlink(missing_ok=True)
             agent = subprocess.Popen(
-                [sys.executable, "-m", "guest_agent.timed", "--shm", shm, "--size", f"{w}x{h}",
+                [*PYTHON_CHILD, "guest_agent.timed", "--shm", shm, "--size", f"{w}x{h}",
                  "--fps", str(args.fps), "--log", str(work / "agent.json")],
                 stdout=open(work / "agent.log", "wb"), stderr=subprocess.STDOUT)
             procs.append(agent)
         if not args.no_viewer:
             viewer = subprocess.Popen(
-                [sys.executable, "-m", "kvmfr_client.cli.view", "--shm", shm,
+                [*PYTHON_CHILD, "kvmfr_client.cli.view", "--shm", shm,
                  "--exit-after", str(args.warmup + args.duration + 120),
                  "--stats-json", str(work / "viewer-stats.json"), "--timings-json", str(work / "viewer-timings.json"),
                  f"win:size={w}x{h}", "win:position=0,0", "win:borderless=yes", f"win:title={title}",

@@ -88,15 +88,6 @@ def _window_name(d, win) -> str:
     return ""
 
 
-def list_windows(display: str | None = None) -> list[tuple[int, str, int, int]]:
-    """(id, name, width, height) of every mapped, named window."""
-    d = _connect(display)
-    try:
-        return [(w.id, name, g.width, g.height) for w, name, g in _named_windows(d)]
-    finally:
-        d.close()
-
-
 def _named_windows(d):
     from Xlib import X
     from Xlib.error import XError

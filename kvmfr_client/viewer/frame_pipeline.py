@@ -136,9 +136,6 @@ class FramePipeline:
         self._no_code = 0
         return code[2]
 
-    def reset_timestamps(self) -> None:
-        self._no_code = 0
-
 
 @dataclass
 class CursorState:

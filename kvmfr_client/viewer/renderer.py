@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from OpenGL import GL
 
-from kvmfr_client.core.formats import FrameFlags, FrameType, data_width
+from kvmfr_client.core.formats import PACKED_24, FrameFlags, FrameType, data_width
 from kvmfr_client.viewer import layout
 from kvmfr_client.viewer.cursor_layer import CursorLayer
 from kvmfr_client.viewer.shaders import Program
@@ -52,10 +52,9 @@ _FORMATS = {
     # (~70 ms at 1080p, measured), integers go in at ~1.6 ms; the shader decodes the bits.
     FrameType.RGBA16F: _TexFormat(GL.GL_RGBA16UI, GL.GL_RGBA_INTEGER, GL.GL_UNSIGNED_SHORT, 8,
                                   "convert_rgba16f.frag", integer=True),
-    FrameType.BGR_32: _TexFormat(GL.GL_RGBA8UI, GL.GL_RGBA_INTEGER, GL.GL_UNSIGNED_BYTE, 4,
-                                 "convert_packed24.frag", integer=True),
-    FrameType.RGB_24: _TexFormat(GL.GL_RGBA8UI, GL.GL_RGBA_INTEGER, GL.GL_UNSIGNED_BYTE, 4,
-                                 "convert_packed24.frag", integer=True),
+    # Packed 24-bit rows go up as 8-bit RGBA texels; the shader picks the pixels out of them.
+    **{ftype: _TexFormat(GL.GL_RGBA8UI, GL.GL_RGBA_INTEGER, GL.GL_UNSIGNED_BYTE, 4, "convert_packed24.frag",
+                         integer=True) for ftype in PACKED_24},
 }
 
 
@@ -228,9 +227,10 @@ class Renderer:
     def _texel_rects(ftype: FrameType, damage, tex_w: int, rows: int) -> list[tuple[int, int, int, int]]:
         out = []
         for x, y, w, h in damage:
-            if ftype in (FrameType.BGR_32, FrameType.RGB_24):
+            if ftype in PACKED_24:
+                # Rounded out to the texels holding the rectangle's first and last bytes.
                 start = x * 3 // 4
-                x, w = start, ((x + w) * 3 + 3) // 4 - start
+                x, w = start, data_width(ftype, max(0, x + w)) - start
             x0, y0 = max(0, x), max(0, y)
             x1, y1 = min(tex_w, x + w), min(rows, y + h)
             if x1 > x0 and y1 > y0:
@@ -254,7 +254,7 @@ class Renderer:
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._src_tex)
         prog.set_int("src", 0)
-        if ftype in (FrameType.BGR_32, FrameType.RGB_24):
+        if ftype in PACKED_24:
             prog.set_int("bgr", ftype == FrameType.BGR_32)
         else:
             hdr = bool(self.flags & FrameFlags.HDR) or bool(self.flags & FrameFlags.HDR_PQ)

@@ -1,0 +1,65 @@
+"""What the window says, as pure functions: status screen, too-small banner, title (no window needed)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from kvmfr_client.core.formats import FrameFlags, FrameType
+from kvmfr_client.core.session import HostInfo, SessionState, recommended_shm_size
+from kvmfr_client.viewer.status import FrameMeta, banner_lines, status_lines, window_title, wrap
+
+HOST = HostInfo(session_id=7, hostver="B7", features=0, capture="DXGI", os=2, os_name="Windows", cpus=4,
+                cores=4, sockets=1, model="test cpu", uuid=bytes(16))
+MIB = 1024 * 1024
+
+
+def _frame(**kw):
+    fields = dict(serial=5, width=3840, height=2160, type=int(FrameType.BGRA), flags=0, screen_width=3840,
+                  screen_height=2160, data_height=2160, t_seen_ns=1, t_copy_start_ns=2, t_copy_end_ns=3)
+    fields.update(kw)
+    return SimpleNamespace(**fields)
+
+
+def test_status_names_the_path_while_waiting_and_is_empty_while_frames_show():
+    waiting = status_lines(SessionState.WAITING, None, "/dev/shm/looking-glass", "", has_frame=False)
+    assert "SHARED MEMORY: /dev/shm/looking-glass" in waiting
+    assert status_lines(SessionState.CONNECTED, HOST, "x", "", has_frame=True) == []
+    first = status_lines(SessionState.CONNECTED, HOST, "x", "", has_frame=False)
+    assert first[0].startswith("CONNECTED") and first[1] == HOST.describe()
+
+
+def test_status_wraps_the_sessions_message():
+    message = "the host speaks LGMP 12 and KVMFR 34, which is the Looking Glass master protocol " * 2
+    lines = status_lines(SessionState.INCOMPATIBLE, None, "x", message, has_frame=False)
+    assert lines[0] == "THE HOST SPEAKS ANOTHER VERSION" and lines[-1].endswith("(LGMP 6 / KVMFR 20)")
+    middle = lines[1:-1]
+    assert len(middle) >= 3 and all(len(line) <= 60 for line in middle)
+    assert " ".join(middle) == " ".join(message.split())
+
+
+def test_banner_gives_the_size_to_set_only_for_a_truncated_frame():
+    meta = FrameMeta.of(_frame(flags=int(FrameFlags.TRUNCATED), data_height=1500), None, 4)
+    assert meta.truncated and meta.type is FrameType.BGRA
+    lines = banner_lines(SessionState.CONNECTED, meta, 32 * MIB)
+    need = recommended_shm_size(3840, 2160, 4) // MIB
+    assert lines == ["SHARED MEMORY TOO SMALL: ONLY 1500 OF 2160 ROWS FIT",
+                     f"SET THE IVSHMEM SIZE TO {need} MIB (NOW 32 MIB)"]
+    whole = FrameMeta.of(_frame(), None, 4)
+    assert banner_lines(SessionState.CONNECTED, whole, 32 * MIB) == []
+    assert banner_lines(SessionState.LOST, meta, 32 * MIB) == []
+
+
+def test_banner_sizes_hdr_frames_at_eight_bytes_a_pixel():
+    meta = FrameMeta.of(_frame(type=int(FrameType.RGBA16F), flags=int(FrameFlags.TRUNCATED | FrameFlags.HDR)),
+                        None, 4)
+    need = recommended_shm_size(3840, 2160, 8) // MIB
+    assert f"SET THE IVSHMEM SIZE TO {need} MIB (NOW 64 MIB)" in banner_lines(SessionState.CONNECTED, meta, 64 * MIB)
+
+
+def test_title_shows_the_guest_when_connected_and_the_state_otherwise():
+    assert window_title("kvmfr-view", SessionState.CONNECTED, HOST) == "kvmfr-view - Windows (host B7)"
+    assert window_title("kvmfr-view", SessionState.WAITING, None) == "kvmfr-view - waiting for the host"
+
+
+def test_wrap_keeps_long_words_whole():
+    assert wrap("a " + "x" * 70 + " b", 10) == ["a", "x" * 70, "b"]
