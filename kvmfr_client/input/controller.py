@@ -1,23 +1,24 @@
-"""Viewer-side input policy: capture mode, escape-key combos, key release on focus loss, sensitivity.
+"""Viewer-side input policy: capture mode, every escape-key combo, key release on focus loss, sensitivity.
 
-The window (GLFW) calls the ``on_*`` methods from its callbacks; the controller decides what reaches the
-VM and sends it through a SPICE client (normally a :class:`kvmfr_client.spice.SpiceThread`). Nothing
-here draws or touches OpenGL.
+The window hands each :mod:`~kvmfr_client.input.events` event to :meth:`InputController.handle`; the
+controller decides what reaches the VM and sends it through an :class:`~kvmfr_client.input.sink.InputSink`
+(normally a :class:`kvmfr_client.spice.SpiceThread`). Without a sink (no SPICE configured) it still runs
+the combos the viewer registered (full screen, stats, quit). Nothing here draws or touches OpenGL.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
-
-import glfw
+from typing import Any, Callable, Mapping
 
 from kvmfr_client.spice import keymap
 from kvmfr_client.spice.keymap import UnknownKey
 from kvmfr_client.spice.protocol import Button, Modifier, MouseMode
 
-from .glfw_keys import evdev_code
+from .events import (BTN_EXTRA, BTN_LEFT, BTN_MIDDLE, BTN_RIGHT, BTN_SIDE, ButtonEvent, EnterEvent,
+                     FocusEvent, InputEvent, KeyEvent, PointerEvent, ScrollEvent)
+from .sink import InputSink
 
 log = logging.getLogger(__name__)
 
@@ -26,64 +27,10 @@ KEY_I, KEY_INSERT, KEY_DELETE = 23, 110, 111
 KEY_F1_F10 = range(59, 69)
 KEY_F11, KEY_F12 = 87, 88
 
-_GLFW_BUTTONS = {0: Button.LEFT, 1: Button.RIGHT, 2: Button.MIDDLE, 3: Button.SIDE, 4: Button.EXTRA}
+_SPICE_BUTTONS = {BTN_LEFT: Button.LEFT, BTN_RIGHT: Button.RIGHT, BTN_MIDDLE: Button.MIDDLE,
+                  BTN_SIDE: Button.SIDE, BTN_EXTRA: Button.EXTRA}
 
-DEFAULTS: dict[str, Any] = {
-    "spice:input": True,
-    "spice:mouseMode": "server",
-    "spice:captureOnStart": False,
-    "input:escapeKey": 70,
-    "input:grabKeyboard": True,
-    "input:captureOnFocus": False,
-    "input:captureOnly": False,
-    "input:releaseKeysOnFocusLoss": True,
-    "input:ignoreWindowsKeys": False,
-    "input:rawMouse": True,
-    "input:mouseSens": 0,
-    "input:hideCursor": True,
-    "input:absoluteOutsideCapture": True,
-}
-
-
-class SpiceInput(Protocol):
-    """What the controller needs from the SPICE side (SpiceThread provides it)."""
-
-    def key_down(self, code: int) -> None: ...
-    def key_up(self, code: int) -> None: ...
-    def key_modifiers(self, modifiers: int) -> None: ...
-    def motion(self, dx: int, dy: int) -> None: ...
-    def position(self, x: int, y: int, display_id: int = 0) -> None: ...
-    def button_press(self, button: int) -> None: ...
-    def button_release(self, button: int) -> None: ...
-    def wheel(self, steps: int) -> None: ...
-    def set_mouse_mode(self, mode: MouseMode) -> None: ...
-
-
-@dataclass
-class Viewport:
-    """Where the guest frame is drawn, in window (cursor) coordinates, and the guest's size in pixels."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-    guest_width: int
-    guest_height: int
-
-    def to_guest(self, wx: float, wy: float) -> tuple[int, int] | None:
-        """Guest pixel under window point (wx, wy), or None when the point is outside the frame."""
-        if self.width <= 0 or self.height <= 0:
-            return None
-        fx, fy = (wx - self.x) / self.width, (wy - self.y) / self.height
-        if not (0 <= fx < 1 and 0 <= fy < 1):
-            return None
-        return int(fx * self.guest_width), int(fy * self.guest_height)
-
-    @property
-    def scale(self) -> tuple[float, float]:
-        """Guest pixels per window unit."""
-        return (self.guest_width / self.width if self.width else 1.0,
-                self.guest_height / self.height if self.height else 1.0)
+ToGuest = Callable[[float, float], "tuple[float, float] | None"]
 
 
 @dataclass
@@ -95,36 +42,35 @@ class Combo:
 class InputController:
     """Turns window input events into SPICE input, with Looking-Glass-style capture mode.
 
-    ``spice``: a :class:`SpiceInput` (``SpiceThread``). ``config``: resolved options (``spice:*``,
-    ``input:*``); missing ones take :data:`DEFAULTS`. ``grab(on)``: grabs/ungrabs pointer and keyboard
-    (see :class:`kvmfr_client.input.grab.GlfwGrab`). ``set_cursor_pos(x, y)``: asks the host to move the
-    guest cursor (KVMFR SETCURSORPOS); returns False when the host cannot. ``on_change()`` is called when
-    capture, input or sensitivity changes (for an on-screen status). ``clipboard``: a
-    :class:`kvmfr_client.input.clipboard.GlfwClipboard`; the window loop calls :meth:`poll`.
+    ``sink``: where input for the VM goes (a ``SpiceThread``), or None when there is no VM to send to.
+    ``config``: the resolved options (:func:`kvmfr_client.config.load`; ``spice:*`` and ``input:*``).
+    ``grab(on)``: grabs/ungrabs pointer and keyboard (by default a
+    :class:`kvmfr_client.input.grab.GlfwGrab` on the window given to :meth:`attach`).
+    ``set_cursor_pos(x, y)``: asks the host to move the guest cursor (KVMFR SETCURSORPOS); returns False
+    when the host cannot. ``on_change(controller)`` is called when capture, input or sensitivity
+    changes (for an on-screen status). ``clipboard``: a :class:`kvmfr_client.input.clipboard.GlfwClipboard`,
+    told about focus changes; the window loop calls :meth:`poll`. ``to_guest(x, y)``: the guest pixel
+    under a window point, or None outside the picture (:meth:`attach` sets it too).
     """
 
-    def __init__(self, spice: SpiceInput, config: Mapping[str, Any] | None = None, *,
+    def __init__(self, sink: InputSink | None, config: Mapping[str, Any], *,
                  grab: Callable[[bool], None] | None = None,
                  set_cursor_pos: Callable[[int, int], bool] | None = None,
                  on_change: Callable[["InputController"], None] | None = None,
-                 clipboard=None):
-        cfg = dict(DEFAULTS)
-        if config is not None:
-            cfg.update({k: config[k] for k in DEFAULTS if k in config})
-        self.cfg = cfg
-        self.spice = spice
+                 clipboard=None, to_guest: ToGuest | None = None):
+        self.cfg = config
+        self.sink = sink
         self.grab = grab
         self.set_cursor_pos = set_cursor_pos
         self.on_change = on_change
-        self.clipboard = clipboard  # a GlfwClipboard, told about focus changes
-        self.escape_key: int = cfg["input:escapeKey"]
-        self.input_enabled: bool = cfg["spice:input"]
-        self.sensitivity: int = cfg["input:mouseSens"]
+        self.clipboard = clipboard
+        self.to_guest_fn = to_guest
+        self.escape_key: int = config["input:escapeKey"]
+        self.input_enabled: bool = sink is not None and config["spice:input"]
+        self.sensitivity: int = config["input:mouseSens"]
         self.captured = False
         self.focused = False
         self.inside = False
-        self.viewport: Viewport | None = None
-        self.to_guest_fn: Callable[[float, float], tuple[float, float] | None] | None = None
         self.absolute_available = False  # the VM offers client (absolute) mouse mode
         self.pressed: dict[int, int] = {}  # evdev -> set-1 code of keys the VM sees down
         self.buttons: set[Button] = set()
@@ -139,7 +85,25 @@ class InputController:
         self._sync_locks = True
         self._sync_cursor = False
         self._mode: MouseMode | None = None
-        self._add_builtin_combos()
+        if sink is not None:
+            self._add_vm_combos()
+
+    # -- the one entry point -------------------------------------------------------------------
+    def handle(self, event: InputEvent) -> None:
+        """Take one event from the window (called on the window thread)."""
+        match event:
+            case PointerEvent(x, y):
+                self._pointer(x, y)
+            case KeyEvent():
+                self._key(event)
+            case ButtonEvent(code, pressed):
+                self._button(code, pressed)
+            case ScrollEvent(_, dy):
+                self._scroll(dy)
+            case FocusEvent(focused):
+                self._focus(focused)
+            case EnterEvent(entered):
+                self._enter(entered)
 
     # -- combos --------------------------------------------------------------------------------
     def add_combo(self, key: int | str, description: str, action: Callable[[], None]) -> None:
@@ -147,7 +111,7 @@ class InputController:
         code = keymap.key_from_name(key) if isinstance(key, str) else key
         self.combos[code] = Combo(description, action)
 
-    def _add_builtin_combos(self) -> None:
+    def _add_vm_combos(self) -> None:
         self.add_combo(KEY_I, "toggle keyboard and mouse input to the VM", self.toggle_input)
         self.add_combo(KEY_INSERT, "mouse sensitivity up", lambda: self.change_sensitivity(+1))
         self.add_combo(KEY_DELETE, "mouse sensitivity down", lambda: self.change_sensitivity(-1))
@@ -159,9 +123,9 @@ class InputController:
     def help(self) -> list[tuple[str, str]]:
         """(key name, description) of every escape-key combo, for a help overlay."""
         name = keymap.EVDEV_TO_NAME.get
-        return [(f"{name(self.escape_key, str(self.escape_key))}", "toggle capture mode")] + [
-            (f"{name(self.escape_key, str(self.escape_key))}+{name(code, str(code))}", combo.description)
-            for code, combo in self.combos.items()]
+        escape = name(self.escape_key, str(self.escape_key))
+        return [(escape, "toggle capture mode")] + [
+            (f"{escape}+{name(code, str(code))}", combo.description) for code, combo in self.combos.items()]
 
     # -- state changes -------------------------------------------------------------------------
     def toggle_capture(self) -> None:
@@ -182,6 +146,8 @@ class InputController:
         self._changed()
 
     def toggle_input(self) -> None:
+        if self.sink is None:
+            return
         self.input_enabled = not self.input_enabled
         if not self.input_enabled:
             self.release_all()
@@ -194,25 +160,13 @@ class InputController:
         log.info("mouse sensitivity %d", self.sensitivity)
         self._changed()
 
-    def set_viewport(self, x: float, y: float, width: float, height: float, guest_width: int,
-                     guest_height: int) -> None:
-        """Tell the controller where the guest frame is drawn (window coordinates) and its size."""
-        self.viewport = Viewport(x, y, width, height, guest_width, guest_height)
-
     def to_guest(self, x: float, y: float) -> tuple[int, int] | None:
-        """Guest pixel under window point (x, y): from the attached window, else the viewport."""
-        if self.to_guest_fn is not None:
-            point = self.to_guest_fn(x, y)
-            return None if point is None else (int(point[0]), int(point[1]))
-        return self.viewport.to_guest(x, y) if self.viewport is not None else None
-
-    def note_combo(self) -> None:
-        """The window handled an escape-key combo itself (e.g. ScrollLock+F): the escape key's release
-        must not toggle capture."""
-        self._combo_used = True
+        """Guest pixel under window point (x, y), or None outside the picture (or with no mapping)."""
+        point = self.to_guest_fn(x, y) if self.to_guest_fn is not None else None
+        return None if point is None else (int(point[0]), int(point[1]))
 
     def set_mouse_modes(self, supported: int, current: int) -> None:
-        """The SPICE server's mouse modes changed (SpiceClient.on_mouse_mode)."""
+        """The SPICE server's mouse modes changed (SpiceClient.on_mouse_mode, on the window thread)."""
         self.absolute_available = bool(supported & MouseMode.CLIENT)
         self._mode = MouseMode(current) if current in (1, 2) else None
         self._update_mouse_mode()
@@ -226,23 +180,17 @@ class InputController:
 
     def _update_mouse_mode(self) -> None:
         wanted = self._wanted_mode()
-        if wanted != self._mode:
+        if wanted != self._mode and self.sink is not None:
             self._mode = wanted
-            self.spice.set_mouse_mode(wanted)
+            self.sink.set_mouse_mode(wanted)
 
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change(self)
 
     # -- keyboard ------------------------------------------------------------------------------
-    def on_key(self, key: int, scancode: int, action: int, mods: int) -> None:
-        """GLFW key callback (without the window argument)."""
-        code = evdev_code(key, scancode)
-        if code is None:
-            return
-        if action == glfw.REPEAT:
-            return  # the guest does its own key repeat
-        pressed = action == glfw.PRESS
+    def _key(self, event: KeyEvent) -> None:
+        code, pressed = event.code, event.pressed
         if code == self.escape_key:
             self._escape(pressed)
             return
@@ -263,7 +211,7 @@ class InputController:
                 return
             if self._sync_locks:
                 self._sync_locks = False
-                self.spice.key_modifiers(_locks_from_mods(mods))
+                self.sink.key_modifiers(_locks(event))
             self._press(code)
         else:
             self._release(code)
@@ -288,21 +236,21 @@ class InputController:
             log.debug("key %d has no scancode SPICE can carry", code)
             return
         self.pressed[code] = sc
-        self.spice.key_down(sc)
+        self.sink.key_down(sc)
 
     def _release(self, code: int) -> None:
         sc = self.pressed.pop(code, None)
         if sc is not None:
-            self.spice.key_up(sc)
+            self.sink.key_up(sc)
 
     def send_keys(self, *codes: int) -> None:
-        """Press ``codes`` in order and release them in reverse (e.g. Ctrl+Alt+F2)."""
+        """Press ``codes`` (evdev) in order and release them in reverse (e.g. Ctrl+Alt+F2)."""
         if not self.input_enabled:
             return
         for code in codes:
-            self.spice.key_down(keymap.scancode(code))
+            self.sink.key_down(keymap.scancode(code))
         for code in reversed(codes):
-            self.spice.key_up(keymap.scancode(code))
+            self.sink.key_up(keymap.scancode(code))
 
     def release_all(self) -> None:
         """Release every key and button the VM believes is held."""
@@ -310,7 +258,7 @@ class InputController:
             self._release(code)
         for button in list(self.buttons):
             self.buttons.discard(button)
-            self.spice.button_release(button)
+            self.sink.button_release(button)
 
     # -- focus and pointer ---------------------------------------------------------------------
     def poll(self) -> None:
@@ -318,7 +266,7 @@ class InputController:
         if self.clipboard is not None:
             self.clipboard.poll()
 
-    def on_focus(self, focused: bool) -> None:
+    def _focus(self, focused: bool) -> None:
         self.focused = focused
         if self.clipboard is not None:
             self.clipboard.on_focus(focused)
@@ -333,13 +281,13 @@ class InputController:
         self._swallow.clear()
         self.set_captured(False)
 
-    def on_enter(self, entered: bool) -> None:
+    def _enter(self, entered: bool) -> None:
         self.inside = entered
         self._last = self._last_guest = None
         if entered and not self.captured:
             self._sync_cursor = self.set_cursor_pos is not None
 
-    def on_cursor_pos(self, x: float, y: float) -> None:
+    def _pointer(self, x: float, y: float) -> None:
         last, self._last = self._last, (x, y)
         if not self.input_enabled:
             return
@@ -352,7 +300,7 @@ class InputController:
         guest = self.to_guest(x, y)
         if self._mode == MouseMode.CLIENT:
             if guest is not None:
-                self.spice.position(*guest)
+                self.sink.position(*guest)
             return
         if self._sync_cursor and guest is not None:
             # Outside capture in relative mode: put the guest cursor under the pointer once (KVMFR
@@ -374,76 +322,55 @@ class InputController:
         ix, iy = int(fx), int(fy)
         self._frac = [fx - ix, fy - iy]
         if ix or iy:
-            self.spice.motion(ix, iy)
+            self.sink.motion(ix, iy)
 
-    def on_mouse_button(self, button: int, action: int, mods: int = 0) -> None:
-        spice_button = _GLFW_BUTTONS.get(button)
-        if spice_button is None:
+    def _pointer_goes_to_vm(self) -> bool:
+        return self.input_enabled and (self.captured or (self.inside and not self.cfg["input:captureOnly"]))
+
+    def _button(self, code: int, pressed: bool) -> None:
+        button = _SPICE_BUTTONS.get(code)
+        if button is None:
             return
-        if action == glfw.PRESS:
-            if not self.input_enabled or not (self.captured or (self.inside and not self.cfg["input:captureOnly"])):
+        if pressed:
+            if not self._pointer_goes_to_vm() or button in self.buttons:
                 return
-            if spice_button in self.buttons:
-                return
-            self.buttons.add(spice_button)
-            self.spice.button_press(spice_button)
-        elif spice_button in self.buttons:
-            self.buttons.discard(spice_button)
-            self.spice.button_release(spice_button)
+            self.buttons.add(button)
+            self.sink.button_press(button)
+        elif button in self.buttons:
+            self.buttons.discard(button)
+            self.sink.button_release(button)
 
-    def on_scroll(self, dx: float, dy: float) -> None:
-        if not self.input_enabled or not (self.captured or (self.inside and not self.cfg["input:captureOnly"])):
+    def _scroll(self, dy: float) -> None:
+        if not self._pointer_goes_to_vm():
             return
         self._wheel += dy
         steps = int(self._wheel)
         if steps:
             self._wheel -= steps
-            self.spice.wheel(steps)
+            self.sink.wheel(steps)
 
-    # -- GLFW wiring ---------------------------------------------------------------------------
-    def attach(self, view) -> None:
-        """Called by the viewer's ``Window.set_input``: map the pointer with ``view.to_guest`` and grab
-        through ``view.handle`` (the GLFW window) unless a ``grab`` callable was given."""
-        self.to_guest_fn = view.to_guest
-        handle = getattr(view, "handle", None)
-        if handle is not None:
-            self._install_grab(handle)
-        if self.cfg["spice:captureOnStart"]:
-            self.set_captured(True)
-
-    def _install_grab(self, window) -> None:
-        from .grab import GlfwGrab
-
+    # -- the window ----------------------------------------------------------------------------
+    def attach(self, window, to_guest: ToGuest) -> None:
+        """Take input from the GLFW ``window`` whose callbacks feed :meth:`handle`
+        (:func:`kvmfr_client.input.glfw_keys.install_callbacks`): map the pointer with ``to_guest``,
+        grab through ``window`` unless a ``grab`` callable was given, and honour ``spice:captureOnStart``.
+        """
+        self.to_guest_fn = to_guest
+        if self.sink is None:
+            return  # nothing to capture the pointer for: the local cursor stays as it is
         if self.grab is None:
+            from .grab import GlfwGrab
             self.grab = GlfwGrab(window, raw=self.cfg["input:rawMouse"], keyboard=self.cfg["input:grabKeyboard"],
                                  hide_cursor=self.cfg["input:hideCursor"])
             self.grab(False)
-        glfw.set_input_mode(window, glfw.LOCK_KEY_MODS, glfw.TRUE)
-
-    def attach_glfw(self, window) -> None:
-        """Install this controller's GLFW callbacks on ``window`` and grab through it.
-
-        Use this when the window has no callbacks of its own; otherwise call the ``on_*`` methods from
-        the window's callbacks.
-        """
-        self._install_grab(window)
-        glfw.set_key_callback(window, lambda w, k, s, a, m: self.on_key(k, s, a, m))
-        glfw.set_mouse_button_callback(window, lambda w, b, a, m: self.on_mouse_button(b, a, m))
-        glfw.set_cursor_pos_callback(window, lambda w, x, y: self.on_cursor_pos(x, y))
-        glfw.set_scroll_callback(window, lambda w, dx, dy: self.on_scroll(dx, dy))
-        glfw.set_window_focus_callback(window, lambda w, f: self.on_focus(bool(f)))
-        glfw.set_cursor_enter_callback(window, lambda w, e: self.on_enter(bool(e)))
-        if self.viewport is None:
-            width, height = glfw.get_window_size(window)
-            self.set_viewport(0, 0, width, height, width, height)
         if self.cfg["spice:captureOnStart"]:
             self.set_captured(True)
 
 
-def _locks_from_mods(mods: int) -> int:
-    locks = 0
-    if mods & glfw.MOD_CAPS_LOCK:
+def _locks(event: KeyEvent) -> Modifier:
+    locks = Modifier(0)
+    if event.caps_lock:
         locks |= Modifier.CAPS_LOCK
-    if mods & glfw.MOD_NUM_LOCK:
+    if event.num_lock:
         locks |= Modifier.NUM_LOCK
     return locks

@@ -1,13 +1,19 @@
-"""GLFW key tokens -> Linux evdev key codes (which :mod:`kvmfr_client.spice.keymap` turns into set-1).
+"""GLFW callbacks -> :mod:`kvmfr_client.input.events`: the one place GLFW input is translated.
 
-GLFW names keys by their position on a US keyboard whatever the layout, so the guest gets the physical
-key and applies its own layout, as Looking Glass does. Keys GLFW does not name (media keys) fall back
-to the platform scancode: on X11 and Wayland that is the evdev code + 8.
+Keys become Linux evdev codes (which :mod:`kvmfr_client.spice.keymap` turns into set-1). GLFW names keys
+by their position on a US keyboard whatever the layout, so the guest gets the physical key and applies
+its own layout, as Looking Glass does. Keys GLFW does not name (media keys) fall back to the platform
+scancode: on X11 and Wayland that is the evdev code + 8.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import glfw
+
+from .events import (BTN_EXTRA, BTN_LEFT, BTN_MIDDLE, BTN_RIGHT, BTN_SIDE, ButtonEvent, EnterEvent,
+                     FocusEvent, InputEvent, KeyEvent, PointerEvent, ScrollEvent)
 
 _TABLE = {
     glfw.KEY_ESCAPE: 1, glfw.KEY_1: 2, glfw.KEY_2: 3, glfw.KEY_3: 4, glfw.KEY_4: 5, glfw.KEY_5: 6,
@@ -47,3 +53,47 @@ def evdev_code(key: int, scancode: int) -> int | None:
     if scancode > _XKB_OFFSET:
         return scancode - _XKB_OFFSET
     return None
+
+
+_BUTTONS = {glfw.MOUSE_BUTTON_LEFT: BTN_LEFT, glfw.MOUSE_BUTTON_RIGHT: BTN_RIGHT,
+            glfw.MOUSE_BUTTON_MIDDLE: BTN_MIDDLE, glfw.MOUSE_BUTTON_4: BTN_SIDE, glfw.MOUSE_BUTTON_5: BTN_EXTRA}
+
+
+def key_event(key: int, scancode: int, action: int, mods: int) -> KeyEvent | None:
+    """The event of a GLFW key callback; None for auto-repeat and for keys with no evdev code."""
+    code = evdev_code(key, scancode)
+    if code is None or action == glfw.REPEAT:
+        return None
+    return KeyEvent(code, action == glfw.PRESS, caps_lock=bool(mods & glfw.MOD_CAPS_LOCK),
+                    num_lock=bool(mods & glfw.MOD_NUM_LOCK))
+
+
+def button_event(button: int, action: int) -> ButtonEvent | None:
+    """The event of a GLFW mouse-button callback; None for buttons beyond the fifth."""
+    code = _BUTTONS.get(button)
+    return None if code is None else ButtonEvent(code, action == glfw.PRESS)
+
+
+def install_callbacks(window, deliver: Callable[[InputEvent], None]) -> None:
+    """Set ``window``'s GLFW input callbacks to translate each event and pass it to ``deliver``.
+
+    Lock-key state is reported with key events (``LOCK_KEY_MODS``) so the guest's Caps/Num Lock can be
+    set to match.
+    """
+    def on_key(_win, key, scancode, action, mods) -> None:
+        event = key_event(key, scancode, action, mods)
+        if event is not None:
+            deliver(event)
+
+    def on_button(_win, button, action, _mods) -> None:
+        event = button_event(button, action)
+        if event is not None:
+            deliver(event)
+
+    glfw.set_input_mode(window, glfw.LOCK_KEY_MODS, glfw.TRUE)
+    glfw.set_key_callback(window, on_key)
+    glfw.set_mouse_button_callback(window, on_button)
+    glfw.set_cursor_pos_callback(window, lambda _win, x, y: deliver(PointerEvent(x, y)))
+    glfw.set_scroll_callback(window, lambda _win, dx, dy: deliver(ScrollEvent(dx, dy)))
+    glfw.set_window_focus_callback(window, lambda _win, focused: deliver(FocusEvent(bool(focused))))
+    glfw.set_cursor_enter_callback(window, lambda _win, entered: deliver(EnterEvent(bool(entered))))

@@ -1,7 +1,8 @@
 """A SPICE session: the main and inputs channels, mouse mode, and reconnection with backoff.
 
-:class:`SpiceClient` lives on an asyncio loop. :class:`SpiceThread` runs one on its own thread (named
-"spice") and forwards input calls to it from any thread; that is what the viewer uses.
+:class:`SpiceClient` lives on an asyncio loop; code on that loop sends input on ``client.inputs``
+(an :class:`InputsChannel`). :class:`SpiceThread` runs one on its own thread (named "spice") and is the
+viewer's :class:`kvmfr_client.input.sink.InputSink`: its input methods may be called from any thread.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Callable
+from typing import Callable, Concatenate, ParamSpec
 
 from . import protocol as P
 from .errors import SpiceAuthError, SpiceError, SpiceServerGone, SpiceVersionError
@@ -19,6 +20,7 @@ from .main import MainChannel
 
 log = logging.getLogger(__name__)
 
+_Args = ParamSpec("_Args")
 StateCallback = Callable[[str, str], None]
 
 
@@ -201,45 +203,17 @@ class SpiceClient:
         return self.main.mouse_mode if self.main is not None else 0
 
     # -- input (dropped while disconnected) ----------------------------------------------------
-    def _inputs(self) -> InputsChannel | None:
+    def send_input(self, method: Callable[Concatenate[InputsChannel, _Args], None], *args: _Args.args) -> None:
+        """Call ``method`` (an :class:`InputsChannel` method, e.g. ``InputsChannel.key_down``) on the
+        inputs channel with ``args``; dropped while disconnected."""
         inputs = self.inputs
         if inputs is None or inputs.closed:
-            return None
-        return inputs
-
-    def _call(self, method: str, *args) -> None:
-        inputs = self._inputs()
-        if inputs is None:
-            log.debug("SPICE not connected: dropping %s%r", method, args)
+            log.debug("SPICE not connected: dropping %s%r", method.__name__, args)
             return
         try:
-            getattr(inputs, method)(*args)
+            method(inputs, *args)
         except SpiceServerGone as exc:
-            log.debug("dropping %s: %s", method, exc)
-
-    def key_down(self, code: int) -> None:
-        self._call("key_down", code)
-
-    def key_up(self, code: int) -> None:
-        self._call("key_up", code)
-
-    def key_modifiers(self, modifiers: int) -> None:
-        self._call("key_modifiers", modifiers)
-
-    def motion(self, dx: int, dy: int) -> None:
-        self._call("motion", dx, dy)
-
-    def position(self, x: int, y: int, display_id: int = 0) -> None:
-        self._call("position", x, y, display_id)
-
-    def button_press(self, button: int) -> None:
-        self._call("button_press", button)
-
-    def button_release(self, button: int) -> None:
-        self._call("button_release", button)
-
-    def wheel(self, steps: int) -> None:
-        self._call("wheel", steps)
+            log.debug("dropping %s: %s", method.__name__, exc)
 
 
 async def _wait_or_fail(awaitable, reader_task: asyncio.Task, timeout: float, message: str) -> None:
@@ -262,7 +236,8 @@ async def _wait_or_fail(awaitable, reader_task: asyncio.Task, timeout: float, me
 class SpiceThread:
     """Runs a :class:`SpiceClient` (with reconnection) on a thread named "spice".
 
-    Every input method may be called from any thread; calls are queued onto the SPICE loop in order.
+    It is an :class:`kvmfr_client.input.sink.InputSink`: every input method may be called from any
+    thread; calls are queued onto the SPICE loop in order and dropped while disconnected.
     """
 
     def __init__(self, client: SpiceClient):
@@ -329,29 +304,45 @@ class SpiceThread:
     def set_clipboard_image(self, data: bytes, kind: int = 2) -> None:
         self.call(self.client.set_clipboard_image, data, kind)
 
+    # -- InputSink -----------------------------------------------------------------------------
     def key_down(self, code: int) -> None:
-        self.call(self.client.key_down, code)
+        self.call(self.client.send_input, InputsChannel.key_down, code)
 
     def key_up(self, code: int) -> None:
-        self.call(self.client.key_up, code)
+        self.call(self.client.send_input, InputsChannel.key_up, code)
 
-    def key_modifiers(self, modifiers: int) -> None:
-        self.call(self.client.key_modifiers, modifiers)
+    def key_modifiers(self, modifiers: P.Modifier | int) -> None:
+        self.call(self.client.send_input, InputsChannel.key_modifiers, modifiers)
 
     def motion(self, dx: int, dy: int) -> None:
-        self.call(self.client.motion, dx, dy)
+        self.call(self.client.send_input, InputsChannel.motion, dx, dy)
 
     def position(self, x: int, y: int, display_id: int = 0) -> None:
-        self.call(self.client.position, x, y, display_id)
+        self.call(self.client.send_input, InputsChannel.position, x, y, display_id)
 
-    def button_press(self, button: int) -> None:
-        self.call(self.client.button_press, button)
+    def button_press(self, button: P.Button | int) -> None:
+        self.call(self.client.send_input, InputsChannel.button_press, button)
 
-    def button_release(self, button: int) -> None:
-        self.call(self.client.button_release, button)
+    def button_release(self, button: P.Button | int) -> None:
+        self.call(self.client.send_input, InputsChannel.button_release, button)
 
     def wheel(self, steps: int) -> None:
-        self.call(self.client.wheel, steps)
+        self.call(self.client.send_input, InputsChannel.wheel, steps)
+
+
+def spice_password(cfg) -> str | None:
+    """The SPICE password of every SPICE session we open (input, clipboard, audio): the contents of
+    ``spice:passwordFile`` (its last line break removed), else ``$KVMFR_SPICE_PASSWORD``, else None."""
+    import os
+
+    path = cfg["spice:passwordFile"]
+    if not path:
+        return os.environ.get("KVMFR_SPICE_PASSWORD")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except OSError as exc:
+        raise SpiceError(f"cannot read spice:passwordFile: {exc}") from None
 
 
 def spice_from_config(cfg, on_state: StateCallback | None = None) -> SpiceThread:
@@ -359,15 +350,8 @@ def spice_from_config(cfg, on_state: StateCallback | None = None) -> SpiceThread
 
     Wire the callbacks (``thread.client.on_mouse_mode``, ``on_clipboard_text``) before ``start()``.
     """
-    password = None
-    if cfg["spice:passwordFile"]:
-        try:
-            with open(cfg["spice:passwordFile"], encoding="utf-8") as f:
-                password = f.read().rstrip("\r\n")
-        except OSError as exc:
-            raise SpiceError(f"cannot read spice:passwordFile: {exc}") from None
     mode = P.MouseMode.CLIENT if cfg["spice:mouseMode"] == "client" else P.MouseMode.SERVER
-    client = SpiceClient(Address(cfg["spice:host"], cfg["spice:port"]), password, mouse_mode=mode,
+    client = SpiceClient(Address(cfg["spice:host"], cfg["spice:port"]), spice_password(cfg), mouse_mode=mode,
                          on_state=on_state, clipboard=cfg["spice:clipboard"],
                          clipboard_to_vm=cfg["spice:clipboardToVM"],
                          clipboard_to_local=cfg["spice:clipboardToLocal"])

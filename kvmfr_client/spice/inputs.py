@@ -135,11 +135,6 @@ class InputsChannel(Channel):
             self.button_press(button)
             self.button_release(button)
 
-    def release_buttons(self) -> None:
-        for button, mask in P.BUTTON_MASK.items():
-            if self.buttons_state & mask:
-                self.button_release(button)
-
     async def close(self, flush: bool = False, timeout: float = 2.0) -> None:
         if flush and not self.closed:
             self._flush_pending_motion()  # motion held back for flow control is still owed

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any, Mapping
 
+from kvmfr_client.input import ViewerInput
 from kvmfr_client.viewer.stats import save_snapshot, thread_cpu_s
 from kvmfr_client.viewer.status import FrameMeta, banner_lines, status_lines, window_title
 
@@ -23,16 +24,11 @@ log = logging.getLogger(__name__)
 # Cursor-only redraws at most this often (120 Hz): on a CPU renderer a redraw costs a full present.
 CURSOR_REDRAW_INTERVAL_S = 1 / 120
 
-# evdev codes of the escape-key combos the viewer owns (the rest belong to the input controller)
-KEY_Q, KEY_D, KEY_F = 16, 32, 33
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the window's flags to ``kvmfr-view``'s parser (every other setting is a section:option)."""
-    g = parser.add_argument_group("window (see docs/viewer.md; any section:option=value also works)")
-    g.add_argument("-F", "--fullscreen", action="store_true", help="start full screen (win:fullScreen)")
-    g.add_argument("-k", "--show-fps", action="store_true", help="show the stats overlay (win:showFPS)")
-    g.add_argument("--vsync", action="store_true", help="wait for vblank before showing a frame (win:vsync)")
+    # -F/--fullscreen, -k/--show-fps and --vsync are spellings of options (kvmfr_client.config.flags).
+    g = parser.add_argument_group("window tools (see docs/viewer.md)")
     g.add_argument("--exit-after", type=float, metavar="SECONDS", help="close the window after this long")
     g.add_argument("--stats-json", metavar="FILE", help="write counters and timings as JSON at exit")
     g.add_argument("--timings-json", metavar="FILE",
@@ -48,12 +44,13 @@ def _arg(args: Any, name: str, default=None):
     return getattr(args, name, default) if args is not None else default
 
 
-def run(cfg: Mapping[str, Any], args: Any = None, input_hook: Any = None) -> int:
+def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None = None) -> int:
     """Open the window on the configured shared memory and show frames until closed. Returns the exit code.
 
     ``cfg``: resolved options (:func:`kvmfr_client.config.load`); ``args``: the parsed command line with
-    :func:`add_arguments`' flags (or None); ``input_hook``: an object with ``on_key``/``on_mouse_button``/
-    ``on_cursor_pos``/``on_scroll``/``on_focus``/``on_enter`` (e.g. the SPICE InputController).
+    :func:`add_arguments`' flags (or None); ``input_hook``: the window's input
+    (:class:`kvmfr_client.input.ViewerInput`, started by the caller); None: one without SPICE, for the
+    viewer's own escape-key combos.
     """
     from kvmfr_client.viewer.window import Window, WindowError, init_glfw
     try:
@@ -81,7 +78,6 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: Any = None) -> int
 class _Viewer:
     def __init__(self, cfg, args, input_hook, platform: str):
         import kvmfr_client
-        from kvmfr_client.options import default_shm
         from kvmfr_client.viewer.frame_pipeline import CursorTracker, FramePipeline
         from kvmfr_client.viewer.overlay import Overlay
         from kvmfr_client.viewer.renderer import Renderer, RenderOptions
@@ -90,14 +86,14 @@ class _Viewer:
 
         self.cfg = cfg
         self.args = args
-        self.path = cfg.get("app:shmFile") or default_shm()
-        self.title_prefix = cfg.get("win:title", "kvmfr-view")
+        self.path = cfg["app:shmFile"]
+        self.title_prefix = cfg["win:title"]
         self.stats = Stats()
         self.win = Window(
             f"{self.title_prefix} - waiting for the host", cfg["win:size"], cfg["win:position"],
-            borderless=cfg["win:borderless"], fullscreen=cfg["win:fullScreen"] or bool(_arg(args, "fullscreen")),
+            borderless=cfg["win:borderless"], fullscreen=cfg["win:fullScreen"],
             maximize=cfg["win:maximize"], resizable=cfg["win:allowResize"],
-            vsync=cfg["win:vsync"] or bool(_arg(args, "vsync")), escape_key=cfg.get("input:escapeKey", 70))
+            vsync=cfg["egl:vsync"])
         self.platform = platform
         self.renderer = Renderer(RenderOptions(
             keep_aspect=cfg["win:keepAspect"], int_upscale=cfg["win:intUpscale"],
@@ -110,10 +106,10 @@ class _Viewer:
         self.stats_overlay = Overlay(anchor="topleft")
         self.status_overlay = Overlay(anchor="center")
         self.banner = Overlay(anchor="bottom")
-        self.show_stats = cfg["win:showFPS"] or bool(_arg(args, "show_fps"))
+        self.show_stats = cfg["win:showFPS"]
         self.fps_min = cfg["win:fpsMin"]
         self.auto_resize = cfg["win:autoResize"]
-        self.session = kvmfr_client.open(self.path, poll_us=int(cfg.get("app:pollUs", 250)))
+        self.session = kvmfr_client.open(self.path, poll_us=cfg["app:pollUs"])
         self.frames = FramePipeline(self.session, self.win.wake, use_damage=not _arg(args, "no_damage"))
         self.cursor = CursorTracker(self.session, self.win.wake)
         self._shape_serial = 0
@@ -124,21 +120,13 @@ class _Viewer:
         from kvmfr_client.viewer.stats import TimingRecorder
         self.timings = TimingRecorder() if _arg(args, "timings_json") else None
         self._quit = False
-        self.win.actions.update(fullscreen=self.win.toggle_fullscreen, stats=self._toggle_stats, quit=self._request_quit)
         self.win.to_guest_fn = self._to_guest
-        if input_hook is not None:
-            if hasattr(input_hook, "bind_session"):
-                input_hook.bind_session(self.session)   # KVMFR SETCURSORPOS when the pointer enters
-            if hasattr(input_hook, "add_combo"):
-                # The controller owns the escape key; it runs our combos so capture toggling stays right.
-                input_hook.add_combo(KEY_F, "toggle full screen", self._combo(self.win.toggle_fullscreen))
-                input_hook.add_combo(KEY_D, "toggle the stats overlay", self._combo(self._toggle_stats))
-                input_hook.add_combo(KEY_Q, "quit", self._combo(self._request_quit))
-                self.win.own_combos = False
-            self.win.set_input(input_hook)
-        self.input_hook = input_hook
-        self._hook_poll = getattr(input_hook, "poll", None)
-        self._last_viewport = None
+        # One controller owns the escape key and every combo, ours included, with or without SPICE.
+        self.input = input_hook if input_hook is not None else ViewerInput(cfg)
+        self.input.add_combo("f", "toggle full screen", self._combo(self.win.toggle_fullscreen))
+        self.input.add_combo("d", "toggle the stats overlay", self._combo(self._toggle_stats))
+        self.input.add_combo("q", "quit", self._combo(self._request_quit))
+        self.input.attach(self.win, self.session)   # the session: KVMFR SETCURSORPOS on pointer entry
         self._stats_refreshed = 0.0
 
     # ---- actions -------------------------------------------------------------------------------
@@ -199,8 +187,7 @@ class _Viewer:
                     self.win.wait(0)
                 if self.frames.error is not None:
                     raise self.frames.error
-                if self._hook_poll is not None:
-                    self._hook_poll()
+                self.input.poll()
                 new_frame = self._upload_pending()
                 cursor_dirty |= self._apply_cursor()
                 changed = self._update_texts()
@@ -313,21 +300,6 @@ class _Viewer:
                 lat = now_us - meta.t_capture_us
                 if 0 <= lat < 10_000_000:
                     self.stats.latency.add(lat / 1000.0)
-        self._sync_viewport(fw, fh)
-
-    def _sync_viewport(self, fw: int, fh: int) -> None:
-        hook = self.input_hook
-        r = self.renderer
-        if hook is None or not hasattr(hook, "set_viewport") or not r.has_frame:
-            return
-        pl = r.placement(fw, fh)
-        ww, wh = self.win.window_size()
-        kx, ky = ww / max(fw, 1), wh / max(fh, 1)
-        gw, gh = r.cursor.screen or (r.width, r.height)
-        vp = (pl.x * kx, pl.y * ky, pl.w * kx, pl.h * ky, gw, gh)
-        if vp != self._last_viewport:
-            self._last_viewport = vp
-            hook.set_viewport(*vp)
 
     def _finish(self) -> None:
         snapshot = _arg(self.args, "snapshot")

@@ -1,4 +1,4 @@
-"""The glfw window: creation and modes, the escape-key bindings, and the hook for an input controller.
+"""The glfw window: creation and modes, and its input events handed to one consumer.
 
 glfw picks X11 or Wayland by itself. Call :func:`init_glfw` before importing anything that imports
 ``OpenGL.GL``: on Wayland the context comes from EGL and PyOpenGL must be told so before it loads.
@@ -8,28 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Protocol
+from typing import Callable
 
 import glfw
 
+from kvmfr_client.input import glfw_keys
+from kvmfr_client.input.events import InputEvent
+
 log = logging.getLogger(__name__)
-
-SCROLL_LOCK_EVDEV = 70
-
-
-class InputHook(Protocol):
-    """What the window forwards raw glfw events to (the SPICE input controller implements it).
-
-    Each method is optional. ``attach(view)``, when present, is called once with the :class:`Window`
-    (``to_guest(x, y)`` maps window pixels to guest pixels, ``size()`` gives the window size).
-    """
-
-    def on_key(self, key: int, scancode: int, action: int, mods: int) -> None: ...
-    def on_mouse_button(self, button: int, action: int, mods: int) -> None: ...
-    def on_cursor_pos(self, x: float, y: float) -> None: ...
-    def on_scroll(self, dx: float, dy: float) -> None: ...
-    def on_focus(self, focused: bool) -> None: ...
-    def on_enter(self, entered: bool) -> None: ...
 
 
 class WindowError(RuntimeError):
@@ -53,19 +39,10 @@ def init_glfw() -> str:
     return platform
 
 
-def _evdev_of(key: int, scancode: int) -> int | None:
-    try:
-        from kvmfr_client.input.glfw_keys import evdev_code
-        return evdev_code(key, scancode)
-    except ImportError:
-        return SCROLL_LOCK_EVDEV if key == glfw.KEY_SCROLL_LOCK else None
-
-
 class Window:
     def __init__(self, title: str, size: tuple[int, int], position: tuple[int, int] | None = None,
                  borderless: bool = False, fullscreen: bool = False, maximize: bool = False,
-                 resizable: bool = True, vsync: bool = False, visible: bool = True,
-                 escape_key: int = SCROLL_LOCK_EVDEV):
+                 resizable: bool = True, vsync: bool = False, visible: bool = True):
         glfw.default_window_hints()
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
@@ -90,80 +67,29 @@ class Window:
         self.fullscreen = False
         if fullscreen:
             self.set_fullscreen(True)
-        self.escape_key = escape_key
-        self._escape_down = False
-        self._combo_used = False
-        self._swallowed: set[int] = set()
-        self.input: Any = None
-        self.own_combos = True       # False when the input controller runs the escape-key combos
-        self.actions: dict[str, Callable[[], None]] = {}
+        self.on_input: Callable[[InputEvent], None] | None = None
         self.dirty = True            # something changed that needs a redraw
         self.to_guest_fn: Callable[[float, float], tuple[float, float] | None] | None = None
         # The framebuffer size is cached from the resize callback: asking X for it every frame is a
         # round trip (~1-2 ms per frame on a loaded machine).
         self._fb_size = tuple(glfw.get_framebuffer_size(self.handle))
-        glfw.set_key_callback(self.handle, self._on_key)
-        glfw.set_mouse_button_callback(self.handle, self._fwd("on_mouse_button"))
-        glfw.set_cursor_pos_callback(self.handle, self._fwd("on_cursor_pos"))
-        glfw.set_scroll_callback(self.handle, self._fwd("on_scroll"))
-        glfw.set_window_focus_callback(self.handle, self._on_focus)
-        glfw.set_cursor_enter_callback(self.handle, self._on_enter)
+        glfw_keys.install_callbacks(self.handle, self._deliver)
         glfw.set_framebuffer_size_callback(self.handle, self._on_resize)
         glfw.set_window_refresh_callback(self.handle, self._on_refresh)
 
     # ---- input -------------------------------------------------------------------------------
 
-    def set_input(self, hook: InputHook | None) -> None:
-        self.input = hook
-        if hook is not None and hasattr(hook, "attach"):
-            hook.attach(self)
+    def set_input(self, handler: Callable[[InputEvent], None] | None) -> None:
+        """Send every input event (keys and buttons as evdev codes) to ``handler``, on this thread."""
+        self.on_input = handler
 
-    def _call(self, name: str, *args) -> None:
-        fn = getattr(self.input, name, None) if self.input is not None else None
-        if fn is not None:
-            try:
-                fn(*args)
-            except Exception:  # an input bug must not take the picture down
-                log.exception("input hook %s failed", name)
-
-    def _fwd(self, name: str):
-        def callback(_win, *args):
-            self._call(name, *args)
-        return callback
-
-    def _on_key(self, _win, key, scancode, action, mods) -> None:
-        if not self.own_combos:
-            self._call("on_key", key, scancode, action, mods)
+    def _deliver(self, event: InputEvent) -> None:
+        if self.on_input is None:
             return
-        if _evdev_of(key, scancode) == self.escape_key:
-            if action == glfw.PRESS:
-                self._escape_down, self._combo_used = True, False
-            elif action == glfw.RELEASE:
-                self._escape_down = False
-            self._call("on_key", key, scancode, action, mods)
-            return
-        if key in self._swallowed:
-            # a combo key: its repeat and release stay local too, even after the escape key is up
-            if action == glfw.RELEASE:
-                self._swallowed.discard(key)
-            return
-        if self._escape_down and action == glfw.PRESS:
-            name = {glfw.KEY_F: "fullscreen", glfw.KEY_D: "stats", glfw.KEY_Q: "quit"}.get(key)
-            if name is not None and name in self.actions:
-                self._combo_used = True
-                self._swallowed.add(key)
-                self.actions[name]()
-                self.dirty = True
-                return
-        self._call("on_key", key, scancode, action, mods)
-
-    def _on_focus(self, _win, focused) -> None:
-        if not focused:
-            self._escape_down = False
-        self._call("on_focus", bool(focused))
-
-    def _on_enter(self, _win, entered) -> None:
-        self._call("on_enter", bool(entered))
+        try:
+            self.on_input(event)
+        except Exception:  # an input bug must not take the picture down
+            log.exception("input handler failed on %r", event)
 
     def _on_resize(self, _win, w, h) -> None:
         self._fb_size = (w, h)

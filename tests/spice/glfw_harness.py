@@ -21,7 +21,8 @@ import time
 
 import glfw
 
-from kvmfr_client.input import InputController
+from kvmfr_client.input import FocusEvent, InputController
+from kvmfr_client.input.glfw_keys import install_callbacks
 from kvmfr_client.spice import Address, MouseMode, SpiceClient, SpiceThread
 
 
@@ -34,11 +35,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="harness: %(name)s: %(message)s")
 
     from kvmfr_client import config
-    from kvmfr_client.spice import options  # noqa: F401  (registers spice:* and input:*)
-    cfg = {}
-    for item in args.options:
-        key, _, text = item.partition("=")
-        cfg[key] = config._REGISTRY[key].convert(text)
+    cfg = config.load(overrides=args.options, user_file=False)
 
     client = SpiceClient(Address.parse(args.spice), mouse_mode=MouseMode.SERVER, clipboard=args.clipboard)
     spice = SpiceThread(client)  # started once every callback is wired (below)
@@ -66,7 +63,9 @@ def main() -> int:
     # Mouse-mode news arrives on the SPICE thread; hand it to this (the window's) thread.
     modes: list[tuple[int, int]] = []
     client.on_mouse_mode = lambda supported, current: (modes.append((supported, current)), glfw.post_empty_event())
-    controller.attach_glfw(window)
+    install_callbacks(window, controller.handle)
+    width, height = glfw.get_window_size(window)   # no picture here: window pixels are guest pixels
+    controller.attach(window, lambda x, y: (x, y) if 0 <= x < width and 0 <= y < height else None)
     spice.start()
 
     done = threading.Event()
@@ -91,7 +90,7 @@ def main() -> int:
     for _ in range(20):
         glfw.poll_events()
         time.sleep(0.01)
-    controller.on_focus(True)
+    controller.handle(FocusEvent(True))
     print(f"READY {glfw.get_x11_window(window)}", flush=True)
     while not done.is_set() and not glfw.window_should_close(window):
         glfw.wait_events_timeout(0.02)

@@ -1,8 +1,10 @@
-"""Runs the viewer with a recording input hook; writes what the hook saw as JSON at exit.
+"""Runs the viewer with the real input controller over a recording SPICE sink; writes JSON at exit.
 
     python -m tests.viewer.hook_child OUT.json [--controller] [kvmfr-view arguments...]
 
-With --controller the hook is the real kvmfr_client.input InputController over a recording fake SPICE.
+Always written: ``sent`` (what the controller sent towards SPICE, scancodes) and ``combos`` (the evdev
+codes of the escape-key combos). Without --controller also ``events``: every event the window handed to
+the controller (keys and buttons as evdev codes, pointer positions with the guest point under them).
 """
 
 from __future__ import annotations
@@ -10,45 +12,31 @@ from __future__ import annotations
 import json
 import sys
 
+from kvmfr_client.input import ButtonEvent, KeyEvent, PointerEvent, ViewerInput
+from tests.support.input_sink import RecordingSink
 
-class Recorder:
-    def __init__(self) -> None:
+
+class RecordingInput(ViewerInput):
+    """The viewer's input, also recording each event the window delivers before the controller sees it."""
+
+    def __init__(self, cfg, sink) -> None:
+        super().__init__(cfg, sink=sink)
         self.events: list[list] = []
-        self.view = None
 
-    def attach(self, view) -> None:
-        self.view = view
+    def attach(self, window, session=None) -> None:
+        super().attach(window, session)
+        controller = window.on_input
 
-    def on_key(self, key, scancode, action, mods):
-        self.events.append(["key", key, action])
-
-    def on_mouse_button(self, button, action, mods):
-        self.events.append(["button", button, action])
-
-    def on_cursor_pos(self, x, y):
-        guest = self.view.to_guest(x, y) if self.view is not None else None
-        self.events.append(["pos", x, y, list(guest) if guest else None])
-
-    def on_scroll(self, dx, dy):
-        self.events.append(["scroll", dx, dy])
-
-    def on_focus(self, focused):
-        self.events.append(["focus", focused])
-
-    def on_enter(self, entered):
-        self.events.append(["enter", entered])
-
-
-class FakeSpice:
-    """Records what the real InputController would send to the SPICE server."""
-
-    def __init__(self) -> None:
-        self.sent: list[list] = []
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args: self.sent.append([name, *[a if isinstance(a, (int, float)) else str(a) for a in args]])
+        def record(event) -> None:
+            if isinstance(event, KeyEvent):
+                self.events.append(["key", event.code, event.pressed])
+            elif isinstance(event, ButtonEvent):
+                self.events.append(["button", event.code, event.pressed])
+            elif isinstance(event, PointerEvent):
+                guest = window.to_guest(event.x, event.y)
+                self.events.append(["pos", event.x, event.y, list(guest) if guest else None])
+            controller(event)
+        window.set_input(record)
 
 
 def main() -> int:
@@ -56,21 +44,15 @@ def main() -> int:
     use_controller = sys.argv[2] == "--controller"
     if use_controller:
         del sys.argv[2]
-    from kvmfr_client import config
-    from kvmfr_client.cli.view import build_parser
+    from kvmfr_client.cli.view import parse_command_line
     from kvmfr_client.viewer import run
-    args = build_parser().parse_args(sys.argv[2:])
-    cfg = config.load(overrides=list(args.options) + ([f"app:shmFile={args.shm}"] if args.shm else []))
-    if use_controller:
-        from kvmfr_client.input.controller import InputController
-        spice = FakeSpice()
-        hook = InputController(spice, cfg)
-        rc = run(cfg, args, input_hook=hook)
-        result = {"rc": rc, "sent": spice.sent, "combos": sorted(hook.combos)}
-    else:
-        rec = Recorder()
-        rc = run(cfg, args, input_hook=rec)
-        result = {"rc": rc, "events": rec.events}
+    args, cfg = parse_command_line(sys.argv[2:])
+    spice = RecordingSink()   # IntEnum arguments are written to JSON as numbers
+    viewer_input = ViewerInput(cfg, sink=spice) if use_controller else RecordingInput(cfg, spice)
+    rc = run(cfg, args, input_hook=viewer_input)
+    result = {"rc": rc, "sent": spice.sent, "combos": sorted(viewer_input.controller.combos)}
+    if not use_controller:
+        result["events"] = viewer_input.events
     with open(out, "w") as f:
         json.dump(result, f)
     return rc
