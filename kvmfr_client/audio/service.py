@@ -12,6 +12,7 @@ import logging
 from typing import Any, Mapping
 
 from kvmfr_client.audio.player import Player
+from kvmfr_client.config import with_defaults
 from kvmfr_client.audio.priority import use_realtime
 from kvmfr_client.audio.scream_ivshmem import CHUNK_SECONDS, ScreamIvshmemSource
 from kvmfr_client.audio.scream_udp import ScreamUdpSource, parse_udp_url
@@ -52,7 +53,7 @@ class AudioService:
     def __init__(self, config: Mapping[str, Any], spice=None):
         """``spice``: the viewer's running SPICE session (a ``kvmfr_client.spice.client.SpiceThread``),
         which the playback channel then joins instead of opening a second, competing session."""
-        self.config = config
+        self.config = with_defaults(config)   # a plain mapping of some options is completed from the registry
         self.spice = spice
         self.player: Player | None = None  # the first source's player
         self.players: list[Player] = []  # one per source: each is its own stream, the sound server mixes
@@ -60,13 +61,13 @@ class AudioService:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.config.get("audio:scream")) or bool(self.config.get("audio:spice"))
+        return bool(self.config["audio:scream"]) or bool(self.config["audio:spice"])
 
     def _player(self, latency: float, name: str) -> Player:
         cfg = self.config
-        player = Player(latency_ms=latency, max_latency_ms=float(cfg.get("audio:maxLatency", 100)),
-                        device_latency_ms=float(cfg.get("audio:deviceLatency", 2.0)),
-                        sink=cfg.get("audio:sink") or None, server=cfg.get("audio:server") or None, stream_name=name)
+        player = Player(latency_ms=latency, max_latency_ms=float(cfg["audio:maxLatency"]),
+                        device_latency_ms=float(cfg["audio:deviceLatency"]),
+                        sink=cfg["audio:sink"] or None, server=cfg["audio:server"] or None, stream_name=name)
         self.players.append(player)
         return player
 
@@ -74,20 +75,20 @@ class AudioService:
         if self.players or not self.enabled:
             return
         cfg = self.config
-        use_realtime(bool(cfg.get("audio:realtime", False)))
-        latency = float(cfg.get("audio:latency", 19))
-        scream = cfg.get("audio:scream") or ""
+        use_realtime(bool(cfg["audio:realtime"]))
+        latency = float(cfg["audio:latency"])
+        scream = cfg["audio:scream"]
         kind, where = parse_scream_source(scream) if scream else (None, None)
-        sink = cfg.get("audio:sink") or None
+        sink = cfg["audio:sink"] or None
         if sink:
             from kvmfr_client.audio.sinks import check_sink
 
-            check_sink(sink, cfg.get("audio:server") or None)
+            check_sink(sink, cfg["audio:server"] or None)
         try:
             if kind == "udp":
                 host, port = where
                 player = self._player(latency, "guest audio (Scream)")
-                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg.get("audio:interface") or None))
+                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg["audio:interface"] or None))
             elif kind == "ivshmem":
                 # Chunks come 20 ms at a time, found by polling (no doorbell), and a guest completes
                 # them on its audio engine's period: keep a chunk plus a few ms ahead of each one.
@@ -96,19 +97,20 @@ class AudioService:
                     log.info("audio: IVSHMEM delivers 20 ms chunks; target latency %.0f ms for it", floor)
                 player = self._player(max(latency, floor), "guest audio (Scream IVSHMEM)")
                 self.sources.append(ScreamIvshmemSource(player.buffer, where, poll=max(latency, floor) / 8000.0))
-            if cfg.get("audio:spice"):
+            if cfg["audio:spice"]:
                 from kvmfr_client.audio.spice_playback import SharedSessionPlayback, SpicePlaybackSource
 
                 player = self._player(latency, "guest audio (SPICE)")
                 if self.spice is not None:
                     self.sources.append(SharedSessionPlayback(player, self.spice))
                 else:
-                    if cfg.get("spice:enable") and cfg.get("spice:input", True):
+                    if cfg["spice:enable"] and cfg["spice:input"]:
                         log.warning("audio:spice opens its own SPICE session; spice-server serves one client, so "
                                     "it will fight the viewer's: pass the viewer's session to AudioService(spice=)")
-                    self.sources.append(SpicePlaybackSource(
-                        player, cfg.get("spice:host", "127.0.0.1"), int(cfg.get("spice:port", 5900)),
-                        password=cfg.get("spice:password", "") or ""))
+                    from kvmfr_client.spice.client import spice_password
+
+                    self.sources.append(SpicePlaybackSource(player, cfg["spice:host"], cfg["spice:port"],
+                                                            password=spice_password(cfg) or ""))
         except Exception:
             self.stop()
             raise

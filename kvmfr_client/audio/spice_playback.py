@@ -173,7 +173,8 @@ class SpicePlaybackSource(_ChannelCounters):
         self._ready.wait(2.0)
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            # (closed: the thread already gave up, e.g. on a refused password)
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(timeout=5.0)

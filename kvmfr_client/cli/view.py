@@ -1,9 +1,13 @@
 """`kvmfr-view`: the viewer, its headless reader, and tools.
 
-    kvmfr-view [--shm PATH] [section:option=value ...]        the window (see docs/viewer.md)
+    kvmfr-view [-f PATH] [-F] [section:option=value ...]       the window (see docs/viewer.md)
     kvmfr-view --headless --frames N [--json]                  read N frames without a window
     kvmfr-view --inspect FILE [--json]                         decode a still copy of the memory
     kvmfr-view --benchmark [--duration S] [--json FILE] ...     capture-to-screen latency (docs/latency.md)
+
+Settings are Looking Glass style section:option names, read from Looking Glass's INI files, ours
+(~/.config/kvmfr-client/client.ini), -C files and the command line; Looking Glass's short flags work
+(see --help-options and docs/looking-glass-users.md).
 """
 
 from __future__ import annotations
@@ -16,19 +20,14 @@ import sys
 from .. import config
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kvmfr-view", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shm", "-f", help="shared memory (default: /dev/kvmfr0 if present, else /dev/shm/looking-glass)")
-    p.add_argument("--config", "-C", action="append", default=[], help="INI file with section:option settings")
-    p.add_argument("--help-options", action="store_true", help="list every section:option with its default")
+def build_parser() -> config.flags.Parser:
+    p = config.build_parser("kvmfr-view", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--headless", action="store_true", help="no window: read frames and report")
     p.add_argument("--frames", type=int, default=300, help="headless: frames to read")
     p.add_argument("--timeout", type=float, default=60.0, help="headless: give up after this many seconds")
     p.add_argument("--json", action="store_true", help="headless/inspect: print one JSON object")
     p.add_argument("--inspect", metavar="FILE", help="decode a dump of the shared memory and print it")
     p.add_argument("-v", "--verbose", action="count", default=0)
-    p.add_argument("options", nargs="*", metavar="section:option=value", help="option overrides")
     try:
         from .. import viewer
     except ImportError:
@@ -36,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     if viewer is not None and hasattr(viewer, "add_arguments"):
         viewer.add_arguments(p)
     return p
+
+
+def parse_command_line(argv: list[str] | None = None) -> tuple[argparse.Namespace, config.Config]:
+    """The parsed flags and the loaded configuration (a bad one: one error line, exit status 2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args, config.load_config(parser, args)
 
 
 def _inspect(path: str, as_json: bool) -> int:
@@ -64,22 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="kvmfr-view: %(levelname)s %(name)s: %(message)s")
-    if args.help_options:
-        print(config.help_text())
-        return 0
     if args.inspect:
         return _inspect(args.inspect, args.json)
-    overrides = list(args.options)
-    if args.shm:
-        overrides.append(f"app:shmFile={args.shm}")
-    try:
-        cfg = config.load(overrides=overrides, files=args.config)
-    except config.ConfigError as exc:
-        parser.error(str(exc))
+    cfg = config.load_config(parser, args)
     if args.headless:
         from .headless import main_headless
-        from ..options import default_shm
-        return main_headless(cfg.get("app:shmFile") or default_shm(), args.frames, args.json, args.timeout)
+        return main_headless(cfg["app:shmFile"], args.frames, args.json, args.timeout)
     try:
         from .. import viewer
         run = viewer.run

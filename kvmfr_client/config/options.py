@@ -1,19 +1,236 @@
-"""Core options (the reader), declared once; see kvmfr_client.config.
+"""Every option of kvmfr-view, kvmfr-audio and kvmfr-input, declared once: type, default, help.
 
-``app:shmFile`` is declared with the window's options (kvmfr_client/viewer/options.py); when unset,
-:func:`default_shm` picks the device the way Looking Glass does.
+Names follow Looking Glass B7 where it has the option, so a Looking Glass ``client.ini`` carries over; where
+a B7 name means the same as one of ours under another name, an :class:`Alias` maps it (at the end). An
+``lg=`` note says how an option differs from B7's of the same name; ``docs/looking-glass-users.md`` is
+generated from these notes. The guest agent's options (``agent:*``) are in :mod:`guest_agent.options`.
 """
 
+from __future__ import annotations
+
 import os
+import re
 
-from .config import Option, register
+from .registry import Alias, Option, parse_bool, parse_size, register, register_alias
 
+
+# -- defaults computed when the configuration is loaded ---------------------------------------------------
 
 def default_shm() -> str:
     """Like Looking Glass: /dev/kvmfr0 when the kvmfr module made it, else /dev/shm/looking-glass."""
     return "/dev/kvmfr0" if os.path.exists("/dev/kvmfr0") else "/dev/shm/looking-glass"
 
 
+# -- value types --------------------------------------------------------------------------------------------
+
+def parse_shm(text: str) -> str:
+    """A path, or (as in Looking Glass) the name of a kvmfr device: ``kvmfr0`` -> ``/dev/kvmfr0``."""
+    text = text.strip()
+    if not text:
+        raise ValueError("expected a file or a kvmfr device name, got an empty value")
+    return f"/dev/{text}" if re.fullmatch(r"kvmfr\d+", text) else text
+
+
+def parse_position(text: str) -> tuple[int, int] | None:
+    """``center`` (None: let the window manager choose) or ``X,Y`` / ``XxY``."""
+    value = text.strip().lower()
+    if value in ("", "center", "auto"):
+        return None
+    for sep in (",", "x"):
+        if sep in value:
+            x, y = value.split(sep, 1)
+            return int(x), int(y)
+    raise ValueError(f"expected X,Y or center, got {text!r}")
+
+
+def show_position(value: tuple[int, int] | None) -> str:
+    return "center" if value is None else f"{value[0]},{value[1]}"
+
+
+def parse_rotation(text: str) -> int:
+    value = int(text)
+    if value not in (0, 90, 180, 270):
+        raise ValueError(f"rotation must be 0, 90, 180 or 270, got {value}")
+    return value
+
+
+def parse_positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def parse_fps_min(text: str) -> float:
+    value = float(text)
+    if value < 0 and value != -1:
+        raise ValueError(f"expected frames per second, 0 or -1, got {text!r}")
+    return max(value, 0.0)   # Looking Glass's -1 (auto) is our 0: redraw only on change
+
+
+def parse_port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0..65535 (0: spice:host is a UNIX socket), got {port}")
+    return port
+
+
+def parse_sens(text: str) -> int:
+    value = int(text)
+    if not -9 <= value <= 9:
+        raise ValueError(f"mouse sensitivity must be -9..9, got {value}")
+    return value
+
+
+def parse_key(text: str) -> int:
+    """An evdev key code (70) or a key name (scrolllock, KEY_RIGHTCTRL)."""
+    from kvmfr_client.spice.keymap import key_from_name
+    return key_from_name(text)
+
+
+def parse_positive_ms(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive number of milliseconds, got {value}")
+    return value
+
+
+def parse_positive_float_ms(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be a positive number of milliseconds, got {text}")
+    return value
+
+
+def parse_poll_us(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive number of microseconds, got {value}")
+    return value
+
+
+def egl_scale_to_filter(text: str) -> str:
+    """Looking Glass's ``egl:scale`` (0 auto, 1 nearest, 2 linear) as our ``win:filter``."""
+    names = {"0": "linear", "1": "nearest", "2": "linear"}
+    if text.strip() not in names:
+        raise ValueError(f"egl:scale: expected 0 (auto), 1 (nearest) or 2 (linear), got {text!r}")
+    return names[text.strip()]
+
+
+# -- the options --------------------------------------------------------------------------------------------
+
 register(
-    Option("app", "pollUs", 250, "how often (microseconds) the reader checks the queues when idle", parse=int),
+    # app: the shared memory and the reader
+    Option("app", "shmFile", default_shm, "shared-memory file or kvmfr device (a name such as kvmfr0 means "
+           "/dev/kvmfr0); default: /dev/kvmfr0 if it exists, else /dev/shm/looking-glass", parse=parse_shm),
+    Option("app", "pollUs", 250, "how often (microseconds) the reader checks the frame and cursor queues when "
+           "idle", parse=parse_poll_us),
+    Option("app", "configFile", "", "an INI file to read after the standard ones (repeatable on the command "
+           "line: -C FILE)"),
+    Option("app", "license", False, "print the licence and exit", parse=parse_bool),
+
+    # win: the window
+    Option("win", "title", "kvmfr-view", "window title prefix; the guest's OS and host version are appended",
+           lg="default kvmfr-view; the guest's OS and host version are appended"),
+    Option("win", "size", (1024, 768), "initial window size WIDTHxHEIGHT", parse=parse_size),
+    Option("win", "position", None, "initial window position X,Y or XxY; center: the window manager places it",
+           parse=parse_position, show=show_position),
+    Option("win", "autoResize", False, "resize the window to the guest's frame size when it changes",
+           parse=parse_bool),
+    Option("win", "allowResize", True, "let the user resize the window", parse=parse_bool),
+    Option("win", "borderless", False, "no window decorations", parse=parse_bool),
+    Option("win", "fullScreen", False, "start full screen (key: escape key + F)", parse=parse_bool),
+    Option("win", "maximize", False, "start maximized", parse=parse_bool),
+    Option("win", "keepAspect", True, "keep the guest's aspect ratio (letterbox) when scaling", parse=parse_bool),
+    Option("win", "intUpscale", False, "scale up only by whole multiples (sharp pixels)", parse=parse_bool),
+    Option("win", "dontUpscale", False, "never scale the frame above its size (smaller windows still scale down)",
+           parse=parse_bool),
+    Option("win", "rotate", 0, "rotate the picture clockwise by 0, 90, 180 or 270 degrees, on top of the "
+           "rotation the host asks for", parse=parse_rotation),
+    Option("win", "filter", "linear", "scaling filter when the frame is not shown 1:1",
+           choices=("nearest", "linear")),
+    Option("win", "fpsMin", 0.0, "redraw at least this often (frames/s) even when nothing changed; 0: only on "
+           "change", parse=parse_fps_min,
+           lg="frames/s as a number; 0 and -1 (Looking Glass's auto) both mean: redraw only on change; "
+              "default 0"),
+    Option("win", "showFPS", False, "show the stats overlay at start (key: escape key + D)", parse=parse_bool,
+           lg="the overlay shows frame rates, latency and counters"),
+
+    # egl: the renderer (one OpenGL renderer here; the section keeps Looking Glass's name)
+    Option("egl", "vsync", False, "wait for vertical blank before showing a frame (adds latency)",
+           parse=parse_bool),
+    Option("egl", "mapHDRtoSDR", True, "tone-map HDR frames (HDR flag) into SDR instead of clipping",
+           parse=parse_bool),
+    Option("egl", "peakLuminance", 250.0, "HDR to SDR: content luminance (nits) that maps to SDR white's top; "
+           "brighter highlights clip. SDR white is 80 nits (scRGB 1.0)", parse=parse_positive_float),
+
+    # spice: the SPICE connection
+    Option("spice", "enable", True, "connect to the VM's SPICE server for keyboard, mouse and clipboard",
+           parse=parse_bool),
+    Option("spice", "host", "127.0.0.1", "SPICE server host, or the UNIX socket path when spice:port is 0"),
+    Option("spice", "port", 5900, "SPICE server port (0: spice:host is a UNIX socket path)", parse=parse_port),
+    Option("spice", "passwordFile", "", "file holding the SPICE password (QEMU password-secret); empty: "
+           "$KVMFR_SPICE_PASSWORD, else none"),
+    Option("spice", "input", True, "send keyboard and mouse input to the VM over SPICE", parse=parse_bool),
+    Option("spice", "mouseMode", "server",
+           "SPICE mouse mode: server (relative, as Looking Glass does) or client (absolute, needs a"
+           " usb-tablet or the agent)", choices=("server", "client")),
+    Option("spice", "captureOnStart", False, "enter capture mode as soon as the window opens", parse=parse_bool),
+    Option("spice", "clipboard", True, "share the clipboard with the VM through the SPICE agent",
+           parse=parse_bool),
+    Option("spice", "clipboardToVM", True, "send the local clipboard to the VM", parse=parse_bool),
+    Option("spice", "clipboardToLocal", True, "take the VM's clipboard into the local one", parse=parse_bool),
+
+    # input: keyboard and mouse
+    Option("input", "escapeKey", 70,
+           "key that toggles capture and starts the escape-key combos (evdev code or name; 70 = ScrollLock)",
+           parse=parse_key),
+    Option("input", "grabKeyboard", True, "grab the keyboard while capturing (WM shortcuts go to the VM)",
+           parse=parse_bool),
+    Option("input", "captureOnFocus", False, "enter capture mode when the window gains focus", parse=parse_bool),
+    Option("input", "captureOnly", False, "send keys and mouse to the VM only while capturing", parse=parse_bool),
+    Option("input", "releaseKeysOnFocusLoss", True, "release every pressed key when the window loses focus",
+           parse=parse_bool),
+    Option("input", "ignoreWindowsKeys", False, "do not send the Windows (Super) keys", parse=parse_bool),
+    Option("input", "rawMouse", True, "use raw (unaccelerated) relative motion while capturing, when available",
+           parse=parse_bool, lg="default yes (raw motion where the platform offers it)"),
+    Option("input", "mouseSens", 0, "mouse sensitivity while capturing, -9..9", parse=parse_sens),
+    Option("input", "hideCursor", True, "hide the local cursor over the window", parse=parse_bool),
+    Option("input", "absoluteOutsideCapture", True,
+           "outside capture, position the guest pointer absolutely when the VM offers client mouse mode",
+           parse=parse_bool),
+
+    # audio: guest sound (Scream and/or the SPICE playback channel)
+    Option("audio", "scream", "",
+           "Scream source: udp://GROUP_OR_HOST:PORT (e.g. udp://239.255.77.77:4010) or ivshmem:PATH "
+           "(e.g. ivshmem:/dev/shm/scream-ivshmem); empty = off"),
+    Option("audio", "interface", "", "network interface (name or IPv4 address) to join the Scream multicast "
+           "group on; empty: the default route's"),
+    Option("audio", "spice", False, "play the guest's SPICE playback channel (spice:host/spice:port)",
+           parse=parse_bool),
+    Option("audio", "sink", "", "PulseAudio/PipeWire sink name to play on; empty = the default sink"),
+    Option("audio", "latency", 19, "target latency in ms from packet arrival to the sink (the sink device's own "
+           "buffer comes on top)", parse=parse_positive_ms),
+    Option("audio", "deviceLatency", 2.0,
+           "latency in ms to ask of the sink device (its period, e.g. PipeWire's quantum); audio in the device no "
+           "longer protects against a late packet, so it is kept small", parse=parse_positive_float_ms),
+    Option("audio", "realtime", False,
+           "run the audio threads real-time (round-robin, priority 3: below the sound server's own) instead of "
+           "at nice -11, where permitted", parse=parse_bool),
+    Option("audio", "maxLatency", 100, "latency (ms) above which the excess is skipped at once to catch up",
+           parse=parse_positive_ms),
+    Option("audio", "server", "", "PulseAudio server to connect to (as PULSE_SERVER); empty = the usual one"),
+)
+
+# Other spellings: Looking Glass B7 names for options we spell differently, and our own old names.
+register_alias(
+    Alias("opengl:vsync", "egl:vsync"),
+    Alias("win:vsync", "egl:vsync"),   # kvmfr-view's name before the Looking Glass one
+    Alias("app:framePollInterval", "app:pollUs",
+          lg="one interval for the frame and the cursor queues; default 250 µs here"),
+    Alias("egl:scale", "win:filter", translate=egl_scale_to_filter,
+          lg="1 = nearest, 2 = linear as in Looking Glass; 0 (auto) = linear"),
+    Alias("pipewire:outDevice", "audio:sink", lg="the PipeWire node (or PulseAudio sink) name to play on"),
+    Alias("spice:audio", "audio:spice",
+          lg="default no here: SPICE audio plays only when asked (`audio:spice`)"),
 )

@@ -1,31 +1,16 @@
-"""Looking-Glass-style configuration: ``section:option`` names, INI files and command-line overrides.
+"""The option registry: one :class:`Option` per ``section:option``, plus the other spellings of some of them.
 
-Every option is declared once, with its default and help text, by the part of the program that uses it
-(``kvmfr_client/*/options.py`` call :func:`register`). The CLI, the INI loader and the README's option
-table all read that one registry.
-
-Precedence, lowest first: declared default, ``~/.config/kvmfr-client/client.ini``, files given with
-``--config``, then ``section:option=value`` arguments on the command line.
+Every option is declared once, with its type (its ``parse`` function), its default and its help text, in
+:mod:`kvmfr_client.config.options` (the guest agent's in :mod:`guest_agent.options`). Looking Glass B7 names we
+spell differently are :class:`Alias` entries pointing at ours. Names are looked up case-insensitively, as
+Looking Glass does.
 """
 
 from __future__ import annotations
 
-import configparser
-import importlib
-import os
+import difflib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
-
-# Modules that declare options. Each one calls register() when imported.
-_OPTION_MODULES = (
-    "kvmfr_client.options",
-    "kvmfr_client.viewer.options",
-    "kvmfr_client.spice.options",
-    "kvmfr_client.audio.options",
-)
-
-USER_CONFIG = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kvmfr-client" / "client.ini"
+from typing import Any, Callable
 
 
 class ConfigError(ValueError):
@@ -53,109 +38,129 @@ def parse_size(text: str) -> tuple[int, int]:
     return size
 
 
+def show_value(value: Any) -> str:
+    """A value as a user would type it: ``yes``/``no``, ``1024x768``, ``""`` for empty, ``(none)`` for unset."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "x".join(show_value(v) for v in value)
+    text = str(value)
+    return text if text else '""'
+
+
 @dataclass(frozen=True)
 class Option:
+    """One setting. ``default`` is the value, or a function computing it when the configuration is loaded
+    (``app:shmFile`` looks for /dev/kvmfr0). ``lg`` says how it differs from the Looking Glass B7 option of
+    the same name (None: it acts the same, or Looking Glass has no such option)."""
+
     section: str
     name: str
     default: Any
     help: str
     parse: Callable[[str], Any] = str
     choices: tuple[str, ...] | None = None
+    show: Callable[[Any], str] = show_value
+    lg: str | None = None
 
     @property
     def key(self) -> str:
         return f"{self.section}:{self.name}"
 
-    def convert(self, text: str) -> Any:
+    @property
+    def is_bool(self) -> bool:
+        return self.parse is parse_bool
+
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
+    def convert(self, text: Any) -> Any:
         try:
             value = self.parse(text) if isinstance(text, str) else text
         except ValueError as exc:
-            raise ConfigError(f"{self.key}: {exc}") from None
+            why = str(exc)
+            if why.startswith(("invalid literal", "could not convert")):   # int() / float()'s own words
+                why = f"expected a number, got {text!r}"
+            raise ConfigError(f"{self.key}: {why}") from None
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{self.key}: {value!r} is not one of {', '.join(self.choices)}")
         return value
 
 
+@dataclass(frozen=True)
+class Alias:
+    """Another name for one of our options: a Looking Glass B7 name we spell differently, or an old name of
+    ours. ``translate`` maps the alias's value text to ours (``egl:scale=1`` -> ``nearest``); ``lg`` says
+    how it differs from Looking Glass (None: it acts the same)."""
+
+    key: str
+    target: str
+    translate: Callable[[str], str] | None = None
+    lg: str | None = None
+
+
 _REGISTRY: dict[str, Option] = {}
+_ALIASES: dict[str, Alias] = {}
+_BY_LOWER: dict[str, str] = {}   # lower-case spelling -> the key as declared (option or alias)
 
 
 def register(*options: Option) -> None:
     for opt in options:
         if opt.key in _REGISTRY and _REGISTRY[opt.key] != opt:
             raise RuntimeError(f"option {opt.key} declared twice")
+        _claim(opt.key)
         _REGISTRY[opt.key] = opt
 
 
-def all_options() -> list[Option]:
-    _import_option_modules()
-    return sorted(_REGISTRY.values(), key=lambda o: o.key)
+def register_alias(*aliases: Alias) -> None:
+    for alias in aliases:
+        if alias.target not in _REGISTRY:
+            raise RuntimeError(f"alias {alias.key} names no option: {alias.target}")
+        _claim(alias.key)
+        _ALIASES[alias.key] = alias
 
 
-def _import_option_modules() -> None:
-    for name in _OPTION_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # A part of the program that is not installed declares no options; any other
-            # import failure is a real bug and propagates.
-            if exc.name != name:
-                raise
+def _claim(key: str) -> None:
+    owner = _BY_LOWER.setdefault(key.lower(), key)
+    if owner != key:
+        raise RuntimeError(f"{key} and {owner} differ only in case")
 
 
-class Config(Mapping[str, Any]):
-    """Resolved option values, looked up as ``cfg["win:fullscreen"]``."""
-
-    def __init__(self, values: dict[str, Any]):
-        self._values = values
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def __iter__(self):
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def section(self, name: str) -> dict[str, Any]:
-        prefix = name + ":"
-        return {k[len(prefix):]: v for k, v in self._values.items() if k.startswith(prefix)}
+def option(key: str) -> Option:
+    """Our option named ``key`` (exact spelling); KeyError if there is none."""
+    return _REGISTRY[key]
 
 
-def load(overrides: Iterable[str] = (), files: Iterable[str | Path] = (), user_file: bool = True) -> Config:
-    """Build a :class:`Config` from defaults, INI files and ``section:option=value`` overrides."""
-    _import_option_modules()
-    values = {key: opt.default for key, opt in _REGISTRY.items()}
-    paths = ([USER_CONFIG] if user_file else []) + [Path(p) for p in files]
-    for path in paths:
-        if not path.exists():
-            if path != USER_CONFIG:
-                raise ConfigError(f"config file {path} does not exist")
-            continue
-        parser = configparser.ConfigParser(interpolation=None)
-        parser.optionxform = str   # option names are camelCase, as in Looking Glass
-        parser.read(path)
-        for section in parser.sections():
-            for name, text in parser.items(section):
-                _set(values, f"{section}:{name}", text, origin=str(path))
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ConfigError(f"expected section:option=value, got {item!r}")
-        _set(values, key.strip(), text, origin="command line")
-    return Config(values)
+def options(sections: tuple[str, ...] | None = None) -> list[Option]:
+    return sorted((o for o in _REGISTRY.values() if sections is None or o.section in sections),
+                  key=lambda o: o.key)
 
 
-def _set(values: dict[str, Any], key: str, text: str, origin: str) -> None:
-    opt = _REGISTRY.get(key)
-    if opt is None:
-        raise ConfigError(f"unknown option {key!r} ({origin}); `kvmfr-view --help-options` lists them")
-    values[key] = opt.convert(text)
+def aliases() -> list[Alias]:
+    return sorted(_ALIASES.values(), key=lambda a: a.key)
 
 
-def help_text() -> str:
-    lines = []
-    for opt in all_options():
-        choices = f" [{'|'.join(opt.choices)}]" if opt.choices else ""
-        lines.append(f"  {opt.key:<28} {opt.help}{choices} (default: {opt.default!r})")
-    return "\n".join(lines)
+def aliases_of(key: str) -> list[str]:
+    return [a.key for a in aliases() if a.target == key]
+
+
+def resolve(name: str) -> tuple[Option, Alias | None] | None:
+    """``name`` in any letter case -> (our option, the alias it was spelled as or None); None if unknown."""
+    key = _BY_LOWER.get(name.strip().lower())
+    if key is None:
+        return None
+    if key in _ALIASES:
+        alias = _ALIASES[key]
+        return _REGISTRY[alias.target], alias
+    return _REGISTRY[key], None
+
+
+def suggest(name: str, extra: list[str]) -> str | None:
+    """The known name closest to ``name`` (ours, an alias, or one of ``extra``), for a "did you mean"."""
+    known = {k.lower(): k for k in [*_REGISTRY, *_ALIASES, *extra]}
+    match = difflib.get_close_matches(name.strip().lower(), list(known), n=1, cutoff=0.6)
+    return known[match[0]] if match else None

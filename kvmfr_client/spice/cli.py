@@ -9,34 +9,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
+
+from kvmfr_client import config
 
 from . import protocol as P
 from .actions import USAGE, ActionError, needs_absolute, parse, play
-from .client import SpiceClient
+from .client import SpiceClient, spice_password
 from .errors import SpiceError
 from .link import Address
 
 
-def _read_password(path: str | None) -> str | None:
-    if path is None:
-        return os.environ.get("KVMFR_SPICE_PASSWORD")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().rstrip("\r\n")
-    except OSError as exc:
-        raise SystemExit(f"kvmfr-input: cannot read password file: {exc}") from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kvmfr-input", description="Send keyboard and mouse input to a VM over SPICE.",
-        epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spice", required=True, metavar="HOST:PORT",
-                        help="SPICE server: HOST:PORT, or a UNIX socket path (unix:/path or /path)")
-    parser.add_argument("--password-file", metavar="FILE",
-                        help="file holding the SPICE password (else $KVMFR_SPICE_PASSWORD; else none)")
+def build_parser() -> config.flags.Parser:
+    """``--spice`` and ``--password-file`` are spellings of spice:host/spice:port and spice:passwordFile
+    (kvmfr_client.config.flags); without them the configured ones are used (INI files, -C)."""
+    parser = config.build_parser(
+        "kvmfr-input", description="Send keyboard and mouse input to a VM over SPICE.",
+        epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter, items=False)
     parser.add_argument("--delay", type=float, default=0.0, metavar="SECONDS",
                         help="pause after each command (default 0)")
     parser.add_argument("--key-delay", type=float, default=0.01, metavar="SECONDS",
@@ -67,11 +56,12 @@ async def run(address: Address, password: str | None, actions, delay: float, tim
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="kvmfr-input: %(name)s: %(message)s")
+    cfg = config.load_config(parser, args)
     try:
-        address = Address.parse(args.spice)
         actions = parse(args.command)
     except (ValueError, ActionError) as exc:
         print(f"kvmfr-input: {exc}", file=sys.stderr)
@@ -79,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     if not actions:
         print(f"kvmfr-input: no commands given\n{USAGE}", file=sys.stderr)
         return 2
-    password = _read_password(args.password_file)
+    address = Address(cfg["spice:host"], cfg["spice:port"])
+    try:
+        password = spice_password(cfg)
+    except SpiceError as exc:
+        print(f"kvmfr-input: {exc}", file=sys.stderr)
+        return 1
     try:
         asyncio.run(run(address, password, actions, args.delay, args.timeout, args.key_delay))
     except SpiceError as exc:

@@ -201,8 +201,8 @@ def _raise_link_result(code: int, address: Address, channel_type: int, password:
     text = _LINK_RESULT_TEXT.get(code, "unknown link error")
     where = f"SPICE server at {address} refused channel {channel_type}: {text} (link result {code} {name})"
     if code == P.LinkResult.PERMISSION_DENIED:
-        hint = ("; check the password (--password-file / spice:password)" if password
-                else "; the server wants a password: give one with --password-file or spice:password")
+        hint = ("; check the password (--password-file / spice:passwordFile)" if password
+                else "; the server wants a password: give one with --password-file or spice:passwordFile")
         raise SpiceAuthError(where + hint, code)
     if code == P.LinkResult.VERSION_MISMATCH:
         raise SpiceVersionError(where)

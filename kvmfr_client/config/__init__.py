@@ -1,0 +1,38 @@
+"""Looking-Glass-style configuration: ``section:option`` names, INI files and command-line flags.
+
+    registry.py   Option / Alias and the one registry (case-insensitive lookup, "did you mean")
+    options.py    every option of kvmfr-view, kvmfr-audio and kvmfr-input, declared once
+    lg_b7.py      the Looking Glass B7 client's options, as data (names, short flags, types)
+    loader.py     defaults -> Looking Glass INI files -> ours -> -C files -> command line
+    flags.py      the one table of command-line flags (each a spelling of an option), argparse glue,
+                  --version, --help-options
+    lgdoc.py      generates docs/looking-glass-users.md from the above
+
+Programs call :func:`build_parser` and :func:`load_config`; library code and tests call :func:`load`.
+"""
+
+from . import options as _options  # noqa: F401  (declares the options)
+from . import registry as _registry
+from .flags import FLAGS, Flag, build_parser, help_options, load_config, version_text
+from .loader import Config, defaults, load, standard_files, with_defaults
+from .options import default_shm, parse_position
+from .registry import (_REGISTRY, Alias, ConfigError, Option, option, parse_bool, parse_size, register,
+                       register_alias, show_value)
+
+
+def all_options() -> list[Option]:
+    """Every option of kvmfr-view, kvmfr-audio and kvmfr-input (and the agent's, once it is imported)."""
+    return _registry.options()
+
+
+def help_text() -> str:
+    """``kvmfr-view --help-options``."""
+    return help_options("kvmfr-view")
+
+
+__all__ = [
+    "FLAGS", "Alias", "Config", "ConfigError", "Flag", "Option", "all_options", "build_parser", "default_shm",
+    "defaults", "help_options", "help_text", "load", "load_config", "option", "parse_bool", "parse_position",
+    "parse_size", "register", "register_alias", "show_value", "standard_files", "version_text", "with_defaults",
+    "_REGISTRY",
+]
