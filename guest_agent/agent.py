@@ -24,15 +24,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class AgentOptions:
+    """What the agent runs with; the defaults are the ``agent:*`` options' (guest_agent/options.py)."""
+
     shm: str
-    source: str = "testpattern"
-    width: int = 1920
-    height: int = 1080
-    fps: float = 60.0
-    ftype: FrameType = FrameType.BGRA
-    frames: int = 0               # stop after this many frames (0 = run until stopped)
-    cursor: bool = True
-    idle_without_clients: bool = True
+    source: str
+    width: int
+    height: int
+    fps: float
+    ftype: FrameType
+    frames: int                   # stop after this many frames (0 = run until stopped)
+    cursor: bool
+    idle_without_clients: bool
+
+    @classmethod
+    def from_config(cls, cfg) -> "AgentOptions":
+        """From resolved options (:func:`kvmfr_client.config.load`) holding the ``agent:*`` ones."""
+        width, height = cfg["agent:size"]
+        return cls(shm=cfg["agent:shmFile"], source=cfg["agent:source"], width=width, height=height,
+                   fps=cfg["agent:fps"], ftype=FrameType[cfg["agent:format"]], frames=cfg["agent:frames"],
+                   cursor=cfg["agent:cursor"], idle_without_clients=not cfg["agent:always"])
 
 
 def ensure_shm(path: str, width: int, height: int, ftype: FrameType) -> int:

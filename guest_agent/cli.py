@@ -34,13 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="kvmfr-agent: %(levelname)s %(message)s")
     cfg = config.load_config(parser, args)
-    from kvmfr_client.core.formats import FrameType
-
     from .agent import AgentOptions, run_agent
-    width, height = cfg["agent:size"]
-    opts = AgentOptions(shm=cfg["agent:shmFile"], source=cfg["agent:source"], width=width, height=height,
-                        fps=cfg["agent:fps"], ftype=FrameType[cfg["agent:format"]], frames=cfg["agent:frames"],
-                        cursor=cfg["agent:cursor"], idle_without_clients=not cfg["agent:always"])
+    opts = AgentOptions.from_config(cfg)
     return run_agent(opts)
 
 

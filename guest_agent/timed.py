@@ -20,17 +20,24 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kvmfr_client.config import parse_size
+    from kvmfr_client import config
+
+    from guest_agent import options as _options  # noqa: F401  (declares agent:*)
     p = argparse.ArgumentParser(prog="guest_agent.timed")
     p.add_argument("--shm", required=True)
-    p.add_argument("--size", type=parse_size, default=(1920, 1080))
-    p.add_argument("--fps", type=float, default=60.0)
+    p.add_argument("--size", required=True, help="WIDTHxHEIGHT")
+    p.add_argument("--fps", required=True)
     p.add_argument("--log", required=True, help="JSON file written at exit")
     args = p.parse_args(argv)
+    try:
+        cfg = config.load([f"agent:shmFile={args.shm}", f"agent:size={args.size}", f"agent:fps={args.fps}",
+                           "agent:cursor=no"], user_file=False)
+    except config.ConfigError as exc:
+        p.error(str(exc))
 
     from guest_agent.agent import Agent, AgentOptions
     import signal
-    agent = Agent(AgentOptions(shm=args.shm, width=args.size[0], height=args.size[1], fps=args.fps, cursor=False))
+    agent = Agent(AgentOptions.from_config(cfg))
     posted: list[tuple[int, int, int, int]] = []
     t_ns = {"begin": 0, "end": 0}
     producer = agent.producer

@@ -27,7 +27,7 @@ from kvmfr_client.audio.service import AudioConfigError, AudioService
 from kvmfr_client.spice.errors import SpiceError
 
 
-def _parser() -> config.flags.Parser:
+def build_parser() -> config.flags.Parser:
     p = config.build_parser("kvmfr-audio", description="Play a VM's Scream or SPICE audio through "
                             "PulseAudio/PipeWire.", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--spice-password", metavar="PASSWORD",
@@ -41,7 +41,7 @@ def _parser() -> config.flags.Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s")

@@ -82,8 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportError, AttributeError):
         print("kvmfr-view: the window is not available in this build; use --headless", file=sys.stderr)
         return 2
+    from ..spice import SpiceError
     from .services import start_services, stop_services
-    viewer_input, audio = start_services(cfg)
+    try:
+        viewer_input, audio = start_services(cfg)
+    except SpiceError as exc:   # e.g. an unreadable spice:passwordFile: a bad setting, said in one line
+        print(f"kvmfr-view: {exc}", file=sys.stderr)
+        return 2
     try:
         return run(cfg, args, input_hook=viewer_input)
     finally:

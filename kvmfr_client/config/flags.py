@@ -295,6 +295,12 @@ def build_parser(program: str, description: str | None = None, *, items: bool = 
     return parser
 
 
+def plain_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """The parser's flags that are not spellings of options: what to do (modes, tools), not settings."""
+    return [", ".join(a.option_strings) for a in parser._actions
+            if a.option_strings and not isinstance(a, (_FlagAction, _PrintAndExit, _ItemAction, argparse._HelpAction))]
+
+
 def load_config(parser: Parser, args: argparse.Namespace) -> loader.Config:
     """The configuration of ``parser``'s program for parsed ``args``: a bad name or value is one error line
     and exit status 2; Looking Glass options we ignore are listed in one warning on stderr."""

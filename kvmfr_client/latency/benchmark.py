@@ -5,7 +5,7 @@
 
 Processes (each its own, so none steals another's GIL):
   agent   the guest agent's test pattern on a private shared-memory file (not with ``--shm``), with
-          a log of every frame's capture and post time (:mod:`.agent_runner`);
+          a log of every frame's capture and post time (:mod:`guest_agent.timed`, started as a child process);
   viewer  ``kvmfr-view`` itself, 1:1 in a borderless window at 0,0, writing ``--timings-json``;
   probes  one per window (ours, then each ``--probe-window``), polling the barcode strip (:mod:`.probe`);
   this    sleeps, takes /proc CPU readings at both ends of the measured interval, and times memcpy

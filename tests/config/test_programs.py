@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kvmfr_client.config import lg_b7, lgdoc
+from kvmfr_client.config import lg_b7
+from tools import lgdoc
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -100,6 +101,6 @@ def test_kvmfr_input_takes_the_spice_server_from_the_config(places, clean_env):
 def test_the_looking_glass_users_page_is_generated_from_the_registry():
     committed = (REPO / "docs" / "looking-glass-users.md").read_text()
     assert committed == lgdoc.generate(), \
-        "docs/looking-glass-users.md is stale: python -m kvmfr_client.config.lgdoc > docs/looking-glass-users.md"
+        "docs/looking-glass-users.md is stale: python -m tools.lgdoc > docs/looking-glass-users.md"
     for lg in lg_b7.B7_OPTIONS:
         assert f"| `{lg.key}` |" in committed
