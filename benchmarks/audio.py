@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         run_probe(float(args._probe[0]), args._probe[1], args._probe[2])
         return 0
 
-    from tests.audio.pulse_daemon import _die_with_parent, start_pulse, stop_pulse
+    from tests.support.pulse import _die_with_parent, start_pulse, stop_pulse
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

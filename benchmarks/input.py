@@ -74,6 +74,16 @@ def raw_socket(count: int) -> list[float]:
     return [a - s for s, a in zip(sent, arrivals)]
 
 
+def poll(collect, count: int, timeout: float) -> list:
+    """``collect()`` every 50 ms until it returns ``count`` items or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    items = collect()
+    while len(items) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        items = collect()
+    return items
+
+
 async def spice_presses(spice: str, count: int, gap: float, on_sent) -> None:
     client = SpiceClient(Address.parse(spice))
     await client.connect()
@@ -95,13 +105,8 @@ def qemu_latency(workdir: Path, count: int) -> list[float]:
     try:
         sent: list[float] = []
         asyncio.run(spice_presses(vm.spice, count, 0.003, lambda wall, perf: sent.append(wall)))
-        deadline = time.monotonic() + 5
-        logged: list[float] = []
-        while time.monotonic() < deadline:
-            logged = [int(s) + int(us) / 1e6 for _, s, us in _TRACE_TS.findall(vm.trace.path.read_text())]
-            if len(logged) >= count:
-                break
-            time.sleep(0.05)
+        logged = poll(lambda: [int(s) + int(us) / 1e6
+                               for _, s, us in _TRACE_TS.findall(vm.trace.path.read_text())], count, 5)
     finally:
         vm.stop()
     if len(logged) != count:
@@ -119,13 +124,8 @@ def guest_latency(workdir: Path, count: int) -> list[float]:
         start = len(vm.serial.lines)
         sent: list[float] = []
         asyncio.run(spice_presses(vm.spice, count, 0.02, lambda wall, perf: sent.append(perf)))
-        deadline = time.monotonic() + 10
-        arrivals: list[float] = []
-        while time.monotonic() < deadline:
-            arrivals = [t for t, line in vm.serial.lines[start:] if re.match(r"EV \d+ 1 30 1$", line)]
-            if len(arrivals) >= count:
-                break
-            time.sleep(0.05)
+        arrivals = poll(lambda: [t for t, line in vm.serial.lines[start:] if re.match(r"EV \d+ 1 30 1$", line)],
+                        count, 10)
     finally:
         vm.stop()
     if len(arrivals) != count:

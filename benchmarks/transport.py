@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -79,8 +78,9 @@ def _data_offset(path: str, serial: int) -> int:
 
 def post_to_copied(width: int, height: int, frames: int, fps: float) -> dict:
     path = tempfile.mktemp(prefix="kvmfr-bench-", dir="/dev/shm")
-    agent = subprocess.Popen([sys.executable, "-m", "guest_agent", "--shm", path, "--size", f"{width}x{height}",
-                              "--fps", str(fps), "--no-cursor"], stderr=subprocess.DEVNULL)
+    from tests.support.agent import start_agent
+    from tests.support.process import stop_process
+    agent = start_agent(path, (width, height), fps=fps, cursor=False, log=os.devnull)
     lat, copy_ms = [], []
     try:
         while not os.path.exists(path):
@@ -104,8 +104,7 @@ def post_to_copied(width: int, height: int, frames: int, fps: float) -> dict:
                 t_first = t_first or time.monotonic()
                 t_last = time.monotonic()
     finally:
-        agent.terminate()
-        agent.wait()
+        stop_process(agent)
         if os.path.exists(path):
             os.unlink(path)
     return {"fps": (len(copy_ms) - 1) / (t_last - t_first), "post_to_copied_ms_p50": statistics.median(lat),

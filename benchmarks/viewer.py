@@ -15,9 +15,6 @@ import argparse
 import json
 import mmap
 import os
-import select
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,27 +24,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-
-def start_xvfb(width: int, height: int) -> tuple[subprocess.Popen, str]:
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        sys.exit("Xvfb is not installed (apt-get install xvfb)")
-    rfd, wfd = os.pipe()
-    proc = subprocess.Popen([exe, "-displayfd", str(wfd), "-screen", "0", f"{width}x{height}x24", "-nolisten",
-                             "tcp", "-noreset", "+extension", "GLX"], pass_fds=(wfd,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(wfd)
-    number = b""
-    deadline = time.monotonic() + 20
-    while not number.endswith(b"\n"):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            sys.exit("Xvfb did not start")
-        if select.select([rfd], [], [], 0.5)[0]:
-            number += os.read(rfd, 16)
-    os.close(rfd)
-    return proc, ":" + number.decode().strip()
+from tests.support.agent import start_agent  # noqa: E402
+from tests.support.process import stop_process  # noqa: E402
+from tests.support.xvfb import XServer, start_xvfb  # noqa: E402
 
 
 def memcpy_ms(nbytes: int, repeats: int = 50) -> float:
@@ -72,24 +53,11 @@ def memcpy_ms(nbytes: int, repeats: int = 50) -> float:
         os.unlink(path)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def run_one(display: str, width: int, height: int, seconds: float, fmt: str, force_shader: bool) -> dict:
+def run_one(xserver: XServer, width: int, height: int, seconds: float, fmt: str, force_shader: bool) -> dict:
     shm = Path(f"/dev/shm/kvmfr-bench-{os.getpid()}-{width}x{height}")
     tmp = Path(tempfile.mkdtemp(prefix="kvmfr-bench-"))
-    env = dict(os.environ, DISPLAY=display, XDG_CONFIG_HOME=str(tmp))
-    env.pop("WAYLAND_DISPLAY", None)
-    agent = subprocess.Popen([sys.executable, "-m", "guest_agent", "--shm", str(shm), "--size", f"{width}x{height}",
-                              "--fps", "60", "--format", fmt], cwd=REPO, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = xserver.env(XDG_CONFIG_HOME=str(tmp))
+    agent = start_agent(shm, (width, height), fps=60, fmt=fmt, env=env, log=tmp / "agent.log")
     stats_file = tmp / "stats.json"
     cmd = [sys.executable, "-m", "kvmfr_client.cli.view", "--shm", str(shm), "--exit-after", str(seconds),
            "--stats-json", str(stats_file), f"win:size={width}x{height}", "win:position=0,0",
@@ -102,7 +70,7 @@ def run_one(display: str, width: int, height: int, seconds: float, fmt: str, for
             raise RuntimeError(f"viewer failed: {viewer.stderr[-2000:]}")
         stats = json.loads(stats_file.read_text())
     finally:
-        stop(agent)
+        stop_process(agent, timeout=10)
         shm.unlink(missing_ok=True)
     produced = (stats["last_serial"] - stats["first_serial"] + 1) if stats.get("first_serial") else 0
     span = (produced - 1) / stats["ups"] if stats["ups"] else 0.0
@@ -124,14 +92,14 @@ def main() -> int:
     args = p.parse_args()
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
     xw, xh = max(w for w, _ in sizes), max(h for _, h in sizes)
-    xvfb, display = start_xvfb(xw, xh)
+    xserver = start_xvfb(xw, xh)
     results = []
     try:
         for w, h in sizes:
             print(f"# {w}x{h} {args.format}, {args.seconds:.0f} s ...", flush=True)
-            results.append(run_one(display, w, h, args.seconds, args.format, args.force_shader))
+            results.append(run_one(xserver, w, h, args.seconds, args.format, args.force_shader))
     finally:
-        stop(xvfb)
+        xserver.stop()
     print()
     print(f"{'size':>10} {'produced':>8} {'shown':>7} {'shown%':>7} {'prod fps':>8} {'view fps':>8} "
           f"{'CPU ms/fr':>9} {'copy ms':>7} {'upload':>7} {'present':>7} {'lat p50':>7} {'memcpy':>7} path")

@@ -14,6 +14,12 @@ from kvmfr_client.audio.formats import DEFAULT_MASKS, PcmFormat
 log = logging.getLogger(__name__)
 
 
+def _whole_pieces(data: bytes, size: int) -> tuple[list[bytes], bytes]:
+    """``data`` cut into pieces of ``size`` bytes, and the rest (shorter than a piece) to keep for later."""
+    whole = len(data) - len(data) % size
+    return [data[k:k + size] for k in range(0, whole, size)], data[whole:]
+
+
 class ScreamUdpSender:
     """Sends PCM as Scream datagrams (5-byte header + at most 1152 bytes of whole frames)."""
 
@@ -26,7 +32,6 @@ class ScreamUdpSender:
             self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
             if interface:
                 self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
-        self._pending = b""
         self.packets = 0
         self.set_format(fmt)
 
@@ -38,14 +43,10 @@ class ScreamUdpSender:
 
     def send(self, pcm: bytes) -> int:
         """Queue PCM and send every full datagram; returns how many were sent."""
-        data = self._pending + pcm
-        sent = 0
-        while len(data) - sent * self._payload >= self._payload:
-            start = sent * self._payload
-            self.send_raw(self._header + data[start:start + self._payload])
-            sent += 1
-        self._pending = data[sent * self._payload:]
-        return sent
+        payloads, self._pending = _whole_pieces(self._pending + pcm, self._payload)
+        for payload in payloads:
+            self.send_raw(self._header + payload)
+        return len(payloads)
 
     def flush(self) -> None:
         """Send what is queued, even if it does not fill a datagram (whole frames only)."""
@@ -75,7 +76,6 @@ class ScreamIvshmemWriter:
             self.map = mmap.mmap(fd, self.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(fd)
-        self._pending = b""
         self.chunks = 0
         self.set_format(fmt)
 
@@ -96,14 +96,10 @@ class ScreamIvshmemWriter:
 
     def write(self, pcm: bytes) -> int:
         """Queue PCM and publish every full 20 ms chunk; returns how many were published."""
-        data = self._pending + pcm
-        done = 0
-        while len(data) - done * self.chunk_size >= self.chunk_size:
-            start = done * self.chunk_size
-            self.write_chunk(data[start:start + self.chunk_size])
-            done += 1
-        self._pending = data[done * self.chunk_size:]
-        return done
+        chunks, self._pending = _whole_pieces(self._pending + pcm, self.chunk_size)
+        for chunk in chunks:
+            self.write_chunk(chunk)
+        return len(chunks)
 
     def write_chunk(self, chunk: bytes) -> None:
         nxt = (self.write_idx + 1) % self.max_chunks

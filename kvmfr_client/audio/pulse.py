@@ -77,36 +77,43 @@ class _TimingInfo(ctypes.Structure):
     ]
 
 
-_lib = None
+_SIMPLE_SIGNATURES = {
+    "pa_simple_new": (ctypes.c_void_p, [
+        ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p,
+        ctypes.POINTER(_SampleSpec), ctypes.POINTER(_ChannelMap), ctypes.POINTER(_BufferAttr),
+        ctypes.POINTER(ctypes.c_int),
+    ]),
+    "pa_simple_free": (None, [ctypes.c_void_p]),
+    "pa_simple_write": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]),
+    "pa_simple_read": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]),
+    "pa_simple_flush": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]),
+    "pa_simple_get_latency": (ctypes.c_uint64, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]),
+}
+
+_libs: dict[str, ctypes.CDLL] = {}
 
 
-def _library() -> ctypes.CDLL:
-    global _lib
-    if _lib is None:
-        name = ctypes.util.find_library("pulse-simple") or "libpulse-simple.so.0"
+def _load(stem: str, signatures: dict) -> ctypes.CDLL:
+    """lib``stem`` (loaded once), with the result and argument types of ``signatures`` declared."""
+    if stem not in _libs:
+        name = ctypes.util.find_library(stem) or f"lib{stem}.so.0"
         try:
             lib = ctypes.CDLL(name)
         except OSError as exc:
             raise PulseError("dlopen", -1, f"cannot load {name}: install libpulse0 ({exc})") from None
-        lib.pa_simple_new.restype = ctypes.c_void_p
-        lib.pa_simple_new.argtypes = [
-            ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p,
-            ctypes.POINTER(_SampleSpec), ctypes.POINTER(_ChannelMap), ctypes.POINTER(_BufferAttr),
-            ctypes.POINTER(ctypes.c_int),
-        ]
-        lib.pa_simple_free.argtypes = [ctypes.c_void_p]
-        lib.pa_simple_write.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
-        lib.pa_simple_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
-        lib.pa_simple_flush.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
-        lib.pa_simple_get_latency.restype = ctypes.c_uint64
-        lib.pa_simple_get_latency.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
-        # pa_strerror lives in libpulse proper, which libpulse-simple links against.
-        core = ctypes.CDLL(ctypes.util.find_library("pulse") or "libpulse.so.0")
-        core.pa_strerror.restype = ctypes.c_char_p
-        core.pa_strerror.argtypes = [ctypes.c_int]
-        lib.strerror = core.pa_strerror
-        _lib = lib
-    return _lib
+        for fname, (res, args) in signatures.items():
+            fn = getattr(lib, fname)
+            fn.restype = res
+            fn.argtypes = args
+        _libs[stem] = lib
+    return _libs[stem]
+
+
+def _library() -> ctypes.CDLL:
+    lib = _load("pulse-simple", _SIMPLE_SIGNATURES)
+    # pa_strerror lives in libpulse proper, which libpulse-simple links against.
+    lib.strerror = _core_library().pa_strerror
+    return lib
 
 
 def _check(call: str, ok: bool, err: ctypes.c_int) -> None:
@@ -208,56 +215,43 @@ _NOTIFY_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _REQUEST_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
 _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
-_core = None
+_vp, _i, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+_CORE_SIGNATURES = {
+    "pa_threaded_mainloop_new": (_vp, []),
+    "pa_threaded_mainloop_start": (_i, [_vp]),
+    "pa_threaded_mainloop_stop": (None, [_vp]),
+    "pa_threaded_mainloop_free": (None, [_vp]),
+    "pa_threaded_mainloop_lock": (None, [_vp]),
+    "pa_threaded_mainloop_unlock": (None, [_vp]),
+    "pa_threaded_mainloop_wait": (None, [_vp]),
+    "pa_threaded_mainloop_signal": (None, [_vp, _i]),
+    "pa_threaded_mainloop_get_api": (_vp, [_vp]),
+    "pa_threaded_mainloop_once_unlocked": (None, [_vp, _ONCE_CB, _vp]),
+    "pa_context_new": (_vp, [_vp, ctypes.c_char_p]),
+    "pa_context_set_state_callback": (None, [_vp, _NOTIFY_CB, _vp]),
+    "pa_context_connect": (_i, [_vp, ctypes.c_char_p, _i, _vp]),
+    "pa_context_get_state": (_i, [_vp]),
+    "pa_context_errno": (_i, [_vp]),
+    "pa_context_disconnect": (None, [_vp]),
+    "pa_context_unref": (None, [_vp]),
+    "pa_stream_new": (_vp, [_vp, ctypes.c_char_p, ctypes.POINTER(_SampleSpec), ctypes.POINTER(_ChannelMap)]),
+    "pa_stream_set_state_callback": (None, [_vp, _NOTIFY_CB, _vp]),
+    "pa_stream_set_write_callback": (None, [_vp, _REQUEST_CB, _vp]),
+    "pa_stream_set_underflow_callback": (None, [_vp, _NOTIFY_CB, _vp]),
+    "pa_stream_connect_playback": (_i, [_vp, ctypes.c_char_p, ctypes.POINTER(_BufferAttr), _i, _vp, _vp]),
+    "pa_stream_get_state": (_i, [_vp]),
+    "pa_stream_write": (_i, [_vp, _vp, _sz, _vp, ctypes.c_int64, _i]),
+    "pa_stream_get_latency": (_i, [_vp, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(_i)]),
+    "pa_stream_get_buffer_attr": (ctypes.POINTER(_BufferAttr), [_vp]),
+    "pa_stream_get_timing_info": (ctypes.POINTER(_TimingInfo), [_vp]),
+    "pa_stream_disconnect": (_i, [_vp]),
+    "pa_stream_unref": (None, [_vp]),
+    "pa_strerror": (ctypes.c_char_p, [_i]),
+}
 
 
 def _core_library() -> ctypes.CDLL:
-    global _core
-    if _core is None:
-        name = ctypes.util.find_library("pulse") or "libpulse.so.0"
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError as exc:
-            raise PulseError("dlopen", -1, f"cannot load {name}: install libpulse0 ({exc})") from None
-        vp, i, sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
-        sigs = {
-            "pa_threaded_mainloop_new": (vp, []),
-            "pa_threaded_mainloop_start": (i, [vp]),
-            "pa_threaded_mainloop_stop": (None, [vp]),
-            "pa_threaded_mainloop_free": (None, [vp]),
-            "pa_threaded_mainloop_lock": (None, [vp]),
-            "pa_threaded_mainloop_unlock": (None, [vp]),
-            "pa_threaded_mainloop_wait": (None, [vp]),
-            "pa_threaded_mainloop_signal": (None, [vp, i]),
-            "pa_threaded_mainloop_get_api": (vp, [vp]),
-            "pa_threaded_mainloop_once_unlocked": (None, [vp, _ONCE_CB, vp]),
-            "pa_context_new": (vp, [vp, ctypes.c_char_p]),
-            "pa_context_set_state_callback": (None, [vp, _NOTIFY_CB, vp]),
-            "pa_context_connect": (i, [vp, ctypes.c_char_p, i, vp]),
-            "pa_context_get_state": (i, [vp]),
-            "pa_context_errno": (i, [vp]),
-            "pa_context_disconnect": (None, [vp]),
-            "pa_context_unref": (None, [vp]),
-            "pa_stream_new": (vp, [vp, ctypes.c_char_p, ctypes.POINTER(_SampleSpec), ctypes.POINTER(_ChannelMap)]),
-            "pa_stream_set_state_callback": (None, [vp, _NOTIFY_CB, vp]),
-            "pa_stream_set_write_callback": (None, [vp, _REQUEST_CB, vp]),
-            "pa_stream_set_underflow_callback": (None, [vp, _NOTIFY_CB, vp]),
-            "pa_stream_connect_playback": (i, [vp, ctypes.c_char_p, ctypes.POINTER(_BufferAttr), i, vp, vp]),
-            "pa_stream_get_state": (i, [vp]),
-            "pa_stream_write": (i, [vp, vp, sz, vp, ctypes.c_int64, i]),
-            "pa_stream_get_latency": (i, [vp, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(i)]),
-            "pa_stream_get_buffer_attr": (ctypes.POINTER(_BufferAttr), [vp]),
-            "pa_stream_get_timing_info": (ctypes.POINTER(_TimingInfo), [vp]),
-            "pa_stream_disconnect": (i, [vp]),
-            "pa_stream_unref": (None, [vp]),
-            "pa_strerror": (ctypes.c_char_p, [i]),
-        }
-        for fname, (res, args) in sigs.items():
-            fn = getattr(lib, fname)
-            fn.restype = res
-            fn.argtypes = args
-        _core = lib
-    return _core
+    return _load("pulse", _CORE_SIGNATURES)
 
 
 class PlaybackStream:

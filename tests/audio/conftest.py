@@ -1,11 +1,11 @@
-"""Fixtures for the audio tests: a private PulseAudio daemon (see pulse_daemon.py) for the session."""
+"""Fixtures for the audio tests: a private PulseAudio daemon (see tests/support/pulse.py) for the session."""
 
 from __future__ import annotations
 
 import pytest
 
 from kvmfr_client.audio.priority import freeze_startup_objects
-from tests.audio.pulse_daemon import PulseStartError, start_pulse, stop_pulse
+from tests.support.pulse import PulseStartError, start_pulse, stop_pulse
 
 
 @pytest.fixture(scope="session")

@@ -58,24 +58,27 @@ def udp_scenario(pulse, sink: str, fmt: PcmFormat, signal: np.ndarray, *, host: 
         service.start()
     port = service.sources[0].port
     sender = ScreamUdpSender(fmt, host, port, interface=interface)
-    pcm = formats.encode(fmt, signal)
-    rec = pulse.recorder(sink)
+    header = sender._header
+    paced = PacedSender(lambda chunk: sender.send_raw(header + chunk), formats.encode(fmt, signal), sender._payload,
+                        sender._payload / fmt.frame_bytes / fmt.rate, rate_scale=rate_scale, hook=hook,
+                        send_extra=sender.send_raw)
     try:
-        with rec:
-            time.sleep(0.15)
-            header = sender._header
-            paced = PacedSender(lambda chunk: sender.send_raw(header + chunk), pcm, sender._payload,
-                                sender._payload / fmt.frame_bytes / fmt.rate, rate_scale=rate_scale, hook=hook,
-                                send_extra=sender.send_raw)
-            paced.start()
-            paced.join()
-            time.sleep(tail + latency / 1000)
-        stats = service.stats()
+        return _record_paced(pulse, sink, service, paced, signal, fmt, tail + latency / 1000)
     finally:
         sender.close()
         if own:
             service.stop()
-    return _result(rec, signal, fmt, paced.send_times, stats)
+
+
+def _record_paced(pulse, sink: str, service: AudioService, paced: PacedSender, signal: np.ndarray,
+                  fmt: PcmFormat, tail: float) -> Result:
+    """Records ``sink`` while ``paced`` sends ``signal`` and for ``tail`` seconds after it."""
+    with pulse.recorder(sink) as rec:
+        time.sleep(0.15)
+        paced.start()
+        paced.join()
+        time.sleep(tail)
+    return _result(rec, signal, fmt, paced.send_times, service.stats())
 
 
 def _result(rec, signal, fmt, send_times, stats) -> Result:
@@ -98,17 +101,10 @@ def ivshmem_scenario(pulse, sink: str, fmt: PcmFormat, signal: np.ndarray, path,
         before_start(writer)
     service = AudioService(service_config(pulse, sink, f"ivshmem:{path}", latency))
     service.start()
-    pcm = formats.encode(fmt, signal)
-    rec = pulse.recorder(sink)
+    paced = PacedSender(lambda chunk: writer.write_chunk(chunk), formats.encode(fmt, signal), writer.chunk_size, 0.02,
+                        hook=during)
     try:
-        with rec:
-            time.sleep(0.15)
-            paced = PacedSender(lambda chunk: writer.write_chunk(chunk), pcm, writer.chunk_size, 0.02, hook=during)
-            paced.start()
-            paced.join()
-            time.sleep(tail + latency / 1000)
-        stats = service.stats()
+        return _record_paced(pulse, sink, service, paced, signal, fmt, tail + latency / 1000)
     finally:
         service.stop()
         writer.close()
-    return _result(rec, signal, fmt, paced.send_times, stats)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from kvmfr_client.audio.formats import PcmFormat
 from tests.audio.signals import CHANNEL_TONES, PacedSender, tones
 from tests.audio.test_scream_udp import FL, FR, _assert_tones
 from tests.audio.helpers import _result
+from tests.support.process import stop_process
 
 
 def _free_port() -> int:
@@ -48,12 +48,8 @@ def test_kvmfr_audio_plays_scream_udp_and_stops_on_sigterm(pulse):
         sender.close()
         res = _result(rec, signal_, fmt, paced.send_times, {})
         _assert_tones(res, [FL, FR])
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=5)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out = stop_process(proc)   # SIGTERM: the stop this test is about
     assert proc.returncode == 0, out
     assert "stats:" in out and "'packets': " in out
 

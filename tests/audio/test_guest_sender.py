@@ -17,6 +17,7 @@ from tests.audio.helpers import Result, service_config
 from tests.audio.signals import CHANNEL_TONES, tones
 from tests.audio.test_cli import _free_port
 from tests.audio.test_scream_udp import FL, FR, SAFE_LATENCY, _assert_tones
+from tests.support.process import stop_process
 
 
 def _play_as_guest_app(pulse, signal: np.ndarray) -> None:
@@ -37,6 +38,35 @@ def _play_as_guest_app(pulse, signal: np.ndarray) -> None:
         stream.close()
 
 
+def _start_sender(pulse, *args: str) -> subprocess.Popen:
+    """``kvmfr-agent audio`` recording the guest sink's monitor; ``args`` say where it sends."""
+    return subprocess.Popen([sys.executable, "-m", "guest_agent.audio", *args, "--source",
+                             pulse.guest_sink + ".monitor", "--server", pulse.server],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _guest_to_host(pulse, agent_args: list[str], source: str, latency: int, signal: np.ndarray,
+                   lead: float = 0.0) -> tuple[str, dict, np.ndarray]:
+    """The agent (``agent_args``) sends what a guest application plays (``signal``, after ``lead`` seconds)
+    to our player on ``source``; (the agent's output, the player's stats, the host sink's recording)."""
+    agent = _start_sender(pulse, *agent_args)
+    service = AudioService(service_config(pulse, pulse.sink48, source, latency))
+    try:
+        time.sleep(1.0)  # the agent's interpreter start-up, and it creating the ring
+        assert agent.poll() is None, agent.stdout.read()
+        service.start()
+        with pulse.recorder(pulse.sink48) as rec:
+            time.sleep(lead)
+            _play_as_guest_app(pulse, signal)
+            time.sleep(0.3)
+        stats = service.stats()
+    finally:
+        service.stop()
+        out = stop_process(agent)
+    assert agent.returncode == 0, out
+    return out, stats, rec.audio()
+
+
 @pytest.mark.parametrize("transport", ["udp", "ivshmem"])
 def test_agent_sends_what_the_guest_plays(pulse, shm_path, transport):
     if transport == "udp":
@@ -48,27 +78,10 @@ def test_agent_sends_what_the_guest_plays(pulse, shm_path, transport):
         source = f"ivshmem:{shm_path}"
         agent_args = ["--ivshmem", str(shm_path), "--ivshmem-size", "1"]
         latency = SAFE_LATENCY + 20
-    agent = subprocess.Popen([sys.executable, "-m", "guest_agent.audio", *agent_args, "--source",
-                              pulse.guest_sink + ".monitor", "--server", pulse.server],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    service = AudioService(service_config(pulse, pulse.sink48, source, latency))
-    try:
-        time.sleep(1.0)  # the agent's interpreter start-up, and it creating the ring
-        assert agent.poll() is None, agent.stdout.read()
-        service.start()
-        signal = tones(48000, 1.5, CHANNEL_TONES[:2])
-        with pulse.recorder(pulse.sink48) as rec:
-            time.sleep(0.2)
-            _play_as_guest_app(pulse, signal)
-            time.sleep(0.3)
-        stats = service.stats()
-    finally:
-        service.stop()
-        agent.terminate()
-        out, _ = agent.communicate(timeout=5)
-    assert agent.returncode == 0, out
+    signal = tones(48000, 1.5, CHANNEL_TONES[:2])
+    out, stats, recorded = _guest_to_host(pulse, agent_args, source, latency, signal, lead=0.2)
     assert "sending 48000 Hz 16-bit 2 ch" in out
-    res = Result(rec.audio(), signal, 48000, None, stats)
+    res = Result(recorded, signal, 48000, None, stats)
     _assert_tones(res, [FL, FR])
 
 
@@ -76,27 +89,13 @@ def test_agent_stops_sending_on_silence_and_the_player_calls_it_a_pause(pulse):
     """--silence-threshold (Scream's SilenceThreshold): nothing is sent while the guest is silent; the
     host player sees a pause, not an underrun, and plays the sound after it."""
     port = _free_port()
-    agent = subprocess.Popen([sys.executable, "-m", "guest_agent.audio", "--udp", f"127.0.0.1:{port}", "--source",
-                              pulse.guest_sink + ".monitor", "--server", pulse.server, "--silence-threshold", "4800"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    service = AudioService(service_config(pulse, pulse.sink48, f"udp://127.0.0.1:{port}", SAFE_LATENCY))
-    try:
-        time.sleep(1.0)
-        service.start()
-        tone = tones(48000, 0.6, CHANNEL_TONES[:2], marker=False)
-        gap = np.zeros((int(0.8 * 48000), 2), np.float32)
-        with pulse.recorder(pulse.sink48) as rec:
-            _play_as_guest_app(pulse, np.concatenate([tone, gap, tone]))
-            time.sleep(0.3)
-        stats = service.stats()
-    finally:
-        service.stop()
-        agent.terminate()
-        out, _ = agent.communicate(timeout=5)
-    assert agent.returncode == 0, out
+    tone = tones(48000, 0.6, CHANNEL_TONES[:2], marker=False)
+    gap = np.zeros((int(0.8 * 48000), 2), np.float32)
+    _, stats, recorded = _guest_to_host(pulse, ["--udp", f"127.0.0.1:{port}", "--silence-threshold", "4800"],
+                                        f"udp://127.0.0.1:{port}", SAFE_LATENCY, np.concatenate([tone, gap, tone]))
     # 2 x 0.6 s of tone is ~200 datagrams; 0.8 s of silence would have added ~133 more.
     assert 150 < stats["packets"] < 300, stats
     assert stats["idle_gaps"] >= 1 and stats["underruns"] == 0, stats
-    x = rec.audio()[:, FL]
+    x = recorded[:, FL]
     loud = np.abs(x) > 0.05
     assert loud.sum() > 0.8 * 2 * len(tone), "both tone parts must be played"

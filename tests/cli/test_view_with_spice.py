@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from tests.support.agent import start_agent
+from tests.support.process import stop_process
 from tests.support.vm import start_qemu
 
 
@@ -25,8 +27,7 @@ def xdotool(xserver, *args: str) -> str:
 
 def test_keys_typed_into_the_viewer_reach_qemu(xserver, shm_path, tmp_path):
     vm = start_qemu(tmp_path / "qemu", name="viewer-cli")
-    agent = subprocess.Popen([sys.executable, "-m", "guest_agent", "--shm", str(shm_path), "--size", "320x240"],
-                             stderr=subprocess.DEVNULL)
+    agent = start_agent(shm_path, (320, 240), log=tmp_path / "agent.log")
     viewer = None
     try:
         viewer = subprocess.Popen(
@@ -56,9 +57,7 @@ def test_keys_typed_into_the_viewer_reach_qemu(xserver, shm_path, tmp_path):
         assert sorted(keys[6:8]) == [("key", "c", False), ("key", "ctrl", False)], keys
     finally:
         if viewer is not None:
-            viewer.terminate()
-            viewer.wait(15)
-        agent.terminate()
-        agent.wait()
+            stop_process(viewer, timeout=15)
+        stop_process(agent)
         vm.stop()
     assert viewer.returncode == 0

@@ -204,11 +204,7 @@ def kicked(prod: Producer, region: Region) -> dict:
     s.next_frame(timeout=0.3)
     result = describe(s.last_error)
     result["state_after"] = s.state.name
-    s.wait_connected(3)
-    time.sleep(0.05)
-    prod.post_frame(2, FrameType.BGRA, ROWS, 64, 48)
-    result["recovered"] = s.next_frame(timeout=2) is not None
-    s.close()
+    result["recovered"] = _frames_again(s, prod, serial=2, connect_timeout=3)
     return result
 
 
@@ -219,12 +215,18 @@ def position_out_of_range(prod: Producer, region: Region) -> dict:
     result = describe(s.last_error)
     result["state"] = s.state.name
     prod.start()
-    s.wait_connected(5)
-    time.sleep(0.05)
-    prod.post_frame(1, FrameType.BGRA, ROWS, 64, 48)
-    result["recovered"] = s.next_frame(timeout=2) is not None
-    s.close()
+    result["recovered"] = _frames_again(s, prod, serial=1, connect_timeout=5)
     return result
+
+
+def _frames_again(s, prod: Producer, serial: int, connect_timeout: float) -> bool:
+    """Whether ``s`` connects again and receives the next frame ``prod`` posts; closes ``s``."""
+    s.wait_connected(connect_timeout)
+    time.sleep(0.05)
+    prod.post_frame(serial, FrameType.BGRA, ROWS, 64, 48)
+    recovered = s.next_frame(timeout=2) is not None
+    s.close()
+    return recovered
 
 
 def fuzz(prod: Producer, region: Region, seconds: float = 3.0) -> dict:

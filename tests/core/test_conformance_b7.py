@@ -78,14 +78,22 @@ def test_queue_table(dump):
         assert ours["new_sub_count"] == q["newSubCount"]
 
 
-def test_newest_frame(dump, pattern_rgb):
+def _newest(dump, ours: str, theirs: str):
+    """(our snapshot's ``ours``, the reference dump's ``theirs``, the whole reference); both None when the
+    reference has none, after checking that we have none either."""
     snap, exp = dump
-    latest = exp["frame_queue_latest"]
+    mine, latest = getattr(snap, ours), exp[theirs]
     if latest is None:
-        assert snap.newest_frame is None
+        assert mine is None
+        return None, None, exp
+    assert mine is not None
+    return mine, latest, exp
+
+
+def test_newest_frame(dump, pattern_rgb):
+    frame, latest, exp = _newest(dump, "newest_frame", "frame_queue_latest")
+    if latest is None:
         return
-    frame = snap.newest_frame
-    assert frame is not None
     block = next(b for b in exp["frames"] if b["block_offset"] == latest["offset"])
     assert frame.serial == latest["frameSerial"] == block["frameSerial"]
     assert frame.type == FrameType(block["type"]) == FrameType.BGRA
@@ -102,13 +110,10 @@ def test_newest_frame(dump, pattern_rgb):
 
 
 def test_newest_cursor(dump):
-    snap, exp = dump
-    latest = exp["cursor_latest"]
+    cur, latest, _ = _newest(dump, "newest_cursor", "cursor_latest")
     if latest is None:
-        assert snap.newest_cursor is None
         return
-    cur = snap.newest_cursor
-    assert cur is not None and int(cur.flags) == latest["flags"]
+    assert int(cur.flags) == latest["flags"]
     assert (cur.x, cur.y) == (latest["x"], latest["y"])
     shape = cur.shape
     assert shape is not None and shape.type == CursorType(latest["type"])

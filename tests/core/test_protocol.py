@@ -24,6 +24,7 @@ from kvmfr_client.core.formats import FrameType, encode
 from guest_agent.producer import Producer
 from kvmfr_client.core.session import SessionState
 from kvmfr_client.core.testpattern import Pattern, PatternKind, read_stored_code
+from tests.support.process import stop_process
 
 PY = sys.executable
 
@@ -34,13 +35,7 @@ def start_agent(shm, *args, size="320x240", fps=60):
 
 
 def stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc)
 
 
 def run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ import numpy as np
 import pytest
 
 from kvmfr_client.latency.stages import POINTS
+from tests.support.agent import start_agent
+from tests.support.process import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,37 +74,24 @@ def test_benchmark_5s_stages_are_ordered_and_add_up(xserver, tmp_path):
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 8    # bars in several stage colours, not blank
 
 
-def _start(cmd, xserver, log):
-    return subprocess.Popen(cmd, cwd=REPO, env=xserver.env(), stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_probe_window_measures_another_viewer_on_the_same_memory(xserver, tmp_path, shm_path):
     """--shm with a producer already running, plus a second viewer window probed by name."""
     size = "640x360"
-    agent = _start([sys.executable, "-m", "guest_agent", "--shm", str(shm_path), "--size", size, "--fps", "30",
-                    "--no-cursor"], xserver, tmp_path / "agent.log")
+    agent = start_agent(shm_path, (640, 360), fps=30, cursor=False, env=xserver.env(), log=tmp_path / "agent.log")
     other = None
     try:
         time.sleep(0.5)
-        other = _start([sys.executable, "-m", "kvmfr_client.cli.view", "--shm", str(shm_path), "--exit-after", "90",
-                        f"win:size={size}", "win:position=700,0", "win:borderless=yes", "win:title=other-viewer"],
-                       xserver, tmp_path / "other.log")
+        with open(tmp_path / "other.log", "wb") as log:
+            other = subprocess.Popen(
+                [sys.executable, "-m", "kvmfr_client.cli.view", "--shm", str(shm_path), "--exit-after", "90",
+                 f"win:size={size}", "win:position=700,0", "win:borderless=yes", "win:title=other-viewer"],
+                cwd=REPO, env=xserver.env(), stdout=log, stderr=subprocess.STDOUT)
         table, report, _ = _bench(xserver, tmp_path, "--duration", "3", "--size", size, "--fps", "30",
                                   "--shm", str(shm_path), "--probe-window", "other-viewer")
     finally:
         if other is not None:
-            _stop(other)
-        _stop(agent)
+            stop_process(other, timeout=10)
+        stop_process(agent, timeout=10)
     assert report["clock_trusted"] and not report["config"]["private_agent"]
     ours, theirs = report["viewers"]
     assert ours["name"] == "kvmfr-view" and theirs["name"].startswith("other-viewer")

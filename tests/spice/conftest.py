@@ -14,6 +14,7 @@ import pytest
 
 from kvmfr_client.spice.client import SpiceClient
 from kvmfr_client.spice.link import Address
+from tests.support.process import stop_process
 from tests.support.vm import start_qemu
 
 PASSWORD = "s3cret-pässword"
@@ -157,12 +158,8 @@ class Harness:
         self.proc.stdin.flush()
 
     def stop(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.proc.stdin.close()    # the harness's "quit"; its output is read by a thread
+        stop_process(self.proc, timeout=10, sig=None, read_output=False)
 
     def xdotool(self, *args: str) -> None:
         result = subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=20)

@@ -7,15 +7,8 @@ import threading
 import time
 
 from kvmfr_client.spice import Address, SpiceClient, SpiceThread, keymap
+from tests.support.process import wait_for
 from tests.support.vm import free_port, start_qemu
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_client_reports_a_killed_qemu_and_reconnects_to_the_new_one(tmp_path):
@@ -35,20 +28,20 @@ def test_client_reports_a_killed_qemu_and_reconnects_to_the_new_one(tmp_path):
     spice = SpiceThread(SpiceClient(Address("127.0.0.1", port), on_state=on_state, backoff=(0.1, 0.4))).start()
     second = None
     try:
-        _wait(lambda: count("connected") == 1 and spice.connected, 10, "the first connection")
+        wait_for(lambda: count("connected") == 1 and spice.connected, 10, "the first connection", interval=0.02)
         a = keymap.scancode(keymap.key_from_name("a"))
         spice.key_down(a)
         spice.key_up(a)
         assert first.trace.take(2) == [("key", "a", True), ("key", "a", False)]
 
         first.stop(signal.SIGKILL)
-        _wait(lambda: count("lost") == 1, 5, "the client to notice QEMU is gone")
+        wait_for(lambda: count("lost") == 1, 5, "the client to notice QEMU is gone", interval=0.02)
         time.sleep(0.5)  # a few failed attempts while no server listens
         assert count("retrying") >= 1, states
         assert "no SPICE server at 127.0.0.1" in [d for s, d in states if s == "retrying"][0]
 
         second = start_qemu(tmp_path / "second", port=port, name="second")
-        _wait(lambda: count("connected") == 2 and spice.connected, 10, "the reconnection")
+        wait_for(lambda: count("connected") == 2 and spice.connected, 10, "the reconnection", interval=0.02)
         b = keymap.scancode(keymap.key_from_name("b"))
         spice.key_down(b)
         spice.key_up(b)

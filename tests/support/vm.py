@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.process import stop_process
+
 QEMU = "qemu-system-x86_64"
 
 _TRACE_RE = re.compile(
@@ -92,22 +94,29 @@ class TraceLog:
              kinds: tuple[str, ...] = ("key", "btn", "rel", "abs")) -> list[tuple]:
         """Events logged since the last call: wait for ``count`` of them (or until the log has been quiet
         for ``settle`` seconds when ``count`` is None)."""
-        events: list[tuple] = []
-        deadline = time.monotonic() + timeout
-        quiet_since = time.monotonic()
-        while True:
-            new = [e for e in parse_trace(self._read_new()) if e[0] in kinds]
-            if new:
-                events += new
-                quiet_since = time.monotonic()
-            if count is not None and len(events) >= count:
-                return events
-            now = time.monotonic()
-            if count is None and events and now - quiet_since >= settle:
-                return events
-            if now >= deadline:
-                return events
-            time.sleep(0.02)
+        return gather(lambda: [e for e in parse_trace(self._read_new()) if e[0] in kinds],
+                      lambda: time.sleep(0.02), count, timeout, settle)
+
+
+def gather(take_new, pause, count: int | None, timeout: float, settle: float) -> list:
+    """Call ``take_new()`` (then ``pause()``) until ``count`` items have come, or, when ``count`` is None,
+    until none has come for ``settle`` seconds after the first; at most ``timeout`` seconds."""
+    items: list = []
+    deadline = time.monotonic() + timeout
+    last_new = time.monotonic()
+    while True:
+        new = take_new()
+        if new:
+            items += new
+            last_new = time.monotonic()
+        now = time.monotonic()
+        if count is not None and len(items) >= count:
+            return items
+        if count is None and items and now - last_new >= settle:
+            return items
+        if now >= deadline:
+            return items
+        pause()
 
 
 class SerialLog:
@@ -147,25 +156,17 @@ class SerialLog:
 
     def take_events(self, count: int | None = None, timeout: float = 5.0, settle: float = 0.3) -> list[tuple]:
         """``EV`` lines printed by the guest's evprint since the last call: (device, type, code, value)."""
-        events: list[tuple] = []
-        deadline = time.monotonic() + timeout
-        last_new = time.monotonic()
         with self._cond:
-            while True:
-                while self._pos < len(self.lines):
-                    parts = self.lines[self._pos][1].split()
-                    self._pos += 1
-                    if len(parts) == 5 and parts[0] == "EV":
-                        events.append(tuple(int(p) for p in parts[1:]))
-                        last_new = time.monotonic()
-                if count is not None and len(events) >= count:
-                    return events
-                now = time.monotonic()
-                if count is None and events and now - last_new >= settle:
-                    return events
-                if now >= deadline:
-                    return events
-                self._cond.wait(0.05)
+            return gather(self._new_events, lambda: self._cond.wait(0.05), count, timeout, settle)
+
+    def _new_events(self) -> list[tuple]:
+        events = []
+        while self._pos < len(self.lines):
+            parts = self.lines[self._pos][1].split()
+            self._pos += 1
+            if len(parts) == 5 and parts[0] == "EV":
+                events.append(tuple(int(p) for p in parts[1:]))
+        return events
 
     def take_events_until(self, done, timeout: float = 10.0) -> list[tuple]:
         """Take ``EV`` events until ``done(events)`` holds (or the timeout passes); returns them all."""
@@ -209,13 +210,8 @@ class Qemu:
         return f"unix:{self.unix_path}" if self.unix_path else f"{self.host}:{self.port}"
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        # The serial console's thread reads QEMU's stdout.
+        stop_process(self.proc, sig=sig, read_output=False)
 
     def output(self) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.support.process import stop_process
+
 
 @dataclass
 class XServer:
@@ -27,13 +29,7 @@ class XServer:
         return env
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, read_output=False)
 
 
 def start_xvfb(width: int = 1920, height: int = 1080, depth: int = 24) -> XServer:

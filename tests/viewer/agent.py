@@ -11,27 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.support.agent import start_agent  # noqa: F401  (the viewer tests start it from here)
+from tests.support.process import stop_process as stop  # noqa: F401
+from tests.support.process import wait_for
 from tests.viewer.helpers import REPO
-
-
-def start_agent(shm: Path, size=(320, 240), fps: float = 60, fmt: str = "BGRA", source: str = "testpattern",
-                cursor: bool = True) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "guest_agent", "--shm", str(shm), "--size", f"{size[0]}x{size[1]}",
-           "--fps", str(fps), "--format", fmt, "--source", source]
-    if not cursor:
-        cmd.append("--no-cursor")
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def stop(proc: subprocess.Popen) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.stdout.read() if proc.stdout else ""
 
 
 class ViewerRun:
@@ -49,6 +32,15 @@ class ViewerRun:
                                      text=True)
         self.seconds = seconds
 
+    def __enter__(self) -> "ViewerRun":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Kill the viewer if the test left it running (it failed before :meth:`finish`)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def finish(self) -> tuple[dict, np.ndarray]:
         """Close the window now (SIGTERM: it still writes its stats and snapshot) and collect them."""
         if self.proc.poll() is None:
@@ -65,14 +57,6 @@ class ViewerRun:
         assert self.proc.returncode == 0, f"viewer exited with {self.proc.returncode}:\n{out[-3000:]}"
         self.output = out
         return json.loads(self.stats_path.read_text()), np.load(self.snap_path)
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def frame_subscribers(shm: Path) -> int:
@@ -96,12 +80,7 @@ def wait_viewer_watching(shm: Path, timeout: float = 40) -> None:
 
 def watch(xserver, tmp: Path, shm: Path, seconds: float, *options: str) -> tuple[dict, np.ndarray]:
     """Run the viewer until it has watched the host at ``shm`` for ``seconds``; its (stats, snapshot)."""
-    viewer = ViewerRun(xserver, tmp, shm, 120.0, *options)
-    try:
+    with ViewerRun(xserver, tmp, shm, 120.0, *options) as viewer:
         wait_viewer_watching(shm)
         time.sleep(seconds)
         return viewer.finish()
-    finally:
-        if viewer.proc.poll() is None:
-            viewer.proc.kill()
-            viewer.proc.wait()

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
 from kvmfr_client.core.session import recommended_shm_size
 from kvmfr_client.viewer.overlay import Overlay
-from tests.viewer.agent import ViewerRun, start_agent, stop, wait_viewer_watching, watch
+from tests.support.agent import start_agent
+from tests.support.process import stop_process
+from tests.viewer.agent import ViewerRun, wait_viewer_watching, watch
 from tests.viewer.helpers import REPO
 
 
-def start_fake_host(mode: str, shm_path) -> subprocess.Popen:
-    """tests/viewer/fake_host.py in a subprocess, returned once it has set up the shared memory."""
+@contextmanager
+def fake_host(mode: str, shm_path, ready: bool = True):
+    """tests/viewer/fake_host.py in a subprocess, killed on exit. With ``ready`` it is yielded once it has
+    set up the shared memory; the modes that wait for a viewer first are yielded at once."""
     host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", mode, str(shm_path), "60"],
                             cwd=REPO, stdout=subprocess.PIPE, text=True)
-    line = host.stdout.readline()
-    assert line.strip() == "ready", f"fake host {mode} did not start (exit {host.poll()})"
-    return host
+    try:
+        if ready:
+            line = host.stdout.readline()
+            assert line.strip() == "ready", f"fake host {mode} did not start (exit {host.poll()})"
+        yield host
+    finally:
+        stop_process(host, sig=signal.SIGKILL)
 
 
 def text_at(snap: np.ndarray, lines: list[str], anchor: str) -> tuple[np.ndarray, np.ndarray]:
@@ -48,12 +58,8 @@ def test_waiting_for_host_is_written_in_the_window(xserver, tmp_path, shm_path):
 
 
 def test_incompatible_host_says_which_version(xserver, tmp_path, shm_path):
-    host = start_fake_host("incompatible", shm_path)
-    try:
+    with fake_host("incompatible", shm_path):
         stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.5, "win:size=900x360").wait()
-    finally:
-        host.kill()
-        host.wait()
     assert stats["state"] == "INCOMPATIBLE", stats
     assert stats["status"][0] == "THE HOST SPEAKS ANOTHER VERSION"
     assert any("7" in line for line in stats["status"][1:]), stats["status"]
@@ -61,12 +67,8 @@ def test_incompatible_host_says_which_version(xserver, tmp_path, shm_path):
 
 
 def test_truncated_frames_ask_for_bigger_shared_memory(xserver, tmp_path, shm_path):
-    host = start_fake_host("truncated", shm_path)
-    try:
+    with fake_host("truncated", shm_path):
         stats, snap = watch(xserver, tmp_path, shm_path, 1.0, "win:size=640x480")
-    finally:
-        host.kill()
-        host.wait()
     assert stats["state"] == "CONNECTED" and stats["frames_received"] > 0, stats
     banner = stats["banner"]
     assert banner and "TOO SMALL" in banner[0] and "100 OF 240" in banner[0], banner
@@ -80,16 +82,15 @@ def test_truncated_frames_ask_for_bigger_shared_memory(xserver, tmp_path, shm_pa
 
 def test_host_lost_is_shown_and_the_last_frame_kept(xserver, tmp_path, shm_path):
     agent = start_agent(shm_path, (320, 240), fps=30, cursor=False)
-    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=640x360")
     try:
-        wait_viewer_watching(shm_path)
-        time.sleep(1.0)
-        stop(agent)
-        time.sleep(2.0)           # B7 declares a host dead after ~1 s without a heartbeat
-        stats, snap = viewer.finish()
+        with ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=640x360") as viewer:
+            wait_viewer_watching(shm_path)
+            time.sleep(1.0)
+            stop_process(agent)
+            time.sleep(2.0)           # B7 declares a host dead after ~1 s without a heartbeat
+            stats, snap = viewer.finish()
     finally:
-        stop(agent)
-        viewer.proc.kill()
+        stop_process(agent)
     assert stats["state"] in ("LOST", "WAITING"), stats
     assert stats["status"][0] in ("HOST LOST - RECONNECTING", "WAITING FOR THE HOST"), stats["status"]
     assert_text_centred(snap, stats["status"])
@@ -106,19 +107,13 @@ def test_redraws_only_on_change_unless_fps_min(xserver, tmp_path, shm_path):
 def test_cursor_moves_redraw_without_reuploading_the_frame(xserver, tmp_path, shm_path):
     from kvmfr_client.core.cursor import CursorShape, CursorType, composite
     from tests.viewer.fake_host import H, W
-    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "cursor", str(shm_path), "60"],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True)
-    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, f"win:size={W}x{H}")
-    try:
+    # The cursor host says "ready" only once a viewer watches it.
+    with fake_host("cursor", shm_path, ready=False) as host, \
+            ViewerRun(xserver, tmp_path, shm_path, 60.0, f"win:size={W}x{H}") as viewer:
         assert host.stdout.readline().strip() == "ready"
         assert host.stdout.readline().strip() == "done"
         time.sleep(0.5)
         stats, snap = viewer.finish()
-    finally:
-        host.kill()
-        host.wait()
-        if viewer.proc.poll() is None:
-            viewer.proc.kill()
     assert stats["frames_received"] == 1, "cursor moves must not bring frames"
     assert stats["cursor_events"] >= 41
     assert stats["redraws"] >= 20, f"each cursor move (at most 120/s) redraws: {stats['redraws']}"
@@ -136,18 +131,11 @@ def test_cursor_moves_redraw_without_reuploading_the_frame(xserver, tmp_path, sh
 
 def test_frame_size_and_format_changes_with_auto_resize(xserver, tmp_path, shm_path):
     from tests.viewer.fake_host import resize_image
-    host = subprocess.Popen([sys.executable, "-m", "tests.viewer.fake_host", "resize", str(shm_path), "60"],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True)
-    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=200x100", "win:autoResize=yes")
-    try:
+    with fake_host("resize", shm_path, ready=False) as host, \
+            ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=200x100", "win:autoResize=yes") as viewer:
         assert host.stdout.readline().strip() == "done"
         time.sleep(0.5)
         stats, snap = viewer.finish()
-    finally:
-        host.kill()
-        host.wait()
-        if viewer.proc.poll() is None:
-            viewer.proc.kill()
     assert stats["frame"] == [320, 240] and stats["window"] == [320, 240], stats
     assert stats["frames_received"] >= 15, stats     # the size changes lost at most a frame each
     assert np.array_equal(snap[..., :3], resize_image(320, 240)[..., :3])

@@ -1,4 +1,5 @@
-"""A private PulseAudio daemon with null sinks (for the audio tests and benchmarks/audio.py).
+"""A private PulseAudio daemon with null sinks, and a recorder of their monitors (for the audio tests and
+benchmarks/audio.py).
 
 The daemon runs as whoever runs pytest (root in CI): ``-n`` loads no default script, so no hardware,
 no D-Bus and no systemd are needed, and the native protocol listens on a socket in a temporary folder
@@ -15,11 +16,16 @@ import signal
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.audio.recorder import Recorder
+import numpy as np
+
+from kvmfr_client.audio import pulse
+from kvmfr_client.audio.formats import SINK_7_1_POSITIONS
+from tests.support.process import stop_process
 
 SINK_CHANNEL_MAP = "front-left,front-right,front-center,lfe,rear-left,rear-right,side-left,side-right"
 # kvmfr_guest stands in for a Linux guest's own sound card in the guest-sender tests.
@@ -51,6 +57,71 @@ class PulseDaemon:
 
     def recorder(self, sink: str, channels: int = 8) -> Recorder:
         return Recorder(self.server, sink + ".monitor", SINKS[sink], channels)
+
+
+class Recorder:
+    """Records a Pulse source (a null sink's monitor) in a thread, noting when each frame reached the sink."""
+
+    BLOCK_SECONDS = 0.005
+
+    def __init__(self, server: str, source: str, rate: int, channels: int = 8):
+        self.rate = rate
+        self.channels = channels
+        spec = pulse.StreamSpec(pulse.SAMPLE_FLOAT32LE, rate, SINK_7_1_POSITIONS[:channels])
+        self.block = int(rate * self.BLOCK_SECONDS)
+        self._stream = pulse.SimpleStream(spec, record=True, server=server, device=source,
+                                           app_name="kvmfr-test", stream_name="test recorder",
+                                           fragsize=self.block * 4 * channels)
+        self._blocks: list[np.ndarray] = []
+        # (index of the block's last frame + 1, monotonic time that frame reached the sink)
+        self._marks: list[tuple[int, float]] = []
+        self._frames = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-recorder", daemon=True)
+
+    def __enter__(self) -> "Recorder":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        nbytes = self.block * 4 * self.channels
+        while not self._stop.is_set():
+            data = self._stream.read(nbytes)
+            now = time.monotonic()
+            try:
+                lat = self._stream.latency()
+            except pulse.PulseError:
+                lat = 0.0
+            block = np.frombuffer(data, dtype="<f4").reshape(-1, self.channels)
+            self._blocks.append(block)
+            self._frames += len(block)
+            self._marks.append((self._frames, now - lat))
+
+    def stop(self) -> np.ndarray:
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join(timeout=3)
+            self._stream.close()
+        return self.audio()
+
+    def audio(self) -> np.ndarray:
+        if not self._blocks:
+            return np.zeros((0, self.channels), dtype=np.float32)
+        return np.concatenate(self._blocks)
+
+    def time_of_frame(self, index: int) -> float:
+        """When recorded frame ``index`` reached the sink (monotonic seconds)."""
+        marks = np.array(self._marks)
+        k = int(np.searchsorted(marks[:, 0], index + 1))
+        k = min(k, len(marks) - 1)
+        end, t = marks[k]
+        # Use the median offset of nearby marks to smooth scheduling noise in any one read.
+        lo, hi = max(0, k - 20), min(len(marks), k + 20)
+        offsets = marks[lo:hi, 1] - marks[lo:hi, 0] / self.rate
+        return float(np.median(offsets) + index / self.rate)
 
 
 # Loaded before any fork: the child of a threaded process should do as little as possible.
@@ -153,18 +224,6 @@ def start_pulse(high_priority: bool = False) -> PulseDaemon:
 
 def stop_pulse(daemon: PulseDaemon) -> None:
     for keeper in daemon.keepers:
-        keeper.terminate()
-        try:
-            keeper.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            keeper.kill()
-            keeper.wait()
-    proc = daemon.process
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(keeper, timeout=3)
+    stop_process(daemon.process)
     shutil.rmtree(daemon.runtime, ignore_errors=True)

@@ -1,0 +1,23 @@
+"""Start the real guest agent (``python -m guest_agent``, as users do) for tests and benchmarks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_agent(shm: Path, size=(320, 240), fps: float = 60, fmt: str = "BGRA", source: str = "testpattern",
+                cursor: bool = True, *, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
+    """The agent producing ``source`` frames into ``shm``; its output goes to ``log``, or to a text pipe
+    (``tests.support.process.stop_process`` returns it)."""
+    cmd = [sys.executable, "-m", "guest_agent", "--shm", str(shm), "--size", f"{size[0]}x{size[1]}",
+           "--fps", str(fps), "--format", fmt, "--source", source]
+    if not cursor:
+        cmd.append("--no-cursor")
+    if log is None:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
