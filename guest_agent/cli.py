@@ -8,7 +8,6 @@ wire format (LGMP 6 / KVMFR 20), so our viewer or a real Looking Glass client ca
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from kvmfr_client import config
@@ -30,10 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         from guest_agent.audio.cli import main as audio_main
         return audio_main(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="kvmfr-agent: %(levelname)s %(message)s")
-    cfg = config.load_config(parser, args)
+    args, cfg = config.start_program(parser, argv, "kvmfr-agent: %(levelname)s %(message)s")
     from .agent import AgentOptions, run_agent
     opts = AgentOptions.from_config(cfg)
     return run_agent(opts)

@@ -6,22 +6,11 @@ also be given as ``agent:option=value`` or in a ``-C`` file. The agent reads no 
 
 from __future__ import annotations
 
-from kvmfr_client.config import Option, parse_bool, parse_size, register
+from kvmfr_client.config import Option, bounded, parse_bool, parse_positive_float, parse_size, register
 from kvmfr_client.core.formats import FrameType
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"expected 0 or more, got {value}")
-    return value
+_count = bounded(int, lambda v: v >= 0, "0 or more")
 
 
 register(
@@ -32,7 +21,7 @@ register(
            "x11: capture this guest's X screen ($DISPLAY) and cursor (agent:size is ignored)",
            choices=("testpattern", "damage", "x11")),
     Option("agent", "size", (1920, 1080), "frame size WIDTHxHEIGHT", parse=parse_size),
-    Option("agent", "fps", 60.0, "frames per second", parse=_positive_float),
+    Option("agent", "fps", 60.0, "frames per second", parse=parse_positive_float),
     Option("agent", "format", "BGRA", "frame format", choices=tuple(t.name for t in FrameType)),
     Option("agent", "frames", 0, "stop after this many frames (0: run until stopped)", parse=_count),
     Option("agent", "cursor", True, "send cursor updates", parse=parse_bool),

@@ -42,10 +42,7 @@ def build_parser() -> config.flags.Parser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s: %(message)s")
-    cfg = config.load_config(parser, args)
+    args, cfg = config.start_program(parser, argv, "%(asctime)s %(name)s: %(message)s", quiet=logging.INFO)
     if args.list_sinks:
         try:
             lines = sinks.describe_sinks(cfg["audio:server"] or None)

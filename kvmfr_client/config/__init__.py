@@ -13,10 +13,10 @@ Programs call :func:`build_parser` and :func:`load_config`; library code and tes
 
 from . import options as _options  # noqa: F401  (declares the options)
 from . import registry as _registry
-from .flags import FLAGS, Flag, build_parser, help_options, load_config, version_text
+from .flags import FLAGS, Flag, build_parser, help_options, load_config, start_program, version_text
 from .loader import Config, defaults, load, standard_files, with_defaults
-from .options import default_shm, parse_position
-from .registry import (_REGISTRY, Alias, ConfigError, Option, option, parse_bool, parse_size, register,
+from .options import default_shm, parse_position, parse_positive_float
+from .registry import (Alias, ConfigError, Option, bounded, option, parse_bool, parse_size, register,
                        register_alias, show_value)
 
 
@@ -32,7 +32,6 @@ def help_text() -> str:
 
 __all__ = [
     "FLAGS", "Alias", "Config", "ConfigError", "Flag", "Option", "all_options", "build_parser", "default_shm",
-    "defaults", "help_options", "help_text", "load", "load_config", "option", "parse_bool", "parse_position",
-    "parse_size", "register", "register_alias", "show_value", "standard_files", "version_text", "with_defaults",
-    "_REGISTRY",
+    "bounded", "defaults", "help_options", "help_text", "load", "load_config", "option", "parse_bool", "parse_position",
+    "parse_positive_float", "parse_size", "register", "register_alias", "show_value", "standard_files", "start_program", "version_text", "with_defaults",
 ]

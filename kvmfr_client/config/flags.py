@@ -13,6 +13,7 @@ argparse flags of that program; :func:`build_parser` adds ``--version`` and ``--
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from dataclasses import dataclass
@@ -321,3 +322,12 @@ def load_config(parser: Parser, args: argparse.Namespace) -> loader.Config:
         print(LICENSE)
         parser.exit(0)
     return cfg
+
+
+def start_program(parser: Parser, argv: list[str] | None, log_format: str, *,
+                  quiet: int = logging.WARNING) -> tuple[argparse.Namespace, loader.Config]:
+    """A program's start: parse its command line, set up logging (``-v``: debug, else ``quiet``) and load
+    its configuration. Bad flags or values end here with one line and exit status 2."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", 0) else quiet, format=log_format)
+    return args, load_config(parser, args)

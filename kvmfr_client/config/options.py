@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from .registry import Alias, Option, parse_bool, parse_size, register, register_alias
+from .registry import Alias, Option, bounded, parse_bool, parse_size, register, register_alias
 
 
 # -- defaults computed when the configuration is loaded ---------------------------------------------------
@@ -47,18 +47,8 @@ def show_position(value: tuple[int, int] | None) -> str:
     return "center" if value is None else f"{value[0]},{value[1]}"
 
 
-def parse_rotation(text: str) -> int:
-    value = int(text)
-    if value not in (0, 90, 180, 270):
-        raise ValueError(f"rotation must be 0, 90, 180 or 270, got {value}")
-    return value
-
-
-def parse_positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(f"expected a positive number, got {text!r}")
-    return value
+parse_rotation = bounded(int, lambda v: v in (0, 90, 180, 270), "0, 90, 180 or 270")
+parse_positive_float = bounded(float, lambda v: v > 0, "a positive number")
 
 
 def parse_fps_min(text: str) -> float:
@@ -68,18 +58,8 @@ def parse_fps_min(text: str) -> float:
     return max(value, 0.0)   # Looking Glass's -1 (auto) is our 0: redraw only on change
 
 
-def parse_port(text: str) -> int:
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be 0..65535 (0: spice:host is a UNIX socket), got {port}")
-    return port
-
-
-def parse_sens(text: str) -> int:
-    value = int(text)
-    if not -9 <= value <= 9:
-        raise ValueError(f"mouse sensitivity must be -9..9, got {value}")
-    return value
+parse_port = bounded(int, lambda v: 0 <= v <= 65535, "0..65535 (0: spice:host is a UNIX socket)")
+parse_sens = bounded(int, lambda v: -9 <= v <= 9, "a mouse sensitivity of -9..9")
 
 
 def parse_key(text: str) -> int:
@@ -88,25 +68,9 @@ def parse_key(text: str) -> int:
     return key_from_name(text)
 
 
-def parse_positive_ms(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(f"must be a positive number of milliseconds, got {value}")
-    return value
-
-
-def parse_positive_float_ms(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(f"must be a positive number of milliseconds, got {text}")
-    return value
-
-
-def parse_poll_us(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(f"must be a positive number of microseconds, got {value}")
-    return value
+parse_positive_ms = bounded(int, lambda v: v > 0, "a positive number of milliseconds")
+parse_positive_float_ms = bounded(float, lambda v: v > 0, "a positive number of milliseconds")
+parse_poll_us = bounded(int, lambda v: v > 0, "a positive number of microseconds")
 
 
 def egl_scale_to_filter(text: str) -> str:

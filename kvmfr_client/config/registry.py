@@ -17,6 +17,17 @@ class ConfigError(ValueError):
     """An option name or value that cannot be used; the message says which and why."""
 
 
+def bounded(convert: Callable[[str], Any], ok: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
+    """A parser: ``convert`` the text (int, float), then check ``ok(value)``; ``expected`` names what is allowed."""
+    def parse(text: str) -> Any:
+        value = convert(text)
+        if not ok(value):
+            raise ValueError(f"must be {expected}, got {text.strip()}")
+        return value
+    parse.__name__ = f"parse_{convert.__name__}"
+    return parse
+
+
 def parse_bool(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "yes", "true", "on"):

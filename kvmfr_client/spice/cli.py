@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from kvmfr_client import config
@@ -57,10 +56,7 @@ async def run(address: Address, password: str | None, actions, delay: float, tim
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="kvmfr-input: %(name)s: %(message)s")
-    cfg = config.load_config(parser, args)
+    args, cfg = config.start_program(parser, argv, "kvmfr-input: %(name)s: %(message)s")
     try:
         actions = parse(args.command)
     except (ValueError, ActionError) as exc:

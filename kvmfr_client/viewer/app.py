@@ -52,7 +52,7 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
     (:class:`kvmfr_client.input.ViewerInput`, started by the caller); None: one without SPICE, for the
     viewer's own escape-key combos.
     """
-    from kvmfr_client.viewer.window import Window, WindowError, init_glfw
+    from kvmfr_client.viewer.window import WindowError, init_glfw
     try:
         platform = init_glfw()
     except WindowError as exc:

@@ -82,7 +82,7 @@ def test_kvmfr_audio_reads_the_looking_glass_ini_too(places, clean_env):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--fps", "0"), "agent:fps: expected a positive number"),
+    (("--fps", "0"), "agent:fps: must be a positive number"),
     (("--size", "big"), "agent:size: expected WIDTHxHEIGHT"),
     (("--format", "YUV"), "agent:format: 'YUV' is not one of"),
 ])

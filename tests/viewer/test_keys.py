@@ -19,15 +19,22 @@ def xdotool(xserver, *args: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
+def find_window(xserver, title_regex: str, timeout: float = 40) -> str:
+    """The X window id of the first window whose title matches, once it appears."""
+    found = []
+
+    def look() -> bool:
+        wid = xdotool(xserver, "search", "--name", title_regex).split("\n")[0]
+        if wid:
+            found.append(wid)
+        return bool(wid)
+    wait_for(look, timeout, "the viewer window to appear")
+    return found[0]
+
+
 def test_scroll_lock_combos_toggle_stats_fullscreen_and_quit(xserver, tmp_path, shm_path):
     viewer = ViewerRun(xserver, tmp_path, shm_path, 20.0, "win:size=640x360")
-    wid = ""
-
-    def find():
-        nonlocal wid
-        wid = xdotool(xserver, "search", "--name", "^kvmfr-view").split("\n")[0]
-        return bool(wid)
-    wait_for(find, 40, "the viewer window to appear")
+    wid = find_window(xserver, "^kvmfr-view")
     time.sleep(0.5)
     xdotool(xserver, "windowfocus", "--sync", wid)
     t0 = time.monotonic()
@@ -97,13 +104,7 @@ def test_window_position_size_and_borderless(xserver, tmp_path, shm_path):
     viewer = ViewerRun(xserver, tmp_path, shm_path, 30.0, "win:size=400x300", "win:position=100,50",
                        "win:borderless=yes", "win:title=geomtest")
     try:
-        wid = ""
-
-        def find():
-            nonlocal wid
-            wid = xdotool(xserver, "search", "--name", "^geomtest").split("\n")[0]
-            return bool(wid)
-        wait_for(find, 40, "the viewer window to appear")
+        wid = find_window(xserver, "^geomtest")
         time.sleep(0.3)
         geometry = xdotool(xserver, "getwindowgeometry", wid)
         stats, _ = viewer.finish()
@@ -132,13 +133,7 @@ def test_real_input_controller_runs_viewer_combos_and_gets_keys(xserver, tmp_pat
                              "win:size=320x200", "win:position=0,0", "win:title=ctltest"],
                             cwd=REPO, env=xserver.env(XDG_CONFIG_HOME=str(tmp_path)))
     try:
-        wid = ""
-
-        def find():
-            nonlocal wid
-            wid = xdotool(xserver, "search", "--name", "^ctltest").split("\n")[0]
-            return bool(wid)
-        wait_for(find, 40, "the viewer window to appear")
+        wid = find_window(xserver, "^ctltest")
         xdotool(xserver, "windowfocus", "--sync", wid)
         time.sleep(0.5)   # let glfw see FocusIn first: keys typed before that are dropped on a busy machine
         xdotool(xserver, "key", "a")
