@@ -72,6 +72,7 @@ struct kv_frame_info {
     uint32_t bytes_per_pixel;   /* 4, 8, or 3 for the packed 24-bit kinds */
     uint32_t msg_size;          /* LGMP payload size */
     uint64_t data_size;         /* dataHeight * pitch */
+    uint64_t row_len;           /* bytes of a stored row without padding (kv_row_bytes), at most pitch */
     uint64_t t_seen_ns;         /* CLOCK_MONOTONIC when peek saw the message */
     uint64_t t_copy_start_ns;
     uint64_t t_copy_end_ns;

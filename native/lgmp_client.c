@@ -571,6 +571,9 @@ static int validate_frame(struct kv_client *c, const struct kvmfr_frame *f, uint
     fi->bytes_per_pixel = bpp;
     fi->msg_size = msg_size;
     fi->data_size = data_size;
+    fi->row_len = kv_row_bytes(f->type, f->dataWidth);
+    if (fi->row_len > f->pitch)
+        fi->row_len = f->pitch;
     c->fb_offset = (uint64_t)msg_off + f->offset;
     return LGMP_OK;
 }
@@ -645,9 +648,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
     if (!c->frame_peeked)
         return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "copy without a peeked frame");
     const struct kv_frame_info *p = &c->peeked;
-    uint64_t row_len = kv_row_bytes(p->type, p->data_width);
-    if (row_len > p->pitch)
-        row_len = p->pitch;
+    uint64_t row_len = p->row_len;
     if (dst_pitch < row_len || dst_size < (uint64_t)dst_pitch * (p->data_height - 1) + row_len)
         return kv_fail(err, KV_ERR_DST_TOO_SMALL, "dst", dst_size, (uint64_t)dst_pitch * (p->data_height - 1) + row_len,
                        "destination (%llu bytes, pitch %u) is too small for %u rows of %llu bytes",

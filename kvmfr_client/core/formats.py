@@ -54,14 +54,9 @@ def data_width(ftype: FrameType, width: int) -> int:
     return int(lib.kv_data_width(int(ftype), width))
 
 
-def stored_row_bytes(ftype: FrameType, texels: int) -> int:
-    """Bytes of a stored row ``texels`` texels wide (a frame's ``data_width``), without padding."""
-    return int(lib.kv_row_bytes(int(ftype), texels))
-
-
 def row_bytes(ftype: FrameType, width: int) -> int:
     """Bytes of one stored row of ``width`` pixels without padding (the smallest valid pitch)."""
-    return stored_row_bytes(ftype, data_width(ftype, width))
+    return int(lib.kv_row_bytes(int(ftype), data_width(ftype, width)))
 
 
 def srgb_to_linear(v: np.ndarray) -> np.ndarray:

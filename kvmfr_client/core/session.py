@@ -26,7 +26,7 @@ import numpy as np
 from . import errors
 from .native import check, cstr, ffi, lib, new_error, to_exception
 from .cursor import CursorEvent, CursorFlags, CursorShape, CursorType
-from .formats import FrameFlags, FrameType, Rotation, stored_row_bytes
+from .formats import FrameFlags, FrameType, Rotation
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ class Session:
             check(lib.kv_client_frame_done(c, err), err)
             return None
         rows, pitch = int(fi.data_height), int(fi.pitch)
-        row_len = min(pitch, stored_row_bytes(FrameType(fi.type), int(fi.data_width)))
+        row_len = int(fi.row_len)
         keeps_previous = out is not None   # only the caller's own buffer can hold the previous frame
         if out is None:
             out = np.empty((rows, pitch), np.uint8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kvmfr_client.core.formats import PACKED_24, FrameType, data_width, encode, row_bytes, stored_row_bytes
+from kvmfr_client.core.formats import PACKED_24, FrameType, data_width, encode, row_bytes
 from kvmfr_client.core.native import lib
 
 
@@ -13,7 +13,7 @@ from kvmfr_client.core.native import lib
 def test_packed_rows_count_32_bit_texels(width, texels, row):
     for ftype in PACKED_24:
         assert data_width(ftype, width) == texels
-        assert row_bytes(ftype, width) == row == stored_row_bytes(ftype, texels)
+        assert row_bytes(ftype, width) == row == lib.kv_row_bytes(ftype, texels)
 
 
 @pytest.mark.parametrize("ftype, bpp", [(FrameType.BGRA, 4), (FrameType.RGBA, 4), (FrameType.RGBA10, 4),
