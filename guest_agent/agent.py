@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass
 
 from kvmfr_client.core import errors
+from kvmfr_client.core.formats import FrameType
 from kvmfr_client.core.native import lib
-from kvmfr_client.core.formats import FrameType, bytes_per_pixel
-from guest_agent.producer import HostDescription, Producer
-from kvmfr_client.core.session import recommended_shm_size
+from kvmfr_client.core.session import recommended_shm_size_for
 from kvmfr_client.core.testpattern import PatternKind
 
+from .producer import HostDescription, Producer
 from .sources.synthetic import PatternSource
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,7 @@ def ensure_shm(path: str, width: int, height: int, ftype: FrameType) -> int:
     """Create and size the file when missing (B7 sizing rule); returns the size to create with (0 = exists)."""
     if os.path.exists(path):
         return 0
-    bpp = 8 if bytes_per_pixel(ftype) == 8 else 4
-    size = recommended_shm_size(width, height, bpp)
+    size = recommended_shm_size_for(width, height, ftype)
     log.info("creating %s (%d MiB, the recommended size for %dx%d)", path, size >> 20, width, height)
     return size
 

@@ -8,6 +8,7 @@ wire format (LGMP 6 / KVMFR 20), so our viewer or a real Looking Glass client ca
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from kvmfr_client import config
@@ -29,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         from guest_agent.audio.cli import main as audio_main
         return audio_main(argv[1:])
     parser = build_parser()
-    args, cfg = config.start_program(parser, argv, "kvmfr-agent: %(levelname)s %(message)s")
+    args, cfg = config.start_program(parser, argv, "kvmfr-agent: %(levelname)s %(message)s",
+                                     verbose=logging.INFO)
     from .agent import AgentOptions, run_agent
     opts = AgentOptions.from_config(cfg)
     return run_agent(opts)

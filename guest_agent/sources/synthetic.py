@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from guest_agent.cursor_animation import CursorAnimation
-from kvmfr_client.core.formats import FrameFlags, FrameType
 from guest_agent.producer import Producer
+from kvmfr_client.core.formats import FrameFlags, FrameType
 from kvmfr_client.core.testpattern import Pattern, PatternKind, now_us
 
 

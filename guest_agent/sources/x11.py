@@ -11,9 +11,9 @@ import logging
 
 import numpy as np
 
+from guest_agent.producer import Producer
 from kvmfr_client.core.cursor import CursorType
 from kvmfr_client.core.formats import FrameType
-from guest_agent.producer import Producer
 from kvmfr_client.core.testpattern import now_us
 
 log = logging.getLogger(__name__)

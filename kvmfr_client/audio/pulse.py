@@ -110,15 +110,13 @@ def _load(stem: str, signatures: dict) -> ctypes.CDLL:
 
 
 def _library() -> ctypes.CDLL:
-    lib = _load("pulse-simple", _SIMPLE_SIGNATURES)
-    # pa_strerror lives in libpulse proper, which libpulse-simple links against.
-    lib.strerror = _core_library().pa_strerror
-    return lib
+    return _load("pulse-simple", _SIMPLE_SIGNATURES)
 
 
 def _check(call: str, ok: bool, err: ctypes.c_int) -> None:
+    # pa_strerror lives in libpulse proper, which libpulse-simple links against.
     if not ok:
-        raise PulseError(call, err.value, _library().strerror(err.value).decode(errors="replace"))
+        raise PulseError(call, err.value, _core_library().pa_strerror(err.value).decode(errors="replace"))
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ import logging
 from typing import Any, Mapping
 
 from kvmfr_client.audio.player import Player
-from kvmfr_client.config import with_defaults
 from kvmfr_client.audio.priority import use_realtime
 from kvmfr_client.audio.scream_ivshmem import CHUNK_SECONDS, ScreamIvshmemSource
 from kvmfr_client.audio.scream_udp import ScreamUdpSource, parse_udp_url
+from kvmfr_client.config import with_defaults
 
 log = logging.getLogger(__name__)
 

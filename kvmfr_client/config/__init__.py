@@ -6,9 +6,9 @@
     loader.py     defaults -> Looking Glass INI files -> ours -> -C files -> command line
     flags.py      the one table of command-line flags (each a spelling of an option), argparse glue,
                   --version, --help-options
-    lgdoc.py      generates docs/looking-glass-users.md from the above
+    (tools/lgdoc.py generates docs/looking-glass-users.md from the above)
 
-Programs call :func:`build_parser` and :func:`load_config`; library code and tests call :func:`load`.
+Programs call :func:`build_parser` and :func:`start_program` (or :func:`load_config`); library code and tests call :func:`load`.
 """
 
 from . import options as _options  # noqa: F401  (declares the options)
@@ -25,13 +25,8 @@ def all_options() -> list[Option]:
     return _registry.options()
 
 
-def help_text() -> str:
-    """``kvmfr-view --help-options``."""
-    return help_options("kvmfr-view")
-
-
 __all__ = [
     "FLAGS", "Alias", "Config", "ConfigError", "Flag", "Option", "all_options", "build_parser", "default_shm",
-    "bounded", "defaults", "help_options", "help_text", "load", "load_config", "option", "parse_bool", "parse_position",
+    "bounded", "defaults", "help_options", "load", "load_config", "option", "parse_bool", "parse_position",
     "parse_positive_float", "parse_size", "register", "register_alias", "show_value", "standard_files", "start_program", "version_text", "with_defaults",
 ]

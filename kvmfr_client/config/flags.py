@@ -324,10 +324,10 @@ def load_config(parser: Parser, args: argparse.Namespace) -> loader.Config:
     return cfg
 
 
-def start_program(parser: Parser, argv: list[str] | None, log_format: str, *,
-                  quiet: int = logging.WARNING) -> tuple[argparse.Namespace, loader.Config]:
-    """A program's start: parse its command line, set up logging (``-v``: debug, else ``quiet``) and load
-    its configuration. Bad flags or values end here with one line and exit status 2."""
+def start_program(parser: Parser, argv: list[str] | None, log_format: str, *, quiet: int = logging.WARNING,
+                  verbose: int = logging.DEBUG) -> tuple[argparse.Namespace, loader.Config]:
+    """A program's start: parse its command line, set up logging (``-v``: ``verbose``, else ``quiet``) and
+    load its configuration. Bad flags or values end here with one line and exit status 2."""
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", 0) else quiet, format=log_format)
+    logging.basicConfig(level=verbose if getattr(args, "verbose", 0) else quiet, format=log_format)
     return args, load_config(parser, args)

@@ -57,10 +57,6 @@ class Config(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._values)
 
-    def section(self, name: str) -> dict[str, Any]:
-        prefix = name + ":"
-        return {k[len(prefix):]: v for k, v in self._values.items() if k.startswith(prefix)}
-
 
 def defaults() -> dict[str, Any]:
     """Every registered option at its default (computed now)."""

@@ -130,6 +130,12 @@ def recommended_shm_size(width: int, height: int, bytes_per_pixel: int = 4) -> i
     return int(lib.kv_recommended_shm_size(width, height, bytes_per_pixel))
 
 
+def recommended_shm_size_for(width: int, height: int, ftype: FrameType) -> int:
+    """:func:`recommended_shm_size` for frames of ``ftype``: the B7 host sizes at 8 bytes a pixel for
+    RGBA16F and 4 for every other kind (the packed 24-bit kinds included)."""
+    return recommended_shm_size(width, height, 8 if ftype == FrameType.RGBA16F else 4)
+
+
 class _Gate:
     """Many native calls at once (frame and cursor threads), or one reconnect alone."""
 
@@ -459,4 +465,5 @@ def open(path: str, wait: float | None = None, poll_us: int = 250) -> Session:  
     return session
 
 
-__all__ = ["Frame", "HostInfo", "Session", "SessionState", "open", "recommended_shm_size", "to_exception"]
+__all__ = ["Frame", "HostInfo", "Session", "SessionState", "open", "recommended_shm_size", "recommended_shm_size_for",
+           "to_exception"]

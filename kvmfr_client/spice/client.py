@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from typing import Callable, Concatenate, ParamSpec
 
@@ -333,8 +334,6 @@ class SpiceThread:
 def spice_password(cfg) -> str | None:
     """The SPICE password of every SPICE session we open (input, clipboard, audio): the contents of
     ``spice:passwordFile`` (its last line break removed), else ``$KVMFR_SPICE_PASSWORD``, else None."""
-    import os
-
     path = cfg["spice:passwordFile"]
     if not path:
         return os.environ.get("KVMFR_SPICE_PASSWORD")

@@ -16,7 +16,7 @@ import time
 from typing import Any, Mapping
 
 from kvmfr_client.input import ViewerInput
-from kvmfr_client.viewer.stats import save_snapshot, thread_cpu_s
+from kvmfr_client.viewer.stats import Stats, TimingRecorder, save_snapshot, thread_cpu_s
 from kvmfr_client.viewer.status import FrameMeta, banner_lines, status_lines, window_title
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,6 @@ class _Viewer:
         from kvmfr_client.viewer.frame_pipeline import CursorTracker, FramePipeline
         from kvmfr_client.viewer.overlay import Overlay
         from kvmfr_client.viewer.renderer import Renderer, RenderOptions
-        from kvmfr_client.viewer.stats import Stats
         from kvmfr_client.viewer.window import Window
 
         self.cfg = cfg
@@ -117,7 +116,6 @@ class _Viewer:
         self._frame_meta = None
         self._tex_serial: int | None = None
         self._first_serial: int | None = None
-        from kvmfr_client.viewer.stats import TimingRecorder
         self.timings = TimingRecorder() if _arg(args, "timings_json") else None
         self._quit = False
         self.win.to_guest_fn = self._to_guest

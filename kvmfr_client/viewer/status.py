@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kvmfr_client.core.formats import FrameFlags, FrameType
-from kvmfr_client.core.session import HostInfo, SessionState, recommended_shm_size
+from kvmfr_client.core.session import HostInfo, SessionState, recommended_shm_size_for
 
 MIB = 1024 * 1024
 
@@ -29,9 +29,9 @@ class FrameMeta:
 
     @classmethod
     def of(cls, frame, t_capture_us: int | None, t_uploaded_ns: int) -> "FrameMeta":
-        """From a :class:`kvmfr_client.core.session.Frame`."""
-        return cls(serial=frame.serial, width=frame.width, height=frame.height, type=FrameType(frame.type),
-                   flags=FrameFlags(frame.flags), screen=(frame.screen_width, frame.screen_height),
+        """From a :class:`kvmfr_client.core.session.Frame` (its type and flags are already typed)."""
+        return cls(serial=frame.serial, width=frame.width, height=frame.height, type=frame.type,
+                   flags=frame.flags, screen=(frame.screen_width, frame.screen_height),
                    data_height=frame.data_height, t_capture_us=t_capture_us,
                    t_ns=(frame.t_seen_ns, frame.t_copy_start_ns, frame.t_copy_end_ns, t_uploaded_ns))
 
@@ -65,8 +65,7 @@ def banner_lines(state: SessionState, meta: FrameMeta | None, shm_size: int) -> 
     """The bottom banner: says how big the shared memory must be when the host truncates frames."""
     if meta is None or not meta.truncated or state is not SessionState.CONNECTED:
         return []
-    # the B7 host sizes its buffers at 4 bytes a pixel, 8 for RGBA16F (packed 24-bit kinds included)
-    need = recommended_shm_size(meta.width, meta.height, 8 if meta.type == FrameType.RGBA16F else 4) // MIB
+    need = recommended_shm_size_for(meta.width, meta.height, meta.type) // MIB
     return [f"SHARED MEMORY TOO SMALL: ONLY {meta.data_height} OF {meta.height} ROWS FIT",
             f"SET THE IVSHMEM SIZE TO {need} MIB (NOW {shm_size // MIB} MIB)"]
 

@@ -1,4 +1,4 @@
-"""What the window says, as pure functions: status screen, too-small banner, title (no window needed)."""
+"""What the window says, as pure functions (fake frames typed as a real Frame): status screen, too-small banner, title (no window needed)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ MIB = 1024 * 1024
 
 
 def _frame(**kw):
-    fields = dict(serial=5, width=3840, height=2160, type=int(FrameType.BGRA), flags=0, screen_width=3840,
+    fields = dict(serial=5, width=3840, height=2160, type=FrameType.BGRA, flags=FrameFlags(0), screen_width=3840,
                   screen_height=2160, data_height=2160, t_seen_ns=1, t_copy_start_ns=2, t_copy_end_ns=3)
     fields.update(kw)
     return SimpleNamespace(**fields)
@@ -38,7 +38,7 @@ def test_status_wraps_the_sessions_message():
 
 
 def test_banner_gives_the_size_to_set_only_for_a_truncated_frame():
-    meta = FrameMeta.of(_frame(flags=int(FrameFlags.TRUNCATED), data_height=1500), None, 4)
+    meta = FrameMeta.of(_frame(flags=FrameFlags.TRUNCATED, data_height=1500), None, 4)
     assert meta.truncated and meta.type is FrameType.BGRA
     lines = banner_lines(SessionState.CONNECTED, meta, 32 * MIB)
     need = recommended_shm_size(3840, 2160, 4) // MIB
@@ -50,7 +50,7 @@ def test_banner_gives_the_size_to_set_only_for_a_truncated_frame():
 
 
 def test_banner_sizes_hdr_frames_at_eight_bytes_a_pixel():
-    meta = FrameMeta.of(_frame(type=int(FrameType.RGBA16F), flags=int(FrameFlags.TRUNCATED | FrameFlags.HDR)),
+    meta = FrameMeta.of(_frame(type=FrameType.RGBA16F, flags=FrameFlags.TRUNCATED | FrameFlags.HDR),
                         None, 4)
     need = recommended_shm_size(3840, 2160, 8) // MIB
     assert f"SET THE IVSHMEM SIZE TO {need} MIB (NOW 64 MIB)" in banner_lines(SessionState.CONNECTED, meta, 64 * MIB)
