@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         run_probe(float(args._probe[0]), args._probe[1], args._probe[2])
         return 0
 
-    from tests.support.pulse import _die_with_parent, start_pulse, stop_pulse
+    from tests.support.pulse import die_with_parent, start_pulse, stop_pulse
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         # The load runs in its own session, as a VM's QEMU or a game does: with autogroup (or a
         # desktop's per-application cgroups) the scheduler shares the CPU between groups first, so
         # niceness ranks threads only within their own group.
-        load = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=_die_with_parent,
+        load = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=die_with_parent,
                                  start_new_session=args.load_session == "own")
                 for _ in range(args.load)]
         procs += load
@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
              "--sink", pulse.sink48, "--server", pulse.server, *(["--latency", str(args.latency)] if args.latency else []),
              "--stats", "0.1", "--stats-file", str(stats_path),
              *([f"audio:realtime={args.realtime}"] if args.realtime else [])],
-            stdout=subprocess.DEVNULL, stderr=open(out / "audio-receiver.log", "w"), preexec_fn=_die_with_parent)
+            stdout=subprocess.DEVNULL, stderr=open(out / "audio-receiver.log", "w"), preexec_fn=die_with_parent)
         procs.append(receiver)
         time.sleep(1.5)
         if receiver.poll() is not None:
@@ -400,11 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         with rec:
             time.sleep(0.2)
             probes = [subprocess.Popen([sys.executable, __file__, "--_probe", str(args.duration + 1), str(path), mode],
-                                       preexec_fn=_die_with_parent) for mode, path in probe_logs.items()]
+                                       preexec_fn=die_with_parent) for mode, path in probe_logs.items()]
             procs += probes
             time.sleep(1.0)  # the probe's start-up (imports) is not part of the measurement
             sender = subprocess.Popen([sys.executable, __file__, "--_sender", str(port), str(args.duration),
-                                       str(sender_log)], preexec_fn=_die_with_parent)
+                                       str(sender_log)], preexec_fn=die_with_parent)
             procs.append(sender)
             sender.wait(timeout=args.duration + 60)
             for probe in probes:

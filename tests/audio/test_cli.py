@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,8 @@ from kvmfr_client.audio.formats import PcmFormat
 from tests.audio.signals import CHANNEL_TONES, PacedSender, tones
 from tests.audio.test_scream_udp import FL, FR, _assert_tones
 from tests.audio.helpers import _result
+from tests.support.vm import free_port
 from tests.support.process import stop_process
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _kvmfr_audio(*args: str) -> list[str]:
@@ -29,7 +23,7 @@ def _kvmfr_audio(*args: str) -> list[str]:
 
 
 def test_kvmfr_audio_plays_scream_udp_and_stops_on_sigterm(pulse):
-    port = _free_port()
+    port = free_port(udp=True)
     proc = subprocess.Popen(_kvmfr_audio("--scream", f"udp://127.0.0.1:{port}", "--sink", pulse.sink48,
                                          "--server", pulse.server, "--latency", "40", "--stats", "0.5"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

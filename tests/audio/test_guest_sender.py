@@ -15,7 +15,7 @@ from kvmfr_client.audio import pulse as pulse_api
 from kvmfr_client.audio.formats import SINK_7_1_POSITIONS
 from tests.audio.helpers import Result, service_config
 from tests.audio.signals import CHANNEL_TONES, tones
-from tests.audio.test_cli import _free_port
+from tests.support.vm import free_port
 from tests.audio.test_scream_udp import FL, FR, SAFE_LATENCY, _assert_tones
 from tests.support.process import stop_process
 
@@ -70,7 +70,7 @@ def _guest_to_host(pulse, agent_args: list[str], source: str, latency: int, sign
 @pytest.mark.parametrize("transport", ["udp", "ivshmem"])
 def test_agent_sends_what_the_guest_plays(pulse, shm_path, transport):
     if transport == "udp":
-        port = _free_port()
+        port = free_port(udp=True)
         source = f"udp://127.0.0.1:{port}"
         agent_args = ["--udp", f"127.0.0.1:{port}"]
         latency = SAFE_LATENCY
@@ -88,7 +88,7 @@ def test_agent_sends_what_the_guest_plays(pulse, shm_path, transport):
 def test_agent_stops_sending_on_silence_and_the_player_calls_it_a_pause(pulse):
     """--silence-threshold (Scream's SilenceThreshold): nothing is sent while the guest is silent; the
     host player sees a pause, not an underrun, and plays the sound after it."""
-    port = _free_port()
+    port = free_port(udp=True)
     tone = tones(48000, 0.6, CHANNEL_TONES[:2], marker=False)
     gap = np.zeros((int(0.8 * 48000), 2), np.float32)
     _, stats, recorded = _guest_to_host(pulse, ["--udp", f"127.0.0.1:{port}", "--silence-threshold", "4800"],

@@ -70,11 +70,11 @@ def test_scream_and_spice_together_are_mixed_by_the_sound_server(pulse):
     """Both sources at once: each gets its own player and stream; the sink carries both tones."""
     from guest_agent.audio.scream_sender import ScreamUdpSender
     from tests.audio.signals import PacedSender, dominant_freq
-    from tests.audio.test_cli import _free_port
+    from tests.support.vm import free_port
 
     spice_tone = tones(48000, 1.5, (CHANNEL_TONES[0],) * 2, amplitude=0.3, marker=False)
     scream_tone = tones(48000, 1.5, (CHANNEL_TONES[3],) * 2, amplitude=0.3, marker=False)
-    port = _free_port()
+    port = free_port(udp=True)
     with FakeSpiceServer(playback_script([(formats.encode(FMT, spice_tone), [])])) as server:
         cfg = service_config(pulse, pulse.sink48, f"udp://127.0.0.1:{port}", SAFE_LATENCY,
                              **{"audio:spice": True, "spice:host": "127.0.0.1", "spice:port": server.port})

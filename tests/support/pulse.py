@@ -129,7 +129,7 @@ _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """preexec_fn: the child gets SIGTERM when the test process dies, even by a crash or SIGKILL, so
     no daemon outlives its test run."""
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -183,7 +183,7 @@ def start_pulse(high_priority: bool = False) -> PulseDaemon:
     cmd += ["-L", f"module-native-protocol-unix auth-anonymous=1 socket={socket_path}"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
     daemon = PulseDaemon(f"unix:{socket_path}", runtime, proc, log_path)
     import pulsectl
 
@@ -214,7 +214,7 @@ def start_pulse(high_priority: bool = False) -> PulseDaemon:
             daemon.keepers.append(subprocess.Popen(
                 [parec, "--server", daemon.server, "-d", name + ".monitor", "--latency-msec=5", "--raw"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent))
+                preexec_fn=die_with_parent))
         time.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
         return daemon
     except BaseException:

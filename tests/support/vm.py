@@ -32,9 +32,9 @@ _TRACE_RE = re.compile(
     r")")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
+def free_port(udp: bool = False) -> int:
+    """A TCP (or UDP) port on 127.0.0.1 that nothing uses right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
