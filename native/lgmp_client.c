@@ -353,6 +353,14 @@ int kv_client_subscribe(struct kv_client *c, uint32_t queue_id, struct kv_error 
         return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.subs", subs, LGMP_MAX_SUBS,
                        "all %d subscriber slots of queue %u are taken", LGMP_MAX_SUBS, queue_id);
     }
+    /* Check the write position before taking a slot: a refusal must leave no ON bit or client id
+     * behind, or every retry against a bad queue would leak another of the 32 slots. */
+    uint32_t pos = LOAD_SC(&q->position);
+    if (pos >= qs->num_messages) {
+        kv_unlock(&q->lock);
+        return kv_fail(err, KV_ERR_BAD_FIELD, "queue.position", pos, qs->num_messages,
+                       "queue %u's write position %u is outside its %u-slot ring", queue_id, pos, qs->num_messages);
+    }
     uint32_t slot = (uint32_t)__builtin_ctz(~used);
     STORE(&q->timeout[slot], 0);
     STORE(&q->clientID[slot], c->client_id);
@@ -362,12 +370,8 @@ int kv_client_subscribe(struct kv_client *c, uint32_t queue_id, struct kv_error 
     subs |= SUBS_BIT_ON(slot);
     STORE_SC(&q->subs, subs);
     FETCH_ADD(&q->newSubCount, 1);
-    uint32_t pos = LOAD_SC(&q->position);
     kv_unlock(&q->lock);
 
-    if (pos >= qs->num_messages)
-        return kv_fail(err, KV_ERR_BAD_FIELD, "queue.position", pos, qs->num_messages,
-                       "queue %u's write position %u is outside its %u-slot ring", queue_id, pos, qs->num_messages);
     qs->slot = slot;
     qs->read_pos = pos;
     qs->subscribed = 1;
@@ -591,10 +595,13 @@ int kv_client_frame_peek(struct kv_client *c, struct kv_frame_info *fi, struct k
     uint32_t msg_off = LOAD(&m->offset);
     uint32_t msg_size = LOAD(&m->size);
     fi->t_seen_ns = kv_now_ns();
-    if (msg_size < sizeof(struct kvmfr_frame) || msg_off < LGMP_HEADER_SIZE || !in_shm(c, msg_off, msg_size)) {
+    /* The frame's write pointer (msg_off + frame.offset) is read with atomic loads, which must be
+     * 4-byte aligned: both parts are checked for it (frame.offset in validate_frame). */
+    if (msg_size < sizeof(struct kvmfr_frame) || msg_off < LGMP_HEADER_SIZE || (msg_off & 3) ||
+        !in_shm(c, msg_off, msg_size)) {
         kv_fail(err, KV_ERR_BAD_FIELD, msg_size < sizeof(struct kvmfr_frame) ? "message.size" : "message.offset",
                 msg_size < sizeof(struct kvmfr_frame) ? msg_size : msg_off, c->shm.size,
-                "frame message (offset %u, size %u) is too small or outside the %llu-byte mapping",
+                "frame message (offset %u, size %u) is too small, misaligned or outside the %llu-byte mapping",
                 msg_off, msg_size, (unsigned long long)c->shm.size);
         finish_message(c, qs, NULL);
         return err ? err->code : KV_ERR_BAD_FIELD;
