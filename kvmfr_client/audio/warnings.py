@@ -1,29 +1,6 @@
-"""Rate-limited warnings: a flood of bad packets must be visible in the log without drowning it."""
+"""Rate-limited warnings for the audio sources: the same class as the SPICE channels use (audio builds on
+``kvmfr_client.spice``, so the one implementation lives there)."""
 
-from __future__ import annotations
+from kvmfr_client.spice.warnings import RateLimitedWarning
 
-import logging
-import time
-
-
-class RateLimitedWarning:
-    """Logs the first warning of each kind at once, then at most one per ``interval`` with a count."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 5.0):
-        self._log = logger
-        self._interval = interval
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def warn(self, kind: str, msg: str, *args) -> None:
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is not None and now - last < self._interval:
-            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-            return
-        skipped = self._suppressed.pop(kind, 0)
-        self._last[kind] = now
-        if skipped:
-            msg += " (%d more like it since the last report)"
-            args = (*args, skipped)
-        self._log.warning(msg, *args)
+__all__ = ["RateLimitedWarning"]

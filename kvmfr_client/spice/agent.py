@@ -5,6 +5,14 @@ CLIPBOARD_REQUEST for one type; the owner answers CLIPBOARD with the data. This 
 guest's UTF-8 text as soon as the guest grabs, and grabs for the host whenever it is given new text.
 UTF-8 text is preferred; when the guest offers only an image, its PNG/BMP/JPG bytes are handed over as
 they are (converting and placing them on the local clipboard is up to the caller).
+
+The guest controls every byte of the agent stream, so sizes and counts are checked before use:
+
+* a message is assembled only up to ``MAX_CLIPBOARD`` (16 MiB); a larger one (a 100 MB clipboard) is
+  refused with one warning and its bytes are dropped as they arrive, so memory stays at one AGENT_DATA
+  piece whatever size the header claims;
+* capability words beyond ``MAX_CAPS_WORDS`` and clipboard types beyond ``MAX_GRAB_TYPES`` are ignored;
+* a message too short for its fields is counted in ``bad_messages`` and skipped (rate-limited log).
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import struct
 from typing import Callable
 
 from . import protocol as P
+from .errors import SpiceProtocolError
+from .warnings import RateLimitedWarning
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +32,10 @@ VD_AGENT_PROTOCOL = 1
 MESSAGE_HEADER = struct.Struct("<IIQI")  # protocol, type, opaque, size
 MAX_DATA_SIZE = 2048  # VD_AGENT_MAX_DATA_SIZE: the largest AGENT_DATA payload
 CLIENT_TOKENS = 10  # AGENT_DATA messages the server may send us before we return tokens
-MAX_CLIPBOARD = 16 * 1024 * 1024
+MAX_CLIPBOARD = 16 * 1024 * 1024  # the largest agent message (clipboard) we assemble; larger ones are dropped
+MAX_CAPS_WORDS = 16  # capability words read from ANNOUNCE_CAPABILITIES (spice-vdagent sends 1)
+MAX_GRAB_TYPES = 64  # clipboard types read from CLIPBOARD_GRAB (a real agent offers a handful)
+_U32 = struct.Struct("<I")
 
 
 class AgentMsg(enum.IntEnum):
@@ -82,7 +95,11 @@ class ClipboardAgent:
         self._server_tokens = 0
         self._outbox: list[bytes] = []
         self._inbox = bytearray()
+        self._skip = 0  # bytes of a refused (over MAX_CLIPBOARD) message still to drop as they arrive
         self._received = 0
+        self.bad_messages = 0  # too short, or another agent protocol: skipped
+        self.refused_messages = 0  # over MAX_CLIPBOARD: dropped unread
+        self._warn = RateLimitedWarning(log)
         main.on_agent_connected = self._agent_connected
         main.on_agent_disconnected = self._agent_disconnected
         main.on_agent_data = self._agent_data
@@ -93,6 +110,7 @@ class ClipboardAgent:
         self.connected = True
         self._server_tokens = tokens
         self._inbox.clear()
+        self._skip = 0
         self.main.agent_start(CLIENT_TOKENS)
         self._send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 1, _caps_word(CLIENT_CAPS)))
         if self.host_text is not None or self.host_image is not None:
@@ -123,19 +141,37 @@ class ClipboardAgent:
         if self._received >= CLIENT_TOKENS // 2:  # give the server its tokens back in batches
             self.main.agent_token(self._received)
             self._received = 0
-        self._inbox += payload
+        data = memoryview(payload)
+        if self._skip:
+            n = min(self._skip, len(data))
+            self._skip -= n
+            data = data[n:]
+        self._inbox += data
         while len(self._inbox) >= MESSAGE_HEADER.size:
             protocol, msg_type, _opaque, size = MESSAGE_HEADER.unpack_from(self._inbox)
-            if protocol != VD_AGENT_PROTOCOL or size > MAX_CLIPBOARD:
-                log.warning("agent: bad message header (protocol %d, size %d); dropping agent data",
-                            protocol, size)
+            if protocol != VD_AGENT_PROTOCOL:
+                self.bad_messages += 1
+                self._warn.warn("protocol", "agent: message of agent protocol %d (expected %d); agent data"
+                                " dropped", protocol, VD_AGENT_PROTOCOL)
                 self._inbox.clear()
                 return
-            if len(self._inbox) < MESSAGE_HEADER.size + size:
+            end = MESSAGE_HEADER.size + size
+            if size > MAX_CLIPBOARD:
+                self.refused_messages += 1
+                self._warn.warn("size", "agent: the guest sent %s of %.1f MiB, over the %d MiB limit; not"
+                                " copied", _describe(msg_type), size / 2**20, MAX_CLIPBOARD // 2**20)
+                self._skip = max(0, end - len(self._inbox))
+                del self._inbox[:end]
+                continue
+            if len(self._inbox) < end:
                 return
-            data = bytes(self._inbox[MESSAGE_HEADER.size:MESSAGE_HEADER.size + size])
-            del self._inbox[:MESSAGE_HEADER.size + size]
-            self._handle(msg_type, data)
+            data = bytes(self._inbox[MESSAGE_HEADER.size:end])
+            del self._inbox[:end]
+            try:
+                self._handle(msg_type, data)
+            except SpiceProtocolError as exc:
+                self.bad_messages += 1
+                self._warn.warn(f"msg{msg_type}", "agent: malformed message %d: %s; skipped", msg_type, exc)
 
     # -- messages ------------------------------------------------------------------------------
     @property
@@ -152,15 +188,16 @@ class ClipboardAgent:
 
     def _handle(self, msg_type: int, data: bytes) -> None:
         if msg_type == AgentMsg.ANNOUNCE_CAPABILITIES:
-            request = struct.unpack_from("<I", data)[0]
-            self.guest_caps = list(struct.unpack_from(f"<{(len(data) - 4) // 4}I", data, 4))
+            request = P.unpack(_U32, data, "agent ANNOUNCE_CAPABILITIES")[0]
+            count = min((len(data) - 4) // 4, MAX_CAPS_WORDS)
+            self.guest_caps = list(struct.unpack_from(f"<{count}I", data, 4))
             log.info("agent: guest capabilities %s", [hex(c) for c in self.guest_caps])
             if request:
                 self._send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 0, _caps_word(CLIENT_CAPS)))
             return
         if msg_type == AgentMsg.CLIPBOARD_GRAB:
             selection, body = self._strip_selection(data)
-            types = list(struct.unpack_from(f"<{len(body) // 4}I", body))
+            types = list(struct.unpack_from(f"<{min(len(body) // 4, MAX_GRAB_TYPES)}I", body))
             wanted = next((t for t in (ClipboardType.UTF8_TEXT, ClipboardType.PNG, ClipboardType.BMP,
                                        ClipboardType.JPG) if t in types), None)
             if selection == 0 and self.to_local and wanted is not None:
@@ -168,7 +205,7 @@ class ClipboardAgent:
                 self._send(AgentMsg.CLIPBOARD_REQUEST, self._with_selection(struct.pack("<I", wanted)))
         elif msg_type == AgentMsg.CLIPBOARD:
             selection, body = self._strip_selection(data)
-            kind = struct.unpack_from("<I", body)[0]
+            kind = P.unpack(_U32, body, "agent CLIPBOARD")[0]
             if selection != 0:
                 return
             if kind == ClipboardType.UTF8_TEXT:
@@ -179,7 +216,7 @@ class ClipboardAgent:
                 self.on_guest_image(kind, body[4:])
         elif msg_type == AgentMsg.CLIPBOARD_REQUEST:
             selection, body = self._strip_selection(data)
-            kind = struct.unpack_from("<I", body)[0]
+            kind = P.unpack(_U32, body, "agent CLIPBOARD_REQUEST")[0]
             reply = struct.pack("<I", ClipboardType.NONE)
             if selection == 0 and kind == ClipboardType.UTF8_TEXT and self.host_text is not None:
                 reply = struct.pack("<I", kind) + self.host_text.encode()
@@ -212,6 +249,13 @@ class ClipboardAgent:
         # No grab serial: this client does not announce CLIPBOARD_GRAB_SERIAL, so neither side uses it.
         kind = ClipboardType.UTF8_TEXT if self.host_text is not None else self.host_image[0]
         self._send(AgentMsg.CLIPBOARD_GRAB, self._with_selection(struct.pack("<I", kind)))
+
+
+def _describe(msg_type: int) -> str:
+    try:
+        return f"a {AgentMsg(msg_type).name.lower().replace('_', ' ')} message"
+    except ValueError:
+        return f"an agent message of type {msg_type}"
 
 
 def _caps_word(bits) -> int:

@@ -1,4 +1,10 @@
-"""A linked SPICE channel: message framing, the base messages (ACK, PING) and a reader task."""
+"""A linked SPICE channel: message framing, the base messages (ACK, PING) and a reader task.
+
+What the server sends is checked before it is used: a message larger than ``P.MAX_MESSAGE_SIZE`` is
+read in pieces and dropped, and a message a parser refuses (:class:`SpiceProtocolError`: too short, a
+count that does not fit) is counted in ``bad_messages``, logged at most once per 5 s per kind, and
+skipped; the channel goes on either way.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,14 @@ import struct
 from . import protocol as P
 from .errors import SpiceProtocolError, SpiceServerGone
 from .link import Address, Link
+from .warnings import RateLimitedWarning
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+MAX_MESSAGE_SIZE = P.MAX_MESSAGE_SIZE
+_DISCARD_PIECE = 64 * 1024
+_ACK = struct.Struct("<II")  # generation, window
+_PING = struct.Struct("<IQ")  # id, timestamp
 
 
 class Channel:
@@ -31,6 +41,8 @@ class Channel:
         self._closed = False
         self._eof_sent = False
         self.reader_task: asyncio.Task | None = None
+        self.bad_messages = 0  # refused by a parser or over MAX_MESSAGE_SIZE; skipped
+        self._warn = RateLimitedWarning(log)
 
     # -- sending -------------------------------------------------------------------------------
     def frame(self, msg_type: int, payload: bytes = b"") -> bytes:
@@ -58,7 +70,8 @@ class Channel:
         self.reader_task = asyncio.get_running_loop().create_task(self._run(), name=f"spice-{self.name}")
         return self.reader_task
 
-    async def _read_message(self) -> tuple[int, bytes]:
+    async def _read_message(self) -> tuple[int, bytes | None]:
+        """The next message; its payload is None when it was over MAX_MESSAGE_SIZE (read and dropped)."""
         header = P.MINI_HEADER if self.link.mini_header else P.FULL_HEADER
         raw = await self._reader.readexactly(header.size)
         if self.link.mini_header:
@@ -66,15 +79,41 @@ class Channel:
         else:
             _serial, msg_type, size, _sub_list = header.unpack(raw)
         if size > MAX_MESSAGE_SIZE:
-            raise SpiceProtocolError(f"{self.name} message {msg_type} claims {size} bytes")
+            # Read it through in bounded pieces: memory stays flat whatever size the server claims.
+            left = size
+            while left:
+                piece = await self._reader.read(min(left, _DISCARD_PIECE))
+                if not piece:
+                    raise asyncio.IncompleteReadError(b"", left)
+                left -= len(piece)
+            return msg_type, None
         payload = await self._reader.readexactly(size) if size else b""
         return msg_type, payload
+
+    def dispatch(self, msg_type: int, payload: bytes | None) -> None:
+        """Handle one received message; a refused or oversized one is counted, logged and skipped."""
+        if self._ack_window:  # every message counts towards the server's window, even a dropped one
+            self._ack_count += 1
+            if self._ack_count >= self._ack_window:
+                self._ack_count = 0
+                self.send(P.ClientMsg.ACK)
+        if payload is None:
+            self.bad_messages += 1
+            self._warn.warn(f"size{msg_type}", "%s: server message %d is over the %d-byte limit; dropped",
+                            self.name, msg_type, MAX_MESSAGE_SIZE)
+            return
+        try:
+            self._handle_base(msg_type, payload)
+        except SpiceProtocolError as exc:
+            self.bad_messages += 1
+            self._warn.warn(f"msg{msg_type}", "%s: malformed server message %d: %s; skipped", self.name,
+                            msg_type, exc)
 
     async def _run(self) -> None:
         try:
             while True:
                 msg_type, payload = await self._read_message()
-                self._handle_base(msg_type, payload)
+                self.dispatch(msg_type, payload)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             if self._closed or self._eof_sent:
                 return
@@ -85,17 +124,12 @@ class Channel:
             self._closed = True
 
     def _handle_base(self, msg_type: int, payload: bytes) -> None:
-        if self._ack_window:
-            self._ack_count += 1
-            if self._ack_count >= self._ack_window:
-                self._ack_count = 0
-                self.send(P.ClientMsg.ACK)
         if msg_type == P.ServerMsg.SET_ACK:
-            generation, window = struct.unpack_from("<II", payload)
+            generation, window = P.unpack(_ACK, payload, "SET_ACK")
             self._ack_window, self._ack_count = window, 0
             self.send(P.ClientMsg.ACK_SYNC, struct.pack("<I", generation))
         elif msg_type == P.ServerMsg.PING:
-            ping_id, timestamp = struct.unpack_from("<IQ", payload)
+            ping_id, timestamp = P.unpack(_PING, payload, "PING")
             self.send(P.ClientMsg.PONG, struct.pack("<IQ", ping_id, timestamp))
         elif msg_type == P.ServerMsg.NOTIFY:
             log.info("%s: server notice: %s", self.name, _notify_text(payload))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 
 from . import protocol as P
 from .channel import Channel
@@ -38,10 +37,10 @@ class InputsChannel(Channel):
 
     def handle(self, msg_type: int, payload: bytes) -> None:
         if msg_type == P.InputsServerMsg.INIT:
-            self.server_modifiers = struct.unpack_from("<H", payload)[0]
+            self.server_modifiers = P.unpack(P.KEY_MODIFIERS, payload, "INPUTS INIT")[0]
             self.initialized.set()
         elif msg_type == P.InputsServerMsg.KEY_MODIFIERS:
-            self.server_modifiers = struct.unpack_from("<H", payload)[0]
+            self.server_modifiers = P.unpack(P.KEY_MODIFIERS, payload, "KEY_MODIFIERS")[0]
         elif msg_type == P.InputsServerMsg.MOUSE_MOTION_ACK:
             self._unacked = max(0, self._unacked - P.MOTION_ACK_BUNCH)
             self._flush_pending_motion()

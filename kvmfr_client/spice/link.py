@@ -12,6 +12,7 @@ import logging
 import struct
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -110,12 +111,16 @@ def encrypt_ticket(pub_key_der: bytes, password: str) -> bytes:
                              f" {P.MAX_PASSWORD_LENGTH}", P.LinkResult.PERMISSION_DENIED)
     try:
         key = serialization.load_der_public_key(pub_key_der)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise SpiceProtocolError(f"server public key is not a valid DER RSA key: {exc}") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise SpiceProtocolError(f"server public key is {type(key).__name__}, expected RSA")
-    return key.encrypt(data, padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(),
-                                          label=None))
+    try:
+        return key.encrypt(data, padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(),
+                                              label=None))
+    except ValueError:  # a key too small for the padded ticket
+        raise SpiceProtocolError(f"server public key of {key.key_size} bits is too small for the"
+                                 " SPICE ticket") from None
 
 
 async def _read(reader: asyncio.StreamReader, size: int, what: str, address: Address) -> bytes:
@@ -166,6 +171,9 @@ async def _handshake(reader, writer, address, channel_type, channel_id, connecti
                                 f" client speaks {P.VERSION_MAJOR}.{P.VERSION_MINOR}")
     if size < 4:
         raise SpiceProtocolError(f"link reply from {address} is only {size} bytes")
+    if size > P.MAX_LINK_REPLY:  # checked before reading: the size comes from the server
+        raise SpiceProtocolError(f"link reply from {address} claims {size} bytes, more than a SPICE"
+                                 f" server sends ({P.MAX_LINK_REPLY}); is this a SPICE port?")
     reply = await _read(reader, size, "reply", address)
     error = struct.unpack_from("<I", reply)[0]
     if error != P.LinkResult.OK:

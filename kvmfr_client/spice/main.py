@@ -13,6 +13,8 @@ from .channel import Channel
 
 log = logging.getLogger(__name__)
 
+_U32 = struct.Struct("<I")
+
 
 @dataclass
 class MainInit:
@@ -47,7 +49,7 @@ class MainChannel(Channel):
 
     def handle(self, msg_type: int, payload: bytes) -> None:
         if msg_type == P.MainServerMsg.INIT:
-            fields = P.MAIN_INIT.unpack_from(payload)
+            fields = P.unpack(P.MAIN_INIT, payload, "MAIN INIT")
             self.init = MainInit(fields[0], fields[1], fields[2], fields[3], bool(fields[4]), fields[5])
             self.supported_mouse_modes = self.init.supported_mouse_modes
             self.mouse_mode = self.init.current_mouse_mode
@@ -64,7 +66,7 @@ class MainChannel(Channel):
             if self.agent_connected and self.on_agent_connected:
                 self.on_agent_connected(self.agent_tokens)
         elif msg_type == P.MainServerMsg.MOUSE_MODE:
-            self.supported_mouse_modes, self.mouse_mode = P.MOUSE_MODE.unpack_from(payload)
+            self.supported_mouse_modes, self.mouse_mode = P.unpack(P.MOUSE_MODE, payload, "MOUSE_MODE")
             log.info("main: mouse mode now %d (supported %d)", self.mouse_mode, self.supported_mouse_modes)
             self.mouse_mode_changed.set()
             if self.on_mouse_mode:
@@ -85,7 +87,7 @@ class MainChannel(Channel):
                 self.on_agent_data(payload)
         elif msg_type == P.MainServerMsg.AGENT_TOKEN:
             if self.on_agent_token:
-                self.on_agent_token(struct.unpack_from("<I", payload)[0])
+                self.on_agent_token(P.unpack(_U32, payload, "AGENT_TOKEN")[0])
         else:
             super().handle(msg_type, payload)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import enum
 import struct
 
+from .errors import SpiceProtocolError
+
 MAGIC = 0x51444552  # "REDQ"
 VERSION_MAJOR = 2
 VERSION_MINOR = 2
@@ -23,6 +25,15 @@ TICKET_SIZE = 128
 MAX_PASSWORD_LENGTH = 60
 
 MINI_HEADER = struct.Struct("<HI")  # type, size
+
+# Caps on what the server (and through it the guest) can make us hold. Every size read from the wire is
+# checked against one of these before anything is allocated for it.
+# The largest server message we read into memory. Everything this client parses is small (MAIN INIT
+# 32 B, AGENT_DATA at most 2 KiB, inputs a few bytes, a playback DATA block ~2 KiB at 48 kHz stereo);
+# a larger message is read in pieces and dropped, so a lying size costs no memory.
+MAX_MESSAGE_SIZE = 1024 * 1024
+# The link reply: 178 bytes plus the capability words (spice-server sends 2); 4 KiB is ample.
+MAX_LINK_REPLY = 4096
 FULL_HEADER = struct.Struct("<QHII")  # serial, type, size, sub_list
 
 
@@ -62,6 +73,14 @@ MAIN_CAP_AGENT_CONNECTED_TOKENS = 2
 
 # Inputs channel capability bits.
 INPUTS_CAP_KEY_SCANCODE = 0
+
+
+def unpack(layout: struct.Struct, payload: bytes, what: str, offset: int = 0) -> tuple:
+    """``layout`` read from ``payload`` at ``offset``, or :class:`SpiceProtocolError` naming the message
+    when it is too short (the one "refused" exception of every message parser)."""
+    if len(payload) < offset + layout.size:
+        raise SpiceProtocolError(f"{what} of {len(payload)} bytes is shorter than its {offset + layout.size}")
+    return layout.unpack_from(payload, offset)
 
 
 def caps_words(bits: tuple[int, ...] | list[int]) -> list[int]:
