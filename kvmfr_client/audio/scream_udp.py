@@ -3,6 +3,18 @@
 One thread, ``audio-scream-udp``, blocks in ``recv`` (the GIL is released there). Every datagram carries
 its format in a 5-byte header, so a format change takes effect on the first packet that has it. Bad
 datagrams are counted and logged (rate-limited) and the stream goes on.
+
+Anyone on the network can send to the port, so nothing in a datagram is trusted:
+
+* the receive buffer is ``MAX_PACKET`` + 1 bytes: a larger datagram is recognised as too large without
+  ever being held whole (the kernel truncates it into the buffer);
+* the header is copied, then checked (``parse_udp_header``); a partial frame carried to the next datagram
+  is under one frame (at most 31 bytes);
+* one sender at a time: the first address whose datagram is valid owns the stream; datagrams from any
+  other address are dropped and counted in ``foreign_packets`` until the owner has been silent for
+  ``SENDER_TIMEOUT`` (a restarted guest, a new VM), so two senders cannot interleave into noise;
+* every drop is counted (``bad_packets``, ``foreign_packets``), never logged per datagram: a warning of
+  each kind at most every 5 s, with the number suppressed.
 """
 
 from __future__ import annotations
@@ -22,6 +34,8 @@ from kvmfr_client.audio.warnings import RateLimitedWarning
 from kvmfr_client.audio.worker import Worker
 
 log = logging.getLogger(__name__)
+
+SENDER_TIMEOUT = 1.0  # seconds of silence from the current sender before another may take over
 
 
 def parse_udp_url(url: str) -> tuple[str, int]:
@@ -63,7 +77,10 @@ class ScreamUdpSource(Worker):
         self.port = port
         self.interface = interface
         self.packets = 0
-        self.bad_packets = 0
+        self.bad_packets = 0  # malformed, oversized or of an impossible format
+        self.foreign_packets = 0  # from another address while the current sender is active
+        self.sender: tuple[str, int] | None = None
+        self._sender_seen = 0.0
         self._warn = RateLimitedWarning(log)
         self._fmt: PcmFormat | None = None
         self._header = b""
@@ -96,10 +113,12 @@ class ScreamUdpSource(Worker):
 
     def _run(self) -> None:
         raise_thread_priority()
-        buf = bytearray(65536)
+        # One byte more than the largest valid datagram: a longer one arrives truncated to this and is
+        # refused by its length, so no sender decides how much we hold.
+        buf = bytearray(scream_wire.MAX_PACKET + 1)
         while not self._stop.is_set():
             try:
-                n = self._sock.recv_into(buf)
+                n, source = self._sock.recvfrom_into(buf)
             except socket.timeout:
                 continue
             except OSError as exc:
@@ -108,13 +127,22 @@ class ScreamUdpSource(Worker):
                 self._warn.warn("socket", "scream: receive failed: %s", exc)
                 time.sleep(0.05)
                 continue
-            self.handle_datagram(memoryview(buf)[:n], time.monotonic())
+            self.handle_datagram(memoryview(buf)[:n], time.monotonic(), source)
 
-    def handle_datagram(self, packet: memoryview | bytes, arrived: float) -> None:
-        """Validate one datagram and push its frames; bad ones are counted and logged, never raised."""
+    def handle_datagram(self, packet: memoryview | bytes, arrived: float,
+                        source: tuple[str, int] | None = None) -> None:
+        """Validate one datagram and push its frames; bad ones are counted and logged, never raised.
+
+        ``source`` is the sender's address; None (tests feeding datagrams directly) skips the sender check.
+        """
+        if source is not None and source != self.sender:
+            if self.sender is not None and arrived - self._sender_seen < SENDER_TIMEOUT:
+                self.foreign_packets += 1
+                self._warn.warn("foreign", "scream: datagram from %s:%d while %s:%d is sending; dropped",
+                                *source, *self.sender)
+                return
         if len(packet) > scream_wire.MAX_PACKET:
-            self._bad("size", "scream: %d-byte datagram is over the %d-byte maximum; dropped",
-                      len(packet), scream_wire.MAX_PACKET)
+            self._bad("size", "scream: datagram over the %d-byte maximum; dropped", scream_wire.MAX_PACKET)
             return
         header = bytes(packet[:scream_wire.HEADER_SIZE])
         if header == self._header and self._fmt is not None:
@@ -131,6 +159,11 @@ class ScreamUdpSource(Worker):
         if len(packet) == scream_wire.HEADER_SIZE:
             self._bad("empty", "scream: datagram with a header and no audio; dropped")
             return
+        if source is not None:
+            if source != self.sender:
+                log.info("scream: receiving from %s:%d", *source)
+                self.sender, self._carry = source, b""
+            self._sender_seen = arrived
         payload = packet[scream_wire.HEADER_SIZE:]
         if self._carry:
             payload = self._carry + bytes(payload)

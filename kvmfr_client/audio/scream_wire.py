@@ -66,6 +66,9 @@ IVSHMEM_MAGIC = 0x11112014
 IVSHMEM_HEADER = struct.Struct("<IHBxHxxIBBBxHxx")  # 2 bytes of tail padding (alignment 4)
 assert IVSHMEM_HEADER.size == 24
 WRITE_IDX_OFFSET = 4
+# The largest chunk we copy per poll: the Windows driver writes 20 ms (240 KiB at the largest format,
+# 384 kHz 32-bit 8 channels); a header that claims more is refused rather than copied.
+MAX_CHUNK_SIZE = 1024 * 1024
 _WRITE_IDX = struct.Struct("<H")
 
 
@@ -103,6 +106,8 @@ class RingHeader:
         fmt = PcmFormat(rate_from_marker(self.rate_marker), self.bits, self.channels, self.channel_map).validate()
         if self.chunk_size == 0 or self.chunk_size % fmt.frame_bytes:
             raise FormatError(f"chunk_size {self.chunk_size} is not a whole number of {fmt.frame_bytes}-byte frames")
+        if self.chunk_size > MAX_CHUNK_SIZE:
+            raise FormatError(f"chunk_size {self.chunk_size} is over the {MAX_CHUNK_SIZE}-byte limit")
         if self.max_chunks == 0:
             raise FormatError("max_chunks is 0")
         if self.offset < IVSHMEM_HEADER.size:
