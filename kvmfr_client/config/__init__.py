@@ -1,5 +1,6 @@
 """Looking-Glass-style configuration: ``section:option`` names, INI files and command-line flags.
 
+    exits.py      the exit statuses every program shares, and the clean stop on SIGINT / SIGTERM
     registry.py   Option / Alias and the one registry (case-insensitive lookup, "did you mean")
     options.py    every option of kvmfr-view, kvmfr-audio and kvmfr-input, declared once
     lg_b7.py      the Looking Glass B7 client's options, as data (names, short flags, types)
@@ -12,6 +13,7 @@ Programs call :func:`build_parser` and :func:`start_program` (or :func:`load_con
 """
 
 from . import options as _options  # noqa: F401  (declares the options)
+from . import exits
 from . import registry as _registry
 from .flags import FLAGS, Flag, build_parser, help_options, load_config, start_program, version_text
 from .loader import Config, defaults, load, standard_files, with_defaults
@@ -26,7 +28,7 @@ def all_options() -> list[Option]:
 
 
 __all__ = [
-    "FLAGS", "Alias", "Config", "ConfigError", "Flag", "Option", "all_options", "build_parser", "default_shm",
+    "FLAGS", "Alias", "Config", "ConfigError", "Flag", "Option", "all_options", "exits", "build_parser", "default_shm",
     "bounded", "defaults", "help_options", "load", "load_config", "option", "parse_bool", "parse_position",
     "parse_positive_float", "parse_size", "register", "register_alias", "show_value", "standard_files", "start_program", "version_text", "with_defaults",
 ]

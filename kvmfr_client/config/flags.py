@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, NoReturn
 
-from . import lg_b7, loader, registry
+from . import exits, lg_b7, loader, registry
 from .registry import ConfigError
 
 VIEW, AUDIO, INPUT, AGENT = "kvmfr-view", "kvmfr-audio", "kvmfr-input", "kvmfr-agent"
@@ -327,7 +327,9 @@ def load_config(parser: Parser, args: argparse.Namespace) -> loader.Config:
 def start_program(parser: Parser, argv: list[str] | None, log_format: str, *, quiet: int = logging.WARNING,
                   verbose: int = logging.DEBUG) -> tuple[argparse.Namespace, loader.Config]:
     """A program's start: parse its command line, set up logging (``-v``: ``verbose``, else ``quiet``) and
-    load its configuration. Bad flags or values end here with one line and exit status 2."""
+    load its configuration. Bad flags or values end here with one line and exit status 2. From here on
+    SIGINT and SIGTERM raise :class:`exits.Stopped` (the program's loop may take them over)."""
+    exits.raise_on_stop_signals()
     args = parser.parse_args(argv)
     logging.basicConfig(level=verbose if getattr(args, "verbose", 0) else quiet, format=log_format)
     return args, load_config(parser, args)

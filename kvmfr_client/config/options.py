@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from .registry import Alias, Option, bounded, parse_bool, parse_size, register, register_alias
+from .registry import Alias, Option, bounded, number, parse_bool, register, register_alias, size_within
 
 
 # -- defaults computed when the configuration is loaded ---------------------------------------------------
@@ -31,35 +31,53 @@ def parse_shm(text: str) -> str:
     return f"/dev/{text}" if re.fullmatch(r"kvmfr\d+", text) else text
 
 
+# X11 window coordinates are signed 16-bit; sizes are capped below what GL drivers and X servers allow
+# (a GL framebuffer of 16384 per side is the common maximum), so a mistyped size is an error here rather
+# than an X error or a silently smaller window later.
+MAX_WINDOW_SIDE = 16384
+POSITION_RANGE = (-32768, 32767)
+
+
 def parse_position(text: str) -> tuple[int, int] | None:
-    """``center`` (None: let the window manager choose) or ``X,Y`` / ``XxY``."""
+    """``center`` (None: let the window manager choose) or ``X,Y`` / ``XxY``, each -32768..32767."""
     value = text.strip().lower()
     if value in ("", "center", "auto"):
         return None
+    low, high = POSITION_RANGE
     for sep in (",", "x"):
         if sep in value:
-            x, y = value.split(sep, 1)
-            return int(x), int(y)
-    raise ValueError(f"expected X,Y or center, got {text!r}")
+            try:
+                x, y = (int(v) for v in value.split(sep, 1))
+            except ValueError:
+                break
+            if not (low <= x <= high and low <= y <= high):
+                raise ValueError(f"each coordinate must be {low}..{high}, got {text.strip()}")
+            return x, y
+    raise ValueError(f"expected X,Y (whole numbers) or center, got {text!r}")
 
 
 def show_position(value: tuple[int, int] | None) -> str:
     return "center" if value is None else f"{value[0]},{value[1]}"
 
 
+parse_window_size = size_within(MAX_WINDOW_SIDE, "a window")
 parse_rotation = bounded(int, lambda v: v in (0, 90, 180, 270), "0, 90, 180 or 270")
-parse_positive_float = bounded(float, lambda v: v > 0, "a positive number")
+# Kept for other modules: a positive number with a sane ceiling (inf is no number of anything).
+parse_positive_float = bounded(float, lambda v: 0 < v <= 1e9, "a positive number")
 
 
 def parse_fps_min(text: str) -> float:
-    value = float(text)
-    if value < 0 and value != -1:
-        raise ValueError(f"expected frames per second, 0 or -1, got {text!r}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value == -1 or 0 <= value <= 1000):
+        raise ValueError(f"must be 0..1000 frames per second, or -1 (auto), got {text.strip()}")
     return max(value, 0.0)   # Looking Glass's -1 (auto) is our 0: redraw only on change
 
 
-parse_port = bounded(int, lambda v: 0 <= v <= 65535, "0..65535 (0: spice:host is a UNIX socket)")
-parse_sens = bounded(int, lambda v: -9 <= v <= 9, "a mouse sensitivity of -9..9")
+parse_port = number(int, 0, 65535, also=" (0: spice:host is a UNIX socket)")
+parse_sens = number(int, -9, 9)
 
 
 def parse_key(text: str) -> int:
@@ -68,9 +86,11 @@ def parse_key(text: str) -> int:
     return key_from_name(text)
 
 
-parse_positive_ms = bounded(int, lambda v: v > 0, "a positive number of milliseconds")
-parse_positive_float_ms = bounded(float, lambda v: v > 0, "a positive number of milliseconds")
-parse_poll_us = bounded(int, lambda v: v > 0, "a positive number of microseconds")
+parse_poll_us = number(int, 1, 1_000_000, "microseconds")
+parse_peak_nits = number(float, 1.0, 10000.0, "nits")
+parse_latency_ms = number(int, 1, 1000, "milliseconds")
+parse_max_latency_ms = number(int, 1, 10000, "milliseconds")
+parse_device_latency_ms = number(float, 0.1, 1000.0, "milliseconds")
 
 
 def egl_scale_to_filter(text: str) -> str:
@@ -88,7 +108,7 @@ register(
     Option("app", "shmFile", default_shm, "shared-memory file or kvmfr device (a name such as kvmfr0 means "
            "/dev/kvmfr0); default: /dev/kvmfr0 if it exists, else /dev/shm/looking-glass", parse=parse_shm),
     Option("app", "pollUs", 250, "how often (microseconds) the reader checks the frame and cursor queues when "
-           "idle", parse=parse_poll_us),
+           "idle (1..1000000)", parse=parse_poll_us),
     Option("app", "configFile", "", "an INI file to read after the standard ones (repeatable on the command "
            "line: -C FILE)"),
     Option("app", "license", False, "print the licence and exit", parse=parse_bool),
@@ -96,7 +116,8 @@ register(
     # win: the window
     Option("win", "title", "kvmfr-view", "window title prefix; the guest's OS and host version are appended",
            lg="default kvmfr-view; the guest's OS and host version are appended"),
-    Option("win", "size", (1024, 768), "initial window size WIDTHxHEIGHT", parse=parse_size),
+    Option("win", "size", (1024, 768), f"initial window size WIDTHxHEIGHT, at most {MAX_WINDOW_SIDE} per side",
+           parse=parse_window_size),
     Option("win", "position", None, "initial window position X,Y or XxY; center: the window manager places it",
            parse=parse_position, show=show_position),
     Option("win", "autoResize", False, "resize the window to the guest's frame size when it changes",
@@ -126,7 +147,7 @@ register(
     Option("egl", "mapHDRtoSDR", True, "tone-map HDR frames (HDR flag) into SDR instead of clipping",
            parse=parse_bool),
     Option("egl", "peakLuminance", 250.0, "HDR to SDR: content luminance (nits) that maps to SDR white's top; "
-           "brighter highlights clip. SDR white is 80 nits (scRGB 1.0)", parse=parse_positive_float),
+           "brighter highlights clip. SDR white is 80 nits (scRGB 1.0); 1..10000", parse=parse_peak_nits),
 
     # spice: the SPICE connection
     Option("spice", "enable", True, "connect to the VM's SPICE server for keyboard, mouse and clipboard",
@@ -174,15 +195,15 @@ register(
            parse=parse_bool),
     Option("audio", "sink", "", "PulseAudio/PipeWire sink name to play on; empty = the default sink"),
     Option("audio", "latency", 19, "target latency in ms from packet arrival to the sink (the sink device's own "
-           "buffer comes on top)", parse=parse_positive_ms),
+           "buffer comes on top); 1..1000", parse=parse_latency_ms),
     Option("audio", "deviceLatency", 2.0,
            "latency in ms to ask of the sink device (its period, e.g. PipeWire's quantum); audio in the device no "
-           "longer protects against a late packet, so it is kept small", parse=parse_positive_float_ms),
+           "longer protects against a late packet, so it is kept small; 0.1..1000", parse=parse_device_latency_ms),
     Option("audio", "realtime", False,
            "run the audio threads real-time (round-robin, priority 3: below the sound server's own) instead of "
            "at nice -11, where permitted", parse=parse_bool),
-    Option("audio", "maxLatency", 100, "latency (ms) above which the excess is skipped at once to catch up",
-           parse=parse_positive_ms),
+    Option("audio", "maxLatency", 100, "latency (ms) above which the excess is skipped at once to catch up; "
+           "1..10000", parse=parse_max_latency_ms),
     Option("audio", "server", "", "PulseAudio server to connect to (as PULSE_SERVER); empty = the usual one"),
 )
 

@@ -18,14 +18,31 @@ class ConfigError(ValueError):
 
 
 def bounded(convert: Callable[[str], Any], ok: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
-    """A parser: ``convert`` the text (int, float), then check ``ok(value)``; ``expected`` names what is allowed."""
+    """A parser: ``convert`` the text (int, float), then check ``ok(value)``; ``expected`` names what is
+    allowed, with its range (it is the whole error message: "must be <expected>, got <text>"). Text that is
+    no number at all gets the same message; so do inf and nan, which no ``ok`` with an upper bound accepts."""
     def parse(text: str) -> Any:
-        value = convert(text)
-        if not ok(value):
-            raise ValueError(f"must be {expected}, got {text.strip()}")
+        try:
+            value = convert(text)
+        except (ValueError, OverflowError):
+            value = None
+        if value is None or not ok(value):
+            raise ValueError(f"must be {expected}, got {text.strip() or 'an empty value'}")
         return value
     parse.__name__ = f"parse_{convert.__name__}"
     return parse
+
+
+def number(convert: Callable[[str], Any], low: float, high: float, unit: str = "",
+           also: str = "") -> Callable[[str], Any]:
+    """A :func:`bounded` parser for ``low <= value <= high``: "must be 1..1000 milliseconds, got 0"."""
+    whole = " (a whole number)" if convert is int and not unit else ""
+    text = f"{_g(low)}..{_g(high)}{' ' + unit if unit else whole}{also}"
+    return bounded(convert, lambda v: low <= v <= high, text)
+
+
+def _g(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def parse_bool(text: str) -> bool:
@@ -47,6 +64,17 @@ def parse_size(text: str) -> tuple[int, int]:
     if size[0] <= 0 or size[1] <= 0:
         raise ValueError(f"size must be positive, got {text!r}")
     return size
+
+
+def size_within(max_side: int, what: str) -> Callable[[str], tuple[int, int]]:
+    """:func:`parse_size` with each side at most ``max_side`` (``what`` says whose limit it is)."""
+    def parse(text: str) -> tuple[int, int]:
+        w, h = parse_size(text)
+        if w > max_side or h > max_side:
+            raise ValueError(f"{w}x{h} is larger than {what} can be: at most {max_side} per side")
+        return w, h
+    parse.__name__ = "parse_size"
+    return parse
 
 
 def show_value(value: Any) -> str:

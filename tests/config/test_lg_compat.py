@@ -229,7 +229,7 @@ def test_unknown_names_are_one_error_line_with_did_you_mean(places, capsys, argv
 
 @pytest.mark.parametrize("argv, message", [
     (["-p", "99999"], "spice:port: must be 0..65535"),
-    (["-K", "fast"], "win:fpsMin: expected a number, got 'fast'"),
+    (["-K", "fast"], "win:fpsMin: must be 0..1000 frames per second, or -1 (auto), got fast"),
     (["win:size"], "win:size needs a value"),
     (["-C", "/nonexistent/x.ini"], "config file /nonexistent/x.ini does not exist"),
     (["-c"], "expected one argument"),

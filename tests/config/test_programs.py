@@ -62,9 +62,9 @@ def test_help_options_of_the_viewer(clean_env):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--scream", "udp://127.0.0.1:0", "--latency", "0"), "audio:latency: must be a positive number"),
-    (("--scream", "udp://127.0.0.1:0", "--max-latency", "0"), "audio:maxLatency: must be a positive number"),
-    (("--scream", "udp://127.0.0.1:0", "--latency", "soon"), "audio:latency: expected a number"),
+    (("--scream", "udp://127.0.0.1:0", "--latency", "0"), "audio:latency: must be 1..1000 milliseconds, got 0"),
+    (("--scream", "udp://127.0.0.1:0", "--max-latency", "0"), "audio:maxLatency: must be 1..10000 milliseconds"),
+    (("--scream", "udp://127.0.0.1:0", "--latency", "soon"), "audio:latency: must be 1..1000 milliseconds, got soon"),
     (("--spice", "nowhere"), "--spice: expected HOST:PORT"),
     (("audio:latncy=5",), "did you mean audio:latency?"),
 ])
@@ -82,7 +82,7 @@ def test_kvmfr_audio_reads_the_looking_glass_ini_too(places, clean_env):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--fps", "0"), "agent:fps: must be a positive number"),
+    (("--fps", "0"), "agent:fps: must be 0.01..1000 frames per second, got 0"),
     (("--size", "big"), "agent:size: expected WIDTHxHEIGHT"),
     (("--format", "YUV"), "agent:format: 'YUV' is not one of"),
 ])
