@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
+import stat
 import struct
 import threading
 import time
 from dataclasses import dataclass
 
+from kvmfr_client.config import exits
 from kvmfr_client.core import errors
 from kvmfr_client.core.formats import FrameType
 from kvmfr_client.core.native import lib
@@ -20,6 +21,8 @@ from .producer import HostDescription, Producer
 from .sources.synthetic import PatternSource
 
 log = logging.getLogger(__name__)
+
+SHM_MODE = 0o660   # the file the agent creates: owner and group (the VM's) may write, nobody else
 
 
 @dataclass
@@ -45,12 +48,69 @@ class AgentOptions:
                    cursor=cfg["agent:cursor"], idle_without_clients=not cfg["agent:always"])
 
 
+class AgentError(Exception):
+    """The agent cannot start; the message says what is wrong and what to do, in one line."""
+
+
+class ShmPathError(AgentError):
+    """``agent:shmFile`` names something the agent cannot write frames into."""
+
+
+def _describe_kind(mode: int) -> str | None:
+    """What a non-file, non-device path is, in words (None: a regular file or a character device)."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return None
+
+
+def check_shm_path(path: str) -> None:
+    """Say in the user's words why ``path`` cannot hold our shared memory, before the native producer
+    refuses it with an errno. (Only for the message: the producer's own open is what is relied on.)"""
+    hint = "give --shm a file such as /dev/shm/looking-glass, or a /dev/kvmfrN device"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise ShmPathError(f"cannot create {path}: the folder {parent} does not exist; create it or "
+                               f"{hint}") from None
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ShmPathError(f"cannot create {path}: this user may not create files in {parent}; {hint}") from None
+        return
+    except OSError as exc:
+        raise ShmPathError(f"cannot use {path}: {exc.strerror}; {hint}") from None
+    kind = _describe_kind(st.st_mode)
+    if kind is not None:
+        raise ShmPathError(f"{path} is {kind}, not a shared-memory file; {hint}")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise ShmPathError(f"{path} is not readable and writable by this user: add the user to the file's group "
+                           f"(gid {st.st_gid}) or {hint}")
+
+
 def ensure_shm(path: str, width: int, height: int, ftype: FrameType) -> int:
-    """Create and size the file when missing (B7 sizing rule); returns the size to create with (0 = exists)."""
+    """Create the file when missing, mode 0660 whatever the umask (the guest's frames are nobody else's to
+    write); returns the size the producer must give it (B7 sizing rule; 0 = it existed: never resized)."""
+    check_shm_path(path)
     if os.path.exists(path):
         return 0
     size = recommended_shm_size_for(width, height, ftype)
-    log.info("creating %s (%d MiB, the recommended size for %dx%d)", path, size >> 20, width, height)
+    log.info("creating %s (%d MiB, the recommended size for %dx%d, mode 0660)", path, size >> 20, width, height)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, SHM_MODE)
+    except FileExistsError:
+        return 0   # created by someone else meanwhile: theirs, left as it is
+    except OSError as exc:
+        raise ShmPathError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, SHM_MODE)   # the umask may have taken group bits away
+    finally:
+        os.close(fd)
     return size
 
 
@@ -60,8 +120,11 @@ def make_source(opts: AgentOptions):
     if opts.source == "damage":
         return PatternSource(opts.width, opts.height, opts.ftype, PatternKind.DAMAGE)
     if opts.source == "x11":
-        from .sources.x11 import X11Source
-        source = X11Source()
+        from .sources.x11 import X11Source, X11Unavailable
+        try:
+            source = X11Source()
+        except X11Unavailable as exc:
+            raise AgentError(str(exc)) from None
         opts.width, opts.height = source.width, source.height
         return source
     raise ValueError(f"unknown source {opts.source!r} (testpattern, damage, x11)")
@@ -138,13 +201,12 @@ class Agent:
 def run_agent(opts: AgentOptions) -> int:
     agent = Agent(opts)
 
-    def stop(signum, frame):
+    def stop(_signum: int) -> None:   # SIGINT / SIGTERM: a clean stop, exit status 0
         agent.stop_event.set()
+        agent.producer.interrupt()   # a frame wait in progress gives up within one wait slice
 
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return agent.run()
-    finally:
-        agent.close()
-        for s, h in old.items():
-            signal.signal(s, h)
+    with exits.on_stop_signals(stop):
+        try:
+            return agent.run()
+        finally:
+            agent.close()

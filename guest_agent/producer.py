@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import platform
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from kvmfr_client.core.native import check, ffi, lib, new_error
+from kvmfr_client.core.native import check, cstr, ffi, lib, new_error
 from kvmfr_client.core.cursor import CursorFlags, CursorType
 from kvmfr_client.core.formats import PACKED_24, FrameType, data_width, row_bytes
+
+
+log = logging.getLogger(__name__)
+
+# Native waits run in slices this long, so the calling thread gets back to Python (signal handlers,
+# interrupt()) several times a second however long the caller's timeout is.
+WAIT_SLICE_S = 0.05
 
 
 @dataclass
@@ -53,6 +63,10 @@ class Producer:
         self._ci = ffi.new("struct kv_cursor_info *")
         self._msg = ffi.new("uint8_t[64]")
         self._msg_size = ffi.new("uint32_t *")
+        self._interrupted = threading.Event()
+        self._in_frame = False
+        self._reinits_seen = 0
+        self._reinit_logged_at = 0.0
         if start:
             self.start()
 
@@ -87,14 +101,44 @@ class Producer:
         return int(lib.kv_producer_tick(self._p))
 
     def subscribers(self, queue_id: int = lib.LGMP_Q_FRAME) -> int:
+        self._report_reinits()
         return int(lib.kv_producer_subscribers(self._p, queue_id))
+
+    @property
+    def reinits(self) -> int:
+        """How often the region was found overwritten and re-initialised with a new session id."""
+        return int(lib.kv_producer_reinit_count(self._p, ffi.NULL))
+
+    def interrupt(self) -> None:
+        """Make a wait in progress (and any later one) give up at once: for signal handlers, so the
+        program ends within a wait slice even while clients or a vandal keep the queue full."""
+        self._interrupted.set()
+
+    def _report_reinits(self) -> None:
+        """Say (at most once a second) that the region was overwritten and re-initialised."""
+        why = new_error()
+        n = int(lib.kv_producer_reinit_count(self._p, why))
+        if n == self._reinits_seen:
+            return
+        now = time.monotonic()
+        if now - self._reinit_logged_at >= 1.0:
+            log.warning("the shared memory %s was overwritten by someone else (%s): started a new session, "
+                        "as after a host restart (%d time(s) so far)", self.path, cstr(why.message), n)
+            self._reinit_logged_at = now
+        self._reinits_seen = n
 
     # ---- frames ------------------------------------------------------------------------------
 
     def begin_frame(self, serial: int, ftype: FrameType, width: int, height: int, pitch: int | None = None,
                     damage=(), flags: int = 0, format_ver: int = 0, rotation: int = 0,
                     screen: tuple[int, int] | None = None, data_height: int | None = None,
-                    timeout: float = 2.0) -> None:
+                    timeout: float = 2.0) -> bool:
+        """Describe and post the next frame; its rows follow with :meth:`write_rows`. Waits up to
+        ``timeout`` s for clients to finish older frames (KvmfrTimeout after that). Returns False when
+        the frame was dropped because :meth:`interrupt` was called; the writes that follow are then
+        no-ops."""
+        self._in_frame = False
+        self._report_reinits()
         fi = self._fi
         ffi.memmove(fi, bytes(ffi.sizeof("struct kv_frame_info")), ffi.sizeof("struct kv_frame_info"))
         fi.serial = serial & 0xFFFFFFFF
@@ -112,7 +156,17 @@ class Producer:
         fi.damage_count = len(damage)
         for i, (x, y, w, h) in enumerate(damage):
             fi.damage[i].x, fi.damage[i].y, fi.damage[i].width, fi.damage[i].height = x, y, w, h
-        check(lib.kv_producer_frame_begin(self._p, fi, int(timeout * 1000), self._err), self._err)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._interrupted.is_set():
+                return False
+            left = deadline - time.monotonic()
+            rc = lib.kv_producer_frame_begin(self._p, fi, int(max(0.0, min(left, WAIT_SLICE_S)) * 1000), self._err)
+            if rc != lib.KV_ERR_TIMEOUT or left <= WAIT_SLICE_S:
+                break
+        check(rc, self._err)
+        self._in_frame = True
+        return True
 
     def _rows_pointer(self, rows: np.ndarray):
         """Pointer to rows (n, >=pitch) uint8 whose rows are contiguous; strided views are fine."""
@@ -124,6 +178,8 @@ class Producer:
 
     def write_rows(self, rows: np.ndarray, row0: int = 0) -> None:
         """Write stored rows at frame row ``row0``, publishing the write pointer as it goes."""
+        if not self._in_frame:
+            return
         ptr = self._rows_pointer(rows)
         check(lib.kv_producer_frame_write(self._p, ptr, rows.strides[0], row0, rows.shape[0], self._err), self._err)
 
@@ -131,14 +187,19 @@ class Producer:
         """Write only what changed in this slot since it was last written (the whole frame's rows given)."""
         if rows.shape[0] < self._fi.data_height:
             raise ValueError("write_damage needs every row of the frame")
+        if not self._in_frame:
+            return
         ptr = self._rows_pointer(rows)
         check(lib.kv_producer_frame_write_damage(self._p, ptr, rows.strides[0], self._err), self._err)
 
     def end_frame(self) -> None:
-        lib.kv_producer_frame_end(self._p)
+        if self._in_frame:
+            lib.kv_producer_frame_end(self._p)
+        self._in_frame = False
 
     def post_frame(self, serial: int, ftype: FrameType, rows: np.ndarray, width: int, height: int, **kw) -> None:
-        self.begin_frame(serial, ftype, width, height, pitch=rows.shape[1], **kw)
+        if not self.begin_frame(serial, ftype, width, height, pitch=rows.shape[1], **kw):
+            return
         self.write_rows(rows)
         self.end_frame()
 
@@ -157,7 +218,11 @@ class Producer:
             ci.type, ci.width, ci.height, ci.pitch, ci.hx, ci.hy = int(ctype), w, h, pitch, hx, hy
             data = ffi.from_buffer(raw)
         ci.flags = int(flags)
-        check(lib.kv_producer_cursor_post(self._p, ci, data, int(timeout * 1000), self._err), self._err)
+        if self._interrupted.is_set():
+            return
+        # One native call: a retry would take another shape block. The agent passes 50 ms.
+        rc = lib.kv_producer_cursor_post(self._p, ci, data, int(timeout * 1000), self._err)
+        check(rc, self._err)
 
     # ---- client messages -----------------------------------------------------------------------
 

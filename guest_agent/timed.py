@@ -61,8 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         return t_us
 
     agent.source.post = logged_post
-    signal.signal(signal.SIGTERM, lambda *_: agent.stop_event.set())
-    signal.signal(signal.SIGINT, lambda *_: agent.stop_event.set())
+    def stop(*_):
+        agent.stop_event.set()
+        producer.interrupt()   # a frame wait in progress gives up within one wait slice
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         agent.run()
     finally:

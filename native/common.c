@@ -30,14 +30,23 @@ void kv_sleep_us(uint32_t us)
         ;
 }
 
-void kv_lock(uint32_t *lock)
+int kv_lock(uint32_t *lock, uint32_t timeout_us)
 {
+    /* Lock words live in guest-writable memory: one holding garbage, or held by a party that died,
+     * never becomes 0 again. Every wait for one is bounded; the caller decides what a timeout means. */
+    uint64_t deadline = 0;
     for (unsigned spins = 0;; ++spins) {
         uint32_t expected = 0;
         if (__atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-            return;
-        if (spins > 1000)
-            kv_sleep_us(10);   /* the holder may be descheduled; don't burn a whole core */
+            return 1;
+        if (spins < 1000)
+            continue;
+        uint64_t now = kv_now_ns();
+        if (!deadline)
+            deadline = now + (uint64_t)timeout_us * 1000ull;
+        else if (now > deadline)
+            return 0;
+        kv_sleep_us(10);   /* the holder may be descheduled; don't burn a whole core */
     }
 }
 

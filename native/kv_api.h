@@ -169,3 +169,6 @@ int      kv_producer_cursor_post(struct kv_producer *p, const struct kv_cursor_i
                                  uint32_t timeout_ms, struct kv_error *err);
 int      kv_producer_next_message(struct kv_producer *p, uint8_t *data, uint32_t *size);
 int      kv_producer_queue_stats(struct kv_producer *p, uint32_t queue_id, struct kv_queue_stats *st);
+/* Times the producer found its region overwritten (magic, queue table, counts, a lock never released)
+ * and re-initialised it with a new session id; *why (may be NULL) gets the last reason. */
+uint32_t kv_producer_reinit_count(struct kv_producer *p, struct kv_error *why);

@@ -44,8 +44,9 @@ struct kv_shm {
 int  kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struct kv_error *err);
 void kv_shm_unmap(struct kv_shm *shm);
 
-/* Spin locks shared with the other parties (compare-exchange 0 -> 1; release stores 0). */
-void kv_lock(uint32_t *lock);
+/* Spin locks shared with the other parties (compare-exchange 0 -> 1; release stores 0). kv_lock gives
+ * up after timeout_us and returns 0 (1 when taken). */
+int  kv_lock(uint32_t *lock, uint32_t timeout_us);
 int  kv_try_lock(uint32_t *lock);
 void kv_unlock(uint32_t *lock);
 

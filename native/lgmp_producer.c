@@ -6,11 +6,22 @@
 #include "kv_internal.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #define MSG_RING 32u   /* client messages drained but not yet taken by the caller */
+#define SHARED_LOCK_TIMEOUT_US 50000u   /* clients hold a queue lock for microseconds; 50 ms is "never" */
+#define UDATA_MAX 1024u
+
+/* Clients write to the queue words we share with them, and a hostile or broken guest can write
+ * anything anywhere. Nothing the producer waits for is unbounded: a lock is given up after
+ * SHARED_LOCK_TIMEOUT_US, a full queue after the caller's timeout, and a subscriber that never
+ * finishes is kicked after KVMFR_SUB_TIMEOUT_MS by our own clock (not the shared maxTime).
+ * A region whose words contradict what we wrote (magic, session id, queue table, a count that
+ * does not match start..position, a lock that is never released) is re-initialised with a new
+ * session id, exactly like a host restart, which every client already handles. */
 
 struct prod_queue {
     uint32_t index;
@@ -56,7 +67,16 @@ struct kv_producer {
     uint32_t msg_sizes[MSG_RING];
     uint32_t msg_head, msg_tail;
 
-    pthread_mutex_t mu;          /* posting and ticking, between the caller and the ticker thread */
+    struct kv_host_info host;    /* what start() wrote, kept to re-initialise a vandalised region */
+    uint8_t  udata[UDATA_MAX];   /* private copy of the user data we wrote */
+    uint32_t udata_size;
+    uint32_t corrupt;            /* atomic: set when a shared word contradicts us; the next tick re-inits */
+    char     corrupt_why[160];
+    uint32_t reinits;            /* atomic: times the region was re-initialised */
+    char     reinit_why[160];
+
+    pthread_mutex_t mu;          /* posting and ticking, between the caller and the ticker thread; never
+                                    held across an unbounded wait */
     pthread_t ticker;
     int      ticker_running;
     uint32_t tick_ms;
@@ -118,11 +138,10 @@ static int alloc(struct kv_producer *p, uint32_t size, uint32_t align, uint32_t 
     return LGMP_OK;
 }
 
-static int create_queue(struct kv_producer *p, struct prod_queue *pq, uint32_t queue_id, uint32_t length,
-                        struct kv_error *err)
+static int create_queue(struct kv_producer *p, struct prod_queue *pq, uint32_t index, uint32_t queue_id,
+                        uint32_t length, struct kv_error *err)
 {
-    struct lgmp_header *h = p->hdr;
-    uint32_t index = h->numQueues;
+    struct lgmp_header *h = p->hdr;   /* the index is ours: numQueues is guest-writable */
     struct lgmp_header_queue *q = &h->queues[index];
     uint32_t n = length + 1;   /* one sentinel slot */
     uint32_t off;
@@ -150,7 +169,7 @@ static int create_queue(struct kv_producer *p, struct prod_queue *pq, uint32_t q
     memset(q->clientID, 0, sizeof q->clientID);
     memset(q->cMsgs, 0, sizeof q->cMsgs);
     memset(p->shm.base + off, 0, 16 * n);
-    h->numQueues = index + 1;
+    STORE(&h->numQueues, index + 1);
     pq->index = index;
     pq->num_messages = n;
     pq->write_index = 0;
@@ -199,40 +218,50 @@ static uint32_t build_udata(const struct kv_host_info *host, uint8_t *u, uint32_
     return pos;
 }
 
-int kv_producer_start(struct kv_producer *p, const struct kv_host_info *host, struct kv_error *err)
+/* Note why the region is inconsistent (first reason wins until the next re-init). */
+static void mark_corrupt(struct kv_producer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mark_corrupt(struct kv_producer *p, const char *fmt, ...)
 {
-    if (!p->hdr)
-        return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "open the shared memory first");
-    pthread_mutex_lock(&p->mu);
+    if (__atomic_exchange_n(&p->corrupt, 1, __ATOMIC_SEQ_CST))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->corrupt_why, sizeof p->corrupt_why, fmt, ap);
+    va_end(ap);
+}
+
+/* Write a fresh session into the region (caller holds p->mu). keep_frame: a frame the caller is in
+ * the middle of writing stays "current", so its remaining writes land harmlessly in its slot. */
+static int start_locked(struct kv_producer *p, int keep_frame, struct kv_error *err)
+{
     struct lgmp_header *h = p->hdr;
-    uint8_t udata[1024];
-    uint32_t udata_size = build_udata(host, udata, sizeof udata);
-    if ((uint64_t)LGMP_HEADER_SIZE + udata_size > p->shm.size) {
-        pthread_mutex_unlock(&p->mu);
+    uint8_t *udata = p->udata;
+    uint32_t udata_size = build_udata(&p->host, udata, UDATA_MAX);
+    if ((uint64_t)LGMP_HEADER_SIZE + udata_size > p->shm.size)
         return kv_fail(err, KV_ERR_SHM_TOO_SMALL, "shm.size", p->shm.size, LGMP_HEADER_SIZE + udata_size,
                        "shared memory too small for the LGMP header");
-    }
+    p->udata_size = udata_size;
     /* Invalidate any previous session first; the magic goes back last, once all is in place. */
     uint32_t old = LOAD(&h->sessionID);
     STORE_SC(&h->magic, 0);
     uint32_t sid = 0;
-    while (sid == 0 || sid == old) {
+    while (sid == 0 || sid == old || sid == p->session_id) {
         if (getrandom(&sid, sizeof sid, 0) != sizeof sid)
             sid = (uint32_t)kv_now_ns();
     }
     p->session_id = sid;
-    h->sessionID = sid;
+    STORE(&h->sessionID, sid);
     STORE_SC(&h->timestamp, kv_now_ms());
-    h->version = LGMP_PROTOCOL_VERSION;
-    h->numQueues = 0;
-    h->udataSize = udata_size;
+    STORE(&h->version, LGMP_PROTOCOL_VERSION);
+    STORE(&h->numQueues, 0);
+    STORE(&h->udataSize, udata_size);
     memcpy(p->shm.base + LGMP_UDATA_OFFSET, udata, udata_size);
 
     /* Allocation order of the B7 host (spec 5.6). */
     p->alloc_next = align_up(LGMP_HEADER_SIZE + udata_size, 4);
-    int rc = create_queue(p, &p->fq, LGMP_Q_FRAME, LGMP_Q_FRAME_LEN, err);
+    int rc = create_queue(p, &p->fq, 0, LGMP_Q_FRAME, LGMP_Q_FRAME_LEN, err);
     if (!rc)
-        rc = create_queue(p, &p->pq, LGMP_Q_POINTER, LGMP_Q_POINTER_LEN, err);
+        rc = create_queue(p, &p->pq, 1, LGMP_Q_POINTER, LGMP_Q_POINTER_LEN, err);
     for (uint32_t i = 0; !rc && i < KVMFR_CURSOR_SMALL_BLOCKS; ++i)
         rc = alloc(p, sizeof(struct kvmfr_cursor), 4, &p->cursor_small[i], err);
     for (uint32_t i = 0; !rc && i < KVMFR_CURSOR_SHAPE_BLOCKS; ++i)
@@ -257,21 +286,94 @@ int kv_producer_start(struct kv_producer *p, const struct kv_host_info *host, st
         }
         p->frame_block_size = block;
     }
-    if (rc) {
-        pthread_mutex_unlock(&p->mu);
+    if (rc)
         return rc;
-    }
     p->small_next = p->shape_next = 0;
     p->have_shape = 0;
-    p->frame_next = 0;
     p->last_posted_slot = -1;
-    p->cur_slot = -1;
+    if (!keep_frame) {
+        p->frame_next = 0;
+        p->cur_slot = -1;
+    }
     p->cmsg_read = 0;
     p->msg_head = p->msg_tail = 0;
+    __atomic_store_n(&p->corrupt, 0, __ATOMIC_SEQ_CST);
     STORE_SC(&h->magic, LGMP_PROTOCOL_MAGIC);
     p->started = 1;
-    pthread_mutex_unlock(&p->mu);
     return LGMP_OK;
+}
+
+int kv_producer_start(struct kv_producer *p, const struct kv_host_info *host, struct kv_error *err)
+{
+    if (!p->hdr)
+        return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "open the shared memory first");
+    pthread_mutex_lock(&p->mu);
+    p->host = *host;
+    int rc = start_locked(p, 0, err);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* Do the queue words still say what we wrote? (caller holds p->mu) */
+static int queue_consistent(struct kv_producer *p, struct prod_queue *pq, uint32_t queue_id)
+{
+    struct lgmp_header_queue *q = pq->q;
+    uint32_t v;
+    if ((v = LOAD(&q->queueID)) != queue_id || (v = LOAD(&q->numMessages)) != pq->num_messages ||
+        (v = LOAD(&q->messagesOffset)) != (uint32_t)((uint8_t *)pq->ring - p->shm.base)) {
+        mark_corrupt(p, "queue %u's description in the queue table was overwritten", queue_id);
+        return 0;
+    }
+    if ((v = LOAD(&q->position)) != pq->write_index) {
+        mark_corrupt(p, "queue %u's write position was overwritten (%u, we wrote %u)", queue_id, v, pq->write_index);
+        return 0;
+    }
+    if ((v = LOAD(&q->cMsgAvail)) > LGMP_MSGS_MAX || LOAD(&q->cMsgWPos) >= LGMP_MSGS_MAX) {
+        mark_corrupt(p, "queue %u's client message ring state was overwritten", queue_id);
+        return 0;
+    }
+    return 1;
+}
+
+/* Is the region still the session we wrote? Marks it corrupt when not. (caller holds p->mu) */
+static int region_consistent(struct kv_producer *p)
+{
+    struct lgmp_header *h = p->hdr;
+    if (__atomic_load_n(&p->corrupt, __ATOMIC_SEQ_CST))
+        return 0;
+    if (LOAD_SC(&h->magic) != LGMP_PROTOCOL_MAGIC || LOAD(&h->version) != LGMP_PROTOCOL_VERSION ||
+        LOAD(&h->sessionID) != p->session_id) {
+        mark_corrupt(p, "the LGMP header (magic, version or session id) was overwritten");
+        return 0;
+    }
+    if (LOAD(&h->numQueues) != 2 || LOAD(&h->udataSize) != p->udata_size ||
+        memcmp(p->shm.base + LGMP_UDATA_OFFSET, p->udata, p->udata_size) != 0) {
+        mark_corrupt(p, "the LGMP header's queue count or KVMFR user data was overwritten");
+        return 0;
+    }
+    return queue_consistent(p, &p->fq, LGMP_Q_FRAME) && queue_consistent(p, &p->pq, LGMP_Q_POINTER);
+}
+
+/* Re-initialise a region found inconsistent (caller holds p->mu). Returns 1 when it did. */
+static int heal_locked(struct kv_producer *p)
+{
+    if (!p->started || region_consistent(p))
+        return 0;
+    snprintf(p->reinit_why, sizeof p->reinit_why, "%s", p->corrupt_why);
+    struct kv_error e;
+    if (start_locked(p, 1, &e) == LGMP_OK)
+        __atomic_fetch_add(&p->reinits, 1, __ATOMIC_SEQ_CST);
+    return 1;
+}
+
+uint32_t kv_producer_reinit_count(struct kv_producer *p, struct kv_error *why)
+{
+    pthread_mutex_lock(&p->mu);
+    uint32_t n = __atomic_load_n(&p->reinits, __ATOMIC_SEQ_CST);
+    if (why)
+        kv_fail(why, n ? LGMP_ERR_CORRUPTED : LGMP_OK, "", n, 0, "%s", p->reinit_why);
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 void kv_producer_stop(struct kv_producer *p)
@@ -289,14 +391,24 @@ void kv_producer_stop(struct kv_producer *p)
 static int post(struct kv_producer *p, struct prod_queue *pq, uint32_t udata, uint32_t size, uint32_t offset)
 {
     struct lgmp_header_queue *q = pq->q;
-    kv_lock(&q->lock);
+    if (!kv_lock(&q->lock, SHARED_LOCK_TIMEOUT_US)) {
+        mark_corrupt(p, "queue %u's lock word stayed taken for over %u ms (value %u)", LOAD(&q->queueID),
+                     SHARED_LOCK_TIMEOUT_US / 1000, LOAD(&q->lock));
+        return LGMP_ERR_CORRUPTED;
+    }
     uint64_t subs = LOAD_SC(&q->subs);
     uint32_t pend = SUBS_ON(subs) & ~SUBS_BAD(subs);
     if (pend == 0) {
         kv_unlock(&q->lock);
         return LGMP_OK;   /* nobody listening: dropped, as the B7 host does */
     }
-    if (LOAD_SC(&q->count) >= pq->num_messages - 1) {
+    uint32_t count = LOAD_SC(&q->count);
+    if (count > pq->num_messages - 1) {
+        kv_unlock(&q->lock);
+        mark_corrupt(p, "queue %u's message count was overwritten (%u)", LOAD(&q->queueID), count);
+        return LGMP_ERR_CORRUPTED;
+    }
+    if (count == pq->num_messages - 1) {
         kv_unlock(&q->lock);
         return LGMP_ERR_QUEUE_FULL;
     }
@@ -306,7 +418,7 @@ static int post(struct kv_producer *p, struct prod_queue *pq, uint32_t udata, ui
     STORE(&m->offset, offset);
     STORE_SC(&m->pendingSubs, pend);
     if (FETCH_ADD(&q->count, 1) == 0)
-        STORE_SC(&q->msgTimeout, kv_now_ms() + LOAD(&q->maxTime));
+        STORE_SC(&q->msgTimeout, kv_now_ms() + KVMFR_SUB_TIMEOUT_MS);
     pq->write_index = (pq->write_index + 1) % pq->num_messages;
     STORE_SC(&q->position, pq->write_index);
     kv_unlock(&q->lock);
@@ -320,7 +432,10 @@ static int post_wait(struct kv_producer *p, struct prod_queue *pq, uint32_t udat
     uint64_t deadline = kv_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
         pthread_mutex_lock(&p->mu);
+        heal_locked(p);
         int rc = p->started ? post(p, pq, udata, size, offset) : KV_ERR_NOT_READY;
+        if (rc == LGMP_ERR_CORRUPTED && heal_locked(p))
+            rc = LGMP_OK;   /* a fresh session: nobody is subscribed to it yet, so the message is dropped */
         pthread_mutex_unlock(&p->mu);
         if (rc != LGMP_ERR_QUEUE_FULL)
             return rc ? kv_fail(err, rc, "", 0, 0, "producer not started") : LGMP_OK;
@@ -336,37 +451,53 @@ static int post_wait(struct kv_producer *p, struct prod_queue *pq, uint32_t udat
 static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
 {
     struct lgmp_header_queue *q = pq->q;
-    kv_lock(&q->lock);
-    if (LOAD_SC(&q->count) == 0) {
+    uint32_t n = pq->num_messages;
+    if (!kv_lock(&q->lock, SHARED_LOCK_TIMEOUT_US)) {
+        mark_corrupt(p, "queue %u's lock word stayed taken for over %u ms (value %u)", LOAD(&q->queueID),
+                     SHARED_LOCK_TIMEOUT_US / 1000, LOAD(&q->lock));
+        return;
+    }
+    /* Under the lock, start and count move together (clients dequeue under it too): the messages
+     * from start to our write position are exactly count. Anything else was written by someone else. */
+    uint32_t count = LOAD_SC(&q->count);
+    uint32_t start = LOAD(&q->start);
+    if (count > n - 1 || start >= n || (pq->write_index + n - start) % n != count) {
+        kv_unlock(&q->lock);
+        mark_corrupt(p, "queue %u's start/count (%u/%u) do not match its %u messages", LOAD(&q->queueID), start,
+                     count, (pq->write_index + n - (start < n ? start : 0)) % n);
+        return;
+    }
+    if (count == 0) {
         kv_unlock(&q->lock);
         return;
     }
+    /* msgTimeout is shared too: a deadline further out than one subscriber timeout is not ours. */
+    uint64_t msg_timeout = LOAD_SC(&q->msgTimeout);
+    if (msg_timeout > now + KVMFR_SUB_TIMEOUT_MS) {
+        msg_timeout = now + KVMFR_SUB_TIMEOUT_MS;
+        STORE_SC(&q->msgTimeout, msg_timeout);
+    }
     uint64_t subs = LOAD_SC(&q->subs);
-    uint32_t start = LOAD(&q->start);
-    if (start >= pq->num_messages)
-        start = (pq->write_index + pq->num_messages - LOAD(&q->count) % pq->num_messages) % pq->num_messages;
-    /* count is shared with clients: never walk more than the ring, whatever it says. */
-    for (uint32_t walked = 0; walked < pq->num_messages; ++walked) {
+    for (uint32_t walked = 0; walked < n && count > 0; ++walked) {
         struct lgmp_header_message *m = &pq->ring[start];
         uint32_t pend = LOAD_SC(&m->pendingSubs) & SUBS_ON(subs);
         uint32_t new_bad = pend & ~SUBS_BAD(subs);
-        if (new_bad && now > LOAD_SC(&q->msgTimeout)) {
+        if (new_bad && now > msg_timeout) {
             /* These subscribers missed the deadline: mark them bad and release the message. */
             subs |= new_bad;
-            uint32_t max_time = LOAD(&q->maxTime);
             for (uint32_t i = 0; i < LGMP_MAX_SUBS; ++i)
                 if (new_bad & (1u << i))
-                    STORE(&q->timeout[i], now + max_time);
+                    STORE(&q->timeout[i], now + KVMFR_SUB_TIMEOUT_MS);
             STORE_SC(&m->pendingSubs, 0);
             pend = 0;
         }
         if (pend & ~SUBS_BAD(subs))
             break;
-        start = (start + 1) % pq->num_messages;
+        start = (start + 1) % n;
         STORE(&q->start, start);
-        if (FETCH_SUB(&q->count, 1) == 1)
-            break;
-        STORE_SC(&q->msgTimeout, now + LOAD(&q->maxTime));
+        count = FETCH_SUB(&q->count, 1) - 1;
+        msg_timeout = now + KVMFR_SUB_TIMEOUT_MS;
+        STORE_SC(&q->msgTimeout, msg_timeout);
     }
     STORE_SC(&q->subs, subs);
     kv_unlock(&q->lock);
@@ -375,8 +506,14 @@ static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
 static void drain_client_messages(struct kv_producer *p)
 {
     struct lgmp_header_queue *q = p->pq.q;
-    while (LOAD_SC(&q->cMsgAvail) < LGMP_MSGS_MAX && p->msg_head - p->msg_tail < MSG_RING) {
-        kv_lock(&q->cMsgLock);
+    /* At most one ring's worth a tick, whatever cMsgAvail says. */
+    for (uint32_t i = 0; i < LGMP_MSGS_MAX && LOAD_SC(&q->cMsgAvail) < LGMP_MSGS_MAX &&
+                         p->msg_head - p->msg_tail < MSG_RING; ++i) {
+        if (!kv_lock(&q->cMsgLock, SHARED_LOCK_TIMEOUT_US)) {
+            mark_corrupt(p, "the client message lock word stayed taken for over %u ms (value %u)",
+                         SHARED_LOCK_TIMEOUT_US / 1000, LOAD(&q->cMsgLock));
+            return;
+        }
         struct lgmp_client_message *m = &q->cMsgs[p->cmsg_read];
         uint32_t size = LOAD(&m->size);
         if (size > LGMP_MSGS_SIZE)
@@ -411,9 +548,9 @@ int kv_producer_tick(struct kv_producer *p)
         pthread_mutex_unlock(&p->mu);
         return KV_ERR_NOT_READY;
     }
-    if (LOAD_SC(&p->hdr->magic) != LGMP_PROTOCOL_MAGIC) {
+    if (heal_locked(p)) {
         pthread_mutex_unlock(&p->mu);
-        return LGMP_ERR_CORRUPTED;   /* the caller re-initialises with a new session */
+        return LGMP_ERR_CORRUPTED;   /* re-initialised with a new session, as a host restart */
     }
     uint64_t now = kv_now_ms();
     STORE_SC(&p->hdr->timestamp, now);
@@ -506,13 +643,21 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
         return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "frame", fi->type, 0, "invalid frame description");
     /* Backpressure: at most LGMP_Q_FRAME_LEN frames pending (spec 3.3, 5.6). */
     uint64_t deadline = kv_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    while (LOAD_SC(&p->fq.q->count) >= LGMP_Q_FRAME_LEN) {
+    for (;;) {
+        uint32_t count = LOAD_SC(&p->fq.q->count);
+        if (count < LGMP_Q_FRAME_LEN)
+            break;
+        if (count > p->fq.num_messages - 1) {
+            mark_corrupt(p, "the frame queue's message count was overwritten (%u)", count);
+            break;   /* healed below */
+        }
         if (kv_now_ns() > deadline)
             return kv_fail(err, KV_ERR_TIMEOUT, "queue.count", LGMP_Q_FRAME_LEN, LGMP_Q_FRAME_LEN,
                            "clients did not finish frames within %u ms", timeout_ms);
         kv_sleep_us(100);
     }
     pthread_mutex_lock(&p->mu);
+    heal_locked(p);
     int slot = (int)p->frame_next;
     p->frame_next ^= 1;
     struct frame_slot *s = &p->slots[slot];
@@ -533,12 +678,16 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
         slot_add_damage(&p->slots[i], &cur);
     /* Post before writing the pixels, so clients can start reading at once (spec 5.4). */
     int rc = post(p, &p->fq, 0, p->frame_block_size, s->offset);
+    if (rc == LGMP_ERR_CORRUPTED && heal_locked(p))
+        rc = LGMP_OK;   /* nobody is subscribed to the fresh session yet: the frame is dropped */
     pthread_mutex_unlock(&p->mu);
-    while (rc == LGMP_ERR_QUEUE_FULL) {
+    while (rc == LGMP_ERR_QUEUE_FULL || rc == LGMP_ERR_CORRUPTED) {
         if (kv_now_ns() > deadline)
-            return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.count", 0, 0, "frame queue stayed full");
+            return kv_fail(err, KV_ERR_TIMEOUT, "queue.count", 0, 0, "the frame queue stayed full for %u ms",
+                           timeout_ms);
         kv_sleep_us(100);
         pthread_mutex_lock(&p->mu);
+        heal_locked(p);
         rc = post(p, &p->fq, 0, p->frame_block_size, s->offset);
         pthread_mutex_unlock(&p->mu);
     }

@@ -3,6 +3,7 @@ misaligned offset is refused before any atomic access to its write pointer."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ import kvmfr_client
 from guest_agent.producer import Producer
 from kvmfr_client.core.formats import FrameType, encode
 from kvmfr_client.core.native import ffi, lib, new_error
-from tests.support.shm import MESSAGE, Q_FRAME, Region, off
+from tests.support.shm import HEADER, MESSAGE, Q_FRAME, Region, off
 
 ROWS = encode(np.full((48, 64, 4), 90, np.uint8), FrameType.BGRA)
 
@@ -22,8 +23,17 @@ def test_refused_subscribe_leaves_no_slot_behind(shm_path):
     with Producer(str(shm_path), create_size=16 << 20) as prod:
         region = Region(str(shm_path))
         try:
+            # A host that means it: our producer would repair the position at its next tick (new
+            # session), so only the heartbeat is kept moving.
+            prod.stop_ticker()
+            beat = threading.Event()
+            ts_at = off(HEADER, "timestamp")
+
+            def heartbeat():
+                while not beat.wait(0.002):
+                    region.mm[ts_at:ts_at + 8] = time.monotonic_ns().to_bytes(8, "little")
+            threading.Thread(target=heartbeat, daemon=True).start()
             region.set_u32(region.queue_field(Q_FRAME, "position"), 999)
-            time.sleep(0.03)   # the heartbeat must move for session init to accept the host
             refused = 0
             for _ in range(100):
                 c = ffi.gc(lib.kv_client_new(), lib.kv_client_free)
@@ -41,6 +51,7 @@ def test_refused_subscribe_leaves_no_slot_behind(shm_path):
             assert refused == 100
             assert subs == 0, f"subscriber bits left behind: {subs:#x}"
             assert ids == [0] * 32
+            beat.set()
             # And once the host is sane again a reader gets a slot and frames.
             prod.start()
             with kvmfr_client.open(str(shm_path), wait=5) as s:
