@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from _harness import record  # noqa: E402
-from kvmfr_client.audio import formats, scream_wire  # noqa: E402
+from kvmfr_client.audio import scream_wire  # noqa: E402
 from kvmfr_client.audio.formats import PcmFormat  # noqa: E402
 
 CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"

@@ -6,6 +6,7 @@ test's temporary directory (the failure message names it) to turn into a regress
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -30,9 +31,7 @@ def test_every_parser_of_untrusted_input_has_a_target_and_seeds():
 @pytest.mark.timeout(SECONDS + 120)
 @pytest.mark.parametrize("name", TARGETS)
 def test_fuzz_target_finds_nothing(name, tmp_path, record_property):
-    try:
-        import atheris  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("atheris") is None:
         pytest.fail("atheris is not installed: `.venv/bin/python -m pip install -e '.[test]'`", pytrace=False)
     scratch = tmp_path / "corpus"
     scratch.mkdir()
