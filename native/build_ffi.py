@@ -11,7 +11,7 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 HEADERS = ("wire.h", "kv_api.h")
-SOURCES = ("common.c", "lgmp_client.c", "lgmp_producer.c")
+SOURCES = ("common.c", "guard.c", "lgmp_client.c", "lgmp_producer.c")
 
 
 def cdef_text() -> str:

@@ -148,6 +148,7 @@ int kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struc
 {
     memset(shm, 0, sizeof *shm);
     shm->fd = -1;
+    shm->guard = -1;
     int flags = O_RDWR | O_CLOEXEC | (create_size ? O_CREAT : 0);
     int fd = open(path, flags, 0660);
     if (fd < 0)
@@ -204,11 +205,32 @@ int kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struc
     shm->base = base;
     shm->size = size;
     shm->fd = fd;
+    shm->guard = kv_guard_add(base, size);   /* a file shrinking under us must not kill the process */
     return LGMP_OK;
+}
+
+int kv_shm_lost(const struct kv_shm *shm, uint64_t *size_now)
+{
+    struct stat st;
+    *size_now = shm->size;
+    if (!shm->base)
+        return 0;
+    if (kv_guard_lost(shm->guard))
+        return KV_LOST_FAULT;
+    if (shm->is_device || fstat(shm->fd, &st) != 0)
+        return 0;
+    *size_now = (uint64_t)st.st_size;
+    if (st.st_nlink == 0)
+        return KV_LOST_REMOVED;
+    if ((uint64_t)st.st_size < shm->size)
+        return KV_LOST_SHRANK;
+    return 0;
 }
 
 void kv_shm_unmap(struct kv_shm *shm)
 {
+    kv_guard_remove(shm->guard);
+    shm->guard = -1;
     if (shm->base)
         munmap(shm->base, shm->size);
     if (shm->fd >= 0)

@@ -17,6 +17,13 @@
 #define KV_ERR_SESSION_LOST     109   /* value: 1 = new session id, 2 = heartbeat stalled */
 #define KV_ERR_NOT_READY        110   /* call order: no session / nothing peeked */
 #define KV_ERR_NO_SUBSCRIBERS   111
+#define KV_ERR_SHM_LOST         112   /* the file shrank or vanished under the mapping; value = KV_LOST_*,
+                                         limit = the file's size now */
+
+/* Why a mapping lost its file (kv_*_shm_lost, KV_ERR_SHM_LOST's value). */
+#define KV_LOST_FAULT           1     /* an access faulted (SIGBUS): the range now reads zeros */
+#define KV_LOST_SHRANK          2     /* the file is now smaller than the mapping */
+#define KV_LOST_REMOVED         3     /* the file was deleted */
 
 #define KV_READY_FRAME          1
 #define KV_READY_CURSOR         2
@@ -114,12 +121,24 @@ uint32_t kv_data_width(uint32_t type, uint32_t width);
 uint64_t kv_row_bytes(uint32_t type, uint32_t data_width);
 uint64_t kv_recommended_shm_size(uint32_t width, uint32_t height, uint32_t bytes_per_pixel);
 
+/* ---- mappings that survive their file shrinking (guard.c) ---- */
+/* Register [addr, addr+len) (rounded out to whole pages: pass a whole mapping). A SIGBUS inside it
+ * replaces it with zero pages and marks it lost instead of killing the process. Returns an id, or -1
+ * when the table (64 entries) is full. Remove it before unmapping. */
+int      kv_guard_add(const void *addr, uint64_t len);
+void     kv_guard_remove(int id);
+int      kv_guard_lost(int id);
+
 /* ---- client ---- */
 struct kv_client;
 struct kv_client *kv_client_new(void);
 void     kv_client_free(struct kv_client *c);
 int      kv_client_open(struct kv_client *c, const char *path, struct kv_error *err);
 uint64_t kv_client_shm_size(struct kv_client *c);
+/* 0 while the mapping is backed by its file, else a KV_LOST_* reason (*size_now: the file's size). */
+int      kv_client_shm_lost(struct kv_client *c, uint64_t *size_now);
+/* Drop the mapping (the session with it); kv_client_open maps again. */
+void     kv_client_close(struct kv_client *c);
 void     kv_client_set_poll_us(struct kv_client *c, uint32_t poll_us);
 void     kv_client_set_client_id(struct kv_client *c, uint32_t id);
 void     kv_client_init(struct kv_client *c);
@@ -150,6 +169,9 @@ struct kv_producer *kv_producer_new(void);
 void     kv_producer_free(struct kv_producer *p);
 int      kv_producer_open(struct kv_producer *p, const char *path, uint64_t create_size, struct kv_error *err);
 uint64_t kv_producer_shm_size(struct kv_producer *p);
+int      kv_producer_shm_lost(struct kv_producer *p, uint64_t *size_now);
+/* Stop the ticker and the session and drop the mapping; kv_producer_open maps again. */
+void     kv_producer_close(struct kv_producer *p);
 int      kv_producer_start(struct kv_producer *p, const struct kv_host_info *host, struct kv_error *err);
 void     kv_producer_stop(struct kv_producer *p);
 uint32_t kv_producer_session_id(struct kv_producer *p);

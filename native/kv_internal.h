@@ -39,10 +39,13 @@ struct kv_shm {
     uint64_t size;
     int      fd;
     int      is_device;
+    int      guard;              /* kv_guard_add id (guard.c), -1 when none */
 };
 
 int  kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struct kv_error *err);
 void kv_shm_unmap(struct kv_shm *shm);
+/* Is the mapping still backed by its file? 0, or a KV_LOST_* reason; *size_now = the file's size. */
+int  kv_shm_lost(const struct kv_shm *shm, uint64_t *size_now);
 
 /* Spin locks shared with the other parties (compare-exchange 0 -> 1; release stores 0). kv_lock gives
  * up after timeout_us and returns 0 (1 when taken). */

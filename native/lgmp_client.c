@@ -108,6 +108,7 @@ struct kv_client *kv_client_new(void)
     if (!c)
         return NULL;
     c->shm.fd = -1;
+    c->shm.guard = -1;
     c->poll_us = 250;
     c->frame.queue_id = LGMP_Q_FRAME;
     c->cursor.queue_id = LGMP_Q_POINTER;
@@ -133,6 +134,25 @@ int kv_client_open(struct kv_client *c, const char *path, struct kv_error *err)
 }
 
 uint64_t kv_client_shm_size(struct kv_client *c) { return c->shm.size; }
+int kv_client_shm_lost(struct kv_client *c, uint64_t *size_now) { return kv_shm_lost(&c->shm, size_now); }
+
+void kv_client_close(struct kv_client *c)
+{
+    c->have_session = 0;
+    c->frame_peeked = 0;
+    c->frame.subscribed = c->cursor.subscribed = 0;
+    c->frame.present = c->cursor.present = 0;
+    kv_shm_unmap(&c->shm);
+    c->hdr = NULL;
+}
+
+static int shm_lost_error(struct kv_client *c, int why, uint64_t size_now, struct kv_error *err)
+{
+    return kv_fail(err, KV_ERR_SHM_LOST, "shm.size", (uint64_t)why, size_now,
+                   why == KV_LOST_REMOVED ? "the shared memory file was removed" :
+                   "the shared memory file shrank to %llu bytes under the mapping (of %llu)",
+                   (unsigned long long)size_now, (unsigned long long)c->shm.size);
+}
 void kv_client_set_poll_us(struct kv_client *c, uint32_t poll_us) { c->poll_us = poll_us ? poll_us : 1; }
 void kv_client_set_client_id(struct kv_client *c, uint32_t id) { c->client_id = id; }
 
@@ -482,6 +502,8 @@ int kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint
     *ready = 0;
     for (;;) {
         uint32_t r = 0, pos;
+        if (kv_guard_lost(c->shm.guard))
+            return shm_lost_error(c, KV_LOST_FAULT, 0, err);
         if ((mask & KV_READY_FRAME) && c->frame.subscribed) {
             int rc = queue_check(c, &c->frame, &pos, err);
             if (rc == LGMP_OK)
@@ -502,6 +524,10 @@ int kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint
         }
         uint64_t now = kv_now_ns();
         if (now >= next_check) {
+            uint64_t size_now;
+            int why = kv_shm_lost(&c->shm, &size_now);
+            if (why)
+                return shm_lost_error(c, why, size_now, err);
             int rc = kv_client_session_valid(c, err);
             if (rc)
                 return rc;

@@ -92,6 +92,7 @@ struct kv_producer *kv_producer_new(void)
     if (!p)
         return NULL;
     p->shm.fd = -1;
+    p->shm.guard = -1;
     p->last_posted_slot = -1;
     p->cur_slot = -1;
     pthread_mutex_init(&p->mu, NULL);
@@ -122,6 +123,19 @@ int kv_producer_open(struct kv_producer *p, const char *path, uint64_t create_si
 }
 
 uint64_t kv_producer_shm_size(struct kv_producer *p) { return p->shm.size; }
+int kv_producer_shm_lost(struct kv_producer *p, uint64_t *size_now) { return kv_shm_lost(&p->shm, size_now); }
+
+void kv_producer_close(struct kv_producer *p)
+{
+    kv_producer_stop_ticker(p);
+    kv_producer_stop(p);
+    pthread_mutex_lock(&p->mu);
+    p->cur_slot = -1;
+    p->last_posted_slot = -1;
+    kv_shm_unmap(&p->shm);
+    p->hdr = NULL;
+    pthread_mutex_unlock(&p->mu);
+}
 uint32_t kv_producer_session_id(struct kv_producer *p) { return p->session_id; }
 uint64_t kv_producer_max_frame_size(struct kv_producer *p) { return p->frame_block_size ? p->frame_block_size - p->page : 0; }
 

@@ -72,3 +72,52 @@ def check(rc: int, err, **kw) -> None:
 
 def cstr(value) -> str:
     return ffi.string(value).decode("utf-8", errors="replace")
+
+
+class BufferGuard:
+    """A mapping registered with the native SIGBUS guard (see :func:`guard_buffer`)."""
+
+    def __init__(self, buf) -> None:
+        self._view = ffi.from_buffer(buf)   # holds the buffer: close() releases it
+        self._id = int(lib.kv_guard_add(self._view, len(self._view)))
+        if self._id < 0:
+            ffi.release(self._view)
+            raise errors.ShmError("too many shared-memory mappings are open at once (64 at most): close some",
+                                  field="guard", limit=64)
+
+    @property
+    def lost(self) -> bool:
+        """True once an access inside the buffer faulted because its file shrank or vanished; the
+        buffer now reads zeros (and writes go nowhere). Stop using it and map the file again."""
+        return self._id >= 0 and bool(lib.kv_guard_lost(self._id))
+
+    def close(self) -> None:
+        """Unregister (call before closing the mmap; the mmap cannot close while the guard holds it)."""
+        if self._id >= 0:
+            lib.kv_guard_remove(self._id)
+            self._id = -1
+            ffi.release(self._view)
+
+    def __enter__(self) -> "BufferGuard":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def guard_buffer(buf) -> BufferGuard:
+    """Protect a mapping of a shared-memory file against the file shrinking or being removed.
+
+    ``buf``: a readable or writable ``mmap.mmap`` (or any buffer; pass a whole mapping, since the guard
+    covers whole pages). Without the guard, touching a page past the file's new end kills the process
+    with SIGBUS. With it, the whole mapping is replaced by zero pages at the first such fault, the
+    access completes, and ``guard.lost`` turns True: check it after reading (a frame or packet read
+    while ``lost`` may be zeros), drop the mapping and wait for the file to be valid again. Faults
+    outside every guarded mapping still reach Python's faulthandler or the default action.
+
+        guard = guard_buffer(mm)
+        ...
+        if guard.lost: ...
+        guard.close(); mm.close()
+    """
+    return BufferGuard(buf)
