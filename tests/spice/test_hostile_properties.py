@@ -1,0 +1,85 @@
+"""Property-based tests (hypothesis) of what the guest's agent and a hostile server can send: the agent
+stream gives the same clipboard however it is cut into AGENT_DATA pieces, an over-limit message in the
+middle costs nothing but itself, and no message of any type or length makes a channel raise."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kvmfr_client.spice import protocol as P
+from kvmfr_client.spice.agent import MAX_CLIPBOARD, MESSAGE_HEADER, AgentMsg, ClipboardAgent, ClipboardType
+from kvmfr_client.spice.inputs import InputsChannel
+from kvmfr_client.spice.link import Address, Link
+from kvmfr_client.spice.main import MainChannel
+
+ADDRESS = Address("test", 5900)
+
+
+class _Writer:
+    def __init__(self):
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def _main():
+    main = MainChannel(Link(None, _Writer(), P.ChannelType.MAIN, 0, True, [], []), ADDRESS)
+    agent = ClipboardAgent(main)
+    texts: list[str] = []
+    agent.on_guest_text = texts.append
+    main.dispatch(P.MainServerMsg.AGENT_CONNECTED_TOKENS, struct.pack("<I", 10))
+    return main, agent, texts
+
+
+def _vd(msg_type: int, body: bytes, size: int | None = None) -> bytes:
+    return MESSAGE_HEADER.pack(1, msg_type, 0, len(body) if size is None else size) + body
+
+
+def _feed(main: MainChannel, stream: bytes, cuts: list[int]) -> None:
+    points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    for a, b in zip(points, points[1:]):
+        main.dispatch(P.MainServerMsg.AGENT_DATA, stream[a:b])
+
+
+texts = st.lists(st.text(max_size=300), min_size=1, max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts, st.lists(st.integers(0, 1 << 16), max_size=40))
+def test_clipboard_text_is_the_same_however_the_stream_is_cut(copied, cuts):
+    stream = b"".join(_vd(AgentMsg.CLIPBOARD, struct.pack("<I", ClipboardType.UTF8_TEXT) + t.encode())
+                      for t in copied)
+    main, agent, got = _main()
+    _feed(main, stream, cuts)
+    assert got == copied
+    assert agent.bad_messages == 0 and not agent._inbox
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5000), st.text(min_size=1, max_size=50), st.lists(st.integers(0, 1 << 16), max_size=20),
+       st.integers(0, 4096))
+def test_an_over_limit_message_is_skipped_and_the_next_one_arrives(over, text, cuts, tail_cut):
+    claimed = MAX_CLIPBOARD + over
+    stream = _vd(AgentMsg.CLIPBOARD, b"\xAA" * claimed) + _vd(AgentMsg.CLIPBOARD, b"\1\0\0\0" + text.encode())
+    main, agent, got = _main()
+    # Cut anywhere in the first 64 KiB and once near the end, where the refused message meets the next.
+    _feed(main, stream, cuts + [len(stream) - tail_cut])
+    assert got == [text]
+    assert agent.refused_messages == 1 and agent.bad_messages == 0 and not agent._inbox
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 0xFFFF), st.binary(max_size=300))
+def test_no_message_of_any_type_or_length_makes_a_channel_raise(msg_type, payload):
+    main, agent, _ = _main()
+    inputs = InputsChannel(Link(None, _Writer(), P.ChannelType.INPUTS, 0, True, [], []), ADDRESS)
+    for channel in (main, inputs):
+        channel.dispatch(msg_type, payload)
+    main.dispatch(P.MainServerMsg.AGENT_DATA, payload)
