@@ -1,7 +1,10 @@
 """Headless reader: subscribe, consume N frames and every cursor update, verify the agent's test pattern.
 
-`kvmfr-view --headless --frames N --json` prints one JSON object; exit status 0 only when N frames
-arrived with no pattern error. Frames are read on this thread, cursor updates on a thread of their own.
+`kvmfr-view --headless --frames N --json` prints one JSON object, also when it fails (its ``error`` member
+then says why, beside what was read so far); exit status 0 only when N whole frames arrived with no
+pattern error (the statuses are in kvmfr_client.config.exits). Ctrl+C or SIGTERM ends the reading: the
+results so far are printed, exit 130 / 143. Frames are read on this thread, cursor updates on a thread of
+their own.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kvmfr_client.config import exits
+from kvmfr_client.core import errors
 from kvmfr_client.core import session as session_mod
 from kvmfr_client.core.formats import FrameType
 from kvmfr_client.core.testpattern import Pattern, PatternKind, read_stored_code
@@ -41,6 +46,9 @@ class ReaderResult:
     copy_ms: list = field(default_factory=list)
     state: str = ""
     elapsed_s: float = 0.0
+    truncated_frames: int = 0     # frames cut short by the host (they did not fit): not verified
+    truncated_message: str = ""
+    error: str | None = None      # why the shared memory could not be read at all
 
     def to_json(self) -> dict:
         def pct(values, q):
@@ -53,7 +61,8 @@ class ReaderResult:
             "width": self.width, "height": self.height, "data_errors": self.data_errors,
             "capture_to_copied_ms_p50": pct(self.latency_ms, 50), "capture_to_copied_ms_p99": pct(self.latency_ms, 99),
             "copy_ms_p50": pct(self.copy_ms, 50), "copy_ms_p99": pct(self.copy_ms, 99),
-            "state": self.state, "elapsed_s": round(self.elapsed_s, 3),
+            "truncated_frames": self.truncated_frames,
+            "state": self.state, "elapsed_s": round(self.elapsed_s, 3), "error": self.error,
         }
 
 
@@ -65,11 +74,25 @@ def _cursor_loop(session: session_mod.Session, result: ReaderResult, stop: threa
             result.cursor_shapes += event.shape is not None
 
 
-def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = True) -> ReaderResult:
+def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = True,
+                stop: threading.Event | None = None) -> ReaderResult:
+    """Read ``frames`` frames from ``path`` (or until ``timeout`` seconds pass, or ``stop`` is set).
+
+    A file that cannot be used at all (a directory, a FIFO, not a kvmfr device...) is no exception here:
+    ``result.error`` says why, in the user's words; the refused value goes to the debug log."""
     result = ReaderResult()
-    session = session_mod.open(path)
-    stop = threading.Event()
-    cursor_thread = threading.Thread(target=_cursor_loop, args=(session, result, stop), name="cursor", daemon=True)
+    try:
+        session = session_mod.open(path)
+    except errors.KvmfrError as exc:
+        log.debug("cannot use %s: %s (field %s, value %s, limit %s, code %s)", path, exc.message, exc.field,
+                  exc.value, exc.limit, exc.code)
+        result.error = str(exc)
+        result.state = "cannot use the shared memory"
+        return result
+    stop = stop or threading.Event()
+    cursor_stop = threading.Event()
+    cursor_thread = threading.Thread(target=_cursor_loop, args=(session, result, cursor_stop), name="cursor",
+                                     daemon=True)
     cursor_thread.start()
     patterns: dict[tuple, Pattern] = {}
     out = None
@@ -77,7 +100,7 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
     last_serial = None
     deadline = time.monotonic() + timeout
     try:
-        while result.frames < frames and time.monotonic() < deadline:
+        while result.frames < frames and time.monotonic() < deadline and not stop.is_set():
             try:
                 frame = session.next_frame(timeout=0.1, out=out, allow_damage=True)
             except ValueError:   # the frame grew past our buffer: that one is dropped, start a new buffer
@@ -96,10 +119,12 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
             last_serial = frame.serial
             result.format, result.width, result.height = frame.type.name, frame.width, frame.height
             result.copy_ms.append((frame.t_copy_end_ns - frame.t_copy_start_ns) / 1e6)
-            if verify:
+            if frame.truncated or frame.data_height < frame.height:
+                _truncated(frame, session, result)
+            elif verify:
                 _verify(frame, patterns, result)
     finally:
-        stop.set()
+        cursor_stop.set()
         cursor_thread.join(1.0)
         result.session_restarts = session.session_restarts
         result.data_errors = dict(session.error_counts)
@@ -114,6 +139,22 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
     return result
 
 
+def _truncated(frame, session: session_mod.Session, result: ReaderResult) -> None:
+    """A frame bigger than the shared memory arrives cut short (the host's TRUNCATED flag): counted, not
+    verified, and said once in the user's words (the size the file needs)."""
+    result.truncated_frames += 1
+    if result.truncated_message:
+        return
+    need = session_mod.recommended_shm_size_for(frame.width, frame.height, frame.type)
+    have = session.shm_size
+    result.truncated_message = (
+        f"the host's {frame.width}x{frame.height} frames do not fit in {session.path} ({have >> 20} MiB) and "
+        f"arrive cut short: make it {need >> 20} MiB (the recommended size for that frame), or lower the "
+        "guest's resolution")
+    log.info("%s", result.truncated_message)   # the one stderr line at the end says it
+    log.debug("frame %d: %d of %d rows (flags %s)", frame.serial, frame.data_height, frame.height, frame.flags)
+
+
 def _verify(frame, patterns: dict, result: ReaderResult) -> None:
     code = read_stored_code(frame.pixels, frame.type, frame.width)
     if code is None:
@@ -122,23 +163,59 @@ def _verify(frame, patterns: dict, result: ReaderResult) -> None:
     result.pattern_frames += 1
     result.latency_ms.append((frame.t_copy_end_ns // 1000 - t_us) / 1000.0)
     key = (frame.width, frame.height, frame.type, kind)
-    if key not in patterns:
-        patterns[key] = Pattern(frame.width, frame.height, FrameType(frame.type), PatternKind(kind))
-    bad = patterns[key].verify(frame.pixels, serial)
+    try:
+        if key not in patterns:
+            patterns[key] = Pattern(frame.width, frame.height, FrameType(frame.type), PatternKind(kind))
+        bad = patterns[key].verify(frame.pixels, serial)
+    except ValueError as exc:   # a barcode on a frame the pattern cannot have (too small, cut short)
+        result.pattern_errors += 1
+        log.warning("frame %d: %s", frame.serial, exc)
+        return
     if serial != frame.serial or bad:
         result.pattern_errors += 1
         log.warning("frame %d: pattern mismatch (code serial %d, bad rows %s)", frame.serial, serial, bad[:5])
 
 
 def main_headless(path: str, frames: int, as_json: bool, timeout: float) -> int:
-    result = read_frames(path, frames, timeout)
+    """Read, print the results (JSON or a table) and one stderr line when something went wrong; returns
+    the exit status (kvmfr_client.config.exits)."""
+    stop = threading.Event()
+    signals: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        stop.set()
+
+    with exits.on_stop_signals(on_signal):
+        result = read_frames(path, frames, timeout, stop=stop)
     data = result.to_json()
+    error, status = _outcome(result, frames, timeout, signals)
+    data["error"] = error
+    if signals:
+        data["stopped_by"] = exits.signal_name(signals[0])
     if as_json:
-        print(json.dumps(data))
-    else:
+        print(json.dumps(data), flush=True)
+    elif result.error is None:
         for key, value in data.items():
             print(f"{key:>26}: {value}")
-    ok = result.frames >= frames and result.pattern_errors == 0
-    if not ok and result.frames < frames:
-        print(f"kvmfr-view: only {result.frames} of {frames} frames arrived ({result.state})", file=sys.stderr)
-    return 0 if ok else 1
+    if error is not None:
+        print(f"kvmfr-view: {error}", file=sys.stderr)
+    return status
+
+
+def _outcome(result: ReaderResult, frames: int, timeout: float, signals: list[int]) -> tuple[str | None, int]:
+    """(the one line that says what went wrong or None, the exit status)."""
+    if result.error is not None:
+        return result.error, exits.SHM
+    if signals:
+        return (f"stopped by {exits.signal_name(signals[0])} after {result.frames} of {frames} frames",
+                exits.signal_exit(signals[0]))
+    if result.frames < frames:
+        return (f"only {result.frames} of {frames} frames arrived in {timeout:g} s ({result.state})",
+                exits.FAILED)
+    if result.truncated_frames:
+        return result.truncated_message, exits.FAILED
+    if result.pattern_errors:
+        return (f"{result.pattern_errors} of {result.frames} frames did not match the agent's test pattern "
+                "(-v logs which rows)", exits.FAILED)
+    return None, exits.OK

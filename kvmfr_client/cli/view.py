@@ -15,16 +15,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import stat
 import sys
 
 from .. import config
+from ..config.flags import checked
+from ..config.registry import number
+
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> config.flags.Parser:
     p = config.build_parser("kvmfr-view", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--headless", action="store_true", help="no window: read frames and report")
-    p.add_argument("--frames", type=int, default=300, help="headless: frames to read")
-    p.add_argument("--timeout", type=float, default=60.0, help="headless: give up after this many seconds")
+    p.add_argument("--frames", type=checked(number(int, 1, 10**9)), default=300,
+                   help="headless: frames to read (1..1000000000)")
+    p.add_argument("--timeout", type=checked(number(float, 0.1, 10**7, "seconds")), default=60.0,
+                   help="headless: give up after this many seconds")
     p.add_argument("--json", action="store_true", help="headless/inspect: print one JSON object")
     p.add_argument("--inspect", metavar="FILE", help="decode a dump of the shared memory and print it")
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -44,9 +52,36 @@ def parse_command_line(argv: list[str] | None = None) -> tuple[argparse.Namespac
     return args, config.load_config(parser, args)
 
 
+def warn_if_world_writable(path: str) -> bool:
+    """One warning line when the shared memory (a file or a kvmfr device) may be written by every user:
+    any local program could then feed this viewer frames. Said once per run; True when it was said."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False   # not there yet (or not usable): the reader says so itself
+    is_kvmfr = stat.S_ISCHR(st.st_mode) and os.path.basename(path).startswith("kvmfr")
+    if not (stat.S_ISREG(st.st_mode) or is_kvmfr) or not st.st_mode & stat.S_IWOTH:
+        return False
+    print(f"kvmfr-view: warning: {path} is writable by every user (mode {stat.S_IMODE(st.st_mode):04o}): any "
+          f"local program can feed this viewer frames; make it 0660 (chmod o-w {path}) with the VM's group",
+          file=sys.stderr)
+    return True
+
+
 def _inspect(path: str, as_json: bool) -> int:
+    """Decode a still copy of the memory; a file that cannot be decoded is one line (and, with --json, a
+    JSON object with an ``error`` member), exit status 3."""
+    from ..core import errors
     from ..core.snapshot import read_snapshot
-    snap = read_snapshot(path)
+    try:
+        snap = read_snapshot(path)
+    except (errors.KvmfrError, ValueError) as exc:
+        log.debug("cannot inspect %s: %r %s", path, exc, getattr(exc, "__dict__", ""))
+        message = f"cannot inspect {path}: {exc}" if path not in str(exc) else str(exc)
+        if as_json:
+            print(json.dumps({"file": path, "error": message}))
+        print(f"kvmfr-view: {message}", file=sys.stderr)
+        return config.exits.SHM
     data = {"host": snap.host.__dict__ | {"uuid": snap.host.uuid.hex()}, "queues": snap.queues}
     if snap.newest_frame is not None:
         f = snap.newest_frame
@@ -59,13 +94,28 @@ def _inspect(path: str, as_json: bool) -> int:
                                  {"type": c.shape.type.name, "width": c.shape.width, "height": c.shape.height,
                                   "hotspot": [c.shape.hx, c.shape.hy]}}
     print(json.dumps(data, indent=None if as_json else 2))
-    return 0
+    return config.exits.OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    if "--benchmark" in (sys.argv[1:] if argv is None else argv):   # its own flags (kvmfr-view --benchmark -h)
+    """The program; returns its exit status (kvmfr_client.config.exits). Ctrl+C or SIGTERM while starting
+    or inspecting ends it quietly with 130 / 143; the window and the headless reader take them over to
+    stop cleanly."""
+    config.exits.raise_on_stop_signals()
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    except config.exits.Stopped as exc:
+        if not {"--headless", "--inspect", "--benchmark"} & set(argv):
+            return config.exits.OK   # the window: stopping it is how it ends, even while it starts
+        print(f"kvmfr-view: stopped by {exc.args[0]}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _main(argv: list[str]) -> int:
+    if "--benchmark" in argv:   # its own flags (kvmfr-view --benchmark -h)
         from ..latency.benchmark import main as benchmark_main
-        return benchmark_main(sys.argv[1:] if argv is None else argv)
+        return benchmark_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -73,27 +123,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.inspect:
         return _inspect(args.inspect, args.json)
     cfg = config.load_config(parser, args)
+    warn_if_world_writable(cfg["app:shmFile"])
     if args.headless:
         from .headless import main_headless
+        log.info("reading %d frames from %s", args.frames, cfg["app:shmFile"])
         return main_headless(cfg["app:shmFile"], args.frames, args.json, args.timeout)
     try:
         from .. import viewer
         run = viewer.run
     except (ImportError, AttributeError):
         print("kvmfr-view: the window is not available in this build; use --headless", file=sys.stderr)
-        return 2
+        return config.exits.FAILED
     from ..spice import SpiceError
     from .services import start_services, stop_services
     try:
         viewer_input, audio = start_services(cfg)
     except SpiceError as exc:   # e.g. an unreadable spice:passwordFile: a bad setting, said in one line
         print(f"kvmfr-view: {exc}", file=sys.stderr)
-        return 2
+        return config.exits.USAGE
     try:
         return run(cfg, args, input_hook=viewer_input)
     finally:
         stop_services(viewer_input, audio)
-
 
 if __name__ == "__main__":
     sys.exit(main())

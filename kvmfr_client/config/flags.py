@@ -156,6 +156,18 @@ You should have received a copy of the GNU General Public License along with thi
 <https://www.gnu.org/licenses/>.  SPDX-License-Identifier: GPL-2.0-or-later"""
 
 
+def checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` for a program's own flag (``--frames``) from a registry parser such as
+    ``registry.number(int, 1, 10**9)``: its message becomes the one error line ("--frames: must be ...")."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
 def flags_for(program: str) -> list[Flag]:
     return [f for f in FLAGS if program in f.programs]
 

@@ -208,7 +208,13 @@ class Pattern:
     # ---- verifying -----------------------------------------------------------------------------
 
     def verify(self, rows: np.ndarray, serial: int) -> list[int]:
-        """Rows (of the sampled ones) whose stored bytes differ from what frame ``serial`` must hold."""
+        """Rows (of the sampled ones) whose stored bytes differ from what frame ``serial`` must hold.
+
+        ValueError when ``rows`` holds fewer rows or bytes than the frame (a truncated frame: the host's
+        frame did not fit in the shared memory), so a caller can skip it instead of failing on an index."""
+        if rows.ndim != 2 or rows.shape[0] < self.height or rows.shape[1] < self.width * self.bpp:
+            raise ValueError(f"a {self.width}x{self.height} frame needs {self.height} rows of "
+                             f"{self.width * self.bpp} bytes; only {rows.shape[0]} rows arrived")
         bad = []
         n = self.width * self.bpp
         off = self.body_offset(serial) * self.bpp

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 from typing import Any, Mapping
 
+from kvmfr_client.config import exits
+from kvmfr_client.config.flags import checked
+from kvmfr_client.config.registry import number
 from kvmfr_client.input import ViewerInput
 from kvmfr_client.viewer.stats import Stats, TimingRecorder, save_snapshot, thread_cpu_s
 from kvmfr_client.viewer.status import FrameMeta, banner_lines, status_lines, window_title
@@ -29,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the window's flags to ``kvmfr-view``'s parser (every other setting is a section:option)."""
     # -F/--fullscreen, -k/--show-fps and --vsync are spellings of options (kvmfr_client.config.flags).
     g = parser.add_argument_group("window tools (see docs/viewer.md)")
-    g.add_argument("--exit-after", type=float, metavar="SECONDS", help="close the window after this long")
+    g.add_argument("--exit-after", type=checked(number(float, 0.01, 10**7, "seconds")), metavar="SECONDS",
+                   help="close the window after this long")
     g.add_argument("--stats-json", metavar="FILE", help="write counters and timings as JSON at exit")
     g.add_argument("--timings-json", metavar="FILE",
                    help="write each shown frame's stage times (CLOCK_MONOTONIC) as JSON at exit (docs/latency.md)")
@@ -57,7 +60,9 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
         platform = init_glfw()
     except WindowError as exc:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
-        return 1
+        return exits.FAILED
+    except exits.Stopped:
+        return exits.OK
     import OpenGL
     OpenGL.ERROR_CHECKING = bool(os.environ.get("KVMFR_GL_DEBUG"))
     import glfw
@@ -67,10 +72,14 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
         return _Viewer(cfg, args, input_hook, platform).loop()
     except WindowError as exc:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
-        return 1
-    except errors.KvmfrError as exc:   # the shared memory cannot be used at all (permissions, size)
+        return exits.FAILED
+    except errors.KvmfrError as exc:   # the shared memory cannot be used at all (a directory, permissions)
+        log.debug("cannot use %s: %r (field %s, value %s, limit %s)", cfg["app:shmFile"], exc, exc.field,
+                  exc.value, exc.limit)
         print(f"kvmfr-view: {exc}", file=sys.stderr)
-        return 1
+        return exits.SHM
+    except exits.Stopped:   # Ctrl+C / SIGTERM while the window was still being made: stopping is no failure
+        return exits.OK
     finally:
         glfw.terminate()
 
@@ -160,48 +169,52 @@ class _Viewer:
     # ---- loop ------------------------------------------------------------------------------------
 
     def loop(self) -> int:
+        # Ctrl+C and SIGTERM close the window like its close button: stats, snapshot and clean-up still
+        # happen, exit status 0. (The handler runs on this thread, between glfw waits of at most 0.25 s.)
+        with exits.on_stop_signals(lambda _signum: (self.win.close_soon(), self.win.wake())):
+            try:
+                self._run_loop()
+            finally:
+                self._finish()
+        return exits.OK
+
+    def _run_loop(self) -> None:
         exit_after = _arg(self.args, "exit_after")
         deadline = time.monotonic() + exit_after if exit_after else None
-        old_term = signal.signal(signal.SIGTERM, lambda *_: (self.win.close_soon(), self.win.wake()))
         self.frames.start()
         self.cursor.start()
         last_draw = 0.0
         cursor_dirty = False
-        try:
-            while not self.win.should_close() and not self._quit:
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    break
-                timeout = 0.1 if self.show_stats else 0.25
-                if cursor_dirty:
-                    timeout = min(timeout, max(0.0, last_draw + CURSOR_REDRAW_INTERVAL_S - now))
-                if self.fps_min > 0:
-                    timeout = min(timeout, max(0.0, last_draw + 1.0 / self.fps_min - now))
-                if deadline is not None:
-                    timeout = min(timeout, max(0.0, deadline - now))
-                if self.frames.take() is None and not self.win.dirty:
-                    self.win.wait(timeout)
-                else:
-                    self.win.wait(0)
-                if self.frames.error is not None:
-                    raise self.frames.error
-                self.input.poll()
-                new_frame = self._upload_pending()
-                cursor_dirty |= self._apply_cursor()
-                changed = self._update_texts()
-                now = time.monotonic()
-                due = self.fps_min > 0 and now - last_draw >= 1.0 / self.fps_min
-                # A cursor-only change waits at most CURSOR_REDRAW_INTERVAL_S after the last redraw, so
-                # a cursor update that trails its frame (hosts post both together) shares one redraw.
-                cursor_due = cursor_dirty and now - last_draw >= CURSOR_REDRAW_INTERVAL_S
-                if new_frame or changed or self.win.dirty or due or cursor_due:
-                    self._draw(new_frame)
-                    last_draw = time.monotonic()
-                    cursor_dirty = False
-        finally:
-            signal.signal(signal.SIGTERM, old_term)
-            self._finish()
-        return 0
+        while not self.win.should_close() and not self._quit:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            timeout = 0.1 if self.show_stats else 0.25
+            if cursor_dirty:
+                timeout = min(timeout, max(0.0, last_draw + CURSOR_REDRAW_INTERVAL_S - now))
+            if self.fps_min > 0:
+                timeout = min(timeout, max(0.0, last_draw + 1.0 / self.fps_min - now))
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, deadline - now))
+            if self.frames.take() is None and not self.win.dirty:
+                self.win.wait(timeout)
+            else:
+                self.win.wait(0)
+            if self.frames.error is not None:
+                raise self.frames.error
+            self.input.poll()
+            new_frame = self._upload_pending()
+            cursor_dirty |= self._apply_cursor()
+            changed = self._update_texts()
+            now = time.monotonic()
+            due = self.fps_min > 0 and now - last_draw >= 1.0 / self.fps_min
+            # A cursor-only change waits at most CURSOR_REDRAW_INTERVAL_S after the last redraw, so
+            # a cursor update that trails its frame (hosts post both together) shares one redraw.
+            cursor_due = cursor_dirty and now - last_draw >= CURSOR_REDRAW_INTERVAL_S
+            if new_frame or changed or self.win.dirty or due or cursor_due:
+                self._draw(new_frame)
+                last_draw = time.monotonic()
+                cursor_dirty = False
 
     def _upload_pending(self) -> bool:
         ready = self.frames.take()
