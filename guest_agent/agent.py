@@ -88,9 +88,13 @@ def check_shm_path(path: str) -> None:
     kind = _describe_kind(st.st_mode)
     if kind is not None:
         raise ShmPathError(f"{path} is {kind}, not a shared-memory file; {hint}")
-    if not os.access(path, os.R_OK | os.W_OK):
-        raise ShmPathError(f"{path} is not readable and writable by this user: add the user to the file's group "
-                           f"(gid {st.st_gid}) or {hint}")
+    try:   # access() says yes to root everywhere; opening it is the real question (no FIFO gets here)
+        os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+    except PermissionError:
+        raise ShmPathError(f"{path} is not writable by this user: add the user to the file's group "
+                           f"(gid {st.st_gid}) or {hint}") from None
+    except OSError as exc:
+        raise ShmPathError(f"cannot use {path}: {exc.strerror}; {hint}") from None
 
 
 def ensure_shm(path: str, width: int, height: int, ftype: FrameType) -> int:

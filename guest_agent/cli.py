@@ -3,6 +3,10 @@ wire format (LGMP 6 / KVMFR 20), so our viewer or a real Looking Glass client ca
 
     kvmfr-agent --shm /dev/shm/looking-glass --source testpattern --size 1920x1080 --fps 60
     kvmfr-agent audio ...        (the Scream-compatible audio sender; see docs/audio.md)
+
+Exit status (kvmfr_client.config.exits): 0 when stopped (Ctrl+C, SIGTERM) or after --frames; 1 when the
+source cannot run (no X display for --source x11); 2 for a bad command line or value; 3 when --shm names
+something frames cannot be written into (a folder, a FIFO, no permission, a missing folder).
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ import logging
 import sys
 
 from kvmfr_client import config
+from kvmfr_client.config import exits
 
 from . import options as _options  # noqa: F401  (declares agent:*)
+
+log = logging.getLogger("kvmfr-agent")
 
 
 def build_parser() -> config.flags.Parser:
@@ -29,12 +36,34 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "audio":
         from guest_agent.audio.cli import main as audio_main
         return audio_main(argv[1:])
+    try:
+        return _main(argv)
+    except exits.Stopped:   # stopped while starting: stopping the agent is how it ends
+        return exits.OK
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args, cfg = config.start_program(parser, argv, "kvmfr-agent: %(levelname)s %(message)s",
                                      verbose=logging.INFO)
-    from .agent import AgentOptions, run_agent
+    from kvmfr_client.core import errors
+
+    from .agent import AgentError, AgentOptions, ShmPathError, run_agent
     opts = AgentOptions.from_config(cfg)
-    return run_agent(opts)
+    try:
+        return run_agent(opts)
+    except ShmPathError as exc:
+        return _fail(exc, exits.SHM)
+    except AgentError as exc:
+        return _fail(exc, exits.FAILED)
+    except errors.KvmfrError as exc:   # the producer refused the file (its words; the values to the debug log)
+        log.debug("producer: %r (field %s, value %s, limit %s)", exc, exc.field, exc.value, exc.limit)
+        return _fail(exc, exits.SHM)
+
+
+def _fail(exc: Exception, status: int) -> int:
+    print(f"kvmfr-agent: {exc}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

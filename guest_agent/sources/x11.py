@@ -8,6 +8,7 @@ the pointer moved. SETCURSORPOS from the client warps the X pointer.
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
@@ -19,6 +20,10 @@ from kvmfr_client.core.testpattern import now_us
 log = logging.getLogger(__name__)
 
 
+class X11Unavailable(RuntimeError):
+    """The X screen cannot be captured; the message says why and what to do, in one line."""
+
+
 class X11Source:
     capture_name = "X11"
 
@@ -26,12 +31,21 @@ class X11Source:
         import mss
         from Xlib import display as xdisplay
 
-        self._mss = mss.MSS(display=display) if hasattr(mss, "MSS") else mss.mss(display=display)
-        self._monitor = self._mss.monitors[0]          # the whole X screen
+        name = display or os.environ.get("DISPLAY")
+        if not name:
+            raise X11Unavailable("no X display to capture: set DISPLAY (e.g. DISPLAY=:0) or use --source testpattern")
+        try:
+            self._mss = mss.MSS(display=name) if hasattr(mss, "MSS") else mss.mss(display=name)
+            self._monitor = self._mss.monitors[0]          # the whole X screen
+            self._x = xdisplay.Display(name)
+        except Exception as exc:   # mss and python-xlib each raise their own kinds for "cannot connect"
+            log.debug("X display %s: %r", name, exc)
+            raise X11Unavailable(f"cannot open the X display {name}: check DISPLAY and that this user may "
+                                 "connect to it (XAUTHORITY), or use --source testpattern") from None
         self.width, self.height = self._monitor["width"], self._monitor["height"]
-        self._x = xdisplay.Display(display)
         if not self._x.has_extension("XFIXES"):
-            raise RuntimeError("the X server has no XFIXES extension: the cursor cannot be captured")
+            raise X11Unavailable(f"the X server on {name} has no XFIXES extension: the cursor cannot be "
+                                 "captured; use --source testpattern")
         self._x.xfixes_query_version()
         self._root = self._x.screen().root
         self._cursor_serial = None
