@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kvmfr_client.config import parse_size
+from kvmfr_client.config import exits, parse_size
 
 from . import stages
 from .probe import ProbeError, WindowProbe
@@ -82,6 +82,10 @@ def cpu_seconds(pid: int) -> float | None:
 
 def _probe_worker(window: str, frame_size, interval_s: float, ctl, results) -> None:
     """Find and lock on to the window, report ready, then poll from the start to the end it is sent."""
+    # Ctrl+C in a terminal reaches the whole process group: the benchmark itself decides when probes end
+    # (it stops them with SIGTERM, which ends a process silently), so no traceback from each probe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -290,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchmarkError, ProbeError) as exc:
         print(f"kvmfr-view --benchmark: {exc}", file=sys.stderr)
         return 1
+    except exits.Stopped as exc:   # Ctrl+C / SIGTERM: the children were stopped on the way out; no report
+        print(f"kvmfr-view --benchmark: stopped by {exc.args[0]}; nothing was reported", file=sys.stderr)
+        return exc.exit_code
     print(format_table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")

@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpiceError as exc:
         print(f"kvmfr-input: {exc}", file=sys.stderr)
         return 1
+    except config.exits.Stopped as exc:   # Ctrl+C / SIGTERM: the connection is closed on the way out
+        print(f"kvmfr-input: stopped by {exc.args[0]} before every command was sent", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 
