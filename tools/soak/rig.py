@@ -203,16 +203,20 @@ class Rig:
         for r in self.readers.values():
             if r.exit is not None:
                 continue
-            if r.deadline_ns:
+            overdue = False
+            if r.deadline_ns:   # due to end by itself: one that does not is stuck
                 left = (r.deadline_ns - time.monotonic_ns()) / 1e9 + extra_s
                 rc = r.child.wait(max(0.1, left))
-                ended = rc is not None
                 if rc is None:
+                    overdue = True
                     rc = r.child.kill()
-            else:
-                rc, ended = r.child.stop(3.0)
-            r.exit = {"rc": rc, "early": False, "ended_by_itself": ended, "signal": -rc if rc < 0 else None,
-                      "exception": r.track.exception, "tail": r.child.tail(3)}
+                asked = overdue
+            else:               # asked to end (SIGTERM), killed 3 s later
+                rc, obeyed = r.child.stop(3.0)
+                overdue = not obeyed
+                asked = True
+            r.exit = {"rc": rc, "early": False, "overdue": overdue, "stopped_by_soak": asked,
+                      "signal": -rc if rc < 0 else None, "exception": r.track.exception, "tail": r.child.tail(3)}
         stats = self.workdir / "window-stats.json"
         if "window" in self.readers and stats.exists():
             try:
@@ -240,8 +244,9 @@ class HeadlessLines(LogLines):
         self.reader: Reader | None = None
 
     def _connected(self, t_ns: int) -> None:
-        # The headless reader prints nothing per frame; its reconnection is what can be seen from outside.
-        self.track.recovery.see(t_ns, 1 << 62)
+        # The headless reader prints nothing per frame; its reconnection is what can be seen from outside,
+        # kept as a 'frame' captured at that moment.
+        self.track.frame(t_ns, t_ns // 1000)
 
     def __call__(self, t_ns: int, line: str) -> None:
         if line.startswith("{") and self.reader is not None:

@@ -99,3 +99,53 @@ class AgentHealth:
             mm.close()
         if fd >= 0:
             os.close(fd)
+
+
+MESSAGE = "struct lgmp_header_message"
+FRAME = "struct kvmfr_frame"
+
+
+class FrameWatch:
+    """Reads the newest frame's state from the whole file (read only): is the agent writing it right now
+    (its write pointer short of the frame's size), and the frame queue's position. Every value is copied,
+    then checked against the file size before it is followed."""
+
+    def __init__(self, path: str):
+        self.fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self.fd).st_size
+        self.mm = mmap.mmap(self.fd, self.size, prot=mmap.PROT_READ)
+
+    def close(self) -> None:
+        self.mm.close()
+        os.close(self.fd)
+
+    def _u32(self, at: int) -> int | None:
+        return struct.unpack_from("<I", self.mm, at)[0] if 0 <= at <= self.size - 4 else None
+
+    def _frame_queue(self) -> int | None:
+        nq = self._u32(_off(HEADER, "numQueues")) or 0
+        for i in range(min(nq, lib.LGMP_MAX_QUEUES)):
+            base = _off(HEADER, "queues") + i * ffi.sizeof(QUEUE)
+            if self._u32(base + _off(QUEUE, "queueID")) == lib.LGMP_Q_FRAME:
+                return base
+        return None
+
+    def position(self) -> int | None:
+        q = self._frame_queue()
+        return None if q is None else self._u32(q + _off(QUEUE, "position"))
+
+    def mid_write(self) -> bool:
+        """The newest frame is posted and its pixels are still being written."""
+        q = self._frame_queue()
+        if q is None:
+            return False
+        n, pos, ring = (self._u32(q + _off(QUEUE, f)) for f in ("numMessages", "position", "messagesOffset"))
+        if not n or n > 64 or pos is None or ring is None:
+            return False
+        slot = ring + ((pos + n - 1) % n) * ffi.sizeof(MESSAGE)
+        frame = self._u32(slot + _off(MESSAGE, "offset"))
+        if frame is None or frame + ffi.sizeof(FRAME) > self.size:
+            return False
+        pitch, rows, buf = (self._u32(frame + _off(FRAME, f)) for f in ("pitch", "dataHeight", "offset"))
+        wp = self._u32(frame + (buf or 0)) if buf is not None else None
+        return wp is not None and pitch is not None and rows is not None and wp < pitch * rows

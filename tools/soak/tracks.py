@@ -66,6 +66,17 @@ class FrameTrack:
                 self.captures.append((t_ns, capture_us))
             self.recovery.see(t_ns, capture_us)
 
+    def arm(self, t0_ns: int, captured_after_ns: int) -> None:
+        """Start a recovery wait; a frame that arrived already (a racing line) counts."""
+        with self._lock:
+            self.recovery.arm(t0_ns, captured_after_ns)
+            for t, cap in self.captures:
+                self.recovery.see(t, cap)
+
+    def captures_between(self, t0_ns: int, t1_ns: int) -> list[tuple[int, int]]:
+        with self._lock:
+            return [(t, c) for t, c in self.captures if t0_ns <= t <= t1_ns]
+
     def times_between(self, t0_ns: int, t1_ns: int) -> list[int]:
         with self._lock:
             return [t for t in self.recent if t0_ns <= t <= t1_ns]

@@ -95,7 +95,7 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
             report.extra["end_restart_error"] = str(exc)
             t_ready = time.monotonic_ns()
         for r in rig.readers.values():
-            r.track.recovery.arm(t_ready, t_kill)
+            r.track.arm(t_ready, t_kill)
         wait_until = time.monotonic() + 10
         while time.monotonic() < wait_until and any(r.track.recovery.got_ns is None and r.child.alive()
                                                      for r in rig.readers.values()):
@@ -117,12 +117,13 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
         rec = r.track.recovery
         rec_ms = (rec.got_ns - rec.armed_ns) / 1e6 if rec.got_ns is not None and rec.armed_ns else None
         rss = r.rss.result()
-        frames = r.track.frames or (r.result or {}).get("frames", 0)
+        frames = (r.result or {}).get("frames") if name == "headless" else r.track.frames
         report.readers[name] = {"frames": frames, "exit": r.exit, "hangs_over_2s": len(hangs.get(name, [])),
                                 "longest_hang_s": max(hangs.get(name, [0.0])), "rss": rss,
                                 "recovery_ms": None if rec_ms is None else round(rec_ms, 1),
                                 "errors": _errors(r), "result": _small(r.result)}
-        crashed = bool(r.exit and (r.exit.get("early") or (r.exit.get("signal") is not None)))
+        crashed = bool(r.exit and (r.exit.get("early") or r.exit.get("overdue")
+                                   or (r.exit.get("signal") is not None and not r.exit.get("stopped_by_soak"))))
         report.add(Criterion(f"{name}: no crash, ends when due", not crashed and not r.track.exception,
                              _exit_text(r)))
         if name != "headless":   # it prints nothing per frame: judged by ending on its --timeout instead
@@ -240,10 +241,12 @@ def _exit_text(r) -> str:
     e = r.exit or {}
     if r.track.exception:
         return f"exception escaped: {r.track.exception}"
-    if e.get("signal"):
-        return f"killed by signal {e['signal']}" + ("" if e.get("early") else " (by the soak at the end)")
+    if e.get("overdue"):
+        return f"did not end when due (its --timeout / --exit-after, or SIGTERM): killed; {e.get('tail', '')[:100]}"
     if e.get("early"):
         return f"exited early with status {e.get('rc')}: {e.get('tail', '')[:120]}"
+    if e.get("signal"):
+        return f"ended by signal {e['signal']}" + (" (the soak's SIGTERM)" if e.get("stopped_by_soak") else "")
     return f"ran to the end (status {e.get('rc')})"
 
 
