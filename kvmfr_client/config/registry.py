@@ -69,7 +69,10 @@ def parse_size(text: str) -> tuple[int, int]:
 def size_within(max_side: int, what: str) -> Callable[[str], tuple[int, int]]:
     """:func:`parse_size` with each side at most ``max_side`` (``what`` says whose limit it is)."""
     def parse(text: str) -> tuple[int, int]:
-        w, h = parse_size(text)
+        try:
+            w, h = parse_size(text)
+        except ValueError:
+            raise ValueError(f"expected WIDTHxHEIGHT, each side 1..{max_side} pixels, got {text.strip()!r}") from None
         if w > max_side or h > max_side:
             raise ValueError(f"{w}x{h} is larger than {what} can be: at most {max_side} per side")
         return w, h
