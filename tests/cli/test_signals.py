@@ -1,0 +1,169 @@
+"""Ctrl+C (SIGINT) and SIGTERM end every program cleanly: real processes get each signal once they are
+working, and must end in time with the documented exit status (README "Exit statuses": 0 for the programs
+that run until stopped, 130 / 143 for a job cut short), say what they must, and print no traceback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kvmfr_client.config import exits
+from tests.cli.programs import Running, clean_env
+from tests.support.agent import start_agent
+from tests.support.process import stop_process, wait_for
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM]
+IDS = ["SIGINT", "SIGTERM"]
+
+
+def _clean(run: Running) -> None:
+    assert "Traceback" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_the_window_closes_cleanly(sig, xserver, tmp_path, shm_path):
+    stats = tmp_path / "stats.json"
+    run = Running("kvmfr-view", "-v", "--shm", str(shm_path), "--stats-json", str(stats), "spice:enable=no",
+                  "win:size=320x240", env=clean_env(tmp_path, DISPLAY=xserver.display))
+    try:
+        run.wait_for("OpenGL:", timeout=60)   # the window and its GL context exist
+        time.sleep(0.5)
+        code = run.stop(sig)
+    finally:
+        run.kill()
+    _clean(run)
+    assert code == exits.OK, run.stderr
+    assert json.loads(stats.read_text())["shm"] == str(shm_path)   # it finished its work: stats written
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_headless_prints_its_results_so_far(sig, tmp_path, shm_path):
+    agent = start_agent(shm_path, size=(320, 240), fps=30)
+    run = Running("kvmfr-view", "-v", "--headless", "--json", "--shm", str(shm_path), "--frames", "1000000",
+                  "--timeout", "600", env=clean_env(tmp_path))
+    try:
+        run.wait_for("reading 1000000 frames", timeout=60)
+        time.sleep(1.5)
+        code = run.stop(sig)
+    finally:
+        run.kill()
+        stop_process(agent)
+    _clean(run)
+    assert code == exits.signal_exit(sig), run.stderr
+    data = json.loads(run.stdout)
+    name = signal.Signals(sig).name
+    assert data["stopped_by"] == name and data["frames"] > 0 and data["pattern_errors"] == 0, data
+    assert run.stderr.strip().splitlines()[-1] == f"kvmfr-view: stopped by {name} after {data['frames']} of 1000000 frames"
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_the_agent_stops_cleanly(sig, tmp_path, shm_path):
+    run = Running("kvmfr-agent", "-v", "--shm", str(shm_path), "--size", "320x240", "--always",
+                  env=clean_env(tmp_path))
+    try:
+        run.wait_for("creating", timeout=60)
+        time.sleep(1.0)   # posting frames by now
+        t0 = time.monotonic()
+        code = run.stop(sig, timeout=5)
+        took = time.monotonic() - t0
+    finally:
+        run.kill()
+    _clean(run)
+    assert code == exits.OK, run.stderr
+    assert took < 2.0, took
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_kvmfr_audio_stops_cleanly(sig, tmp_path):
+    run = Running("kvmfr-audio", "--scream", f"udp://127.0.0.1:{_free_udp_port()}", env=clean_env(tmp_path))
+    try:
+        run.wait_for("listening on", timeout=60)
+        code = run.stop(sig)
+    finally:
+        run.kill()
+    _clean(run)
+    assert code == exits.OK, run.stderr
+    assert "stopping" in run.stderr   # it went through its own stop, not killed
+
+
+class _SilentServer:
+    """Accepts TCP connections and never answers: a SPICE server that hangs during the link."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = threading.Event()
+        self.conns = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            self.accepted.set()
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_kvmfr_input_is_cut_short(sig, tmp_path):
+    server = _SilentServer()
+    run = Running("kvmfr-input", "--spice", f"127.0.0.1:{server.port}", "--timeout", "60", "key", "a",
+                  env=clean_env(tmp_path))
+    try:
+        assert server.accepted.wait(60), run.stderr
+        time.sleep(0.3)
+        code = run.stop(sig)
+    finally:
+        run.kill()
+        server.close()
+    _clean(run)
+    assert code == exits.signal_exit(sig), run.stderr
+    name = signal.Signals(sig).name
+    assert run.stderr.strip().splitlines() == [f"kvmfr-input: stopped by {name} before every command was sent"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_the_latency_benchmark_stops_its_children(sig, xserver, tmp_path):
+    run = Running("kvmfr-view", "--benchmark", "--duration", "60", "--size", "320x240", "--fps", "30",
+                  env=clean_env(tmp_path, DISPLAY=xserver.display))
+    shm = Path(f"/dev/shm/kvmfr-bench-{run.proc.pid}")
+    try:
+        wait_for(shm.exists, 60, "the benchmark's agent to create its shared memory")
+        time.sleep(2.0)   # its viewer and probes are starting or running
+        code = run.stop(sig, timeout=30)
+    finally:
+        run.kill()
+    _clean(run)
+    assert code == exits.signal_exit(sig), run.stderr
+    name = signal.Signals(sig).name
+    assert run.stderr.strip().splitlines()[-1] == f"kvmfr-view --benchmark: stopped by {name}; nothing was reported"
+    wait_for(lambda: not shm.exists(), 5, "the benchmark to remove its shared memory")
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, str(shm))]
+    assert not leftovers, "children left running: " + ", ".join(p.name for p in leftovers)
+
+
+def _cmdline_has(proc: Path, text: str) -> bool:
+    try:
+        return text in (proc / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
