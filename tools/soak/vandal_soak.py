@@ -131,9 +131,12 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
                                  not hangs.get(name), f"{len(hangs.get(name, []))} hangs"
                                  + (f", longest {max(hangs[name]):.1f} s" if hangs.get(name) else "")))
         growth = rss["growth_pct"]
-        report.add(Criterion(f"{name}: RSS growth < {RSS_GROWTH_PCT:.0f} % after warm-up",
+        # Under ASan the allocator's quarantine and shadow memory grow by design: shown, not judged.
+        report.add(Criterion(f"{name}: RSS growth < {RSS_GROWTH_PCT:.0f} % after warm-up"
+                             + (" (ASan: not judged)" if asan_env is not None else ""),
                              growth is not None and growth < RSS_GROWTH_PCT,
-                             f"{_kib(rss['warm_kib'])} -> {_kib(rss['end_kib'])} ({growth} %)"))
+                             f"{_kib(rss['warm_kib'])} -> {_kib(rss['end_kib'])} ({growth} %)",
+                             informative=asan_env is not None))
         what = "reconnected" if name == "headless" else "new frame"
         report.add(Criterion(f"{name}: {what} < {RECOVERY_S} s after agent restart",
                              rec_ms is not None and rec_ms < RECOVERY_S * 1000, fmt_ms(rec_ms)))
