@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import platform
+import stat
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from kvmfr_client.core import errors
 from kvmfr_client.core.native import check, cstr, ffi, lib, new_error
+from kvmfr_client.core.session import check_shm_file
 from kvmfr_client.core.cursor import CursorFlags, CursorType
 from kvmfr_client.core.formats import PACKED_24, FrameType, data_width, row_bytes
 
@@ -20,6 +23,7 @@ log = logging.getLogger(__name__)
 # Native waits run in slices this long, so the calling thread gets back to Python (signal handlers,
 # interrupt()) several times a second however long the caller's timeout is.
 WAIT_SLICE_S = 0.05
+REOPEN_EVERY_S = 0.2      # while the file is gone or too small: how often to look again
 
 
 @dataclass
@@ -67,6 +71,11 @@ class Producer:
         self._in_frame = False
         self._reinits_seen = 0
         self._reinit_logged_at = 0.0
+        self._lost_size = ffi.new("uint64_t *")
+        self._size = self.shm_size          # what the file must be again before we use it
+        self._lost = False                  # the file shrank or vanished: waiting for it
+        self._next_look = 0.0
+        self._waiting_said = ""
         if start:
             self.start()
 
@@ -98,11 +107,70 @@ class Producer:
         lib.kv_producer_stop_ticker(self._p)
 
     def tick(self) -> int:
+        if not self.region_ok():
+            return int(lib.KV_ERR_NOT_READY)
         return int(lib.kv_producer_tick(self._p))
 
     def subscribers(self, queue_id: int = lib.LGMP_Q_FRAME) -> int:
+        if not self.region_ok():
+            return 0
         self._report_reinits()
         return int(lib.kv_producer_subscribers(self._p, queue_id))
+
+    # ---- the file under the mapping -------------------------------------------------------------
+
+    def region_ok(self) -> bool:
+        """Whether the mapping is backed by its file. When the file shrank or was removed (a SIGBUS
+        inside the mapping is caught by the native guard and reads zeros), say so once, drop the
+        mapping, and from then on look again every REOPEN_EVERY_S: a removed file is created again at
+        its old size; one that is too small is waited for. When it is back, a new session starts."""
+        if not self._lost:
+            why = int(lib.kv_producer_shm_lost(self._p, self._lost_size))
+            if not why:
+                return True
+            if why == lib.KV_LOST_REMOVED:
+                what = "was removed"
+            elif why == lib.KV_LOST_SHRANK:
+                what = f"shrank (to {int(self._lost_size[0])} bytes)"
+            else:
+                what = "went away"
+            log.warning("the shared memory file %s %s under the agent; it will be used again once it is back "
+                        "at %d bytes", self.path, what, self._size)
+            lib.kv_producer_close(self._p)
+            self._lost, self._in_frame, self._next_look, self._waiting_said = True, False, 0.0, ""
+        now = time.monotonic()
+        if now < self._next_look:
+            return False
+        self._next_look = now + REOPEN_EVERY_S
+        try:
+            st = check_shm_file(self.path)
+        except errors.ShmNotUsable as exc:
+            self._say_waiting(f"{exc}; waiting for that to change")
+            return False
+        if st is not None and stat.S_ISREG(st.st_mode) and st.st_size < self._size:
+            self._say_waiting(f"waiting for {self.path} to be {self._size} bytes again (it is {st.st_size}): "
+                              f"the agent does not resize a file someone else made smaller")
+            return False
+        err = new_error()
+        if lib.kv_producer_open(self._p, self.path.encode(), self._size if st is None else 0, err) != lib.LGMP_OK:
+            self._say_waiting(f"cannot use {self.path} yet: {cstr(err.message)}")
+            return False
+        try:
+            self.start()
+        except errors.KvmfrError as exc:
+            lib.kv_producer_close(self._p)
+            self._say_waiting(f"cannot start on {self.path} yet: {exc}")
+            return False
+        self._lost = False
+        self._reinits_seen = self.reinits   # repairs of the zero pages while it was away are not news
+        log.warning("the shared memory file %s is back%s: started a new session", self.path,
+                    " (created again)" if st is None else "")
+        return True
+
+    def _say_waiting(self, message: str) -> None:
+        if message != self._waiting_said:
+            log.warning("%s", message)
+            self._waiting_said = message
 
     @property
     def reinits(self) -> int:
@@ -135,9 +203,12 @@ class Producer:
                     timeout: float = 2.0) -> bool:
         """Describe and post the next frame; its rows follow with :meth:`write_rows`. Waits up to
         ``timeout`` s for clients to finish older frames (KvmfrTimeout after that). Returns False when
-        the frame was dropped because :meth:`interrupt` was called; the writes that follow are then
-        no-ops."""
+        the frame was dropped because :meth:`interrupt` was called or the file is away (see
+        :meth:`region_ok`); the writes that follow are then no-ops."""
         self._in_frame = False
+        if not self.region_ok():
+            self._interrupted.wait(min(timeout, WAIT_SLICE_S))   # no busy loop while the file is away
+            return False
         self._report_reinits()
         fi = self._fi
         ffi.memmove(fi, bytes(ffi.sizeof("struct kv_frame_info")), ffi.sizeof("struct kv_frame_info"))
@@ -218,7 +289,7 @@ class Producer:
             ci.type, ci.width, ci.height, ci.pitch, ci.hx, ci.hy = int(ctype), w, h, pitch, hx, hy
             data = ffi.from_buffer(raw)
         ci.flags = int(flags)
-        if self._interrupted.is_set():
+        if self._interrupted.is_set() or not self.region_ok():
             return
         # One native call: a retry would take another shape block. The agent passes 50 ms.
         rc = lib.kv_producer_cursor_post(self._p, ci, data, int(timeout * 1000), self._err)
@@ -228,6 +299,8 @@ class Producer:
 
     def next_message(self) -> bytes | None:
         """The next client->host message (acknowledged as handled), or None."""
+        if self._lost:
+            return None
         if lib.kv_producer_next_message(self._p, self._msg, self._msg_size):
             return bytes(ffi.buffer(self._msg, self._msg_size[0]))
         return None

@@ -149,7 +149,9 @@ int kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struc
     memset(shm, 0, sizeof *shm);
     shm->fd = -1;
     shm->guard = -1;
-    int flags = O_RDWR | O_CLOEXEC | (create_size ? O_CREAT : 0);
+    /* O_NONBLOCK: should a FIFO take the file's place between the caller's stat and this open, the
+     * open must not wait for a writer. It changes nothing for files and the kvmfr device. */
+    int flags = O_RDWR | O_CLOEXEC | O_NONBLOCK | (create_size ? O_CREAT : 0);
     int fd = open(path, flags, 0660);
     if (fd < 0)
         return kv_fail(err, KV_ERR_MAP, "path", (uint64_t)errno, 0, "cannot open %s: %s", path, strerror(errno));
@@ -165,9 +167,9 @@ int kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struc
         if (r <= 0) {
             int e = errno;
             close(fd);
-            return kv_fail(err, KV_ERR_MAP, "path", (uint64_t)e, 0,
-                           "%s is a character device but not a kvmfr device (size ioctl failed: %s)",
-                           path, strerror(e));
+            return kv_fail(err, KV_ERR_MAP, "path", (uint64_t)(e ? e : ENOTTY), 0,
+                           "%s is a character device but not a kvmfr device: give the IVSHMEM file or /dev/kvmfr0",
+                           path);
         }
         size = (uint64_t)r;
         shm->is_device = 1;
@@ -184,7 +186,9 @@ int kv_shm_map(struct kv_shm *shm, const char *path, uint64_t create_size, struc
         }
     } else {
         close(fd);
-        return kv_fail(err, KV_ERR_MAP, "path", 0, 0, "%s is neither a regular file nor a kvmfr device", path);
+        return kv_fail(err, KV_ERR_MAP, "path", 0, 0,
+                       "%s is neither a shared-memory file nor a kvmfr device: give the IVSHMEM file or /dev/kvmfr0",
+                       path);
     }
     if (size < LGMP_HEADER_SIZE) {
         close(fd);
@@ -215,16 +219,15 @@ int kv_shm_lost(const struct kv_shm *shm, uint64_t *size_now)
     *size_now = shm->size;
     if (!shm->base)
         return 0;
-    if (kv_guard_lost(shm->guard))
-        return KV_LOST_FAULT;
+    int fault = kv_guard_lost(shm->guard);
     if (shm->is_device || fstat(shm->fd, &st) != 0)
-        return 0;
+        return fault ? KV_LOST_FAULT : 0;
     *size_now = (uint64_t)st.st_size;
     if (st.st_nlink == 0)
         return KV_LOST_REMOVED;
     if ((uint64_t)st.st_size < shm->size)
         return KV_LOST_SHRANK;
-    return 0;
+    return fault ? KV_LOST_FAULT : 0;
 }
 
 void kv_shm_unmap(struct kv_shm *shm)

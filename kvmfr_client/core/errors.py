@@ -1,7 +1,8 @@
 """Exceptions for everything that can go wrong between us and the host.
 
-Each carries the wire field that was wrong, the value read and the limit it broke, so a log line
-says exactly which guest value was refused.
+``str(exc)`` is one sentence in the user's words (what is wrong, and what to do where there is
+something to do). Each also carries the wire field that was wrong, the value read and the limit it
+broke (``field``, ``value``, ``limit``; all three in :attr:`KvmfrError.detail`), for the debug log.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ class KvmfrError(Exception):
         self.limit = limit
 
     def __str__(self) -> str:
-        if self.field:
-            return f"{self.message} [{self.field} = {self.value}, limit {self.limit}]"
         return self.message
+
+    @property
+    def detail(self) -> str:
+        """The message with the refused field, value and limit: for debug logs, not for users."""
+        if self.field:
+            return f"{self.message} [{self.field} = {self.value}, limit {self.limit}, code {self.code}]"
+        return f"{self.message} [code {self.code}]"
 
 
 class ShmError(KvmfrError):
@@ -30,6 +36,15 @@ class ShmError(KvmfrError):
 
 class ShmTooSmall(ShmError):
     """The shared memory is smaller than the layout needs; ``limit`` is the size needed."""
+
+
+class ShmNotUsable(ShmError):
+    """The path is no shared-memory file: a directory, a FIFO, /dev/null, a /proc file, unreadable..."""
+
+
+class ShmLost(ShmError):
+    """The file shrank or was removed under the mapping; ``value`` is the native KV_LOST_* reason,
+    ``limit`` the file's size now. The mapping was dropped and the file is waited for again."""
 
 
 class HostNotRunning(KvmfrError):

@@ -34,6 +34,7 @@ _BY_CODE: dict[int, type[errors.KvmfrError]] = {
     lib.LGMP_ERR_QUEUE_FULL: errors.QueueError,
     lib.LGMP_ERR_NO_SUCH_QUEUE: errors.QueueError,
     lib.KV_ERR_TIMEOUT: errors.KvmfrTimeout,
+    lib.KV_ERR_SHM_LOST: errors.ShmLost,
 }
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import enum
 import errno
 import logging
+import os
+import stat
 import threading
 import time
 from collections import Counter
@@ -35,6 +37,89 @@ RETRY_INCOMPATIBLE_S = 1.0
 RETRY_BAD_DATA_S = 1.0
 CONNECT_DELAY_S = 0.2      # as B7: give a running host time to move its heartbeat
 CURSOR_POLL_US = 1000      # cursor updates matter at display rate, not at the frame reader's 250 us
+
+
+# ---- is the path a shared-memory file at all? ----------------------------------------------------
+
+# The size a file needs, said in the too-small message: the B7 rule for a 1080p SDR desktop.
+TYPICAL_WIDTH, TYPICAL_HEIGHT = 1920, 1080
+_WHAT_TO_GIVE = "give the IVSHMEM file (for example /dev/shm/looking-glass) or a kvmfr device (/dev/kvmfr0)"
+_MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full", (1, 8): "/dev/random",
+                   (1, 9): "/dev/urandom", (1, 1): "/dev/mem", (1, 11): "/dev/kmsg"}
+
+
+def check_shm_file(path: str) -> os.stat_result | None:
+    """Stat ``path`` without opening it (a FIFO would block an open): None when it does not exist
+    (yet), the stat result when it may be a shared-memory file or a kvmfr device, and
+    :class:`errors.ShmNotUsable` with a one-line reason when it can never be one."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise errors.ShmNotUsable(f"{path}: a part of that path is a file, not a folder; {_WHAT_TO_GIVE}",
+                                  field="path", value=errno.ENOTDIR) from None
+    except PermissionError:
+        raise errors.ShmNotUsable(f"cannot reach {path}: permission denied on a folder of that path",
+                                  field="path", value=errno.EACCES) from None
+    except OSError as exc:
+        raise errors.ShmNotUsable(f"cannot use {path}: {exc.strerror}", field="path", value=exc.errno or 0) from None
+    mode = st.st_mode
+    real = os.path.realpath(path)
+    if stat.S_ISDIR(mode):
+        raise errors.ShmNotUsable(f"{path} is a folder, not a shared-memory file; {_WHAT_TO_GIVE}", field="path")
+    if stat.S_ISFIFO(mode):
+        raise errors.ShmNotUsable(f"{path} is a FIFO (named pipe), not a shared-memory file; {_WHAT_TO_GIVE}",
+                                  field="path")
+    if stat.S_ISSOCK(mode):
+        raise errors.ShmNotUsable(f"{path} is a socket, not a shared-memory file; {_WHAT_TO_GIVE}", field="path")
+    if stat.S_ISBLK(mode):
+        raise errors.ShmNotUsable(f"{path} is a block device (a disk), not a shared-memory file; {_WHAT_TO_GIVE}",
+                                  field="path")
+    if stat.S_ISCHR(mode):
+        dev = (os.major(st.st_rdev), os.minor(st.st_rdev))
+        if dev in _MEMORY_DEVICES:
+            raise errors.ShmNotUsable(f"{path} is {_MEMORY_DEVICES[dev]}, which holds no shared memory; "
+                                      f"{_WHAT_TO_GIVE}", field="path")
+        return st   # maybe a kvmfr device: the native side asks it for its size
+    if real.startswith(("/proc/", "/sys/")) or real in ("/proc", "/sys"):
+        raise errors.ShmNotUsable(f"{path} is a kernel file under /{real.split('/')[1]}, not shared memory; "
+                                  f"{_WHAT_TO_GIVE}", field="path")
+    return st
+
+
+def too_small_message(path: str, size: int) -> str:
+    """What to say while waiting for a file too small to hold even the LGMP header."""
+    need = recommended_shm_size(TYPICAL_WIDTH, TYPICAL_HEIGHT)
+    return (f"waiting for {path} to be sized: it is {size} bytes, and a {TYPICAL_WIDTH}x{TYPICAL_HEIGHT} desktop "
+            f"needs {need >> 20} MiB (the VM's ivshmem size, or the size in its tmpfiles.d rule, must be at least that)")
+
+
+def open_error(path: str, err) -> errors.KvmfrError:
+    """A failed ``kv_*_open`` as the exception a user reads: the errno goes to ``value``, not the text."""
+    code, value = int(err.code), int(err.value)
+    if code == lib.KV_ERR_MAP and cstr(err.field) == "path" and value:
+        if value in (errno.EACCES, errno.EPERM, errno.EROFS):
+            message = (f"cannot open {path} for reading and writing: permission denied (add your user to the "
+                       f"file's group, or fix the mode in its tmpfiles.d or udev rule)")
+        elif value == errno.ENOTTY:
+            message = f"{path} is a character device but not a kvmfr device; {_WHAT_TO_GIVE}"
+        else:
+            message = f"cannot open {path}: {os.strerror(value)}"
+        return errors.ShmNotUsable(message, code=code, field="path", value=value, limit=int(err.limit))
+    if code == lib.KV_ERR_SHM_TOO_SMALL:
+        return errors.ShmTooSmall(too_small_message(path, value), code=code, field="shm.size", value=value,
+                                  limit=int(err.limit))
+    return to_exception(err)
+
+
+def _lost_message(path: str, exc: errors.KvmfrError) -> str:
+    if exc.value == lib.KV_LOST_REMOVED:
+        return f"the shared memory file {path} was removed under the viewer; waiting for it to be created again"
+    if exc.value == lib.KV_LOST_SHRANK:
+        return (f"the shared memory file {path} shrank under the viewer (to {exc.limit} bytes); "
+                f"waiting for valid memory again")
+    return f"the shared memory under {path} went away under the viewer; waiting for valid memory again"
 
 
 class SessionState(enum.Enum):
@@ -193,6 +278,7 @@ class Session:
         self._fi = ffi.new("struct kv_frame_info *")
         self._ci = ffi.new("struct kv_cursor_info *")
         self._ready = ffi.new("uint32_t *")
+        self._lost_size = ffi.new("uint64_t *")
         self.state = SessionState.WAITING
         self.status_message = SessionState.WAITING.value
         self.host: HostInfo | None = None
@@ -221,21 +307,44 @@ class Session:
         return self.state is SessionState.CONNECTED
 
     def _map(self) -> bool:
+        """Map the file. False (with the reason in status_message) while it is missing or too small,
+        which are waited on; ShmNotUsable when it can never be shared memory."""
+        st = check_shm_file(self.path)
+        if st is None:
+            self.status_message = f"waiting for {self.path} to exist (is the VM running?)"
+            return False
+        if stat.S_ISREG(st.st_mode) and st.st_size < lib.LGMP_HEADER_SIZE:
+            self.status_message = too_small_message(self.path, st.st_size)
+            return False
         err = new_error()
         rc = lib.kv_client_open(self._c, self.path.encode(), err)
         if rc == lib.KV_ERR_MAP and err.value == errno.ENOENT and ffi.string(err.field) == b"path":
             self.status_message = f"waiting for {self.path} to exist (is the VM running?)"
             return False
-        check(rc, err)
+        if rc == lib.KV_ERR_SHM_TOO_SMALL:
+            self.status_message = too_small_message(self.path, int(err.value))
+            return False
+        if rc != lib.LGMP_OK:
+            raise open_error(self.path, err)
         lib.kv_client_init(self._c)
         self.shm_size = int(lib.kv_client_shm_size(self._c))
         self._mapped = True
         return True
 
     def _connect(self) -> None:
-        if not self._mapped and not self._map():
-            self._next_attempt = time.monotonic() + RETRY_WAITING_S
-            return
+        if self._mapped and self._shm_lost() is not None:
+            self._unmap()
+        if not self._mapped:
+            try:
+                mapped = self._map()
+            except errors.ShmNotUsable as exc:
+                # It was usable when the session opened (else that raised): something replaced it.
+                self._set_state(SessionState.WAITING, f"{exc}; waiting for that to change", exc, RETRY_BAD_DATA_S)
+                return
+            if not mapped:
+                state = SessionState.LOST if self._ever_connected else SessionState.WAITING
+                self._set_state(state, self.status_message, None, RETRY_WAITING_S)
+                return
         info = ffi.new("struct kv_host_info *")
         err = new_error()
         try:
@@ -275,6 +384,22 @@ class Session:
             self.last_error = exc
         self._next_attempt = time.monotonic() + retry_s
 
+    def _shm_lost(self) -> errors.ShmLost | None:
+        """The cheap check (a flag and an fstat): did the file shrink or vanish under the mapping?"""
+        size = self._lost_size
+        why = int(lib.kv_client_shm_lost(self._c, size))
+        if not why:
+            return None
+        exc = errors.ShmLost("", code=lib.KV_ERR_SHM_LOST, field="shm.size", value=why, limit=int(size[0]))
+        exc.message = _lost_message(self.path, exc)
+        return exc
+
+    def _unmap(self) -> None:
+        """Drop the mapping (caller holds the gate exclusively or is the only user)."""
+        lib.kv_client_close(self._c)
+        self._mapped = False
+        self.shm_size = 0
+
     def _unsubscribe_all(self) -> None:
         for queue in (lib.LGMP_Q_FRAME, lib.LGMP_Q_POINTER):
             lib.kv_client_unsubscribe(self._c, queue)
@@ -286,6 +411,13 @@ class Session:
                 return
             self._gate.enter_exclusive()
             try:
+                if isinstance(exc, errors.ShmLost):
+                    # Said once (by _set_state): the reconnect attempts that follow only wait for the file.
+                    self._unmap()
+                    self.error_counts[type(exc).__name__] += 1
+                    log.debug("%s", exc.detail)
+                    self._set_state(SessionState.LOST, exc.message, exc, RETRY_WAITING_S)
+                    return
                 self._unsubscribe_all()
                 if not isinstance(exc, errors.SessionLost):
                     self._record_error(exc)
@@ -297,6 +429,7 @@ class Session:
         self.last_error = exc
         self.error_counts[type(exc).__name__] += 1
         log.warning("%s", exc)
+        log.debug("%s", exc.detail)
 
     def _sleep_until_retry(self, timeout: float) -> None:
         delay = min(timeout, max(0.0, self._next_attempt - time.monotonic()))
@@ -313,12 +446,19 @@ class Session:
             return None
         self._gate.enter()
         try:
-            return call()
+            result = call()
+            lost = self._shm_lost()   # what was read may be zeros if the file went away meanwhile
+            if lost is None:
+                return result
+            drop = lost
         except skippable as exc:
-            self._record_error(exc)
-            return None
+            lost = self._shm_lost()
+            if lost is None:
+                self._record_error(exc)
+                return None
+            drop = lost
         except errors.KvmfrError as exc:
-            drop = exc
+            drop = self._shm_lost() or exc
         finally:
             self._gate.leave()
         self._drop(drop)
@@ -439,8 +579,10 @@ class Session:
         with self._reconnect_lock:
             self._gate.enter_exclusive()
             try:
-                if self.state is SessionState.CONNECTED:
+                if self.state is SessionState.CONNECTED and self._shm_lost() is None:
                     self._unsubscribe_all()
+                if self._mapped:
+                    self._unmap()
                 self.state = SessionState.CLOSED
                 self.status_message = SessionState.CLOSED.value
             finally:
@@ -465,5 +607,5 @@ def open(path: str, wait: float | None = None, poll_us: int = 250) -> Session:  
     return session
 
 
-__all__ = ["Frame", "HostInfo", "Session", "SessionState", "open", "recommended_shm_size", "recommended_shm_size_for",
-           "to_exception"]
+__all__ = ["Frame", "HostInfo", "Session", "SessionState", "check_shm_file", "open", "open_error",
+           "recommended_shm_size", "recommended_shm_size_for", "to_exception", "too_small_message"]

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import errors
 from .native import check, ffi, lib, new_error
 from .cursor import CursorEvent, CursorFlags, CursorShape, CursorType
-from .session import Frame, HostInfo
+from .session import Frame, HostInfo, check_shm_file, open_error
 
 
 @dataclass
@@ -32,9 +33,18 @@ def _queue_stats(c, queue_id: int) -> dict[str, int]:
 
 def read_snapshot(path: str) -> Snapshot:
     """Decode the region in ``path``. The file is modified only by our own subscription bits."""
+    path = str(path)
+    if check_shm_file(path) is None:
+        raise errors.ShmNotUsable(f"{path} does not exist", field="path")
     c = ffi.gc(lib.kv_client_new(), lib.kv_client_free)
     err = new_error()
-    check(lib.kv_client_open(c, str(path).encode(), err), err)
+    rc = lib.kv_client_open(c, path.encode(), err)
+    if rc == lib.KV_ERR_SHM_TOO_SMALL:
+        raise errors.ShmTooSmall(f"{path} is {int(err.value)} bytes: too small to be a copy of a shared-memory "
+                                 f"region (those are at least {lib.LGMP_HEADER_SIZE} bytes)", code=rc,
+                                 field="shm.size", value=int(err.value), limit=int(err.limit))
+    if rc:
+        raise open_error(path, err)
     info = ffi.new("struct kv_host_info *")
     check(lib.kv_client_session_init(c, info, err), err)
     host = HostInfo.from_native(info)
