@@ -16,6 +16,7 @@ from typing import Callable, Concatenate, ParamSpec
 from . import protocol as P
 from .errors import SpiceAuthError, SpiceError, SpiceServerGone, SpiceVersionError
 from .inputs import InputsChannel
+from .keymap import PAUSE
 from .link import Address, link
 from .main import MainChannel
 
@@ -31,6 +32,14 @@ class SpiceClient:
     ``on_state(state, detail)`` is called with state ``connected``, ``lost`` (the server went away),
     ``retrying`` (a connect attempt failed; another follows) or ``failed`` (given up: a refused password
     or another protocol version, which retrying would not fix).
+
+    Keys and buttons held across a lost connection are released on the next one: the client keeps what
+    it sent down and not yet up (``held_keys``, ``held_buttons``; a release that could not be sent
+    while disconnected keeps its key held), and right after reconnecting sends a release for each. The
+    guest behind a dropped connection keeps its input state: spice-server (0.15) releases the keys it
+    saw pressed when a client goes, but not the mouse buttons, so without this a button held at the
+    moment of the drop stays down in the guest (a drag that never ends) until clicked again; older
+    servers released only Shift, Ctrl and Alt. A new QEMU just gets releases it does not need.
     """
 
     def __init__(self, address: Address, password: str | None = None,
@@ -56,6 +65,9 @@ class SpiceClient:
         self.on_mouse_mode: Callable[[int, int], None] | None = None
         self.connections = 0
         self._stop: asyncio.Event | None = None
+        # What the guest may think is down: scancodes / buttons sent down and not (successfully) up.
+        self.held_keys: dict[int, None] = {}  # (an ordered set: released in the order pressed)
+        self.held_buttons: dict[int, None] = {}
 
     # -- connection ----------------------------------------------------------------------------
     async def connect(self, timeout: float = 5.0) -> None:
@@ -87,6 +99,20 @@ class SpiceClient:
         self.main, self.inputs = main, inputs
         self.connections += 1
         log.info("SPICE connected to %s (session %#x)", self.address, main.init.session_id)
+        self._release_held(inputs)
+
+    def _release_held(self, inputs: InputsChannel) -> None:
+        """Release what was held when the previous connection went (see the class docstring)."""
+        if not self.held_keys and not self.held_buttons:
+            return
+        log.info("SPICE: releasing %d key(s) and %d button(s) held when the connection was lost",
+                 len(self.held_keys), len(self.held_buttons))
+        for code in list(self.held_keys):
+            inputs.key_up(code)
+        for button in list(self.held_buttons):
+            inputs.button_release(button)
+        self.held_keys.clear()
+        self.held_buttons.clear()
 
     @property
     def connected(self) -> bool:
@@ -215,6 +241,16 @@ class SpiceClient:
             method(inputs, *args)
         except SpiceServerGone as exc:
             log.debug("dropping %s: %s", method.__name__, exc)
+            return
+        # Sent: note what the guest now holds (a release that was not sent leaves it held).
+        if method is InputsChannel.key_down and args[0] != PAUSE:  # Pause has no release
+            self.held_keys[args[0]] = None
+        elif method is InputsChannel.key_up:
+            self.held_keys.pop(args[0], None)
+        elif method is InputsChannel.button_press:
+            self.held_buttons[int(args[0])] = None
+        elif method is InputsChannel.button_release:
+            self.held_buttons.pop(int(args[0]), None)
 
 
 async def _wait_or_fail(awaitable, reader_task: asyncio.Task, timeout: float, message: str) -> None:
