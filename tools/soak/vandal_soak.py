@@ -53,6 +53,8 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
             rig.start_window(total)
         rig.start_headless(total)
         rig.start_api_reader("api")
+        for r in rig.readers.values():
+            r.deadline_ns = 0    # their timeouts are a backstop; the soak ends them with SIGTERM
         rig.wait_first_frames([n for n in names if n != "headless"], timeout=60)
         rig.start_rss_sampler()
         vandal = rig.children.start("vandal", [PYTHON, "-m", "tools.soak.vandal", rig.shm, str(seed)], env=rig.env,
@@ -63,7 +65,7 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
         t_end = time.monotonic() + seconds
         next_progress = time.monotonic() + progress_s
         rounds = 0
-        while time.monotonic() < t_end:
+        while time.monotonic() + 1.0 < t_end:
             rounds += 1
             burst = rng.uniform(0.2, 2.0)
             before = sum(vandal_counts.values())
@@ -75,7 +77,8 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
                     raise RuntimeError(f"the vandal died: {vandal.tail()}")
                 time.sleep(0.02)
             crashes += rig.check_exits()
-            _quiet_gap(rig, rng.uniform(3.0, 6.0), agent_events, judged, hangs, log)
+            _quiet_gap(rig, min(rng.uniform(3.0, 6.0), max(1.0, t_end - time.monotonic())), agent_events, judged,
+                       hangs, log)
             crashes += rig.check_exits()
             if time.monotonic() >= next_progress:
                 next_progress += progress_s

@@ -1,0 +1,87 @@
+"""The harness itself: it notices a reader that stops, and Ctrl+C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from tools.soak import vandal_soak
+from tools.soak.tracks import FrameTrack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class _Child:
+    def alive(self):
+        return True
+
+
+def test_a_reader_that_stops_in_a_quiet_gap_is_reported_as_hung():
+    live, stuck = FrameTrack("live"), FrameTrack("stuck")
+    now = time.monotonic_ns()
+    health = SimpleNamespace(healthy=lambda: True, healthy_since_ns=now - 10**9)
+    rig = SimpleNamespace(agent=_Child(), health=health,
+                          readers={n: SimpleNamespace(track=t, exit=None, child=_Child())
+                                   for n, t in (("live", live), ("stuck", stuck))})
+    stuck.frame(now, -1)                         # one frame, then nothing
+    import threading
+    stop = threading.Event()
+
+    def feed():
+        while not stop.wait(0.03):
+            live.frame(time.monotonic_ns(), -1)
+    t = threading.Thread(target=feed)
+    t.start()
+    hangs: dict = {}
+    judged = {"gaps_judged": 0, "gaps_not_judged": 0}
+    try:
+        vandal_soak._quiet_gap(rig, 2.8, {}, judged, hangs, log=print)
+    finally:
+        stop.set()
+        t.join()
+    assert judged["gaps_judged"] == 1
+    assert "live" not in hangs
+    assert hangs["stuck"] and hangs["stuck"][0] > vandal_soak.HANG_S
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append(int(pid))
+    return found
+
+
+def test_ctrl_c_stops_every_process_and_removes_the_shared_memory_file():
+    proc = subprocess.Popen([str(REPO / "scripts" / "soak.sh"), "vandal", "--seconds", "120", "--no-window"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    try:
+        for line in proc.stdout:       # wait for the rounds to start: agent, readers and vandal all run
+            lines.append(line)
+            if line.startswith("soak vandal:"):
+                break
+        assert proc.poll() is None, "".join(lines)
+        shm = f"/dev/shm/kvmfr-soak-{proc.pid}-"
+        assert len(_processes_mentioning(shm)) >= 3       # agent, API reader, vandal (headless uses --shm too)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, "".join(lines) + out
+    assert "interrupted" in out
+    assert "Traceback" not in out
+    assert not _processes_mentioning(shm)
+    assert not [p for p in os.listdir("/dev/shm") if p.startswith(f"kvmfr-soak-{proc.pid}-")]
