@@ -377,7 +377,9 @@ def spice_password(cfg) -> str | None:
         with open(path, encoding="utf-8") as f:
             return f.read().rstrip("\r\n")
     except OSError as exc:
-        raise SpiceError(f"cannot read spice:passwordFile: {exc}") from None
+        raise SpiceError(f"cannot read spice:passwordFile {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:   # no traceback; the bytes are a secret, so not even where they went wrong
+        raise SpiceError(f"spice:passwordFile {path} is not UTF-8 text: write the password in UTF-8") from None
 
 
 def spice_from_config(cfg, on_state: StateCallback | None = None) -> SpiceThread:

@@ -238,3 +238,20 @@ def test_agent_runs_after_the_refusals(tmp_path, shm_path):
               env=clean_env(tmp_path), timeout=60)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     wait_for(shm_path.exists, 1, "the shared-memory file")
+
+
+# -- the SPICE password file ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["folder", "not UTF-8", "missing"])
+def test_a_password_file_that_cannot_be_read_is_one_line(kind, tmp_path):
+    path = tmp_path / "pw"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "not UTF-8":
+        path.write_bytes(b"s3cr\xffet\n")
+    out = run("kvmfr-input", "--password-file", str(path), "--spice", "127.0.0.1:1", "key", "a",
+              env=clean_env(tmp_path))
+    assert out.returncode == FAILED, out.stderr
+    line = one_line(out.stderr)
+    assert "spice:passwordFile" in line and str(path) in line and "s3cr" not in line, line
+    _no_internals(line)
