@@ -43,6 +43,7 @@ from kvmfr_client.audio.priority import raise_thread_priority
 from kvmfr_client.audio.warnings import RateLimitedWarning
 from kvmfr_client.audio.worker import Worker
 from kvmfr_client.core import native
+from kvmfr_client.core.errors import KvmfrError
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,13 @@ RECHECK_PATH = 0.25  # how often the path is checked for a re-created file while
 
 
 def _guard(mapping: mmap.mmap):
-    """The native SIGBUS guard over ``mapping``; None with a helper built before it existed (then only the
-    per-poll size and inode checks protect the reader)."""
-    guard_buffer = getattr(native, "guard_buffer", None)
-    return guard_buffer(mapping) if guard_buffer is not None else None
+    """The native SIGBUS guard over ``mapping``; None (and a warning) when the process has used up the
+    guard's slots, in which case only the per-poll size and inode checks protect the reader."""
+    try:
+        return native.guard_buffer(mapping)
+    except KvmfrError as exc:
+        log.warning("scream-ivshmem: %s; reading without the guard", exc)
+        return None
 
 
 class ScreamIvshmemSource(Worker):
