@@ -123,3 +123,29 @@ def test_a_clean_stream_after_garbage_is_intact(pulse):
         _assert_tones(res, [FL, FR])
     finally:
         service.stop()
+
+
+def test_a_second_sender_is_dropped_and_counted_until_the_first_goes_quiet(caplog):
+    """Two senders on one port would interleave into noise: the first one's stream plays, the other's
+    datagrams are counted (one warning, not one per datagram) until the first has been silent for a
+    second, and then the second one takes over."""
+    from kvmfr_client.audio.scream_udp import SENDER_TIMEOUT
+
+    jb = JitterBuffer()
+    src = ScreamUdpSource(jb, "127.0.0.1", 0)
+    fmt = PcmFormat(48000, 16, 2, 0x3)
+    packet = scream_wire.udp_header(fmt) + bytes(1152)
+    first, second = ("192.0.2.1", 4010), ("192.0.2.2", 4010)
+    try:
+        for k in range(100):
+            src.handle_datagram(packet, k * 0.006, first)
+            src.handle_datagram(packet, k * 0.006, second)
+        assert (src.packets, src.foreign_packets, src.sender) == (100, 100, first)
+        assert sum("while 192.0.2.1:4010 is sending" in r.getMessage() for r in caplog.records) == 1
+        later = 99 * 0.006 + SENDER_TIMEOUT + 0.01
+        src.handle_datagram(packet, later, second)
+        assert (src.packets, src.sender) == (101, second)
+        src.handle_datagram(packet, later + 0.006, first)
+        assert src.foreign_packets == 101
+    finally:
+        src.stop()
