@@ -24,6 +24,9 @@ from kvmfr_client import config
 from kvmfr_client.audio import sinks
 from kvmfr_client.audio.priority import freeze_startup_objects, raise_thread_priority
 from kvmfr_client.audio.service import AudioConfigError, AudioService
+from kvmfr_client.config import exits
+from kvmfr_client.config.flags import checked
+from kvmfr_client.config.registry import bounded
 from kvmfr_client.spice.errors import SpiceError
 
 
@@ -34,13 +37,30 @@ def build_parser() -> config.flags.Parser:
                    help="SPICE password (visible to other users in ps: prefer --spice-password-file or "
                         "$KVMFR_SPICE_PASSWORD)")
     p.add_argument("--list-sinks", action="store_true", help="list sinks and exit")
-    p.add_argument("--stats", type=float, metavar="S", default=0, help="log counters every S seconds")
+    p.add_argument("--stats", type=checked(bounded(float, lambda v: v == 0 or 0.1 <= v <= 86400,
+                                                   "0 (off) or 0.1..86400 seconds")),
+                   metavar="S", default=0, help="log counters every S seconds, 0.1..86400 (default 0: off)")
     p.add_argument("--stats-file", metavar="PATH", help="with --stats: append them as JSON lines to PATH instead")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The program; returns its exit status (kvmfr_client.config.exits). Ctrl+C or SIGTERM while playing,
+    or while starting to, ends it cleanly with 0 (it runs until stopped); during ``--list-sinks`` (a job)
+    with 130 / 143 and one line."""
+    exits.raise_on_stop_signals()
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    except exits.Stopped as exc:
+        if "--list-sinks" in argv:
+            print(f"kvmfr-audio: stopped by {exc.args[0]} before the sinks were listed", file=sys.stderr)
+            return exc.exit_code
+        return exits.OK
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args, cfg = config.start_program(parser, argv, "%(asctime)s %(name)s: %(message)s", quiet=logging.INFO)
     if args.list_sinks:
@@ -48,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             lines = sinks.describe_sinks(cfg["audio:server"] or None)
         except Exception as exc:  # pulsectl raises its own types for "no server"
             print(f"kvmfr-audio: cannot reach the sound server: {exc}", file=sys.stderr)
-            return 1
+            return exits.FAILED
         for line in lines:
             print(line)
-        return 0
+        return exits.OK
     if args.spice_password is not None:
         # The one place a SPICE password is read is spice_password(cfg); this is its fallback.
         os.environ["KVMFR_SPICE_PASSWORD"] = args.spice_password

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kvmfr_client.config import exits, parse_size
+from kvmfr_client.config import exits, flags, registry
+from kvmfr_client.config.flags import checked
+from kvmfr_client.config.registry import number
 
 from . import stages
 from .probe import ProbeError, WindowProbe
@@ -42,13 +44,21 @@ TAIL_S = 0.5           # the probes go on this long after the interval, for fram
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kvmfr-view --benchmark", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    """One-line errors (exit status 2) like every program's; each number is range-checked where it is read.
+    The frame size and rate are the agent's own options (agent:size, agent:fps), so their ranges are the
+    agent's: the benchmark's agent (:mod:`guest_agent.timed`) reads them through the same parsers."""
+    from guest_agent import options as agent_options   # declares agent:*
+    p = flags.Parser(prog="kvmfr-view --benchmark", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--benchmark", action="store_true", help="(the mode itself)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds measured, after the warm-up")
-    p.add_argument("--warmup", type=float, default=1.5, help="seconds of frames before measuring")
-    p.add_argument("--size", type=parse_size, default=(1920, 1080), help="frame size WxH")
-    p.add_argument("--fps", type=float, default=60.0, help="frames per second the agent produces")
+    p.add_argument("--duration", type=checked(number(float, 1, 86400, "seconds")), default=10.0,
+                   help="seconds measured, after the warm-up (1..86400)")
+    p.add_argument("--warmup", type=checked(number(float, 0, 600, "seconds")), default=1.5,
+                   help="seconds of frames before measuring (0..600)")
+    p.add_argument("--size", type=checked(agent_options.parse_frame_size), default=(1920, 1080),
+                   help="frame size WxH (as agent:size)")
+    p.add_argument("--fps", type=checked(registry.option("agent:fps").parse), default=60.0,
+                   help="frames per second the agent produces (as agent:fps)")
     p.add_argument("--json", metavar="FILE", help="write the report with every sample as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG: histograms and a timeline of the stages")
     p.add_argument("--shm", "-f", help="use this shared memory and the producer already writing it "
@@ -56,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-window", action="append", default=[], metavar="NAME_OR_ID",
                    help="also probe this window (title substring or X id), e.g. a Looking Glass client on "
                    "the same shared memory; repeatable")
-    p.add_argument("--poll-ms", type=float, default=1.0, help="probe poll interval (milliseconds)")
+    p.add_argument("--poll-ms", type=checked(number(float, 0.1, 1000, "milliseconds")), default=1.0,
+                   help="probe poll interval in milliseconds (0.1..1000)")
     p.add_argument("--no-viewer", action="store_true", help="probe only the --probe-window windows")
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("options", nargs="*", metavar="section:option=value", help="passed to the viewer")

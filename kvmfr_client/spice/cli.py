@@ -11,6 +11,8 @@ import asyncio
 import sys
 
 from kvmfr_client import config
+from kvmfr_client.config.flags import checked
+from kvmfr_client.config.registry import number
 
 from . import protocol as P
 from .actions import USAGE, ActionError, needs_absolute, parse, play
@@ -25,13 +27,15 @@ def build_parser() -> config.flags.Parser:
     parser = config.build_parser(
         "kvmfr-input", description="Send keyboard and mouse input to a VM over SPICE.",
         epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter, items=False)
-    parser.add_argument("--delay", type=float, default=0.0, metavar="SECONDS",
-                        help="pause after each command (default 0)")
-    parser.add_argument("--key-delay", type=float, default=0.01, metavar="SECONDS",
-                        help="pause after each key or button event (default 0.01): a PS/2 keyboard"
+    # Each range is declared here, once; a value outside it is one line naming the flag, exit status 2.
+    parser.add_argument("--delay", type=checked(number(float, 0, 3600, "seconds")), default=0.0, metavar="SECONDS",
+                        help="pause after each command, 0..3600 (default 0)")
+    parser.add_argument("--key-delay", type=checked(number(float, 0, 10, "seconds")), default=0.01,
+                        metavar="SECONDS",
+                        help="pause after each key or button event, 0..10 (default 0.01): a PS/2 keyboard"
                              " drops keys sent faster than the guest reads them")
-    parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
-                        help="give up connecting after this long (default 5)")
+    parser.add_argument("--timeout", type=checked(number(float, 0.1, 3600, "seconds")), default=5.0,
+                        metavar="SECONDS", help="give up connecting after this long, 0.1..3600 (default 5)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the SPICE conversation")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="commands, see below")
     return parser

@@ -94,3 +94,99 @@ def test_a_bad_number_is_one_line_naming_the_option_exit_2(program, key, value, 
     assert line.startswith(f"{program}: error: {key}"), line
     assert SAYS_WHAT_IS_ACCEPTED.search(line), line
     assert "invalid literal" not in line and "could not convert" not in line, line
+
+
+# -- plain flags: a program's own flags that are no option (--frames, --delay, --duration...) -------------------
+
+VIEW_BENCH, AGENT_AUDIO = "kvmfr-view --benchmark", "kvmfr-agent audio"
+# (the program as its error line names it, what comes before the flag, what after, how it is called)
+PLAIN_PROGRAMS = {
+    flags.VIEW: ((), (), view.main),
+    VIEW_BENCH: (("--benchmark",), (), view.main),
+    flags.INPUT: ((), ("key", "a"), input_cli.main),
+    flags.AUDIO: ((), (), audio_cli.main),
+    AGENT_AUDIO: (("audio",), (), agent_cli.main),
+}
+# Every plain flag that takes a number (or a size), with whether 0 means nothing and whether it is whole.
+# test_every_plain_flag_with_a_value_type_is_listed keeps this table complete.
+PLAIN_NUMBERS = {
+    (flags.VIEW, "--frames"): dict(zero=True, whole=True),
+    (flags.VIEW, "--timeout"): dict(zero=True),
+    (flags.VIEW, "--exit-after"): dict(zero=True),
+    (VIEW_BENCH, "--duration"): dict(zero=True),
+    (VIEW_BENCH, "--warmup"): dict(zero=False),
+    (VIEW_BENCH, "--fps"): dict(zero=True),
+    (VIEW_BENCH, "--poll-ms"): dict(zero=True),
+    (VIEW_BENCH, "--size"): dict(size=True),
+    (flags.INPUT, "--delay"): dict(zero=False),
+    (flags.INPUT, "--key-delay"): dict(zero=False),
+    (flags.INPUT, "--timeout"): dict(zero=True),
+    (flags.AUDIO, "--stats"): dict(zero=False),       # 0 is "off"; 0.01 would log a hundred times a second
+    (AGENT_AUDIO, "--ivshmem-size"): dict(zero=True, whole=True),
+    (AGENT_AUDIO, "--rate"): dict(zero=True, whole=True),
+    (AGENT_AUDIO, "--bits"): dict(zero=True, whole=True),
+    (AGENT_AUDIO, "--channels"): dict(zero=True, whole=True),
+    (AGENT_AUDIO, "--ttl"): dict(zero=False, whole=True),
+    (AGENT_AUDIO, "--silence-threshold"): dict(zero=False, whole=True),
+}
+EXTRA_BAD = {(flags.AUDIO, "--stats"): ["0.01"], (AGENT_AUDIO, "--bits"): ["8"], (AGENT_AUDIO, "--channels"): ["9"],
+             (AGENT_AUDIO, "--ttl"): ["256"], (AGENT_AUDIO, "--rate"): ["4000"], (flags.INPUT, "--key-delay"): ["60"]}
+SAYS_THE_RANGE = re.compile(r"\.\.|per side|WIDTHxHEIGHT|test pattern|16, 24 or 32")
+
+
+def _plain_parsers():
+    from guest_agent.audio import cli as agent_audio_cli
+    from kvmfr_client.latency import benchmark
+    return {flags.VIEW: view.build_parser(), VIEW_BENCH: benchmark.build_parser(), flags.INPUT: input_cli.build_parser(),
+            flags.AUDIO: audio_cli.build_parser(), AGENT_AUDIO: agent_audio_cli._parser()}
+
+
+def _plain_cases():
+    for (program, flag), how in PLAIN_NUMBERS.items():
+        if how.get("size"):
+            values = SIZES
+        else:
+            values = NUMBERS + (WHOLE if how.get("whole") else []) + (["0"] if how["zero"] else [])
+        for value in values + EXTRA_BAD.get((program, flag), []):
+            yield pytest.param(program, flag, value, id=f"{program}-{flag}={value or 'empty'}")
+
+
+def test_every_plain_flag_with_a_value_type_is_listed():
+    """A new numeric flag of any program must be added to PLAIN_NUMBERS (and so be range-checked): none
+    converts its value with a bare int or float, which would take -5, 1e400, inf or nan."""
+    typed = {(program, action.option_strings[-1]): action.type
+             for program, parser in _plain_parsers().items() for action in parser._actions
+             if action.option_strings and action.type is not None and not isinstance(action, flags._FlagAction)}
+    assert set(typed) == set(PLAIN_NUMBERS), set(typed) ^ set(PLAIN_NUMBERS)
+    bare = [key for key, convert in typed.items() if convert in (int, float)]
+    assert not bare, f"not range-checked: {bare}"
+
+
+@pytest.mark.parametrize("program, flag, value", list(_plain_cases()))
+def test_a_bad_plain_flag_value_is_one_line_naming_the_flag_exit_2(program, flag, value, places, capsys,
+                                                                  signals_kept):
+    before, after, main = PLAIN_PROGRAMS[program]
+    with pytest.raises(SystemExit) as ended:
+        main([*before, f"{flag}={value}", *after])
+    assert ended.value.code == exits.USAGE
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    line = lines[0]
+    assert line.startswith(f"{program}: error: argument {flag}: "), line
+    assert SAYS_THE_RANGE.search(line), line
+    assert "invalid" not in line and "could not convert" not in line, line
+
+
+@pytest.mark.parametrize("program, flag, value", [
+    (flags.INPUT, "--delay", "0"), (flags.INPUT, "--key-delay", "0"), (VIEW_BENCH, "--warmup", "0"),
+    (flags.AUDIO, "--stats", "0"), (AGENT_AUDIO, "--ttl", "0"), (AGENT_AUDIO, "--silence-threshold", "0"),
+    (flags.VIEW, "--timeout", "0.1"), (VIEW_BENCH, "--fps", "0.01"), (VIEW_BENCH, "--size", "320x240")])
+def test_the_edges_of_each_range_are_accepted(program, flag, value):
+    """The range is inclusive: its edges (and a 0 that means "none" or "off") parse."""
+    parser = _plain_parsers()[program]
+    before, after, _ = PLAIN_PROGRAMS[program]
+    if program == AGENT_AUDIO:
+        before = ()   # "audio" is the agent's word for this parser
+    args = parser.parse_args([*before, f"{flag}={value}", *after])
+    assert getattr(args, flag.lstrip("-").replace("-", "_")) is not None
