@@ -9,10 +9,21 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-#define LOCK_TIMEOUT_MS     1000u
-#define WP_STALL_NS         (100ull * 1000000ull)   /* no write-pointer progress for this long: give up */
+/* The fuzz harnesses (fuzz/native) build with shorter waits, so an input that holds a lock or stalls
+ * the write pointer costs microseconds, not a second; the logic is the same. */
+#ifndef KV_LOCK_TIMEOUT_MS
+#define KV_LOCK_TIMEOUT_MS  1000u
+#endif
+#ifndef KV_WP_STALL_NS
+#define KV_WP_STALL_NS      (100ull * 1000000ull)   /* no write-pointer progress for this long: give up */
+#endif
+#ifndef KV_FRAME_DEADLINE_NS
+#define KV_FRAME_DEADLINE_NS (1000ull * 1000000ull) /* one frame's copy may wait this long in all */
+#endif
+#define LOCK_TIMEOUT_MS     KV_LOCK_TIMEOUT_MS
+#define WP_STALL_NS         KV_WP_STALL_NS
 #define SESSION_CHECK_NS    (100ull * 1000000ull)
-#define FRAME_DEADLINE_NS   (1000ull * 1000000ull)  /* one frame's copy may wait this long in all */
+#define FRAME_DEADLINE_NS   KV_FRAME_DEADLINE_NS
 #define MAX_UDATA           65536u
 #define MAX_RING            4096u
 #define MAX_DIM             16384u

@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #define MSG_RING 32u   /* client messages drained but not yet taken by the caller */
-#define SHARED_LOCK_TIMEOUT_US 50000u   /* clients hold a queue lock for microseconds; 50 ms is "never" */
+#ifndef KV_SHARED_LOCK_TIMEOUT_US      /* the fuzz harness builds with a shorter one */
+#define KV_SHARED_LOCK_TIMEOUT_US 50000u   /* clients hold a queue lock for microseconds; 50 ms is "never" */
+#endif
+#define SHARED_LOCK_TIMEOUT_US KV_SHARED_LOCK_TIMEOUT_US
 #define UDATA_MAX 1024u
 
 /* Clients write to the queue words we share with them, and a hostile or broken guest can write
@@ -764,6 +767,8 @@ int kv_producer_frame_write_damage(struct kv_producer *p, const uint8_t *src, ui
         return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "frame_write_damage without frame_begin");
     struct frame_slot *s = &p->slots[p->cur_slot];
     const struct kv_frame_info *f = &p->cur;
+    if (src_pitch < f->pitch)
+        return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "src_pitch", src_pitch, f->pitch, "source rows are too short");
     if (s->damage_full) {
         int rc = kv_producer_frame_write(p, src, src_pitch, 0, f->data_height, err);
         if (rc)
