@@ -115,8 +115,10 @@ def _sender(args, fmt: PcmFormat):
 
 def _send(args, fmt: PcmFormat, sender, where: str, log: logging.Logger) -> int:
     try:
-        capture = ScreamCapture(fmt, sender, source=args.source, server=args.server,
-                                silence_threshold=args.silence_threshold)
+        # libpulse's connect cannot be interrupted: waited for here, so Ctrl+C/SIGTERM end it at once.
+        capture = exits.interruptible(lambda: ScreamCapture(fmt, sender, source=args.source, server=args.server,
+                                                            silence_threshold=args.silence_threshold),
+                                      "pulse-connect")
     except pulse.PulseError as exc:
         print(f"kvmfr-agent audio: cannot record {args.source}: {exc}", file=sys.stderr)
         return exits.FAILED

@@ -16,7 +16,9 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T")
 
 OK = 0
 FAILED = 1
@@ -73,3 +75,30 @@ def on_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
+
+
+def interruptible(call: Callable[[], T], name: str) -> T:
+    """``call()``, run on a daemon thread named ``name`` while this (main) thread waits for it.
+
+    For a blocking C call that no signal interrupts (libpulse's connect waits on a condition variable, for
+    ever when the sound server is stopped): Python runs signal handlers only on the main thread, between
+    bytecodes, so here a Ctrl+C or SIGTERM raises :class:`Stopped` out of the wait at once (with
+    :func:`raise_on_stop_signals`), and the process may end while the call is still stuck. Its result is
+    returned, its exception raised here."""
+    if threading.current_thread() is not threading.main_thread():
+        return call()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:   # handed to the waiting thread, which raises it
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.25)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]

@@ -5,10 +5,12 @@ that run until stopped, 130 / 143 for a job cut short), say what they must, and 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from kvmfr_client.config import exits
 from tests.cli.programs import Running, clean_env
 from tests.support.agent import start_agent
 from tests.support.process import stop_process, wait_for
+from tests.support.pulse import PulseStartError, start_pulse, stop_pulse
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 IDS = ["SIGINT", "SIGTERM"]
@@ -96,6 +99,109 @@ def test_kvmfr_audio_stops_cleanly(sig, tmp_path):
     _clean(run)
     assert code == exits.OK, run.stderr
     assert "stopping" in run.stderr   # it went through its own stop, not killed
+
+
+@pytest.fixture(scope="module")
+def pulse():
+    """A real PulseAudio daemon (tests/support/pulse.py) for the sound programs."""
+    try:
+        daemon = start_pulse()
+    except PulseStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield daemon
+    finally:
+        stop_pulse(daemon)
+
+
+@contextmanager
+def _frozen(daemon):
+    """The sound server stopped (SIGSTOP): a client's connect then waits inside libpulse for an answer."""
+    os.kill(daemon.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(daemon.process.pid, signal.SIGCONT)
+
+
+def _wait_connecting(run: Running, sockets: int = 1, timeout: float = 60) -> None:
+    """Until the program holds ``sockets`` sockets, the last one to the sound server (its imports are done
+    and it waits for the server's answer)."""
+    def enough() -> bool:
+        fds = Path(f"/proc/{run.proc.pid}/fd")
+        try:
+            return sum(os.readlink(fd).startswith("socket:") for fd in fds.iterdir()) >= sockets
+        except OSError:
+            return False
+    wait_for(lambda: enough() or run.proc.poll() is not None, timeout, "the program to connect to the sound server")
+    assert run.proc.poll() is None, run.stderr
+    time.sleep(0.3)
+
+
+def test_kvmfr_audio_lists_sinks(pulse, tmp_path):
+    """The door the signals below cut short: with the server answering, the sinks are listed, exit 0."""
+    run = Running("kvmfr-audio", "--list-sinks", env=clean_env(tmp_path, PULSE_SERVER=pulse.server))
+    try:
+        code = run.proc.wait(60)
+    finally:
+        run.kill()
+    for t in run._threads:
+        t.join(5)
+    assert code == exits.OK and pulse.sink48 in run.stdout, run.stderr
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_kvmfr_audio_list_sinks_is_cut_short(sig, pulse, tmp_path):
+    """A sound server that does not answer: Ctrl+C / SIGTERM end the listing (a job) with 130 / 143 and one
+    line, no traceback, nothing on stdout."""
+    with _frozen(pulse):
+        run = Running("kvmfr-audio", "--list-sinks", env=clean_env(tmp_path, PULSE_SERVER=pulse.server))
+        try:
+            _wait_connecting(run)
+            code = run.stop(sig, timeout=10)
+        finally:
+            run.kill()
+    _clean(run)
+    assert code == exits.signal_exit(sig), run.stderr
+    name = signal.Signals(sig).name
+    assert run.stderr.strip().splitlines() == [f"kvmfr-audio: stopped by {name} before the sinks were listed"]
+    assert run.stdout == ""
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_kvmfr_agent_audio_stops_cleanly(sig, pulse, tmp_path):
+    """Sending: the capture stops and the sender closes (it says how much it sent), exit 0 as for the agent."""
+    run = Running("kvmfr-agent", "audio", "--udp", f"127.0.0.1:{_free_udp_port()}", "--source",
+                  pulse.guest_sink + ".monitor", "--server", pulse.server, env=clean_env(tmp_path))
+    try:
+        run.wait_for("sending", timeout=60)
+        time.sleep(0.5)
+        code = run.stop(sig, timeout=10)
+    finally:
+        run.kill()
+    _clean(run)
+    assert code == exits.OK, run.stderr
+    assert "stopped after" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_kvmfr_agent_audio_stopped_while_connecting(sig, pulse, tmp_path):
+    """libpulse's connect to a server that does not answer cannot be interrupted; the program waits for it
+    on the side, so the signal still ends it at once: exit 0, no traceback."""
+    with _frozen(pulse):
+        run = Running("kvmfr-agent", "audio", "--udp", f"127.0.0.1:{_free_udp_port()}", "--source",
+                      pulse.guest_sink + ".monitor", "--server", pulse.server, env=clean_env(tmp_path))
+        try:
+            _wait_connecting(run, sockets=2)   # its UDP sender's, then the sound server's
+            t0 = time.monotonic()
+            code = run.stop(sig, timeout=10)
+            took = time.monotonic() - t0
+        finally:
+            run.kill()
+    _clean(run)
+    assert code == exits.OK, run.stderr
+    assert took < 2.0, took
+    assert "sending" not in run.stderr, run.stderr
 
 
 class _SilentServer:
