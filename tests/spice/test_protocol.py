@@ -52,3 +52,55 @@ def test_action_grammar():
     for bad in (["key"], ["type", "€"], ["click", "sideways"], ["jump"]):
         with pytest.raises(ActionError):
             parse(bad)
+
+
+def test_a_server_key_too_small_for_the_ticket_is_a_protocol_error_not_a_crash():
+    """Found while hardening the link: a 512-bit key made RSA-OAEP raise a bare ValueError."""
+    from kvmfr_client.spice.errors import SpiceProtocolError
+
+    small = rsa.RSAPublicNumbers(65537, (1 << 511) | 12345).public_key()
+    der = small.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(SpiceProtocolError, match="too small"):
+        encrypt_ticket(der, "p" * 40)  # OAEP-SHA1 in 64 bytes holds at most 22
+    with pytest.raises(SpiceProtocolError, match="not a valid DER RSA key"):
+        encrypt_ticket(b"\x30\x03\x02\x01\x00", "password")
+
+
+def test_an_oversized_or_short_message_is_skipped_and_the_channel_goes_on():
+    """A message over the 1 MiB cap is read through and dropped (it used to end the channel), a PING too
+    short for its fields is skipped (it used to raise struct.error out of the reader task); the PING
+    after them is still answered."""
+    import asyncio
+    import struct
+
+    from kvmfr_client.spice import protocol as P
+    from kvmfr_client.spice.channel import Channel
+    from kvmfr_client.spice.errors import SpiceServerGone
+    from kvmfr_client.spice.link import Link
+
+    class Writer:
+        def __init__(self):
+            self.data = bytearray()
+
+        def write(self, data):
+            self.data += data
+
+        def is_closing(self):
+            return False
+
+    async def go():
+        reader = asyncio.StreamReader()
+        huge = 3 * P.MAX_MESSAGE_SIZE
+        reader.feed_data(struct.pack("<HI", 999, huge) + bytes(huge))
+        reader.feed_data(struct.pack("<HI", P.ServerMsg.PING, 3) + b"abc")
+        reader.feed_data(struct.pack("<HI", P.ServerMsg.PING, 12) + struct.pack("<IQ", 7, 99))
+        reader.feed_eof()
+        writer = Writer()
+        channel = Channel(Link(reader, writer, 1, 0, True), Address("test", 1))
+        with pytest.raises(SpiceServerGone):
+            await channel._run()
+        return channel, bytes(writer.data)
+
+    channel, sent = asyncio.run(go())
+    assert channel.bad_messages == 2
+    assert sent == struct.pack("<HI", 3, 12) + struct.pack("<IQ", 7, 99)  # PONG to the good PING only
