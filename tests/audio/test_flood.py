@@ -21,6 +21,7 @@ from tests.support.vm import free_port
 SECONDS = 3.0
 
 
+@pytest.mark.slow
 def test_flood_then_audio_from_the_same_sender_plays(pulse, tmp_path, record_property):
     port, owner_port = free_port(udp=True), free_port(udp=True)
     stats_file, log_path = str(tmp_path / "stats.jsonl"), str(tmp_path / "receiver.log")

@@ -3,6 +3,8 @@ script deleting and re-creating it): the reader says so once, waits, and plays t
 
 from __future__ import annotations
 
+import pytest
+
 import logging
 import os
 import subprocess
@@ -110,6 +112,7 @@ src.stop()
 """
 
 
+@pytest.mark.slow
 def test_a_file_shrinking_during_copies_never_kills_the_reader(shm_path):
     """Shrink and regrow the file 250 times while the reader copies 240 KiB chunks out of it back to back:
     shrinks land inside copies (past the per-poll size check), which without the native SIGBUS guard

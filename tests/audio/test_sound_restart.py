@@ -3,11 +3,14 @@ stream: the player survives, reconnects by itself and the guest's audio is heard
 
 from __future__ import annotations
 
+import pytest
+
 from tests.audio.sound_restart import run
 
 RESTARTS = 2
 
 
+@pytest.mark.slow
 def test_audio_resumes_after_each_sound_server_restart(tmp_path, record_property):
     result = run(RESTARTS, tmp_path, timeout=10.0)
     print(f"\nsound server restarts: resumed after {result['resume_s']} s")
