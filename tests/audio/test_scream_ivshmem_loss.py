@@ -3,12 +3,14 @@ script deleting and re-creating it): the reader says so once, waits, and plays t
 
 from __future__ import annotations
 
-import pytest
-
+import json
 import logging
 import os
 import subprocess
+import sys
 import time
+
+import pytest
 
 from guest_agent.audio.scream_sender import ScreamIvshmemWriter
 from kvmfr_client.audio.formats import PcmFormat
@@ -117,9 +119,6 @@ def test_a_file_shrinking_during_copies_never_kills_the_reader(shm_path):
     """Shrink and regrow the file 250 times while the reader copies 240 KiB chunks out of it back to back:
     shrinks land inside copies (past the per-poll size check), which without the native SIGBUS guard
     kill the process. In a child process, so a crash is a failure here, not the end of the run."""
-    import json
-    import sys
-
     proc = subprocess.run([sys.executable, "-c", _HAMMER, str(shm_path), "250"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, f"the reader's process ended with {proc.returncode}: {proc.stderr[-2000:]}"
