@@ -85,3 +85,27 @@ def test_ctrl_c_stops_every_process_and_removes_the_shared_memory_file():
     assert "Traceback" not in out
     assert not _processes_mentioning(shm)
     assert not [p for p in os.listdir("/dev/shm") if p.startswith(f"kvmfr-soak-{proc.pid}-")]
+
+
+def test_a_stuck_agent_is_detected_killed_and_replaced_without_the_soak_hanging():
+    from tools.soak.rig import Rig
+    rig = Rig(warmup_s=1)
+    try:
+        rig.start_agent()
+        rig.start_api_reader("api")
+        rig.wait_first_frames(["api"])
+        stuck_pid = rig.agent.pid
+        os.kill(stuck_pid, signal.SIGSTOP)      # as an agent spinning on a garbage lock word: no heartbeat
+        events = {"stuck": 0, "crashed": 0, "sigterm_obeyed": 0, "sigterm_ignored": 0, "restarts": 0}
+        judged = {"gaps_judged": 0, "gaps_not_judged": 0}
+        hangs: dict = {}
+        t0 = time.monotonic()
+        vandal_soak._quiet_gap(rig, 9.0, events, judged, hangs, log=print)
+        assert time.monotonic() - t0 < 12
+        assert events["stuck"] == 1 and events["sigterm_ignored"] == 1 and events["restarts"] == 1
+        assert rig.agent.pid != stuck_pid and rig.agent.alive()
+        frames = rig.readers["api"].track.frames
+        time.sleep(1.0)
+        assert rig.readers["api"].track.frames > frames, "the reader got no frame from the new agent"
+    finally:
+        rig.close()

@@ -1,7 +1,8 @@
 """``python -m tools.soak MODE [options]`` (what ``scripts/soak.sh`` runs); see docs/robustness.md.
 
 Exit status: 0 every criterion passed; 1 a criterion failed; 2 bad command line; 3 the soak could not
-set up (a missing tool, a program that never started); 130 interrupted (Ctrl+C, SIGTERM).
+set up (a missing tool, a program that never started); 4 the harness itself failed (a bug: -v shows the
+traceback); 130 interrupted (Ctrl+C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("soak.sh: interrupted; every process it started is stopped", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a harness bug: one line, the traceback with -v
+        logging.debug("harness failure", exc_info=True)
+        print(f"soak.sh: the harness itself failed: {type(exc).__name__}: {exc} (rerun with -v for details)",
+              file=sys.stderr)
+        return 4
     report.params["seed"] = seed
     print(report.table())
     report.write(out)

@@ -74,7 +74,7 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
             deadline = time.monotonic() + burst + 10
             while sum(vandal_counts.values()) == before and time.monotonic() < deadline:
                 if not vandal.alive():
-                    raise RuntimeError(f"the vandal died: {vandal.tail()}")
+                    raise SoakSetupError(f"the vandal process died: {vandal.tail()}")
                 time.sleep(0.02)
             crashes += rig.check_exits()
             _quiet_gap(rig, min(rng.uniform(3.0, 6.0), max(1.0, t_end - time.monotonic())), agent_events, judged,
