@@ -12,7 +12,10 @@ The guest controls every byte of the agent stream, so sizes and counts are check
   refused with one warning and its bytes are dropped as they arrive, so memory stays at one AGENT_DATA
   piece whatever size the header claims;
 * capability words beyond ``MAX_CAPS_WORDS`` and clipboard types beyond ``MAX_GRAB_TYPES`` are ignored;
-* a message too short for its fields is counted in ``bad_messages`` and skipped (rate-limited log).
+* a message too short for its fields is counted in ``bad_messages`` and skipped (rate-limited log);
+* what we queue for the guest is capped too (``MAX_OUTBOX``): a guest that asks for the host clipboard
+  over and over, faster than the server's tokens let it through, gets "no data" instead of another
+  copy queued each time (``refused_requests``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import enum
 import logging
 import struct
+from collections import deque
 from typing import Callable
 
 from . import protocol as P
@@ -35,6 +39,7 @@ CLIENT_TOKENS = 10  # AGENT_DATA messages the server may send us before we retur
 MAX_CLIPBOARD = 16 * 1024 * 1024  # the largest agent message (clipboard) we assemble; larger ones are dropped
 MAX_CAPS_WORDS = 16  # capability words read from ANNOUNCE_CAPABILITIES (spice-vdagent sends 1)
 MAX_GRAB_TYPES = 64  # clipboard types read from CLIPBOARD_GRAB (a real agent offers a handful)
+MAX_OUTBOX = 2 * MAX_CLIPBOARD  # bytes queued for the guest, waiting for the server's tokens
 _U32 = struct.Struct("<I")
 
 
@@ -93,7 +98,9 @@ class ClipboardAgent:
         self.host_text: str | None = None
         self.guest_text: str | None = None
         self._server_tokens = 0
-        self._outbox: list[bytes] = []
+        self._outbox: deque[bytes] = deque()
+        self._outbox_bytes = 0
+        self.refused_requests = 0  # guest clipboard requests answered "no data": the outbox was full
         self._inbox = bytearray()
         self._skip = 0  # bytes of a refused (over MAX_CLIPBOARD) message still to drop as they arrive
         self._received = 0
@@ -119,6 +126,7 @@ class ClipboardAgent:
     def _agent_disconnected(self) -> None:
         self.connected = False
         self._outbox.clear()
+        self._outbox_bytes = 0
 
     def _agent_token(self, tokens: int) -> None:
         self._server_tokens += tokens
@@ -128,13 +136,16 @@ class ClipboardAgent:
         message = MESSAGE_HEADER.pack(VD_AGENT_PROTOCOL, msg_type, 0, len(data)) + data
         for i in range(0, len(message), MAX_DATA_SIZE):
             self._outbox.append(message[i:i + MAX_DATA_SIZE])
+        self._outbox_bytes += len(message)
         self._flush()
 
     def _flush(self) -> None:
         # Each AGENT_DATA costs one of the server's tokens; the rest waits for AGENT_TOKEN.
         while self._outbox and self._server_tokens > 0 and not self.main.closed:
             self._server_tokens -= 1
-            self.main.agent_data(self._outbox.pop(0))
+            piece = self._outbox.popleft()
+            self._outbox_bytes -= len(piece)
+            self.main.agent_data(piece)
 
     def _agent_data(self, payload: bytes) -> None:
         self._received += 1
@@ -222,6 +233,11 @@ class ClipboardAgent:
                 reply = struct.pack("<I", kind) + self.host_text.encode()
             elif selection == 0 and self.host_image is not None and kind == self.host_image[0]:
                 reply = struct.pack("<I", kind) + self.host_image[1]
+            if self._outbox_bytes + len(reply) > MAX_OUTBOX:
+                self.refused_requests += 1
+                self._warn.warn("requests", "agent: the guest asks for the clipboard faster than it takes it;"
+                                " answering with no data")
+                reply = struct.pack("<I", ClipboardType.NONE)
             self._send(AgentMsg.CLIPBOARD, self._with_selection(reply))
         elif msg_type == AgentMsg.CLIPBOARD_RELEASE:
             pass

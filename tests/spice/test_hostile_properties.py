@@ -83,3 +83,17 @@ def test_no_message_of_any_type_or_length_makes_a_channel_raise(msg_type, payloa
     for channel in (main, inputs):
         channel.dispatch(msg_type, payload)
     main.dispatch(P.MainServerMsg.AGENT_DATA, payload)
+
+
+def test_a_guest_asking_for_the_clipboard_in_a_loop_cannot_grow_what_we_queue():
+    """Each CLIPBOARD_REQUEST queues a copy of the host clipboard until the server's tokens let it through;
+    a guest asking faster than it takes would make that queue grow without end."""
+    from kvmfr_client.spice.agent import MAX_OUTBOX
+
+    main, agent, _ = _main()
+    agent.host_text = "h" * (4 * 2**20)  # 4 MiB on the host clipboard
+    request = _vd(AgentMsg.CLIPBOARD_REQUEST, struct.pack("<I", ClipboardType.UTF8_TEXT))
+    for _ in range(50):  # 200 MiB asked for; the server grants no tokens meanwhile
+        main.dispatch(P.MainServerMsg.AGENT_DATA, request)
+    assert agent._outbox_bytes <= MAX_OUTBOX
+    assert agent.refused_requests >= 50 - MAX_OUTBOX // (4 * 2**20)
