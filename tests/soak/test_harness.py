@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from tools.soak import vandal_soak
 from tools.soak.tracks import FrameTrack
 
@@ -62,6 +64,7 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_process_and_removes_the_shared_memory_file():
     proc = subprocess.Popen([str(REPO / "scripts" / "soak.sh"), "vandal", "--seconds", "120", "--no-window"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -87,6 +90,7 @@ def test_ctrl_c_stops_every_process_and_removes_the_shared_memory_file():
     assert not [p for p in os.listdir("/dev/shm") if p.startswith(f"kvmfr-soak-{proc.pid}-")]
 
 
+@pytest.mark.slow
 def test_a_stuck_agent_is_detected_killed_and_replaced_without_the_soak_hanging():
     from tools.soak.rig import Rig
     rig = Rig(warmup_s=1)

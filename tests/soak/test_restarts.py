@@ -3,8 +3,12 @@ restarts, each judged by the same criteria as the 100-restart runs."""
 
 from __future__ import annotations
 
-from tests.soak.conftest import run_soak
+import pytest
+
+from tests.soak.running import run_soak
 from tools.soak import restarts
+
+pytestmark = pytest.mark.slow   # each runs a real soak for up to ~90 s
 
 
 def test_ten_agent_kills_every_reader_shows_the_next_frame_within_1_5_s():

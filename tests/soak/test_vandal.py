@@ -3,8 +3,12 @@ headless reader and an API reader read; then the agent restarts and each reader 
 
 from __future__ import annotations
 
-from tests.soak.conftest import run_soak
+import pytest
+
+from tests.soak.running import run_soak
 from tools.soak.vandal_soak import run_vandal
+
+pytestmark = pytest.mark.slow   # each runs a real soak for up to ~90 s
 
 
 def test_sixty_seconds_of_vandal_no_reader_crashes_hangs_or_grows_and_the_picture_comes_back():

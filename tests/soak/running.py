@@ -1,4 +1,4 @@
-"""The soaks' CI-sized runs call the same code as scripts/soak.sh (tools/soak)."""
+"""Runs one soak for a test: the same code as scripts/soak.sh (tools/soak), setup failures as test failures."""
 
 from __future__ import annotations
 
