@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -75,8 +76,10 @@ def _cursor_loop(session: session_mod.Session, result: ReaderResult, stop: threa
 
 
 def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = True,
-                stop: threading.Event | None = None) -> ReaderResult:
+                stop: threading.Event | None = None, mapped: Callable[[], None] | None = None) -> ReaderResult:
     """Read ``frames`` frames from ``path`` (or until ``timeout`` seconds pass, or ``stop`` is set).
+    ``mapped`` is called once, when the file is first mapped (at once when it is there; later when it
+    appears or grows big enough).
 
     A file that cannot be used at all (a directory, a FIFO, not a kvmfr device...) is no exception here:
     ``result.error`` says why, in the user's words; the refused value goes to the debug log."""
@@ -106,6 +109,9 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
             except ValueError:   # the frame grew past our buffer: that one is dropped, start a new buffer
                 out = None
                 continue
+            if mapped is not None and session.shm_size:   # the session maps the file when it can
+                mapped()
+                mapped = None
             if frame is None:
                 continue
             if out is None:
@@ -176,9 +182,10 @@ def _verify(frame, patterns: dict, result: ReaderResult) -> None:
         log.warning("frame %d: pattern mismatch (code serial %d, bad rows %s)", frame.serial, serial, bad[:5])
 
 
-def main_headless(path: str, frames: int, as_json: bool, timeout: float) -> int:
+def main_headless(path: str, frames: int, as_json: bool, timeout: float,
+                  mapped: Callable[[], None] | None = None) -> int:
     """Read, print the results (JSON or a table) and one stderr line when something went wrong; returns
-    the exit status (kvmfr_client.config.exits)."""
+    the exit status (kvmfr_client.config.exits). ``mapped``: see :func:`read_frames`."""
     stop = threading.Event()
     signals: list[int] = []
 
@@ -187,7 +194,7 @@ def main_headless(path: str, frames: int, as_json: bool, timeout: float) -> int:
         stop.set()
 
     with exits.on_stop_signals(on_signal):
-        result = read_frames(path, frames, timeout, stop=stop)
+        result = read_frames(path, frames, timeout, stop=stop, mapped=mapped)
     data = result.to_json()
     error, status = _outcome(result, frames, timeout, signals)
     data["error"] = error

@@ -52,9 +52,25 @@ def parse_command_line(argv: list[str] | None = None) -> tuple[argparse.Namespac
     return args, config.load_config(parser, args)
 
 
+class WritableWarning:
+    """The warning about a shared-memory file that every user may write, said at most once per run.
+
+    :meth:`check` is called when the program starts (the file may be there already) and again when the
+    reader first maps the file, since QEMU often creates it after the viewer started (the window and the
+    headless reader wait for a missing file); after a warning it does nothing."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.said = False
+
+    def check(self) -> None:
+        if not self.said:
+            self.said = warn_if_world_writable(self.path)
+
+
 def warn_if_world_writable(path: str) -> bool:
     """One warning line when the shared memory (a file or a kvmfr device) may be written by every user:
-    any local program could then feed this viewer frames. Said once per run; True when it was said."""
+    any local program could then feed this viewer frames. True when it was said."""
     try:
         st = os.stat(path)
     except OSError:
@@ -123,11 +139,12 @@ def _main(argv: list[str]) -> int:
     if args.inspect:
         return _inspect(args.inspect, args.json)
     cfg = config.load_config(parser, args)
-    warn_if_world_writable(cfg["app:shmFile"])
+    writable = WritableWarning(cfg["app:shmFile"])
+    writable.check()
     if args.headless:
         from .headless import main_headless
         log.info("reading %d frames from %s", args.frames, cfg["app:shmFile"])
-        return main_headless(cfg["app:shmFile"], args.frames, args.json, args.timeout)
+        return main_headless(cfg["app:shmFile"], args.frames, args.json, args.timeout, mapped=writable.check)
     try:
         from .. import viewer
         run = viewer.run
@@ -142,7 +159,7 @@ def _main(argv: list[str]) -> int:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
         return config.exits.USAGE
     try:
-        return run(cfg, args, input_hook=viewer_input)
+        return run(cfg, args, input_hook=viewer_input, on_mapped=writable.check)
     finally:
         stop_services(viewer_input, audio)
 

@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from kvmfr_client.config import exits
 from kvmfr_client.config.flags import checked
@@ -47,13 +47,15 @@ def _arg(args: Any, name: str, default=None):
     return getattr(args, name, default) if args is not None else default
 
 
-def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None = None) -> int:
+def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None = None,
+        on_mapped: Callable[[], None] | None = None) -> int:
     """Open the window on the configured shared memory and show frames until closed. Returns the exit code.
 
     ``cfg``: resolved options (:func:`kvmfr_client.config.load`); ``args``: the parsed command line with
     :func:`add_arguments`' flags (or None); ``input_hook``: the window's input
     (:class:`kvmfr_client.input.ViewerInput`, started by the caller); None: one without SPICE, for the
-    viewer's own escape-key combos.
+    viewer's own escape-key combos. ``on_mapped``: called once, on this thread, when the session first maps
+    the file (kvmfr-view checks its permissions then, for a file that appeared after the window opened).
     """
     from kvmfr_client.viewer.window import WindowError, init_glfw
     try:
@@ -69,7 +71,7 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
 
     from kvmfr_client.core import errors
     try:
-        return _Viewer(cfg, args, input_hook, platform).loop()
+        return _Viewer(cfg, args, input_hook, platform, on_mapped).loop()
     except WindowError as exc:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
         return exits.FAILED
@@ -85,7 +87,7 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
 
 
 class _Viewer:
-    def __init__(self, cfg, args, input_hook, platform: str):
+    def __init__(self, cfg, args, input_hook, platform: str, on_mapped=None):
         import kvmfr_client
         from kvmfr_client.viewer.frame_pipeline import CursorTracker, FramePipeline
         from kvmfr_client.viewer.overlay import Overlay
@@ -135,6 +137,7 @@ class _Viewer:
         self.input.add_combo("q", "quit", self._combo(self._request_quit))
         self.input.attach(self.win, self.session)   # the session: KVMFR SETCURSORPOS on pointer entry
         self._stats_refreshed = 0.0
+        self._on_mapped = on_mapped
 
     # ---- actions -------------------------------------------------------------------------------
 
@@ -267,6 +270,9 @@ class _Viewer:
 
     def _update_texts(self) -> bool:
         s = self.session
+        if self._on_mapped is not None and s.shm_size:   # the file is mapped for the first time
+            hook, self._on_mapped = self._on_mapped, None
+            hook()
         state = s.state
         changed = self.status_overlay.set_lines(
             status_lines(state, s.host, self.path, s.status_message, self.renderer.has_frame))

@@ -13,6 +13,7 @@ import os
 import signal
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -129,3 +130,70 @@ def test_the_viewer_warns_once_about_a_world_writable_file(tmp_path, shm_path):
     assert line.startswith("kvmfr-view: warning: ") and str(shm_path) in line and "0666" in line, line
     assert json.loads(out.stdout)["frames"] == 5
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+WRITABLE = "is writable by every user"
+
+
+def _appears(shm_path, mode: int) -> None:
+    """The file appears after the viewer started, as QEMU makes it: sized (16 MiB, enough for 320x240 frames)
+    and with ``mode`` whatever the umask; then a host writes into it."""
+    fd = os.open(shm_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, 16 << 20)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o660], ids=["0666", "0660"])
+def test_headless_checks_a_file_that_appears_later(mode, tmp_path, shm_path):
+    """The check at start finds nothing; the one when the reader first maps the file warns (once) about a
+    0666 file and says nothing about a 0660 one; the frames are read either way."""
+    reader = Running("kvmfr-view", "-v", "--headless", "--json", "--shm", str(shm_path), "--frames", "20",
+                     "--timeout", "60", env=clean_env(tmp_path))
+    agent = None
+    try:
+        reader.wait_for("reading 20 frames", timeout=60)   # said after the start-up check
+        assert not shm_path.exists()
+        _appears(shm_path, mode)
+        agent = start_agent(shm_path, size=(320, 240), fps=60)
+        code = reader.proc.wait(90)
+        for t in reader._threads:
+            t.join(5)
+    finally:
+        reader.kill()
+        if agent is not None:
+            stop_process(agent)
+    assert code == exits.OK, reader.stderr
+    assert "Traceback" not in reader.stderr, reader.stderr
+    warnings = [line for line in reader.stderr.splitlines() if WRITABLE in line]
+    if mode == 0o666:
+        assert len(warnings) == 1 and str(shm_path) in warnings[0] and "0666" in warnings[0], reader.stderr
+    else:
+        assert warnings == [], warnings
+    assert json.loads(reader.stdout)["frames"] == 20
+    assert stat.S_IMODE(shm_path.stat().st_mode) == mode   # the viewer only warns; it changes nothing
+
+
+def test_the_window_checks_a_file_that_appears_later(xserver, tmp_path, shm_path):
+    """The window, open and waiting for a missing file: when QEMU creates it 0666, one warning, once."""
+    window = Running("kvmfr-view", "-v", "--shm", str(shm_path), "spice:enable=no", "win:size=320x240",
+                     env=clean_env(tmp_path, DISPLAY=xserver.display))
+    agent = None
+    try:
+        window.wait_for("OpenGL:", timeout=60)
+        time.sleep(0.5)
+        assert WRITABLE not in window.stderr
+        _appears(shm_path, 0o666)
+        agent = start_agent(shm_path, size=(320, 240), fps=30)
+        window.wait_for(WRITABLE, timeout=30)
+        window.wait_for("connected", timeout=30)
+        time.sleep(1.0)   # frames flow: no second warning
+        code = window.stop(signal.SIGTERM)
+    finally:
+        window.kill()
+        if agent is not None:
+            stop_process(agent)
+    assert code == exits.OK and "Traceback" not in window.stderr, window.stderr
+    assert sum(WRITABLE in line for line in window.stderr.splitlines()) == 1, window.stderr
