@@ -109,7 +109,10 @@ def run(count: int, seed: int, log=print) -> Report:
             time.sleep(0.5)
             stop_pulse(daemon)
             daemon = None
-            daemon = start_pulse()
+            try:
+                daemon = start_pulse()
+            except PulseStartError as exc:
+                raise SoakSetupError(f"PulseAudio did not start again: {str(exc).splitlines()[0]}") from None
             tmp = workdir / "native.new"
             os.symlink(daemon.server.removeprefix("unix:"), tmp)
             os.replace(tmp, link)

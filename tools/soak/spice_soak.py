@@ -52,10 +52,16 @@ def run(count: int, seed: int, log=print) -> Report:
     vi = None
     done = 0
     try:
-        try:
-            vm = start_qemu(workdir / "q0", port=port, name="soak0")
-        except BaseException as exc:  # pytest.fail (Skipped/Failed) from the test support when QEMU is missing
-            raise SoakSetupError(f"QEMU did not start: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+        def qemu(n: int):
+            try:
+                return start_qemu(workdir / f"q{n}", port=port, name=f"soak{n}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # the test support's pytest.fail when QEMU is missing or dies
+                text = str(exc).strip()
+                raise SoakSetupError(f"QEMU did not start: {text.splitlines()[0] if text else repr(exc)}") from None
+
+        vm = qemu(0)
         vi = ViewerInput(cfg, spice_from_config(cfg)).start()
         ctl = vi.controller
         if not _until(lambda: vi.spice.connected, 15):
@@ -80,7 +86,7 @@ def run(count: int, seed: int, log=print) -> Report:
                 log("soak spice-restart: the client did not notice QEMU was gone within 5 s")
             ctl.handle(KeyEvent(KEY_LEFTSHIFT, False))
             ctl.handle(KeyEvent(KEY_B, True))
-            vm = start_qemu(workdir / f"q{i + 1}", port=port, name=f"soak{i + 1}")
+            vm = qemu(i + 1)
             t_up = time.monotonic()
             if not _until(lambda: vi.spice.connected, 15):
                 stuck_rounds.append(f"round {i + 1}: no reconnect within 15 s")
