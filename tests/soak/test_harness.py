@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -65,8 +66,10 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_every_process_and_removes_the_shared_memory_file():
-    proc = subprocess.Popen([str(REPO / "scripts" / "soak.sh"), "vandal", "--seconds", "120", "--no-window"],
+def test_ctrl_c_stops_every_process_and_removes_the_shared_memory_file(tmp_path):
+    figures = tmp_path / "figures.json"
+    proc = subprocess.Popen([str(REPO / "scripts" / "soak.sh"), "vandal", "--seconds", "120", "--no-window",
+                             "--json", str(figures)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
     try:
@@ -88,6 +91,7 @@ def test_ctrl_c_stops_every_process_and_removes_the_shared_memory_file():
     assert "Traceback" not in out
     assert not _processes_mentioning(shm)
     assert not [p for p in os.listdir("/dev/shm") if p.startswith(f"kvmfr-soak-{proc.pid}-")]
+    assert json.loads(figures.read_text())["interrupted"] is True
 
 
 @pytest.mark.slow
