@@ -11,38 +11,59 @@ something frames cannot be written into (a folder, a FIFO, no permission, a miss
 
 from __future__ import annotations
 
+# Only the standard library here: main() takes SIGINT and SIGTERM over before anything heavy is imported
+# (kvmfr_client loads numpy and the native helper, a few tenths of a second).
 import argparse
+import importlib
 import logging
+import signal
 import sys
+import threading
+from typing import TYPE_CHECKING
 
-from kvmfr_client import config
-from kvmfr_client.config import exits
-
-from . import options as _options  # noqa: F401  (declares agent:*)
+if TYPE_CHECKING:
+    from kvmfr_client.config.flags import Parser
 
 log = logging.getLogger("kvmfr-agent")
 
 
-def build_parser() -> config.flags.Parser:
+def _stopped_while_loading(_signum, _frame) -> None:
+    # Nothing has started yet (no file, no socket), and stopping is how the agent ends: status 0 (exits.OK),
+    # quietly. SystemExit passes through the import machinery and prints nothing.
+    raise SystemExit(0)
+
+
+def build_parser() -> Parser:
     """``--shm --source --size --fps --format --frames --no-cursor --always`` are spellings of ``agent:*``
     options (kvmfr_client.config.flags; declared in guest_agent/options.py)."""
+    from kvmfr_client import config
+    importlib.import_module(".options", __package__)   # declares agent:*
     p = config.build_parser("kvmfr-agent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The program (also ``kvmfr-agent audio``); returns its exit status. Its first action is to take
+    SIGINT and SIGTERM over, so a signal even while its modules load ends it quietly with 0."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _stopped_while_loading)
+    from kvmfr_client.config import exits
+    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "audio":
-        from guest_agent.audio.cli import main as audio_main
-        return audio_main(argv[1:])
     try:
+        if argv and argv[0] == "audio":
+            from guest_agent.audio.cli import main as audio_main
+            return audio_main(argv[1:])
         return _main(argv)
     except exits.Stopped:   # stopped while starting: stopping the agent is how it ends
         return exits.OK
 
 
 def _main(argv: list[str]) -> int:
+    from kvmfr_client import config
+    from kvmfr_client.config import exits
     parser = build_parser()
     args, cfg = config.start_program(parser, argv, "kvmfr-agent: %(levelname)s %(message)s",
                                      verbose=logging.INFO)

@@ -59,6 +59,17 @@ async def run(address: Address, password: str | None, actions, delay: float, tim
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The program; returns its exit status. Ctrl+C or SIGTERM at any point after its modules loaded end it
+    with 130 / 143 and one line (the connection, if any, is closed on the way out)."""
+    config.exits.raise_on_stop_signals()   # first, so a signal while it starts is a clean stop too
+    try:
+        return _main(argv)
+    except config.exits.Stopped as exc:
+        print(f"kvmfr-input: stopped by {exc.args[0]} before every command was sent", file=sys.stderr)
+        return exc.exit_code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, cfg = config.start_program(parser, argv, "kvmfr-input: %(name)s: %(message)s")
     try:
@@ -80,9 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     except SpiceError as exc:
         print(f"kvmfr-input: {exc}", file=sys.stderr)
         return 1
-    except config.exits.Stopped as exc:   # Ctrl+C / SIGTERM: the connection is closed on the way out
-        print(f"kvmfr-input: stopped by {exc.args[0]} before every command was sent", file=sys.stderr)
-        return exc.exit_code
     return 0
 
 

@@ -8,6 +8,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -202,6 +204,49 @@ def test_kvmfr_agent_audio_stopped_while_connecting(sig, pulse, tmp_path):
     assert code == exits.OK, run.stderr
     assert took < 2.0, took
     assert "sending" not in run.stderr, run.stderr
+
+
+# The agent's console script as pip writes it (``from guest_agent.cli import main``), with numpy's import made
+# slow (30 s) so that a signal surely lands while the modules load.
+_SLOW_LOADING_AGENT = r"""
+import sys, time
+
+class SlowNumpy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            print("loading numpy", file=sys.stderr, flush=True)
+            time.sleep(30)
+        return None
+
+sys.meta_path.insert(0, SlowNumpy())
+from guest_agent.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("mode", ["frames", "audio"])
+@pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
+def test_the_agent_stopped_while_its_modules_load(sig, mode, tmp_path, shm_path):
+    """kvmfr-agent (and kvmfr-agent audio) take SIGINT/SIGTERM over before importing anything heavy: a
+    signal then ends it at once, quietly, with 0 (stopping is how the agent ends), and nothing is created."""
+    args = ["--shm", str(shm_path), "--frames", "1"] if mode == "frames" else ["audio", "--udp", "127.0.0.1:9"]
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_LOADING_AGENT, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=clean_env(tmp_path))
+    try:
+        assert proc.stderr.readline() == "loading numpy\n"
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == exits.OK, err
+    assert err == "" and out == "", err
+    assert took < 2.0, took
+    assert not shm_path.exists()
 
 
 class _SilentServer:
