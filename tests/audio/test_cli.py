@@ -58,7 +58,7 @@ def test_kvmfr_audio_lists_sinks(pulse):
 @pytest.mark.parametrize("args,message", [
     ((), "nothing to play"),
     (("--scream", "tcp://1.2.3.4:5"), "udp://"),
-    (("--scream", "udp://127.0.0.1:0", "--latency", "-5"), "positive"),
+    (("--scream", "udp://127.0.0.1:0", "--latency", "-5"), "audio:latency: must be 1..1000 milliseconds"),
     (("--scream", "udp://127.0.0.1:0", "--sink", "no_such_sink"), "no sink named"),
 ])
 def test_kvmfr_audio_explains_bad_options(pulse, args, message):
