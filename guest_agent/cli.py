@@ -11,26 +11,20 @@ something frames cannot be written into (a folder, a FIFO, no permission, a miss
 
 from __future__ import annotations
 
-# Only the standard library here: main() takes SIGINT and SIGTERM over before anything heavy is imported
-# (kvmfr_client loads numpy and the native helper, a few tenths of a second).
+# Only the standard library here: main() takes SIGINT and SIGTERM over (kvmfr_client.startup, which loads
+# nothing else) before anything heavy is imported (numpy and the native helper, a few tenths of a second).
 import argparse
 import importlib
 import logging
-import signal
 import sys
-import threading
 from typing import TYPE_CHECKING
+
+from kvmfr_client.startup import take_stop_signals
 
 if TYPE_CHECKING:
     from kvmfr_client.config.flags import Parser
 
 log = logging.getLogger("kvmfr-agent")
-
-
-def _stopped_while_loading(_signum, _frame) -> None:
-    # Nothing has started yet (no file, no socket), and stopping is how the agent ends: status 0 (exits.OK),
-    # quietly. SystemExit passes through the import machinery and prints nothing.
-    raise SystemExit(0)
 
 
 def build_parser() -> Parser:
@@ -46,9 +40,8 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     """The program (also ``kvmfr-agent audio``); returns its exit status. Its first action is to take
     SIGINT and SIGTERM over, so a signal even while its modules load ends it quietly with 0."""
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _stopped_while_loading)
+    # Nothing has started yet (no file, no socket), and stopping is how the agent ends: 0 (exits.OK), quietly.
+    take_stop_signals(lambda _signum: 0)
     from kvmfr_client.config import exits
     exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
     argv = sys.argv[1:] if argv is None else argv

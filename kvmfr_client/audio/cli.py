@@ -11,26 +11,26 @@ also come from the same INI files as kvmfr-view's, and as section:option=value a
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
+# Next to nothing here, not even most of the standard library: main() takes SIGINT and SIGTERM over
+# (kvmfr_client.startup) before the rest loads (numpy, PulseAudio's binding, the SPICE client: a few tenths
+# of a second).
 import os
 import signal
 import sys
-import threading
-import time
 
-from kvmfr_client import config
-from kvmfr_client.audio import sinks
-from kvmfr_client.audio.priority import freeze_startup_objects, raise_thread_priority
-from kvmfr_client.audio.service import AudioConfigError, AudioService
-from kvmfr_client.config import exits
-from kvmfr_client.config.flags import checked
-from kvmfr_client.config.registry import bounded
-from kvmfr_client.spice.errors import SpiceError
+from kvmfr_client.startup import take_stop_signals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from kvmfr_client import config
 
 
 def build_parser() -> config.flags.Parser:
+    import argparse
+
+    from kvmfr_client import config
+    from kvmfr_client.config.flags import checked
+    from kvmfr_client.config.registry import bounded
     p = config.build_parser("kvmfr-audio", description="Play a VM's Scream or SPICE audio through "
                             "PulseAudio/PipeWire.", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--spice-password", metavar="PASSWORD",
@@ -46,21 +46,40 @@ def build_parser() -> config.flags.Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The program; returns its exit status (kvmfr_client.config.exits). Ctrl+C or SIGTERM while playing,
-    or while starting to, ends it cleanly with 0 (it runs until stopped); during ``--list-sinks`` (a job)
-    with 130 / 143 and one line."""
-    exits.raise_on_stop_signals()
+    """The program; returns its exit status (kvmfr_client.config.exits). Its first action is to take SIGINT
+    and SIGTERM over: Ctrl+C or SIGTERM while playing, or while starting to (its modules loading included),
+    ends it cleanly with 0 (it runs until stopped); during ``--list-sinks`` (a job) with 130 / 143 and one
+    line."""
     argv = sys.argv[1:] if argv is None else argv
+    take_stop_signals(lambda signum: _stopped(argv, signal.Signals(signum).name, 128 + signum))
+    from kvmfr_client.config import exits
+    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
     try:
         return _main(argv)
     except exits.Stopped as exc:
-        if "--list-sinks" in argv:
-            print(f"kvmfr-audio: stopped by {exc.args[0]} before the sinks were listed", file=sys.stderr)
-            return exc.exit_code
-        return exits.OK
+        return _stopped(argv, exc.args[0], exc.exit_code)
+
+
+def _stopped(argv: list[str], name: str, status: int) -> int:
+    """The exit status of a run stopped by signal ``name`` before it played (or listed the sinks)."""
+    if "--list-sinks" in argv:
+        print(f"kvmfr-audio: stopped by {name} before the sinks were listed", file=sys.stderr)
+        return status
+    return 0   # exits.OK: stopping is how it ends
 
 
 def _main(argv: list[str]) -> int:
+    import json
+    import logging
+    import threading
+    import time
+
+    from kvmfr_client import config
+    from kvmfr_client.audio import sinks
+    from kvmfr_client.audio.priority import freeze_startup_objects, raise_thread_priority
+    from kvmfr_client.audio.service import AudioConfigError, AudioService
+    from kvmfr_client.config import exits
+    from kvmfr_client.spice.errors import SpiceError
     parser = build_parser()
     args, cfg = config.start_program(parser, argv, "%(asctime)s %(name)s: %(message)s", quiet=logging.INFO)
     if args.list_sinks:

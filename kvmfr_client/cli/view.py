@@ -12,21 +12,29 @@ Settings are Looking Glass style section:option names, read from Looking Glass's
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
+# Next to nothing here, not even most of the standard library: main() takes SIGINT and SIGTERM over
+# (kvmfr_client.startup) before the rest loads (numpy, the native helper: a few tenths of a second).
 import os
+import signal
 import stat
 import sys
 
-from .. import config
-from ..config.flags import checked
-from ..config.registry import number
+from ..startup import take_stop_signals
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from .. import config
+JOBS = {"--headless", "--inspect", "--benchmark"}   # the modes that are jobs: a signal cuts them short
 
 
 def build_parser() -> config.flags.Parser:
+    import argparse
+
+    from .. import config
+    from ..config.flags import checked
+    from ..config.registry import number
     p = config.build_parser("kvmfr-view", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--headless", action="store_true", help="no window: read frames and report")
     p.add_argument("--frames", type=checked(number(int, 1, 10**9)), default=300,
@@ -47,6 +55,7 @@ def build_parser() -> config.flags.Parser:
 
 def parse_command_line(argv: list[str] | None = None) -> tuple[argparse.Namespace, config.Config]:
     """The parsed flags and the loaded configuration (a bad one: one error line, exit status 2)."""
+    from .. import config
     parser = build_parser()
     args = parser.parse_args(argv)
     return args, config.load_config(parser, args)
@@ -87,8 +96,13 @@ def warn_if_world_writable(path: str) -> bool:
 def _inspect(path: str, as_json: bool) -> int:
     """Decode a still copy of the memory; a file that cannot be decoded is one line (and, with --json, a
     JSON object with an ``error`` member), exit status 3."""
+    import json
+    import logging
+
+    from .. import config
     from ..core import errors
     from ..core.snapshot import read_snapshot
+    log = logging.getLogger(__name__)
     try:
         snap = read_snapshot(path)
     except (errors.KvmfrError, ValueError) as exc:
@@ -114,21 +128,34 @@ def _inspect(path: str, as_json: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The program; returns its exit status (kvmfr_client.config.exits). Ctrl+C or SIGTERM while starting
-    or inspecting ends it quietly with 130 / 143; the window and the headless reader take them over to
-    stop cleanly."""
-    config.exits.raise_on_stop_signals()
+    """The program; returns its exit status (kvmfr_client.config.exits). Its first action is to take
+    SIGINT and SIGTERM over, so a signal at any moment, even while its modules load, ends it cleanly: the
+    window (and its start) with 0, quietly; a job (--headless, --inspect, --benchmark) starting or
+    inspecting with one line and 130 / 143. The window and the headless reader take them over again to
+    stop cleanly while they run."""
     argv = sys.argv[1:] if argv is None else argv
+    take_stop_signals(lambda signum: _stopped(argv, signal.Signals(signum).name, 128 + signum))
+    from ..config import exits
+    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
     try:
         return _main(argv)
-    except config.exits.Stopped as exc:
-        if not {"--headless", "--inspect", "--benchmark"} & set(argv):
-            return config.exits.OK   # the window: stopping it is how it ends, even while it starts
-        print(f"kvmfr-view: stopped by {exc.args[0]}", file=sys.stderr)
-        return exc.exit_code
+    except exits.Stopped as exc:
+        return _stopped(argv, exc.args[0], exc.exit_code)
+
+
+def _stopped(argv: list[str], name: str, status: int) -> int:
+    """The exit status of a run stopped by signal ``name`` before its mode took the signals over."""
+    if not JOBS & set(argv):
+        return 0   # the window: stopping it is how it ends, even while it starts (exits.OK)
+    print(f"kvmfr-view: stopped by {name}", file=sys.stderr)
+    return status
 
 
 def _main(argv: list[str]) -> int:
+    import logging
+
+    from .. import config
+    log = logging.getLogger(__name__)
     if "--benchmark" in argv:   # its own flags (kvmfr-view --benchmark -h)
         from ..latency.benchmark import main as benchmark_main
         return benchmark_main(argv)

@@ -6,24 +6,31 @@ reached, refused the link or the password, or went away; 2 for a command line th
 
 from __future__ import annotations
 
-import argparse
-import asyncio
+# Next to nothing here, not even most of the standard library: main() takes SIGINT and SIGTERM over
+# (kvmfr_client.startup) before the rest loads (asyncio, cryptography, the SPICE client: a few tenths of a
+# second).
+import signal
 import sys
 
-from kvmfr_client import config
-from kvmfr_client.config.flags import checked
-from kvmfr_client.config.registry import number
+from kvmfr_client.startup import take_stop_signals
 
-from . import protocol as P
-from .actions import USAGE, ActionError, needs_absolute, parse, play
-from .client import SpiceClient, spice_password
-from .errors import SpiceError
-from .link import Address
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from kvmfr_client import config
+
+    from .link import Address
 
 
 def build_parser() -> config.flags.Parser:
     """``--spice`` and ``--password-file`` are spellings of spice:host/spice:port and spice:passwordFile
     (kvmfr_client.config.flags); without them the configured ones are used (INI files, -C)."""
+    import argparse
+
+    from kvmfr_client import config
+    from kvmfr_client.config.flags import checked
+    from kvmfr_client.config.registry import number
+
+    from .actions import USAGE
     parser = config.build_parser(
         "kvmfr-input", description="Send keyboard and mouse input to a VM over SPICE.",
         epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter, items=False)
@@ -43,6 +50,10 @@ def build_parser() -> config.flags.Parser:
 
 async def run(address: Address, password: str | None, actions, delay: float, timeout: float,
               key_delay: float = 0.0) -> None:
+    from . import protocol as P
+    from .actions import needs_absolute, play
+    from .client import SpiceClient
+    from .errors import SpiceError
     mode = P.MouseMode.CLIENT if needs_absolute(actions) else P.MouseMode.SERVER
     client = SpiceClient(address, password, mouse_mode=mode)
     await client.connect(timeout)
@@ -59,17 +70,32 @@ async def run(address: Address, password: str | None, actions, delay: float, tim
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The program; returns its exit status. Ctrl+C or SIGTERM at any point after its modules loaded end it
-    with 130 / 143 and one line (the connection, if any, is closed on the way out)."""
-    config.exits.raise_on_stop_signals()   # first, so a signal while it starts is a clean stop too
+    """The program; returns its exit status. Its first action is to take SIGINT and SIGTERM over, so Ctrl+C
+    or SIGTERM at any point, even while its modules load, ends it with 130 / 143 and one line (the
+    connection, if any, is closed on the way out)."""
+    take_stop_signals(lambda signum: _stopped(signal.Signals(signum).name, 128 + signum))
+    from kvmfr_client.config import exits
+    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
     try:
         return _main(argv)
-    except config.exits.Stopped as exc:
-        print(f"kvmfr-input: stopped by {exc.args[0]} before every command was sent", file=sys.stderr)
-        return exc.exit_code
+    except exits.Stopped as exc:
+        return _stopped(exc.args[0], exc.exit_code)
+
+
+def _stopped(name: str, status: int) -> int:
+    print(f"kvmfr-input: stopped by {name} before every command was sent", file=sys.stderr)
+    return status
 
 
 def _main(argv: list[str] | None) -> int:
+    import asyncio
+
+    from kvmfr_client import config
+
+    from .actions import USAGE, ActionError, parse
+    from .client import spice_password
+    from .errors import SpiceError
+    from .link import Address
     parser = build_parser()
     args, cfg = config.start_program(parser, argv, "kvmfr-input: %(name)s: %(message)s")
     try:

@@ -206,34 +206,61 @@ def test_kvmfr_agent_audio_stopped_while_connecting(sig, pulse, tmp_path):
     assert "sending" not in run.stderr, run.stderr
 
 
-# The agent's console script as pip writes it (``from guest_agent.cli import main``), with numpy's import made
-# slow (30 s) so that a signal surely lands while the modules load.
-_SLOW_LOADING_AGENT = r"""
+# A program's console script as pip writes it (``from MODULE import main; sys.exit(main())``), with the first
+# heavy module it loads made slow (30 s), so that a signal surely lands while its modules load: numpy (the
+# frame and audio paths), cryptography (the SPICE client), cffi (the native helper), pulsectl (PulseAudio).
+_SLOW_LOADING = r"""
 import sys, time
 
-class SlowNumpy:
+HEAVY = {"numpy", "cryptography", "cffi", "_cffi_backend", "pulsectl"}
+
+class SlowImport:
     def find_spec(self, name, path=None, target=None):
-        if name == "numpy":
-            print("loading numpy", file=sys.stderr, flush=True)
+        if name in HEAVY:
+            HEAVY.clear()   # hold only the first one
+            print("loading " + name, file=sys.stderr, flush=True)
             time.sleep(30)
         return None
 
-sys.meta_path.insert(0, SlowNumpy())
-from guest_agent.cli import main
+sys.meta_path.insert(0, SlowImport())
+from %s import main
 sys.exit(main())
 """
 
+# id -> (entry module as in pyproject.toml, arguments, the heavy module it loads first, the line it says when
+# stopped then: None for a program that runs until stopped, which then ends quietly with 0)
+_LOADING = {
+    "window": ("kvmfr_client.cli.view", ["--shm", "{shm}", "spice:enable=no"], "numpy", None),
+    "headless": ("kvmfr_client.cli.view", ["--headless", "--json", "--shm", "{shm}", "--frames", "1"], "numpy",
+                 "kvmfr-view: stopped by {name}"),
+    "inspect": ("kvmfr_client.cli.view", ["--inspect", "{shm}"], "numpy", "kvmfr-view: stopped by {name}"),
+    "benchmark": ("kvmfr_client.cli.view", ["--benchmark", "--duration", "5"], "numpy",
+                  "kvmfr-view: stopped by {name}"),
+    "audio": ("kvmfr_client.audio.cli", ["--scream", "udp://127.0.0.1:9"], "pulsectl", None),
+    "audio-list-sinks": ("kvmfr_client.audio.cli", ["--list-sinks"], "pulsectl",
+                         "kvmfr-audio: stopped by {name} before the sinks were listed"),
+    "input": ("kvmfr_client.spice.cli", ["--spice", "127.0.0.1:9", "key", "a"], "cryptography",
+              "kvmfr-input: stopped by {name} before every command was sent"),
+    "agent": ("guest_agent.cli", ["--shm", "{shm}", "--frames", "1"], "numpy", None),
+    "agent-audio": ("guest_agent.cli", ["audio", "--udp", "127.0.0.1:9"], "numpy", None),
+}
 
-@pytest.mark.parametrize("mode", ["frames", "audio"])
+
+@pytest.mark.parametrize("program", list(_LOADING))
 @pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
-def test_the_agent_stopped_while_its_modules_load(sig, mode, tmp_path, shm_path):
-    """kvmfr-agent (and kvmfr-agent audio) take SIGINT/SIGTERM over before importing anything heavy: a
-    signal then ends it at once, quietly, with 0 (stopping is how the agent ends), and nothing is created."""
-    args = ["--shm", str(shm_path), "--frames", "1"] if mode == "frames" else ["audio", "--udp", "127.0.0.1:9"]
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_LOADING_AGENT, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=clean_env(tmp_path))
+def test_stopped_while_its_modules_load(sig, program, tmp_path, shm_path):
+    """Every program takes SIGINT/SIGTERM over before it imports anything heavy (kvmfr_client.startup), so a
+    signal while its modules load ends it at once as it would a moment later: a program that runs until
+    stopped (the window, kvmfr-audio playing, the agent) quietly with 0; a job (the headless reader,
+    --inspect, the benchmark, kvmfr-audio --list-sinks, kvmfr-input) with its one line and 130 / 143. Never
+    a traceback, and nothing is created."""
+    module, args, heavy, line = _LOADING[program]
+    args = [a.format(shm=shm_path) for a in args]
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_LOADING % module, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=tmp_path,
+                            env=clean_env(tmp_path))
     try:
-        assert proc.stderr.readline() == "loading numpy\n"
+        assert proc.stderr.readline() == f"loading {heavy}\n"
         time.sleep(0.2)
         t0 = time.monotonic()
         proc.send_signal(sig)
@@ -243,10 +270,17 @@ def test_the_agent_stopped_while_its_modules_load(sig, mode, tmp_path, shm_path)
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == exits.OK, err
-    assert err == "" and out == "", err
+    name = signal.Signals(sig).name
+    if line is None:
+        assert proc.returncode == exits.OK, err
+        assert err == "", err
+    else:
+        assert proc.returncode == exits.signal_exit(sig), err
+        assert err.splitlines() == [line.format(name=name)], err
+    assert out == "", out
     assert took < 2.0, took
     assert not shm_path.exists()
+    assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
 
 class _SilentServer:
