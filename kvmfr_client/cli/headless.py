@@ -5,6 +5,9 @@ then says why, beside what was read so far); exit status 0 only when N whole fra
 pattern error (the statuses are in kvmfr_client.config.exits). Ctrl+C or SIGTERM ends the reading: the
 results so far are printed, exit 130 / 143. Frames are read on this thread, cursor updates on a thread of
 their own.
+
+``--progress`` adds one JSON line a second on stdout before the results (see :func:`progress_line`), written
+by the reading loop itself: a reader stuck in a wait stops writing them, which is how a soak sees it hang.
 """
 
 from __future__ import annotations
@@ -75,11 +78,48 @@ def _cursor_loop(session: session_mod.Session, result: ReaderResult, stop: threa
             result.cursor_shapes += event.shape is not None
 
 
+PROGRESS_EVERY_S = 1.0
+
+
+@dataclass
+class NewFrames:
+    """The frames read since the last progress line: how many, and when the first and the last were copied
+    (CLOCK_MONOTONIC ns, the clock the agent stamps captures with)."""
+    count: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+    def add(self, t_ns: int) -> None:
+        self.count += 1
+        self.first_ns = t_ns if self.first_ns is None else self.first_ns
+        self.last_ns = t_ns
+
+
+def progress_line(result: ReaderResult, session: session_mod.Session, last_serial: int | None,
+                  elapsed_s: float, new: NewFrames) -> dict:
+    """What ``--progress`` prints once a second: the counts so far and the session's state. ``state`` is
+    the session state's name (``connected``, ``waiting``, ``lost``, ``incompatible``), ``status`` the
+    sentence the final JSON's ``state`` holds, ``data_errors`` the session's error counts by kind.
+    ``new_frames``, ``new_first_ns``, ``new_last_ns``: the frames since the previous line and when the
+    first and last of them were copied (CLOCK_MONOTONIC ns; null without any), so that a watcher knows the
+    exact length of any wait between frames that spans a line."""
+    return {
+        "progress": True, "t_s": round(elapsed_s, 3), "frames": result.frames, "last_serial": last_serial,
+        "state": session.state.name.lower(), "status": session.status_message,
+        "session_restarts": session.session_restarts, "data_errors": session.errors_by_kind(),
+        "pattern_errors": result.pattern_errors, "truncated_frames": result.truncated_frames,
+        "cursor_updates": result.cursor_updates,
+        "new_frames": new.count, "new_first_ns": new.first_ns, "new_last_ns": new.last_ns,
+    }
+
+
 def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = True,
-                stop: threading.Event | None = None, mapped: Callable[[], None] | None = None) -> ReaderResult:
+                stop: threading.Event | None = None, mapped: Callable[[], None] | None = None,
+                progress: Callable[[dict], None] | None = None) -> ReaderResult:
     """Read ``frames`` frames from ``path`` (or until ``timeout`` seconds pass, or ``stop`` is set).
     ``mapped`` is called once, when the file is first mapped (at once when it is there; later when it
-    appears or grows big enough).
+    appears or grows big enough). ``progress`` is called with a :func:`progress_line` about once a second,
+    from this loop.
 
     A file that cannot be used at all (a directory, a FIFO, not a kvmfr device...) is no exception here:
     ``result.error`` says why, in the user's words; the refused value goes to the debug log."""
@@ -101,9 +141,17 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
     out = None
     first_t = last_t = None
     last_serial = None
-    deadline = time.monotonic() + timeout
+    t_start = time.monotonic()
+    deadline = t_start + timeout
+    next_progress = t_start + PROGRESS_EVERY_S
+    new = NewFrames()
     try:
         while result.frames < frames and time.monotonic() < deadline and not stop.is_set():
+            if progress is not None and time.monotonic() >= next_progress:
+                now = time.monotonic()
+                next_progress = max(next_progress + PROGRESS_EVERY_S, now)   # no burst after a long wait
+                progress(progress_line(result, session, last_serial, now - t_start, new))
+                new = NewFrames()
             try:
                 frame = session.next_frame(timeout=0.1, out=out, allow_damage=True)
             except ValueError:   # the frame grew past our buffer: that one is dropped, start a new buffer
@@ -120,6 +168,7 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
             first_t = first_t or now
             last_t = now
             result.frames += 1
+            new.add(frame.t_copy_end_ns)
             if last_serial is not None and frame.serial != last_serial + 1:
                 result.serial_gaps += 1
             last_serial = frame.serial
@@ -133,7 +182,7 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
         cursor_stop.set()
         cursor_thread.join(1.0)
         result.session_restarts = session.session_restarts
-        result.data_errors = dict(session.error_counts)
+        result.data_errors = session.errors_by_kind()
         result.state = session.status_message
         if session.host is not None:
             result.host = {"version": session.host.hostver, "capture": session.host.capture,
@@ -183,9 +232,10 @@ def _verify(frame, patterns: dict, result: ReaderResult) -> None:
 
 
 def main_headless(path: str, frames: int, as_json: bool, timeout: float,
-                  mapped: Callable[[], None] | None = None) -> int:
+                  mapped: Callable[[], None] | None = None, progress: bool = False) -> int:
     """Read, print the results (JSON or a table) and one stderr line when something went wrong; returns
-    the exit status (kvmfr_client.config.exits). ``mapped``: see :func:`read_frames`."""
+    the exit status (kvmfr_client.config.exits). ``mapped``: see :func:`read_frames`; ``progress``: one
+    JSON line a second on stdout while reading (``--progress``)."""
     stop = threading.Event()
     signals: list[int] = []
 
@@ -193,8 +243,12 @@ def main_headless(path: str, frames: int, as_json: bool, timeout: float,
         signals.append(signum)
         stop.set()
 
+    def print_progress(line: dict) -> None:
+        print(json.dumps(line), flush=True)
+
     with exits.on_stop_signals(on_signal):
-        result = read_frames(path, frames, timeout, stop=stop, mapped=mapped)
+        result = read_frames(path, frames, timeout, stop=stop, mapped=mapped,
+                             progress=print_progress if progress else None)
     data = result.to_json()
     error, status = _outcome(result, frames, timeout, signals)
     data["error"] = error

@@ -42,6 +42,9 @@ def build_parser() -> config.flags.Parser:
     p.add_argument("--timeout", type=checked(number(float, 0.1, 10**7, "seconds")), default=60.0,
                    help="headless: give up after this many seconds")
     p.add_argument("--json", action="store_true", help="headless/inspect: print one JSON object")
+    p.add_argument("--progress", action="store_true",
+                   help="headless: also print one JSON line a second while reading (frames, last serial, "
+                        "state, error counts)")
     p.add_argument("--inspect", metavar="FILE", help="decode a dump of the shared memory and print it")
     p.add_argument("-v", "--verbose", action="count", default=0)
     try:
@@ -161,6 +164,8 @@ def _main(argv: list[str]) -> int:
         return benchmark_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.progress and not args.headless:
+        parser.error("--progress is for the headless reader: add --headless")
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="kvmfr-view: %(levelname)s %(name)s: %(message)s")
     if args.inspect:
@@ -171,7 +176,8 @@ def _main(argv: list[str]) -> int:
     if args.headless:
         from .headless import main_headless
         log.info("reading %d frames from %s", args.frames, cfg["app:shmFile"])
-        return main_headless(cfg["app:shmFile"], args.frames, args.json, args.timeout, mapped=writable.check)
+        return main_headless(cfg["app:shmFile"], args.frames, args.json, args.timeout, mapped=writable.check,
+                             progress=args.progress)
     try:
         from .. import viewer
         run = viewer.run

@@ -431,6 +431,11 @@ class Session:
         log.warning("%s", exc)
         log.debug("%s", exc.detail)
 
+    def errors_by_kind(self) -> dict[str, int]:
+        """How many errors of each kind (the KvmfrError class name) this session has met: refused frames and
+        cursor messages, bad hosts, lost mappings. A copy, safe to take from any thread."""
+        return dict(self.error_counts)   # one C-level copy under the GIL, whatever the reading threads do
+
     def _sleep_until_retry(self, timeout: float) -> None:
         delay = min(timeout, max(0.0, self._next_attempt - time.monotonic()))
         if delay > 0:
