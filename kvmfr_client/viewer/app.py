@@ -334,6 +334,7 @@ class _Viewer:
         if stats_json:
             s = self.session
             self.stats.sessions = 1 + s.session_restarts if s.host is not None else 0
+            self.stats.error_counts = s.errors_by_kind()
             fw, fh = self.win.size()
             self.stats.write_json(stats_json, {
                 "window": [fw, fh], "title": getattr(self, "_title", ""), "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,

@@ -90,6 +90,7 @@ class Stats:
         self.fps = Rate()
         self.paths: collections.Counter[str] = collections.Counter()
         self.sessions = 0
+        self.error_counts: dict[str, int] = {}   # the session's errors by kind (Session.errors_by_kind())
         self.renderer = ""
 
     def frame_received(self, now: float) -> None:
@@ -142,6 +143,7 @@ class Stats:
             "paths": dict(self.paths),
             "renderer": self.renderer,
             "sessions": self.sessions,
+            "error_counts": dict(self.error_counts),
             "duration_s": round(now - self.t_start, 3),
             "cpu_s": round(cpu, 3),
             "cpu_ms_per_shown_frame": round(1000 * cpu / self.frames_shown, 3) if self.frames_shown else None,

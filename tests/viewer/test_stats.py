@@ -1,0 +1,51 @@
+"""The window's ``--stats-json``: the session's errors by kind, as a script or a soak reads them."""
+
+from __future__ import annotations
+
+import time
+
+from kvmfr_client.viewer.stats import Stats
+from tests.support.agent import start_agent
+from tests.support.process import stop_process, wait_for
+from tests.viewer.agent import ViewerRun, wait_viewer_watching
+
+
+def test_the_summary_holds_the_error_counts_given_to_it():
+    stats = Stats()
+    assert stats.summary()["error_counts"] == {}
+    counts = {"FrameError": 3, "ShmLost": 1}
+    stats.error_counts = counts
+    summary = stats.summary()
+    assert summary["error_counts"] == {"FrameError": 3, "ShmLost": 1}
+    counts["FrameError"] = 99   # a copy: what was written does not change afterwards
+    assert summary["error_counts"]["FrameError"] == 3
+
+
+def test_a_clean_run_counts_no_errors(xserver, tmp_path, shm_path):
+    agent = start_agent(shm_path, (320, 240), fps=30, cursor=False)
+    try:
+        with ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=320x240") as viewer:
+            wait_viewer_watching(shm_path)
+            time.sleep(0.5)
+            stats, _ = viewer.finish()
+    finally:
+        stop_process(agent)
+    assert stats["frames_received"] > 0 and stats["error_counts"] == {}, stats
+
+
+def test_the_file_removed_under_the_window_is_counted(xserver, tmp_path, shm_path):
+    """The shared-memory file removed while the window shows frames: the window waits for it, the agent
+    creates it again, frames come back, and --stats-json counts the loss once (ShmLost)."""
+    agent = start_agent(shm_path, (320, 240), fps=30, cursor=False)
+    try:
+        with ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=320x240", flags=("-v",)) as viewer:
+            wait_viewer_watching(shm_path)
+            shm_path.unlink()
+            wait_for(shm_path.exists, 10, "the agent to create the file again")
+            wait_viewer_watching(shm_path)   # the window took up the new session
+            time.sleep(0.5)
+            stats, _ = viewer.finish()
+    finally:
+        stop_process(agent)
+    assert stats["error_counts"] == {"ShmLost": 1}, stats
+    assert stats["state"] == "CONNECTED" and stats["sessions"] >= 2, stats
