@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from tools.soak import vandal_soak
+from tools.soak.rig import HeadlessLines, Reader
 from tools.soak.tracks import FrameTrack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +38,72 @@ def test_a_reader_that_stops_in_a_quiet_gap_is_reported_as_hung():
     def feed():
         while not stop.wait(0.03):
             live.frame(time.monotonic_ns(), -1)
+    t = threading.Thread(target=feed)
+    t.start()
+    hangs: dict = {}
+    judged = {"gaps_judged": 0, "gaps_not_judged": 0}
+    try:
+        vandal_soak._quiet_gap(rig, 2.8, {}, judged, hangs, log=print)
+    finally:
+        stop.set()
+        t.join()
+    assert judged["gaps_judged"] == 1
+    assert "live" not in hangs
+    assert hangs["stuck"] and hangs["stuck"][0] > vandal_soak.HANG_S
+
+
+def _progress(frames: int, new: int, first_ns, last_ns, errors=None) -> str:
+    """A line as `kvmfr-view --headless --progress` prints it (docs/viewer.md)."""
+    return json.dumps({"progress": True, "t_s": 1.0, "frames": frames, "last_serial": frames or None,
+                       "state": "connected", "status": "connected to ...", "session_restarts": 0,
+                       "data_errors": errors or {}, "pattern_errors": 0, "truncated_frames": 0, "cursor_updates": 0,
+                       "new_frames": new, "new_first_ns": first_ns, "new_last_ns": last_ns})
+
+
+def test_the_headless_readers_lines_give_its_frame_times_and_error_counts():
+    track = FrameTrack("headless")
+    reader = Reader("headless", child=_Child(), track=track, rss=None)
+    lines = HeadlessLines(track)
+    lines.reader = reader
+    lines(0, _progress(0, 0, None, None))
+    lines(1, _progress(30, 30, 1_000, 2_000))
+    lines(2, "kvmfr-view: WARNING kvmfr_client.core.session: frame pitch 4 bytes does not fit rows of 256 bytes")
+    lines(3, _progress(40, 10, 3_000, 3_000, {"FrameError": 2}))
+    assert track.times_between(0, 10_000) == [1_000, 2_000, 3_000]   # first and last of each second, once each
+    assert reader.frames() == 40
+    assert reader.errors() == {"session: FrameError": 2}   # its own counts; the warning line is not parsed
+    lines(4, "Traceback (most recent call last):")
+    lines(5, json.dumps({"frames": 41, "data_errors": {"FrameError": 2, "ShmLost": 1}, "error": None}))
+    assert reader.result["frames"] == 41 and reader.frames() == 41
+    assert reader.errors() == {"session: FrameError": 2, "session: ShmLost": 1, "TRACEBACK": 1}
+
+
+def test_the_windows_error_counts_come_from_its_stats_json():
+    reader = Reader("window", child=_Child(), track=FrameTrack("window"), rss=None,
+                    result={"frames_received": 10, "error_counts": {"CursorError": 1}})
+    assert reader.errors() == {"session: CursorError": 1}
+
+
+def test_a_headless_reader_whose_frames_stop_is_reported_as_hung():
+    """The 2 s hang rule on the headless reader's progress lines: one that goes on printing lines without
+    new frames (or stops printing) is hung; one whose lines carry frames is not."""
+    now = time.monotonic_ns()
+    health = SimpleNamespace(healthy=lambda: True, healthy_since_ns=now - 10**9)
+    tracks = {n: FrameTrack(n) for n in ("live", "stuck")}
+    feeds = {n: HeadlessLines(t) for n, t in tracks.items()}
+    rig = SimpleNamespace(agent=_Child(), health=health,
+                          readers={n: SimpleNamespace(track=t, exit=None, child=_Child()) for n, t in tracks.items()})
+    feeds["stuck"](now, _progress(5, 5, now - 10**8, now))   # frames until now, then none
+    import threading
+    stop = threading.Event()
+
+    def feed():   # a line a second, as the reader prints them; sped up to a line every 0.25 s here
+        last = time.monotonic_ns()
+        while not stop.wait(0.25):
+            t = time.monotonic_ns()
+            feeds["live"](t, _progress(1, 7, last + 30_000_000, t))
+            feeds["stuck"](t, _progress(5, 0, None, None))
+            last = t
     t = threading.Thread(target=feed)
     t.start()
     hangs: dict = {}

@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
                     out.write(f"F {now} {frame.serial} {code[2] if code else -1}\n")
                 if now >= next_status:
                     out.write(f"S {now} {session.state.name} {session.session_restarts} "
-                              f"{json.dumps(dict(session.error_counts))}\n")
+                              f"{json.dumps(session.errors_by_kind())}\n")
                     next_status = now + 1_000_000_000
                 out.flush()
         except Exception as exc:  # noqa: BLE001

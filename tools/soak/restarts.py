@@ -89,7 +89,7 @@ def run_agent_restart(count: int, seed: int, log=print, window: bool = True) -> 
         what = "reconnect" if name == "headless" else "next frame"
         s = summary_ms(recov.get(name, []))
         report.readers[name] = {"recovery": s, "missed": misses.get(name, 0), "exit": r.exit, "rss": r.rss.result(),
-                                "errors": dict(r.track.errors)}
+                                "errors": r.errors()}
         ok = misses.get(name, 0) == 0 and s["n"] == done and done > 0 and s["max_ms"] < RECOVERY_S * 1000
         report.add(Criterion(f"{name}: {what} < {RECOVERY_S} s after each restart", ok,
                              fmt_summary(s) + (f", {misses[name]} never" if misses.get(name) else "")))
@@ -168,7 +168,7 @@ def run_viewer_restart(count: int, seed: int, log=print) -> Report:
     for name in ("observer", "headless"):
         r = rig.readers.get(name)
         if r is not None:
-            report.readers[name] = {"exit": r.exit, "rss": r.rss.result(), "errors": dict(r.track.errors)}
+            report.readers[name] = {"exit": r.exit, "rss": r.rss.result(), "errors": r.errors()}
             report.add(Criterion(f"{name}: alive to the end", not (r.exit or {}).get("early") and not r.track.exception,
                                  _exit(r)))
     return report

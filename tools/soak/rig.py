@@ -1,9 +1,10 @@
 """The programs under test, started as users start them, each watched from outside.
 
 ``Rig`` owns one temporary folder and one shared-memory file, the agent, and any of the three readers:
-the viewer window under a private Xvfb (watched through the barcode it shows), the headless reader
-(``kvmfr-view --headless --json``, whose log lines and final JSON are read) and the Python API reader
-(``tools/soak/api_reader.py``, a line per frame).
+the viewer window under a private Xvfb (watched through the barcode it shows; its error counts from its
+--stats-json at the end), the headless reader (``kvmfr-view --headless --json --progress``: a JSON line a
+second with its frame times and error counts, its 'connected' log lines and its final JSON) and the Python
+API reader (``tools/soak/api_reader.py``, a line per frame and a status line a second).
 """
 
 from __future__ import annotations
@@ -39,6 +40,22 @@ class Reader:
     deadline_ns: int = 0          # when it is due to end by itself (0: only when stopped)
     exit: dict | None = None      # how it ended
     result: dict | None = None    # its own report (headless JSON, window stats JSON)
+
+    def frames(self) -> int | None:
+        """Frames it read: the headless reader's own count (its progress lines mark two times a second, not
+        each frame), the frames seen for the others."""
+        if self.name == "headless":
+            return (self.result or {}).get("frames", self.track.status.get("frames"))
+        return self.track.frames
+
+    def errors(self) -> dict[str, int]:
+        """Each error kind it met: its session's counts by exception class (``session: FrameError``), as it
+        reports them (the window's --stats-json ``error_counts``, the headless reader's ``data_errors``,
+        the API reader's status lines), and tracebacks or other lines the harness counted itself."""
+        session = dict(self.track.status.get("errors") or {})
+        for key in ("error_counts", "data_errors"):   # its final report: complete, so it wins
+            session |= (self.result or {}).get(key) or {}
+        return {f"session: {k}": v for k, v in session.items()} | dict(self.track.errors)
 
 
 class Rig:
@@ -107,7 +124,8 @@ class Rig:
         track = FrameTrack("headless")
         log = HeadlessLines(track)
         child = self.children.start("headless", [PYTHON, "-m", "kvmfr_client.cli.view", "--shm", self.shm, "--headless",
-                                                 "--json", "-v", "--frames", str(10 ** 9), "--timeout", f"{seconds:.1f}"],
+                                                 "--json", "--progress", "-v", "--frames", str(10 ** 9),
+                                                 "--timeout", f"{seconds:.1f}"],
                                     env=self._reader_env(), on_line=log, cwd=self.reader_cwd)
         reader = self._reader("headless", child, track, time.monotonic_ns() + int(seconds * 1e9))
         log.reader = reader
@@ -124,7 +142,7 @@ class Rig:
         child = self.children.start("window", [PYTHON, "-m", "kvmfr_client.cli.view", "--shm", self.shm, "-v",
                                                f"win:title={WINDOW_TITLE}", f"win:size={w}x{h}",
                                                "--exit-after", f"{seconds:.1f}", "--stats-json", str(stats)],
-                                    env=env, on_line=LogLines(track), cwd=self.reader_cwd)
+                                    env=env, on_line=LogLines(track, count_warnings=False), cwd=self.reader_cwd)
         reader = self._reader("window", child, track, time.monotonic_ns() + int(seconds * 1e9))
         self.children.start("window-watch", [PYTHON, "-m", "tools.soak.window_watch", WINDOW_TITLE, f"{w}x{h}", "0.01"],
                             env=self.env | {"DISPLAY": self.display}, on_line=WatchLines(track))
@@ -237,25 +255,41 @@ class Rig:
 
 
 class HeadlessLines(LogLines):
-    """The headless reader's output: log lines (counted by kind), 'connected' lines, and its final JSON."""
+    """The headless reader's output: its --progress lines, 'connected' log lines, tracebacks, and its final
+    JSON.
+
+    A progress line (one a second, docs/viewer.md) gives the copy times of the first and the last frame
+    since the line before (CLOCK_MONOTONIC, the harness's clock): both go into the track as frame times, so
+    any wait between frames that spans a line is measured exactly and the 2 s hang rule applies as to the
+    other readers (a wait within one second is shorter than a second). Its counts and error kinds are kept
+    as the track's status. Its reconnection ('connected:') is its recovery after an agent restart."""
 
     def __init__(self, track: FrameTrack):
-        super().__init__(track, on_connected=self._connected)
+        super().__init__(track, on_connected=track.reconnected, count_warnings=False)
         self.reader: Reader | None = None
 
-    def _connected(self, t_ns: int) -> None:
-        # The headless reader prints nothing per frame; its reconnection is what can be seen from outside,
-        # kept as a 'frame' captured at that moment.
-        self.track.frame(t_ns, t_ns // 1000)
-
     def __call__(self, t_ns: int, line: str) -> None:
-        if line.startswith("{") and self.reader is not None:
+        if line.startswith("{"):
             try:
-                self.reader.result = json.loads(line)
-                return
+                data = json.loads(line)
             except ValueError:
-                pass
+                data = None
+            if isinstance(data, dict) and data.get("progress") is True:
+                self._progress(data)
+                return
+            if isinstance(data, dict) and self.reader is not None:
+                self.reader.result = data
+                return
         super().__call__(t_ns, line)
+
+    def _progress(self, p: dict) -> None:
+        first, last = p.get("new_first_ns"), p.get("new_last_ns")
+        if p.get("new_frames") and isinstance(first, int) and isinstance(last, int):
+            self.track.frame(first, -1)
+            if last != first:
+                self.track.frame(last, -1)
+        self.track.status = {"state": p.get("state"), "session_restarts": p.get("session_restarts"),
+                             "errors": p.get("data_errors") or {}, "frames": p.get("frames")}
 
 
 class WatchLines:

@@ -35,6 +35,14 @@ class Recovery:
         self.after_ns = 0
         self.got_ns: int | None = None
 
+    def reconnected(self, t_ns: int) -> None:
+        """A reader that reports no capture stamps (the headless reader) took up a session at ``t_ns``: a
+        recovery mark only (kept with the captures, so a recovery armed just after it still sees it), not a
+        frame, so it never hides a wait between frames."""
+        with self._lock:
+            self.captures.append((t_ns, t_ns // 1000))
+            self.recovery.see(t_ns, t_ns // 1000)
+
     def arm(self, t0_ns: int, captured_after_ns: int) -> None:
         self.armed_ns, self.after_ns, self.got_ns = t0_ns, captured_after_ns, None
 
@@ -65,6 +73,14 @@ class FrameTrack:
             if capture_us >= 0:
                 self.captures.append((t_ns, capture_us))
             self.recovery.see(t_ns, capture_us)
+
+    def reconnected(self, t_ns: int) -> None:
+        """A reader that reports no capture stamps (the headless reader) took up a session at ``t_ns``: a
+        recovery mark only (kept with the captures, so a recovery armed just after it still sees it), not a
+        frame, so it never hides a wait between frames."""
+        with self._lock:
+            self.captures.append((t_ns, t_ns // 1000))
+            self.recovery.see(t_ns, t_ns // 1000)
 
     def arm(self, t0_ns: int, captured_after_ns: int) -> None:
         """Start a recovery wait; a frame that arrived already (a racing line) counts."""
@@ -127,11 +143,15 @@ class ApiLines:
 
 
 class LogLines:
-    """Counts a program's warning/error log lines by kind (for the window and headless readers)."""
+    """A program's log lines: 'connected' lines (``on_connected``), tracebacks (counted as ``TRACEBACK``) and,
+    with ``count_warnings``, warning/error lines counted by kind (the agent). The readers report their own
+    error counts instead (the window's --stats-json, the headless reader's --progress and final JSON, the API
+    reader's status lines), so their warning lines are not parsed."""
 
-    def __init__(self, track: FrameTrack, on_connected=None):
+    def __init__(self, track: FrameTrack, on_connected=None, count_warnings: bool = True):
         self.track = track
         self.on_connected = on_connected
+        self.count_warnings = count_warnings
         self.connected_ns: list[int] = []
 
     def __call__(self, t_ns: int, line: str) -> None:
@@ -142,6 +162,8 @@ class LogLines:
             return
         if "Traceback" in line:
             self.track.count_error("TRACEBACK")
+        if not self.count_warnings:
+            return
         for level in ("WARNING", "ERROR", "CRITICAL"):
             if level in line:
                 message = line.split(level, 1)[1].lstrip(": ")

@@ -55,7 +55,7 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
         rig.start_api_reader("api")
         for r in rig.readers.values():
             r.deadline_ns = 0    # their timeouts are a backstop; the soak ends them with SIGTERM
-        rig.wait_first_frames([n for n in names if n != "headless"], timeout=60)
+        rig.wait_first_frames(names, timeout=60)
         rig.start_rss_sampler()
         vandal = rig.children.start("vandal", [PYTHON, "-m", "tools.soak.vandal", rig.shm, str(seed)], env=rig.env,
                                     stdin=True, on_line=lambda t, line: _vandal_line(line, vandal_counts))
@@ -120,19 +120,17 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
         rec = r.track.recovery
         rec_ms = (rec.got_ns - rec.armed_ns) / 1e6 if rec.got_ns is not None and rec.armed_ns else None
         rss = r.rss.result()
-        frames = (r.result or {}).get("frames") if name == "headless" else r.track.frames
-        report.readers[name] = {"frames": frames, "exit": r.exit, "hangs_over_2s": len(hangs.get(name, [])),
+        report.readers[name] = {"frames": r.frames(), "exit": r.exit, "hangs_over_2s": len(hangs.get(name, [])),
                                 "longest_hang_s": max(hangs.get(name, [0.0])), "rss": rss,
                                 "recovery_ms": None if rec_ms is None else round(rec_ms, 1),
-                                "errors": _errors(r), "result": _small(r.result)}
+                                "errors": r.errors(), "result": _small(r.result)}
         crashed = bool(r.exit and (r.exit.get("early") or r.exit.get("overdue")
                                    or (r.exit.get("signal") is not None and not r.exit.get("stopped_by_soak"))))
         report.add(Criterion(f"{name}: no crash, ends when due", not crashed and not r.track.exception,
                              _exit_text(r)))
-        if name != "headless":   # it prints nothing per frame: judged by ending on its --timeout instead
-            report.add(Criterion(f"{name}: no frame wait > {HANG_S:.0f} s (quiet vandal, healthy agent)",
-                                 not hangs.get(name), f"{len(hangs.get(name, []))} hangs"
-                                 + (f", longest {max(hangs[name]):.1f} s" if hangs.get(name) else "")))
+        report.add(Criterion(f"{name}: no frame wait > {HANG_S:.0f} s (quiet vandal, healthy agent)",
+                             not hangs.get(name), f"{len(hangs.get(name, []))} hangs"
+                             + (f", longest {max(hangs[name]):.1f} s" if hangs.get(name) else "")))
         growth = rss["growth_pct"]
         # Under ASan the allocator's quarantine and shadow memory grow by design: shown, not judged.
         report.add(Criterion(f"{name}: RSS growth < {RSS_GROWTH_PCT:.0f} % after warm-up"
@@ -201,8 +199,8 @@ def _quiet_gap(rig: Rig, seconds: float, agent_events: dict, judged: dict, hangs
     judged["gaps_judged"] += 1
     h0 = max(q0, since)
     for name, r in rig.readers.items():
-        if name == "headless" or r.exit is not None or not r.child.alive():
-            continue   # headless: no per-frame signal from outside (see docs/robustness.md)
+        if r.exit is not None or not r.child.alive():
+            continue
         gap = max_gap_ns(r.track.times_between(h0, q1), h0, q1)
         if gap > HANG_S * 1e9:
             hangs.setdefault(name, []).append(round(gap / 1e9, 2))
@@ -219,27 +217,18 @@ def _restart_agent(rig: Rig, agent_events: dict) -> None:
 
 
 def _progress(rig, rounds, done_s, total_s, agent_events, hangs) -> str:
-    parts = [f"{r.name} {r.track.frames if r.name != 'headless' else '-'} fr, {_kib(r.rss.last[-1] if r.rss.last else r.rss.first)}"
+    parts = [f"{r.name} {r.frames()} fr, {_kib(r.rss.last[-1] if r.rss.last else r.rss.first)}"
              + ("" if r.child.alive() else " EXITED") for r in rig.readers.values()]
     return (f"[{time.strftime('%H:%M:%S')}] {done_s / 60:.1f}/{total_s / 60:.1f} min, {rounds} rounds; agent stuck "
             f"{agent_events['stuck']}, crashed {agent_events['crashed']}; hangs "
             f"{sum(len(v) for v in hangs.values())}; " + "; ".join(parts))
 
 
-def _errors(r) -> dict:
-    errors = dict(r.track.errors)
-    if r.track.status.get("errors"):
-        errors = {f"session: {k}": v for k, v in r.track.status["errors"].items()} | errors
-    if r.result and r.result.get("data_errors"):
-        errors = {f"session: {k}": v for k, v in r.result["data_errors"].items()} | errors
-    return errors
-
-
 def _small(result: dict | None) -> dict | None:
     if not result:
         return None
-    keep = ("frames", "pattern_errors", "session_restarts", "data_errors", "state", "frames_received",
-            "frames_shown", "sessions", "dropped")
+    keep = ("frames", "pattern_errors", "session_restarts", "data_errors", "error_counts", "state",
+            "frames_received", "frames_shown", "sessions", "dropped")
     return {k: result[k] for k in keep if k in result}
 
 
