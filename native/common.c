@@ -35,6 +35,7 @@ int kv_lock(uint32_t *lock, uint32_t timeout_us)
     /* Lock words live in guest-writable memory: one holding garbage, or held by a party that died,
      * never becomes 0 again. Every wait for one is bounded; the caller decides what a timeout means. */
     uint64_t deadline = 0;
+    KV_ALIGNED(lock);
     for (unsigned spins = 0;; ++spins) {
         uint32_t expected = 0;
         if (__atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
@@ -53,6 +54,7 @@ int kv_lock(uint32_t *lock, uint32_t timeout_us)
 int kv_try_lock(uint32_t *lock)
 {
     uint32_t expected = 0;
+    KV_ALIGNED(lock);
     return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 

@@ -17,17 +17,26 @@
  * once through these (a relaxed atomic load cannot be split or re-read by the compiler), copied
  * into a local, and checked before use. Read-modify-write on shared words uses the same
  * sequentially consistent builtins as the B7 code (LOCK-prefixed on x86-64). */
-#define LOAD(p)          __atomic_load_n((p), __ATOMIC_RELAXED)
-#define LOAD_ACQ(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define LOAD_SC(p)       __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define STORE(p, v)      __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define STORE_REL(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define STORE_SC(p, v)   __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-#define FETCH_ADD(p, v)  __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
-#define FETCH_SUB(p, v)  __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
-#define FETCH_AND(p, v)  __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
-#define FETCH_OR(p, v)   __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST)
-#define EXCHANGE(p, v)   __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+/* The fuzz harnesses build with KV_FUZZ_ASSERTS: every atomic access then traps on a misaligned
+ * address. x86 performs those silently (and UBSan does not look at atomic builtins), but a misaligned
+ * atomic is not atomic and, across a cache line, a split lock: a guest-controlled offset must never
+ * produce one. */
+#ifdef KV_FUZZ_ASSERTS
+#define KV_ALIGNED(p)    ((((uintptr_t)(p)) & (sizeof(*(p)) - 1)) ? __builtin_trap() : (void)0)
+#else
+#define KV_ALIGNED(p)    ((void)0)
+#endif
+#define LOAD(p)          (KV_ALIGNED(p), __atomic_load_n((p), __ATOMIC_RELAXED))
+#define LOAD_ACQ(p)      (KV_ALIGNED(p), __atomic_load_n((p), __ATOMIC_ACQUIRE))
+#define LOAD_SC(p)       (KV_ALIGNED(p), __atomic_load_n((p), __ATOMIC_SEQ_CST))
+#define STORE(p, v)      (KV_ALIGNED(p), __atomic_store_n((p), (v), __ATOMIC_RELAXED))
+#define STORE_REL(p, v)  (KV_ALIGNED(p), __atomic_store_n((p), (v), __ATOMIC_RELEASE))
+#define STORE_SC(p, v)   (KV_ALIGNED(p), __atomic_store_n((p), (v), __ATOMIC_SEQ_CST))
+#define FETCH_ADD(p, v)  (KV_ALIGNED(p), __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST))
+#define FETCH_SUB(p, v)  (KV_ALIGNED(p), __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST))
+#define FETCH_AND(p, v)  (KV_ALIGNED(p), __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST))
+#define FETCH_OR(p, v)   (KV_ALIGNED(p), __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST))
+#define EXCHANGE(p, v)   (KV_ALIGNED(p), __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST))
 
 #define SUBS_ON(s)   ((uint32_t)((s) >> 32))
 #define SUBS_BAD(s)  ((uint32_t)(s))

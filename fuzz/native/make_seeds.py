@@ -119,9 +119,38 @@ def producer_memory() -> list[tuple[str, bytes]]:
             serial = ffi.new("uint32_t *")
             lib.kv_client_send(c, bytes(12), 12, serial, err)
             with open(path, "rb") as f:
-                images.append((f"producer-{ftype.name.lower()}", f.read()))
+                mem = f.read()
+            images.append((f"producer-{ftype.name.lower()}", mem))
+            if ftype == FrameType.BGRA:
+                images.append(("producer-misaligned", shifted_newest_frame(mem, 2)))
             prod.close()
     return images
+
+
+def shifted_newest_frame(mem: bytes, by: int) -> bytes:
+    """The image with its newest frame message moved ``by`` bytes, struct and pixels with it: a valid
+    frame at a misaligned offset, whose write pointer an atomic load must never touch (the reader
+    refuses it). Keeps that path in every run of the reader target."""
+    from kvmfr_client.core.native import ffi, lib
+
+    m = bytearray(mem)
+    u32 = lambda at: struct.unpack_from("<I", m, at)[0]  # noqa: E731
+    queues = ffi.offsetof("struct lgmp_header", "queues")
+    qsize = ffi.sizeof("struct lgmp_header_queue")
+    for i in range(u32(ffi.offsetof("struct lgmp_header", "numQueues"))):
+        q = queues + i * qsize
+        if u32(q + ffi.offsetof("struct lgmp_header_queue", "queueID")) != lib.LGMP_Q_FRAME:
+            continue
+        n = u32(q + ffi.offsetof("struct lgmp_header_queue", "numMessages"))
+        pos = u32(q + ffi.offsetof("struct lgmp_header_queue", "position"))
+        ring = u32(q + ffi.offsetof("struct lgmp_header_queue", "messagesOffset"))
+        entry = ring + ((pos + n - 1) % n) * ffi.sizeof("struct lgmp_header_message")
+        at = entry + ffi.offsetof("struct lgmp_header_message", "offset")
+        msg = u32(at)
+        length = 8192
+        m[msg + by:msg + by + length] = mem[msg:msg + length]
+        struct.pack_into("<I", m, at, msg + by)
+    return bytes(m)
 
 
 def producer_scripts() -> list[tuple[str, bytes]]:

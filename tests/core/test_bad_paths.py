@@ -90,11 +90,11 @@ def test_unreadable_file_says_permission_denied(shm_path):
     shm_path.write_bytes(bytes(1 << 20))
     os.chmod(shm_path, 0o600)
     code = textwrap.dedent(f"""
-        import os, kvmfr_client
-        from kvmfr_client.core import errors
+        import os
+        from kvmfr_client.core import errors, session   # imported while /root (the interpreter) is readable
         os.setgroups([]); os.setgid(65534); os.setuid(65534)
         try:
-            kvmfr_client.open({str(shm_path)!r})
+            session.open({str(shm_path)!r})
         except errors.ShmNotUsable as exc:
             print(exc)
     """)
