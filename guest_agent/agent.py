@@ -69,9 +69,14 @@ def _describe_kind(mode: int) -> str | None:
     return None
 
 
-def check_shm_path(path: str) -> None:
+def _mib(size: int) -> str:
+    return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size} bytes"
+
+
+def check_shm_path(path: str, need: int = 0, frames: str = "") -> None:
     """Say in the user's words why ``path`` cannot hold our shared memory, before the native producer
-    refuses it with an errno. (Only for the message: the producer's own open is what is relied on.)"""
+    refuses it with an errno. (Only for the message: the producer's own open is what is relied on.)
+    ``need``: the size the agent's ``frames`` (e.g. "1920x1080") need, named when the file is smaller."""
     hint = "give --shm a file such as /dev/shm/looking-glass, or a /dev/kvmfrN device"
     try:
         st = os.stat(path)
@@ -91,6 +96,10 @@ def check_shm_path(path: str) -> None:
     try:   # access() says yes to root everywhere; opening it is the real question (no FIFO gets here)
         os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
     except PermissionError:
+        if need and stat.S_ISREG(st.st_mode) and st.st_size < need:
+            raise ShmPathError(f"{path} is {_mib(st.st_size)} and not writable by this user, so the agent cannot "
+                               f"size it to the {_mib(need)} {frames} frames need: make it {_mib(need)} and "
+                               f"writable by this user (the file's group is gid {st.st_gid}), or {hint}") from None
         raise ShmPathError(f"{path} is not writable by this user: add the user to the file's group "
                            f"(gid {st.st_gid}) or {hint}") from None
     except OSError as exc:
@@ -99,12 +108,12 @@ def check_shm_path(path: str) -> None:
 
 def ensure_shm(path: str, width: int, height: int, ftype: FrameType) -> int:
     """Create the file when missing, mode 0660 whatever the umask (the guest's frames are nobody else's to
-    write); returns the size the producer must give it (B7 sizing rule; 0 = it existed: never resized)."""
-    check_shm_path(path)
+    write); returns the size the producer must give it (B7 sizing rule; 0 = it existed: see open_producer)."""
+    size = recommended_shm_size_for(width, height, ftype)
+    check_shm_path(path, size, f"{width}x{height}")
     if os.path.exists(path):
         return 0
-    size = recommended_shm_size_for(width, height, ftype)
-    log.info("creating %s (%d MiB, the recommended size for %dx%d, mode 0660)", path, size >> 20, width, height)
+    log.info("creating %s (%s, the recommended size for %dx%d, mode 0660)", path, _mib(size), width, height)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, SHM_MODE)
     except FileExistsError:
@@ -116,6 +125,42 @@ def ensure_shm(path: str, width: int, height: int, ftype: FrameType) -> int:
     finally:
         os.close(fd)
     return size
+
+
+def open_producer(path: str, width: int, height: int, ftype: FrameType, host: HostDescription) -> Producer:
+    """The producer on ``path``, created with the B7 size when missing. An existing regular file too small
+    to hold an LGMP session at all (0 bytes, as tmpfiles.d creates it, or a few KiB) is sized like a new
+    one: nobody can be using it (QEMU sizes the file it maps itself), and the agent is the producer. A file
+    that holds a session is never resized, even when whole frames do not fit: QEMU may have it mapped at
+    that size (the viewer then asks for the size the frames need). What cannot be sized (a device, a file
+    that refuses to grow) is one line naming the file and the size the frames need."""
+    need = recommended_shm_size_for(width, height, ftype)
+    frames = f"{width}x{height}"
+    create = ensure_shm(path, width, height, ftype)
+    try:
+        return Producer(path, create_size=create, host=host)
+    except errors.ShmTooSmall as exc:
+        log.debug("producer refused %s as it is: %s", path, exc.detail)
+        if create:
+            raise
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise exc from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ShmPathError(f"{path} is a device of {_mib(st.st_size if st.st_size else exc.value)}, too small "
+                               f"for an LGMP session; {frames} frames need {_mib(need)}: give the device that "
+                               f"size (kvmfr's static_size_mb={need >> 20}) or lower --size") from None
+    was = st.st_size
+    log.info("sizing %s to %s, the recommended size for %s frames (it was %s, too small for an LGMP session)",
+             path, _mib(need), frames, _mib(was))
+    try:
+        return Producer(path, create_size=need, host=host)
+    except errors.ShmError as exc:
+        log.debug("cannot size %s: %s", path, exc.detail)
+        raise ShmPathError(f"{path} is {_mib(was)} and cannot be resized: {frames} frames need {_mib(need)}; "
+                           f"make it that size (the VM's ivshmem size, or the size in its tmpfiles.d rule) or "
+                           f"give --shm a file the agent may resize") from None
 
 
 def make_source(opts: AgentOptions):
@@ -138,10 +183,9 @@ class Agent:
     def __init__(self, opts: AgentOptions):
         self.opts = opts
         self.source = make_source(opts)
-        create = ensure_shm(opts.shm, opts.width, opts.height, opts.ftype)
         host = HostDescription(hostver="kvmfr-agent 0.1", capture=self.source.capture_name,
                                features=lib.KVMFR_FEATURE_SETCURSORPOS)
-        self.producer = Producer(opts.shm, create_size=create, host=host)
+        self.producer = open_producer(opts.shm, opts.width, opts.height, opts.ftype, host)
         self.stop_event = threading.Event()
         self.frames_posted = 0
         self.serial = 0
