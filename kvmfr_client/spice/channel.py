@@ -14,7 +14,7 @@ import struct
 
 from . import protocol as P
 from .errors import SpiceProtocolError, SpiceServerGone
-from .link import Address, Link
+from .link import Address, Link, lost_how
 from .warnings import RateLimitedWarning
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Channel:
         try:
             await self._writer.drain()
         except ConnectionError as exc:
-            raise SpiceServerGone(f"{self.name} channel to {self.address} dropped: {exc}") from None
+            raise SpiceServerGone(f"{self.name} channel to {self.address} dropped: {lost_how(exc)}") from None
 
     # -- receiving -----------------------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -117,7 +117,7 @@ class Channel:
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             if self._closed or self._eof_sent:
                 return
-            how = "end of stream" if isinstance(exc, asyncio.IncompleteReadError) else str(exc) or type(exc).__name__
+            how = lost_how(exc)
             raise SpiceServerGone(f"SPICE server at {self.address} closed the {self.name} channel ({how});"
                                   " did QEMU exit?") from None
         finally:

@@ -8,7 +8,10 @@ answers with a link result.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import re
+import socket
 import struct
 from dataclasses import dataclass, field
 
@@ -84,6 +87,68 @@ class Link:
     channel_caps: list[int] = field(default_factory=list)
 
 
+def _qemu_option(address: Address) -> str:
+    return f"-spice unix=on,addr={address.host}" if address.is_unix else f"-spice port={address.port}"
+
+
+def _errno(exc: BaseException) -> int | None:
+    """The errno of a failed connect. A host name with several addresses (localhost: ::1 and 127.0.0.1)
+    that all failed differently reaches us as one OSError("Multiple exceptions: [Errno 111] ..., [Errno 101]
+    ...") without an errno (Python 3.11): the most telling of the numbers in its text, a refusal first (some
+    address answered, and nothing listens there), then an unreachable network."""
+    if getattr(exc, "errno", None) is not None or not str(exc).startswith("Multiple exceptions"):
+        return getattr(exc, "errno", None)
+    found = {int(n) for n in re.findall(r"\[Errno (\d+)\]", str(exc))}
+    for err in (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ETIMEDOUT):
+        if err in found:
+            return err
+    return None
+
+
+def connect_failure(address: Address, exc: BaseException, timeout: float) -> str:
+    """Why a connection to ``address`` failed, in the user's words, with what to check. The one place this
+    is worded for every SPICE user (the window, kvmfr-input, kvmfr-audio's SPICE playback); the library's
+    own text ("Connect call failed (...)", the resolver's, errno numbers) goes to the debug log only."""
+    err = _errno(exc)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or err == errno.ETIMEDOUT:
+        return (f"no answer from {address} within {timeout:g} s; is the host up, and is nothing (a firewall) "
+                f"dropping the connection? check spice:host and spice:port")
+    if isinstance(exc, socket.gaierror):
+        if exc.errno in (socket.EAI_AGAIN, getattr(socket, "EAI_SYSTEM", None)):
+            return f"cannot resolve host name {address.host!r} (no answer from the name server): check spice:host"
+        return f"cannot resolve host name {address.host!r}: check spice:host"
+    if address.is_unix:
+        if isinstance(exc, FileNotFoundError):
+            return f"no SPICE socket at {address.host}; is QEMU running with {_qemu_option(address)}?"
+        if isinstance(exc, PermissionError):
+            return f"this user may not connect to the SPICE socket {address.host}: check its owner and mode"
+        if isinstance(exc, ConnectionRefusedError):
+            return (f"nothing is listening on the socket {address.host} (connection refused); is QEMU running "
+                    f"with {_qemu_option(address)}?")
+        return f"cannot connect to the SPICE socket {address.host}; is QEMU running with {_qemu_option(address)}?"
+    if isinstance(exc, ConnectionRefusedError) or err == errno.ECONNREFUSED:
+        return f"nothing is listening on {address} (connection refused); is QEMU running with {_qemu_option(address)}?"
+    if err in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN):
+        return f"{address.host} cannot be reached from here (no route to it): check spice:host and the network"
+    if err == errno.EADDRNOTAVAIL:
+        return f"cannot connect to {address}: that address is not usable from here; check spice:host"
+    return f"cannot connect to the SPICE server at {address}; is QEMU running with {_qemu_option(address)}?"
+
+
+def lost_how(exc: BaseException) -> str:
+    """How an established connection ended, in words (the library's "[Errno 104] ..." to the debug log)."""
+    log.debug("SPICE connection ended: %s: %s", type(exc).__name__, exc)
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "end of stream"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by the server"
+    if isinstance(exc, BrokenPipeError):
+        return "connection closed by the server"
+    if isinstance(exc, ConnectionAbortedError):
+        return "connection aborted"
+    return "connection lost"
+
+
 async def open_stream(address: Address, timeout: float = 5.0):
     try:
         if address.is_unix:
@@ -92,13 +157,10 @@ async def open_stream(address: Address, timeout: float = 5.0):
             coro = asyncio.open_connection(address.host, address.port)
         reader, writer = await asyncio.wait_for(coro, timeout)
     except (OSError, asyncio.TimeoutError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise SpiceConnectError(f"no SPICE server at {address}: {reason}; is QEMU running with"
-                                f" -spice {'unix=on,addr=' + address.host if address.is_unix else 'port=' + str(address.port)}?"
-                                ) from exc
+        log.debug("could not connect to %s: %s: %s", address, type(exc).__name__, exc)
+        raise SpiceConnectError(connect_failure(address, exc, timeout)) from None
     sock = writer.get_extra_info("socket")
     if sock is not None and not address.is_unix:
-        import socket
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return reader, writer
 
@@ -131,7 +193,7 @@ async def _read(reader: asyncio.StreamReader, size: int, what: str, address: Add
                               f" ({what})") from None
     except ConnectionError as exc:
         raise SpiceServerGone(f"SPICE server at {address} dropped the connection during the link"
-                              f" ({what}): {exc}") from None
+                              f" ({what}): {lost_how(exc)}") from None
 
 
 async def link(address: Address, channel_type: int, channel_id: int = 0, connection_id: int = 0,

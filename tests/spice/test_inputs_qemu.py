@@ -220,7 +220,7 @@ def test_no_server_is_a_clear_error():
     port = free_port()
     result = run_cli("--spice", f"127.0.0.1:{port}", "key", "a")
     assert result.returncode == 1
-    assert f"no SPICE server at 127.0.0.1:{port}" in result.stderr, result.stderr
+    assert f"nothing is listening on 127.0.0.1:{port} (connection refused)" in result.stderr, result.stderr
     with pytest.raises(SpiceConnectError):
         send(f"127.0.0.1:{port}", lambda c: None)
 
