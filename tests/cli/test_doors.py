@@ -215,13 +215,15 @@ def test_agent_on_a_path_it_cannot_write(kind, tmp_path):
     _no_internals(line)
 
 
-def test_agent_never_resizes_an_existing_small_file(tmp_path):
+def test_agent_sizes_an_existing_file_too_small_for_a_session(tmp_path):
+    """The agent is the producer: a 1 KiB file (nobody can be using it) gets the size its frames need, and the
+    frames are posted (tests/guest_agent/test_shm_sizing.py has the refusals and the file it leaves alone)."""
     small = tmp_path / "small"
     small.write_bytes(bytes(1024))
-    out = run("kvmfr-agent", "--shm", str(small), "--frames", "1", env=clean_env(tmp_path), timeout=30)
-    assert out.returncode == SHM, out.stderr
-    assert str(small) in one_line(out.stderr)
-    assert small.stat().st_size == 1024
+    out = run("kvmfr-agent", "--shm", str(small), "--size", "320x240", "--frames", "1", "--always",
+              env=clean_env(tmp_path), timeout=30)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert small.stat().st_size == 16 << 20
 
 
 def test_viewer_flags_of_its_own_are_range_checked(tmp_path):
