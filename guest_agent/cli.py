@@ -19,7 +19,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from kvmfr_client.startup import take_stop_signals
+from kvmfr_client.startup import run_program
 
 if TYPE_CHECKING:
     from kvmfr_client.config.flags import Parser
@@ -40,18 +40,17 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     """The program (also ``kvmfr-agent audio``); returns its exit status. Its first action is to take
     SIGINT and SIGTERM over, so a signal even while its modules load ends it quietly with 0."""
-    # Nothing has started yet (no file, no socket), and stopping is how the agent ends: 0 (exits.OK), quietly.
-    take_stop_signals(lambda _signum: 0)
-    from kvmfr_client.config import exits
-    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        if argv and argv[0] == "audio":
-            from guest_agent.audio.cli import main as audio_main
-            return audio_main(argv[1:])
-        return _main(argv)
-    except exits.Stopped:   # stopped while starting: stopping the agent is how it ends
-        return exits.OK
+    # Stopped while starting, nothing has started yet (no file, no socket), and stopping is how the agent
+    # ends: 0 (exits.OK), quietly.
+    return run_program(lambda: _run(argv), lambda _name, _status: 0)
+
+
+def _run(argv: list[str]) -> int:
+    if argv and argv[0] == "audio":
+        from guest_agent.audio.cli import main as audio_main
+        return audio_main(argv[1:])
+    return _main(argv)
 
 
 def _main(argv: list[str]) -> int:

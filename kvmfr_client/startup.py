@@ -3,14 +3,15 @@
 Standard library only, like everything Python runs to import it (``kvmfr_client/__init__.py`` loads its API
 on first use). The console scripts pip writes import the program's entry module (kvmfr_client.cli.view,
 kvmfr_client.audio.cli, kvmfr_client.spice.cli, guest_agent.cli), whose top imports only the standard
-library, and call its ``main()``; ``main()`` calls :func:`take_stop_signals` before it imports the rest
-(numpy, the native helper, asyncio, cryptography, PulseAudio's binding: a few tenths of a second). A Ctrl+C
-or SIGTERM in that window then ends the program at once, as it would a moment later: the program's own
-line (or none) and exit status, no traceback, nothing started.
+library, and call its ``main()``; ``main()`` is :func:`run_program`, which calls :func:`_take_stop_signals`
+before the program imports the rest (numpy, the native helper, asyncio, cryptography, PulseAudio's binding:
+a few tenths of a second). A Ctrl+C or SIGTERM in that window then ends the program at once, as it would a
+moment later: the program's own line (or none) and exit status, no traceback, nothing started.
 
-Once loaded, ``main()`` hands over to :func:`kvmfr_client.config.exits.raise_on_stop_signals` (the
-:class:`~kvmfr_client.config.exits.Stopped` exception, which it catches): this module covers only the
-loading. A library import never takes signals over; only a program's ``main()`` calls this.
+Once ``kvmfr_client.config.exits`` is loaded, :func:`run_program` hands over to its
+:func:`~kvmfr_client.config.exits.raise_on_stop_signals` (the :class:`~kvmfr_client.config.exits.Stopped`
+exception, which it catches), so both moments end through the same ``stopped`` function of the program. A
+library import never takes signals over; only a program's ``main()`` calls this.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
+    # (signal name, exit status 128 + N) -> what the program then exits with, having said what it must
+    OnStop = Callable[[str, int], int]
 
-def take_stop_signals(ended: Callable[[int], int]) -> None:
+
+def _take_stop_signals(ended: Callable[[int], int]) -> None:
     """Until the program installs its own handlers, SIGINT and SIGTERM end it: ``ended(signum)`` prints
     what the program says when stopped (one line on stderr, or nothing) and returns its exit status, which
     is raised as SystemExit: it passes through the import machinery and prints no traceback.
@@ -37,3 +41,20 @@ def take_stop_signals(ended: Callable[[int], int]) -> None:
             signal.signal(sig, stopped_while_loading)
         except ValueError:   # not the main thread
             return
+
+
+def run_program(run: Callable[[], int], stopped: OnStop) -> int:
+    """A program's ``main()``: returns ``run()``'s exit status, or, when SIGINT or SIGTERM stops it (while
+    its modules load or later, before it takes the signals over itself), ``stopped(name, 128 + N)``'s.
+
+    ``run`` imports what the program needs; ``stopped`` prints the program's one line, or nothing, and
+    returns the status (a job: the 128 + N given; a program that runs until stopped: 0). ``stopped`` must
+    itself load nothing heavy, since it may run before anything has loaded."""
+    _take_stop_signals(lambda signum: stopped(signal.Signals(signum).name, 128 + signum))
+    # Only now, with the signals taken: importing the configuration package is the first heavy step.
+    from kvmfr_client.config import exits
+    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
+    try:
+        return run()
+    except exits.Stopped as exc:
+        return stopped(exc.args[0], exc.exit_code)

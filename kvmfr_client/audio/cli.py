@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 
-from kvmfr_client.startup import take_stop_signals
+from kvmfr_client.startup import run_program
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,13 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ends it cleanly with 0 (it runs until stopped); during ``--list-sinks`` (a job) with 130 / 143 and one
     line."""
     argv = sys.argv[1:] if argv is None else argv
-    take_stop_signals(lambda signum: _stopped(argv, signal.Signals(signum).name, 128 + signum))
-    from kvmfr_client.config import exits
-    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
-    try:
-        return _main(argv)
-    except exits.Stopped as exc:
-        return _stopped(argv, exc.args[0], exc.exit_code)
+    return run_program(lambda: _main(argv), lambda name, status: _stopped(argv, name, status))
 
 
 def _stopped(argv: list[str], name: str, status: int) -> int:

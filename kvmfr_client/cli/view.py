@@ -15,11 +15,10 @@ from __future__ import annotations
 # Next to nothing here, not even most of the standard library: main() takes SIGINT and SIGTERM over
 # (kvmfr_client.startup) before the rest loads (numpy, the native helper: a few tenths of a second).
 import os
-import signal
 import stat
 import sys
 
-from ..startup import take_stop_signals
+from ..startup import run_program
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -137,13 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     inspecting with one line and 130 / 143. The window and the headless reader take them over again to
     stop cleanly while they run."""
     argv = sys.argv[1:] if argv is None else argv
-    take_stop_signals(lambda signum: _stopped(argv, signal.Signals(signum).name, 128 + signum))
-    from ..config import exits
-    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
-    try:
-        return _main(argv)
-    except exits.Stopped as exc:
-        return _stopped(argv, exc.args[0], exc.exit_code)
+    return run_program(lambda: _main(argv), lambda name, status: _stopped(argv, name, status))
 
 
 def _stopped(argv: list[str], name: str, status: int) -> int:

@@ -9,10 +9,9 @@ from __future__ import annotations
 # Next to nothing here, not even most of the standard library: main() takes SIGINT and SIGTERM over
 # (kvmfr_client.startup) before the rest loads (asyncio, cryptography, the SPICE client: a few tenths of a
 # second).
-import signal
 import sys
 
-from kvmfr_client.startup import take_stop_signals
+from kvmfr_client.startup import run_program
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,13 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     """The program; returns its exit status. Its first action is to take SIGINT and SIGTERM over, so Ctrl+C
     or SIGTERM at any point, even while its modules load, ends it with 130 / 143 and one line (the
     connection, if any, is closed on the way out)."""
-    take_stop_signals(lambda signum: _stopped(signal.Signals(signum).name, 128 + signum))
-    from kvmfr_client.config import exits
-    exits.raise_on_stop_signals()   # from here, the shared clean stop (exits.Stopped)
-    try:
-        return _main(argv)
-    except exits.Stopped as exc:
-        return _stopped(exc.args[0], exc.exit_code)
+    return run_program(lambda: _main(argv), _stopped)
 
 
 def _stopped(name: str, status: int) -> int:
