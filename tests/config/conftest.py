@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from kvmfr_client.config import exits
 
 
 @dataclass
@@ -49,3 +52,13 @@ def places(tmp_path, monkeypatch) -> Locations:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("KVMFR_SPICE_PASSWORD", raising=False)
     return loc
+
+
+@pytest.fixture
+def signals_kept():
+    """A program's ``main`` (or ``exits.raise_on_stop_signals``) takes SIGINT/SIGTERM over; pytest gets its
+    own handlers back afterwards."""
+    saved = {s: signal.getsignal(s) for s in exits.STOP_SIGNALS}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)

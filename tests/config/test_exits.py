@@ -4,21 +4,12 @@ connect) so that Ctrl+C and SIGTERM still end the program at once."""
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 
 import pytest
 
 from kvmfr_client.config import exits
-
-
-@pytest.fixture
-def signals_kept():
-    saved = {s: signal.getsignal(s) for s in exits.STOP_SIGNALS}
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
 
 
 def test_interruptible_passes_the_result_and_the_error_on():

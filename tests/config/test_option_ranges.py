@@ -6,7 +6,6 @@ status 2. Each program's own ``main`` is called as the console script calls it."
 from __future__ import annotations
 
 import re
-import signal
 
 import pytest
 
@@ -16,6 +15,7 @@ from kvmfr_client.audio import cli as audio_cli
 from kvmfr_client.cli import view
 from kvmfr_client.config import exits, flags, registry
 from kvmfr_client.spice import cli as input_cli
+from tests.cli.programs import one_line
 
 MAINS = {flags.VIEW: view.main, flags.AUDIO: audio_cli.main, flags.INPUT: input_cli.main, flags.AGENT: agent_cli.main}
 WITH_ITEMS = {flags.VIEW, flags.AUDIO, flags.AGENT}   # kvmfr-input takes commands, not section:option words
@@ -56,13 +56,13 @@ def _cases():
 CASES = list(_cases())
 
 
-@pytest.fixture
-def signals_kept():
-    """The programs' main takes SIGINT/SIGTERM over (config.exits); pytest gets its own back."""
-    saved = {s: signal.getsignal(s) for s in exits.STOP_SIGNALS}
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
+def _usage_error(main, argv: list[str], capsys) -> str:
+    """``main(argv)`` called as the console script calls it must end with exit status 2 and one line on
+    stderr, no traceback: that line."""
+    with pytest.raises(SystemExit) as ended:
+        main(argv)
+    assert ended.value.code == exits.USAGE
+    return one_line(capsys.readouterr().err)
 
 
 def test_the_walk_covers_every_numeric_option():
@@ -84,13 +84,7 @@ def test_a_bad_number_is_one_line_naming_the_option_exit_2(program, key, value, 
         argv = [f"{key}={value}"]
     if program == flags.INPUT:
         argv.append("key")   # a command, so that only the option can be wrong
-    with pytest.raises(SystemExit) as ended:
-        MAINS[program](argv)
-    assert ended.value.code == exits.USAGE
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
-    line = lines[0]
+    line = _usage_error(MAINS[program], argv, capsys)
     assert line.startswith(f"{program}: error: {key}"), line
     assert SAYS_WHAT_IS_ACCEPTED.search(line), line
     assert "invalid literal" not in line and "could not convert" not in line, line
@@ -166,13 +160,7 @@ def test_every_plain_flag_with_a_value_type_is_listed():
 def test_a_bad_plain_flag_value_is_one_line_naming_the_flag_exit_2(program, flag, value, places, capsys,
                                                                   signals_kept):
     before, after, main = PLAIN_PROGRAMS[program]
-    with pytest.raises(SystemExit) as ended:
-        main([*before, f"{flag}={value}", *after])
-    assert ended.value.code == exits.USAGE
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
-    line = lines[0]
+    line = _usage_error(main, [*before, f"{flag}={value}", *after], capsys)
     assert line.startswith(f"{program}: error: argument {flag}: "), line
     assert SAYS_THE_RANGE.search(line), line
     assert "invalid" not in line and "could not convert" not in line, line
