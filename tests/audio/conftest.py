@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kvmfr_client.audio.priority import freeze_startup_objects
-from tests.support.pulse import PulseStartError, start_pulse, stop_pulse
+from tests.support.pulse import running_pulse
 
 
 @pytest.fixture(scope="session")
@@ -13,11 +13,5 @@ def pulse():
     # The audio threads of these tests share pytest's process and GIL; a full garbage collection over
     # pytest's objects would stall them for tens of ms (see priority.freeze_startup_objects).
     freeze_startup_objects()
-    try:
-        daemon = start_pulse(high_priority=True)
-    except PulseStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with running_pulse(high_priority=True) as daemon:
         yield daemon
-    finally:
-        stop_pulse(daemon)

@@ -21,14 +21,21 @@ from kvmfr_client.config import exits
 from tests.cli.programs import Running, clean_env
 from tests.support.agent import start_agent
 from tests.support.process import stop_process, wait_for
-from tests.support.pulse import PulseStartError, start_pulse, stop_pulse
+from tests.support.pulse import running_pulse
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 IDS = ["SIGINT", "SIGTERM"]
 
 
-def _clean(run: Running) -> None:
+def _stop(run: Running, sig: int, status: int, timeout: float = 15) -> float:
+    """Send ``sig`` to the working program: it must end within ``timeout`` with ``status`` and no traceback.
+    The seconds it took to end."""
+    t0 = time.monotonic()
+    code = run.stop(sig, timeout=timeout)
+    took = time.monotonic() - t0
     assert "Traceback" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr
+    assert code == status, run.stderr
+    return took
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=IDS)
@@ -39,11 +46,9 @@ def test_the_window_closes_cleanly(sig, xserver, tmp_path, shm_path):
     try:
         run.wait_for("OpenGL:", timeout=60)   # the window and its GL context exist
         time.sleep(0.5)
-        code = run.stop(sig)
+        _stop(run, sig, exits.OK)
     finally:
         run.kill()
-    _clean(run)
-    assert code == exits.OK, run.stderr
     assert json.loads(stats.read_text())["shm"] == str(shm_path)   # it finished its work: stats written
 
 
@@ -55,12 +60,10 @@ def test_headless_prints_its_results_so_far(sig, tmp_path, shm_path):
     try:
         run.wait_for("reading 1000000 frames", timeout=60)
         time.sleep(1.5)
-        code = run.stop(sig)
+        _stop(run, sig, exits.signal_exit(sig))
     finally:
         run.kill()
         stop_process(agent)
-    _clean(run)
-    assert code == exits.signal_exit(sig), run.stderr
     data = json.loads(run.stdout)
     name = signal.Signals(sig).name
     assert data["stopped_by"] == name and data["frames"] > 0 and data["pattern_errors"] == 0, data
@@ -74,13 +77,9 @@ def test_the_agent_stops_cleanly(sig, tmp_path, shm_path):
     try:
         run.wait_for("creating", timeout=60)
         time.sleep(1.0)   # posting frames by now
-        t0 = time.monotonic()
-        code = run.stop(sig, timeout=5)
-        took = time.monotonic() - t0
+        took = _stop(run, sig, exits.OK, timeout=5)
     finally:
         run.kill()
-    _clean(run)
-    assert code == exits.OK, run.stderr
     assert took < 2.0, took
 
 
@@ -95,25 +94,17 @@ def test_kvmfr_audio_stops_cleanly(sig, tmp_path):
     run = Running("kvmfr-audio", "--scream", f"udp://127.0.0.1:{_free_udp_port()}", env=clean_env(tmp_path))
     try:
         run.wait_for("listening on", timeout=60)
-        code = run.stop(sig)
+        _stop(run, sig, exits.OK)
     finally:
         run.kill()
-    _clean(run)
-    assert code == exits.OK, run.stderr
     assert "stopping" in run.stderr   # it went through its own stop, not killed
 
 
 @pytest.fixture(scope="module")
 def pulse():
     """A real PulseAudio daemon (tests/support/pulse.py) for the sound programs."""
-    try:
-        daemon = start_pulse()
-    except PulseStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with running_pulse() as daemon:
         yield daemon
-    finally:
-        stop_pulse(daemon)
 
 
 @contextmanager
@@ -160,11 +151,9 @@ def test_kvmfr_audio_list_sinks_is_cut_short(sig, pulse, tmp_path):
         run = Running("kvmfr-audio", "--list-sinks", env=clean_env(tmp_path, PULSE_SERVER=pulse.server))
         try:
             _wait_connecting(run)
-            code = run.stop(sig, timeout=10)
+            _stop(run, sig, exits.signal_exit(sig), timeout=10)
         finally:
             run.kill()
-    _clean(run)
-    assert code == exits.signal_exit(sig), run.stderr
     name = signal.Signals(sig).name
     assert run.stderr.strip().splitlines() == [f"kvmfr-audio: stopped by {name} before the sinks were listed"]
     assert run.stdout == ""
@@ -178,11 +167,9 @@ def test_kvmfr_agent_audio_stops_cleanly(sig, pulse, tmp_path):
     try:
         run.wait_for("sending", timeout=60)
         time.sleep(0.5)
-        code = run.stop(sig, timeout=10)
+        _stop(run, sig, exits.OK, timeout=10)
     finally:
         run.kill()
-    _clean(run)
-    assert code == exits.OK, run.stderr
     assert "stopped after" in run.stderr, run.stderr
 
 
@@ -195,13 +182,9 @@ def test_kvmfr_agent_audio_stopped_while_connecting(sig, pulse, tmp_path):
                       pulse.guest_sink + ".monitor", "--server", pulse.server, env=clean_env(tmp_path))
         try:
             _wait_connecting(run, sockets=2)   # its UDP sender's, then the sound server's
-            t0 = time.monotonic()
-            code = run.stop(sig, timeout=10)
-            took = time.monotonic() - t0
+            took = _stop(run, sig, exits.OK, timeout=10)
         finally:
             run.kill()
-    _clean(run)
-    assert code == exits.OK, run.stderr
     assert took < 2.0, took
     assert "sending" not in run.stderr, run.stderr
 
@@ -316,12 +299,10 @@ def test_kvmfr_input_is_cut_short(sig, tmp_path):
     try:
         assert server.accepted.wait(60), run.stderr
         time.sleep(0.3)
-        code = run.stop(sig)
+        _stop(run, sig, exits.signal_exit(sig))
     finally:
         run.kill()
         server.close()
-    _clean(run)
-    assert code == exits.signal_exit(sig), run.stderr
     name = signal.Signals(sig).name
     assert run.stderr.strip().splitlines() == [f"kvmfr-input: stopped by {name} before every command was sent"]
 
@@ -335,11 +316,9 @@ def test_the_latency_benchmark_stops_its_children(sig, xserver, tmp_path):
     try:
         wait_for(shm.exists, 60, "the benchmark's agent to create its shared memory")
         time.sleep(2.0)   # its viewer and probes are starting or running
-        code = run.stop(sig, timeout=30)
+        _stop(run, sig, exits.signal_exit(sig), timeout=30)
     finally:
         run.kill()
-    _clean(run)
-    assert code == exits.signal_exit(sig), run.stderr
     name = signal.Signals(sig).name
     assert run.stderr.strip().splitlines()[-1] == f"kvmfr-view --benchmark: stopped by {name}; nothing was reported"
     wait_for(lambda: not shm.exists(), 5, "the benchmark to remove its shared memory")

@@ -18,8 +18,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -220,6 +222,21 @@ def start_pulse(high_priority: bool = False) -> PulseDaemon:
     except BaseException:
         stop_pulse(daemon)
         raise
+
+
+@contextmanager
+def running_pulse(high_priority: bool = False) -> Iterator[PulseDaemon]:
+    """``start_pulse`` for a pytest fixture: a daemon that does not come up fails the test with its reason
+    and log (no traceback of ours); the daemon is stopped on the way out."""
+    import pytest   # only here: benchmarks/audio.py uses this module without pytest
+    try:
+        daemon = start_pulse(high_priority)
+    except PulseStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield daemon
+    finally:
+        stop_pulse(daemon)
 
 
 def stop_pulse(daemon: PulseDaemon) -> None:
