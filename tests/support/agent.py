@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from tests.support.process import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,3 +25,14 @@ def start_agent(shm: Path, size=(320, 240), fps: float = 60, fmt: str = "BGRA", 
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with open(log, "wb") as out:
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def running_agent(shm: Path, size=(320, 240), fps: float = 60, **options) -> Iterator[subprocess.Popen]:
+    """:func:`start_agent` for a ``with`` block, stopped (SIGTERM, then killed) at its end, also when the test
+    stopped it already."""
+    agent = start_agent(shm, size, fps, **options)
+    try:
+        yield agent
+    finally:
+        stop_process(agent)

@@ -12,7 +12,7 @@ import numpy as np
 
 from kvmfr_client.core.session import recommended_shm_size
 from kvmfr_client.viewer.overlay import Overlay
-from tests.support.agent import start_agent
+from tests.support.agent import running_agent
 from tests.support.process import stop_process
 from tests.viewer.agent import ViewerRun, wait_viewer_watching, watch
 from tests.viewer.helpers import REPO
@@ -81,16 +81,13 @@ def test_truncated_frames_ask_for_bigger_shared_memory(xserver, tmp_path, shm_pa
 
 
 def test_host_lost_is_shown_and_the_last_frame_kept(xserver, tmp_path, shm_path):
-    agent = start_agent(shm_path, (320, 240), fps=30, cursor=False)
-    try:
-        with ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=640x360") as viewer:
-            wait_viewer_watching(shm_path)
-            time.sleep(1.0)
-            stop_process(agent)
-            time.sleep(2.0)           # B7 declares a host dead after ~1 s without a heartbeat
-            stats, snap = viewer.finish()
-    finally:
+    with (running_agent(shm_path, (320, 240), fps=30, cursor=False) as agent,
+          ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=640x360") as viewer):
+        wait_viewer_watching(shm_path)
+        time.sleep(1.0)
         stop_process(agent)
+        time.sleep(2.0)           # B7 declares a host dead after ~1 s without a heartbeat
+        stats, snap = viewer.finish()
     assert stats["state"] in ("LOST", "WAITING"), stats
     assert stats["status"][0] in ("HOST LOST - RECONNECTING", "WAITING FOR THE HOST"), stats["status"]
     assert_text_centred(snap, stats["status"])

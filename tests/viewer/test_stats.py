@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from kvmfr_client.viewer.stats import Stats
-from tests.support.agent import start_agent
-from tests.support.process import stop_process, wait_for
-from tests.viewer.agent import ViewerRun, wait_viewer_watching
+from tests.support.agent import running_agent
+from tests.support.process import wait_for
+from tests.viewer.agent import ViewerRun, wait_viewer_watching, watch
 
 
 def test_the_summary_holds_the_error_counts_given_to_it():
@@ -22,30 +22,21 @@ def test_the_summary_holds_the_error_counts_given_to_it():
 
 
 def test_a_clean_run_counts_no_errors(xserver, tmp_path, shm_path):
-    agent = start_agent(shm_path, (320, 240), fps=30, cursor=False)
-    try:
-        with ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=320x240") as viewer:
-            wait_viewer_watching(shm_path)
-            time.sleep(0.5)
-            stats, _ = viewer.finish()
-    finally:
-        stop_process(agent)
+    with running_agent(shm_path, (320, 240), fps=30, cursor=False):
+        stats, _ = watch(xserver, tmp_path, shm_path, 0.5, "win:size=320x240")
     assert stats["frames_received"] > 0 and stats["error_counts"] == {}, stats
 
 
 def test_the_file_removed_under_the_window_is_counted(xserver, tmp_path, shm_path):
     """The shared-memory file removed while the window shows frames: the window waits for it, the agent
     creates it again, frames come back, and --stats-json counts the loss once (ShmLost)."""
-    agent = start_agent(shm_path, (320, 240), fps=30, cursor=False)
-    try:
-        with ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=320x240", flags=("-v",)) as viewer:
-            wait_viewer_watching(shm_path)
-            shm_path.unlink()
-            wait_for(shm_path.exists, 10, "the agent to create the file again")
-            wait_viewer_watching(shm_path)   # the window took up the new session
-            time.sleep(0.5)
-            stats, _ = viewer.finish()
-    finally:
-        stop_process(agent)
+    with (running_agent(shm_path, (320, 240), fps=30, cursor=False),
+          ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=320x240", flags=("-v",)) as viewer):
+        wait_viewer_watching(shm_path)
+        shm_path.unlink()
+        wait_for(shm_path.exists, 10, "the agent to create the file again")
+        wait_viewer_watching(shm_path)   # the window took up the new session
+        time.sleep(0.5)
+        stats, _ = viewer.finish()
     assert stats["error_counts"] == {"ShmLost": 1}, stats
     assert stats["state"] == "CONNECTED" and stats["sessions"] >= 2, stats
