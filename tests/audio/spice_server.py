@@ -9,86 +9,39 @@ import struct
 import threading
 import time
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from tests.support.spice_link import MAIN, PLAYBACK, SESSION_ID, SpiceLinkServer, send_main_init
 
-MAGIC = 0x51444552  # "REDQ"
-COMMON_CAPS = (1 << 0) | (1 << 1) | (1 << 3)  # auth selection, auth spice, mini header
-SESSION_ID = 0x5EED
+__all__ = ["SESSION_ID", "FakeSpiceServer", "playback_script"]
 
 
-class FakeSpiceServer:
-    """``script`` is a list of (message type, payload bytes, seconds to wait after sending it)."""
+class FakeSpiceServer(SpiceLinkServer):
+    """``script`` is a list of (message type, payload bytes, seconds to wait after sending it); ``done`` is
+    set once it has been played."""
 
     def __init__(self, script: list[tuple[int, bytes, float]]):
+        super().__init__()
         self.script = script
-        self.port = 0
-        self.linked: list[int] = []  # channel types, in link order
-        self.connection_ids: list[int] = []  # the connection id each link carried
         self.done = threading.Event()
-        key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-        self.pub_der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo)
-        assert len(self.pub_der) == 162
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="fake-spice", daemon=True)
 
-    def __enter__(self) -> "FakeSpiceServer":
-        self._thread.start()
-        self._ready.wait(5)
-        return self
+    async def channel(self, channel_type: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if channel_type == MAIN:
+            send_main_init(writer)
+        elif channel_type == PLAYBACK:
+            await self._play(writer)
+        await super().channel(channel_type, reader, writer)
 
-    def __exit__(self, *exc) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(5)
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        await self._stop.wait()
-        self._server.close()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            magic, major, minor, size = struct.unpack("<IIII", await reader.readexactly(16))
-            body = await reader.readexactly(size)
-            conn_id, channel_type = struct.unpack_from("<IB", body)
-            reply = struct.pack("<I", 0) + self.pub_der + struct.pack("<III", 1, 0, 4 + 162 + 12)
-            reply += struct.pack("<I", COMMON_CAPS)
-            writer.write(struct.pack("<IIII", MAGIC, 2, 2, len(reply)) + reply)
-            await reader.readexactly(4)  # auth mechanism
-            await reader.readexactly(128)  # the ticket; any password is fine here
-            writer.write(struct.pack("<I", 0))
-            self.linked.append(channel_type)
-            self.connection_ids.append(conn_id)
-            if channel_type == 1:  # main
-                init = struct.pack("<8I", SESSION_ID, 1, 3, 1, 0, 0, 0, 0)
-                writer.write(struct.pack("<HI", 103, len(init)) + init)
-            elif channel_type == 3:  # inputs: INIT with no modifiers (the viewer's input client waits for it)
-                writer.write(struct.pack("<HIH", 101, 2, 0))
-            elif channel_type == 5:  # playback
-                t0 = time.monotonic()
-                elapsed = 0.0
-                for msg_type, payload, wait in self.script:
-                    writer.write(struct.pack("<HI", msg_type, len(payload)) + payload)
-                    await writer.drain()
-                    elapsed += wait
-                    delay = t0 + elapsed - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                self.done.set()
-            while await reader.read(4096):  # the client's acks and pongs
-                pass
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def _play(self, writer: asyncio.StreamWriter) -> None:
+        """The script, in real time."""
+        t0 = time.monotonic()
+        elapsed = 0.0
+        for msg_type, payload, wait in self.script:
+            writer.write(struct.pack("<HI", msg_type, len(payload)) + payload)
+            await writer.drain()
+            elapsed += wait
+            delay = t0 + elapsed - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        self.done.set()
 
 
 def playback_script(pcm_parts: list[tuple[bytes, list[tuple[int, bytes]]]], rate: int = 48000,

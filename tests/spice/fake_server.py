@@ -14,12 +14,8 @@ import struct
 import threading
 from typing import Awaitable, Callable
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from tests.support.spice_link import MAIN, SpiceLinkServer, send_main_init
 
-MAGIC = 0x51444552
-COMMON_CAPS = (1 << 0) | (1 << 1) | (1 << 3)  # auth selection, auth spice, mini header
-SESSION_ID = 0x5EED
 AGENT_DATA_MAX = 2048
 VDAGENT_HEADER = struct.Struct("<IIQI")
 
@@ -80,69 +76,23 @@ class AgentSide:
         await self._writer.drain()
 
 
-class FakeSpiceServer:
+class FakeSpiceServer(SpiceLinkServer):
     """Serves any number of sessions on 127.0.0.1; ``agent(side)`` runs once per main channel."""
 
     def __init__(self, agent: Callable[[AgentSide], Awaitable[None]] | None = None):
+        super().__init__()
         self.agent = agent
-        self.port = 0
         self.agent_error: BaseException | None = None
         self.agent_done = threading.Event()
-        key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-        self._pub = key.public_key().public_bytes(serialization.Encoding.DER,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="fake-spice", daemon=True)
 
-    def __enter__(self) -> "FakeSpiceServer":
-        self._thread.start()
-        assert self._ready.wait(5), "the fake SPICE server did not start"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(5)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        await self._stop.wait()
-        server.close()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            _magic, _major, _minor, size = struct.unpack("<IIII", await reader.readexactly(16))
-            body = await reader.readexactly(size)
-            _conn_id, channel_type = struct.unpack_from("<IB", body)
-            reply = struct.pack("<I", 0) + self._pub + struct.pack("<III", 1, 0, 4 + 162 + 12)
-            reply += struct.pack("<I", COMMON_CAPS)
-            writer.write(struct.pack("<IIII", MAGIC, 2, 2, len(reply)) + reply)
-            await reader.readexactly(4 + 128)  # auth mechanism, ticket
-            writer.write(struct.pack("<I", 0))
-            if channel_type == 1:
-                await self._main_channel(reader, writer)
-            else:
-                if channel_type == 3:
-                    writer.write(struct.pack("<HIH", 101, 2, 0))  # INPUTS INIT
-                while await reader.read(4096):
-                    pass
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def channel(self, channel_type: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if channel_type == MAIN:
+            await self._main_channel(reader, writer)
+        else:
+            await super().channel(channel_type, reader, writer)
 
     async def _main_channel(self, reader, writer) -> None:
-        init = struct.pack("<8I", SESSION_ID, 1, 3, 1, 1, 10, 0, 0)  # agent connected, 10 tokens for the client
-        writer.write(struct.pack("<HI", 103, len(init)) + init)
+        send_main_init(writer, agent_tokens=10)
         side = AgentSide(writer)
         task = None
         try:
