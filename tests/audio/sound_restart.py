@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 from tests.audio.signals import dominant_freq, rms
 from tests.support.process import stop_process
 from tests.support.pulse import PulseDaemon, die_with_parent, start_pulse, stop_pulse
+from tests.support.threads import LoopThread
 from tests.support.vm import free_port
 
 TONES = (440.0, 660.0)
@@ -34,22 +34,18 @@ RATE = 48000
 FRAMES = 288  # 6 ms per datagram: 1152 bytes of 16-bit stereo
 
 
-class ToneSender:
-    """Scream UDP 48 kHz 16-bit stereo, a continuous tone per channel, paced in real time."""
+class ToneSender(LoopThread):
+    """Scream UDP 48 kHz 16-bit stereo, a continuous tone per channel, paced in real time, while in a
+    ``with`` block."""
+
+    JOIN_SECONDS = 2.0
 
     def __init__(self, port: int):
         self.port = port
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-tone-sender", daemon=True)
+        super().__init__("test-tone-sender")
 
-    def __enter__(self) -> "ToneSender":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(2)
+    def _close(self) -> None:
         self._sock.close()
 
     def _run(self) -> None:

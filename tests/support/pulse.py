@@ -16,7 +16,6 @@ import signal
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 from kvmfr_client.audio import pulse
 from kvmfr_client.audio.formats import SINK_7_1_POSITIONS
 from tests.support.process import stop_process
+from tests.support.threads import LoopThread
 
 SINK_CHANNEL_MAP = "front-left,front-right,front-center,lfe,rear-left,rear-right,side-left,side-right"
 # kvmfr_guest stands in for a Linux guest's own sound card in the guest-sender tests.
@@ -61,8 +61,9 @@ class PulseDaemon:
         return Recorder(self.server, sink + ".monitor", SINKS[sink], channels)
 
 
-class Recorder:
-    """Records a Pulse source (a null sink's monitor) in a thread, noting when each frame reached the sink."""
+class Recorder(LoopThread):
+    """Records a Pulse source (a null sink's monitor) in a thread while in a ``with`` block, noting when each
+    frame reached the sink."""
 
     BLOCK_SECONDS = 0.005
 
@@ -78,15 +79,7 @@ class Recorder:
         # (index of the block's last frame + 1, monotonic time that frame reached the sink)
         self._marks: list[tuple[int, float]] = []
         self._frames = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-recorder", daemon=True)
-
-    def __enter__(self) -> "Recorder":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        super().__init__("test-recorder")
 
     def _run(self) -> None:
         nbytes = self.block * 4 * self.channels
@@ -103,11 +96,12 @@ class Recorder:
             self._marks.append((self._frames, now - lat))
 
     def stop(self) -> np.ndarray:
-        if self._thread.is_alive():
-            self._stop.set()
-            self._thread.join(timeout=3)
-            self._stream.close()
+        """Stop recording; what was recorded."""
+        super().stop()
         return self.audio()
+
+    def _close(self) -> None:
+        self._stream.close()
 
     def audio(self) -> np.ndarray:
         if not self._blocks:
