@@ -20,13 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
 from kvmfr_client.config import exits
 from kvmfr_client.core import errors
 from kvmfr_client.core import session as session_mod
 from kvmfr_client.core.formats import FrameType
 from kvmfr_client.core.testpattern import Pattern, PatternKind, read_stored_code
+from kvmfr_client.viewer.stats import Series
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,9 @@ class ReaderResult:
     width: int = 0
     height: int = 0
     ups: float = 0.0
-    latency_ms: list = field(default_factory=list)   # capture -> copied (same machine, same clock)
-    copy_ms: list = field(default_factory=list)
+    # Bounded sample arrays (viewer.stats.Series), so a reader left running for hours stays flat.
+    latency_ms: Series = field(default_factory=Series)   # capture -> copied (same machine, same clock)
+    copy_ms: Series = field(default_factory=Series)
     state: str = ""
     elapsed_s: float = 0.0
     truncated_frames: int = 0     # frames cut short by the host (they did not fit): not verified
@@ -55,16 +55,14 @@ class ReaderResult:
     error: str | None = None      # why the shared memory could not be read at all
 
     def to_json(self) -> dict:
-        def pct(values, q):
-            return round(float(np.percentile(values, q)), 3) if values else None
         return {
             "frames": self.frames, "ups": round(self.ups, 2), "pattern_errors": self.pattern_errors,
             "pattern_frames": self.pattern_frames, "serial_gaps": self.serial_gaps,
             "cursor_updates": self.cursor_updates, "cursor_shapes": self.cursor_shapes,
             "session_restarts": self.session_restarts, "host": self.host, "format": self.format,
             "width": self.width, "height": self.height, "data_errors": self.data_errors,
-            "capture_to_copied_ms_p50": pct(self.latency_ms, 50), "capture_to_copied_ms_p99": pct(self.latency_ms, 99),
-            "copy_ms_p50": pct(self.copy_ms, 50), "copy_ms_p99": pct(self.copy_ms, 99),
+            "capture_to_copied_ms_p50": self.latency_ms.p(50), "capture_to_copied_ms_p99": self.latency_ms.p(99),
+            "copy_ms_p50": self.copy_ms.p(50), "copy_ms_p99": self.copy_ms.p(99),
             "truncated_frames": self.truncated_frames,
             "state": self.state, "elapsed_s": round(self.elapsed_s, 3), "error": self.error,
         }
@@ -173,7 +171,7 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
                 result.serial_gaps += 1
             last_serial = frame.serial
             result.format, result.width, result.height = frame.type.name, frame.width, frame.height
-            result.copy_ms.append((frame.t_copy_end_ns - frame.t_copy_start_ns) / 1e6)
+            result.copy_ms.add((frame.t_copy_end_ns - frame.t_copy_start_ns) / 1e6)
             if frame.truncated or frame.data_height < frame.height:
                 _truncated(frame, session, result)
             elif verify:
@@ -216,7 +214,7 @@ def _verify(frame, patterns: dict, result: ReaderResult) -> None:
         return   # not the agent's pattern (a real guest): nothing to verify
     kind, serial, t_us = code
     result.pattern_frames += 1
-    result.latency_ms.append((frame.t_copy_end_ns // 1000 - t_us) / 1000.0)
+    result.latency_ms.add((frame.t_copy_end_ns // 1000 - t_us) / 1000.0)
     key = (frame.width, frame.height, frame.type, kind)
     try:
         if key not in patterns:

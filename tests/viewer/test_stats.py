@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 
-from kvmfr_client.viewer.stats import Stats
+from kvmfr_client.viewer.stats import Series, Stats
 from tests.support.agent import running_agent
 from tests.support.process import wait_for
 from tests.viewer.agent import ViewerRun, wait_viewer_watching, watch
+
+
+def test_timing_samples_cost_no_memory_per_frame_and_stop_at_their_cap():
+    # The 60-minute vandal soak saw the window's memory creep up by a list entry per frame and series;
+    # samples now fill an array reserved up front, and stop at the cap.
+    series = Series()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(150_000):
+            series.add(i % 17 / 10)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, f"{grown} bytes for 150000 samples"
+    assert len(series.values) == 100_000
+    assert series.p(50) == 0.8 and series.recent_avg() is not None
 
 
 def test_the_summary_holds_the_error_counts_given_to_it():
