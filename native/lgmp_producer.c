@@ -30,6 +30,7 @@ struct prod_queue {
     uint32_t index;
     uint32_t num_messages;
     uint32_t write_index;        /* producer-private write position */
+    uint64_t bad_since[LGMP_MAX_SUBS];   /* our clock (ms) when we first saw a slot kicked (BAD); 0: not */
     struct lgmp_header_queue *q;
     struct lgmp_header_message *ring;
 };
@@ -190,6 +191,7 @@ static int create_queue(struct kv_producer *p, struct prod_queue *pq, uint32_t i
     pq->index = index;
     pq->num_messages = n;
     pq->write_index = 0;
+    memset(pq->bad_since, 0, sizeof pq->bad_since);
     pq->q = q;
     pq->ring = (struct lgmp_header_message *)(p->shm.base + off);
     return LGMP_OK;
@@ -465,6 +467,38 @@ static int post_wait(struct kv_producer *p, struct prod_queue *pq, uint32_t udat
 
 /* ---- tick: heartbeat, garbage collection, client messages, re-posts --------------------- */
 
+/* Subscriber slots nobody can use again unless we free them (caller holds the queue lock). A kicked
+ * (BAD) slot is reclaimed by the next client that subscribes once the shared timeout[] has passed by the
+ * shared heartbeat; but both are guest-writable, and a client reclaims only when some slot is ON. So:
+ * a BAD bit without its ON bit (no subscriber ever is in that state) is cleared at once, and a slot
+ * BAD for longer than a subscriber timeout by our own clock is freed here, as that client would. Without
+ * this, subs = 0x00000000ffffffff (all BAD, none ON) or 32 kicked slots with far-future timeouts leave
+ * no slot to subscribe to: no reader, so the agent (idle without subscribers) never posts again. */
+static uint64_t free_dead_slots(struct prod_queue *pq, struct lgmp_header_queue *q, uint64_t subs, uint64_t now)
+{
+    for (uint32_t i = 0; i < LGMP_MAX_SUBS; ++i) {
+        uint32_t bit = 1u << i;
+        if (!(SUBS_BAD(subs) & bit)) {
+            pq->bad_since[i] = 0;
+            continue;
+        }
+        if (!(SUBS_ON(subs) & bit)) {
+            subs &= ~SUBS_BIT_BAD(i);
+            pq->bad_since[i] = 0;
+            continue;
+        }
+        if (!pq->bad_since[i]) {
+            pq->bad_since[i] = now;   /* kicked by someone else: start our own clock */
+        } else if (now - pq->bad_since[i] > KVMFR_SUB_TIMEOUT_MS) {
+            subs &= ~(SUBS_BIT_ON(i) | SUBS_BIT_BAD(i));
+            STORE(&q->timeout[i], 0);
+            STORE(&q->clientID[i], 0);
+            pq->bad_since[i] = 0;
+        }
+    }
+    return subs;
+}
+
 static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
 {
     struct lgmp_header_queue *q = pq->q;
@@ -484,7 +518,9 @@ static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
                      count, (pq->write_index + n - (start < n ? start : 0)) % n);
         return;
     }
+    uint64_t subs = free_dead_slots(pq, q, LOAD_SC(&q->subs), now);
     if (count == 0) {
+        STORE_SC(&q->subs, subs);
         kv_unlock(&q->lock);
         return;
     }
@@ -494,7 +530,6 @@ static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
         msg_timeout = now + KVMFR_SUB_TIMEOUT_MS;
         STORE_SC(&q->msgTimeout, msg_timeout);
     }
-    uint64_t subs = LOAD_SC(&q->subs);
     for (uint32_t walked = 0; walked < n && count > 0; ++walked) {
         struct lgmp_header_message *m = &pq->ring[start];
         uint32_t pend = LOAD_SC(&m->pendingSubs) & SUBS_ON(subs);
@@ -503,8 +538,10 @@ static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
             /* These subscribers missed the deadline: mark them bad and release the message. */
             subs |= new_bad;
             for (uint32_t i = 0; i < LGMP_MAX_SUBS; ++i)
-                if (new_bad & (1u << i))
+                if (new_bad & (1u << i)) {
                     STORE(&q->timeout[i], now + KVMFR_SUB_TIMEOUT_MS);
+                    pq->bad_since[i] = now;
+                }
             STORE_SC(&m->pendingSubs, 0);
             pend = 0;
         }
