@@ -493,6 +493,9 @@ static uint64_t free_dead_slots(struct prod_queue *pq, struct lgmp_header_queue 
             subs &= ~(SUBS_BIT_ON(i) | SUBS_BIT_BAD(i));
             STORE(&q->timeout[i], 0);
             STORE(&q->clientID[i], 0);
+            /* The next owner must not inherit this one's pending bits (a B7 client does not clear them). */
+            for (uint32_t m = 0; m < pq->num_messages; ++m)
+                FETCH_AND(&pq->ring[m].pendingSubs, ~bit);
             pq->bad_since[i] = 0;
         }
     }
