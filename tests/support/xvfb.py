@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import pytest
 
@@ -32,32 +33,45 @@ class XServer:
         stop_process(self.proc, read_output=False)
 
 
+def xvfb_argv(exe: str, wfd: int, width: int, height: int, depth: int = 24) -> list[str]:
+    """Xvfb's command line: a free display number written to ``wfd`` when it is ready (-displayfd)."""
+    return [exe, "-displayfd", str(wfd), "-screen", "0", f"{width}x{height}x{depth}",
+            "-nolisten", "tcp", "-noreset", "+extension", "GLX", "-ac"]
+
+
+def read_display(rfd: int, alive: Callable[[], bool], timeout: float = 20.0) -> str | None:
+    """The display (":N") Xvfb writes to the read end of its -displayfd pipe, which this closes; None if
+    it ended or said nothing within ``timeout``."""
+    number = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while not number.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not alive():
+                return None
+            ready, _, _ = select.select([rfd], [], [], left)
+            if ready:
+                chunk = os.read(rfd, 16)
+                if not chunk:
+                    return None
+                number += chunk
+    finally:
+        os.close(rfd)
+    return ":" + number.decode().strip()
+
+
 def start_xvfb(width: int = 1920, height: int = 1080, depth: int = 24) -> XServer:
     """Start Xvfb on a free display number; fail the test with a clear message if it cannot start."""
     exe = shutil.which("Xvfb")
     if exe is None:
         pytest.fail("Xvfb is not installed: run `scripts/setup.sh test` (apt-get install xvfb)")
     rfd, wfd = os.pipe()
-    proc = subprocess.Popen(
-        [exe, "-displayfd", str(wfd), "-screen", "0", f"{width}x{height}x{depth}",
-         "-nolisten", "tcp", "-noreset", "+extension", "GLX", "-ac"],
-        pass_fds=(wfd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(xvfb_argv(exe, wfd, width, height, depth),
+                            pass_fds=(wfd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     os.close(wfd)
-    number = b""
-    deadline = time.monotonic() + 20
-    try:
-        while not number.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else ""
-                proc.kill()
-                pytest.fail(f"Xvfb did not start within 20 s: {err.strip()[-500:]}")
-            ready, _, _ = select.select([rfd], [], [], left)
-            if ready:
-                chunk = os.read(rfd, 16)
-                if not chunk:
-                    break
-                number += chunk
-    finally:
-        os.close(rfd)
-    return XServer(display=":" + number.decode().strip(), proc=proc, width=width, height=height)
+    display = read_display(rfd, lambda: proc.poll() is None)
+    if display is None:
+        err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else ""
+        proc.kill()
+        pytest.fail(f"Xvfb did not start within 20 s: {err.strip()[-500:]}")
+    return XServer(display=display, proc=proc, width=width, height=height)

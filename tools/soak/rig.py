@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
 import tempfile
@@ -154,31 +153,20 @@ class Rig:
         return env
 
     def _start_xvfb(self) -> str:
+        from tests.support.xvfb import read_display, xvfb_argv   # the tests' Xvfb start, shared
+
         exe = shutil.which("Xvfb")
         if exe is None:
             raise SoakSetupError("Xvfb is not installed: run `scripts/setup.sh test` (apt-get install xvfb)")
         rfd, wfd = os.pipe()
         w, h = self.size
-        proc_child = self.children.start("xvfb", [exe, "-displayfd", str(wfd), "-screen", "0", f"{max(w, 640)}x{max(h, 480)}x24",
-                                                  "-nolisten", "tcp", "-noreset", "+extension", "GLX", "-ac"],
+        proc_child = self.children.start("xvfb", xvfb_argv(exe, wfd, max(w, 640), max(h, 480)),
                                          env=self.env, pass_fds=(wfd,))
         os.close(wfd)
-        number = b""
-        deadline = time.monotonic() + 20
-        try:
-            while not number.endswith(b"\n"):
-                left = deadline - time.monotonic()
-                if left <= 0 or not proc_child.alive():
-                    raise SoakSetupError(f"Xvfb did not start within 20 s: {proc_child.tail()}")
-                ready, _, _ = select.select([rfd], [], [], left)
-                if ready:
-                    chunk = os.read(rfd, 16)
-                    if not chunk:
-                        raise SoakSetupError(f"Xvfb did not start: {proc_child.tail()}")
-                    number += chunk
-        finally:
-            os.close(rfd)
-        return ":" + number.decode().strip()
+        display = read_display(rfd, proc_child.alive)
+        if display is None:
+            raise SoakSetupError(f"Xvfb did not start within 20 s: {proc_child.tail()}")
+        return display
 
     # -- watching --------------------------------------------------------------------------------------
     def start_rss_sampler(self, interval_s: float = 1.0) -> None:
