@@ -35,14 +35,6 @@ class Recovery:
         self.after_ns = 0
         self.got_ns: int | None = None
 
-    def reconnected(self, t_ns: int) -> None:
-        """A reader that reports no capture stamps (the headless reader) took up a session at ``t_ns``: a
-        recovery mark only (kept with the captures, so a recovery armed just after it still sees it), not a
-        frame, so it never hides a wait between frames."""
-        with self._lock:
-            self.captures.append((t_ns, t_ns // 1000))
-            self.recovery.see(t_ns, t_ns // 1000)
-
     def arm(self, t0_ns: int, captured_after_ns: int) -> None:
         self.armed_ns, self.after_ns, self.got_ns = t0_ns, captured_after_ns, None
 
