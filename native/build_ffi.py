@@ -1,6 +1,6 @@
 """cffi (API mode) build of the native helper, run by `pip install .` through setup.py's cffi_modules.
 
-The cdef is read from native/wire.h and native/kv_api.h themselves, so the layouts and constants
+The cdef is read from native/wire.h, native/wire_master.h and native/kv_api.h themselves, so the layouts and constants
 Python sees are the ones the C code was compiled with.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-HEADERS = ("wire.h", "kv_api.h")
+HEADERS = ("wire.h", "wire_master.h", "kv_api.h")
 SOURCES = ("common.c", "guard.c", "lgmp_client.c", "lgmp_producer.c")
 
 

@@ -1,4 +1,7 @@
-/* The native helper's API: the LGMP 6 / KVMFR 20 client and producer.
+/* The native helper's API: the client and producer of both Looking Glass protocols, B7 (LGMP 6 /
+ * KVMFR 20, wire.h) and master (LGMP 12 / KVMFR 34, wire_master.h). The client picks the protocol
+ * from what the memory holds at each session init; the producer writes the one its kv_host_info's
+ * lgmp_version names (6 or 12).
  *
  * Like wire.h this is parsed by cffi's cdef, so it stays plain. Handles are opaque; everything the
  * guest wrote reaches Python only through the copied-and-checked structs below.
@@ -84,6 +87,25 @@ struct kv_frame_info {
     uint64_t t_copy_start_ns;
     uint64_t t_copy_end_ns;
     uint64_t bytes_copied;
+    /* KVMFR 34 only (all 0 from a B7 host). */
+    uint32_t sdr_white_level;   /* nits; 0 = not given */
+    uint32_t timing_valid;      /* 1: the host's stage durations below belong to this frame */
+    uint32_t timing_flags;
+    uint32_t hdr_primaries[6];  /* mastering display primaries (R x,y, G x,y, B x,y), 0.00002 units */
+    uint32_t hdr_white_point[2];
+    uint32_t hdr_max_luminance; /* cd/m^2 */
+    uint32_t hdr_min_luminance; /* 0.0001 cd/m^2 */
+    uint32_t hdr_max_cll;
+    uint32_t hdr_max_fall;
+    uint32_t schedule_generation;
+    uint32_t schedule_epoch;
+    uint32_t schedule_deadline_serial;
+    uint64_t host_capture_ns;   /* the host's stage durations (ns) */
+    uint64_t host_post_process_ns;
+    uint64_t host_copy_ns;
+    uint64_t host_ready_ns;
+    uint64_t host_hold_ns;
+    uint64_t host_ready_lead_ns;
 };
 
 struct kv_cursor_info {
@@ -98,6 +120,7 @@ struct kv_cursor_info {
     uint32_t pitch;
     uint32_t shape_size;        /* bytes copied into the caller's buffer (0 without SHAPE) */
     uint64_t t_seen_ns;
+    uint32_t sdr_white_level;   /* KVMFR 34: nits (0 from a B7 host) */
 };
 
 struct kv_queue_stats {
@@ -159,6 +182,8 @@ int      kv_client_cursor_next(struct kv_client *c, struct kv_cursor_info *ci, u
                                struct kv_error *err);
 int      kv_client_send(struct kv_client *c, const uint8_t *data, uint32_t size, uint32_t *serial, struct kv_error *err);
 int      kv_client_set_cursor_pos(struct kv_client *c, int32_t x, int32_t y, uint32_t timeout_ms, struct kv_error *err);
+/* KVMFR 34 hosts that advertise KVMFR_FEATURE_WINDOWSIZE: ask the guest for a w x h display. */
+int      kv_client_set_window_size(struct kv_client *c, uint32_t w, uint32_t h, struct kv_error *err);
 int      kv_client_queue_stats(struct kv_client *c, uint32_t queue_id, struct kv_queue_stats *st);
 /* Snapshots: move a subscribed queue's read position to `pos` (e.g. the newest message of a dump). */
 int      kv_client_set_read_pos(struct kv_client *c, uint32_t queue_id, uint32_t pos, struct kv_error *err);

@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "wire.h"
+#include "wire_master.h"
 #include "kv_api.h"
 #include "wire_check.h"
 

@@ -901,6 +901,16 @@ int kv_client_set_cursor_pos(struct kv_client *c, int32_t x, int32_t y, uint32_t
     return LGMP_OK;
 }
 
+int kv_client_set_window_size(struct kv_client *c, uint32_t w, uint32_t h, struct kv_error *err)
+{
+    if (!(c->features & KVMFR_FEATURE_WINDOWSIZE))
+        return kv_fail(err, KV_ERR_NOT_READY, "kvmfr.features", c->features, KVMFR_FEATURE_WINDOWSIZE,
+                       "the host cannot resize the guest display (no WINDOWSIZE feature)");
+    struct kvmfr_window_size msg = { .type = KVMFR_MESSAGE_WINDOWSIZE, .w = w, .h = h };
+    uint32_t serial;
+    return kv_client_send(c, (const uint8_t *)&msg, sizeof msg, &serial, err);
+}
+
 int kv_client_queue_stats(struct kv_client *c, uint32_t queue_id, struct kv_queue_stats *st)
 {
     struct kv_queue_state *qs = queue_by_id(c, queue_id);
