@@ -26,6 +26,8 @@ class CursorFlags(enum.IntFlag):
     POSITION = lib.CURSOR_FLAG_POSITION
     VISIBLE = lib.CURSOR_FLAG_VISIBLE
     SHAPE = lib.CURSOR_FLAG_SHAPE
+    COLOR_TRANSFORM = lib.CURSOR_FLAG_COLOR_TRANSFORM   # KVMFR 34
+    VISIBLE_VALID = lib.CURSOR_FLAG_VISIBLE_VALID       # KVMFR 34: VISIBLE says something only with this
 
 
 @dataclass
@@ -53,6 +55,7 @@ class CursorEvent:
     visible: bool
     shape: CursorShape | None   # set when the message carried a new shape
     t_seen_ns: int = 0
+    sdr_white_level: int = 0    # KVMFR 34: nits of SDR white for the shape (0: not given, B7)
 
     @property
     def has_position(self) -> bool:

@@ -36,6 +36,7 @@ class FrameFlags(enum.IntFlag):
     TRUNCATED = lib.FRAME_FLAG_TRUNCATED
     HDR = lib.FRAME_FLAG_HDR
     HDR_PQ = lib.FRAME_FLAG_HDR_PQ
+    HDR_METADATA = lib.FRAME_FLAG_HDR_METADATA     # KVMFR 34: the frame carries HDR static metadata
 
 
 PACKED_24 = (FrameType.BGR_32, FrameType.RGB_24)

@@ -150,6 +150,21 @@ class HostInfo:
     def can_set_cursor_pos(self) -> bool:
         return bool(self.features & lib.KVMFR_FEATURE_SETCURSORPOS)
 
+    @property
+    def can_set_window_size(self) -> bool:
+        """KVMFR 34 hosts that follow the client's window size (Looking Glass's ``win:setGuestRes``)."""
+        return self.kvmfr_version == lib.KVMFR34_VERSION and bool(self.features & lib.KVMFR_FEATURE_WINDOWSIZE)
+
+    @property
+    def protocol(self) -> dict[str, int]:
+        """What the headless reader's JSON reports: ``{"lgmp": 6|12, "kvmfr": 20|34}``."""
+        return {"lgmp": self.lgmp_version, "kvmfr": self.kvmfr_version}
+
+    @property
+    def protocol_name(self) -> str:
+        """The Looking Glass release that speaks this protocol: "B7" or "master"."""
+        return "master" if self.lgmp_version == lib.LGMP12_PROTOCOL_VERSION else "B7"
+
     def describe(self) -> str:
         parts = [f"Looking Glass host {self.hostver or '?'}"]
         if self.capture:
@@ -166,6 +181,56 @@ class HostInfo:
             cpus=int(info.cpus), cores=int(info.cores), sockets=int(info.sockets), model=cstr(info.model),
             uuid=bytes(ffi.buffer(info.uuid, 16)), lgmp_version=int(info.lgmp_version),
             kvmfr_version=int(info.kvmfr_version))
+
+
+@dataclass(frozen=True)
+class HostTimings:
+    """The host's own durations for one frame (KVMFR 34), in nanoseconds; only timings the host
+    marked valid for this very frame become one of these."""
+
+    capture_ns: int
+    post_process_ns: int
+    copy_ns: int
+    ready_ns: int
+    hold_ns: int
+    ready_lead_ns: int
+    phase_valid: bool = False
+
+    STAGES = ("capture", "post_process", "copy", "ready", "hold", "ready_lead")
+
+    def as_ms(self) -> dict[str, float]:
+        return {name: getattr(self, name + "_ns") / 1e6 for name in self.STAGES}
+
+    @classmethod
+    def from_native(cls, fi) -> "HostTimings | None":
+        if not fi.timing_valid:
+            return None
+        return cls(capture_ns=int(fi.host_capture_ns), post_process_ns=int(fi.host_post_process_ns),
+                   copy_ns=int(fi.host_copy_ns), ready_ns=int(fi.host_ready_ns), hold_ns=int(fi.host_hold_ns),
+                   ready_lead_ns=int(fi.host_ready_lead_ns),
+                   phase_valid=bool(fi.timing_flags & lib.KVMFR_FRAME_TIMING_PHASE_VALID))
+
+
+@dataclass(frozen=True)
+class HdrMetadata:
+    """HDR static metadata of a KVMFR 34 frame (SMPTE ST 2086 + CTA-861.3), in natural units."""
+
+    primaries: tuple[tuple[float, float], tuple[float, float], tuple[float, float]]   # CIE xy of R, G, B
+    white_point: tuple[float, float]
+    max_luminance: float        # nits
+    min_luminance: float        # nits
+    max_cll: int                # nits
+    max_fall: int               # nits
+
+    @classmethod
+    def from_native(cls, fi) -> "HdrMetadata | None":
+        if not fi.flags & lib.FRAME_FLAG_HDR_METADATA:
+            return None
+        p = [int(v) * 0.00002 for v in fi.hdr_primaries[0:6]]
+        return cls(primaries=((p[0], p[1]), (p[2], p[3]), (p[4], p[5])),
+                   white_point=(int(fi.hdr_white_point[0]) * 0.00002, int(fi.hdr_white_point[1]) * 0.00002),
+                   max_luminance=float(fi.hdr_max_luminance), min_luminance=int(fi.hdr_min_luminance) * 0.0001,
+                   max_cll=int(fi.hdr_max_cll), max_fall=int(fi.hdr_max_fall))
 
 
 @dataclass
@@ -191,6 +256,9 @@ class Frame:
     t_seen_ns: int = 0
     t_copy_start_ns: int = 0
     t_copy_end_ns: int = 0
+    sdr_white_level: int = 0                 # KVMFR 34: nits of SDR white (0: not given, B7)
+    host_timings: HostTimings | None = None  # KVMFR 34: the host's stage durations, when valid
+    hdr_metadata: HdrMetadata | None = None  # KVMFR 34: with FrameFlags.HDR_METADATA
 
     @property
     def truncated(self) -> bool:
@@ -207,7 +275,9 @@ class Frame:
             stride=int(fi.stride), rotation=Rotation(fi.rotation), flags=FrameFlags(fi.flags),
             damage=tuple((int(r.x), int(r.y), int(r.width), int(r.height)) for r in fi.damage[0:fi.damage_count]),
             pixels=pixels, damage_only=damage_only, t_seen_ns=int(fi.t_seen_ns),
-            t_copy_start_ns=int(fi.t_copy_start_ns), t_copy_end_ns=int(fi.t_copy_end_ns))
+            t_copy_start_ns=int(fi.t_copy_start_ns), t_copy_end_ns=int(fi.t_copy_end_ns),
+            sdr_white_level=int(fi.sdr_white_level), host_timings=HostTimings.from_native(fi),
+            hdr_metadata=HdrMetadata.from_native(fi))
 
 
 def recommended_shm_size(width: int, height: int, bytes_per_pixel: int = 4) -> int:
@@ -541,11 +611,25 @@ class Session:
             height = int(ci.height) // 2 if ctype == CursorType.MONOCHROME else int(ci.height)
             shape = CursorShape(type=ctype, width=int(ci.width), height=height, hx=int(ci.hx), hy=int(ci.hy),
                                 pitch=int(ci.pitch), data=bytes(ffi.buffer(self._shape_buf, ci.shape_size)))
-        self._cursor_visible = bool(flags & CursorFlags.VISIBLE)
+        # KVMFR 34 hosts say whether VISIBLE means anything (VISIBLE_VALID); B7's always does.
+        if self.host is None or self.host.kvmfr_version != lib.KVMFR34_VERSION or flags & CursorFlags.VISIBLE_VALID:
+            self._cursor_visible = bool(flags & CursorFlags.VISIBLE)
         return CursorEvent(flags=flags, x=int(ci.x), y=int(ci.y), visible=self._cursor_visible, shape=shape,
-                           t_seen_ns=int(ci.t_seen_ns))
+                           t_seen_ns=int(ci.t_seen_ns), sdr_white_level=int(ci.sdr_white_level))
 
     # ---- client -> host ----------------------------------------------------------------------
+
+    def set_window_size(self, width: int, height: int) -> None:
+        """Ask a KVMFR 34 host that advertises it (:attr:`HostInfo.can_set_window_size`) for a guest
+        display of width x height; the new resolution then arrives like any host restart."""
+        if not self._ensure_connected():
+            raise errors.HostNotRunning(self.status_message)
+        err = new_error()
+        self._gate.enter()
+        try:
+            check(lib.kv_client_set_window_size(self._c, int(width), int(height), err), err)
+        finally:
+            self._gate.leave()
 
     def set_cursor_pos(self, x: int, y: int, timeout: float = 0.5) -> None:
         """Ask the host to move the guest pointer (hotspot) to x, y; waits for its acknowledgement."""
