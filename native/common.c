@@ -134,6 +134,28 @@ void kv_frame_info_to_wire(struct kvmfr_frame *f, const struct kv_frame_info *fi
     memcpy(f->damageRects, fi->damage, fi->damage_count * sizeof fi->damage[0]);
 }
 
+void kv_frame_info_from_wire34(struct kv_frame_info *fi, const struct kvmfr34_frame *f)
+{
+#define COPY(info, wire) fi->info = f->wire;
+    KV_FRAME_FIELDS(COPY)
+    KV_FRAME34_FIELDS(COPY)
+#undef COPY
+    for (int i = 0; i < 6; ++i)
+        fi->hdr_primaries[i] = f->hdrDisplayPrimary[i];
+    memcpy(fi->damage, f->damageRects, f->damageRectsCount * sizeof f->damageRects[0]);
+}
+
+void kv_frame_info_to_wire34(struct kvmfr34_frame *f, const struct kv_frame_info *fi)
+{
+#define COPY(info, wire) f->wire = fi->info;
+    KV_FRAME_FIELDS(COPY)
+    KV_FRAME34_FIELDS(COPY)
+#undef COPY
+    for (int i = 0; i < 6; ++i)
+        f->hdrDisplayPrimary[i] = (uint16_t)fi->hdr_primaries[i];
+    memcpy(f->damageRects, fi->damage, fi->damage_count * sizeof fi->damage[0]);
+}
+
 uint64_t kv_recommended_shm_size(uint32_t width, uint32_t height, uint32_t bytes_per_pixel)
 {
     /* B7 docs: W*H*BPP*2 bytes, in MiB, plus 10 MiB, rounded up to a power of two. */

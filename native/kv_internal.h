@@ -85,6 +85,23 @@ void kv_rect_columns(const struct kvmfr_damage_rect *r, uint32_t type, uint64_t 
 void kv_frame_info_from_wire(struct kv_frame_info *fi, const struct kvmfr_frame *f);
 void kv_frame_info_to_wire(struct kvmfr_frame *f, const struct kv_frame_info *fi);
 
+/* The KVMFR 34 fields kv_frame_info holds one to one (beside KV_FRAME_FIELDS, which KVMFR 34 keeps). */
+#define KV_FRAME34_FIELDS(X) \
+    X(sdr_white_level, sdrWhiteLevel) X(timing_flags, timingFlags) \
+    X(hdr_white_point[0], hdrWhitePoint[0]) X(hdr_white_point[1], hdrWhitePoint[1]) \
+    X(hdr_max_luminance, hdrMaxDisplayLuminance) X(hdr_min_luminance, hdrMinDisplayLuminance) \
+    X(hdr_max_cll, hdrMaxContentLightLevel) X(hdr_max_fall, hdrMaxFrameAverageLightLevel) \
+    X(schedule_generation, scheduleGeneration) X(schedule_epoch, scheduleEpoch) \
+    X(schedule_deadline_serial, scheduleDeadlineSerial) \
+    X(host_capture_ns, captureTime) X(host_post_process_ns, postProcessTime) X(host_copy_ns, copyTime) \
+    X(host_ready_ns, readyTime) X(host_hold_ns, holdTime) X(host_ready_lead_ns, readyLeadTime)
+
+/* The same for a KVMFR 34 frame header. from_wire34 leaves timing_valid to the caller (it needs the
+ * acquire load and the serial check); to_wire34 leaves timingSerial/timingValid to the producer, which
+ * publishes them after the copy. */
+void kv_frame_info_from_wire34(struct kv_frame_info *fi, const struct kvmfr34_frame *f);
+void kv_frame_info_to_wire34(struct kvmfr34_frame *f, const struct kv_frame_info *fi);
+
 /* Fill *err and return its code. */
 int kv_fail(struct kv_error *err, int code, const char *field, uint64_t value, uint64_t limit,
             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
