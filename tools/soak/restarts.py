@@ -94,7 +94,7 @@ def run_agent_restart(count: int, seed: int, log=print, window: bool = True) -> 
         report.add(Criterion(f"{name}: {what} < {RECOVERY_S} s after each restart", ok,
                              fmt_summary(s) + (f", {misses[name]} never" if misses.get(name) else "")))
         report.add(Criterion(f"{name}: alive to the end", not (r.exit or {}).get("early") and not r.track.exception,
-                             _exit(r)))
+                             r.exit_text()))
     report.add(Criterion("agent start (kill -> session up), not judged", True, fmt_summary(summary_ms(agent_start))
                          + f"; {mid_write} of {done} kills while a frame was being written", informative=True))
     return report
@@ -170,19 +170,8 @@ def run_viewer_restart(count: int, seed: int, log=print) -> Report:
         if r is not None:
             report.readers[name] = {"exit": r.exit, "rss": r.rss.result(), "errors": r.errors()}
             report.add(Criterion(f"{name}: alive to the end", not (r.exit or {}).get("early") and not r.track.exception,
-                                 _exit(r)))
+                                 r.exit_text()))
     return report
-
-
-def _exit(r) -> str:
-    e = r.exit or {}
-    if r.track.exception:
-        return f"exception escaped: {r.track.exception}"
-    if e.get("early"):
-        return f"exited early with status {e.get('rc')}: {e.get('tail', '')[:120]}"
-    if e.get("overdue"):
-        return "ignored SIGTERM at the end: killed"
-    return f"alive until stopped (status {e.get('rc')})"
 
 
 def run_spice_restart(count: int, seed: int, log=print) -> Report:

@@ -56,6 +56,19 @@ class Reader:
             session |= (self.result or {}).get(key) or {}
         return {f"session: {k}": v for k, v in session.items()} | dict(self.track.errors)
 
+    def exit_text(self) -> str:
+        """How it ended, in a line for the verdict table."""
+        e = self.exit or {}
+        if self.track.exception:
+            return f"exception escaped: {self.track.exception}"
+        if e.get("overdue"):
+            return f"did not end when due (its --timeout / --exit-after, or SIGTERM): killed; {e.get('tail', '')[:100]}"
+        if e.get("early"):
+            return f"exited early with status {e.get('rc')}: {e.get('tail', '')[:120]}"
+        if e.get("signal"):
+            return f"ended by signal {e['signal']}" + (" (the soak's SIGTERM)" if e.get("stopped_by_soak") else "")
+        return f"ran to the end (status {e.get('rc')})"
+
 
 class Rig:
     def __init__(self, size=(640, 360), fps: float = 30.0, warmup_s: float = 10.0, env: dict | None = None,

@@ -127,7 +127,7 @@ def run_vandal(seconds: float, seed: int, progress_s: float = 30.0, asan_env: di
         crashed = bool(r.exit and (r.exit.get("early") or r.exit.get("overdue")
                                    or (r.exit.get("signal") is not None and not r.exit.get("stopped_by_soak"))))
         report.add(Criterion(f"{name}: no crash, ends when due", not crashed and not r.track.exception,
-                             _exit_text(r)))
+                             r.exit_text()))
         report.add(Criterion(f"{name}: no frame wait > {HANG_S:.0f} s (quiet vandal, healthy agent)",
                              not hangs.get(name), f"{len(hangs.get(name, []))} hangs"
                              + (f", longest {max(hangs[name]):.1f} s" if hangs.get(name) else "")))
@@ -230,19 +230,6 @@ def _small(result: dict | None) -> dict | None:
     keep = ("frames", "pattern_errors", "session_restarts", "data_errors", "error_counts", "state",
             "frames_received", "frames_shown", "sessions", "dropped")
     return {k: result[k] for k in keep if k in result}
-
-
-def _exit_text(r) -> str:
-    e = r.exit or {}
-    if r.track.exception:
-        return f"exception escaped: {r.track.exception}"
-    if e.get("overdue"):
-        return f"did not end when due (its --timeout / --exit-after, or SIGTERM): killed; {e.get('tail', '')[:100]}"
-    if e.get("early"):
-        return f"exited early with status {e.get('rc')}: {e.get('tail', '')[:120]}"
-    if e.get("signal"):
-        return f"ended by signal {e['signal']}" + (" (the soak's SIGTERM)" if e.get("stopped_by_soak") else "")
-    return f"ran to the end (status {e.get('rc')})"
 
 
 def _kib(v) -> str:
