@@ -1,11 +1,13 @@
 // HDR -> SDR helpers shared by the conversion shaders (mirrored in kvmfr_client/viewer/hdr.py).
-// Linear values are scRGB: 1.0 = SDR white = 80 nits.
+// Linear values are scRGB: 1.0 = 80 nits; hdr_gain first puts the guest's SDR white at 1.0.
 uniform bool hdr_map;     // tone-map instead of clipping
-uniform float hdr_white;  // peak luminance / 80: the linear value that becomes the top of SDR
+uniform float hdr_gain;   // 80 / SDR white nits (1.0 when the host does not say: B7)
+uniform float hdr_white;  // peak nits / SDR white nits: the scaled value that becomes the top of SDR
 
 const float KNEE = 0.75;
 
 vec3 tone_map(vec3 x) {
+    x *= hdr_gain;
     if (!hdr_map || hdr_white <= 1.0)
         return clamp(x, 0.0, 1.0);
     // Identity below the knee; above it an extended-Reinhard roll-off that reaches 1.0 at hdr_white

@@ -1,10 +1,14 @@
-"""The HDR -> SDR mapping the conversion shaders apply (shaders/hdr.glsl), in numpy.
+"""The HDR -> SDR mapping the conversion shaders apply (shaders/hdr.glsl), in numpy, and the choice of its
+two numbers for a frame (:func:`light_for`).
 
-Tests compare the window against this; it also documents the curve: linear scRGB (1.0 = SDR white =
-80 nits) is kept as is below ``KNEE`` and rolled off above it so that ``peak_nits`` reaches SDR's top.
+Tests compare the window against this; it also documents the curve: linear scRGB is first scaled so the
+guest's SDR white becomes 1.0 (scRGB's own 1.0 is 80 nits; a KVMFR 34 host says how many nits its SDR
+white is), kept as is below ``KNEE`` and rolled off above it so that the content's peak reaches SDR's top.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,6 +16,7 @@ from kvmfr_client.core.formats import linear_to_srgb
 
 KNEE = 0.75
 SCRGB_WHITE_NITS = 80.0
+MAX_NITS = 10000.0      # PQ's ceiling: a luminance the host gives above it (or below 1) is not used
 
 _PQ_M1, _PQ_M2 = 0.1593017578125, 78.84375
 _PQ_C1, _PQ_C2, _PQ_C3 = 0.8359375, 18.8515625, 18.6875
@@ -20,8 +25,55 @@ BT2020_TO_BT709 = np.array([[1.6605, -0.5876, -0.0728],
                             [-0.0182, -0.1006, 1.1187]])
 
 
-def tone_map(x: np.ndarray, peak_nits: float, enabled: bool = True) -> np.ndarray:
-    white = peak_nits / SCRGB_WHITE_NITS
+@dataclass(frozen=True)
+class Light:
+    """The two facts one frame's mapping uses, in nits, and where the peak came from."""
+
+    peak_nits: float                         # content luminance that becomes SDR's top
+    sdr_white_nits: float = SCRGB_WHITE_NITS  # luminance of the guest's SDR white
+    source: str = "egl:peakLuminance"        # "egl:peakLuminance", "MaxCLL" or "mastering max luminance"
+
+    @property
+    def gain(self) -> float:
+        """Linear scRGB multiplier that puts the guest's SDR white at 1.0 (shader uniform hdr_gain)."""
+        return SCRGB_WHITE_NITS / self.sdr_white_nits
+
+    @property
+    def white(self) -> float:
+        """The scaled linear value that becomes SDR's top (shader uniform hdr_white)."""
+        return self.peak_nits / self.sdr_white_nits
+
+
+def _nits(value) -> float | None:
+    """A luminance the host gave, if it is one we can use (1..MAX_NITS nits)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if 1.0 <= v <= MAX_NITS else None
+
+
+def light_for(peak_option: float, sdr_white_level: int = 0, metadata=None) -> Light:
+    """The mapping's facts for one frame: the host's SDR white level (KVMFR 34; 0 from B7) and, when the
+    frame carries HDR static metadata (:class:`kvmfr_client.core.session.HdrMetadata`), its MaxCLL, else its
+    mastering display's max luminance, instead of ``egl:peakLuminance``. A value outside 1..10000 nits
+    counts as not given."""
+    sdr = _nits(sdr_white_level) or SCRGB_WHITE_NITS
+    if metadata is not None:
+        cll = _nits(metadata.max_cll)
+        if cll is not None:
+            return Light(cll, sdr, "MaxCLL")
+        mastering = _nits(metadata.max_luminance)
+        if mastering is not None:
+            return Light(mastering, sdr, "mastering max luminance")
+    return Light(float(peak_option), sdr)
+
+
+def tone_map(x: np.ndarray, peak_nits: float, enabled: bool = True,
+             sdr_white_nits: float = SCRGB_WHITE_NITS) -> np.ndarray:
+    light = Light(peak_nits, sdr_white_nits)
+    x = x * light.gain
+    white = light.white
     if not enabled or white <= 1.0:
         return np.clip(x, 0.0, 1.0)
     m = (white - KNEE) / (1.0 - KNEE)
@@ -37,6 +89,7 @@ def pq_to_scrgb(e: np.ndarray) -> np.ndarray:
     return np.maximum(nits @ BT2020_TO_BT709.T, 0.0) / SCRGB_WHITE_NITS
 
 
-def scrgb_to_srgb8(lin: np.ndarray, peak_nits: float, hdr: bool) -> np.ndarray:
+def scrgb_to_srgb8(lin: np.ndarray, peak_nits: float, hdr: bool,
+                   sdr_white_nits: float = SCRGB_WHITE_NITS) -> np.ndarray:
     """Linear scRGB (..., 3) -> 8-bit sRGB as the viewer shows it."""
-    return np.round(linear_to_srgb(tone_map(lin, peak_nits, hdr)) * 255.0).astype(np.uint8)
+    return np.round(linear_to_srgb(tone_map(lin, peak_nits, hdr, sdr_white_nits)) * 255.0).astype(np.uint8)

@@ -26,7 +26,7 @@ import numpy as np
 from OpenGL import GL
 
 from kvmfr_client.core.formats import PACKED_24, FrameFlags, FrameType, data_width
-from kvmfr_client.viewer import layout
+from kvmfr_client.viewer import hdr, layout
 from kvmfr_client.viewer.cursor_layer import CursorLayer
 from kvmfr_client.viewer.shaders import Program
 
@@ -132,6 +132,7 @@ class Renderer:
         self.width = self.height = 0
         self.flags = FrameFlags(0)
         self.frame_rotation = 0
+        self.light = hdr.Light(self.options.peak_nits)   # the HDR mapping's facts for the frame shown
         self._src_tex = 0
         self._disp_tex = 0
         self._fbo = 0
@@ -188,16 +189,22 @@ class Renderer:
         self._src_tex = self._disp_tex = self._fbo = 0
 
     def upload(self, ftype: FrameType, width: int, height: int, pixels: np.ndarray,
-               flags: FrameFlags = FrameFlags(0), damage=None, rotation: int = 0) -> str:
+               flags: FrameFlags = FrameFlags(0), damage=None, rotation: int = 0,
+               light: hdr.Light | None = None) -> str:
         """Upload one frame. ``pixels``: (rows, >=row bytes) uint8, C-contiguous rows (any row stride);
         ``damage``: rects (x, y, w, h) in frame pixels to upload alone (the texture must hold the
-        previous frame), or None for the whole frame. Returns "full" or "damage"."""
+        previous frame), or None for the whole frame; ``light``: the HDR mapping's facts for this frame
+        (:func:`kvmfr_client.viewer.hdr.light_for`), None: ``egl:peakLuminance`` alone. Returns "full" or
+        "damage"."""
         ftype = FrameType(ftype)
         if ftype != self.ftype or width != self.width or height != self.height:
             self._configure(ftype, width, height)
             damage = None
-        if not self.has_frame:
+        if light is None:
+            light = hdr.Light(self.options.peak_nits)
+        if not self.has_frame or light != self.light:   # another mapping: convert the whole frame again
             damage = None
+        self.light = light
         spec = _FORMATS[ftype]
         self.flags = FrameFlags(flags)
         self.frame_rotation = rotation
@@ -260,7 +267,8 @@ class Renderer:
             hdr = bool(self.flags & FrameFlags.HDR) or bool(self.flags & FrameFlags.HDR_PQ)
             prog.set_int("pq", bool(self.flags & FrameFlags.HDR_PQ))
             prog.set_int("hdr_map", hdr and self.options.map_hdr)
-            prog.set_float("hdr_white", self.options.peak_nits / 80.0)
+            prog.set_float("hdr_gain", self.light.gain)
+            prog.set_float("hdr_white", self.light.white)
         GL.glBindVertexArray(self.empty_vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glDisable(GL.GL_SCISSOR_TEST)

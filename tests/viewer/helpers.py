@@ -41,11 +41,14 @@ class Script:
                            "flags": int(flags), "damage": damage, "rotation": rotation})
         return self
 
-    def raw_frame(self, rows: np.ndarray, ftype: FrameType, width: int, height: int, flags: int = 0) -> "Script":
+    def raw_frame(self, rows: np.ndarray, ftype: FrameType, width: int, height: int, flags: int = 0,
+                  light: dict | None = None) -> "Script":
+        """``light``: the frame's KVMFR 34 HDR facts (sdr_white_level, max_cll, max_luminance), see
+        render_child."""
         name = self._name("frame", "npy")
         np.save(self.tmp / name, rows)
         self.steps.append({"frame": name, "type": int(ftype), "width": width, "height": height,
-                           "flags": int(flags), "damage": None, "rotation": 0})
+                           "flags": int(flags), "damage": None, "rotation": 0, "light": light})
         return self
 
     def cursor_shape(self, ctype: CursorType, width: int, height: int, pitch: int, data: bytes,

@@ -3,7 +3,9 @@
 Usage: python -m tests.viewer.render_child SCRIPT.json
 The script: {"win": [w, h], "options": {RenderOptions fields}, "steps": [...]} where a step is one of
   {"frame": "rows.npy", "type": 1, "width": W, "height": H, "flags": 0, "damage": [[x,y,w,h],...]|null,
-   "rotation": 0..3 (the KVMFR Rotation value)}
+   "rotation": 0..3 (the KVMFR Rotation value),
+   "light": {"sdr_white_level": nits, "max_cll": nits, "max_luminance": nits} (optional: the frame's KVMFR 34
+   HDR facts, through kvmfr_client.viewer.hdr.light_for)}
   {"cursor_shape": {"type": 0, "width": .., "height": .., "hx": 0, "hy": 0, "pitch": .., "data": "shape.bin"}}
   {"cursor": [x, y, visible]}          top-left of the image, guest screen pixels
   {"screen": [w, h]}                   guest desktop size (cursor space)
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -28,6 +31,7 @@ def main(script_path: str) -> int:
     init_glfw()
     from kvmfr_client.core.cursor import CursorShape, CursorType
     from kvmfr_client.core.formats import FrameFlags, FrameType
+    from kvmfr_client.viewer import hdr
     from kvmfr_client.viewer.overlay import Overlay
     from kvmfr_client.viewer.renderer import Renderer, RenderOptions
 
@@ -42,8 +46,15 @@ def main(script_path: str) -> int:
         if "frame" in step:
             rows = np.load(base / step["frame"])
             damage = [tuple(r) for r in step["damage"]] if step.get("damage") else None
+            light = None
+            if step.get("light") is not None:
+                facts = step["light"]
+                meta = None
+                if "max_cll" in facts or "max_luminance" in facts:
+                    meta = SimpleNamespace(max_cll=facts.get("max_cll", 0), max_luminance=facts.get("max_luminance", 0))
+                light = hdr.light_for(renderer.options.peak_nits, facts.get("sdr_white_level", 0), meta)
             renderer.upload(FrameType(step["type"]), step["width"], step["height"], rows,
-                            FrameFlags(step.get("flags", 0)), damage, 90 * step.get("rotation", 0))
+                            FrameFlags(step.get("flags", 0)), damage, 90 * step.get("rotation", 0), light)
         elif "cursor_shape" in step:
             c = step["cursor_shape"]
             shape = CursorShape(CursorType(c["type"]), c["width"], c["height"], c["hx"], c["hy"], c["pitch"],

@@ -86,3 +86,41 @@ def test_rgba10_hdr_pq_is_decoded_and_mapped(xserver, script):
     # 100 nits (PQ ~0.508) is a little above SDR white (80 nits): bright but not clipped
     i = int(np.argmin(np.abs(codes / 1023.0 - 0.508)))
     assert 230 < shots[0][4, i, 0] < 255
+
+
+def test_kvmfr34_hdr_facts_replace_peak_luminance(xserver, script):
+    """A KVMFR 34 frame's SDR white level and MaxCLL (else mastering max luminance) drive the mapping
+    instead of egl:peakLuminance; a frame without them is mapped by the option as before."""
+    ramp = np.linspace(0.0, 12.0, 64, dtype=np.float32)
+    lin = np.repeat(ramp[None, :, None], 8, axis=0).repeat(3, axis=2)
+    rows = _scrgb_frame(lin)
+    lin16 = lin.astype(np.float16).astype(np.float64)
+    option = 250.0
+    s = script((64, 8), peak_nits=option)
+    s.raw_frame(rows, FrameType.RGBA16F, 64, 8, flags=FrameFlags.HDR | FrameFlags.HDR_METADATA,
+                light={"sdr_white_level": 203, "max_cll": 1000, "max_luminance": 4000}).draw()
+    s.raw_frame(rows, FrameType.RGBA16F, 64, 8, flags=FrameFlags.HDR | FrameFlags.HDR_METADATA,
+                light={"sdr_white_level": 203, "max_cll": 0, "max_luminance": 600}).draw()
+    s.raw_frame(rows, FrameType.RGBA16F, 64, 8, flags=FrameFlags.HDR).draw()
+    (cll, mastering, plain), _ = s.run(xserver)
+    assert rgb_diff(cll, hdr.scrgb_to_srgb8(lin16, 1000.0, True, 203.0)) <= 2
+    assert rgb_diff(mastering, hdr.scrgb_to_srgb8(lin16, 600.0, True, 203.0)) <= 2
+    assert rgb_diff(plain, hdr.scrgb_to_srgb8(lin16, option, True)) <= 2
+    # What a person sees: the guest's SDR white (203 nits = scRGB 2.54) is no longer pushed to the top
+    # of the roll-off, and highlights up to MaxCLL keep their steps instead of clipping.
+    x_sdr = int(np.argmin(np.abs(ramp - 203 / 80)))
+    assert cll[4, x_sdr, 0] < plain[4, x_sdr, 0] - 5
+    over = ramp > 203 / 80
+    assert (np.diff(cll[4, over, 0].astype(int)) >= 0).all() and cll[4, -1, 0] > cll[4, x_sdr, 0] + 10
+
+
+def test_light_for_uses_frame_facts_only_when_plausible():
+    from types import SimpleNamespace as NS
+    assert hdr.light_for(250.0) == hdr.Light(250.0, 80.0, "egl:peakLuminance")
+    assert hdr.light_for(250.0, 203) == hdr.Light(250.0, 203.0, "egl:peakLuminance")
+    meta = NS(max_cll=1000, max_luminance=4000.0)
+    assert hdr.light_for(250.0, 203, meta) == hdr.Light(1000.0, 203.0, "MaxCLL")
+    assert hdr.light_for(250.0, 0, NS(max_cll=0, max_luminance=600.0)).source == "mastering max luminance"
+    # values a hostile or broken host may write: out of 1..10000 nits, they are not used
+    assert hdr.light_for(250.0, 4_000_000_000, NS(max_cll=70000, max_luminance=0.0)) == hdr.Light(250.0)
+    assert hdr.light_for(250.0, 203, NS(max_cll=0, max_luminance=float("nan"))).source == "egl:peakLuminance"
