@@ -10,24 +10,42 @@ from pathlib import Path
 
 import numpy as np
 
+from kvmfr_client.core.session import HostTimings
+
 _MAX_SAMPLES = 100_000
 
+# The host's own stage durations (KVMFR 34), as the overlay abbreviates them.
+HOST_STAGES = HostTimings.STAGES
+HOST_STAGE_SHORT = dict(zip(HOST_STAGES, ("CAP", "POST", "COPY", "READY", "HOLD", "LEAD")))
+HOST_FIELDS = tuple(f"host_{name}_ns" for name in HOST_STAGES)
+_NO_HOST = (-1,) * len(HOST_STAGES)
 VIEWER_FIELDS = ("serial", "t_capture_us", "t_seen_ns", "t_copy_start_ns", "t_copy_end_ns",
-                 "t_upload_end_ns", "t_draw_end_ns", "t_swap_end_ns")
+                 "t_upload_end_ns", "t_draw_end_ns", "t_swap_end_ns", *HOST_FIELDS)
 _MAX_TIMING_ROWS = 500_000
+HOST_OVERLAY_S = 2.0   # the overlay's host line stays while a host-timed frame was shown this recently
+
+
+def host_ns(t: HostTimings | None) -> tuple[int, ...]:
+    """The six host stage durations (ns) of a frame, or -1 each when the host gave none."""
+    if t is None:
+        return _NO_HOST
+    return (t.capture_ns, t.post_process_ns, t.copy_ns, t.ready_ns, t.hold_ns, t.ready_lead_ns)
 
 
 class TimingRecorder:
-    """The viewer's side: one row of stage timestamps per frame shown (a swap after its upload)."""
+    """The viewer's side: one row of stage timestamps per frame shown (a swap after its upload), with the
+    host's own stage durations when the frame carries them (KVMFR 34; -1 otherwise)."""
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, ...]] = []
 
     def frame_shown(self, serial: int, t_capture_us: int | None, t_seen_ns: int, t_copy_start_ns: int,
-                    t_copy_end_ns: int, t_upload_end_ns: int, t_draw_end_ns: int, t_swap_end_ns: int) -> None:
+                    t_copy_end_ns: int, t_upload_end_ns: int, t_draw_end_ns: int, t_swap_end_ns: int,
+                    host: HostTimings | None = None) -> None:
         if len(self.rows) < _MAX_TIMING_ROWS:
             self.rows.append((serial, t_capture_us if t_capture_us is not None else -1, t_seen_ns,
-                              t_copy_start_ns, t_copy_end_ns, t_upload_end_ns, t_draw_end_ns, t_swap_end_ns))
+                              t_copy_start_ns, t_copy_end_ns, t_upload_end_ns, t_draw_end_ns, t_swap_end_ns,
+                              *host_ns(host)))
 
     def write(self, path: str | os.PathLike) -> None:
         Path(path).write_text(json.dumps({"clock": "CLOCK_MONOTONIC", "fields": VIEWER_FIELDS,
@@ -95,6 +113,9 @@ class Stats:
         self.upload = Series()
         self.present = Series()      # draw + swap
         self.latency = Series()      # capture timestamp (test pattern) -> after swap
+        self.host_stages: dict[str, Series] | None = None   # the host's own stage times (KVMFR 34), per shown frame
+        self.host_timed_frames = 0
+        self.t_host_timed: float | None = None
         self.ups = Rate()
         self.fps = Rate()
         self.paths: collections.Counter[str] = collections.Counter()
@@ -109,6 +130,15 @@ class Stats:
             self.t_first_frame = now
         self.t_last_frame = now
 
+    def host_frame_shown(self, t: HostTimings, now: float) -> None:
+        """A shown frame carried the host's stage durations: one sample per stage (milliseconds)."""
+        if self.host_stages is None:
+            self.host_stages = {name: Series() for name in HOST_STAGES}
+        for name, ns in zip(HOST_STAGES, host_ns(t)):
+            self.host_stages[name].add(ns / 1e6)
+        self.host_timed_frames += 1
+        self.t_host_timed = now
+
     def overlay_lines(self) -> list[str]:
         now = time.monotonic()
 
@@ -120,6 +150,9 @@ class Stats:
             f"COPY {ms(self.copy)}  UPLOAD {ms(self.upload)}  DRAW {ms(self.present)} MS",
             f"DROPPED {self.dropped}  SHOWN {self.frames_shown}/{self.frames_received}",
         ]
+        if self.host_stages is not None and self.t_host_timed is not None and now - self.t_host_timed < HOST_OVERLAY_S:
+            lines.append("HOST " + " ".join(f"{HOST_STAGE_SHORT[k]} {ms(v).strip()}"
+                                            for k, v in self.host_stages.items()) + " MS")
         if self.latency.recent:
             lat = list(self.latency.recent)[-30:]
             lines.append(f"LATENCY {np.median(lat):5.1f} MS (MAX {max(lat):5.1f})")
@@ -149,6 +182,10 @@ class Stats:
             "latency_ms_p50": self.latency.p(50),
             "latency_ms_p95": self.latency.p(95),
             "latency_samples": len(self.latency.values),
+            "host_timed_frames": self.host_timed_frames,
+            "host_stages_ms": None if self.host_stages is None else {
+                name: {"p50": v.p(50), "p95": v.p(95), "max": round(float(v.values.max()), 3) if len(v.values) else None}
+                for name, v in self.host_stages.items()},
             "paths": dict(self.paths),
             "renderer": self.renderer,
             "sessions": self.sessions,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kvmfr_client.core.formats import FrameFlags, FrameType
-from kvmfr_client.core.session import HostInfo, SessionState, recommended_shm_size_for
+from kvmfr_client.core.native import lib
+from kvmfr_client.core.session import HostInfo, HostTimings, SessionState, recommended_shm_size_for
 
 MIB = 1024 * 1024
 
@@ -26,6 +27,7 @@ class FrameMeta:
     t_capture_us: int | None
     t_ns: tuple[int, int, int, int]   # seen, copy start, copy end, uploaded (CLOCK_MONOTONIC ns)
     pending: bool = True              # uploaded but not yet shown by a swap
+    host_timings: HostTimings | None = None   # the host's own stage durations (KVMFR 34)
 
     @classmethod
     def of(cls, frame, t_capture_us: int | None, t_uploaded_ns: int) -> "FrameMeta":
@@ -33,7 +35,8 @@ class FrameMeta:
         return cls(serial=frame.serial, width=frame.width, height=frame.height, type=frame.type,
                    flags=frame.flags, screen=(frame.screen_width, frame.screen_height),
                    data_height=frame.data_height, t_capture_us=t_capture_us,
-                   t_ns=(frame.t_seen_ns, frame.t_copy_start_ns, frame.t_copy_end_ns, t_uploaded_ns))
+                   t_ns=(frame.t_seen_ns, frame.t_copy_start_ns, frame.t_copy_end_ns, t_uploaded_ns),
+                   host_timings=frame.host_timings)
 
     @property
     def truncated(self) -> bool:
@@ -47,18 +50,28 @@ def status_lines(state: SessionState, host: HostInfo | None, shm_path: str, mess
     if state is SessionState.CONNECTED and has_frame:
         lines: list[str] = []
     elif state is SessionState.CONNECTED:
-        lines = ["CONNECTED - WAITING FOR THE FIRST FRAME", host.describe() if host else ""]
+        lines = ["CONNECTED - WAITING FOR THE FIRST FRAME", host.describe() if host else "",
+                 protocol_text(host).upper() if host else ""]
     elif state is SessionState.WAITING:
         lines = ["WAITING FOR THE HOST", f"SHARED MEMORY: {shm_path}",
-                 "START THE LOOKING GLASS HOST (B7) IN THE GUEST"]
+                 "START THE LOOKING GLASS HOST (B7 OR MASTER) IN THE GUEST"]
     elif state is SessionState.INCOMPATIBLE:
-        lines = ["THE HOST SPEAKS ANOTHER VERSION", *wrap(message, 60),
-                 "THIS VIEWER SPEAKS LOOKING GLASS B7 (LGMP 6 / KVMFR 20)"]
+        lines = ["THE HOST SPEAKS ANOTHER VERSION", *wrap(message, 60), *SPOKEN]
     elif state is SessionState.LOST:
         lines = ["HOST LOST - RECONNECTING", *wrap(message, 60)]
     else:
         lines = [state.value.upper()]
     return [line for line in lines if line]
+
+
+# The protocols this viewer speaks, as the "another version" screen says them.
+SPOKEN = (f"THIS VIEWER SPEAKS LOOKING GLASS B7 (LGMP {lib.LGMP_PROTOCOL_VERSION} / KVMFR {lib.KVMFR_VERSION})",
+          f"AND LOOKING GLASS MASTER (LGMP {lib.LGMP12_PROTOCOL_VERSION} / KVMFR {lib.KVMFR34_VERSION})")
+
+
+def protocol_text(host: HostInfo) -> str:
+    """The protocol spoken with the host: "Looking Glass master (LGMP 12 / KVMFR 34)"."""
+    return f"Looking Glass {host.protocol_name} (LGMP {host.lgmp_version} / KVMFR {host.kvmfr_version})"
 
 
 def banner_lines(state: SessionState, meta: FrameMeta | None, shm_size: int) -> list[str]:
@@ -72,7 +85,7 @@ def banner_lines(state: SessionState, meta: FrameMeta | None, shm_size: int) -> 
 
 def window_title(prefix: str, state: SessionState, host: HostInfo | None) -> str:
     if host is not None and state is SessionState.CONNECTED:
-        return f"{prefix} - {host.os_name or 'guest'} (host {host.hostver or '?'})"
+        return f"{prefix} - {host.os_name or 'guest'} (host {host.hostver or '?'}) - {protocol_text(host)}"
     return f"{prefix} - {state.value}"
 
 

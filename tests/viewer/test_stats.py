@@ -58,3 +58,44 @@ def test_the_file_removed_under_the_window_is_counted(xserver, tmp_path, shm_pat
         stats, _ = viewer.finish()
     assert stats["error_counts"] == {"ShmLost": 1}, stats
     assert stats["state"] == "CONNECTED" and stats["sessions"] >= 2, stats
+
+
+def _timings(scale: int = 1):
+    from kvmfr_client.core.session import HostTimings
+    return HostTimings(capture_ns=2_000_000 * scale, post_process_ns=500_000 * scale, copy_ns=3_000_000 * scale,
+                       ready_ns=250_000 * scale, hold_ns=4_000_000 * scale, ready_lead_ns=1_000_000 * scale)
+
+
+def test_host_stage_timings_reach_the_summary_and_one_overlay_line():
+    stats = Stats()
+    assert stats.summary()["host_stages_ms"] is None and stats.summary()["host_timed_frames"] == 0
+    assert not any(line.startswith("HOST") for line in stats.overlay_lines())
+    now = time.monotonic()
+    for k in range(1, 101):
+        stats.host_frame_shown(_timings(1 if k < 100 else 3), now)
+    summary = stats.summary()
+    assert summary["host_timed_frames"] == 100
+    host = summary["host_stages_ms"]
+    assert list(host) == ["capture", "post_process", "copy", "ready", "hold", "ready_lead"]
+    assert host["capture"] == {"p50": 2.0, "p95": 2.0, "max": 6.0}
+    assert host["hold"]["p50"] == 4.0 and host["ready"]["max"] == 0.75
+    lines = [line for line in stats.overlay_lines() if line.startswith("HOST")]
+    assert len(lines) == 1 and lines[0].startswith("HOST CAP 2.") and "HOLD 4." in lines[0], lines
+    # a host that stops giving them (a B7 host after a restart): the line goes after a while
+    stats.t_host_timed = now - 10
+    assert not any(line.startswith("HOST") for line in stats.overlay_lines())
+
+
+def test_timing_rows_carry_the_host_stages_or_minus_one(tmp_path):
+    import json
+    from kvmfr_client.latency import stages
+    from kvmfr_client.viewer.stats import TimingRecorder
+    rec = TimingRecorder()
+    rec.frame_shown(1, 10, 100, 110, 120, 130, 140, 150, _timings())
+    rec.frame_shown(2, 20, 200, 210, 220, 230, 240, 250)
+    rec.write(tmp_path / "t.json")
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["fields"][-6:] == ["host_capture_ns", "host_post_process_ns", "host_copy_ns", "host_ready_ns",
+                                   "host_hold_ns", "host_ready_lead_ns"]
+    rows = stages.read_viewer_timings(tmp_path / "t.json")
+    assert rows[1]["host_copy_ns"] == 3_000_000 and rows[2]["host_copy_ns"] == -1

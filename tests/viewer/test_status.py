@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 from kvmfr_client.core.formats import FrameFlags, FrameType
-from kvmfr_client.core.session import HostInfo, SessionState, recommended_shm_size
+from kvmfr_client.core.session import HostInfo, HostTimings, SessionState, recommended_shm_size
 from kvmfr_client.viewer.status import FrameMeta, banner_lines, status_lines, window_title, wrap
 
 HOST = HostInfo(session_id=7, hostver="B7", features=0, capture="DXGI", os=2, os_name="Windows", cpus=4,
@@ -15,7 +16,8 @@ MIB = 1024 * 1024
 
 def _frame(**kw):
     fields = dict(serial=5, width=3840, height=2160, type=FrameType.BGRA, flags=FrameFlags(0), screen_width=3840,
-                  screen_height=2160, data_height=2160, t_seen_ns=1, t_copy_start_ns=2, t_copy_end_ns=3)
+                  screen_height=2160, data_height=2160, t_seen_ns=1, t_copy_start_ns=2, t_copy_end_ns=3,
+                  host_timings=None)
     fields.update(kw)
     return SimpleNamespace(**fields)
 
@@ -31,8 +33,10 @@ def test_status_names_the_path_while_waiting_and_is_empty_while_frames_show():
 def test_status_wraps_the_sessions_message():
     message = "the host speaks LGMP 12 and KVMFR 34, which is the Looking Glass master protocol " * 2
     lines = status_lines(SessionState.INCOMPATIBLE, None, "x", message, has_frame=False)
-    assert lines[0] == "THE HOST SPEAKS ANOTHER VERSION" and lines[-1].endswith("(LGMP 6 / KVMFR 20)")
-    middle = lines[1:-1]
+    assert lines[0] == "THE HOST SPEAKS ANOTHER VERSION"
+    assert lines[-2:] == ["THIS VIEWER SPEAKS LOOKING GLASS B7 (LGMP 6 / KVMFR 20)",
+                          "AND LOOKING GLASS MASTER (LGMP 12 / KVMFR 34)"]
+    middle = lines[1:-2]
     assert len(middle) >= 3 and all(len(line) <= 60 for line in middle)
     assert " ".join(middle) == " ".join(message.split())
 
@@ -57,8 +61,28 @@ def test_banner_sizes_hdr_frames_at_eight_bytes_a_pixel():
 
 
 def test_title_shows_the_guest_when_connected_and_the_state_otherwise():
-    assert window_title("kvmfr-view", SessionState.CONNECTED, HOST) == "kvmfr-view - Windows (host B7)"
+    assert (window_title("kvmfr-view", SessionState.CONNECTED, HOST)
+            == "kvmfr-view - Windows (host B7) - Looking Glass B7 (LGMP 6 / KVMFR 20)")
     assert window_title("kvmfr-view", SessionState.WAITING, None) == "kvmfr-view - waiting for the host"
+
+
+MASTER = replace(HOST, hostver="B7-123-g8cb6a687", lgmp_version=12, kvmfr_version=34)
+
+
+def test_title_and_status_name_the_master_protocol():
+    assert window_title("kvmfr-view", SessionState.CONNECTED, MASTER).endswith(
+        " - Looking Glass master (LGMP 12 / KVMFR 34)")
+    first = status_lines(SessionState.CONNECTED, MASTER, "x", "", has_frame=False)
+    assert first[-1] == "LOOKING GLASS MASTER (LGMP 12 / KVMFR 34)"
+    assert status_lines(SessionState.CONNECTED, HOST, "x", "", has_frame=False)[-1] == \
+        "LOOKING GLASS B7 (LGMP 6 / KVMFR 20)"
+
+
+def test_frame_meta_keeps_the_hosts_stage_timings():
+    t = HostTimings(capture_ns=1_500_000, post_process_ns=200_000, copy_ns=3_000_000, ready_ns=100_000,
+                    hold_ns=0, ready_lead_ns=50_000)
+    assert FrameMeta.of(_frame(host_timings=t), None, 4).host_timings is t
+    assert FrameMeta.of(_frame(host_timings=None), None, 4).host_timings is None
 
 
 def test_wrap_keeps_long_words_whole():
