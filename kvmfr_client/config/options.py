@@ -138,6 +138,10 @@ register(
            "change", parse=parse_fps_min,
            lg="frames/s as a number; 0 and -1 (Looking Glass's auto) both mean: redraw only on change; "
               "default 0"),
+    Option("win", "setGuestRes", True, "when the host can (Looking Glass master's IDD host), set the guest's "
+           "resolution to the window's size in device pixels: at connect and 0.3 s after the last resize; not "
+           "with win:autoResize", parse=parse_bool,
+           lg="Looking Glass master's option (B7 has none); the host must advertise the window-size feature"),
     Option("win", "showFPS", False, "show the stats overlay at start (key: escape key + D)", parse=parse_bool,
            lg="the overlay shows frame rates, latency and counters"),
 

@@ -17,7 +17,11 @@ from typing import Any, Callable, Mapping
 from kvmfr_client.config import exits
 from kvmfr_client.config.flags import checked
 from kvmfr_client.config.registry import number
+from kvmfr_client.core.formats import FrameFlags
+from kvmfr_client.core.session import SessionState
 from kvmfr_client.input import ViewerInput
+from kvmfr_client.viewer import hdr
+from kvmfr_client.viewer.guest_res import GuestResizer
 from kvmfr_client.viewer.stats import Stats, TimingRecorder, save_snapshot, thread_cpu_s
 from kvmfr_client.viewer.status import FrameMeta, banner_lines, status_lines, window_title
 
@@ -125,6 +129,8 @@ class _Viewer:
         self._shape_serial = 0
         self._shape_type: int | None = None
         self._frame_meta = None
+        self._light_key: tuple | None = None
+        self._light = None
         self._tex_serial: int | None = None
         self._first_serial: int | None = None
         self.timings = TimingRecorder() if _arg(args, "timings_json") else None
@@ -138,6 +144,13 @@ class _Viewer:
         self.input.attach(self.win, self.session)   # the session: KVMFR SETCURSORPOS on pointer entry
         self._stats_refreshed = 0.0
         self._on_mapped = on_mapped
+        # win:setGuestRes: the guest's display follows the window. Not with win:autoResize, where the window
+        # follows the guest: on a scaled (HiDPI) screen the two would chase each other.
+        set_guest_res = cfg["win:setGuestRes"]
+        if set_guest_res and self.auto_resize:
+            log.info("win:setGuestRes is not used while win:autoResize is on (the window follows the guest)")
+        self.guest_res = GuestResizer(self.session.set_window_size, enabled=set_guest_res and not self.auto_resize)
+        self._guest_res_due: float | None = None
 
     # ---- actions -------------------------------------------------------------------------------
 
@@ -199,6 +212,8 @@ class _Viewer:
                 timeout = min(timeout, max(0.0, last_draw + 1.0 / self.fps_min - now))
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - now))
+            if self._guest_res_due is not None:
+                timeout = min(timeout, self._guest_res_due)
             if self.frames.take() is None and not self.win.dirty:
                 self.win.wait(timeout)
             else:
@@ -209,6 +224,7 @@ class _Viewer:
             new_frame = self._upload_pending()
             cursor_dirty |= self._apply_cursor()
             changed = self._update_texts()
+            self._guest_res_due = self._tick_guest_res()
             now = time.monotonic()
             due = self.fps_min > 0 and now - last_draw >= 1.0 / self.fps_min
             # A cursor-only change waits at most CURSOR_REDRAW_INTERVAL_S after the last redraw, so
@@ -231,8 +247,9 @@ class _Viewer:
             if (f.damage and same and self._tex_serial is not None
                     and f.serial == (self._tex_serial + 1) & 0xFFFFFFFF):
                 damage = f.damage
+            light = self._light_for(f)
             t0 = time.perf_counter()
-            kind = r.upload(f.type, f.width, f.height, f.pixels, f.flags, damage, 90 * int(f.rotation))
+            kind = r.upload(f.type, f.width, f.height, f.pixels, f.flags, damage, 90 * int(f.rotation), light)
             self.stats.upload.add((time.perf_counter() - t0) * 1000.0)
         finally:
             self.frames.release()
@@ -254,6 +271,23 @@ class _Viewer:
         if self.auto_resize and (prev is None or (prev.width, prev.height) != (f.width, f.height)):
             self.win.resize(f.width, f.height)
         return True
+
+    def _tick_guest_res(self) -> float | None:
+        s = self.session
+        host = s.host if s.state is SessionState.CONNECTED else None
+        return self.guest_res.tick(host.session_id if host is not None else None,
+                                   host is not None and host.can_set_window_size, self.win.size())
+
+    def _light_for(self, f):
+        """The HDR mapping's facts for frame ``f`` (KVMFR 34's SDR white level and HDR metadata when the
+        host gives them); the last answer is kept, as hosts repeat the same facts frame after frame."""
+        key = (f.sdr_white_level, f.hdr_metadata if f.flags & FrameFlags.HDR_METADATA else None)
+        if key != self._light_key:
+            self._light_key = key
+            self._light = hdr.light_for(self.cfg["egl:peakLuminance"], *key)
+            log.debug("HDR mapping: peak %.0f nits (%s), SDR white %.0f nits", self._light.peak_nits,
+                      self._light.source, self._light.sdr_white_nits)
+        return self._light
 
     def _apply_cursor(self) -> bool:
         st = self.cursor.take()
@@ -311,7 +345,10 @@ class _Viewer:
             meta.pending = False
             self.stats.frames_shown += 1
             if self.timings is not None:
-                self.timings.frame_shown(meta.serial, meta.t_capture_us, *meta.t_ns, t_drawn_ns, t_swapped_ns)
+                self.timings.frame_shown(meta.serial, meta.t_capture_us, *meta.t_ns, t_drawn_ns, t_swapped_ns,
+                                         meta.host_timings)
+            if meta.host_timings is not None:
+                self.stats.host_frame_shown(meta.host_timings, time.monotonic())
             if meta.t_capture_us is not None:
                 now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
                 lat = now_us - meta.t_capture_us
@@ -341,6 +378,9 @@ class _Viewer:
                 "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
                 "state": s.state.name, "host": s.host.describe() if s.host else None,
                 "session_id": s.host.session_id if s.host else None,
+                "protocol": s.host.protocol | {"name": s.host.protocol_name} if s.host else None,
+                "guest_res_sent": [list(size) for size in self.guest_res.sent],
+                "guest_res_errors": self.guest_res.errors,
                 "first_serial": self._first_serial,
                 "last_serial": self._frame_meta.serial if self._frame_meta else None,
                 "frame": [self._frame_meta.width, self._frame_meta.height] if self._frame_meta else None,
