@@ -31,6 +31,10 @@ NOTES = {
                  "(glTexSubImage2D returned), draw_end (draw calls returned; llvmpipe rasterises during the "
                  "swap), swap_end (glfw swap_buffers returned), on_screen (probe). They add up to e2e_ms "
                  "frame by frame.",
+    "host_stages_ms": "the host's own stage durations as a KVMFR 34 host (Looking Glass master) writes them into "
+                      "each frame: capture, post_process, copy, ready, hold, ready_lead, by the host's clock and its "
+                      "own idea of each stage (ns, shown in ms), for the frames the viewer showed; p50/p95/max. "
+                      "null when the host gives none (B7: host_stages_note says so).",
     "frames": "produced: frames the agent captured in the measured interval; shown: of those, frames the "
               "viewer swapped to the window; on_screen: frames the probe read back from the window (a frame "
               "replaced within one poll can be missed); dropped = produced - shown (skipped in the ring "
@@ -81,12 +85,18 @@ def build_report(config: dict, t_start: int, t_end: int, posts, viewer_timings, 
         host = [(r["on_screen"] - r["seen"]) / 1e6 for r in records if r["on_screen"] and r["seen"]]
         chain = [(r["swap_end"] - r["capture"]) / 1e6 for r in records if r["capture"]]
         per = stages.stage_samples(records)
+        host_stages = stages.summarize_host(records)
+        protocol = (viewer_stats or {}).get("protocol") or {}
         viewers.append({
             "name": "kvmfr-view", "window": window_names.get(our_window, our_window),
             "e2e_ms": stages.summarize(e2e), "host_ms": stages.summarize(host),
             "capture_to_swap_ms": stages.summarize(chain),
             "stages_ms": {k: stages.summarize(v) for k, v in per.items()},
             "agent_write_ms": stages.summarize(written),
+            "protocol": protocol or None,
+            "host_stages_ms": host_stages,
+            "host_stages_note": None if host_stages else
+            f"not given by this host ({protocol.get('name', 'B7')})",
             "on_screen_before_swap_end": sum(1 for r in records if r["on_screen"] and r["on_screen"] < r["swap_end"]),
             "frames": {"produced": n_prod, "shown": shown, "on_screen": on_screen,
                        "dropped": None if n_prod is None else n_prod - shown,
@@ -156,6 +166,13 @@ def format_table(report: dict) -> str:
         rows.append(("END TO END capture->on_screen", v["e2e_ms"]))
         for name, s in rows:
             lines.append(f"  {name:32}{_f(s['p50'])} {_f(s['p90'])} {_f(s['p99'])} {_f(s['max'])}   {s['n']:6d}")
+        if "host_stages_ms" in v:
+            if v["host_stages_ms"]:
+                lines.append(f"  host stages (the host's own timers)  {'p50':>8} {'p95':>8} {'max':>8}   (ms)  n")
+                for name, s in v["host_stages_ms"].items():
+                    lines.append(f"    {name:34}{_f(s['p50'])} {_f(s['p95'])} {_f(s['max'])}   {s['n']:6d}")
+            else:
+                lines.append(f"  host stages: {v['host_stages_note']}")
         fr = v["frames"]
         if "shown" in fr:
             lines.append(f"  frames: produced {fr['produced']}, shown {fr['shown']} ({fr['shown_pct']} %), "

@@ -23,9 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from kvmfr_client.core.session import HostTimings
+
 POINTS = ("capture", "post", "seen", "copy_start", "copy_end", "upload_end", "draw_end", "swap_end", "on_screen")
 STAGES = tuple(f"{a}->{b}" for a, b in zip(POINTS, POINTS[1:]))
 VIEWER_POINTS = POINTS[POINTS.index("seen"):POINTS.index("swap_end") + 1]
+# The host's own stage durations (KVMFR 34 frames carry them; the viewer writes host_<stage>_ns, -1 when not
+# given). They are the host's clock and the host's idea of a stage, so they stand beside the path, not in it.
+HOST_STAGES = HostTimings.STAGES
+
+
 def read_viewer_timings(path: str | os.PathLike) -> dict[int, dict[str, int]]:
     """serial -> {point: ns} from a ``--timings-json`` file."""
     data = json.loads(Path(path).read_text())
@@ -54,13 +61,34 @@ def join(viewer: dict[int, dict[str, int]], sightings: dict[int, tuple[int, int,
                                       "seen": r["t_seen_ns"] or None, "copy_start": r["t_copy_start_ns"] or None,
                                       "copy_end": r["t_copy_end_ns"] or None, "upload_end": r["t_upload_end_ns"],
                                       "draw_end": r["t_draw_end_ns"], "swap_end": r["t_swap_end_ns"],
-                                      "on_screen": None, "on_screen_after": None}
+                                      "on_screen": None, "on_screen_after": None, "host_ms": host_ms(r)}
         s = (sightings or {}).get(serial)
         if s is not None:
             if rec["capture"] is None:
                 rec["capture"] = s[0] * 1000
             rec["on_screen_after"], rec["on_screen"] = s[1], s[2]
         out.append(rec)
+    return out
+
+
+def host_ms(row: dict) -> dict[str, float] | None:
+    """The host's stage durations of one viewer row, in ms; None when the host gave none (B7)."""
+    values = [row.get(f"host_{name}_ns", -1) for name in HOST_STAGES]
+    if any(v is None or v < 0 for v in values):
+        return None
+    return {name: v / 1e6 for name, v in zip(HOST_STAGES, values)}
+
+
+def summarize_host(records: list[dict]) -> dict[str, dict] | None:
+    """p50 / p95 / max (ms) and n per host stage over the records that carry them; None when none does."""
+    rows = [r["host_ms"] for r in records if r.get("host_ms")]
+    if not rows:
+        return None
+    out = {}
+    for name in HOST_STAGES:
+        v = np.asarray([row[name] for row in rows], dtype=float)
+        out[name] = {"n": int(v.size), "p50": round(float(np.median(v)), 3),
+                     "p95": round(float(np.percentile(v, 95)), 3), "max": round(float(v.max()), 3)}
     return out
 
 
