@@ -69,8 +69,12 @@ def frame_subscribers(shm: Path) -> int:
             probe.wait_connected(2)
         except errors.HostNotRunning:      # the agent is still starting
             return 0
-        # LGMP keeps the subscribed-clients bitmask in the high 32 bits of `subs`
-        return bin(probe.queue_stats(lib.LGMP_Q_FRAME)["subs"] >> 32).count("1")
+        # LGMP keeps the subscribed-clients bitmask in the high half of `subs`: bits 63..32 of LGMP 6's u64,
+        # bits 31..16 of LGMP 12's u32
+        subs = probe.queue_stats(lib.LGMP_Q_FRAME)["subs"]
+        if probe.host.lgmp_version == lib.LGMP12_PROTOCOL_VERSION:
+            return bin((subs >> 16) & 0xFFFF).count("1")
+        return bin(subs >> 32).count("1")
 
 
 def wait_viewer_watching(shm: Path, timeout: float = 40) -> None:
