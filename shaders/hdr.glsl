@@ -25,6 +25,13 @@ vec3 srgb_encode(vec3 v) {
     return mix(lo, hi, step(0.0031308, v));
 }
 
+vec3 srgb_decode(vec3 v) {
+    v = clamp(v, 0.0, 1.0);
+    vec3 lo = v / 12.92;
+    vec3 hi = pow((v + 0.055) / 1.055, vec3(2.4));
+    return mix(lo, hi, step(0.04045, v));
+}
+
 // SMPTE ST 2084 (PQ) signal -> linear scRGB in BT.709 primaries.
 vec3 pq_to_scrgb(vec3 e) {
     const float m1 = 0.1593017578125, m2 = 78.84375;

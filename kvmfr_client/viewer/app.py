@@ -300,6 +300,7 @@ class _Viewer:
             self._shape_type = int(st.shape.type)
         c.move(st.x, st.y)
         c.visible = st.visible
+        c.sdr_white_level = st.sdr_white_level
         return True
 
     def _update_texts(self) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 from OpenGL import GL
 
 from kvmfr_client.core.cursor import CursorShape
+from kvmfr_client.viewer import hdr
 
 
 class CursorLayer:
@@ -27,6 +28,7 @@ class CursorLayer:
         self.x = self.y = 0          # top-left of the image, guest screen pixels
         self.visible = False
         self.screen: tuple[int, int] | None = None   # guest desktop size; None: same as the frame
+        self.sdr_white_level = 0     # the cursor's SDR white (nits, KVMFR 34; 0: not given)
 
     def set_shape(self, shape: CursorShape) -> None:
         color, xor = shape.layers()
@@ -56,7 +58,10 @@ class CursorLayer:
     def move(self, x: int, y: int) -> None:
         self.x, self.y = x, y
 
-    def draw(self, frame_to_ndc: np.ndarray, frame_w: int, frame_h: int) -> None:
+    def draw(self, frame_to_ndc: np.ndarray, frame_w: int, frame_h: int, light: hdr.Light | None = None,
+             frame_mapped: bool = False) -> None:
+        """``light`` / ``frame_mapped``: the frame's HDR mapping and whether it applied (see
+        :func:`kvmfr_client.viewer.hdr.cursor_white`)."""
         w, h = self.size
         if not self.visible or not self._color or w == 0 or h == 0:
             return
@@ -73,6 +78,12 @@ class CursorLayer:
         GL.glEnable(GL.GL_BLEND)
         GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
         prog.set_int("xor_pass", 0)
+        white = hdr.cursor_white(self.sdr_white_level, frame_mapped) if light is not None else 0.0
+        prog.set_float("cursor_white", white)
+        if white:
+            prog.set_int("hdr_map", 1)
+            prog.set_float("hdr_gain", light.gain)
+            prog.set_float("hdr_white", light.white)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._color)
         self.quad.draw()
         GL.glDisable(GL.GL_BLEND)

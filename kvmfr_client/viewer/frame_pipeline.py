@@ -145,6 +145,7 @@ class CursorState:
     shape: CursorShape | None = None
     shape_serial: int = 0
     t_seen_ns: int = 0
+    sdr_white_level: int = 0     # KVMFR 34: the cursor's SDR white (nits); 0 from B7
 
 
 class CursorTracker:
@@ -186,6 +187,7 @@ class CursorTracker:
                     s.shape = ev.shape
                     s.shape_serial += 1
                 s.t_seen_ns = ev.t_seen_ns
+                s.sdr_white_level = ev.sdr_white_level
                 self._changed = True
                 self.events += 1
             self.wake()
@@ -197,4 +199,4 @@ class CursorTracker:
                 return None
             self._changed = False
             s = self.state
-            return CursorState(s.x, s.y, s.visible, s.shape, s.shape_serial, s.t_seen_ns)
+            return CursorState(s.x, s.y, s.visible, s.shape, s.shape_serial, s.t_seen_ns, s.sdr_white_level)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kvmfr_client.core.formats import linear_to_srgb
+from kvmfr_client.core.formats import linear_to_srgb, srgb_to_linear
 
 KNEE = 0.75
 SCRGB_WHITE_NITS = 80.0
@@ -93,3 +93,19 @@ def scrgb_to_srgb8(lin: np.ndarray, peak_nits: float, hdr: bool,
                    sdr_white_nits: float = SCRGB_WHITE_NITS) -> np.ndarray:
     """Linear scRGB (..., 3) -> 8-bit sRGB as the viewer shows it."""
     return np.round(linear_to_srgb(tone_map(lin, peak_nits, hdr, sdr_white_nits)) * 255.0).astype(np.uint8)
+
+
+def cursor_white(cursor_sdr_white_level: int, frame_mapped: bool) -> float:
+    """The cursor shader's ``cursor_white``: on a tone-mapped HDR frame, a cursor whose message gives its SDR
+    white level (KVMFR 34) is SDR content at that level (level / 80 in scRGB) and goes through the frame's
+    mapping; 0.0 (colours as they are) otherwise: SDR frames, B7 cursors, levels outside 1..10000 nits."""
+    nits = _nits(cursor_sdr_white_level)
+    return nits / SCRGB_WHITE_NITS if frame_mapped and nits is not None else 0.0
+
+
+def cursor_srgb8(rgb8: np.ndarray, light: Light, white: float) -> np.ndarray:
+    """An opaque cursor pixel's colour (..., 3 uint8 sRGB) as the window shows it (shaders/cursor.frag)."""
+    if not white:
+        return rgb8
+    lin = srgb_to_linear(rgb8 / 255.0) * white
+    return scrgb_to_srgb8(lin, light.peak_nits, True, light.sdr_white_nits)

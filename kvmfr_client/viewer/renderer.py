@@ -267,7 +267,7 @@ class Renderer:
             hdr = bool(self.flags & FrameFlags.HDR) or bool(self.flags & FrameFlags.HDR_PQ)
             prog.set_int("pq", bool(self.flags & FrameFlags.HDR_PQ))
             prog.set_int("hdr_map", hdr and self.options.map_hdr)
-            prog.set_float("hdr_gain", self.light.gain)
+            prog.set_float("hdr_gain", self.light.gain if hdr else 1.0)   # SDR frames: as they are
             prog.set_float("hdr_white", self.light.white)
         GL.glBindVertexArray(self.empty_vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
@@ -275,6 +275,15 @@ class Renderer:
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
 
     # ---- drawing ----------------------------------------------------------------------------
+
+    @property
+    def hdr_mapped(self) -> bool:
+        """The frame shown went through the HDR -> SDR tone mapping (not clipped, not SDR)."""
+        if not self.options.map_hdr or self.ftype is None:
+            return False
+        if self.flags & FrameFlags.HDR_PQ:
+            return self.ftype in (FrameType.RGBA10, FrameType.RGBA16F)
+        return self.ftype == FrameType.RGBA16F and bool(self.flags & FrameFlags.HDR)
 
     @property
     def rotation(self) -> int:
@@ -326,7 +335,7 @@ class Renderer:
                 self.quad.draw()
                 path = "shader"
             self.cursor.draw(layout.frame_to_ndc(self.width, self.height, win_w, win_h, pl),
-                             self.width, self.height)
+                             self.width, self.height, self.light, self.hdr_mapped)
         if overlay is not None:
             overlay.draw(self, win_w, win_h)
         self.last_path = path

@@ -59,8 +59,8 @@ class Script:
                                             "hy": hy, "pitch": pitch, "data": name}})
         return self
 
-    def cursor(self, x: int, y: int, visible: bool = True) -> "Script":
-        self.steps.append({"cursor": [x, y, visible]})
+    def cursor(self, x: int, y: int, visible: bool = True, sdr_white_level: int = 0) -> "Script":
+        self.steps.append({"cursor": [x, y, visible, sdr_white_level]})
         return self
 
     def screen(self, w: int, h: int) -> "Script":

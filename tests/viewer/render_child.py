@@ -7,7 +7,8 @@ The script: {"win": [w, h], "options": {RenderOptions fields}, "steps": [...]} w
    "light": {"sdr_white_level": nits, "max_cll": nits, "max_luminance": nits} (optional: the frame's KVMFR 34
    HDR facts, through kvmfr_client.viewer.hdr.light_for)}
   {"cursor_shape": {"type": 0, "width": .., "height": .., "hx": 0, "hy": 0, "pitch": .., "data": "shape.bin"}}
-  {"cursor": [x, y, visible]}          top-left of the image, guest screen pixels
+  {"cursor": [x, y, visible(, sdr_white_level)]}   top-left of the image, guest screen pixels; the
+                                       cursor's SDR white level in nits (KVMFR 34), 0 when left out
   {"screen": [w, h]}                   guest desktop size (cursor space)
   {"draw": "out.npy"}                  draw, read the back buffer back into out.npy, swap
 A file "result.json" beside the script records the render path of each draw.
@@ -61,9 +62,10 @@ def main(script_path: str) -> int:
                                 (base / c["data"]).read_bytes())
             renderer.cursor.set_shape(shape)
         elif "cursor" in step:
-            x, y, visible = step["cursor"]
+            x, y, visible, *level = step["cursor"]
             renderer.cursor.move(x, y)
             renderer.cursor.visible = bool(visible)
+            renderer.cursor.sdr_white_level = level[0] if level else 0
         elif "screen" in step:
             renderer.cursor.screen = tuple(step["screen"])
         elif "draw" in step:

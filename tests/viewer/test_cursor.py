@@ -98,3 +98,35 @@ def test_cursor_scales_with_frame_and_screen(xserver, script):
                 .cursor_shape(CursorType.COLOR, 4, 4, 16, white.tobytes()).cursor(10, 5).draw().run(xserver))
     ys, xs = np.nonzero(shots[0][..., 0] == 255)
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == (20, 27, 10, 17)
+
+
+def test_cursor_white_matches_the_hdr_frames_sdr_white(xserver, script):
+    """KVMFR 34: over a tone-mapped HDR frame a cursor with an SDR white level goes through the frame's
+    mapping, so a white cursor over a white (SDR content) window is the same white; without a level (B7)
+    its colours stay as they are."""
+    from kvmfr_client.core.formats import FrameFlags
+    from kvmfr_client.viewer import hdr
+    w, h = 48, 32
+    lin = np.zeros((h, w, 4), np.float16)
+    lin[..., :3] = 203 / 80          # the guest's SDR white on a Windows HDR desktop (scRGB)
+    lin[..., 3] = 1.0
+    rows = lin.view(np.uint8).reshape(h, w * 8)
+    facts = {"sdr_white_level": 203, "max_cll": 1000}
+    cw, ch = 8, 6
+    white = np.full((ch, cw, 4), 255, np.uint8).tobytes()
+    grey = np.full((ch, cw, 4), 255, np.uint8)
+    grey[..., :3] = 128
+    s = script((w, h), peak_nits=250.0)
+    s.raw_frame(rows, FrameType.RGBA16F, w, h, flags=FrameFlags.HDR | FrameFlags.HDR_METADATA, light=facts)
+    s.cursor_shape(CursorType.COLOR, cw, ch, cw * 4, white).cursor(10, 10, True, 203).draw()
+    s.cursor(10, 10, True, 0).draw()                                   # a B7 cursor: no level
+    s.cursor_shape(CursorType.COLOR, cw, ch, cw * 4, grey.tobytes()).cursor(10, 10, True, 203).draw()
+    (leveled, plain, grey_shot), _ = s.run(xserver)
+    light = hdr.light_for(250.0, 203, type("M", (), {"max_cll": 1000, "max_luminance": 0})())
+    frame_white = leveled[0, 0, :3]
+    assert rgb_diff(leveled[10:16, 10:18], np.broadcast_to(frame_white, (ch, cw, 3))) <= 2
+    assert 230 < int(frame_white[0]) < 250                              # below the top: the roll-off
+    assert (plain[10:16, 10:18, :3] == 255).all()
+    expected = hdr.cursor_srgb8(np.array([128, 128, 128], np.uint8), light, hdr.cursor_white(203, True))
+    assert rgb_diff(grey_shot[10:16, 10:18], np.broadcast_to(expected, (ch, cw, 3))) <= 2
+    assert rgb_diff(grey_shot[20:, 30:], leveled[20:, 30:]) == 0       # the frame itself is untouched

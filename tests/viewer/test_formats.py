@@ -124,3 +124,10 @@ def test_light_for_uses_frame_facts_only_when_plausible():
     # values a hostile or broken host may write: out of 1..10000 nits, they are not used
     assert hdr.light_for(250.0, 4_000_000_000, NS(max_cll=70000, max_luminance=0.0)) == hdr.Light(250.0)
     assert hdr.light_for(250.0, 203, NS(max_cll=0, max_luminance=float("nan"))).source == "egl:peakLuminance"
+
+
+def test_cursor_white_only_for_a_level_on_a_mapped_frame():
+    assert hdr.cursor_white(203, True) == 203 / 80
+    assert hdr.cursor_white(0, True) == 0.0            # B7 cursor
+    assert hdr.cursor_white(203, False) == 0.0         # SDR frame, or egl:mapHDRtoSDR=no
+    assert hdr.cursor_white(70000, True) == 0.0        # not a luminance
