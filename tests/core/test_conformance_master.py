@@ -1,0 +1,200 @@
+"""Decode real Looking Glass master host memory dumps (shared/fixtures/lg-master: LGMP 12 / KVMFR 34) and
+check every answer, as test_conformance_b7.py does for B7.
+
+The dumps were written by a Looking Glass master host (XCB capture) while a master client read them;
+their JSON files hold the values a correct parser must find. The same reader decodes both protocols:
+it tells them apart by the memory alone.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kvmfr_client.core import formats
+from kvmfr_client.core.cursor import CursorFlags, CursorType
+from kvmfr_client.core.formats import FrameType
+from kvmfr_client.core.native import lib
+from kvmfr_client.core.snapshot import read_snapshot
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "lg-master"
+DUMPS = sorted(p.name[: -len(".bin.gz")] for p in FIXTURES.glob("*.bin.gz")) if FIXTURES.is_dir() else []
+
+if not FIXTURES.is_dir():
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Looking Glass master fixtures not found at {FIXTURES} (shared/ must sit beside the checkout)",
+                    pytrace=False)
+    pytest.skip(f"Looking Glass master fixtures not found at {FIXTURES}", allow_module_level=True)
+
+
+def load(name: str, tmp_path: Path) -> tuple[Path, dict]:
+    raw = gzip.decompress((FIXTURES / f"{name}.bin.gz").read_bytes())
+    expected = json.loads((FIXTURES / f"{name}.json").read_text())
+    assert hashlib.sha256(raw).hexdigest() == expected["sha256_uncompressed"]
+    path = tmp_path / "region"
+    path.write_bytes(raw)
+    return path, expected
+
+
+@pytest.fixture(scope="module")
+def pattern_rgb() -> np.ndarray:
+    from PIL import Image
+    return np.asarray(Image.open(FIXTURES / "pattern_640x480.png").convert("RGB"))
+
+
+@pytest.fixture(params=DUMPS)
+def dump(request, tmp_path):
+    path, expected = load(request.param, tmp_path)
+    return read_snapshot(str(path)), expected
+
+
+def test_fixtures_present():
+    assert len(DUMPS) == 5, DUMPS
+
+
+def test_header_and_kvmfr_records(dump):
+    snap, exp = dump
+    hdr, kv = exp["lgmp_header"], exp["kvmfr"]
+    assert hdr["offset0_old_layout_magic_check"] is False   # no B7 magic at 0: found by the LGMP 12 layout
+    assert snap.host.session_id == hdr["sessionID"] == 95766817
+    assert snap.host.lgmp_version == hdr["version"] == 12
+    assert snap.host.kvmfr_version == kv["version"] == 34
+    assert snap.host.protocol == {"lgmp": 12, "kvmfr": 34} and snap.host.protocol_name == "master"
+    assert snap.host.hostver == kv["hostver"] == "B7-master-8cb6a687"
+    assert snap.host.features == kv["features"] and not snap.host.can_set_window_size
+    vminfo = next(r for r in kv["records"] if r["name"] == "VMINFO")
+    osinfo = next(r for r in kv["records"] if r["name"] == "OSINFO")
+    assert snap.host.capture == vminfo["capture"] == "XCB"
+    assert (snap.host.cpus, snap.host.cores, snap.host.sockets) == (vminfo["cpus"], vminfo["cores"], vminfo["sockets"])
+    assert snap.host.model == vminfo["model"]
+    assert snap.host.uuid.hex() == vminfo["uuid_hex"]
+    assert snap.host.os == osinfo["os"]
+    assert snap.host.os_name == osinfo["osName"]
+
+
+def test_queue_table(dump):
+    snap, exp = dump
+    assert len(exp["queues"]) == 2
+    for q in exp["queues"]:
+        ours = snap.queues[q["queueID"]]
+        assert ours["num_messages"] == q["numMessages"] == {1: 32, 2: 2}[q["queueID"]]
+        assert ours["position"] == q["position"]
+        assert ours["start"] == q["start"]
+        assert ours["count"] == q["count"]
+        assert ours["subs"] == int(q["subs_raw"], 16)     # u32: ON = bits 31..16, BAD = 15..0
+        assert ours["new_sub_count"] == q["newSubCount"]
+
+
+def test_newest_frame(dump, pattern_rgb):
+    snap, exp = dump
+    frame, latest = snap.newest_frame, exp["frame_queue_latest"]
+    if latest is None:
+        assert frame is None and snap.newest_frame_incomplete is None
+        return
+    block = next(b for b in exp["frames"] if b["block_offset"] == latest["offset"])
+    assert frame.serial == latest["frameSerial"] == block["frameSerial"]
+    assert frame.type == FrameType(block["type"]) == FrameType.BGRA
+    assert (frame.width, frame.height) == (block["frameWidth"], block["frameHeight"]) == (640, 480)
+    assert (frame.screen_width, frame.screen_height) == (block["screenWidth"], block["screenHeight"])
+    assert (frame.data_width, frame.data_height) == (block["dataWidth"], block["dataHeight"])
+    assert (frame.pitch, frame.stride, int(frame.rotation)) == (block["pitch"], block["stride"], block["rotation"])
+    assert int(frame.flags) == block["flags"] and frame.damage == ()
+    assert frame.format_ver == block["formatVer"]
+    assert frame.sdr_white_level == block["sdrWhiteLevel"] == 203
+    assert frame.hdr_metadata is None     # no HDR_METADATA flag; the fields are all 0
+    assert (block["scheduleGeneration"], block["scheduleEpoch"], block["scheduleDeadlineSerial"]) == (0, 0, 0)
+    timings = frame.host_timings
+    if not block["timing_trusted"]:
+        assert timings is None
+    else:
+        assert timings is not None
+        assert [getattr(timings, s + "_ns") for s in timings.STAGES] == [
+            block[n + "_ns"] for n in ("captureTime", "postProcessTime", "copyTime", "readyTime", "holdTime",
+                                       "readyLeadTime")]
+        assert timings.phase_valid == bool(block["timingFlags"] & 1)
+    if not block["framebuffer"]["complete"]:
+        # Posted, but the host had not written it: no pixels, and said so.
+        assert block["framebuffer"]["wp"] == 0
+        assert frame.pixels.shape[0] == 0
+        assert "stopped writing the frame at byte 0" in snap.newest_frame_incomplete
+        return
+    assert snap.newest_frame_incomplete is None
+    digest = hashlib.sha256(frame.pixels.tobytes()).hexdigest()
+    assert digest == block["pixels"]["sha256_of_dataHeight_x_pitch_bytes"]
+    rgb = formats.decode(frame.pixels, frame.type, frame.width)[..., :3]
+    assert np.array_equal(rgb, pattern_rgb), "decoded pixels differ from the captured test image"
+
+
+def test_newest_cursor(dump):
+    snap, exp = dump
+    cur, latest = snap.newest_cursor, exp["cursor_latest"]
+    if latest is None:
+        assert cur is None
+        return
+    assert int(cur.flags) == latest["flags"] == 23
+    assert cur.flags & CursorFlags.VISIBLE_VALID and cur.visible
+    assert (cur.x, cur.y) == (latest["x"], latest["y"])
+    assert cur.sdr_white_level == latest["sdrWhiteLevel"] == 203
+    shape = cur.shape
+    assert shape is not None and shape.type == CursorType(latest["type"])
+    assert (shape.width, shape.height, shape.pitch) == (latest["width"], latest["height"], latest["pitch"])
+    assert (shape.hx, shape.hy) == (latest["hx"], latest["hy"])
+    assert (cur.x + shape.hx, cur.y + shape.hy) == tuple(latest["pointer_hotspot_position"]) == (300, 200)
+    assert hashlib.sha256(shape.data).hexdigest() == latest["shape_sha256"]
+    color, _ = shape.layers()
+    assert int((color[..., 3] == 255).sum()) == latest["shape_opaque_pixels"]
+
+
+def test_in_progress_frame_is_untrusted(tmp_path):
+    """01: message 11927 is posted, but its write pointer is 0 and timingValid 0."""
+    path, exp = load("01_live_a", tmp_path)
+    snap = read_snapshot(str(path))
+    assert snap.newest_frame.serial == 11927
+    assert snap.newest_frame.host_timings is None
+    assert snap.newest_frame.pixels.size == 0 and snap.newest_frame_incomplete
+
+
+def test_newest_message_not_newest_block(tmp_path):
+    """02: block 1 holds serial 13721, newer than the newest message (slot 0 -> block 0, 13716): a reader
+    goes by the message."""
+    path, exp = load("02_live_b", tmp_path)
+    assert max(b["frameSerial"] for b in exp["frames"]) == 13721
+    assert read_snapshot(str(path)).newest_frame.serial == exp["frame_queue_latest"]["frameSerial"] == 13716
+
+
+def test_full_ring_is_legal(tmp_path):
+    """03: count == numMessages with position == start (no sentinel slot in LGMP 12)."""
+    path, exp = load("03_live_c", tmp_path)
+    snap = read_snapshot(str(path))
+    fq = snap.queues[lib.LGMP_Q_FRAME]
+    assert fq["count"] == fq["num_messages"] == 2 and fq["position"] == fq["start"] == 0
+    assert snap.newest_frame.serial == 15533 and snap.newest_frame.host_timings is not None
+
+
+def test_client_gone(tmp_path):
+    """04: the master client was stopped: no subscribers, client ids cleared; we take slot 0."""
+    path, exp = load("04_client_stopped", tmp_path)
+    snap = read_snapshot(str(path))
+    assert snap.queues[lib.LGMP_Q_FRAME]["subs"] == 0
+    assert exp["queues"][0]["clientID_nonzero"] == {}
+    assert snap.newest_frame.serial == 16167
+
+
+def test_client_id_from_the_hosts_counter(tmp_path):
+    """LGMP 12 client ids come from nextClientID (fetch-add, +1): after the master client's 1, ours is 2."""
+    import mmap
+    path, exp = load("04_client_stopped", tmp_path)
+    assert exp["lgmp_header"]["nextClientID"] == 1
+    read_snapshot(str(path))
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
+        assert int.from_bytes(mm[8:12], "little") == 2
+        q0 = exp["queues"][0]["descriptor_offset"]
+        from kvmfr_client.core.native import ffi
+        cid = q0 + ffi.offsetof("struct lgmp12_header_queue", "clientID")
+        assert int.from_bytes(mm[cid:cid + 4], "little") == 2     # slot 0 now ours
