@@ -198,3 +198,38 @@ def test_client_id_from_the_hosts_counter(tmp_path):
         from kvmfr_client.core.native import ffi
         cid = q0 + ffi.offsetof("struct lgmp12_header_queue", "clientID")
         assert int.from_bytes(mm[cid:cid + 4], "little") == 2     # slot 0 now ours
+
+
+def test_session_connects_and_keeps_a_250ms_heartbeat(tmp_path):
+    """A live Session on master memory (dump 04, the heartbeat moved as a master host does: every 250 ms)
+    says which protocol it speaks and does not take the slow heartbeat for a lost host."""
+    import mmap
+    import threading
+    import time
+
+    import kvmfr_client
+    from kvmfr_client.core.session import SessionState
+
+    path, exp = load("04_client_stopped", tmp_path)
+    stop = threading.Event()
+
+    def heartbeat():
+        with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
+            ts = exp["lgmp_header"]["timestamp"]
+            while not stop.wait(0.25):
+                ts += 250
+                mm[0:8] = ts.to_bytes(8, "little")
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    try:
+        s = kvmfr_client.open(str(path), wait=3)
+        try:
+            assert s.host.protocol == {"lgmp": 12, "kvmfr": 34}
+            assert s.status_message.endswith("(Looking Glass master: LGMP 12 / KVMFR 34)"), s.status_message
+            assert s.next_frame(timeout=1.5) is None          # nothing new is posted: no frame, no loss
+            assert s.state is SessionState.CONNECTED and s.session_restarts == 0
+        finally:
+            s.close()
+    finally:
+        stop.set()
+        beat.join()
