@@ -8,44 +8,24 @@ it tells them apart by the memory alone.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
-import os
-from pathlib import Path
-
-import numpy as np
 import pytest
 
-from kvmfr_client.core import formats
-from kvmfr_client.core.cursor import CursorFlags, CursorType
-from kvmfr_client.core.formats import FrameType
+from kvmfr_client.core.cursor import CursorFlags
 from kvmfr_client.core.native import lib
 from kvmfr_client.core.snapshot import read_snapshot
+from tests.core import lg_dumps
+from tests.core.lg_dumps import check_cursor, check_frame_header, check_pixels, fixtures, pattern
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "lg-master"
-DUMPS = sorted(p.name[: -len(".bin.gz")] for p in FIXTURES.glob("*.bin.gz")) if FIXTURES.is_dir() else []
-
-if not FIXTURES.is_dir():
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Looking Glass master fixtures not found at {FIXTURES} (shared/ must sit beside the checkout)",
-                    pytrace=False)
-    pytest.skip(f"Looking Glass master fixtures not found at {FIXTURES}", allow_module_level=True)
+FIXTURES, DUMPS = fixtures("lg-master", "Looking Glass master")
 
 
-def load(name: str, tmp_path: Path) -> tuple[Path, dict]:
-    raw = gzip.decompress((FIXTURES / f"{name}.bin.gz").read_bytes())
-    expected = json.loads((FIXTURES / f"{name}.json").read_text())
-    assert hashlib.sha256(raw).hexdigest() == expected["sha256_uncompressed"]
-    path = tmp_path / "region"
-    path.write_bytes(raw)
-    return path, expected
+def load(name, tmp_path):
+    return lg_dumps.load(FIXTURES, name, tmp_path)
 
 
 @pytest.fixture(scope="module")
-def pattern_rgb() -> np.ndarray:
-    from PIL import Image
-    return np.asarray(Image.open(FIXTURES / "pattern_640x480.png").convert("RGB"))
+def pattern_rgb():
+    return pattern(FIXTURES)
 
 
 @pytest.fixture(params=DUMPS)
@@ -98,14 +78,8 @@ def test_newest_frame(dump, pattern_rgb):
         assert frame is None and snap.newest_frame_incomplete is None
         return
     block = next(b for b in exp["frames"] if b["block_offset"] == latest["offset"])
-    assert frame.serial == latest["frameSerial"] == block["frameSerial"]
-    assert frame.type == FrameType(block["type"]) == FrameType.BGRA
-    assert (frame.width, frame.height) == (block["frameWidth"], block["frameHeight"]) == (640, 480)
-    assert (frame.screen_width, frame.screen_height) == (block["screenWidth"], block["screenHeight"])
-    assert (frame.data_width, frame.data_height) == (block["dataWidth"], block["dataHeight"])
-    assert (frame.pitch, frame.stride, int(frame.rotation)) == (block["pitch"], block["stride"], block["rotation"])
-    assert int(frame.flags) == block["flags"] and frame.damage == ()
-    assert frame.format_ver == block["formatVer"]
+    check_frame_header(frame, latest, block)
+    assert (frame.width, frame.height) == (640, 480)
     assert frame.sdr_white_level == block["sdrWhiteLevel"] == 203
     assert frame.hdr_metadata is None     # no HDR_METADATA flag; the fields are all 0
     assert (block["scheduleGeneration"], block["scheduleEpoch"], block["scheduleDeadlineSerial"]) == (0, 0, 0)
@@ -125,10 +99,7 @@ def test_newest_frame(dump, pattern_rgb):
         assert "stopped writing the frame at byte 0" in snap.newest_frame_incomplete
         return
     assert snap.newest_frame_incomplete is None
-    digest = hashlib.sha256(frame.pixels.tobytes()).hexdigest()
-    assert digest == block["pixels"]["sha256_of_dataHeight_x_pitch_bytes"]
-    rgb = formats.decode(frame.pixels, frame.type, frame.width)[..., :3]
-    assert np.array_equal(rgb, pattern_rgb), "decoded pixels differ from the captured test image"
+    check_pixels(frame, block, pattern_rgb)
 
 
 def test_newest_cursor(dump):
@@ -137,18 +108,9 @@ def test_newest_cursor(dump):
     if latest is None:
         assert cur is None
         return
-    assert int(cur.flags) == latest["flags"] == 23
-    assert cur.flags & CursorFlags.VISIBLE_VALID and cur.visible
-    assert (cur.x, cur.y) == (latest["x"], latest["y"])
+    check_cursor(cur, latest)
+    assert int(cur.flags) == 23 and cur.flags & CursorFlags.VISIBLE_VALID and cur.visible
     assert cur.sdr_white_level == latest["sdrWhiteLevel"] == 203
-    shape = cur.shape
-    assert shape is not None and shape.type == CursorType(latest["type"])
-    assert (shape.width, shape.height, shape.pitch) == (latest["width"], latest["height"], latest["pitch"])
-    assert (shape.hx, shape.hy) == (latest["hx"], latest["hy"])
-    assert (cur.x + shape.hx, cur.y + shape.hy) == tuple(latest["pointer_hotspot_position"]) == (300, 200)
-    assert hashlib.sha256(shape.data).hexdigest() == latest["shape_sha256"]
-    color, _ = shape.layers()
-    assert int((color[..., 3] == 255).sum()) == latest["shape_opaque_pixels"]
 
 
 def test_in_progress_frame_is_untrusted(tmp_path):
@@ -205,7 +167,6 @@ def test_session_connects_and_keeps_a_250ms_heartbeat(tmp_path):
     says which protocol it speaks and does not take the slow heartbeat for a lost host."""
     import mmap
     import threading
-    import time
 
     import kvmfr_client
     from kvmfr_client.core.session import SessionState
