@@ -246,8 +246,18 @@ void kv_client_free(struct kv_client *c)
     free(c);
 }
 
+static void forget_session(struct kv_client *c)
+{
+    c->have_session = 0;
+    c->frame_peeked = 0;
+    c->frame.subscribed = c->cursor.subscribed = 0;
+    c->frame.present = c->cursor.present = 0;
+    c->frame.pinned = c->cursor.pinned = 0;
+}
+
 int kv_client_open(struct kv_client *c, const char *path, struct kv_error *err)
 {
+    forget_session(c);   /* a session belongs to its mapping */
     kv_shm_unmap(&c->shm);
     int rc = kv_shm_map(&c->shm, path, 0, err);
     if (rc)
@@ -259,15 +269,6 @@ int kv_client_open(struct kv_client *c, const char *path, struct kv_error *err)
 
 uint64_t kv_client_shm_size(struct kv_client *c) { return c->shm.size; }
 int kv_client_shm_lost(struct kv_client *c, uint64_t *size_now) { return kv_shm_lost(&c->shm, size_now); }
-
-static void forget_session(struct kv_client *c)
-{
-    c->have_session = 0;
-    c->frame_peeked = 0;
-    c->frame.subscribed = c->cursor.subscribed = 0;
-    c->frame.present = c->cursor.present = 0;
-    c->frame.pinned = c->cursor.pinned = 0;
-}
 
 void kv_client_close(struct kv_client *c)
 {
@@ -419,9 +420,6 @@ static int scan_queue(struct kv_client *c, struct kv_queue_state *qs, uint32_t n
             return kv_fail(err, KV_ERR_BAD_FIELD, field, off, c->lgmp_size,
                            "queue %u's ring at %u (%u slots) is misaligned, overlaps the header or lies outside "
                            "the %llu-byte mapping", id, off, n, (unsigned long long)c->lgmp_size);
-        if (qs->subscribed && (i != qs->index || n != qs->num_messages || off != qs->messages_offset))
-            return kv_fail(err, LGMP_ERR_CORRUPTED, field, off, qs->messages_offset,
-                           "queue %u moved in the header's table during the session", id);
         qs->present = 1;
         qs->num_messages = n;
         qs->messages_offset = off;
