@@ -249,3 +249,28 @@ def test_recovery_region_bounds_lgmp(region):
     with pytest.raises(errors.ProtocolError) as info:
         read_snapshot(str(region.path))
     assert info.value.field == "queue[1].messagesOffset" and info.value.limit == rec
+
+
+def test_window_size_message_is_stamped_with_our_client_id(region):
+    """KVMFR 34 hosts with WINDOWSIZE get the request in the pointer queue's 80-byte client messages,
+    stamped with our LGMP 12 client id (the host drops unstamped ones); without the feature it is refused."""
+    features = UDATA + ffi.offsetof("struct kvmfr_header", "features")
+    cl = Client(region.path)
+    check(cl.call("session_init", cl.info), cl.err)
+    check(cl.call("subscribe", lib.LGMP_Q_POINTER), cl.err)
+    assert cl.call("set_window_size", 1920, 1080) == lib.KV_ERR_NOT_READY
+    assert "WINDOWSIZE" in ffi.string(cl.err.message).decode()
+
+    region(features, lib.KVMFR_FEATURE_WINDOWSIZE)
+    cl = Client(region.path)
+    check(cl.call("session_init", cl.info), cl.err)
+    check(cl.call("subscribe", lib.LGMP_Q_POINTER), cl.err)
+    check(cl.call("set_window_size", 1920, 1080), cl.err)
+    msg = qoff(POINTER_Q, "cMsgs")
+    cmsg = "struct lgmp12_client_message"
+    assert region(msg + ffi.offsetof(cmsg, "size")) == ffi.sizeof("struct kvmfr_window_size")
+    assert region(msg + ffi.offsetof(cmsg, "clientID")) == 3          # nextClientID 1 -> 2 (first), 3 (ours)
+    data = msg + ffi.offsetof(cmsg, "data")
+    assert [region(data + 4 * i) for i in range(3)] == [lib.KVMFR_MESSAGE_WINDOWSIZE, 1920, 1080]
+    assert region(qoff(POINTER_Q, "cMsgAvail")) == lib.LGMP12_MSGS_MAX - 1
+    assert region(qoff(POINTER_Q, "cMsgWSerial")) == 1 and region(qoff(POINTER_Q, "lock")) == 0
