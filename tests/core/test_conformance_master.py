@@ -194,3 +194,21 @@ def test_session_connects_and_keeps_a_250ms_heartbeat(tmp_path):
     finally:
         stop.set()
         beat.join()
+
+
+def test_inspect_decodes_a_master_dump(tmp_path):
+    """`kvmfr-view --inspect FILE --json` on dump 01: the protocol, and the newest frame marked incomplete."""
+    import json
+    import subprocess
+    import sys
+
+    path, exp = load("01_live_a", tmp_path)
+    out = subprocess.run([sys.executable, "-m", "kvmfr_client.cli.view", "--inspect", str(path), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["protocol"] == {"lgmp": 12, "kvmfr": 34} and data["protocol_name"] == "master"
+    frame = data["newest_frame"]
+    assert frame["serial"] == 11927 and frame["sdr_white_level"] == 203 and frame["host_timings_ms"] is None
+    assert "stopped writing the frame at byte 0" in frame["incomplete"]
+    assert data["newest_cursor"]["sdr_white_level"] == 203 and data["newest_cursor"]["visible"] is True
