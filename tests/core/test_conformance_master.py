@@ -212,3 +212,42 @@ def test_inspect_decodes_a_master_dump(tmp_path):
     assert frame["serial"] == 11927 and frame["sdr_white_level"] == 203 and frame["host_timings_ms"] is None
     assert "stopped writing the frame at byte 0" in frame["incomplete"]
     assert data["newest_cursor"]["sdr_white_level"] == 203 and data["newest_cursor"]["visible"] is True
+
+
+def test_host_that_changes_protocol_is_a_restart(tmp_path):
+    """A B7 host (our agent) stops; a master host takes the same memory: the session is lost, then
+    connects to the master host by itself, as after any restart."""
+    import mmap
+    import threading
+
+    import kvmfr_client
+    from guest_agent.producer import Producer
+    from kvmfr_client.core.session import SessionState
+
+    _, exp = load("04_client_stopped", tmp_path)
+    raw = (tmp_path / "region").read_bytes()
+    path = tmp_path / "shm"
+    stop = threading.Event()
+    prod = Producer(str(path), create_size=len(raw))
+    s = kvmfr_client.open(str(path), wait=5)
+    try:
+        assert s.host.protocol == {"lgmp": 6, "kvmfr": 20}
+        prod.close()
+
+        def master_host():
+            with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
+                mm[:] = raw
+                ts = exp["lgmp_header"]["timestamp"]
+                while not stop.wait(0.25):
+                    ts += 250
+                    mm[0:8] = ts.to_bytes(8, "little")
+        beat = threading.Thread(target=master_host, daemon=True)
+        beat.start()
+        s.next_frame(timeout=2.0)
+        host = s.wait_connected(5)
+        assert host.protocol == {"lgmp": 12, "kvmfr": 34} and s.state is SessionState.CONNECTED
+        assert s.session_restarts == 1 and host.session_id == 95766817
+    finally:
+        stop.set()
+        s.close()
+        prod.close()
