@@ -30,6 +30,22 @@ def fixtures(name: str, what: str) -> tuple[Path, list[str]]:
     return folder, sorted(p.name[: -len(".bin.gz")] for p in folder.glob("*.bin.gz"))
 
 
+def snapshot_fixtures(folder: Path, names: list[str]):
+    """The module fixtures a conformance test uses: ``pattern_rgb`` (the captured test image) and ``dump``
+    (each dump decoded by read_snapshot, with its JSON). Assign both to those names in the module."""
+    from kvmfr_client.core.snapshot import read_snapshot
+
+    @pytest.fixture(scope="module")
+    def pattern_rgb():
+        return pattern(folder)
+
+    @pytest.fixture(params=names)
+    def dump(request, tmp_path):
+        path, expected = load(folder, request.param, tmp_path)
+        return read_snapshot(str(path)), expected
+    return pattern_rgb, dump
+
+
 def load(folder: Path, name: str, tmp_path: Path) -> tuple[Path, dict]:
     """The dump written to a file of its own (a reader writes its subscription into it), and its JSON."""
     raw = gzip.decompress((folder / f"{name}.bin.gz").read_bytes())

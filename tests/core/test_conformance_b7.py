@@ -10,25 +10,13 @@ import gzip
 import json
 import time
 
-import pytest
-
 from kvmfr_client.core.formats import FrameType
-
-from kvmfr_client.core.snapshot import read_snapshot
-from tests.core.lg_dumps import check_cursor, check_frame_header, check_pixels, fixtures, load, pattern
+from tests.core.lg_dumps import check_cursor, check_frame_header, check_pixels, fixtures, snapshot_fixtures
 
 FIXTURES, DUMPS = fixtures("lg-b7", "Looking Glass B7")
 
 
-@pytest.fixture(scope="module")
-def pattern_rgb():
-    return pattern(FIXTURES)
-
-
-@pytest.fixture(params=DUMPS)
-def dump(request, tmp_path):
-    path, expected = load(FIXTURES, request.param, tmp_path)
-    return read_snapshot(str(path)), expected
+pattern_rgb, dump = snapshot_fixtures(FIXTURES, DUMPS)
 
 
 def test_fixtures_present():

@@ -8,13 +8,13 @@ it tells them apart by the memory alone.
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
 from kvmfr_client.core.cursor import CursorFlags
 from kvmfr_client.core.native import lib
 from kvmfr_client.core.snapshot import read_snapshot
 from tests.core import lg_dumps
-from tests.core.lg_dumps import check_cursor, check_frame_header, check_pixels, fixtures, pattern
+from tests.core.lg_dumps import check_cursor, check_frame_header, check_pixels, fixtures, snapshot_fixtures
 
 FIXTURES, DUMPS = fixtures("lg-master", "Looking Glass master")
 
@@ -23,15 +23,7 @@ def load(name, tmp_path):
     return lg_dumps.load(FIXTURES, name, tmp_path)
 
 
-@pytest.fixture(scope="module")
-def pattern_rgb():
-    return pattern(FIXTURES)
-
-
-@pytest.fixture(params=DUMPS)
-def dump(request, tmp_path):
-    path, expected = load(request.param, tmp_path)
-    return read_snapshot(str(path)), expected
+pattern_rgb, dump = snapshot_fixtures(FIXTURES, DUMPS)
 
 
 def test_fixtures_present():
@@ -162,26 +154,39 @@ def test_client_id_from_the_hosts_counter(tmp_path):
         assert int.from_bytes(mm[cid:cid + 4], "little") == 2     # slot 0 now ours
 
 
+class MasterHeartbeat:
+    """A master host's heartbeat over a dump: `timestamp` (u64 at 0) moved by 250 ms every 250 ms, as an
+    LGMP 12 host publishes it; with ``raw``, the dump is first written over whatever the file held."""
+
+    def __init__(self, path: Path, exp: dict, raw: bytes | None = None):
+        import threading
+        self.path, self.ts, self.raw = path, exp["lgmp_header"]["timestamp"], raw
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import mmap
+        with open(self.path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
+            if self.raw is not None:
+                mm[:] = self.raw
+            while not self.stop.wait(0.25):
+                self.ts += 250
+                mm[0:8] = self.ts.to_bytes(8, "little")
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+
 def test_session_connects_and_keeps_a_250ms_heartbeat(tmp_path):
     """A live Session on master memory (dump 04, the heartbeat moved as a master host does: every 250 ms)
     says which protocol it speaks and does not take the slow heartbeat for a lost host."""
-    import mmap
-    import threading
-
     import kvmfr_client
     from kvmfr_client.core.session import SessionState
 
     path, exp = load("04_client_stopped", tmp_path)
-    stop = threading.Event()
-
-    def heartbeat():
-        with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
-            ts = exp["lgmp_header"]["timestamp"]
-            while not stop.wait(0.25):
-                ts += 250
-                mm[0:8] = ts.to_bytes(8, "little")
-    beat = threading.Thread(target=heartbeat, daemon=True)
-    beat.start()
+    beat = MasterHeartbeat(path, exp)
     try:
         s = kvmfr_client.open(str(path), wait=3)
         try:
@@ -192,8 +197,7 @@ def test_session_connects_and_keeps_a_250ms_heartbeat(tmp_path):
         finally:
             s.close()
     finally:
-        stop.set()
-        beat.join()
+        beat.close()
 
 
 def test_inspect_decodes_a_master_dump(tmp_path):
@@ -217,9 +221,6 @@ def test_inspect_decodes_a_master_dump(tmp_path):
 def test_host_that_changes_protocol_is_a_restart(tmp_path):
     """A B7 host (our agent) stops; a master host takes the same memory: the session is lost, then
     connects to the master host by itself, as after any restart."""
-    import mmap
-    import threading
-
     import kvmfr_client
     from guest_agent.producer import Producer
     from kvmfr_client.core.session import SessionState
@@ -227,27 +228,19 @@ def test_host_that_changes_protocol_is_a_restart(tmp_path):
     _, exp = load("04_client_stopped", tmp_path)
     raw = (tmp_path / "region").read_bytes()
     path = tmp_path / "shm"
-    stop = threading.Event()
+    beat = None
     prod = Producer(str(path), create_size=len(raw))
     s = kvmfr_client.open(str(path), wait=5)
     try:
         assert s.host.protocol == {"lgmp": 6, "kvmfr": 20}
         prod.close()
-
-        def master_host():
-            with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as mm:
-                mm[:] = raw
-                ts = exp["lgmp_header"]["timestamp"]
-                while not stop.wait(0.25):
-                    ts += 250
-                    mm[0:8] = ts.to_bytes(8, "little")
-        beat = threading.Thread(target=master_host, daemon=True)
-        beat.start()
+        beat = MasterHeartbeat(path, exp, raw)
         s.next_frame(timeout=2.0)
         host = s.wait_connected(5)
         assert host.protocol == {"lgmp": 12, "kvmfr": 34} and s.state is SessionState.CONNECTED
         assert s.session_restarts == 1 and host.session_id == 95766817
     finally:
-        stop.set()
+        if beat is not None:
+            beat.close()
         s.close()
         prod.close()
