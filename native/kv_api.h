@@ -163,8 +163,14 @@ int      kv_client_shm_lost(struct kv_client *c, uint64_t *size_now);
 /* Drop the mapping (the session with it); kv_client_open maps again. */
 void     kv_client_close(struct kv_client *c);
 void     kv_client_set_poll_us(struct kv_client *c, uint32_t poll_us);
+/* B7 sessions stamp this id into their subscriber slots (random when 0); LGMP 12 sessions take theirs from
+ * the host's nextClientID at each session init. */
 void     kv_client_set_client_id(struct kv_client *c, uint32_t id);
+/* Note the host's heartbeat (in whichever layout the memory holds) so session init can see it move. */
 void     kv_client_init(struct kv_client *c);
+/* Reads the memory's protocol afresh each time: B7 (magic at 0, LGMP 6 + KVMFR 20) or master (magic at
+ * 9664, LGMP 12 + KVMFR 34); anything else is INVALID_MAGIC, INVALID_VERSION, KV_ERR_OTHER_LGMP or
+ * KV_ERR_KVMFR_VERSION (limit = the host's LGMP version). info->lgmp_version / kvmfr_version say which. */
 int      kv_client_session_init(struct kv_client *c, struct kv_host_info *info, struct kv_error *err);
 int      kv_client_subscribe(struct kv_client *c, uint32_t queue_id, struct kv_error *err);
 int      kv_client_unsubscribe(struct kv_client *c, uint32_t queue_id);
@@ -185,7 +191,8 @@ int      kv_client_set_cursor_pos(struct kv_client *c, int32_t x, int32_t y, uin
 /* KVMFR 34 hosts that advertise KVMFR_FEATURE_WINDOWSIZE: ask the guest for a w x h display. */
 int      kv_client_set_window_size(struct kv_client *c, uint32_t w, uint32_t h, struct kv_error *err);
 int      kv_client_queue_stats(struct kv_client *c, uint32_t queue_id, struct kv_queue_stats *st);
-/* Snapshots: move a subscribed queue's read position to `pos` (e.g. the newest message of a dump). */
+/* Snapshots: move a subscribed queue's read position to `pos` (e.g. the newest message of a dump). The
+ * message there is then read whatever its pending bits say, and finishing it never dequeues it (LGMP 12). */
 int      kv_client_set_read_pos(struct kv_client *c, uint32_t queue_id, uint32_t pos, struct kv_error *err);
 
 /* ---- producer ---- */

@@ -1,4 +1,11 @@
-/* LGMP 6 / KVMFR 20 client: the reader side of shared/docs/lgmp-kvmfr.md sections 3.2-3.3 and 5.
+/* The reader side of both Looking Glass protocols: B7 (LGMP 6 / KVMFR 20, shared/docs/lgmp-kvmfr.md
+ * sections 3.2-3.3 and 5) and master (LGMP 12 / KVMFR 34, sections 4.2 and 6). Which one a session
+ * speaks is read from the memory at each session init.
+ *
+ * One client: the two LGMP layouts differ in where the shared words sit (bound once per session into
+ * struct kv_queue_state's pointers and struct kv_proto's offsets) and in a few rules, which the code
+ * spells out where they differ (c->p->pow2_rings: LGMP 12's ring without a sentinel slot, its
+ * pending-bit driven peek, its locked done).
  *
  * The guest owns the memory we read. Every value taken from it is loaded once into a local, checked
  * against the mapping and the protocol's limits, and only then used; indices into the rings come
@@ -29,23 +36,77 @@
 #define MAX_DIM             16384u
 #define MAX_PITCH           (MAX_DIM * 8u)
 #define MAX_CURSOR_PITCH    (KVMFR_CURSOR_MAX_DIM * 4u)
+#define MAX_NITS            10000u   /* PQ's ceiling: a white level or luminance above it is not real */
+#define MAX_CHROMA          50000u   /* 1.0 in the 0.00002 units of HDR primaries and white point */
+
+#define SPEAKS "this client speaks B7 (LGMP 6 / KVMFR 20) and master (LGMP 12 / KVMFR 34)"
+
+/* What differs between the two layouts, as data. */
+struct kv_proto {
+    const char *name;
+    uint32_t lgmp, kvmfr;
+    uint32_t magic_off, version_off, session_off, numq_off, udata_size_off, udata_off, ts_off;
+    uint32_t header_size, queues_off, queue_stride, max_queues, max_subs;
+    uint32_t msg_stride, msg_size_off, msg_offset_off, msg_pending_off;
+    uint32_t msgs_max, cmsg_stride, cmsg_data_off;
+    uint32_t frame_size, cursor_size, ring_align;
+    int      pow2_rings;           /* LGMP 12: power-of-two rings, no sentinel, pending-bit peek, locked done */
+};
+
+#define HDR6(f)  offsetof(struct lgmp_header, f)
+#define HDR12(f) offsetof(struct lgmp12_header, f)
+static const struct kv_proto PROTO_B7 = {
+    "B7", LGMP_PROTOCOL_VERSION, KVMFR_VERSION,
+    HDR6(magic), HDR6(version), HDR6(sessionID), HDR6(numQueues), HDR6(udataSize), LGMP_UDATA_OFFSET,
+    HDR6(timestamp),
+    LGMP_HEADER_SIZE, HDR6(queues), sizeof(struct lgmp_header_queue), LGMP_MAX_QUEUES, LGMP_MAX_SUBS,
+    sizeof(struct lgmp_header_message), offsetof(struct lgmp_header_message, size),
+    offsetof(struct lgmp_header_message, offset), offsetof(struct lgmp_header_message, pendingSubs),
+    LGMP_MSGS_MAX, sizeof(struct lgmp_client_message), offsetof(struct lgmp_client_message, data),
+    sizeof(struct kvmfr_frame), sizeof(struct kvmfr_cursor), 4, 0,
+};
+static const struct kv_proto PROTO_MASTER = {
+    "master", LGMP12_PROTOCOL_VERSION, KVMFR34_VERSION,
+    HDR12(magic), HDR12(version), HDR12(sessionID), HDR12(numQueues), HDR12(udataSize), LGMP12_UDATA_OFFSET,
+    HDR12(timestamp),
+    LGMP12_HEADER_SIZE, HDR12(queues), sizeof(struct lgmp12_header_queue), LGMP12_MAX_QUEUES, LGMP12_MAX_SUBS,
+    sizeof(struct lgmp12_header_message), offsetof(struct lgmp12_header_message, size),
+    offsetof(struct lgmp12_header_message, offset), offsetof(struct lgmp12_header_message, pendingSubs),
+    LGMP12_MSGS_MAX, sizeof(struct lgmp12_client_message), offsetof(struct lgmp12_client_message, data),
+    sizeof(struct kvmfr34_frame), sizeof(struct kvmfr34_cursor), 16, 1,
+};
+_Static_assert(offsetof(struct kvmfr34_frame, offset) == offsetof(struct kvmfr_frame, offset),
+               "KVMFR 20 and 34 frames share the fields before offset");
+_Static_assert(sizeof(struct kvmfr34_cursor) == sizeof(struct kvmfr_cursor) + 4,
+               "KVMFR 34's cursor is KVMFR 20's plus sdrWhiteLevel");
 
 struct kv_queue_state {
     uint32_t queue_id;
     int      present;            /* found in the header at session init */
     int      subscribed;
+    int      pinned;             /* read_pos set by kv_client_set_read_pos (a snapshot): read it as is */
     uint32_t index;
     uint32_t num_messages;       /* validated copy */
     uint32_t messages_offset;    /* validated copy */
     uint32_t slot;
     uint32_t read_pos;
+    /* The descriptor's shared words, in whichever layout the session found (bind_queue). */
+    uint32_t *position, *start, *count, *lock, *new_sub_count, *max_time, *client_ids;
+    uint32_t *c_lock, *c_avail, *c_wpos, *c_wserial, *c_rserial;
+    uint32_t *subs32;            /* LGMP 12: ON = bits 31..16, BAD = 15..0 */
+    uint64_t *subs64;            /* LGMP 6: ON = bits 63..32, BAD = 31..0 */
+    uint64_t *msg_timeout, *timeouts;
+    uint8_t  *cmsgs;
 };
 
 struct kv_client {
     struct kv_shm shm;
-    struct lgmp_header *hdr;
+    const struct kv_proto *p;    /* the session's protocol (NULL before the first init) */
+    const struct kv_proto *hb_p; /* the layout `hosttime` was taken from by kv_client_init */
+    uint64_t lgmp_size;          /* bytes LGMP may use: the mapping, less a live recovery region */
     uint32_t poll_us;
-    uint32_t client_id;
+    uint32_t client_id;          /* B7: ours (random unless set) */
+    uint32_t cid;                /* the id this session stamps: B7's client_id, LGMP 12's from nextClientID */
     uint32_t session_id;
     int      have_session;
     uint32_t features;
@@ -56,19 +117,70 @@ struct kv_client {
     int      frame_peeked;
     struct kv_frame_info peeked; /* private, validated copy of the peeked frame */
     uint64_t fb_offset;          /* SHM offset of the peeked frame's write pointer */
+    uint64_t frame_msg_off;      /* SHM offset of the peeked frame's header (KVMFR 34 timing re-read) */
     uint8_t  udata[MAX_UDATA];
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static inline struct lgmp_header_queue *queue_ptr(struct kv_client *c, const struct kv_queue_state *qs)
+static inline uint32_t *hdr_u32(struct kv_client *c, uint32_t off) { return (uint32_t *)(c->shm.base + off); }
+static inline uint64_t *heartbeat_ptr(struct kv_client *c, const struct kv_proto *p)
 {
-    return &c->hdr->queues[qs->index];
+    return (uint64_t *)(c->shm.base + p->ts_off);
 }
 
-static inline struct lgmp_header_message *ring_ptr(struct kv_client *c, const struct kv_queue_state *qs)
+static inline uint8_t *msg_at(struct kv_client *c, const struct kv_queue_state *qs, uint32_t i)
 {
-    return (struct lgmp_header_message *)(c->shm.base + qs->messages_offset);
+    return c->shm.base + qs->messages_offset + (uint64_t)i * c->p->msg_stride;
+}
+static inline uint32_t *msg_u32(struct kv_client *c, const struct kv_queue_state *qs, uint32_t i, uint32_t field_off)
+{
+    return (uint32_t *)(msg_at(c, qs, i) + field_off);
+}
+#define MSG_PENDING(c, qs, i) msg_u32(c, qs, i, (c)->p->msg_pending_off)
+
+static inline uint32_t ring_next(const struct kv_queue_state *qs, uint32_t i) { return (i + 1) % qs->num_messages; }
+
+/* The subscriber mask in B7's form (ON in the high word, BAD in the low), whatever the layout. */
+static uint64_t subs_load(const struct kv_queue_state *qs)
+{
+    if (qs->subs64)
+        return LOAD_SC(qs->subs64);
+    uint32_t v = LOAD_ACQ(qs->subs32);
+    return ((uint64_t)(v >> 16) << 32) | (v & 0xffffu);
+}
+static void subs_store(const struct kv_queue_state *qs, uint64_t s)
+{
+    if (qs->subs64)
+        STORE_SC(qs->subs64, s);
+    else
+        STORE_REL(qs->subs32, (SUBS_ON(s) << 16) | (SUBS_BAD(s) & 0xffffu));
+}
+
+#define BIND_QUEUE(qs, q) do { \
+    (qs)->position = &(q)->position; (qs)->start = &(q)->start; (qs)->count = &(q)->count; \
+    (qs)->lock = &(q)->lock; (qs)->new_sub_count = &(q)->newSubCount; (qs)->max_time = &(q)->maxTime; \
+    (qs)->client_ids = (q)->clientID; (qs)->timeouts = (q)->timeout; (qs)->msg_timeout = &(q)->msgTimeout; \
+    (qs)->c_lock = &(q)->cMsgLock; (qs)->c_avail = &(q)->cMsgAvail; (qs)->c_wpos = &(q)->cMsgWPos; \
+    (qs)->c_wserial = &(q)->cMsgWSerial; (qs)->c_rserial = &(q)->cMsgRSerial; \
+    (qs)->cmsgs = (uint8_t *)(q)->cMsgs; \
+} while (0)
+
+static void bind_queue(struct kv_client *c, struct kv_queue_state *qs, uint32_t index)
+{
+    uint8_t *d = c->shm.base + c->p->queues_off + (uint64_t)index * c->p->queue_stride;
+    if (c->p->pow2_rings) {
+        struct lgmp12_header_queue *q = (struct lgmp12_header_queue *)d;
+        BIND_QUEUE(qs, q);
+        qs->subs32 = &q->subs;
+        qs->subs64 = NULL;
+    } else {
+        struct lgmp_header_queue *q = (struct lgmp_header_queue *)d;
+        BIND_QUEUE(qs, q);
+        qs->subs64 = &q->subs;
+        qs->subs32 = NULL;
+    }
+    qs->index = index;
 }
 
 static struct kv_queue_state *queue_by_id(struct kv_client *c, uint32_t queue_id)
@@ -96,10 +208,10 @@ static int lock_or_fail(uint32_t *lock, const char *what, struct kv_error *err)
     }
 }
 
-/* Is [off, off+len) inside the mapping? (no overflow: all 64-bit) */
+/* Is [off, off+len) inside the region LGMP may use? (no overflow: all 64-bit) */
 static inline int in_shm(const struct kv_client *c, uint64_t off, uint64_t len)
 {
-    return off <= c->shm.size && len <= c->shm.size - off;
+    return off <= c->lgmp_size && len <= c->lgmp_size - off;
 }
 
 static void copy_cstr(char *dst, size_t dst_size, const uint8_t *src, size_t src_len)
@@ -134,13 +246,24 @@ void kv_client_free(struct kv_client *c)
     free(c);
 }
 
+static void forget_session(struct kv_client *c)
+{
+    c->have_session = 0;
+    c->frame_peeked = 0;
+    c->frame.subscribed = c->cursor.subscribed = 0;
+    c->frame.present = c->cursor.present = 0;
+    c->frame.pinned = c->cursor.pinned = 0;
+}
+
 int kv_client_open(struct kv_client *c, const char *path, struct kv_error *err)
 {
+    forget_session(c);   /* a session belongs to its mapping */
     kv_shm_unmap(&c->shm);
     int rc = kv_shm_map(&c->shm, path, 0, err);
     if (rc)
         return rc;
-    c->hdr = (struct lgmp_header *)c->shm.base;
+    c->lgmp_size = c->shm.size;
+    c->p = c->hb_p = NULL;
     return LGMP_OK;
 }
 
@@ -149,12 +272,9 @@ int kv_client_shm_lost(struct kv_client *c, uint64_t *size_now) { return kv_shm_
 
 void kv_client_close(struct kv_client *c)
 {
-    c->have_session = 0;
-    c->frame_peeked = 0;
-    c->frame.subscribed = c->cursor.subscribed = 0;
-    c->frame.present = c->cursor.present = 0;
+    forget_session(c);
     kv_shm_unmap(&c->shm);
-    c->hdr = NULL;
+    c->p = c->hb_p = NULL;
 }
 
 static int shm_lost_error(struct kv_client *c, int why, uint64_t size_now, struct kv_error *err)
@@ -167,40 +287,59 @@ static int shm_lost_error(struct kv_client *c, int why, uint64_t size_now, struc
 void kv_client_set_poll_us(struct kv_client *c, uint32_t poll_us) { c->poll_us = poll_us ? poll_us : 1; }
 void kv_client_set_client_id(struct kv_client *c, uint32_t id) { c->client_id = id; }
 
+/* ---- session ---------------------------------------------------------------------------- */
+
+/* Which layout does the memory hold? B7's magic sits at 0, LGMP 12's at 9664; NULL: neither (then
+ * *err says why: another version, or no host). The version must match the layout. */
+static const struct kv_proto *find_layout(struct kv_client *c, struct kv_error *err)
+{
+    static const struct kv_proto *const protos[] = { &PROTO_B7, &PROTO_MASTER };
+    for (size_t i = 0; i < sizeof protos / sizeof protos[0]; ++i) {
+        const struct kv_proto *p = protos[i];
+        if (c->shm.size < p->header_size || LOAD_SC(hdr_u32(c, p->magic_off)) != LGMP_PROTOCOL_MAGIC)
+            continue;
+        uint32_t version = LOAD(hdr_u32(c, p->version_off));
+        if (version == p->lgmp)
+            return p;
+        kv_fail(err, LGMP_ERR_INVALID_VERSION, "lgmp.version", version, p->lgmp,
+                "host speaks LGMP %u; " SPEAKS, version);
+        return NULL;
+    }
+    /* LGMP 10 (Looking Glass master, Aug 2025 - Jul 2026): report it as a version mismatch, not as
+     * "host not running" (spec 4.1, 9.3). */
+    uint64_t off = LGMP_V10_MAGIC_OFFSET;
+    if (c->shm.size >= off + 20 + KVMFR_HEADER_SIZE && LOAD(hdr_u32(c, off)) == LGMP_PROTOCOL_MAGIC) {
+        uint32_t version = LOAD(hdr_u32(c, off + 4));
+        uint32_t kvmfr = 0;
+        if (memcmp(c->shm.base + off + 20, "KVMFR---", 8) == 0)
+            kvmfr = LOAD(hdr_u32(c, off + 28));
+        kv_fail(err, KV_ERR_OTHER_LGMP, "lgmp.version", version, kvmfr,
+                "host speaks LGMP %u / KVMFR %u; " SPEAKS, version, kvmfr);
+        return NULL;
+    }
+    kv_fail(err, LGMP_ERR_INVALID_MAGIC, "lgmp.magic", c->shm.size >= 4 ? LOAD(hdr_u32(c, 0)) : 0,
+            LGMP_PROTOCOL_MAGIC, "no LGMP header in the shared memory: the host application is not running");
+    return NULL;
+}
+
 void kv_client_init(struct kv_client *c)
 {
-    __atomic_store_n(&c->hosttime, LOAD_SC(&c->hdr->timestamp), __ATOMIC_RELAXED);
+    struct kv_error e;
+    const struct kv_proto *p = find_layout(c, &e);
+    c->hb_p = p ? p : &PROTO_B7;
+    __atomic_store_n(&c->hosttime, LOAD_SC(heartbeat_ptr(c, c->hb_p)), __ATOMIC_RELAXED);
     c->have_session = 0;
 }
 
-/* ---- session ---------------------------------------------------------------------------- */
-
-/* No v6 magic at offset 0: look where LGMP v10 and v12 keep theirs, so a newer host is reported
- * as a version mismatch and not as "host not running" (spec 4.1-4.2, 9.3). */
-static int probe_other_layouts(struct kv_client *c, struct kv_error *err)
+/* Spec 6, IDD hosts only: a live recovery block in the last 64 KiB keeps LGMP out of them. */
+static uint64_t lgmp_region_size(const struct kv_client *c)
 {
-    static const struct { uint32_t magic_off; uint32_t udata_off; } layouts[] = {
-        { LGMP_V10_MAGIC_OFFSET, LGMP_V10_MAGIC_OFFSET + 20 },
-        { LGMP_V12_MAGIC_OFFSET, LGMP_V12_MAGIC_OFFSET + 20 },
-    };
-    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; ++i) {
-        uint64_t off = layouts[i].magic_off;
-        if (!in_shm(c, off, 8))
-            continue;
-        uint32_t magic = LOAD((uint32_t *)(c->shm.base + off));
-        if (magic != LGMP_PROTOCOL_MAGIC)
-            continue;
-        uint32_t version = LOAD((uint32_t *)(c->shm.base + off + 4));
-        uint32_t kvmfr = 0;
-        uint64_t u = layouts[i].udata_off;
-        if (in_shm(c, u, KVMFR_HEADER_SIZE) && memcmp(c->shm.base + u, "KVMFR---", 8) == 0)
-            kvmfr = LOAD((uint32_t *)(c->shm.base + u + 8));
-        return kv_fail(err, KV_ERR_OTHER_LGMP, "lgmp.version", version, kvmfr,
-                       "host speaks LGMP %u / KVMFR %u; this client speaks %d / %d",
-                       version, kvmfr, LGMP_PROTOCOL_VERSION, KVMFR_VERSION);
-    }
-    return kv_fail(err, LGMP_ERR_INVALID_MAGIC, "lgmp.magic", LOAD(&c->hdr->magic), LGMP_PROTOCOL_MAGIC,
-                   "no LGMP header in the shared memory: the host application is not running");
+    if (c->shm.size < (uint64_t)KVMFR_R_REGION_SIZE + LGMP12_HEADER_SIZE)
+        return c->shm.size;
+    const uint8_t *r = c->shm.base + c->shm.size - KVMFR_R_REGION_SIZE;
+    if (memcmp(r, "KVMFRRCV", 8) != 0 || LOAD_ACQ((const uint32_t *)(r + 60)) != 1)
+        return c->shm.size;
+    return c->shm.size - KVMFR_R_REGION_SIZE;
 }
 
 static int parse_kvmfr(struct kv_client *c, uint32_t udata_size, struct kv_host_info *info, struct kv_error *err)
@@ -215,11 +354,12 @@ static int parse_kvmfr(struct kv_client *c, uint32_t udata_size, struct kv_host_
         return kv_fail(err, KV_ERR_KVMFR_MAGIC, "kvmfr.magic", 0, 0, "user data does not start with KVMFR---");
     copy_cstr(info->hostver, sizeof info->hostver, (const uint8_t *)kh.hostver, sizeof kh.hostver);
     info->kvmfr_version = kh.version;
-    if (kh.version != KVMFR_VERSION)
-        return kv_fail(err, KV_ERR_KVMFR_VERSION, "kvmfr.version", kh.version, KVMFR_VERSION,
-                       "host speaks LGMP %d / KVMFR %u (host version \"%s\"); this client speaks %d / %d",
-                       LGMP_PROTOCOL_VERSION, kh.version, kh.version >= 2 ? info->hostver : "?",
-                       LGMP_PROTOCOL_VERSION, KVMFR_VERSION);
+    /* KVMFR 20 goes with LGMP 6 and 34 with 12; any other pairing is a host we cannot read.
+     * limit = the host's LGMP version (for the caller's report). */
+    if (kh.version != c->p->kvmfr)
+        return kv_fail(err, KV_ERR_KVMFR_VERSION, "kvmfr.version", kh.version, c->p->lgmp,
+                       "host speaks LGMP %u / KVMFR %u (host version \"%s\"); " SPEAKS,
+                       c->p->lgmp, kh.version, kh.version >= 2 ? info->hostver : "?");
     info->features = kh.features;
     info->os = -1;
 
@@ -249,74 +389,130 @@ static int parse_kvmfr(struct kv_client *c, uint32_t udata_size, struct kv_host_
     return LGMP_OK;
 }
 
+/* Find queue `qs` in the header's table and validate what we will index with (session init, and
+ * LGMP 12's subscribe: its host may add queues after start). */
+static int scan_queue(struct kv_client *c, struct kv_queue_state *qs, uint32_t num_queues, uint32_t udata_size,
+                      struct kv_error *err)
+{
+    const struct kv_proto *p = c->p;
+    qs->present = 0;
+    for (uint32_t i = 0; i < num_queues; ++i) {
+        uint8_t *d = c->shm.base + p->queues_off + (uint64_t)i * p->queue_stride;
+        uint32_t id, n, off;
+        if (p->pow2_rings) {
+            struct lgmp12_header_queue *q = (struct lgmp12_header_queue *)d;
+            id = LOAD(&q->queueID), n = LOAD(&q->numMessages), off = LOAD(&q->messagesOffset);
+        } else {
+            struct lgmp_header_queue *q = (struct lgmp_header_queue *)d;
+            id = LOAD(&q->queueID), n = LOAD(&q->numMessages), off = LOAD(&q->messagesOffset);
+        }
+        if (id != qs->queue_id)
+            continue;
+        char field[48];
+        snprintf(field, sizeof field, "queue[%u].numMessages", id);
+        if (n < 2 || n > MAX_RING || (p->pow2_rings && (n & (n - 1))))
+            return kv_fail(err, KV_ERR_BAD_FIELD, field, n, MAX_RING,
+                           p->pow2_rings ? "queue %u has %u ring slots (must be a power of two, 2..%u)"
+                                         : "queue %u has %u ring slots (must be 2..%u)", id, n, MAX_RING);
+        uint64_t lowest = p->pow2_rings ? (uint64_t)p->udata_off + udata_size : p->header_size;
+        snprintf(field, sizeof field, "queue[%u].messagesOffset", id);
+        if (off < lowest || (off & (p->ring_align - 1)) || !in_shm(c, off, (uint64_t)n * p->msg_stride))
+            return kv_fail(err, KV_ERR_BAD_FIELD, field, off, c->lgmp_size,
+                           "queue %u's ring at %u (%u slots) is misaligned, overlaps the header or lies outside "
+                           "the %llu-byte mapping", id, off, n, (unsigned long long)c->lgmp_size);
+        qs->present = 1;
+        qs->num_messages = n;
+        qs->messages_offset = off;
+        bind_queue(c, qs, i);
+        return LGMP_OK;
+    }
+    return LGMP_OK;
+}
+
+/* The header's queue count, checked (LGMP 12 hosts may raise it later: acquire). */
+static int load_num_queues(struct kv_client *c, uint32_t *num_queues, struct kv_error *err)
+{
+    uint32_t n = LOAD_ACQ(hdr_u32(c, c->p->numq_off));
+    if (n > c->p->max_queues)
+        return kv_fail(err, KV_ERR_BAD_FIELD, "lgmp.numQueues", n, c->p->max_queues,
+                       "header claims %u queues; LGMP %u has at most %u", n, c->p->lgmp, c->p->max_queues);
+    *num_queues = n;
+    return LGMP_OK;
+}
+
 int kv_client_session_init(struct kv_client *c, struct kv_host_info *info, struct kv_error *err)
 {
-    struct lgmp_header *h = c->hdr;
     memset(info, 0, sizeof *info);
-    c->have_session = 0;
-    c->frame.present = c->cursor.present = 0;
-    c->frame.subscribed = c->cursor.subscribed = 0;
-    c->frame_peeked = 0;
+    forget_session(c);
+    c->lgmp_size = c->shm.size;
 
-    uint32_t magic = LOAD_SC(&h->magic);
-    if (magic != LGMP_PROTOCOL_MAGIC)
-        return probe_other_layouts(c, err);
-    uint32_t version = LOAD(&h->version);
-    info->lgmp_version = version;
-    if (version != LGMP_PROTOCOL_VERSION)
-        return kv_fail(err, LGMP_ERR_INVALID_VERSION, "lgmp.version", version, LGMP_PROTOCOL_VERSION,
-                       "host speaks LGMP %u; this client speaks %d / %d", version, LGMP_PROTOCOL_VERSION,
-                       KVMFR_VERSION);
-    uint64_t ts = LOAD_SC(&h->timestamp);
+    const struct kv_proto *p = find_layout(c, err);
+    if (!p) {
+        if (err && err->code == LGMP_ERR_INVALID_VERSION)
+            info->lgmp_version = (uint32_t)err->value;
+        return err ? err->code : LGMP_ERR_INVALID_MAGIC;
+    }
+    c->p = p;
+    info->lgmp_version = p->lgmp;
+    if (p->pow2_rings)
+        c->lgmp_size = lgmp_region_size(c);
+    uint64_t ts = LOAD_SC(heartbeat_ptr(c, p));
+    if (c->hb_p && c->hb_p != p) {
+        /* The host changed protocol since kv_client_init: its heartbeat now lives elsewhere. */
+        c->hb_p = p;
+        __atomic_store_n(&c->hosttime, ts, __ATOMIC_RELAXED);
+    }
     if (ts == __atomic_load_n(&c->hosttime, __ATOMIC_RELAXED))
         return kv_fail(err, LGMP_ERR_INVALID_SESSION, "lgmp.timestamp", ts, 0,
                        "the host's heartbeat is not moving: the host is not running (yet)");
-    uint32_t session_id = LOAD(&h->sessionID);
-    uint32_t num_queues = LOAD(&h->numQueues);
-    if (num_queues > LGMP_MAX_QUEUES)
-        return kv_fail(err, KV_ERR_BAD_FIELD, "lgmp.numQueues", num_queues, LGMP_MAX_QUEUES,
-                       "header claims %u queues; LGMP 6 has at most %d", num_queues, LGMP_MAX_QUEUES);
-    uint32_t udata_size = LOAD(&h->udataSize);
-    uint64_t udata_room = c->shm.size - LGMP_UDATA_OFFSET;
+    uint32_t session_id = LOAD_ACQ(hdr_u32(c, p->session_off));
+    if (p->pow2_rings && session_id == 0)
+        return kv_fail(err, LGMP_ERR_INVALID_SESSION, "lgmp.sessionID", 0, 0,
+                       "the host's session id is 0: the host is still starting");
+    uint32_t num_queues;
+    int rc = load_num_queues(c, &num_queues, err);
+    if (rc)
+        return rc;
+    uint32_t udata_size = LOAD(hdr_u32(c, p->udata_size_off));
+    uint64_t udata_room = c->lgmp_size - p->udata_off;
     if (udata_size > MAX_UDATA || udata_size > udata_room)
         return kv_fail(err, KV_ERR_BAD_FIELD, "lgmp.udataSize", udata_size,
                        udata_room < MAX_UDATA ? udata_room : MAX_UDATA,
                        "user data size %u does not fit the shared memory", udata_size);
-    memcpy(c->udata, c->shm.base + LGMP_UDATA_OFFSET, udata_size);
+    memcpy(c->udata, c->shm.base + p->udata_off, udata_size);
     info->session_id = session_id;
     info->udata_size = udata_size;
-    int rc = parse_kvmfr(c, udata_size, info, err);
+    rc = parse_kvmfr(c, udata_size, info, err);
     if (rc)
         return rc;
 
     /* Queue table: find ours by id and validate what we will index with. */
-    for (uint32_t i = 0; i < num_queues; ++i) {
-        struct lgmp_header_queue *q = &h->queues[i];
-        uint32_t id = LOAD(&q->queueID);
-        struct kv_queue_state *qs = queue_by_id(c, id);
-        if (!qs || qs->present)
-            continue;
-        uint32_t n = LOAD(&q->numMessages);
-        uint32_t off = LOAD(&q->messagesOffset);
-        char field[48];
-        snprintf(field, sizeof field, "queue[%u].numMessages", id);
-        if (n < 2 || n > MAX_RING)
-            return kv_fail(err, KV_ERR_BAD_FIELD, field, n, MAX_RING,
-                           "queue %u has %u ring slots (must be 2..%u)", id, n, MAX_RING);
-        snprintf(field, sizeof field, "queue[%u].messagesOffset", id);
-        if (off < LGMP_HEADER_SIZE || (off & 3) || !in_shm(c, off, (uint64_t)n * sizeof(struct lgmp_header_message)))
-            return kv_fail(err, KV_ERR_BAD_FIELD, field, off, c->shm.size,
-                           "queue %u's ring at %u (%u slots) is misaligned or outside the %llu-byte mapping",
-                           id, off, n, (unsigned long long)c->shm.size);
-        qs->present = 1;
-        qs->index = i;
-        qs->num_messages = n;
-        qs->messages_offset = off;
-    }
-
-    while (!c->client_id) {
-        if (getrandom(&c->client_id, sizeof c->client_id, 0) != sizeof c->client_id)
-            c->client_id = (uint32_t)kv_now_ns() | 1u;
+    rc = scan_queue(c, &c->frame, num_queues, udata_size, err);
+    if (!rc)
+        rc = scan_queue(c, &c->cursor, num_queues, udata_size, err);
+    if (rc)
+        return rc;
+    if (p->pow2_rings) {
+        /* Everything above must come from one session: magic and id again, after a fence. */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (LOAD(hdr_u32(c, p->magic_off)) != LGMP_PROTOCOL_MAGIC)
+            return kv_fail(err, LGMP_ERR_CORRUPTED, "lgmp.magic", LOAD(hdr_u32(c, p->magic_off)),
+                           LGMP_PROTOCOL_MAGIC, "the host's LGMP header changed while we read it");
+        uint32_t again = LOAD(hdr_u32(c, p->session_off));
+        if (again != session_id)
+            return kv_fail(err, LGMP_ERR_INVALID_SESSION, "lgmp.sessionID", again, session_id,
+                           "the host restarted while we read its header (session %u replaced %u)", again, session_id);
+        /* LGMP 12 ids come from the host's counter: fetch-add, +1, never 0. */
+        uint32_t *next = hdr_u32(c, offsetof(struct lgmp12_header, nextClientID));
+        do
+            c->cid = FETCH_ADD(next, 1) + 1;
+        while (c->cid == 0);
+    } else {
+        while (!c->client_id) {
+            if (getrandom(&c->client_id, sizeof c->client_id, 0) != sizeof c->client_id)
+                c->client_id = (uint32_t)kv_now_ns() | 1u;
+        }
+        c->cid = c->client_id;
     }
     c->session_id = session_id;
     c->features = info->features;
@@ -330,14 +526,14 @@ int kv_client_session_valid(struct kv_client *c, struct kv_error *err)
 {
     if (!c->have_session)
         return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "no session");
-    struct lgmp_header *h = c->hdr;
-    if (LOAD(&h->magic) != LGMP_PROTOCOL_MAGIC)
+    if (LOAD(hdr_u32(c, c->p->magic_off)) != LGMP_PROTOCOL_MAGIC)
         return kv_fail(err, KV_ERR_SESSION_LOST, "lgmp.magic", 3, 0, "the host's LGMP header disappeared");
-    uint32_t sid = LOAD(&h->sessionID);
+    uint32_t sid = LOAD(hdr_u32(c, c->p->session_off));
     if (sid != c->session_id)
         return kv_fail(err, KV_ERR_SESSION_LOST, "lgmp.sessionID", 1, 0,
                        "the host restarted (session %u replaced %u)", sid, c->session_id);
-    uint64_t ts = LOAD_SC(&h->timestamp);
+    /* LGMP 12 hosts publish the heartbeat only every >= 250 ms; the 1000 ms rule holds for both. */
+    uint64_t ts = LOAD_SC(heartbeat_ptr(c, c->p));
     uint64_t now = kv_now_ns();
     if (ts != __atomic_load_n(&c->hosttime, __ATOMIC_RELAXED)) {
         __atomic_store_n(&c->hosttime, ts, __ATOMIC_RELAXED);
@@ -358,53 +554,64 @@ int kv_client_subscribe(struct kv_client *c, uint32_t queue_id, struct kv_error 
     struct kv_queue_state *qs = queue_by_id(c, queue_id);
     if (!c->have_session || !qs)
         return kv_fail(err, KV_ERR_NOT_READY, "", queue_id, 0, "subscribe before session init");
+    if (c->p->pow2_rings && !qs->subscribed) {
+        /* LGMP 12 hosts may add queues after start: look again. */
+        uint32_t num_queues;
+        int rc = load_num_queues(c, &num_queues, err);
+        if (!rc)
+            rc = scan_queue(c, qs, num_queues, LOAD(hdr_u32(c, c->p->udata_size_off)), err);
+        if (rc)
+            return rc;
+    }
     if (!qs->present)
         return kv_fail(err, LGMP_ERR_NO_SUCH_QUEUE, "queueID", queue_id, 0, "the host has no queue %u", queue_id);
-    struct lgmp_header_queue *q = queue_ptr(c, qs);
-    struct lgmp_header_message *ring = ring_ptr(c, qs);
-    int rc = lock_or_fail(&q->lock, "queue lock", err);
+    int rc = lock_or_fail(qs->lock, "queue lock", err);
     if (rc)
         return rc;
 
-    uint64_t subs = LOAD_SC(&q->subs);
-    uint64_t host_now = LOAD_SC(&c->hdr->timestamp);
+    uint32_t max_subs = c->p->max_subs;
+    uint64_t subs = subs_load(qs);
+    uint64_t host_now = LOAD_SC(heartbeat_ptr(c, c->p));
     if (SUBS_ON(subs)) {
         /* Reclaim slots that were kicked (BAD) longer than their timeout ago. */
-        for (uint32_t i = 0; i < LGMP_MAX_SUBS; ++i) {
-            if ((SUBS_BAD(subs) & (1u << i)) && host_now > LOAD(&q->timeout[i])) {
+        for (uint32_t i = 0; i < max_subs; ++i) {
+            if ((SUBS_BAD(subs) & (1u << i)) && host_now > LOAD(&qs->timeouts[i])) {
                 subs &= ~(SUBS_BIT_ON(i) | SUBS_BIT_BAD(i));
-                STORE(&q->timeout[i], 0);
-                STORE(&q->clientID[i], 0);
+                STORE(&qs->timeouts[i], 0);
+                STORE(&qs->client_ids[i], 0);
             }
         }
     }
-    uint32_t used = SUBS_ON(subs) | SUBS_BAD(subs);
-    if (used == 0xffffffffu) {
-        kv_unlock(&q->lock);
-        return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.subs", subs, LGMP_MAX_SUBS,
-                       "all %d subscriber slots of queue %u are taken", LGMP_MAX_SUBS, queue_id);
+    uint32_t all = max_subs >= 32 ? 0xffffffffu : (1u << max_subs) - 1;
+    uint32_t used = (SUBS_ON(subs) | SUBS_BAD(subs)) & all;
+    if (used == all) {
+        kv_unlock(qs->lock);
+        return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.subs", subs, max_subs,
+                       "all %u subscriber slots of queue %u are taken (by other clients)", max_subs, queue_id);
     }
     /* Check the write position before taking a slot: a refusal must leave no ON bit or client id
-     * behind, or every retry against a bad queue would leak another of the 32 slots. */
-    uint32_t pos = LOAD_SC(&q->position);
+     * behind, or every retry against a bad queue would leak another slot. */
+    uint32_t pos = LOAD_SC(qs->position);
     if (pos >= qs->num_messages) {
-        kv_unlock(&q->lock);
+        kv_unlock(qs->lock);
         return kv_fail(err, KV_ERR_BAD_FIELD, "queue.position", pos, qs->num_messages,
                        "queue %u's write position %u is outside its %u-slot ring", queue_id, pos, qs->num_messages);
     }
     uint32_t slot = (uint32_t)__builtin_ctz(~used);
-    STORE(&q->timeout[slot], 0);
-    STORE(&q->clientID[slot], c->client_id);
-    /* Don't inherit a previous owner's pending bits (the v6 race of spec 3.2 step 9). */
+    STORE(&qs->timeouts[slot], 0);
+    STORE(&qs->client_ids[slot], c->cid);
+    /* Don't inherit a previous owner's pending bits (the v6 race of spec 3.2 step 9; LGMP 12 does
+     * the same). */
     for (uint32_t m = 0; m < qs->num_messages; ++m)
-        FETCH_AND(&ring[m].pendingSubs, ~(1u << slot));
+        FETCH_AND(MSG_PENDING(c, qs, m), ~(1u << slot));
     subs |= SUBS_BIT_ON(slot);
-    STORE_SC(&q->subs, subs);
-    FETCH_ADD(&q->newSubCount, 1);
-    kv_unlock(&q->lock);
+    subs_store(qs, subs);
+    FETCH_ADD(qs->new_sub_count, 1);
+    kv_unlock(qs->lock);
 
     qs->slot = slot;
     qs->read_pos = pos;
+    qs->pinned = 0;
     qs->subscribed = 1;
     return LGMP_OK;
 }
@@ -415,26 +622,60 @@ int kv_client_unsubscribe(struct kv_client *c, uint32_t queue_id)
     if (!qs || !qs->subscribed)
         return LGMP_OK;
     qs->subscribed = 0;
+    qs->pinned = 0;
     if (queue_id == LGMP_Q_FRAME)
         c->frame_peeked = 0;
     /* After a host restart the slot bits belong to the new session: leave them alone. */
-    if (LOAD(&c->hdr->sessionID) != c->session_id || LOAD(&c->hdr->magic) != LGMP_PROTOCOL_MAGIC)
+    if (LOAD(hdr_u32(c, c->p->session_off)) != c->session_id ||
+        LOAD(hdr_u32(c, c->p->magic_off)) != LGMP_PROTOCOL_MAGIC)
         return LGMP_ERR_INVALID_SESSION;
-    struct lgmp_header_queue *q = queue_ptr(c, qs);
     struct kv_error e;
-    if (lock_or_fail(&q->lock, "queue lock", &e))
+    if (lock_or_fail(qs->lock, "queue lock", &e))
         return e.code;
-    uint64_t subs = LOAD_SC(&q->subs);
+    uint64_t subs = subs_load(qs);
     if (SUBS_BAD(subs) & (1u << qs->slot)) {
-        kv_unlock(&q->lock);
+        kv_unlock(qs->lock);
         return LGMP_ERR_QUEUE_TIMEOUT;   /* the slot stays until a subscriber reclaims it */
     }
     subs &= ~(SUBS_BIT_ON(qs->slot) | SUBS_BIT_BAD(qs->slot));
-    STORE_SC(&q->subs, subs);
-    STORE(&q->timeout[qs->slot], 0);
-    STORE(&q->clientID[qs->slot], 0);
-    kv_unlock(&q->lock);
+    subs_store(qs, subs);
+    STORE(&qs->timeouts[qs->slot], 0);
+    STORE(&qs->client_ids[qs->slot], 0);
+    kv_unlock(qs->lock);
     return LGMP_OK;
+}
+
+/* LGMP 12: a message for us is the one carrying our pending bit. Not on ring[read_pos]: look under
+ * the lock from `start` over `count` messages (the host may post to chosen clients only). */
+static int find_pending(struct kv_client *c, struct kv_queue_state *qs, uint32_t pos, struct kv_error *err)
+{
+    uint32_t bit = 1u << qs->slot, n = qs->num_messages;
+    if (LOAD_ACQ(MSG_PENDING(c, qs, qs->read_pos)) & bit)
+        return LGMP_OK;
+    uint32_t count = LOAD_ACQ(qs->count);
+    if (count == 0 || (pos == qs->read_pos && count != n))
+        return LGMP_ERR_QUEUE_EMPTY;   /* nothing posted since our last message */
+    int rc = lock_or_fail(qs->lock, "queue lock", err);
+    if (rc)
+        return rc;
+    uint32_t start = LOAD(qs->start);
+    count = LOAD_ACQ(qs->count);
+    rc = LGMP_ERR_QUEUE_EMPTY;
+    if (start >= n || count > n) {
+        rc = kv_fail(err, KV_ERR_BAD_FIELD, start >= n ? "queue.start" : "queue.count", start >= n ? start : count, n,
+                     "queue %u's start %u / count %u do not fit its %u-slot ring", qs->queue_id, start, count, n);
+    } else {
+        for (uint32_t i = 0; i < count; ++i) {
+            uint32_t idx = (start + i) & (n - 1);
+            if (LOAD_ACQ(MSG_PENDING(c, qs, idx)) & bit) {
+                qs->read_pos = idx;
+                rc = LGMP_OK;
+                break;
+            }
+        }
+    }
+    kv_unlock(qs->lock);
+    return rc;
 }
 
 /* The checks Peek and Done share: still subscribed, not kicked, and is there a message? */
@@ -442,8 +683,7 @@ static int queue_check(struct kv_client *c, struct kv_queue_state *qs, uint32_t 
 {
     if (!c->have_session || !qs->subscribed)
         return kv_fail(err, KV_ERR_NOT_READY, "", qs->queue_id, 0, "not subscribed to queue %u", qs->queue_id);
-    struct lgmp_header_queue *q = queue_ptr(c, qs);
-    uint64_t subs = LOAD_SC(&q->subs);
+    uint64_t subs = subs_load(qs);
     if (SUBS_BAD(subs) & (1u << qs->slot))
         return kv_fail(err, LGMP_ERR_QUEUE_TIMEOUT, "queue.subs", subs, 0,
                        "the host dropped us from queue %u (we were too slow to finish a message)", qs->queue_id);
@@ -454,38 +694,68 @@ static int queue_check(struct kv_client *c, struct kv_queue_state *qs, uint32_t 
         return kv_fail(err, LGMP_ERR_QUEUE_UNSUBSCRIBED, "queue.subs", subs, 0,
                        "our subscription to queue %u disappeared", qs->queue_id);
     }
-    uint32_t pos = LOAD_ACQ(&q->position);
+    uint32_t pos = LOAD_ACQ(qs->position);
     if (pos >= qs->num_messages)
         return kv_fail(err, KV_ERR_BAD_FIELD, "queue.position", pos, qs->num_messages,
                        "queue %u's write position %u is outside its %u-slot ring", qs->queue_id, pos, qs->num_messages);
     *position = pos;
-    return pos == qs->read_pos ? LGMP_ERR_QUEUE_EMPTY : LGMP_OK;
+    if (!c->p->pow2_rings)
+        return pos == qs->read_pos ? LGMP_ERR_QUEUE_EMPTY : LGMP_OK;
+    if (qs->pinned)
+        return LGMP_OK;
+    return find_pending(c, qs, pos, err);
 }
 
-/* Clear our pending bit on ring[read_pos]; if we were the last, try to dequeue it (spec 3.2 step 7). */
+/* Finish ring[read_pos]: clear our pending bit; if we were the last, dequeue it. B7 (spec 3.2 step 7):
+ * without the lock, dequeue only if the lock is free. LGMP 12 (spec 4.2): always under the lock,
+ * only a message inside [start, start+count), and msgTimeout only ever raised. */
 static int finish_message(struct kv_client *c, struct kv_queue_state *qs, struct kv_error *err)
 {
-    struct lgmp_header_queue *q = queue_ptr(c, qs);
-    struct lgmp_header_message *msg = &ring_ptr(c, qs)[qs->read_pos];
+    uint32_t *pending = MSG_PENDING(c, qs, qs->read_pos);
     uint32_t bit = 1u << qs->slot;
-    uint32_t prev = FETCH_AND(&msg->pendingSubs, ~bit);
+    uint32_t n = qs->num_messages;
     int rc = LGMP_OK;
-    if ((prev & ~bit) == 0 && kv_try_lock(&q->lock)) {
-        uint32_t start = LOAD(&q->start);
-        if (start == qs->read_pos) {
-            STORE(&q->start, (start + 1) % qs->num_messages);
-            uint32_t count = FETCH_SUB(&q->count, 1);
-            if (count == 0) {
-                STORE_SC(&q->count, 0);
-                rc = kv_fail(err, LGMP_ERR_CORRUPTED, "queue.count", 0, 0,
-                             "queue %u's message count went below zero", qs->queue_id);
-            } else {
-                STORE_SC(&q->msgTimeout, LOAD_SC(&c->hdr->timestamp) + LOAD(&q->maxTime));
+    if (!c->p->pow2_rings) {
+        uint32_t prev = FETCH_AND(pending, ~bit);
+        if ((prev & ~bit) == 0 && kv_try_lock(qs->lock)) {
+            uint32_t start = LOAD(qs->start);
+            if (start == qs->read_pos) {
+                STORE(qs->start, (start + 1) % n);
+                uint32_t count = FETCH_SUB(qs->count, 1);
+                if (count == 0) {
+                    STORE_SC(qs->count, 0);
+                    rc = kv_fail(err, LGMP_ERR_CORRUPTED, "queue.count", 0, 0,
+                                 "queue %u's message count went below zero", qs->queue_id);
+                } else {
+                    STORE_SC(qs->msg_timeout, LOAD_SC(heartbeat_ptr(c, c->p)) + LOAD(qs->max_time));
+                }
             }
+            kv_unlock(qs->lock);
         }
-        kv_unlock(&q->lock);
+    } else if (qs->pinned) {
+        /* A snapshot's chosen message: not ours to dequeue. */
+        __atomic_fetch_and(pending, ~bit, __ATOMIC_ACQ_REL);
+        qs->pinned = 0;
+    } else {
+        rc = lock_or_fail(qs->lock, "queue lock", err);
+        if (rc)
+            return rc;
+        uint32_t start = LOAD(qs->start);
+        uint32_t count = LOAD_ACQ(qs->count);
+        uint32_t prev = __atomic_fetch_and(pending, ~bit, __ATOMIC_ACQ_REL);
+        if (start >= n || count > n) {
+            rc = kv_fail(err, KV_ERR_BAD_FIELD, start >= n ? "queue.start" : "queue.count", start >= n ? start : count,
+                         n, "queue %u's start %u / count %u do not fit its %u-slot ring", qs->queue_id, start, count, n);
+        } else if (((qs->read_pos - start) & (n - 1)) < count && (prev & ~bit) == 0 && start == qs->read_pos) {
+            STORE(qs->start, (start + 1) & (n - 1));
+            __atomic_fetch_sub(qs->count, 1, __ATOMIC_ACQUIRE);
+            uint64_t t = LOAD_SC(heartbeat_ptr(c, c->p)) + LOAD(qs->max_time);
+            if (t > LOAD(qs->msg_timeout))
+                STORE(qs->msg_timeout, t);
+        }
+        kv_unlock(qs->lock);
     }
-    qs->read_pos = (qs->read_pos + 1) % qs->num_messages;
+    qs->read_pos = ring_next(qs, qs->read_pos);
     return rc;
 }
 
@@ -499,7 +769,6 @@ static int done(struct kv_client *c, struct kv_queue_state *qs, struct kv_error 
         return rc;
     return finish_message(c, qs, err);
 }
-
 /* ---- waiting ---------------------------------------------------------------------------- */
 
 int kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint32_t poll_us, uint32_t *ready,
@@ -552,13 +821,15 @@ int kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint
 
 /* ---- frames ----------------------------------------------------------------------------- */
 
-static int validate_frame(struct kv_client *c, const struct kvmfr_frame *f, uint32_t msg_off, uint32_t msg_size,
+/* The checks both KVMFR versions share, on our copy of the header (KVMFR 34's in KVMFR 20's shape):
+ * HEAD's client checks (size, type, offset, rows inside the message, damage) plus B7's own. */
+static int validate_frame(struct kv_client *c, const struct kvmfr_frame *f, uint32_t msg_size,
                           struct kv_frame_info *fi, struct kv_error *err)
 {
     uint32_t bpp = kv_frame_bpp(f->type);
     if (f->type == FRAME_TYPE_INVALID || f->type >= FRAME_TYPE_MAX || !bpp)
         return kv_fail(err, KV_ERR_BAD_FIELD, "frame.type", f->type, FRAME_TYPE_MAX - 1,
-                       "frame type %u is not a KVMFR 20 frame type", f->type);
+                       "frame type %u is not a KVMFR %u frame type", f->type, c->p->kvmfr);
 #define DIM(field, lo) \
     if (f->field > MAX_DIM || (lo && !f->field)) \
         return kv_fail(err, KV_ERR_BAD_FIELD, "frame." #field, f->field, MAX_DIM, \
@@ -586,7 +857,7 @@ static int validate_frame(struct kv_client *c, const struct kvmfr_frame *f, uint
                        "frame pitch %u bytes does not fit rows of %llu bytes", f->pitch,
                        (unsigned long long)data_row_bytes);
     uint64_t data_size = (uint64_t)f->dataHeight * f->pitch;
-    if (f->offset < sizeof(struct kvmfr_frame) || (f->offset & 3) || f->offset > msg_size - FB_WP_SIZE)
+    if (f->offset < c->p->frame_size || (f->offset & 3) || f->offset > msg_size - FB_WP_SIZE)
         return kv_fail(err, KV_ERR_BAD_FIELD, "frame.offset", f->offset, msg_size - FB_WP_SIZE,
                        "frame buffer offset %u is misaligned or outside the %u-byte message", f->offset, msg_size);
     if (data_size > (uint64_t)msg_size - f->offset - FB_WP_SIZE)
@@ -615,7 +886,34 @@ static int validate_frame(struct kv_client *c, const struct kvmfr_frame *f, uint
     fi->row_len = kv_row_bytes(f->type, f->dataWidth);
     if (fi->row_len > f->pitch)
         fi->row_len = f->pitch;
-    c->fb_offset = (uint64_t)msg_off + f->offset;
+    return LGMP_OK;
+}
+
+/* KVMFR 34's own values, where a wrong one would mislead the viewer (white level, HDR metadata). */
+static int validate_frame34(const struct kvmfr34_frame *g, struct kv_error *err)
+{
+    const char *field = NULL;
+    uint64_t value = 0, limit = 0;
+    if (g->sdrWhiteLevel > MAX_NITS)
+        field = "frame.sdrWhiteLevel", value = g->sdrWhiteLevel, limit = MAX_NITS;
+    else if (g->hdrMaxDisplayLuminance > MAX_NITS)
+        field = "frame.hdrMaxDisplayLuminance", value = g->hdrMaxDisplayLuminance, limit = MAX_NITS;
+    else if (g->hdrMinDisplayLuminance > (uint64_t)g->hdrMaxDisplayLuminance * 10000u && g->hdrMaxDisplayLuminance)
+        field = "frame.hdrMinDisplayLuminance", value = g->hdrMinDisplayLuminance,
+        limit = (uint64_t)g->hdrMaxDisplayLuminance * 10000u;
+    else if (g->hdrMaxContentLightLevel > MAX_NITS)
+        field = "frame.hdrMaxContentLightLevel", value = g->hdrMaxContentLightLevel, limit = MAX_NITS;
+    else if (g->hdrMaxFrameAverageLightLevel > MAX_NITS)
+        field = "frame.hdrMaxFrameAverageLightLevel", value = g->hdrMaxFrameAverageLightLevel, limit = MAX_NITS;
+    for (int i = 0; !field && i < 8; ++i) {
+        uint32_t v = i < 6 ? g->hdrDisplayPrimary[i] : g->hdrWhitePoint[i - 6];
+        if (v > MAX_CHROMA)
+            field = i < 6 ? "frame.hdrDisplayPrimary" : "frame.hdrWhitePoint", value = v, limit = MAX_CHROMA;
+    }
+    if (field)
+        return kv_fail(err, KV_ERR_BAD_FIELD, field, value, limit,
+                       "frame %s %llu is beyond what a display can show (at most %llu)", field + 6,
+                       (unsigned long long)value, (unsigned long long)limit);
     return LGMP_OK;
 }
 
@@ -628,33 +926,72 @@ int kv_client_frame_peek(struct kv_client *c, struct kv_frame_info *fi, struct k
     int rc = queue_check(c, qs, &pos, err);
     if (rc)
         return rc;
-    struct lgmp_header_message *m = &ring_ptr(c, qs)[qs->read_pos];
-    uint32_t msg_off = LOAD(&m->offset);
-    uint32_t msg_size = LOAD(&m->size);
+    uint32_t msg_off = LOAD(msg_u32(c, qs, qs->read_pos, c->p->msg_offset_off));
+    uint32_t msg_size = LOAD(msg_u32(c, qs, qs->read_pos, c->p->msg_size_off));
+    uint32_t hdr_size = c->p->frame_size;
     fi->t_seen_ns = kv_now_ns();
     /* The frame's write pointer (msg_off + frame.offset) is read with atomic loads, which must be
      * 4-byte aligned: both parts are checked for it (frame.offset in validate_frame). */
-    if (msg_size < sizeof(struct kvmfr_frame) || msg_off < LGMP_HEADER_SIZE || (msg_off & 3) ||
-        !in_shm(c, msg_off, msg_size)) {
-        kv_fail(err, KV_ERR_BAD_FIELD, msg_size < sizeof(struct kvmfr_frame) ? "message.size" : "message.offset",
-                msg_size < sizeof(struct kvmfr_frame) ? msg_size : msg_off, c->shm.size,
+    if (msg_size < hdr_size || msg_off < c->p->header_size || (msg_off & 3) || !in_shm(c, msg_off, msg_size)) {
+        kv_fail(err, KV_ERR_BAD_FIELD, msg_size < hdr_size ? "message.size" : "message.offset",
+                msg_size < hdr_size ? msg_size : msg_off, c->lgmp_size,
                 "frame message (offset %u, size %u) is too small, misaligned or outside the %llu-byte mapping",
-                msg_off, msg_size, (unsigned long long)c->shm.size);
+                msg_off, msg_size, (unsigned long long)c->lgmp_size);
         finish_message(c, qs, NULL);
         return err ? err->code : KV_ERR_BAD_FIELD;
     }
+    /* One copy; only the copy is checked and used. */
     struct kvmfr_frame f;
-    memcpy(&f, c->shm.base + msg_off, sizeof f);   /* one copy; only the copy is checked and used */
-    rc = validate_frame(c, &f, msg_off, msg_size, fi, err);
+    struct kvmfr34_frame g;
+    if (c->p->kvmfr == KVMFR34_VERSION) {
+        memcpy(&g, c->shm.base + msg_off, sizeof g);
+        memcpy(&f, &g, offsetof(struct kvmfr_frame, offset));
+        f.offset = g.offset;
+        f.flags = g.flags;
+        f.damageRectsCount = g.damageRectsCount;
+        memcpy(f.damageRects, g.damageRects, sizeof f.damageRects);
+    } else {
+        memcpy(&f, c->shm.base + msg_off, sizeof f);
+    }
+    rc = validate_frame(c, &f, msg_size, fi, err);
+    if (!rc && c->p->kvmfr == KVMFR34_VERSION) {
+        rc = validate_frame34(&g, err);
+        if (!rc)
+            kv_frame_info_from_wire34(fi, &g);
+        fi->timing_valid = 0;   /* decided after the copy (kv_client_frame_copy) */
+    }
     if (rc) {
         finish_message(c, qs, NULL);   /* skip the bad frame so the host does not drop us */
         return rc;
     }
+    c->fb_offset = (uint64_t)msg_off + f.offset;
+    c->frame_msg_off = msg_off;
     c->peeked = *fi;
     c->frame_peeked = 1;
     return LGMP_OK;
 }
 
+/* KVMFR 34 publishes a frame's stage durations after its pixels: timingSerial, then timingValid = 1
+ * (release). Trust them only when both say they belong to the frame we copied. */
+static void read_frame_timing(struct kv_client *c, struct kv_frame_info *fi)
+{
+    struct kvmfr34_frame *g = (struct kvmfr34_frame *)(c->shm.base + c->frame_msg_off);
+    fi->timing_valid = 0;
+    if (LOAD_ACQ(&g->timingValid) != 1 || LOAD(&g->timingSerial) != c->peeked.serial)
+        return;
+    /* The six u64 durations: a 4-aligned header leaves them unaligned for an atomic load; timingValid
+     * and the serial check around them are what makes them consistent. */
+    uint64_t t[6];
+    memcpy(t, &g->captureTime, sizeof t);
+    uint32_t flags = LOAD(&g->timingFlags);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (LOAD(&g->timingSerial) != c->peeked.serial || LOAD(&g->timingValid) != 1)
+        return;   /* the next frame's producer reset them while we read */
+    fi->host_capture_ns = t[0], fi->host_post_process_ns = t[1], fi->host_copy_ns = t[2];
+    fi->host_ready_ns = t[3], fi->host_hold_ns = t[4], fi->host_ready_lead_ns = t[5];
+    fi->timing_flags = flags;
+    fi->timing_valid = 1;
+}
 /* Wait until the producer's write pointer covers `need` bytes. Only forward progress counts, and the
  * whole frame has a deadline, so a write pointer that flickers or crawls cannot hold us forever. */
 static int wait_wp(struct kv_client *c, const uint32_t *wp, uint64_t need, uint32_t *seen, uint64_t deadline,
@@ -746,6 +1083,8 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
     }
     fi->t_copy_end_ns = kv_now_ns();
     fi->bytes_copied = copied;
+    if (c->p->kvmfr == KVMFR34_VERSION)
+        read_frame_timing(c, fi);
     c->frame_peeked = 0;
     int drc = done(c, &c->frame, rc ? NULL : err);
     return rc ? rc : drc;
@@ -766,7 +1105,7 @@ int kv_client_frame_skip_to_newest(struct kv_client *c, struct kv_error *err)
     if (rc)
         return rc;
     /* Finish everything older than the newest message (spec 3.2 step 8). */
-    while ((qs->read_pos + 1) % qs->num_messages != pos) {
+    while (ring_next(qs, qs->read_pos) != pos) {
         rc = finish_message(c, qs, err);
         if (rc)
             return rc;
@@ -785,30 +1124,29 @@ int kv_client_cursor_next(struct kv_client *c, struct kv_cursor_info *ci, uint8_
     int rc = queue_check(c, qs, &pos, err);
     if (rc)
         return rc;
-    struct lgmp_header_message *m = &ring_ptr(c, qs)[qs->read_pos];
-    uint32_t flags = LOAD(&m->udata);
-    uint32_t msg_off = LOAD(&m->offset);
-    uint32_t msg_size = LOAD(&m->size);
+    uint32_t flags = LOAD(msg_u32(c, qs, qs->read_pos, 0));   /* udata (the low word of LGMP 12's u64) */
+    uint32_t msg_off = LOAD(msg_u32(c, qs, qs->read_pos, c->p->msg_offset_off));
+    uint32_t msg_size = LOAD(msg_u32(c, qs, qs->read_pos, c->p->msg_size_off));
+    uint32_t hdr_size = c->p->cursor_size;
     ci->t_seen_ns = kv_now_ns();
-    if (msg_size < sizeof(struct kvmfr_cursor) || msg_off < LGMP_HEADER_SIZE || !in_shm(c, msg_off, msg_size)) {
-        kv_fail(err, KV_ERR_BAD_FIELD, msg_size < sizeof(struct kvmfr_cursor) ? "message.size" : "message.offset",
-                msg_size < sizeof(struct kvmfr_cursor) ? msg_size : msg_off, c->shm.size,
+    if (msg_size < hdr_size || msg_off < c->p->header_size || !in_shm(c, msg_off, msg_size)) {
+        kv_fail(err, KV_ERR_BAD_FIELD, msg_size < hdr_size ? "message.size" : "message.offset",
+                msg_size < hdr_size ? msg_size : msg_off, c->lgmp_size,
                 "cursor message (offset %u, size %u) is too small or outside the %llu-byte mapping",
-                msg_off, msg_size, (unsigned long long)c->shm.size);
+                msg_off, msg_size, (unsigned long long)c->lgmp_size);
         finish_message(c, qs, NULL);
         return err ? err->code : KV_ERR_BAD_FIELD;
     }
-    struct kvmfr_cursor cur;
-    memcpy(&cur, c->shm.base + msg_off, sizeof cur);
-    ci->flags = flags;
-    ci->x = cur.x;
-    ci->y = cur.y;
+    struct kvmfr34_cursor cur;   /* KVMFR 20's cursor is its first 24 bytes */
+    memset(&cur, 0, sizeof cur);
+    memcpy(&cur, c->shm.base + msg_off, hdr_size);
+    const char *field = NULL;
+    uint64_t value = 0, limit = 0;
+    uint64_t bytes = 0;
     if (flags & CURSOR_FLAG_SHAPE) {
-        const char *field = NULL;
-        uint64_t value = 0, limit = 0;
         uint64_t min_pitch = cur.type == CURSOR_TYPE_MONOCHROME ? (cur.width + 7) / 8 : (uint64_t)cur.width * 4;
         uint32_t max_h = cur.type == CURSOR_TYPE_MONOCHROME ? 2 * KVMFR_CURSOR_MAX_DIM : KVMFR_CURSOR_MAX_DIM;
-        uint64_t bytes = (uint64_t)cur.height * cur.pitch;
+        bytes = (uint64_t)cur.height * cur.pitch;
         if (cur.type > CURSOR_TYPE_MASKED_COLOR)
             field = "cursor.type", value = cur.type, limit = CURSOR_TYPE_MASKED_COLOR;
         else if (cur.width > KVMFR_CURSOR_MAX_DIM)
@@ -817,21 +1155,34 @@ int kv_client_cursor_next(struct kv_client *c, struct kv_cursor_info *ci, uint8_
             field = "cursor.height", value = cur.height, limit = max_h;
         else if (cur.pitch < min_pitch || cur.pitch > MAX_CURSOR_PITCH)
             field = "cursor.pitch", value = cur.pitch, limit = min_pitch;
-        else if (bytes > msg_size - sizeof(struct kvmfr_cursor))
-            field = "cursor.height", value = cur.height, limit = (msg_size - sizeof(struct kvmfr_cursor)) / cur.pitch;
-        if (field) {
-            kv_fail(err, KV_ERR_BAD_FIELD, field, value, limit,
-                    "cursor shape %ux%u (type %u, pitch %u) is invalid or does not fit its %u-byte message",
-                    cur.width, cur.height, cur.type, cur.pitch, msg_size);
-            finish_message(c, qs, NULL);
-            return KV_ERR_BAD_FIELD;
-        }
+        else if (bytes > msg_size - hdr_size)
+            field = "cursor.height", value = cur.height, limit = (msg_size - hdr_size) / cur.pitch;
+    }
+    if (!field && c->p->kvmfr == KVMFR34_VERSION) {
+        /* A colour transform (which we do not apply) follows the shape: it must fit the message too. */
+        if ((flags & CURSOR_FLAG_COLOR_TRANSFORM) && KVMFR_COLOR_TRANSFORM_SIZE > msg_size - hdr_size - bytes)
+            field = "cursor.colorTransform", value = msg_size, limit = hdr_size + bytes + KVMFR_COLOR_TRANSFORM_SIZE;
+        else if (cur.sdrWhiteLevel > MAX_NITS)
+            field = "cursor.sdrWhiteLevel", value = cur.sdrWhiteLevel, limit = MAX_NITS;
+    }
+    if (field) {
+        kv_fail(err, KV_ERR_BAD_FIELD, field, value, limit,
+                "cursor %s (%ux%u, type %u, pitch %u, flags %u) is invalid or does not fit its %u-byte message",
+                field + 7, cur.width, cur.height, cur.type, cur.pitch, flags, msg_size);
+        finish_message(c, qs, NULL);
+        return KV_ERR_BAD_FIELD;
+    }
+    ci->flags = flags;
+    ci->x = cur.x;
+    ci->y = cur.y;
+    ci->sdr_white_level = cur.sdrWhiteLevel;
+    if (flags & CURSOR_FLAG_SHAPE) {
         if (bytes > shape_size) {
             kv_fail(err, KV_ERR_DST_TOO_SMALL, "shape", shape_size, bytes, "shape buffer too small");
             finish_message(c, qs, NULL);
             return KV_ERR_DST_TOO_SMALL;
         }
-        memcpy(shape, c->shm.base + msg_off + sizeof(struct kvmfr_cursor), bytes);
+        memcpy(shape, c->shm.base + msg_off + hdr_size, bytes);
         ci->type = cur.type;
         ci->hx = cur.hx;
         ci->hy = cur.hy;
@@ -852,32 +1203,43 @@ int kv_client_send(struct kv_client *c, const uint8_t *data, uint32_t size, uint
         return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "send needs a subscribed pointer queue");
     if (size > LGMP_MSGS_SIZE)
         return kv_fail(err, LGMP_ERR_INVALID_SIZE, "size", size, LGMP_MSGS_SIZE, "message too large");
-    struct lgmp_header_queue *q = queue_ptr(c, qs);
-    if (SUBS_BAD(LOAD_SC(&q->subs)) & (1u << qs->slot))
+    uint32_t max = c->p->msgs_max;
+    if (SUBS_BAD(subs_load(qs)) & (1u << qs->slot))
         return kv_fail(err, LGMP_ERR_QUEUE_TIMEOUT, "queue.subs", 0, 0, "the host dropped us from the pointer queue");
-    if (LOAD_SC(&q->cMsgAvail) == 0)
-        return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.cMsgAvail", 0, LGMP_MSGS_MAX, "the host's message ring is full");
-    int rc = lock_or_fail(&q->cMsgLock, "client message lock", err);
+    if (LOAD_SC(qs->c_avail) == 0)
+        return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.cMsgAvail", 0, max, "the host's message ring is full");
+    /* LGMP 12: the queue lock too, so the host's subscriber check sees our stamped id. */
+    int rc = c->p->pow2_rings ? lock_or_fail(qs->lock, "queue lock", err) : LGMP_OK;
     if (rc)
         return rc;
-    uint32_t avail = LOAD_SC(&q->cMsgAvail);
-    uint32_t wpos = LOAD_SC(&q->cMsgWPos);
-    if (avail == 0 || avail > LGMP_MSGS_MAX || wpos >= LGMP_MSGS_MAX) {
-        kv_unlock(&q->cMsgLock);
-        if (avail == 0)
-            return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.cMsgAvail", 0, LGMP_MSGS_MAX, "the host's message ring is full");
-        return kv_fail(err, KV_ERR_BAD_FIELD, avail > LGMP_MSGS_MAX ? "queue.cMsgAvail" : "queue.cMsgWPos",
-                       avail > LGMP_MSGS_MAX ? avail : wpos, LGMP_MSGS_MAX, "client message ring state is corrupt");
+    rc = lock_or_fail(qs->c_lock, "client message lock", err);
+    if (rc) {
+        if (c->p->pow2_rings)
+            kv_unlock(qs->lock);
+        return rc;
     }
-    struct lgmp_client_message *m = &q->cMsgs[wpos];
-    STORE(&m->size, size);
-    memcpy(m->data, data, size);
-    STORE_SC(&q->cMsgWPos, (wpos + 1) % LGMP_MSGS_MAX);
-    FETCH_SUB(&q->cMsgAvail, 1);
-    uint32_t w = FETCH_ADD(&q->cMsgWSerial, 1);
-    kv_unlock(&q->cMsgLock);
-    *serial = w + 1;
-    return LGMP_OK;
+    uint32_t avail = LOAD_SC(qs->c_avail);
+    uint32_t wpos = LOAD_SC(qs->c_wpos);
+    if (avail == 0 || avail > max || wpos >= max) {
+        if (avail == 0)
+            rc = kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.cMsgAvail", 0, max, "the host's message ring is full");
+        else
+            rc = kv_fail(err, KV_ERR_BAD_FIELD, avail > max ? "queue.cMsgAvail" : "queue.cMsgWPos",
+                         avail > max ? avail : wpos, max, "client message ring state is corrupt");
+    } else {
+        uint8_t *m = qs->cmsgs + (uint64_t)wpos * c->p->cmsg_stride;
+        STORE((uint32_t *)m, size);
+        if (c->p->pow2_rings)
+            STORE(&((struct lgmp12_client_message *)m)->clientID, c->cid);
+        memcpy(m + c->p->cmsg_data_off, data, size);
+        STORE_SC(qs->c_wpos, (wpos + 1) % max);
+        FETCH_SUB(qs->c_avail, 1);
+        *serial = FETCH_ADD(qs->c_wserial, 1) + 1;
+    }
+    kv_unlock(qs->c_lock);
+    if (c->p->pow2_rings)
+        kv_unlock(qs->lock);
+    return rc;
 }
 
 int kv_client_set_cursor_pos(struct kv_client *c, int32_t x, int32_t y, uint32_t timeout_ms, struct kv_error *err)
@@ -890,11 +1252,11 @@ int kv_client_set_cursor_pos(struct kv_client *c, int32_t x, int32_t y, uint32_t
     int rc = kv_client_send(c, (const uint8_t *)&msg, sizeof msg, &serial, err);
     if (rc)
         return rc;
-    struct lgmp_header_queue *q = queue_ptr(c, &c->cursor);
+    uint32_t *rserial = c->cursor.c_rserial;
     uint64_t deadline = kv_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    while ((int32_t)(LOAD_SC(&q->cMsgRSerial) - serial) < 0) {
+    while ((int32_t)(LOAD_SC(rserial) - serial) < 0) {
         if (kv_now_ns() > deadline)
-            return kv_fail(err, KV_ERR_TIMEOUT, "queue.cMsgRSerial", LOAD(&q->cMsgRSerial), serial,
+            return kv_fail(err, KV_ERR_TIMEOUT, "queue.cMsgRSerial", LOAD(rserial), serial,
                            "the host did not acknowledge the cursor move within %u ms", timeout_ms);
         kv_sleep_us(1000);
     }
@@ -903,9 +1265,10 @@ int kv_client_set_cursor_pos(struct kv_client *c, int32_t x, int32_t y, uint32_t
 
 int kv_client_set_window_size(struct kv_client *c, uint32_t w, uint32_t h, struct kv_error *err)
 {
-    if (!(c->features & KVMFR_FEATURE_WINDOWSIZE))
+    if (!c->have_session || c->p->kvmfr != KVMFR34_VERSION || !(c->features & KVMFR_FEATURE_WINDOWSIZE))
         return kv_fail(err, KV_ERR_NOT_READY, "kvmfr.features", c->features, KVMFR_FEATURE_WINDOWSIZE,
-                       "the host cannot resize the guest display (no WINDOWSIZE feature)");
+                       "the host cannot resize the guest display (it needs a Looking Glass master host with "
+                       "the WINDOWSIZE feature)");
     struct kvmfr_window_size msg = { .type = KVMFR_MESSAGE_WINDOWSIZE, .w = w, .h = h };
     uint32_t serial;
     return kv_client_send(c, (const uint8_t *)&msg, sizeof msg, &serial, err);
@@ -918,13 +1281,12 @@ int kv_client_queue_stats(struct kv_client *c, uint32_t queue_id, struct kv_queu
     st->slot = 0xffffffffu;
     if (!qs || !qs->present || !c->have_session)
         return LGMP_ERR_NO_SUCH_QUEUE;
-    struct lgmp_header_queue *q = queue_ptr(c, qs);
-    st->position = LOAD(&q->position);
-    st->start = LOAD(&q->start);
-    st->count = LOAD(&q->count);
+    st->position = LOAD(qs->position);
+    st->start = LOAD(qs->start);
+    st->count = LOAD(qs->count);
     st->num_messages = qs->num_messages;
-    st->subs = LOAD(&q->subs);
-    st->new_sub_count = LOAD(&q->newSubCount);
+    st->subs = qs->subs64 ? LOAD(qs->subs64) : LOAD(qs->subs32);   /* as the wire holds it */
+    st->new_sub_count = LOAD(qs->new_sub_count);
     if (qs->subscribed)
         st->slot = qs->slot;
     return LGMP_OK;
@@ -938,6 +1300,7 @@ int kv_client_set_read_pos(struct kv_client *c, uint32_t queue_id, uint32_t pos,
     if (pos >= qs->num_messages)
         return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "pos", pos, qs->num_messages, "position outside the ring");
     qs->read_pos = pos;
+    qs->pinned = 1;
     if (queue_id == LGMP_Q_FRAME)
         c->frame_peeked = 0;
     return LGMP_OK;

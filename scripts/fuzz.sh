@@ -6,8 +6,8 @@
 #
 # TARGET: reader, producer (fuzz/native/fuzz_*.c) or the X of a fuzz/python/fuzz_X.py; default: all.
 # Each target runs N minutes (default 60 s), or until N executions with --runs (then without a time limit).
-# The Looking Glass B7 dumps in ../shared/fixtures/lg-b7, when present, are turned into extra reader seeds
-# at run time (in build/fuzz, never in the repository).
+# The Looking Glass B7 and master dumps in ../shared/fixtures/lg-b7 and lg-master, when present, are
+# turned into extra reader seeds at run time (in build/fuzz, never in the repository).
 # Prints executions and findings per target; exits 1 on any finding, 2 when a tool is missing, 3 when a
 # fuzzer stopped with an error but left no crash-/leak-/timeout-/oom- input (a harness error, not a finding).
 # Findings are kept in build/fuzz/findings/<target>/ (reproduce: build/fuzz/fuzz_<target> FILE).
@@ -72,9 +72,9 @@ build_native() {
     cp "$RUN/fuzz_$t" "$RUN/fuzz_$t.copy" && mv -f "$RUN/fuzz_$t.copy" "$OUT/fuzz_$t"
 }
 
-# The B7 dumps as reader seeds, made at run time into a scratch folder.
-b7_seeds() {
-    local fixtures=$REPO/../shared/fixtures/lg-b7 dir=$OUT/b7-seeds mine=$RUN/b7-seeds
+# The Looking Glass dumps (lg-b7, lg-master) as reader seeds, made at run time into a scratch folder.
+dump_seeds() {   # fixture folder name
+    local fixtures=$REPO/../shared/fixtures/$1 dir=$OUT/$1-seeds mine=$RUN/$1-seeds
     [ -d "$fixtures" ] || return 0
     if [ ! -d "$dir" ]; then   # made in our own folder, then renamed into place whole: if it exists, it is complete
         mkdir -p "$mine"
@@ -145,8 +145,10 @@ for t in "${targets[@]}"; do
         build_native "$t"
         seeds=("$REPO/fuzz/native/corpus/$t")
         if [ "$t" = reader ]; then
-            b7=$(b7_seeds) || { echo "fuzz.sh: cannot make seeds from the B7 dumps" >&2; exit 2; }
-            [ -n "$b7" ] && seeds+=("$b7")
+            for lg in lg-b7 lg-master; do
+                more=$(dump_seeds "$lg") || { echo "fuzz.sh: cannot make seeds from the $lg dumps" >&2; exit 2; }
+                [ -n "$more" ] && seeds+=("$more")
+            done
         fi
         echo "fuzz.sh: $t for $seconds s / $runs runs (log $OUT/$t.log afterwards)" >&2
         started=$SECONDS   # the fuzzing itself, not the build: executions per second mean that

@@ -5,9 +5,12 @@
  * (full, row by row into a wider buffer, or damage rectangles only; the progressive write pointer),
  * done / skip to newest, cursor messages with shapes, a client message (SETCURSORPOS), a read position
  * as --inspect sets it, unsubscribe and the session check. Any crash, sanitizer report or hang is a
- * finding. Input layout: fuzz/native/image.h; control[0] picks copy modes, control[1] how many
- * messages to read, control[2] how far back from the write position to start reading (a still image
- * has no new messages), control[3] bit 0 reads live (from the position, as a new subscriber).
+ * finding. Both layouts the reader speaks: B7 (LGMP 6 / KVMFR 20) and master (LGMP 12 / KVMFR 34), which
+ * the reader tells apart by the memory. Input layout: fuzz/native/image.h; control[0] picks copy modes,
+ * control[1] how many messages to read, control[2] how far back from the write position to start
+ * reading (a still image has no new messages), control[3] bit 0 reads live (from the position, as a
+ * new subscriber), bit 1 picks the layout the harness treats as meant (master: the heartbeat it moves
+ * sits at offset 0, not 16; the rings it clears afterwards are LGMP 12's).
  */
 #include "image.h"
 #include "kv_internal.h"
@@ -31,14 +34,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* What the client may have written (subscriber words, rings, client messages) must be cleared too. */
+/* What the client may have written (subscriber words, rings, client messages, nextClientID) must be
+ * cleared too: in both layouts, as the image may hold either whatever control[3] says. */
 static void mark_client_writes(void)
 {
-    image_mark(&img, 0, 8192);
+    image_mark(&img, 0, LGMP12_HEADER_SIZE);
     struct lgmp_header *h = (struct lgmp_header *)img.base;
     for (int i = 0; i < LGMP_MAX_QUEUES; ++i) {
         uint64_t n = h->queues[i].numMessages;
         image_mark(&img, h->queues[i].messagesOffset, (n > 4096 ? 4096 : n) * sizeof(struct lgmp_header_message));
+    }
+    struct lgmp12_header *h12 = (struct lgmp12_header *)img.base;
+    for (int i = 0; i < LGMP12_MAX_QUEUES; ++i) {
+        uint64_t n = h12->queues[i].numMessages;
+        image_mark(&img, h12->queues[i].messagesOffset,
+                   (n > 4096 ? 4096 : n) * sizeof(struct lgmp12_header_message));
     }
 }
 
@@ -72,10 +82,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned count = 1 + (img.control[1] & 3);
     struct kv_error err;
     struct kv_host_info info;
-    struct lgmp_header *h = (struct lgmp_header *)img.base;
-
     kv_client_init(client);
-    h->timestamp += 1;   /* the heartbeat moved since init: the host counts as running */
+    /* The heartbeat moved since init: the host counts as running. */
+    if (img.control[3] & 2)
+        ((struct lgmp12_header *)img.base)->timestamp += 1;
+    else
+        ((struct lgmp_header *)img.base)->timestamp += 1;
     if (kv_client_session_init(client, &info, &err) == LGMP_OK) {
         kv_client_subscribe(client, LGMP_Q_FRAME, &err);
         kv_client_subscribe(client, LGMP_Q_POINTER, &err);

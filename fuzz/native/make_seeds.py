@@ -1,12 +1,13 @@
 """Seed inputs for the native fuzz targets (layout: fuzz/native/image.h).
 
     python fuzz/native/make_seeds.py producer-memory OUTDIR   # our producer's memory, for the reader
-    python fuzz/native/make_seeds.py dump FILE.bin[.gz] OUTDIR  # a memory dump (the B7 fixtures)
+    python fuzz/native/make_seeds.py dump FILE.bin[.gz] OUTDIR  # a memory dump (the B7 or master fixtures)
     python fuzz/native/make_seeds.py producer-scripts OUTDIR  # step scripts for the producer target
 
 The committed corpus (fuzz/native/corpus/) holds only what our own producer wrote and hand-written
-scripts; scripts/fuzz.sh turns the Looking Glass B7 dumps in ../shared/fixtures/lg-b7 into seeds at
-run time, in a scratch folder, so nothing derived from them enters the repository.
+scripts; scripts/fuzz.sh turns the Looking Glass B7 and master dumps in ../shared/fixtures/lg-b7 and
+lg-master into seeds at run time, in a scratch folder, so nothing derived from them enters the repository.
+A master (LGMP 12) image gets control[3] bit 1 (fuzz_reader.c: the layout whose heartbeat it moves).
 """
 
 from __future__ import annotations
@@ -60,8 +61,17 @@ def nonzero_runs(mem: bytes, start: int):
 WINDOW_BYTES = 12288   # per 1 MiB of the image: a frame block's struct, write pointer and first rows
 
 
+LGMP_MAGIC = b"LGMP"
+LGMP12_MAGIC_OFFSET = 9664
+
+
+def is_master(mem: bytes) -> bool:
+    """An LGMP 12 image: its magic at 9664, none at 0 (where B7 keeps it)."""
+    return mem[:4] != LGMP_MAGIC and mem[LGMP12_MAGIC_OFFSET:LGMP12_MAGIC_OFFSET + 4] == LGMP_MAGIC
+
+
 def encode(mem: bytes, control: int, back: int) -> bytes:
-    out = bytearray(struct.pack("<4BH", control, 1, back, 0, HEAD))
+    out = bytearray(struct.pack("<4BH", control, 1, back, 2 if is_master(mem) else 0, HEAD))
     out += mem[:HEAD]
     kept: dict[int, int] = {}
     for off, run in nonzero_runs(mem, HEAD):

@@ -41,6 +41,7 @@ class ReaderResult:
     session_restarts: int = 0
     data_errors: dict = field(default_factory=dict)
     host: dict = field(default_factory=dict)
+    protocol: dict = field(default_factory=dict)   # {"lgmp": 6|12, "kvmfr": 20|34} of the last host
     format: str = ""
     width: int = 0
     height: int = 0
@@ -59,7 +60,8 @@ class ReaderResult:
             "frames": self.frames, "ups": round(self.ups, 2), "pattern_errors": self.pattern_errors,
             "pattern_frames": self.pattern_frames, "serial_gaps": self.serial_gaps,
             "cursor_updates": self.cursor_updates, "cursor_shapes": self.cursor_shapes,
-            "session_restarts": self.session_restarts, "host": self.host, "format": self.format,
+            "session_restarts": self.session_restarts, "host": self.host, "protocol": self.protocol,
+            "format": self.format,
             "width": self.width, "height": self.height, "data_errors": self.data_errors,
             "capture_to_copied_ms_p50": self.latency_ms.p(50), "capture_to_copied_ms_p99": self.latency_ms.p(99),
             "copy_ms_p50": self.copy_ms.p(50), "copy_ms_p99": self.copy_ms.p(99),
@@ -185,6 +187,7 @@ def read_frames(path: str, frames: int, timeout: float = 60.0, verify: bool = Tr
         if session.host is not None:
             result.host = {"version": session.host.hostver, "capture": session.host.capture,
                            "os": session.host.os_name, "session_id": session.host.session_id}
+            result.protocol = session.host.protocol
         session.close()
     if first_t is not None and last_t is not None and result.frames > 1:
         result.ups = (result.frames - 1) / max(last_t - first_t, 1e-9)

@@ -114,14 +114,20 @@ def _inspect(path: str, as_json: bool) -> int:
             print(json.dumps({"file": path, "error": message}))
         print(f"kvmfr-view: {message}", file=sys.stderr)
         return config.exits.SHM
-    data = {"host": snap.host.__dict__ | {"uuid": snap.host.uuid.hex()}, "queues": snap.queues}
+    data = {"host": snap.host.__dict__ | {"uuid": snap.host.uuid.hex()}, "protocol": snap.host.protocol,
+            "protocol_name": snap.host.protocol_name, "queues": snap.queues}
     if snap.newest_frame is not None:
         f = snap.newest_frame
         data["newest_frame"] = {"serial": f.serial, "type": f.type.name, "width": f.width, "height": f.height,
-                                "pitch": f.pitch, "flags": int(f.flags), "damage": f.damage}
+                                "pitch": f.pitch, "flags": int(f.flags), "damage": f.damage,
+                                "sdr_white_level": f.sdr_white_level,
+                                "host_timings_ms": None if f.host_timings is None else f.host_timings.as_ms(),
+                                "hdr_metadata": None if f.hdr_metadata is None else f.hdr_metadata.__dict__,
+                                "incomplete": snap.newest_frame_incomplete}
     if snap.newest_cursor is not None:
         c = snap.newest_cursor
-        data["newest_cursor"] = {"flags": int(c.flags), "x": c.x, "y": c.y,
+        data["newest_cursor"] = {"flags": int(c.flags), "x": c.x, "y": c.y, "visible": c.visible,
+                                 "sdr_white_level": c.sdr_white_level,
                                  "shape": None if c.shape is None else
                                  {"type": c.shape.type.name, "width": c.shape.width, "height": c.shape.height,
                                   "hotspot": [c.shape.hx, c.shape.hy]}}

@@ -60,7 +60,7 @@ def to_exception(err, default: type[errors.KvmfrError] = errors.KvmfrError,
         elif code == lib.LGMP_ERR_INVALID_VERSION:
             exc.remote_lgmp = int(err.value)
         elif code == lib.KV_ERR_KVMFR_VERSION:
-            exc.remote_lgmp, exc.remote_kvmfr = lib.LGMP_PROTOCOL_VERSION, int(err.value)
+            exc.remote_lgmp, exc.remote_kvmfr = int(err.limit), int(err.value)
     return exc
 
 

@@ -165,6 +165,11 @@ class HostInfo:
         """The Looking Glass release that speaks this protocol: "B7" or "master"."""
         return "master" if self.lgmp_version == lib.LGMP12_PROTOCOL_VERSION else "B7"
 
+    @property
+    def protocol_label(self) -> str:
+        """E.g. "Looking Glass master: LGMP 12 / KVMFR 34"."""
+        return f"Looking Glass {self.protocol_name}: LGMP {self.lgmp_version} / KVMFR {self.kvmfr_version}"
+
     def describe(self) -> str:
         parts = [f"Looking Glass host {self.hostver or '?'}"]
         if self.capture:
@@ -442,7 +447,8 @@ class Session:
             self.session_restarts += 1
         self._ever_connected = True
         self._last_serial = None
-        self._set_state(SessionState.CONNECTED, f"connected to {self.host.describe()}", None, 0)
+        self._set_state(SessionState.CONNECTED, f"connected to {self.host.describe()} ({self.host.protocol_label})",
+                        None, 0)
         log.info("connected: %s (session %d)", self.host.describe(), self.host.session_id)
 
     def _set_state(self, state: SessionState, message: str, exc, retry_s: float) -> None:

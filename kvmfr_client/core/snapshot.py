@@ -2,7 +2,9 @@
 
 A dump has no moving heartbeat, so this skips the liveness wait of a live session; everything else
 (header, version, KVMFR records, queue table, frame and cursor validation) is the live code path.
-Used by `kvmfr-view --inspect FILE` and by the conformance tests against real Looking Glass B7 dumps.
+Either protocol the reader speaks: B7 (LGMP 6 / KVMFR 20) and master (LGMP 12 / KVMFR 34), told apart
+by the memory itself. Used by `kvmfr-view --inspect FILE` and by the conformance tests against real
+Looking Glass B7 and master dumps.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class Snapshot:
     queues: dict[int, dict[str, int]]
     newest_frame: Frame | None
     newest_cursor: CursorEvent | None
+    # The newest frame was posted but its pixels were not (all) written when the copy was taken: why
+    # (newest_frame then holds its header, with no pixel rows).
+    newest_frame_incomplete: str | None = None
 
 
 def _queue_stats(c, queue_id: int) -> dict[str, int]:
@@ -49,7 +54,7 @@ def read_snapshot(path: str) -> Snapshot:
     check(lib.kv_client_session_init(c, info, err), err)
     host = HostInfo.from_native(info)
     queues = {q: _queue_stats(c, q) for q in (lib.LGMP_Q_FRAME, lib.LGMP_Q_POINTER)}
-    frame = cursor = None
+    frame = cursor = incomplete = None
 
     fq = queues[lib.LGMP_Q_FRAME]
     check(lib.kv_client_subscribe(c, lib.LGMP_Q_FRAME, err), err)
@@ -58,8 +63,12 @@ def read_snapshot(path: str) -> Snapshot:
     fi = ffi.new("struct kv_frame_info *")
     if _slot_written(lib.kv_client_frame_peek(c, fi, err), err):
         out = np.empty((fi.data_height, fi.pitch), np.uint8)
-        check(lib.kv_client_frame_copy(c, fi, ffi.from_buffer("uint8_t[]", out, require_writable=True),
-                                       out.nbytes, fi.pitch, lib.KV_COPY_FULL, err), err, frame=True)
+        rc = lib.kv_client_frame_copy(c, fi, ffi.from_buffer("uint8_t[]", out, require_writable=True),
+                                      out.nbytes, fi.pitch, lib.KV_COPY_FULL, err)
+        if rc == lib.KV_ERR_WP_STALL:   # a still copy: the host was writing this frame when it was taken
+            incomplete, out = ffi.string(err.message).decode(errors="replace"), out[:0]
+        else:
+            check(rc, err, frame=True)
         frame = Frame.from_native(fi, out)
     pq = queues[lib.LGMP_Q_POINTER]
     check(lib.kv_client_subscribe(c, lib.LGMP_Q_POINTER, err), err)
@@ -76,9 +85,13 @@ def read_snapshot(path: str) -> Snapshot:
                                 height=int(ci.height) // (2 if ctype == CursorType.MONOCHROME else 1),
                                 hx=int(ci.hx), hy=int(ci.hy), pitch=int(ci.pitch),
                                 data=bytes(ffi.buffer(shape_buf, ci.shape_size)))
-        cursor = CursorEvent(flags=flags, x=int(ci.x), y=int(ci.y), visible=bool(flags & CursorFlags.VISIBLE),
-                             shape=shape)
-    return Snapshot(host=host, queues=queues, newest_frame=frame, newest_cursor=cursor)
+        # KVMFR 34: VISIBLE means something only with VISIBLE_VALID (else: not shown, as a new Session).
+        visible = bool(flags & CursorFlags.VISIBLE) and (
+            host.kvmfr_version != lib.KVMFR34_VERSION or bool(flags & CursorFlags.VISIBLE_VALID))
+        cursor = CursorEvent(flags=flags, x=int(ci.x), y=int(ci.y), visible=visible, shape=shape,
+                             sdr_white_level=int(ci.sdr_white_level))
+    return Snapshot(host=host, queues=queues, newest_frame=frame, newest_cursor=cursor,
+                    newest_frame_incomplete=incomplete)
 
 
 def _slot_written(rc: int, err) -> bool:

@@ -7,46 +7,16 @@ files hold the values a correct parser must find.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
-import os
 import time
-from pathlib import Path
 
-import numpy as np
-import pytest
-
-from kvmfr_client.core import formats
-from kvmfr_client.core.cursor import CursorType
 from kvmfr_client.core.formats import FrameType
-from kvmfr_client.core.snapshot import read_snapshot
+from tests.core.lg_dumps import check_cursor, check_frame_header, check_pixels, fixtures, snapshot_fixtures
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "lg-b7"
-DUMPS = sorted(p.name[: -len(".bin.gz")] for p in FIXTURES.glob("*.bin.gz")) if FIXTURES.is_dir() else []
-
-if not FIXTURES.is_dir():
-    # CI lays shared/ beside the clone, so there a missing folder is a failure; elsewhere it may be absent.
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Looking Glass B7 fixtures not found at {FIXTURES} (shared/ must sit beside the checkout)",
-                    pytrace=False)
-    pytest.skip(f"Looking Glass B7 fixtures not found at {FIXTURES}", allow_module_level=True)
+FIXTURES, DUMPS = fixtures("lg-b7", "Looking Glass B7")
 
 
-@pytest.fixture(scope="module")
-def pattern_rgb() -> np.ndarray:
-    from PIL import Image
-    return np.asarray(Image.open(FIXTURES / "pattern_640x480.png").convert("RGB"))
-
-
-@pytest.fixture(params=DUMPS)
-def dump(request, tmp_path):
-    name = request.param
-    raw = gzip.decompress((FIXTURES / f"{name}.bin.gz").read_bytes())
-    expected = json.loads((FIXTURES / f"{name}.json").read_text())
-    assert hashlib.sha256(raw).hexdigest() == expected["sha256_uncompressed"]
-    path = tmp_path / "region"
-    path.write_bytes(raw)
-    return read_snapshot(str(path)), expected
+pattern_rgb, dump = snapshot_fixtures(FIXTURES, DUMPS)
 
 
 def test_fixtures_present():
@@ -100,34 +70,15 @@ def test_newest_frame(dump, pattern_rgb):
     if latest is None:
         return
     block = next(b for b in exp["frames"] if b["block_offset"] == latest["offset"])
-    assert frame.serial == latest["frameSerial"] == block["frameSerial"]
-    assert frame.type == FrameType(block["type"]) == FrameType.BGRA
-    assert (frame.width, frame.height) == (block["frameWidth"], block["frameHeight"])
-    assert (frame.screen_width, frame.screen_height) == (block["screenWidth"], block["screenHeight"])
-    assert (frame.data_width, frame.data_height) == (block["dataWidth"], block["dataHeight"])
-    assert (frame.pitch, frame.stride, int(frame.rotation)) == (block["pitch"], block["stride"], block["rotation"])
-    assert int(frame.flags) == block["flags"] and frame.damage == ()
-    assert frame.format_ver == block["formatVer"]
-    digest = hashlib.sha256(frame.pixels.tobytes()).hexdigest()
-    assert digest == block["pixels"]["sha256_of_dataHeight_x_pitch_bytes"]
-    rgb = formats.decode(frame.pixels, frame.type, frame.width)[..., :3]
-    assert np.array_equal(rgb, pattern_rgb), "decoded pixels differ from the captured test image"
+    check_frame_header(frame, latest, block)
+    check_pixels(frame, block, pattern_rgb)
 
 
 def test_newest_cursor(dump):
     cur, latest, _ = _newest(dump, "newest_cursor", "cursor_latest")
     if latest is None:
         return
-    assert int(cur.flags) == latest["flags"]
-    assert (cur.x, cur.y) == (latest["x"], latest["y"])
-    shape = cur.shape
-    assert shape is not None and shape.type == CursorType(latest["type"])
-    assert (shape.width, shape.height, shape.pitch) == (latest["width"], latest["height"], latest["pitch"])
-    assert (shape.hx, shape.hy) == (latest["hx"], latest["hy"])
-    assert (cur.x + shape.hx, cur.y + shape.hy) == tuple(latest["pointer_hotspot_position"]) == (300, 200)
-    assert hashlib.sha256(shape.data).hexdigest() == latest["shape_sha256"]
-    color, _ = shape.layers()
-    assert int((color[..., 3] == 255).sum()) == latest["shape_opaque_pixels"]
+    check_cursor(cur, latest)
 
 
 def test_our_producer_lays_out_memory_like_the_b7_host(tmp_path):

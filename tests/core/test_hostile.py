@@ -62,7 +62,7 @@ def test_bad_value_gives_specific_error_and_client_goes_on(case, shm_path):
     assert result["field"] == field, result
     assert result["recovered"], result
     if case == "lgmp_v10":
-        assert "host speaks LGMP 10 / KVMFR 30; this client speaks 6 / 20" in result["message"]
+        assert "host speaks LGMP 10 / KVMFR 30; this client speaks B7 (LGMP 6 / KVMFR 20) and master (LGMP 12 / KVMFR 34)" in result["message"]
     if case.startswith("frame") or case.startswith("damage") or case.startswith("message"):
         assert result["state"] == "CONNECTED" and not result["got_frame"]
     if case == "wp_stall":

@@ -100,6 +100,7 @@ def test_every_frame_type_and_source(shm_path, ftype, source):
     assert data["frames"] == 40 and data["pattern_errors"] == 0 and data["pattern_frames"] == 40
     assert data["format"] == ftype.name and (data["width"], data["height"]) == (320, 240)
     assert data["cursor_updates"] >= 30 and data["host"]["version"] == "kvmfr-agent 0.1"
+    assert data["protocol"] == {"lgmp": 6, "kvmfr": 20}    # our agent speaks B7
 
 
 def test_damage_copies_only_the_rectangles(shm_path):
