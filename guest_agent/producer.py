@@ -264,7 +264,7 @@ class Producer:
         fi.rotation = rotation
         fi.flags = flags
         fi.sdr_white_level = sdr_white_level
-        if hdr is not None:
+        if hdr is not None and self.host.is_master:   # B7 frames have no HDR metadata
             hdr_to_native(fi, hdr)
         damage = list(damage)
         fi.damage_count = len(damage)
