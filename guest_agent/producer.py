@@ -14,7 +14,7 @@ import numpy as np
 
 from kvmfr_client.core import errors
 from kvmfr_client.core.native import check, cstr, ffi, lib, new_error
-from kvmfr_client.core.session import check_shm_file
+from kvmfr_client.core.session import HostTimings, check_shm_file
 from kvmfr_client.core.cursor import CursorFlags, CursorType
 from kvmfr_client.core.formats import PACKED_24, FrameType, data_width, row_bytes
 
@@ -47,15 +47,10 @@ def hdr_to_native(fi, hdr) -> None:
     fi.hdr_max_cll, fi.hdr_max_fall = int(hdr.max_cll), int(hdr.max_fall)
 
 
-@dataclass
-class HostTimingsIn:
-    """The agent's own stage durations for one frame, in ns (published by master sessions only)."""
-    capture_ns: int = 0
-    post_process_ns: int = 0
-    copy_ns: int = 0
-    ready_ns: int = 0
-    hold_ns: int = 0
-    ready_lead_ns: int = 0
+def stage_timings(capture_ns: int, copy_ns: int, post_process_ns: int = 0) -> HostTimings:
+    """The agent's own stage durations for one frame (ns): it schedules nothing, so ready/hold/lead are 0."""
+    return HostTimings(capture_ns=capture_ns, post_process_ns=post_process_ns, copy_ns=copy_ns, ready_ns=0,
+                       hold_ns=0, ready_lead_ns=0)
 
 
 @dataclass
@@ -306,16 +301,16 @@ class Producer:
         ptr = self._rows_pointer(rows)
         check(lib.kv_producer_frame_write_damage(self._p, ptr, rows.strides[0], self._err), self._err)
 
-    def end_frame(self, timings: HostTimingsIn | None = None) -> None:
+    def end_frame(self, timings: HostTimings | None = None) -> None:
         """Finish the frame; a master session also publishes ``timings`` for it (timingValid)."""
         if self._in_frame:
             if timings is None:
                 lib.kv_producer_frame_end(self._p)
             else:
                 t = self._timing
-                t.host_capture_ns, t.host_post_process_ns = timings.capture_ns, timings.post_process_ns
-                t.host_copy_ns, t.host_ready_ns = timings.copy_ns, timings.ready_ns
-                t.host_hold_ns, t.host_ready_lead_ns = timings.hold_ns, timings.ready_lead_ns
+                for name in HostTimings.STAGES:
+                    setattr(t, f"host_{name}_ns", getattr(timings, f"{name}_ns"))
+                t.timing_flags = lib.KVMFR_FRAME_TIMING_PHASE_VALID if timings.phase_valid else 0
                 lib.kv_producer_frame_end_timed(self._p, t)
         self._in_frame = False
 
@@ -377,4 +372,4 @@ class Producer:
         self.close()
 
 
-__all__ = ["CursorType", "HostDescription", "HostTimingsIn", "PROTOCOLS", "Producer"]
+__all__ = ["CursorType", "HostDescription", "PROTOCOLS", "Producer", "stage_timings"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from guest_agent.cursor_animation import CursorAnimation
-from guest_agent.producer import HostTimingsIn, Producer
+from guest_agent.producer import Producer, stage_timings
 from kvmfr_client.core.formats import FrameFlags, FrameType
 from kvmfr_client.core.session import HdrMetadata
 from kvmfr_client.core.testpattern import Pattern, PatternKind, now_us
@@ -64,7 +64,7 @@ class PatternSource:
         else:
             producer.write_rows(rows[0], 0)
             producer.write_rows(rows[1], p.code_rows)
-        producer.end_frame(HostTimingsIn(capture_ns=t1 - t0, copy_ns=time.monotonic_ns() - t1))
+        producer.end_frame(stage_timings(t1 - t0, time.monotonic_ns() - t1))
         return t_us
 
     def cursor_update(self, serial: int):

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from guest_agent.producer import HostTimingsIn, Producer
+from guest_agent.producer import Producer, stage_timings
 from kvmfr_client.core.cursor import CursorType
 from kvmfr_client.core.formats import FrameType
 from kvmfr_client.core.testpattern import now_us
@@ -66,7 +66,7 @@ class X11Source:
         t1 = time.monotonic_ns()
         producer.begin_frame(serial, FrameType.BGRA, w, h, format_ver=self._format_ver)
         producer.write_rows(rows, 0)
-        producer.end_frame(HostTimingsIn(capture_ns=t1 - t0, copy_ns=time.monotonic_ns() - t1))
+        producer.end_frame(stage_timings(t1 - t0, time.monotonic_ns() - t1))
         return t_us
 
     def resize(self, width: int, height: int) -> bool:

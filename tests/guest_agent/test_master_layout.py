@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guest_agent.producer import HostDescription, HostTimingsIn, Producer
+from guest_agent.producer import HostDescription, Producer, stage_timings
 from kvmfr_client.core.cursor import CursorType
 from kvmfr_client.core.formats import FrameType
 from kvmfr_client.core.native import ffi, lib
@@ -107,7 +107,7 @@ def test_frames_and_cursor_land_where_the_master_host_puts_them(tmp_path):
             f = next(f for f in exp["frames"] if f["block_index"] == blk)
             assert prod.begin_frame(f["frameSerial"], FrameType.BGRA, 640, 480, format_ver=f["formatVer"])
             prod.write_rows(rows)
-            prod.end_frame(HostTimingsIn(capture_ns=150, copy_ns=1_600_000))
+            prod.end_frame(stage_timings(capture_ns=150, copy_ns=1_600_000))
         cur = exp["cursor_latest_with_shape"]
         prod.post_cursor(cur["x"], cur["y"], shape=_their_shape(exp, raw))
 

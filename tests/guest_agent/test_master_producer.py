@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from guest_agent.agent import Agent, AgentOptions
-from guest_agent.producer import HostDescription, HostTimingsIn, Producer
+from guest_agent.producer import HostDescription, Producer, stage_timings
 from kvmfr_client.core import errors
 from kvmfr_client.core.formats import FrameType
 from kvmfr_client.core.native import lib
@@ -38,7 +38,7 @@ def _rows(value: int = 0x40) -> np.ndarray:
     return np.full((H, W * 4), value, np.uint8)
 
 
-def _post(prod: Producer, serial: int, timeout: float = 0.2, timings: HostTimingsIn | None = None) -> None:
+def _post(prod: Producer, serial: int, timeout: float = 0.2, timings=None) -> None:
     assert prod.begin_frame(serial, FrameType.BGRA, W, H, timeout=timeout)
     prod.write_rows(_rows(serial & 0xFF))
     prod.end_frame(timings)
@@ -127,7 +127,7 @@ def test_timings_are_published_after_the_copy_for_that_frame(master):
     assert r.frame_u32(blk, "timingValid") == 0         # posted, not yet written: not to be trusted
     assert r.frame_u32(blk, "sdrWhiteLevel") == lib.KVMFR_SDR_WHITE_LEVEL_DEFAULT
     prod.write_rows(_rows())
-    prod.end_frame(HostTimingsIn(capture_ns=1234, copy_ns=56789))
+    prod.end_frame(stage_timings(capture_ns=1234, copy_ns=56789))
     assert r.frame_u32(blk, "timingValid") == 1 and r.frame_u32(blk, "timingSerial") == 41
     assert (r.frame_u64(blk, "captureTime"), r.frame_u64(blk, "postProcessTime"), r.frame_u64(blk, "copyTime")) == \
         (1234, 0, 56789)
