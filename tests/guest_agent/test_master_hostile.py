@@ -51,22 +51,25 @@ def _bounded(fn, *a, **kw):
         assert took < CALL_BOUND_S + 0.3, f"{getattr(fn, '__name__', fn)} took {took:.2f} s"
 
 
-def _consume(r: MasterRegion, slot: int = 0) -> None:
-    """Be a well-behaved client in `slot`: finish every frame message pending for us."""
+def _consume(r: MasterRegion, slot: int = 0) -> int:
+    """Be a well-behaved client in `slot`: finish every frame message pending for us; returns how many."""
     n = r.qu32(FRAME_INDEX, "numMessages")
-    if n not in (2,):
-        return
+    if n != 2:
+        return 0
     ring = r.qu32(FRAME_INDEX, "messagesOffset")
+    done = 0
     for _ in range(n):
         count, start = r.qu32(FRAME_INDEX, "count"), r.qu32(FRAME_INDEX, "start")
         if count == 0 or start >= n:
-            return
+            break
         at = ring + start * ffi.sizeof(MESSAGE) + off(MESSAGE, "pendingSubs")
+        done += bool(r.u32(at) & (1 << slot))
         r.set_u32(at, r.u32(at) & ~(1 << slot))
         if r.u32(at):
-            return
+            break
         r.set_q(FRAME_INDEX, "start", (start + 1) % n)
         r.set_q(FRAME_INDEX, "count", count - 1)
+    return done
 
 
 def _write(r: MasterRegion, target, value: int, rng: random.Random) -> None:
@@ -153,3 +156,58 @@ def test_client_message_ring_garbage_is_bounded(tmp_path):
     finally:
         r.close()
         prod.close()
+
+
+def test_master_agent_recovers_from_a_vandal_and_ends_within_a_second_on_sigterm(tmp_path):
+    """`kvmfr-agent --protocol master` with a subscribed client, 3 s of garbage in the words the producer
+    waits on (locks, counts, subscriber bits, client message ring, session id): it keeps running, posts
+    to the client again once the vandal stops, and SIGTERM ends it in under a second with status 0."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.process import stop_process, wait_for
+
+    shm = tmp_path / "shm"
+    agent = subprocess.Popen([sys.executable, "-m", "guest_agent", "--shm", str(shm), "--size", "160x120",
+                              "--fps", "60", "--protocol", "master"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    r = None
+    try:
+        wait_for(lambda: shm.exists() and shm.stat().st_size > lib.LGMP12_HEADER_SIZE, 20, "the agent's file")
+        r = MasterRegion(str(shm))
+        wait_for(lambda: r.u32(lib.LGMP12_MAGIC_OFFSET) == lib.LGMP_PROTOCOL_MAGIC, 20, "the master header")
+        words = [r.q(i, f) for i in (FRAME_INDEX, POINTER_INDEX)
+                 for f in ("lock", "cMsgLock", "count", "cMsgAvail", "subs", "start", "position")]
+        words.append(off(HEADER, "sessionID"))
+        rng = random.Random(17)
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            r.set_u32(rng.choice(words), rng.choice((1, 0xFFFFFFFF, rng.getrandbits(32))))
+            if rng.random() < 0.05:
+                r.subscribe(0, 1)
+            time.sleep(0.001)
+        assert agent.poll() is None, "the agent died under the vandal"
+
+        def posting() -> bool:
+            """Frame messages carrying our pending bit arrive (and we finish them)."""
+            got = 0
+            for _ in range(20):
+                if not r.qu32(FRAME_INDEX, "subs") & (1 << 16):
+                    r.subscribe(0, 1)
+                got += _consume(r)
+                time.sleep(0.01)
+            return got >= 3
+        wait_for(posting, 5, "frames for the client after the vandal stopped")
+
+        t0 = time.monotonic()
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(5)
+        took = time.monotonic() - t0
+    finally:
+        out = stop_process(agent, timeout=2)
+        if r is not None:
+            r.close()
+    assert took < 1.0, f"SIGTERM took {took:.2f} s"
+    assert agent.returncode == 0, out
+    assert "Traceback" not in out and "overwritten" in out, out
