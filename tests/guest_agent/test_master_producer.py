@@ -16,7 +16,7 @@ from guest_agent.agent import Agent, AgentOptions
 from guest_agent.producer import HostDescription, Producer, stage_timings
 from kvmfr_client.core import errors
 from kvmfr_client.core.formats import FrameType
-from kvmfr_client.core.native import lib
+from kvmfr_client.core.native import ffi, lib
 from tests.guest_agent.master_region import (FRAME_INDEX, HEADER, POINTER_INDEX, MasterRegion, off,
                                              window_size_message)
 
@@ -194,3 +194,62 @@ def test_window_size_request_resizes_the_test_pattern(tmp_path, caplog):
 
 def prod_messages_left(r: MasterRegion) -> bool:
     return r.qu32(POINTER_INDEX, "cMsgAvail") < lib.LGMP12_MSGS_MAX
+
+
+def test_an_unknown_lgmp_version_is_refused_with_a_clear_error(tmp_path):
+    from kvmfr_client.core.native import new_error
+    prod = Producer(str(tmp_path / "shm"), create_size=SIZE, start=False)
+    info = HostDescription().to_native()
+    info.lgmp_version = 10
+    err = new_error()
+    assert lib.kv_producer_start(prod._p, info, err) == lib.LGMP_ERR_INVALID_VERSION
+    assert ffi.string(err.message).decode() == "the producer speaks LGMP 6 (B7) or 12 (master), not 10"
+    prod.close()
+
+
+def test_switching_protocols_on_one_file_leaves_no_old_magic(tmp_path):
+    """A B7 session replaced by a master one and back, like a host upgrade or downgrade: a client probing
+    either magic finds only the running session's."""
+    path = str(tmp_path / "shm")
+    b7_magic_at = ffi.offsetof("struct lgmp_header", "magic")
+    for protocol in ("b7", "master", "b7"):
+        prod = Producer(path, create_size=SIZE, host=HostDescription(protocol=protocol), tick_ms=0)
+        r = MasterRegion(path)
+        at_b7, at_master = r.u32(b7_magic_at), r.u32(lib.LGMP12_MAGIC_OFFSET)
+        r.close()
+        prod.close()
+        if protocol == "b7":
+            assert at_b7 == lib.LGMP_PROTOCOL_MAGIC and at_master != lib.LGMP_PROTOCOL_MAGIC
+        else:
+            assert at_master == lib.LGMP_PROTOCOL_MAGIC and at_b7 != lib.LGMP_PROTOCOL_MAGIC
+
+
+@pytest.mark.parametrize("protocol", ["b7", "master"])
+def test_hdr_test_formats_carry_hdr_metadata_only_in_master_frames(tmp_path, protocol):
+    from guest_agent.sources.synthetic import HDR_TEST_METADATA, PatternSource
+    from kvmfr_client.core.testpattern import PatternKind
+    path = str(tmp_path / "shm")
+    with Producer(path, create_size=32 << 20, host=HostDescription(protocol=protocol), tick_ms=0) as prod:
+        r = MasterRegion(path)
+        if protocol == "master":
+            r.subscribe(0, 1)
+            PatternSource(256, 128, FrameType.RGBA16F, PatternKind.MOVING).post(prod, 1)
+            blk = r.message(FRAME_INDEX, 0)["offset"]
+            flags = r.frame_u32(blk, "flags")
+            assert flags & lib.FRAME_FLAG_HDR_METADATA and flags & lib.FRAME_FLAG_HDR
+            assert r.frame_u32(blk, "hdrMaxDisplayLuminance") == HDR_TEST_METADATA.max_luminance == 1000
+            assert r.frame_u32(blk, "hdrMinDisplayLuminance") == 50               # 0.005 nits in 0.0001 units
+            assert r.frame_u32(blk, "hdrMaxContentLightLevel") == 1000
+            assert r.frame_u32(blk, "hdrMaxFrameAverageLightLevel") == 400
+            assert r.u32(blk + off("struct kvmfr34_frame", "hdrWhitePoint")) & 0xFFFF == 15635   # D65 x / 0.00002
+        else:
+            from tests.support.shm import Region
+            b7 = Region(path)
+            b7.set_u32(b7.queue_field(lib.LGMP_Q_FRAME, "subs") + 4, 1)             # one B7 subscriber (ON)
+            PatternSource(256, 128, FrameType.RGBA16F, PatternKind.MOVING).post(prod, 1)
+            m = b7.newest_message(lib.LGMP_Q_FRAME)
+            blk = b7.u32(m + ffi.offsetof("struct lgmp_header_message", "offset"))
+            flags = b7.u32(blk + ffi.offsetof("struct kvmfr_frame", "flags"))
+            assert flags == lib.FRAME_FLAG_HDR                                       # no KVMFR 34 bit on B7
+            b7.close()
+        r.close()
