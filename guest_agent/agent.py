@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 from kvmfr_client.config import exits
 from kvmfr_client.core import errors
-from kvmfr_client.core.formats import FrameType
+from kvmfr_client.core.formats import FrameType, row_bytes
 from kvmfr_client.core.native import lib
 from kvmfr_client.core.session import recommended_shm_size_for
 from kvmfr_client.core.testpattern import PatternKind
 
+from .options import parse_frame_size
 from .producer import HostDescription, Producer
 from .sources.synthetic import PatternSource
 
@@ -38,6 +39,7 @@ class AgentOptions:
     frames: int                   # stop after this many frames (0 = run until stopped)
     cursor: bool
     idle_without_clients: bool
+    protocol: str = "b7"          # b7 or master (guest_agent.producer.PROTOCOLS)
 
     @classmethod
     def from_config(cls, cfg) -> "AgentOptions":
@@ -45,7 +47,8 @@ class AgentOptions:
         width, height = cfg["agent:size"]
         return cls(shm=cfg["agent:shmFile"], source=cfg["agent:source"], width=width, height=height,
                    fps=cfg["agent:fps"], ftype=FrameType[cfg["agent:format"]], frames=cfg["agent:frames"],
-                   cursor=cfg["agent:cursor"], idle_without_clients=not cfg["agent:always"])
+                   cursor=cfg["agent:cursor"], idle_without_clients=not cfg["agent:always"],
+                   protocol=cfg["agent:protocol"])
 
 
 class AgentError(Exception):
@@ -183,8 +186,11 @@ class Agent:
     def __init__(self, opts: AgentOptions):
         self.opts = opts
         self.source = make_source(opts)
-        host = HostDescription(hostver="kvmfr-agent 0.1", capture=self.source.capture_name,
-                               features=lib.KVMFR_FEATURE_SETCURSORPOS)
+        features = lib.KVMFR_FEATURE_SETCURSORPOS
+        if opts.protocol == "master":
+            features |= lib.KVMFR_FEATURE_WINDOWSIZE   # KVMFR 34: the client's window sets our resolution
+        host = HostDescription(hostver="kvmfr-agent 0.1", capture=self.source.capture_name, features=features,
+                               protocol=opts.protocol)
         self.producer = open_producer(opts.shm, opts.width, opts.height, opts.ftype, host)
         self.stop_event = threading.Event()
         self.frames_posted = 0
@@ -197,6 +203,25 @@ class Agent:
                 if mtype == lib.KVMFR_MESSAGE_SETCURSORPOS:
                     self.source.warp(x, y)
                     log.info("client moved the cursor to %d,%d", x, y)
+                elif mtype == lib.KVMFR_MESSAGE_WINDOWSIZE and self.opts.protocol == "master":
+                    self._window_size(*struct.unpack_from("<II", msg, 4))
+
+    def _window_size(self, width: int, height: int) -> None:
+        """KVMFR 34's window-size request: follow it when it is sane and fits, else say why once."""
+        try:
+            parse_frame_size(f"{width}x{height}")
+        except ValueError as exc:
+            log.warning("client asked for a %dx%d display; ignored: %s", width, height, exc)
+            return
+        need = row_bytes(self.opts.ftype, width) * height
+        if need > self.producer.max_frame_size:
+            log.warning("client asked for a %dx%d display; ignored: its frames need %d bytes, the shared memory "
+                        "holds %d a frame", width, height, need, self.producer.max_frame_size)
+            return
+        if not self.source.resize(width, height):
+            return
+        self.opts.width, self.opts.height = width, height
+        log.info("client asked for a %dx%d display: frames are now that size", width, height)
 
     def _post_cursor(self, serial: int) -> None:
         update = self.source.cursor_update(serial)

@@ -1,5 +1,6 @@
 """`kvmfr-agent`: the guest side. Writes frames and cursor into shared memory in the Looking Glass B7
-wire format (LGMP 6 / KVMFR 20), so our viewer or a real Looking Glass client can show them.
+wire format (LGMP 6 / KVMFR 20), or with ``--protocol master`` in Looking Glass master's (LGMP 12 /
+KVMFR 34), so our viewer or a real Looking Glass client of that version can show them.
 
     kvmfr-agent --shm /dev/shm/looking-glass --source testpattern --size 1920x1080 --fps 60
     kvmfr-agent audio ...        (the Scream-compatible audio sender; see docs/audio.md)

@@ -47,4 +47,8 @@ register(
            parse=number(int, 0, MAX_FRAMES, also=" (0: run until stopped)")),
     Option("agent", "cursor", True, "send cursor updates", parse=parse_bool),
     Option("agent", "always", False, "produce frames even with no client subscribed", parse=parse_bool),
+    Option("agent", "protocol", "b7",
+           "wire protocol to write: b7 (LGMP 6 / KVMFR 20, Looking Glass B7) or master (LGMP 12 / KVMFR 34, "
+           "Looking Glass master: host stage timings, SDR white level, HDR metadata, window-size requests)",
+           choices=("b7", "master")),
 )

@@ -1,4 +1,5 @@
-"""Python face of the native LGMP 6 / KVMFR 20 producer (used by the guest agent and the tests)."""
+"""Python face of the native producer, B7 (LGMP 6 / KVMFR 20) or master (LGMP 12 / KVMFR 34), used by the
+guest agent and the tests."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from kvmfr_client.core import errors
 from kvmfr_client.core.native import check, cstr, ffi, lib, new_error
-from kvmfr_client.core.session import check_shm_file
+from kvmfr_client.core.session import HostTimings, check_shm_file
 from kvmfr_client.core.cursor import CursorFlags, CursorType
 from kvmfr_client.core.formats import PACKED_24, FrameType, data_width, row_bytes
 
@@ -24,6 +25,32 @@ log = logging.getLogger(__name__)
 # interrupt()) several times a second however long the caller's timeout is.
 WAIT_SLICE_S = 0.05
 REOPEN_EVERY_S = 0.2      # while the file is gone or too small: how often to look again
+
+
+# --protocol's values: the LGMP version each one writes (the KVMFR version follows from it).
+PROTOCOLS = {"b7": int(lib.LGMP_PROTOCOL_VERSION), "master": int(lib.LGMP12_PROTOCOL_VERSION)}
+
+# KVMFR 34's HDR metadata units (wire_master.h): chromaticity in 0.00002, minimum luminance in 0.0001 nits.
+CHROMA_UNIT = 0.00002
+MIN_LUMINANCE_UNIT = 0.0001
+
+
+def hdr_to_native(fi, hdr) -> None:
+    """Write HdrMetadata (natural units, kvmfr_client.core.session) into a kv_frame_info and flag it."""
+    fi.flags |= lib.FRAME_FLAG_HDR_METADATA
+    for i, (x, y) in enumerate(hdr.primaries):
+        fi.hdr_primaries[2 * i], fi.hdr_primaries[2 * i + 1] = round(x / CHROMA_UNIT), round(y / CHROMA_UNIT)
+    fi.hdr_white_point[0] = round(hdr.white_point[0] / CHROMA_UNIT)
+    fi.hdr_white_point[1] = round(hdr.white_point[1] / CHROMA_UNIT)
+    fi.hdr_max_luminance = round(hdr.max_luminance)
+    fi.hdr_min_luminance = round(hdr.min_luminance / MIN_LUMINANCE_UNIT)
+    fi.hdr_max_cll, fi.hdr_max_fall = int(hdr.max_cll), int(hdr.max_fall)
+
+
+def stage_timings(capture_ns: int, copy_ns: int, post_process_ns: int = 0) -> HostTimings:
+    """The agent's own stage durations for one frame (ns): it schedules nothing, so ready/hold/lead are 0."""
+    return HostTimings(capture_ns=capture_ns, post_process_ns=post_process_ns, copy_ns=copy_ns, ready_ns=0,
+                       hold_ns=0, ready_lead_ns=0)
 
 
 @dataclass
@@ -38,9 +65,15 @@ class HostDescription:
     sockets: int = 1
     model: str = ""
     uuid: bytes = bytes(16)
+    protocol: str = "b7"          # a PROTOCOLS key
+
+    @property
+    def is_master(self) -> bool:
+        return self.protocol == "master"
 
     def to_native(self):
         info = ffi.new("struct kv_host_info *")
+        info.lgmp_version = PROTOCOLS[self.protocol]
         info.hostver = self.hostver.encode()[:31]
         info.capture = self.capture.encode()[:31]
         info.os = self.os
@@ -64,6 +97,7 @@ class Producer:
         self.host = host or HostDescription()
         self.tick_ms = tick_ms
         self._fi = ffi.new("struct kv_frame_info *")
+        self._timing = ffi.new("struct kv_frame_info *")
         self._ci = ffi.new("struct kv_cursor_info *")
         self._msg = ffi.new("uint8_t[64]")
         self._msg_size = ffi.new("uint32_t *")
@@ -200,11 +234,12 @@ class Producer:
     def begin_frame(self, serial: int, ftype: FrameType, width: int, height: int, pitch: int | None = None,
                     damage=(), flags: int = 0, format_ver: int = 0, rotation: int = 0,
                     screen: tuple[int, int] | None = None, data_height: int | None = None,
-                    timeout: float = 2.0) -> bool:
+                    timeout: float = 2.0, sdr_white_level: int = 0, hdr=None) -> bool:
         """Describe and post the next frame; its rows follow with :meth:`write_rows`. Waits up to
         ``timeout`` s for clients to finish older frames (KvmfrTimeout after that). Returns False when
         the frame was dropped because :meth:`interrupt` was called or the file is away (see
-        :meth:`region_ok`); the writes that follow are then no-ops."""
+        :meth:`region_ok`); the writes that follow are then no-ops. Master sessions also write
+        ``sdr_white_level`` (0: the default, 203 nits) and ``hdr`` (an HdrMetadata, or None)."""
         self._in_frame = False
         if not self.region_ok():
             self._interrupted.wait(min(timeout, WAIT_SLICE_S))   # no busy loop while the file is away
@@ -223,6 +258,9 @@ class Producer:
         fi.stride = fi.data_width if ftype not in PACKED_24 else 0
         fi.rotation = rotation
         fi.flags = flags
+        fi.sdr_white_level = sdr_white_level
+        if hdr is not None and self.host.is_master:   # B7 frames have no HDR metadata
+            hdr_to_native(fi, hdr)
         damage = list(damage)
         fi.damage_count = len(damage)
         for i, (x, y, w, h) in enumerate(damage):
@@ -263,9 +301,17 @@ class Producer:
         ptr = self._rows_pointer(rows)
         check(lib.kv_producer_frame_write_damage(self._p, ptr, rows.strides[0], self._err), self._err)
 
-    def end_frame(self) -> None:
+    def end_frame(self, timings: HostTimings | None = None) -> None:
+        """Finish the frame; a master session also publishes ``timings`` for it (timingValid)."""
         if self._in_frame:
-            lib.kv_producer_frame_end(self._p)
+            if timings is None:
+                lib.kv_producer_frame_end(self._p)
+            else:
+                t = self._timing
+                for name in HostTimings.STAGES:
+                    setattr(t, f"host_{name}_ns", getattr(timings, f"{name}_ns"))
+                t.timing_flags = lib.KVMFR_FRAME_TIMING_PHASE_VALID if timings.phase_valid else 0
+                lib.kv_producer_frame_end_timed(self._p, t)
         self._in_frame = False
 
     def post_frame(self, serial: int, ftype: FrameType, rows: np.ndarray, width: int, height: int, **kw) -> None:
@@ -277,11 +323,12 @@ class Producer:
     # ---- cursor ------------------------------------------------------------------------------
 
     def post_cursor(self, x: int, y: int, visible: bool = True, shape=None, position: bool = True,
-                    timeout: float = 1.0) -> None:
+                    timeout: float = 1.0, sdr_white_level: int = 0) -> None:
         """Post a pointer update. ``shape``: (CursorType, width, wire_height, pitch, hx, hy, bytes)."""
         ci = self._ci
         flags = (CursorFlags.POSITION if position else 0) | (CursorFlags.VISIBLE if visible else 0)
         ci.x, ci.y = x, y
+        ci.sdr_white_level = sdr_white_level
         data = ffi.NULL
         if shape is not None:
             ctype, w, h, pitch, hx, hy, raw = shape
@@ -305,6 +352,11 @@ class Producer:
             return bytes(ffi.buffer(self._msg, self._msg_size[0]))
         return None
 
+    @property
+    def discarded_messages(self) -> int:
+        """LGMP 12: client messages dropped because no active subscriber sent them."""
+        return int(lib.kv_producer_discarded_messages(self._p))
+
     def queue_stats(self, queue_id: int) -> dict[str, int]:
         st = ffi.new("struct kv_queue_stats *")
         lib.kv_producer_queue_stats(self._p, queue_id, st)
@@ -320,4 +372,4 @@ class Producer:
         self.close()
 
 
-__all__ = ["CursorType", "HostDescription", "Producer"]
+__all__ = ["CursorType", "HostDescription", "PROTOCOLS", "Producer", "stage_timings"]

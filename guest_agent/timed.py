@@ -1,6 +1,6 @@
 """The guest agent's test pattern for the benchmark, with a log of every frame it posts.
 
-    python -m guest_agent.timed --shm PATH --size WxH --fps N --log FILE
+    python -m guest_agent.timed --shm PATH --size WxH --fps N --log FILE [--protocol b7|master]
 
 Runs :class:`guest_agent.agent.Agent` unchanged (no cursor: the cursor would cover the barcode now
 and then) and notes, per frame, its serial, its capture time (the one in the barcode, microseconds), when it
@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", required=True, help="WIDTHxHEIGHT")
     p.add_argument("--fps", required=True)
     p.add_argument("--log", required=True, help="JSON file written at exit")
+    p.add_argument("--protocol", default="b7", help="b7 or master (agent:protocol)")
     args = p.parse_args(argv)
     try:
         cfg = config.load([f"agent:shmFile={args.shm}", f"agent:size={args.size}", f"agent:fps={args.fps}",
-                           "agent:cursor=no"], user_file=False)
+                           "agent:cursor=no", f"agent:protocol={args.protocol}"], user_file=False)
     except config.ConfigError as exc:
         p.error(str(exc))
 

@@ -219,6 +219,10 @@ int      kv_producer_frame_write(struct kv_producer *p, const uint8_t *src, uint
 int      kv_producer_frame_write_damage(struct kv_producer *p, const uint8_t *src, uint32_t src_pitch,
                                         struct kv_error *err);
 int      kv_producer_frame_end(struct kv_producer *p);
+/* KVMFR 34: end the frame and publish the host's stage durations for it, read from timing's
+ * host_*_ns and timing_flags (after the copy: durations, timingSerial = frameSerial, then timingValid
+ * with release). A B7 session ignores them; NULL is kv_producer_frame_end. */
+int      kv_producer_frame_end_timed(struct kv_producer *p, const struct kv_frame_info *timing);
 int      kv_producer_cursor_post(struct kv_producer *p, const struct kv_cursor_info *ci, const uint8_t *shape,
                                  uint32_t timeout_ms, struct kv_error *err);
 int      kv_producer_next_message(struct kv_producer *p, uint8_t *data, uint32_t *size);
@@ -226,3 +230,5 @@ int      kv_producer_queue_stats(struct kv_producer *p, uint32_t queue_id, struc
 /* Times the producer found its region overwritten (magic, queue table, counts, a lock never released)
  * and re-initialised it with a new session id; *why (may be NULL) gets the last reason. */
 uint32_t kv_producer_reinit_count(struct kv_producer *p, struct kv_error *why);
+/* LGMP 12: client messages dropped because their clientID was no active subscriber's (acknowledged). */
+uint32_t kv_producer_discarded_messages(struct kv_producer *p);

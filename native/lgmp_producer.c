@@ -1,4 +1,9 @@
-/* LGMP 6 / KVMFR 20 producer (the "host application" side): spec sections 3.1, 5.4-5.7 and 9.2.
+/* LGMP producer (the "host application" side) for both Looking Glass protocols: B7 (LGMP 6 / KVMFR 20,
+ * spec sections 3.1, 5.4-5.7, 9.2) and master (LGMP 12 / KVMFR 34, sections 4.1, 4.2, 6), chosen by
+ * kv_host_info.lgmp_version at kv_producer_start. One producer: where the versions differ it reads the
+ * per-version table below (offsets, ring rules, record sizes) and the queue words through pointers bound
+ * to the version's descriptor; everything else (allocation order, posting, garbage collection, healing)
+ * is shared.
  *
  * Used by the guest agent and by tests. Clients share the queue words with us, so what they write
  * (subscriber bits, start, client messages) is read once and checked like any other shared value.
@@ -17,6 +22,8 @@
 #endif
 #define SHARED_LOCK_TIMEOUT_US KV_SHARED_LOCK_TIMEOUT_US
 #define UDATA_MAX 1024u
+#define MAX_SMALL_BLOCKS 32u   /* the larger pointer ring (LGMP 12) */
+#define NO_FIELD 0xffffffffu
 
 /* Clients write to the queue words we share with them, and a hostile or broken guest can write
  * anything anywhere. Nothing the producer waits for is unbounded: a lock is given up after
@@ -26,13 +33,74 @@
  * does not match start..position, a lock that is never released) is re-initialised with a new
  * session id, exactly like a host restart, which every client already handles. */
 
+/* What differs between the two protocols. Offsets come from the wire structs (offsetof), never restated. */
+struct lgmp_rules {
+    uint32_t lgmp_version, kvmfr_version;
+    uint32_t header_size, udata_offset, queues_offset, queue_size;
+    uint32_t magic_at, version_at, session_at, timestamp_at, num_queues_at, udata_size_at;
+    uint32_t next_client_id_at;          /* NO_FIELD in LGMP 6 */
+    uint32_t max_subs, msgs_max;
+    uint32_t spare_slot;                 /* 1: B7's sentinel slot; 0: power-of-two rings, full at count == n */
+    uint32_t ring_align;
+    uint32_t msg_size, msg_udata64, msg_size_at, msg_offset_at, msg_pend_at;
+    uint32_t cmsg_size, cmsg_data_at, cmsg_client_id_at;   /* cmsg_client_id_at: NO_FIELD in LGMP 6 */
+    uint32_t pointer_len;
+    uint32_t cursor_size;                /* KVMFRCursor before the shape */
+    uint32_t heartbeat_ms;               /* publish `timestamp` at most this often (0: every tick) */
+};
+
+static const struct lgmp_rules RULES_B7 = {
+    .lgmp_version = LGMP_PROTOCOL_VERSION, .kvmfr_version = KVMFR_VERSION,
+    .header_size = LGMP_HEADER_SIZE, .udata_offset = LGMP_UDATA_OFFSET,
+    .queues_offset = offsetof(struct lgmp_header, queues), .queue_size = sizeof(struct lgmp_header_queue),
+    .magic_at = offsetof(struct lgmp_header, magic), .version_at = offsetof(struct lgmp_header, version),
+    .session_at = offsetof(struct lgmp_header, sessionID), .timestamp_at = offsetof(struct lgmp_header, timestamp),
+    .num_queues_at = offsetof(struct lgmp_header, numQueues), .udata_size_at = offsetof(struct lgmp_header, udataSize),
+    .next_client_id_at = NO_FIELD,
+    .max_subs = LGMP_MAX_SUBS, .msgs_max = LGMP_MSGS_MAX, .spare_slot = 1, .ring_align = 4,
+    .msg_size = sizeof(struct lgmp_header_message), .msg_udata64 = 0,
+    .msg_size_at = offsetof(struct lgmp_header_message, size),
+    .msg_offset_at = offsetof(struct lgmp_header_message, offset),
+    .msg_pend_at = offsetof(struct lgmp_header_message, pendingSubs),
+    .cmsg_size = sizeof(struct lgmp_client_message), .cmsg_data_at = offsetof(struct lgmp_client_message, data),
+    .cmsg_client_id_at = NO_FIELD,
+    .pointer_len = LGMP_Q_POINTER_LEN, .cursor_size = sizeof(struct kvmfr_cursor), .heartbeat_ms = 0,
+};
+
+static const struct lgmp_rules RULES_MASTER = {
+    .lgmp_version = LGMP12_PROTOCOL_VERSION, .kvmfr_version = KVMFR34_VERSION,
+    .header_size = LGMP12_HEADER_SIZE, .udata_offset = LGMP12_UDATA_OFFSET,
+    .queues_offset = offsetof(struct lgmp12_header, queues), .queue_size = sizeof(struct lgmp12_header_queue),
+    .magic_at = offsetof(struct lgmp12_header, magic), .version_at = offsetof(struct lgmp12_header, version),
+    .session_at = offsetof(struct lgmp12_header, sessionID),
+    .timestamp_at = offsetof(struct lgmp12_header, timestamp),
+    .num_queues_at = offsetof(struct lgmp12_header, numQueues),
+    .udata_size_at = offsetof(struct lgmp12_header, udataSize),
+    .next_client_id_at = offsetof(struct lgmp12_header, nextClientID),
+    .max_subs = LGMP12_MAX_SUBS, .msgs_max = LGMP12_MSGS_MAX, .spare_slot = 0, .ring_align = LGMP12_RING_ALIGN,
+    .msg_size = sizeof(struct lgmp12_header_message), .msg_udata64 = 1,
+    .msg_size_at = offsetof(struct lgmp12_header_message, size),
+    .msg_offset_at = offsetof(struct lgmp12_header_message, offset),
+    .msg_pend_at = offsetof(struct lgmp12_header_message, pendingSubs),
+    .cmsg_size = sizeof(struct lgmp12_client_message), .cmsg_data_at = offsetof(struct lgmp12_client_message, data),
+    .cmsg_client_id_at = offsetof(struct lgmp12_client_message, clientID),
+    .pointer_len = LGMP12_Q_POINTER_LEN, .cursor_size = sizeof(struct kvmfr34_cursor),
+    .heartbeat_ms = LGMP12_HEARTBEAT_PUBLISH_MS,
+};
+
 struct prod_queue {
     uint32_t index;
     uint32_t num_messages;
     uint32_t write_index;        /* producer-private write position */
     uint64_t bad_since[LGMP_MAX_SUBS];   /* our clock (ms) when we first saw a slot kicked (BAD); 0: not */
-    struct lgmp_header_queue *q;
-    struct lgmp_header_message *ring;
+    /* The descriptor's words, bound to the version's layout (bind_queue). */
+    uint32_t *queue_id, *num_msgs, *new_sub_count, *max_time, *position, *messages_offset, *lock, *start, *count,
+             *cmsg_lock, *cmsg_avail, *cmsg_wpos, *cmsg_wserial, *cmsg_rserial, *client_id;
+    uint64_t *msg_timeout, *timeout;
+    uint64_t *subs64;            /* LGMP 6: bits 63..32 ON, 31..0 BAD */
+    uint32_t *subs32;            /* LGMP 12: bits 31..16 ON, 15..0 BAD */
+    uint8_t  *cmsgs;
+    uint8_t  *ring;
 };
 
 struct frame_slot {
@@ -44,14 +112,16 @@ struct frame_slot {
 
 struct kv_producer {
     struct kv_shm shm;
-    struct lgmp_header *hdr;
+    uint8_t *hdr;                /* the mapping's start (the LGMP header of either layout) */
+    const struct lgmp_rules *r;  /* the running session's protocol */
     int      started;
+    uint64_t heartbeat_at;       /* when `timestamp` was last published */
     uint32_t session_id;
     uint32_t page;
     uint32_t alloc_next;
     struct prod_queue fq, pq;
 
-    uint32_t cursor_small[KVMFR_CURSOR_SMALL_BLOCKS];
+    uint32_t cursor_small[MAX_SMALL_BLOCKS];
     uint32_t cursor_shape[KVMFR_CURSOR_SHAPE_BLOCKS];
     uint32_t small_next, shape_next;
     int      have_shape;
@@ -67,6 +137,7 @@ struct kv_producer {
     uint32_t cur_wp;
 
     uint32_t cmsg_read;          /* host-private read index into cMsgs */
+    uint32_t discarded;          /* LGMP 12 client messages from non-subscribers, dropped */
     uint8_t  msgs[MSG_RING][LGMP_MSGS_SIZE];
     uint32_t msg_sizes[MSG_RING];
     uint32_t msg_head, msg_tail;
@@ -120,7 +191,7 @@ int kv_producer_open(struct kv_producer *p, const char *path, uint64_t create_si
     int rc = kv_shm_map(&p->shm, path, create_size, err);
     if (rc)
         return rc;
-    p->hdr = (struct lgmp_header *)p->shm.base;
+    p->hdr = p->shm.base;
     long page = sysconf(_SC_PAGESIZE);
     p->page = page > 0 ? (uint32_t)page : 4096u;
     return LGMP_OK;
@@ -156,44 +227,98 @@ static int alloc(struct kv_producer *p, uint32_t size, uint32_t align, uint32_t 
     return LGMP_OK;
 }
 
+/* The header's words of the running version. */
+static uint32_t *hdr32(struct kv_producer *p, uint32_t at) { return (uint32_t *)(p->hdr + at); }
+static uint64_t *hdr64(struct kv_producer *p, uint32_t at) { return (uint64_t *)(p->hdr + at); }
+
+/* Point pq's word pointers at descriptor `q` (either layout: the field names are the same). */
+#define BIND_QUEUE(pq, q) do { \
+        (pq)->queue_id = &(q)->queueID; (pq)->num_msgs = &(q)->numMessages; \
+        (pq)->new_sub_count = &(q)->newSubCount; (pq)->max_time = &(q)->maxTime; \
+        (pq)->position = &(q)->position; (pq)->messages_offset = &(q)->messagesOffset; \
+        (pq)->lock = &(q)->lock; (pq)->start = &(q)->start; (pq)->count = &(q)->count; \
+        (pq)->cmsg_lock = &(q)->cMsgLock; (pq)->cmsg_avail = &(q)->cMsgAvail; (pq)->cmsg_wpos = &(q)->cMsgWPos; \
+        (pq)->cmsg_wserial = &(q)->cMsgWSerial; (pq)->cmsg_rserial = &(q)->cMsgRSerial; \
+        (pq)->client_id = (q)->clientID; (pq)->msg_timeout = &(q)->msgTimeout; (pq)->timeout = (q)->timeout; \
+        (pq)->cmsgs = (uint8_t *)(q)->cMsgs; \
+    } while (0)
+
+static void bind_queue(struct kv_producer *p, struct prod_queue *pq, uint32_t index)
+{
+    uint8_t *at = p->hdr + p->r->queues_offset + (size_t)index * p->r->queue_size;
+    pq->subs64 = NULL;
+    pq->subs32 = NULL;
+    if (p->r->lgmp_version == LGMP12_PROTOCOL_VERSION) {
+        struct lgmp12_header_queue *q = (struct lgmp12_header_queue *)at;
+        BIND_QUEUE(pq, q);
+        pq->subs32 = &q->subs;
+    } else {
+        struct lgmp_header_queue *q = (struct lgmp_header_queue *)at;
+        BIND_QUEUE(pq, q);
+        pq->subs64 = &q->subs;
+    }
+}
+
+/* Subscriber bits in one form for both versions: ON in bits 63..32, BAD in 31..0 (slots past the
+ * version's max_subs dropped). */
+static uint64_t load_subs(struct kv_producer *p, struct prod_queue *pq)
+{
+    if (pq->subs64)
+        return LOAD_SC(pq->subs64);
+    uint32_t raw = LOAD_SC(pq->subs32), mask = (1u << p->r->max_subs) - 1;
+    return ((uint64_t)((raw >> 16) & mask) << 32) | (raw & mask);
+}
+
+static void store_subs(struct prod_queue *pq, uint64_t subs)
+{
+    if (pq->subs64)
+        STORE_SC(pq->subs64, subs);
+    else
+        STORE_SC(pq->subs32, ((SUBS_ON(subs) & 0xffffu) << 16) | (SUBS_BAD(subs) & 0xffffu));
+}
+
+/* Ring message i's words. */
+static uint8_t *msg_at(struct kv_producer *p, struct prod_queue *pq, uint32_t i)
+{
+    return pq->ring + (size_t)i * p->r->msg_size;
+}
+static uint32_t *msg_pend(struct kv_producer *p, struct prod_queue *pq, uint32_t i)
+{
+    return (uint32_t *)(msg_at(p, pq, i) + p->r->msg_pend_at);
+}
+
+/* Messages the ring holds at most: B7 keeps one slot empty, LGMP 12 rings fill up. */
+static uint32_t ring_capacity(struct kv_producer *p, struct prod_queue *pq)
+{
+    return pq->num_messages - p->r->spare_slot;
+}
+
 static int create_queue(struct kv_producer *p, struct prod_queue *pq, uint32_t index, uint32_t queue_id,
                         uint32_t length, struct kv_error *err)
 {
-    struct lgmp_header *h = p->hdr;   /* the index is ours: numQueues is guest-writable */
-    struct lgmp_header_queue *q = &h->queues[index];
-    uint32_t n = length + 1;   /* one sentinel slot */
+    const struct lgmp_rules *r = p->r;   /* the index is ours: numQueues is guest-writable */
+    uint32_t n = length + r->spare_slot;
+    uint32_t bytes = align_up(r->msg_size * n, r->ring_align);
     uint32_t off;
-    int rc = alloc(p, 16 * n, 4, &off, err);
+    int rc = alloc(p, bytes, r->ring_align, &off, err);
     if (rc)
         return rc;
-    q->queueID = queue_id;
-    q->numMessages = n;
-    q->newSubCount = 0;
-    q->lock = 0;
-    q->subs = 0;
-    q->position = 0;
-    q->start = 0;
-    q->msgTimeout = 0;
-    q->maxTime = KVMFR_SUB_TIMEOUT_MS;
-    q->count = 0;
-    q->cMsgLock = 0;
-    q->cMsgAvail = LGMP_MSGS_MAX;
-    q->cMsgWPos = 0;
-    q->cMsgWSerial = 0;
-    q->cMsgRSerial = 0;
-    q->messagesOffset = off;
-    /* Hygiene the B7 host skips (spec 9.2 step 3): no stale ring entries, ids or messages. */
-    memset(q->timeout, 0, sizeof q->timeout);
-    memset(q->clientID, 0, sizeof q->clientID);
-    memset(q->cMsgs, 0, sizeof q->cMsgs);
-    memset(p->shm.base + off, 0, 16 * n);
-    STORE(&h->numQueues, index + 1);
+    /* Hygiene the B7 host skips (spec 9.2 step 3): the whole descriptor (ids, timeouts, messages) and
+     * the ring start zeroed. */
+    memset(p->hdr + r->queues_offset + (size_t)index * r->queue_size, 0, r->queue_size);
+    bind_queue(p, pq, index);
+    *pq->queue_id = queue_id;
+    *pq->num_msgs = n;
+    *pq->max_time = KVMFR_SUB_TIMEOUT_MS;
+    *pq->cmsg_avail = r->msgs_max;
+    *pq->messages_offset = off;
+    memset(p->shm.base + off, 0, bytes);
+    STORE(hdr32(p, r->num_queues_at), index + 1);
     pq->index = index;
     pq->num_messages = n;
     pq->write_index = 0;
     memset(pq->bad_since, 0, sizeof pq->bad_since);
-    pq->q = q;
-    pq->ring = (struct lgmp_header_message *)(p->shm.base + off);
+    pq->ring = p->shm.base + off;
     return LGMP_OK;
 }
 
@@ -202,7 +327,7 @@ static uint32_t build_udata(const struct kv_host_info *host, uint8_t *u, uint32_
     struct kvmfr_header kh;
     memset(&kh, 0, sizeof kh);
     memcpy(kh.magic, "KVMFR---", 8);
-    kh.version = KVMFR_VERSION;
+    kh.version = host->kvmfr_version;
     memcpy(kh.hostver, host->hostver, strnlen(host->hostver, sizeof kh.hostver - 1));
     kh.features = host->features;
     memcpy(u, &kh, sizeof kh);
@@ -253,39 +378,49 @@ static void mark_corrupt(struct kv_producer *p, const char *fmt, ...)
  * the middle of writing stays "current", so its remaining writes land harmlessly in its slot. */
 static int start_locked(struct kv_producer *p, int keep_frame, struct kv_error *err)
 {
-    struct lgmp_header *h = p->hdr;
+    const struct lgmp_rules *r = p->r;
     uint8_t *udata = p->udata;
     uint32_t udata_size = build_udata(&p->host, udata, UDATA_MAX);
-    if ((uint64_t)LGMP_HEADER_SIZE + udata_size > p->shm.size)
-        return kv_fail(err, KV_ERR_SHM_TOO_SMALL, "shm.size", p->shm.size, LGMP_HEADER_SIZE + udata_size,
+    if ((uint64_t)r->header_size + udata_size > p->shm.size)
+        return kv_fail(err, KV_ERR_SHM_TOO_SMALL, "shm.size", p->shm.size, r->header_size + udata_size,
                        "shared memory too small for the LGMP header");
     p->udata_size = udata_size;
-    /* Invalidate any previous session first; the magic goes back last, once all is in place. */
-    uint32_t old = LOAD(&h->sessionID);
-    STORE_SC(&h->magic, 0);
+    /* Invalidate any previous session first, of either version (a B7 magic at 0, a master one at 9664);
+     * the magic goes back last, once all is in place. */
+    uint32_t old = LOAD(hdr32(p, r->session_at));
+    STORE_SC((uint32_t *)(p->hdr + RULES_B7.magic_at), 0);
+    if (p->shm.size >= RULES_MASTER.header_size)
+        STORE_SC((uint32_t *)(p->hdr + RULES_MASTER.magic_at), 0);
+    memset(p->hdr + sizeof(uint32_t), 0, r->header_size - sizeof(uint32_t));
     uint32_t sid = 0;
     while (sid == 0 || sid == old || sid == p->session_id) {
         if (getrandom(&sid, sizeof sid, 0) != sizeof sid)
             sid = (uint32_t)kv_now_ns();
     }
     p->session_id = sid;
-    STORE(&h->sessionID, sid);
-    STORE_SC(&h->timestamp, kv_now_ms());
-    STORE(&h->version, LGMP_PROTOCOL_VERSION);
-    STORE(&h->numQueues, 0);
-    STORE(&h->udataSize, udata_size);
-    memcpy(p->shm.base + LGMP_UDATA_OFFSET, udata, udata_size);
+    STORE(hdr32(p, r->session_at), sid);
+    p->heartbeat_at = kv_now_ms();
+    STORE_SC(hdr64(p, r->timestamp_at), p->heartbeat_at);
+    STORE(hdr32(p, r->version_at), r->lgmp_version);
+    STORE(hdr32(p, r->num_queues_at), 0);
+    STORE(hdr32(p, r->udata_size_at), udata_size);
+    memcpy(p->shm.base + r->udata_offset, udata, udata_size);
 
-    /* Allocation order of the B7 host (spec 5.6). */
-    p->alloc_next = align_up(LGMP_HEADER_SIZE + udata_size, 4);
+    /* Allocation order of the B7 host (spec 5.6), which the master host keeps (fixtures lg-master:
+     * rings 64-aligned, 32 cursor blocks, 3 shape blocks, then the frames). */
+    p->alloc_next = align_up(r->header_size + udata_size, 4);
     int rc = create_queue(p, &p->fq, 0, LGMP_Q_FRAME, LGMP_Q_FRAME_LEN, err);
     if (!rc)
-        rc = create_queue(p, &p->pq, 1, LGMP_Q_POINTER, LGMP_Q_POINTER_LEN, err);
-    for (uint32_t i = 0; !rc && i < KVMFR_CURSOR_SMALL_BLOCKS; ++i)
-        rc = alloc(p, sizeof(struct kvmfr_cursor), 4, &p->cursor_small[i], err);
+        rc = create_queue(p, &p->pq, 1, LGMP_Q_POINTER, r->pointer_len, err);
+    for (uint32_t i = 0; !rc && i < r->pointer_len; ++i)
+        rc = alloc(p, r->cursor_size, 4, &p->cursor_small[i], err);
     for (uint32_t i = 0; !rc && i < KVMFR_CURSOR_SHAPE_BLOCKS; ++i)
-        rc = alloc(p, sizeof(struct kvmfr_cursor) + KVMFR_CURSOR_SHAPE_MAX, 4, &p->cursor_shape[i], err);
+        rc = alloc(p, r->cursor_size + KVMFR_CURSOR_SHAPE_MAX, 4, &p->cursor_shape[i], err);
     if (!rc) {
+        /* Frame blocks: the B7 rule (spec 5.6), maxFrameSize = ((A - (page-1)) & ~(page-1)) / 2 for the
+         * A bytes left, each block page-aligned. The master host keeps it: with the fixtures' 32 MiB,
+         * A = 33554432 - 3157780 gives 15196160, exactly the blocks at 3158016 and 18354176 and the
+         * frame messages' size there. */
         uint64_t remaining = p->shm.size - p->alloc_next;
         uint64_t max_frame = remaining > p->page ? ((remaining - (p->page - 1)) & ~((uint64_t)p->page - 1)) / 2 : 0;
         uint32_t block = align_up((uint32_t)max_frame, p->page);
@@ -295,10 +430,11 @@ static int start_locked(struct kv_producer *p, int keep_frame, struct kv_error *
         for (int i = 0; !rc && i < 2; ++i) {
             rc = alloc(p, block, p->page, &p->slots[i].offset, err);
             if (!rc) {
-                struct kvmfr_frame *f = (struct kvmfr_frame *)(p->shm.base + p->slots[i].offset);
-                memset(f, 0, sizeof *f);
-                f->offset = p->page - FB_WP_SIZE;
-                STORE_SC((uint32_t *)((uint8_t *)f + f->offset), 0);
+                uint8_t *f = p->shm.base + p->slots[i].offset;
+                memset(f, 0, sizeof(struct kvmfr34_frame));   /* the larger of the two headers */
+                /* KVMFRFrame.offset sits at the same place in both versions (wire_check.h) */
+                ((struct kvmfr_frame *)f)->offset = p->page - FB_WP_SIZE;
+                STORE_SC((uint32_t *)(f + p->page - FB_WP_SIZE), 0);
                 p->slots[i].damage_full = 1;
                 p->slots[i].damage_count = 0;
             }
@@ -317,7 +453,7 @@ static int start_locked(struct kv_producer *p, int keep_frame, struct kv_error *
     p->cmsg_read = 0;
     p->msg_head = p->msg_tail = 0;
     __atomic_store_n(&p->corrupt, 0, __ATOMIC_SEQ_CST);
-    STORE_SC(&h->magic, LGMP_PROTOCOL_MAGIC);
+    STORE_SC(hdr32(p, r->magic_at), LGMP_PROTOCOL_MAGIC);
     p->started = 1;
     return LGMP_OK;
 }
@@ -326,28 +462,37 @@ int kv_producer_start(struct kv_producer *p, const struct kv_host_info *host, st
 {
     if (!p->hdr)
         return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "open the shared memory first");
+    const struct lgmp_rules *r;
+    if (host->lgmp_version == LGMP_PROTOCOL_VERSION)
+        r = &RULES_B7;
+    else if (host->lgmp_version == LGMP12_PROTOCOL_VERSION)
+        r = &RULES_MASTER;
+    else
+        return kv_fail(err, LGMP_ERR_INVALID_VERSION, "lgmp_version", host->lgmp_version, LGMP12_PROTOCOL_VERSION,
+                       "the producer speaks LGMP %u (B7) or %u (master), not %u", LGMP_PROTOCOL_VERSION,
+                       LGMP12_PROTOCOL_VERSION, host->lgmp_version);
     pthread_mutex_lock(&p->mu);
     p->host = *host;
+    p->host.kvmfr_version = r->kvmfr_version;
+    p->r = r;
     int rc = start_locked(p, 0, err);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
-
 /* Do the queue words still say what we wrote? (caller holds p->mu) */
 static int queue_consistent(struct kv_producer *p, struct prod_queue *pq, uint32_t queue_id)
 {
-    struct lgmp_header_queue *q = pq->q;
     uint32_t v;
-    if ((v = LOAD(&q->queueID)) != queue_id || (v = LOAD(&q->numMessages)) != pq->num_messages ||
-        (v = LOAD(&q->messagesOffset)) != (uint32_t)((uint8_t *)pq->ring - p->shm.base)) {
+    if ((v = LOAD(pq->queue_id)) != queue_id || (v = LOAD(pq->num_msgs)) != pq->num_messages ||
+        (v = LOAD(pq->messages_offset)) != (uint32_t)(pq->ring - p->shm.base)) {
         mark_corrupt(p, "queue %u's description in the queue table was overwritten", queue_id);
         return 0;
     }
-    if ((v = LOAD(&q->position)) != pq->write_index) {
+    if ((v = LOAD(pq->position)) != pq->write_index) {
         mark_corrupt(p, "queue %u's write position was overwritten (%u, we wrote %u)", queue_id, v, pq->write_index);
         return 0;
     }
-    if ((v = LOAD(&q->cMsgAvail)) > LGMP_MSGS_MAX || LOAD(&q->cMsgWPos) >= LGMP_MSGS_MAX) {
+    if ((v = LOAD(pq->cmsg_avail)) > p->r->msgs_max || LOAD(pq->cmsg_wpos) >= p->r->msgs_max) {
         mark_corrupt(p, "queue %u's client message ring state was overwritten", queue_id);
         return 0;
     }
@@ -357,16 +502,16 @@ static int queue_consistent(struct kv_producer *p, struct prod_queue *pq, uint32
 /* Is the region still the session we wrote? Marks it corrupt when not. (caller holds p->mu) */
 static int region_consistent(struct kv_producer *p)
 {
-    struct lgmp_header *h = p->hdr;
+    const struct lgmp_rules *r = p->r;
     if (__atomic_load_n(&p->corrupt, __ATOMIC_SEQ_CST))
         return 0;
-    if (LOAD_SC(&h->magic) != LGMP_PROTOCOL_MAGIC || LOAD(&h->version) != LGMP_PROTOCOL_VERSION ||
-        LOAD(&h->sessionID) != p->session_id) {
+    if (LOAD_SC(hdr32(p, r->magic_at)) != LGMP_PROTOCOL_MAGIC || LOAD(hdr32(p, r->version_at)) != r->lgmp_version ||
+        LOAD(hdr32(p, r->session_at)) != p->session_id) {
         mark_corrupt(p, "the LGMP header (magic, version or session id) was overwritten");
         return 0;
     }
-    if (LOAD(&h->numQueues) != 2 || LOAD(&h->udataSize) != p->udata_size ||
-        memcmp(p->shm.base + LGMP_UDATA_OFFSET, p->udata, p->udata_size) != 0) {
+    if (LOAD(hdr32(p, r->num_queues_at)) != 2 || LOAD(hdr32(p, r->udata_size_at)) != p->udata_size ||
+        memcmp(p->shm.base + r->udata_offset, p->udata, p->udata_size) != 0) {
         mark_corrupt(p, "the LGMP header's queue count or KVMFR user data was overwritten");
         return 0;
     }
@@ -399,48 +544,51 @@ void kv_producer_stop(struct kv_producer *p)
 {
     pthread_mutex_lock(&p->mu);
     if (p->started && p->hdr)
-        STORE_SC(&p->hdr->magic, 0);   /* clients see the session end at once */
+        STORE_SC(hdr32(p, p->r->magic_at), 0);   /* clients see the session end at once */
     p->started = 0;
     pthread_mutex_unlock(&p->mu);
 }
 
 /* ---- posting ---------------------------------------------------------------------------- */
 
-/* Post one message (spec 3.1 step 4). Caller holds p->mu. */
+/* Post one message (spec 3.1 step 4; LGMP 12: no spare slot, pendingSubs released). Caller holds p->mu. */
 static int post(struct kv_producer *p, struct prod_queue *pq, uint32_t udata, uint32_t size, uint32_t offset)
 {
-    struct lgmp_header_queue *q = pq->q;
-    if (!kv_lock(&q->lock, SHARED_LOCK_TIMEOUT_US)) {
-        mark_corrupt(p, "queue %u's lock word stayed taken for over %u ms (value %u)", LOAD(&q->queueID),
-                     SHARED_LOCK_TIMEOUT_US / 1000, LOAD(&q->lock));
+    const struct lgmp_rules *r = p->r;
+    if (!kv_lock(pq->lock, SHARED_LOCK_TIMEOUT_US)) {
+        mark_corrupt(p, "queue %u's lock word stayed taken for over %u ms (value %u)", LOAD(pq->queue_id),
+                     SHARED_LOCK_TIMEOUT_US / 1000, LOAD(pq->lock));
         return LGMP_ERR_CORRUPTED;
     }
-    uint64_t subs = LOAD_SC(&q->subs);
+    uint64_t subs = load_subs(p, pq);
     uint32_t pend = SUBS_ON(subs) & ~SUBS_BAD(subs);
     if (pend == 0) {
-        kv_unlock(&q->lock);
-        return LGMP_OK;   /* nobody listening: dropped, as the B7 host does */
+        kv_unlock(pq->lock);
+        return LGMP_OK;   /* nobody listening: dropped, as the B7 and master hosts do */
     }
-    uint32_t count = LOAD_SC(&q->count);
-    if (count > pq->num_messages - 1) {
-        kv_unlock(&q->lock);
-        mark_corrupt(p, "queue %u's message count was overwritten (%u)", LOAD(&q->queueID), count);
+    uint32_t count = LOAD_SC(pq->count), cap = ring_capacity(p, pq);
+    if (count > cap) {
+        kv_unlock(pq->lock);
+        mark_corrupt(p, "queue %u's message count was overwritten (%u)", LOAD(pq->queue_id), count);
         return LGMP_ERR_CORRUPTED;
     }
-    if (count == pq->num_messages - 1) {
-        kv_unlock(&q->lock);
+    if (count == cap) {
+        kv_unlock(pq->lock);
         return LGMP_ERR_QUEUE_FULL;
     }
-    struct lgmp_header_message *m = &pq->ring[pq->write_index];
-    STORE(&m->udata, udata);
-    STORE(&m->size, size);
-    STORE(&m->offset, offset);
-    STORE_SC(&m->pendingSubs, pend);
-    if (FETCH_ADD(&q->count, 1) == 0)
-        STORE_SC(&q->msgTimeout, kv_now_ms() + KVMFR_SUB_TIMEOUT_MS);
+    uint8_t *m = msg_at(p, pq, pq->write_index);
+    if (r->msg_udata64)
+        STORE((uint64_t *)m, (uint64_t)udata);
+    else
+        STORE((uint32_t *)m, udata);
+    STORE((uint32_t *)(m + r->msg_size_at), size);
+    STORE((uint32_t *)(m + r->msg_offset_at), offset);
+    STORE_SC((uint32_t *)(m + r->msg_pend_at), pend);
+    if (FETCH_ADD(pq->count, 1) == 0)
+        STORE_SC(pq->msg_timeout, kv_now_ms() + KVMFR_SUB_TIMEOUT_MS);
     pq->write_index = (pq->write_index + 1) % pq->num_messages;
-    STORE_SC(&q->position, pq->write_index);
-    kv_unlock(&q->lock);
+    STORE_SC(pq->position, pq->write_index);
+    kv_unlock(pq->lock);
     return LGMP_OK;
 }
 
@@ -459,8 +607,8 @@ static int post_wait(struct kv_producer *p, struct prod_queue *pq, uint32_t udat
         if (rc != LGMP_ERR_QUEUE_FULL)
             return rc ? kv_fail(err, rc, "", 0, 0, "producer not started") : LGMP_OK;
         if (kv_now_ns() > deadline)
-            return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.count", pq->num_messages - 1, pq->num_messages - 1,
-                           "queue %u stayed full for %u ms", LOAD(&pq->q->queueID), timeout_ms);
+            return kv_fail(err, LGMP_ERR_QUEUE_FULL, "queue.count", ring_capacity(p, pq), ring_capacity(p, pq),
+                           "queue %u stayed full for %u ms", LOAD(pq->queue_id), timeout_ms);
         kv_sleep_us(100);
     }
 }
@@ -474,9 +622,9 @@ static int post_wait(struct kv_producer *p, struct prod_queue *pq, uint32_t udat
  * BAD for longer than a subscriber timeout by our own clock is freed here, as that client would. Without
  * this, subs = 0x00000000ffffffff (all BAD, none ON) or 32 kicked slots with far-future timeouts leave
  * no slot to subscribe to: no reader, so the agent (idle without subscribers) never posts again. */
-static uint64_t free_dead_slots(struct prod_queue *pq, struct lgmp_header_queue *q, uint64_t subs, uint64_t now)
+static uint64_t free_dead_slots(struct kv_producer *p, struct prod_queue *pq, uint64_t subs, uint64_t now)
 {
-    for (uint32_t i = 0; i < LGMP_MAX_SUBS; ++i) {
+    for (uint32_t i = 0; i < p->r->max_subs; ++i) {
         uint32_t bit = 1u << i;
         if (!(SUBS_BAD(subs) & bit)) {
             pq->bad_since[i] = 0;
@@ -491,110 +639,168 @@ static uint64_t free_dead_slots(struct prod_queue *pq, struct lgmp_header_queue 
             pq->bad_since[i] = now;   /* kicked by someone else: start our own clock */
         } else if (now - pq->bad_since[i] > KVMFR_SUB_TIMEOUT_MS) {
             subs &= ~(SUBS_BIT_ON(i) | SUBS_BIT_BAD(i));
-            STORE(&q->timeout[i], 0);
-            STORE(&q->clientID[i], 0);
+            STORE(&pq->timeout[i], 0);
+            STORE(&pq->client_id[i], 0);
             /* The next owner must not inherit this one's pending bits (a B7 client does not clear them). */
             for (uint32_t m = 0; m < pq->num_messages; ++m)
-                FETCH_AND(&pq->ring[m].pendingSubs, ~bit);
+                FETCH_AND(msg_pend(p, pq, m), ~bit);
             pq->bad_since[i] = 0;
         }
     }
     return subs;
 }
 
-static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now)
+/* Client ids kicked (timed out) during one tick: LGMP 12 marks them BAD on every queue. */
+struct kicked {
+    uint32_t n;
+    uint32_t ids[2 * LGMP12_MAX_SUBS];
+};
+
+static void kick_slots(struct kv_producer *p, struct prod_queue *pq, uint32_t bits, uint64_t now, struct kicked *k)
 {
-    struct lgmp_header_queue *q = pq->q;
+    for (uint32_t i = 0; i < p->r->max_subs; ++i)
+        if (bits & (1u << i)) {
+            STORE(&pq->timeout[i], now + KVMFR_SUB_TIMEOUT_MS);
+            pq->bad_since[i] = now;
+            uint32_t id = LOAD(&pq->client_id[i]);
+            if (k && id && k->n < sizeof k->ids / sizeof k->ids[0])
+                k->ids[k->n++] = id;
+        }
+}
+
+static void gc_queue(struct kv_producer *p, struct prod_queue *pq, uint64_t now, struct kicked *k)
+{
     uint32_t n = pq->num_messages;
-    if (!kv_lock(&q->lock, SHARED_LOCK_TIMEOUT_US)) {
-        mark_corrupt(p, "queue %u's lock word stayed taken for over %u ms (value %u)", LOAD(&q->queueID),
-                     SHARED_LOCK_TIMEOUT_US / 1000, LOAD(&q->lock));
+    if (!kv_lock(pq->lock, SHARED_LOCK_TIMEOUT_US)) {
+        mark_corrupt(p, "queue %u's lock word stayed taken for over %u ms (value %u)", LOAD(pq->queue_id),
+                     SHARED_LOCK_TIMEOUT_US / 1000, LOAD(pq->lock));
         return;
     }
     /* Under the lock, start and count move together (clients dequeue under it too): the messages
-     * from start to our write position are exactly count. Anything else was written by someone else. */
-    uint32_t count = LOAD_SC(&q->count);
-    uint32_t start = LOAD(&q->start);
-    if (count > n - 1 || start >= n || (pq->write_index + n - start) % n != count) {
-        kv_unlock(&q->lock);
-        mark_corrupt(p, "queue %u's start/count (%u/%u) do not match its %u messages", LOAD(&q->queueID), start,
+     * from start to our write position are exactly count (a full LGMP 12 ring: count == n, start ==
+     * position). Anything else was written by someone else. */
+    uint32_t count = LOAD_SC(pq->count);
+    uint32_t start = LOAD(pq->start);
+    if (count > ring_capacity(p, pq) || start >= n || (pq->write_index + n - start) % n != count % n) {
+        kv_unlock(pq->lock);
+        mark_corrupt(p, "queue %u's start/count (%u/%u) do not match its %u messages", LOAD(pq->queue_id), start,
                      count, (pq->write_index + n - (start < n ? start : 0)) % n);
         return;
     }
-    uint64_t subs = free_dead_slots(pq, q, LOAD_SC(&q->subs), now);
+    uint64_t subs = free_dead_slots(p, pq, load_subs(p, pq), now);
     if (count == 0) {
-        STORE_SC(&q->subs, subs);
-        kv_unlock(&q->lock);
+        store_subs(pq, subs);
+        kv_unlock(pq->lock);
         return;
     }
     /* msgTimeout is shared too: a deadline further out than one subscriber timeout is not ours. */
-    uint64_t msg_timeout = LOAD_SC(&q->msgTimeout);
+    uint64_t msg_timeout = LOAD_SC(pq->msg_timeout);
     if (msg_timeout > now + KVMFR_SUB_TIMEOUT_MS) {
         msg_timeout = now + KVMFR_SUB_TIMEOUT_MS;
-        STORE_SC(&q->msgTimeout, msg_timeout);
+        STORE_SC(pq->msg_timeout, msg_timeout);
     }
     for (uint32_t walked = 0; walked < n && count > 0; ++walked) {
-        struct lgmp_header_message *m = &pq->ring[start];
-        uint32_t pend = LOAD_SC(&m->pendingSubs) & SUBS_ON(subs);
+        uint32_t *pm = msg_pend(p, pq, start);
+        uint32_t pend = LOAD_SC(pm) & SUBS_ON(subs);
         uint32_t new_bad = pend & ~SUBS_BAD(subs);
         if (new_bad && now > msg_timeout) {
             /* These subscribers missed the deadline: mark them bad and release the message. */
             subs |= new_bad;
-            for (uint32_t i = 0; i < LGMP_MAX_SUBS; ++i)
-                if (new_bad & (1u << i)) {
-                    STORE(&q->timeout[i], now + KVMFR_SUB_TIMEOUT_MS);
-                    pq->bad_since[i] = now;
-                }
-            STORE_SC(&m->pendingSubs, 0);
+            kick_slots(p, pq, new_bad, now, k);
+            STORE_SC(pm, 0);
             pend = 0;
         }
         if (pend & ~SUBS_BAD(subs))
             break;
         start = (start + 1) % n;
-        STORE(&q->start, start);
-        count = FETCH_SUB(&q->count, 1) - 1;
+        STORE(pq->start, start);
+        count = FETCH_SUB(pq->count, 1) - 1;
         msg_timeout = now + KVMFR_SUB_TIMEOUT_MS;
-        STORE_SC(&q->msgTimeout, msg_timeout);
+        STORE_SC(pq->msg_timeout, msg_timeout);
     }
-    STORE_SC(&q->subs, subs);
-    kv_unlock(&q->lock);
+    store_subs(pq, subs);
+    kv_unlock(pq->lock);
+}
+
+/* LGMP 12: a client that timed out on one queue is BAD on every queue where it holds a slot. */
+static void kick_everywhere(struct kv_producer *p, struct prod_queue *pq, const struct kicked *k, uint64_t now)
+{
+    if (!k->n || !kv_lock(pq->lock, SHARED_LOCK_TIMEOUT_US))
+        return;   /* a lock never released is found by the next gc_queue */
+    uint64_t subs = load_subs(p, pq);
+    uint32_t bits = 0;
+    for (uint32_t i = 0; i < p->r->max_subs; ++i) {
+        uint32_t id = LOAD(&pq->client_id[i]);
+        for (uint32_t j = 0; j < k->n; ++j)
+            if (id == k->ids[j] && (SUBS_ON(subs) & ~SUBS_BAD(subs) & (1u << i)))
+                bits |= 1u << i;
+    }
+    if (bits) {
+        kick_slots(p, pq, bits, now, NULL);
+        store_subs(pq, subs | bits);
+    }
+    kv_unlock(pq->lock);
+}
+
+/* Is `id` an active (ON, not BAD) subscriber of the queue? (LGMP 12 client messages) */
+static int active_client(struct kv_producer *p, struct prod_queue *pq, uint32_t id)
+{
+    uint64_t subs = load_subs(p, pq);
+    uint32_t active = SUBS_ON(subs) & ~SUBS_BAD(subs);
+    for (uint32_t i = 0; id && i < p->r->max_subs; ++i)
+        if ((active & (1u << i)) && LOAD(&pq->client_id[i]) == id)
+            return 1;
+    return 0;
 }
 
 static void drain_client_messages(struct kv_producer *p)
 {
-    struct lgmp_header_queue *q = p->pq.q;
+    const struct lgmp_rules *r = p->r;
+    struct prod_queue *pq = &p->pq;
     /* At most one ring's worth a tick, whatever cMsgAvail says. */
-    for (uint32_t i = 0; i < LGMP_MSGS_MAX && LOAD_SC(&q->cMsgAvail) < LGMP_MSGS_MAX &&
+    for (uint32_t i = 0; i < r->msgs_max && LOAD_SC(pq->cmsg_avail) < r->msgs_max &&
                          p->msg_head - p->msg_tail < MSG_RING; ++i) {
-        if (!kv_lock(&q->cMsgLock, SHARED_LOCK_TIMEOUT_US)) {
+        if (!kv_lock(pq->cmsg_lock, SHARED_LOCK_TIMEOUT_US)) {
             mark_corrupt(p, "the client message lock word stayed taken for over %u ms (value %u)",
-                         SHARED_LOCK_TIMEOUT_US / 1000, LOAD(&q->cMsgLock));
+                         SHARED_LOCK_TIMEOUT_US / 1000, LOAD(pq->cmsg_lock));
             return;
         }
-        struct lgmp_client_message *m = &q->cMsgs[p->cmsg_read];
-        uint32_t size = LOAD(&m->size);
+        uint8_t *m = pq->cmsgs + (size_t)p->cmsg_read * r->cmsg_size;
+        uint32_t size = LOAD((uint32_t *)m);
         if (size > LGMP_MSGS_SIZE)
             size = LGMP_MSGS_SIZE;   /* a client's bad size cannot make us read past the slot */
-        uint32_t slot = p->msg_head % MSG_RING;
-        memcpy(p->msgs[slot], m->data, size);
-        p->msg_sizes[slot] = size;
-        p->msg_head++;
-        p->cmsg_read = (p->cmsg_read + 1) % LGMP_MSGS_MAX;
-        FETCH_ADD(&q->cMsgAvail, 1);
-        kv_unlock(&q->cMsgLock);
+        if (r->cmsg_client_id_at != NO_FIELD && !active_client(p, pq, LOAD((uint32_t *)(m + r->cmsg_client_id_at)))) {
+            FETCH_ADD(pq->cmsg_rserial, 1);   /* LGMP 12: not a subscriber's: discarded, counted as handled */
+            p->discarded++;
+        } else {
+            uint32_t slot = p->msg_head % MSG_RING;
+            memcpy(p->msgs[slot], m + r->cmsg_data_at, size);
+            p->msg_sizes[slot] = size;
+            p->msg_head++;
+        }
+        p->cmsg_read = (p->cmsg_read + 1) % r->msgs_max;
+        FETCH_ADD(pq->cmsg_avail, 1);
+        kv_unlock(pq->cmsg_lock);
     }
+}
+
+/* The cursor flags the version adds to every post (KVMFR 34: VISIBLE carries a real state). */
+static uint32_t cursor_extra_flags(struct kv_producer *p)
+{
+    return p->r->kvmfr_version == KVMFR34_VERSION ? CURSOR_FLAG_VISIBLE_VALID : 0;
 }
 
 static void repost_to_new_subscribers(struct kv_producer *p)
 {
-    if (EXCHANGE(&p->pq.q->newSubCount, 0) && p->have_shape) {
+    if (EXCHANGE(p->pq.new_sub_count, 0) && p->have_shape) {
         /* As B7: the newest shape block already holds type and shape; x/y are current. */
-        uint32_t flags = CURSOR_FLAG_POSITION | CURSOR_FLAG_SHAPE | (p->cursor_visible ? CURSOR_FLAG_VISIBLE : 0);
-        post(p, &p->pq, flags, sizeof(struct kvmfr_cursor) + KVMFR_CURSOR_SHAPE_MAX, p->last_shape_block);
+        uint32_t flags = CURSOR_FLAG_POSITION | CURSOR_FLAG_SHAPE | (p->cursor_visible ? CURSOR_FLAG_VISIBLE : 0) |
+                         cursor_extra_flags(p);
+        post(p, &p->pq, flags, p->r->cursor_size + KVMFR_CURSOR_SHAPE_MAX, p->last_shape_block);
     }
-    if (EXCHANGE(&p->fq.q->newSubCount, 0) && p->last_posted_slot >= 0) {
+    if (EXCHANGE(p->fq.new_sub_count, 0) && p->last_posted_slot >= 0) {
         if (post(p, &p->fq, 0, p->frame_block_size, p->slots[p->last_posted_slot].offset) == LGMP_ERR_QUEUE_FULL)
-            FETCH_ADD(&p->fq.q->newSubCount, 1);   /* try again next tick */
+            FETCH_ADD(p->fq.new_sub_count, 1);   /* try again next tick */
     }
 }
 
@@ -610,9 +816,18 @@ int kv_producer_tick(struct kv_producer *p)
         return LGMP_ERR_CORRUPTED;   /* re-initialised with a new session, as a host restart */
     }
     uint64_t now = kv_now_ms();
-    STORE_SC(&p->hdr->timestamp, now);
-    gc_queue(p, &p->fq, now);
-    gc_queue(p, &p->pq, now);
+    /* B7 publishes the heartbeat every tick; LGMP 12 hosts at most every 250 ms (queues still every tick). */
+    if (now - p->heartbeat_at >= p->r->heartbeat_ms) {
+        STORE_SC(hdr64(p, p->r->timestamp_at), now);
+        p->heartbeat_at = now;
+    }
+    struct kicked k = { 0 };
+    gc_queue(p, &p->fq, now, &k);
+    gc_queue(p, &p->pq, now, &k);
+    if (p->r->next_client_id_at != NO_FIELD) {
+        kick_everywhere(p, &p->fq, &k, now);
+        kick_everywhere(p, &p->pq, &k, now);
+    }
     drain_client_messages(p);
     repost_to_new_subscribers(p);
     pthread_mutex_unlock(&p->mu);
@@ -655,7 +870,7 @@ int kv_producer_subscribers(struct kv_producer *p, uint32_t queue_id)
     if (!p->started)
         return 0;
     struct prod_queue *pq = queue_id == LGMP_Q_FRAME ? &p->fq : &p->pq;
-    uint64_t subs = LOAD_SC(&pq->q->subs);
+    uint64_t subs = load_subs(p, pq);
     return __builtin_popcount(SUBS_ON(subs) & ~SUBS_BAD(subs));
 }
 
@@ -670,7 +885,7 @@ int kv_producer_next_message(struct kv_producer *p, uint8_t *data, uint32_t *siz
     memcpy(data, p->msgs[slot], p->msg_sizes[slot]);
     *size = p->msg_sizes[slot];
     p->msg_tail++;
-    FETCH_ADD(&p->pq.q->cMsgRSerial, 1);   /* handled: acknowledge (spec 3.1 step 5) */
+    FETCH_ADD(p->pq.cmsg_rserial, 1);   /* handled: acknowledge (spec 3.1 step 5) */
     pthread_mutex_unlock(&p->mu);
     return 1;
 }
@@ -701,10 +916,10 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
     /* Backpressure: at most LGMP_Q_FRAME_LEN frames pending (spec 3.3, 5.6). */
     uint64_t deadline = kv_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
-        uint32_t count = LOAD_SC(&p->fq.q->count);
+        uint32_t count = LOAD_SC(p->fq.count);
         if (count < LGMP_Q_FRAME_LEN)
             break;
-        if (count > p->fq.num_messages - 1) {
+        if (count > ring_capacity(p, &p->fq)) {
             mark_corrupt(p, "the frame queue's message count was overwritten (%u)", count);
             break;   /* healed below */
         }
@@ -718,8 +933,8 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
     int slot = (int)p->frame_next;
     p->frame_next ^= 1;
     struct frame_slot *s = &p->slots[slot];
-    struct kvmfr_frame *f = (struct kvmfr_frame *)(p->shm.base + s->offset);
-    uint32_t *wp = (uint32_t *)((uint8_t *)f + (p->page - FB_WP_SIZE));
+    uint8_t *f = p->shm.base + s->offset;
+    uint32_t *wp = (uint32_t *)(f + (p->page - FB_WP_SIZE));
     uint64_t room = p->frame_block_size - p->page;
     struct kv_frame_info cur = *fi;
     if ((uint64_t)cur.data_height * cur.pitch > room) {
@@ -728,8 +943,22 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
     }
     cur.bytes_per_pixel = bpp;
     cur.data_size = (uint64_t)cur.data_height * cur.pitch;
-    kv_frame_info_to_wire(f, &cur);
-    f->offset = p->page - FB_WP_SIZE;
+    if (p->r->kvmfr_version == KVMFR34_VERSION) {
+        struct kvmfr34_frame *f34 = (struct kvmfr34_frame *)f;
+        /* The host's timings belong to this frame only once published after the copy (frame_end). */
+        STORE_SC(&f34->timingValid, 0);
+        cur.host_capture_ns = cur.host_post_process_ns = cur.host_copy_ns = 0;
+        cur.host_ready_ns = cur.host_hold_ns = cur.host_ready_lead_ns = 0;
+        cur.timing_flags = 0;
+        if (!cur.sdr_white_level)
+            cur.sdr_white_level = KVMFR_SDR_WHITE_LEVEL_DEFAULT;
+        kv_frame_info_to_wire34(f34, &cur);
+        f34->timingSerial = 0;
+        f34->offset = p->page - FB_WP_SIZE;
+    } else {
+        kv_frame_info_to_wire((struct kvmfr_frame *)f, &cur);
+        ((struct kvmfr_frame *)f)->offset = p->page - FB_WP_SIZE;
+    }
     STORE_REL(wp, 0);
     for (int i = 0; i < 2; ++i)
         slot_add_damage(&p->slots[i], &cur);
@@ -833,7 +1062,9 @@ int kv_producer_frame_write_damage(struct kv_producer *p, const uint8_t *src, ui
     return LGMP_OK;
 }
 
-int kv_producer_frame_end(struct kv_producer *p)
+int kv_producer_frame_end(struct kv_producer *p) { return kv_producer_frame_end_timed(p, NULL); }
+
+int kv_producer_frame_end_timed(struct kv_producer *p, const struct kv_frame_info *timing)
 {
     if (p->cur_slot < 0)
         return KV_ERR_NOT_READY;
@@ -845,11 +1076,33 @@ int kv_producer_frame_end(struct kv_producer *p)
         s->damage_full = 1;    /* partial write: next use of this slot rewrites it all */
     }
     STORE_REL(cur_wp_ptr(p), (uint32_t)p->cur.data_size);
+    if (timing && p->r->kvmfr_version == KVMFR34_VERSION) {
+        /* KVMFR 34 (spec 6): the stage durations after the copy, then timingSerial, then timingValid
+         * with release, so a client that sees timingValid sees the rest. */
+        struct kvmfr34_frame *f = (struct kvmfr34_frame *)(p->shm.base + s->offset);
+        f->captureTime = timing->host_capture_ns;
+        f->postProcessTime = timing->host_post_process_ns;
+        f->copyTime = timing->host_copy_ns;
+        f->readyTime = timing->host_ready_ns;
+        f->holdTime = timing->host_hold_ns;
+        f->readyLeadTime = timing->host_ready_lead_ns;
+        f->timingFlags = timing->timing_flags;
+        f->timingSerial = p->cur.serial;
+        STORE_REL(&f->timingValid, 1);
+    }
     p->cur_slot = -1;
     return LGMP_OK;
 }
 
 /* ---- cursor ----------------------------------------------------------------------------- */
+
+/* KVMFR 34's cursor carries the SDR white level after the B7 fields (the shape follows it). */
+static void cursor_set_white(struct kv_producer *p, uint32_t block, const struct kv_cursor_info *ci)
+{
+    if (p->r->kvmfr_version == KVMFR34_VERSION)
+        ((struct kvmfr34_cursor *)(p->shm.base + block))->sdrWhiteLevel =
+            ci->sdr_white_level ? ci->sdr_white_level : KVMFR_SDR_WHITE_LEVEL_DEFAULT;
+}
 
 int kv_producer_cursor_post(struct kv_producer *p, const struct kv_cursor_info *ci, const uint8_t *shape,
                             uint32_t timeout_ms, struct kv_error *err)
@@ -866,7 +1119,7 @@ int kv_producer_cursor_post(struct kv_producer *p, const struct kv_cursor_info *
         }
         block = p->cursor_shape[p->shape_next];
         p->shape_next = (p->shape_next + 1) % KVMFR_CURSOR_SHAPE_BLOCKS;
-        size = sizeof(struct kvmfr_cursor) + KVMFR_CURSOR_SHAPE_MAX;
+        size = p->r->cursor_size + KVMFR_CURSOR_SHAPE_MAX;
         struct kvmfr_cursor *c = (struct kvmfr_cursor *)(p->shm.base + block);
         c->x = (int16_t)ci->x;
         c->y = (int16_t)ci->y;
@@ -876,15 +1129,17 @@ int kv_producer_cursor_post(struct kv_producer *p, const struct kv_cursor_info *
         c->width = ci->width;
         c->height = ci->height;
         c->pitch = ci->pitch;
-        memcpy((uint8_t *)c + sizeof *c, shape, bytes);
+        cursor_set_white(p, block, ci);
+        memcpy((uint8_t *)c + p->r->cursor_size, shape, bytes);
         p->last_shape_block = block;
         p->have_shape = 1;
     } else {
         block = p->cursor_small[p->small_next];
-        p->small_next = (p->small_next + 1) % KVMFR_CURSOR_SMALL_BLOCKS;
-        size = sizeof(struct kvmfr_cursor);
+        p->small_next = (p->small_next + 1) % p->r->pointer_len;
+        size = p->r->cursor_size;
         struct kvmfr_cursor *c = (struct kvmfr_cursor *)(p->shm.base + block);
-        memset(c, 0, sizeof *c);
+        memset(c, 0, size);
+        cursor_set_white(p, block, ci);
         c->x = (int16_t)ci->x;
         c->y = (int16_t)ci->y;
     }
@@ -896,7 +1151,7 @@ int kv_producer_cursor_post(struct kv_producer *p, const struct kv_cursor_info *
     }
     p->cursor_visible = (ci->flags & CURSOR_FLAG_VISIBLE) != 0;
     pthread_mutex_unlock(&p->mu);
-    return post_wait(p, &p->pq, ci->flags, size, block, timeout_ms, err);
+    return post_wait(p, &p->pq, ci->flags | cursor_extra_flags(p), size, block, timeout_ms, err);
 }
 
 int kv_producer_queue_stats(struct kv_producer *p, uint32_t queue_id, struct kv_queue_stats *st)
@@ -906,11 +1161,13 @@ int kv_producer_queue_stats(struct kv_producer *p, uint32_t queue_id, struct kv_
     if (!p->started)
         return KV_ERR_NOT_READY;
     struct prod_queue *pq = queue_id == LGMP_Q_FRAME ? &p->fq : &p->pq;
-    st->position = LOAD(&pq->q->position);
-    st->start = LOAD(&pq->q->start);
-    st->count = LOAD(&pq->q->count);
+    st->position = LOAD(pq->position);
+    st->start = LOAD(pq->start);
+    st->count = LOAD(pq->count);
     st->num_messages = pq->num_messages;
-    st->subs = LOAD(&pq->q->subs);
-    st->new_sub_count = LOAD(&pq->q->newSubCount);
+    st->subs = load_subs(p, pq);
+    st->new_sub_count = LOAD(pq->new_sub_count);
     return LGMP_OK;
 }
+
+uint32_t kv_producer_discarded_messages(struct kv_producer *p) { return p->discarded; }

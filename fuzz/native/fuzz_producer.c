@@ -9,7 +9,10 @@
  * report. After the script, the region must be consistent again after at most two ticks (re-initialised
  * when it was overwritten), or that is a finding too.
  *
- * Input: u8 steps...; each step is an opcode byte and its operands (see run_step).
+ * Both protocols: the input's first byte chooses the layout the producer writes (bit 0: 1 = master,
+ * LGMP 12 / KVMFR 34; 0 = B7, LGMP 6 / KVMFR 20), and the client-writable offsets follow that layout.
+ *
+ * Input: u8 layout, then u8 steps...; each step is an opcode byte and its operands (see run_step).
  */
 #include "image.h"
 #include "kv_internal.h"
@@ -23,6 +26,7 @@ static struct image img;
 static struct kv_producer *prod;
 static struct kv_client *client;
 static struct kv_host_info host;
+static int master;                 /* this input's layout: LGMP 12 (1) or LGMP 6 (0) */
 static uint8_t pixels[H][W * 8];   /* rows wide enough for every type (RGBA16F: 8 bytes a pixel) */
 static uint8_t shape_bytes[32 * 32 * 4];
 
@@ -64,30 +68,38 @@ static void end(void)
     }
 }
 
+/* A header or queue-descriptor field's offset in this input's layout. */
+#define HF(field) (master ? offsetof(struct lgmp12_header, field) : offsetof(struct lgmp_header, field))
+#define QF(field) (master ? offsetof(struct lgmp12_header_queue, field) : offsetof(struct lgmp_header_queue, field))
+#define QSIZE(field) (master ? sizeof(((struct lgmp12_header_queue *)0)->field) \
+                             : sizeof(((struct lgmp_header_queue *)0)->field))
+
 /* Offsets where clients write, so the fuzzer spends its time on them. */
 static uint64_t target_offset(uint8_t sel, uint16_t arg)
 {
-    struct lgmp_header *h = (struct lgmp_header *)img.base;
     uint32_t q = (sel >> 4) % 2;   /* the producer's queue table: frame queue first, then pointer */
-    struct lgmp_header_queue *hq = &h->queues[q];
-    uint64_t qbase = (uint8_t *)hq - img.base;
+    uint64_t qbase = HF(queues) + q * (master ? sizeof(struct lgmp12_header_queue) : sizeof(struct lgmp_header_queue));
     switch (sel & 15) {
-    case 0: return offsetof(struct lgmp_header, magic);
-    case 1: return offsetof(struct lgmp_header, sessionID);
-    case 2: return offsetof(struct lgmp_header, numQueues);
-    case 3: return qbase + offsetof(struct lgmp_header_queue, lock);
-    case 4: return qbase + offsetof(struct lgmp_header_queue, subs);
-    case 5: return qbase + offsetof(struct lgmp_header_queue, subs) + 4;
-    case 6: return qbase + offsetof(struct lgmp_header_queue, count);
-    case 7: return qbase + offsetof(struct lgmp_header_queue, start);
-    case 8: return qbase + offsetof(struct lgmp_header_queue, position);
-    case 9: return qbase + offsetof(struct lgmp_header_queue, cMsgLock);
-    case 10: return qbase + offsetof(struct lgmp_header_queue, cMsgAvail);
-    case 11: return qbase + offsetof(struct lgmp_header_queue, cMsgWPos);
-    case 12: return qbase + offsetof(struct lgmp_header_queue, cMsgs) + (arg % sizeof hq->cMsgs & ~3u);
-    case 13: return qbase + offsetof(struct lgmp_header_queue, msgTimeout) + (arg & 4);
-    case 14: return (uint64_t)hq->messagesOffset % REGION_SIZE + (arg % 512 & ~3u);   /* a ring entry */
-    default: return arg % 8192 & ~3u;
+    case 0: return HF(magic);
+    case 1: return HF(sessionID);
+    case 2: return HF(numQueues);
+    case 3: return qbase + QF(lock);
+    case 4: return qbase + QF(subs);
+    case 5: return master ? qbase + QF(clientID) + (arg % QSIZE(clientID) & ~3u) : qbase + QF(subs) + 4;
+    case 6: return qbase + QF(count);
+    case 7: return qbase + QF(start);
+    case 8: return qbase + QF(position);
+    case 9: return qbase + QF(cMsgLock);
+    case 10: return qbase + QF(cMsgAvail);
+    case 11: return qbase + QF(cMsgWPos);
+    case 12: return qbase + QF(cMsgs) + (arg % QSIZE(cMsgs) & ~3u);
+    case 13: return qbase + QF(msgTimeout) + (arg & 4);
+    case 14: {   /* a ring entry */
+        uint32_t ring;
+        memcpy(&ring, img.base + qbase + QF(messagesOffset), sizeof ring);
+        return (uint64_t)ring % REGION_SIZE + (arg % 1024 & ~3u);
+    }
+    default: return arg % (master ? 16384 : 8192) & ~3u;
     }
 }
 
@@ -120,7 +132,13 @@ static void post_frame(const uint8_t *op)
         kv_producer_frame_write_damage(prod, &pixels[0][0], sizeof pixels[0], &err);
     else
         kv_producer_frame_write(prod, &pixels[0][0], sizeof pixels[0], 0, H, &err);
-    kv_producer_frame_end(prod);
+    if (op[2] & 16) {   /* with the host's stage timings (KVMFR 34 publishes them) */
+        fi.host_capture_ns = op[3];
+        fi.host_copy_ns = op[0];
+        kv_producer_frame_end_timed(prod, &fi);
+    } else {
+        kv_producer_frame_end(prod);
+    }
     end();
 }
 
@@ -147,7 +165,7 @@ static void reader_step(uint8_t sel)
     struct kv_host_info info;
     if (sel & 1) {
         kv_client_init(client);
-        ((struct lgmp_header *)img.base)->timestamp += 1;
+        *(uint64_t *)(img.base + HF(timestamp)) += 1;
         if (kv_client_session_init(client, &info, &err) == LGMP_OK) {
             kv_client_subscribe(client, LGMP_Q_FRAME, &err);
             kv_client_subscribe(client, LGMP_Q_POINTER, &err);
@@ -235,6 +253,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     image_mark(&img, 0, 65536);                /* header, queue table, rings: cleared after each input */
     kv_client_close(client);
     kv_client_open(client, img.path, &err);
+    master = size > 0 && (data[0] & 1);
+    host.lgmp_version = master ? LGMP12_PROTOCOL_VERSION : LGMP_PROTOCOL_VERSION;
+    if (size > 0) {
+        data++;
+        size--;
+    }
     if (kv_producer_start(prod, &host, &err) != LGMP_OK)
         abort();
     for (size_t i = 0; i < size && i < 4096;)
@@ -244,9 +268,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kv_producer_tick(prod);
     kv_producer_tick(prod);
     end();
-    struct lgmp_header *h = (struct lgmp_header *)img.base;
-    if (h->magic != LGMP_PROTOCOL_MAGIC || h->sessionID != kv_producer_session_id(prod)) {
-        fprintf(stderr, "fuzz_producer: the region was not repaired (magic %x)\n", h->magic);
+    uint32_t magic, sid;
+    memcpy(&magic, img.base + HF(magic), sizeof magic);
+    memcpy(&sid, img.base + HF(sessionID), sizeof sid);
+    if (magic != LGMP_PROTOCOL_MAGIC || sid != kv_producer_session_id(prod)) {
+        fprintf(stderr, "fuzz_producer: the region was not repaired (magic %x)\n", magic);
         abort();
     }
     return 0;

@@ -173,7 +173,7 @@ def producer_scripts() -> list[tuple[str, bytes]]:
     def put(sel: int, value: int, arg: int = 0) -> bytes:
         return b"\x00" + struct.pack("<BHI", sel, arg, value & 0xFFFFFFFF)
 
-    return [
+    scripts = [
         ("post-and-read", sub + frame + cursor + tick + read + frame + read + b"\x05\x06"),
         ("lock-held", sub + put(0x03, 1) + frame + tick + tick + frame),
         ("lock-garbage", sub + put(0x13, 0xDEADBEEF) + put(0x09 | 0x10, 7) + cursor + tick + tick),
@@ -183,7 +183,11 @@ def producer_scripts() -> list[tuple[str, bytes]]:
         ("client-messages", sub + read + b"\x07\x02" + put(0x1a, 3) + put(0x1c, 0xFFFF, 8) + tick + b"\x05"),
         ("position", sub + frame + put(0x08, 999) + tick + frame),
         ("restart", sub + frame + b"\x09" + frame + read),
+        ("timed-frame", sub + b"\x03\x01\x01\x11\x05" + tick + read),
     ]
+    # The first byte chooses the layout: each script for B7 (0) and for master (1).
+    return [(stem, b"\x00" + data) for stem, data in scripts] + \
+        [(stem + "-master", b"\x01" + data) for stem, data in scripts]
 
 
 def main(argv: list[str]) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import numpy as np
 
-from guest_agent.producer import Producer
+from guest_agent.producer import Producer, stage_timings
 from kvmfr_client.core.cursor import CursorType
 from kvmfr_client.core.formats import FrameType
 from kvmfr_client.core.testpattern import now_us
@@ -55,16 +56,24 @@ class X11Source:
 
     def post(self, producer: Producer, serial: int) -> int:
         t_us = now_us()
+        t0 = time.monotonic_ns()
         shot = self._mss.grab(self._monitor)
         w, h = shot.size
         if (w, h) != self._size:   # the guest changed resolution: a new format version
             self._size = (w, h)
             self._format_ver += 1
         rows = np.frombuffer(shot.raw, np.uint8).reshape(h, w * 4)
+        t1 = time.monotonic_ns()
         producer.begin_frame(serial, FrameType.BGRA, w, h, format_ver=self._format_ver)
         producer.write_rows(rows, 0)
-        producer.end_frame()
+        producer.end_frame(stage_timings(t1 - t0, time.monotonic_ns() - t1))
         return t_us
+
+    def resize(self, width: int, height: int) -> bool:
+        """The X screen's size is the guest's to set: a window-size request is only logged."""
+        log.info("client asked for a %dx%d display; the x11 source cannot resize the X screen (it follows the "
+                 "guest's own resolution)", width, height)
+        return False
 
     def cursor_update(self, serial: int):
         """(x, y, visible, shape or None) when something changed, else None."""

@@ -135,6 +135,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--frames",), "agent:frames", (AGENT,), metavar="N"),
     Flag(("--no-cursor",), "agent:cursor", (AGENT,), value="no"),
     Flag(("--always",), "agent:always", (AGENT,), value="yes"),
+    Flag(("--protocol",), "agent:protocol", (AGENT,), metavar="b7|master"),
 )
 
 ITEMS = "config_items"    # argparse dest holding every option item, in command-line order

@@ -82,3 +82,57 @@ def test_x11_capture_frames_cursor_and_warp(xscreen, shm_path):
         agent.terminate()
         agent.wait(10)
     assert agent.returncode == 0, agent.stderr.read()
+
+
+def test_x11_in_master_mode_frames_timings_setcursorpos_and_no_resize(xscreen, shm_path):
+    """--protocol master on a real X screen, read as a master client would from raw memory: the bars in a
+    KVMFR 34 frame with the agent's stage timings, SETCURSORPOS warps the X pointer, and a window-size
+    request is answered with a log line (the X screen is the guest's to size)."""
+    import struct
+
+    from kvmfr_client.core.native import lib
+    from tests.guest_agent.master_region import FRAME_INDEX, MasterRegion, window_size_message
+
+    agent = subprocess.Popen([sys.executable, "-m", "guest_agent", "--shm", str(shm_path), "--source", "x11",
+                              "--fps", "30", "--protocol", "master", "-v"], env=xscreen.env(),
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not (shm_path.exists() and shm_path.stat().st_size > lib.LGMP12_HEADER_SIZE) and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        r = MasterRegion(str(shm_path))
+        while r.u32(lib.LGMP12_MAGIC_OFFSET) != lib.LGMP_PROTOCOL_MAGIC and time.monotonic() < deadline:
+            time.sleep(0.02)
+        r.subscribe(0, 1)
+        blk = None
+        while time.monotonic() < deadline:
+            if r.qu32(FRAME_INDEX, "count"):
+                m = r.message(FRAME_INDEX, r.qu32(FRAME_INDEX, "start"))
+                if r.frame_u32(m["offset"], "timingValid"):
+                    blk = m["offset"]
+                    break
+            time.sleep(0.02)
+        assert blk is not None, "no finished frame in master mode"
+        assert (r.frame_u32(blk, "frameWidth"), r.frame_u32(blk, "frameHeight")) == (640, 480)
+        assert r.frame_u32(blk, "timingSerial") == r.frame_u32(blk, "frameSerial")
+        assert r.frame_u64(blk, "copyTime") > 0 and r.frame_u32(blk, "sdrWhiteLevel") == 203
+        data = blk + r.frame_u32(blk, "offset") + 4
+        px = r.mm[data + 100 * 2560 + 40 * 4: data + 100 * 2560 + 40 * 4 + 3]
+        assert tuple(px[::-1]) == BARS[0]      # BGRX in memory
+
+        r.send(0, 1, struct.pack("<Iii", lib.KVMFR_MESSAGE_SETCURSORPOS, 500, 400))
+        r.send(1, 1, window_size_message(800, 600))
+        loc = ""
+        while time.monotonic() < deadline + 5 and "x:500 y:400" not in loc:
+            loc = subprocess.run(["xdotool", "getmouselocation"], env=xscreen.env(), capture_output=True,
+                                 text=True).stdout
+            time.sleep(0.05)
+        assert "x:500 y:400" in loc
+        r.close()
+    finally:
+        agent.terminate()
+        agent.wait(10)
+    err = agent.stderr.read()
+    assert agent.returncode == 0, err
+    assert "cannot resize" in err, err
