@@ -168,7 +168,8 @@ def format_table(report: dict) -> str:
             lines.append(f"  {name:32}{_f(s['p50'])} {_f(s['p90'])} {_f(s['p99'])} {_f(s['max'])}   {s['n']:6d}")
         if "host_stages_ms" in v:
             if v["host_stages_ms"]:
-                lines.append(f"  host stages (the host's own timers)  {'p50':>8} {'p95':>8} {'max':>8}   (ms)  n")
+                head = "host stages (the host's own timers)"
+                lines.append(f"  {head:36}{'p50':>8} {'p95':>8} {'max':>8}   (ms)  n")
                 for name, s in v["host_stages_ms"].items():
                     lines.append(f"    {name:34}{_f(s['p50'])} {_f(s['p95'])} {_f(s['max'])}   {s['n']:6d}")
             else:
