@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 
 from kvmfr_client.core.native import ffi, lib
-from tests.support.shm import Region
+from tests.support.shm import Region, off
 
 HEADER = "struct lgmp12_header"
 QUEUE = "struct lgmp12_header_queue"
@@ -17,10 +17,6 @@ MESSAGE = "struct lgmp12_header_message"
 CMSG = "struct lgmp12_client_message"
 FRAME = "struct kvmfr34_frame"
 CURSOR = "struct kvmfr34_cursor"
-
-
-def off(struct_name: str, field: str) -> int:
-    return ffi.offsetof(struct_name, field)
 
 
 def qbase(index: int) -> int:
