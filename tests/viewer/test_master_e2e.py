@@ -27,9 +27,10 @@ SIZE = (320, 240)
 TITLE_END = "- Looking Glass master (LGMP 12 / KVMFR 34)"
 
 
-def start_master_agent(shm, size=SIZE, fps: float = 60, fmt: str = "BGRA") -> subprocess.Popen:
+def start_master_agent(shm, size=SIZE, fps: float = 60, fmt: str = "BGRA", cursor: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "guest_agent", "--protocol", "master", "--shm", str(shm), "--size",
-           f"{size[0]}x{size[1]}", "--fps", str(fps), "--format", fmt, "--source", "testpattern", "--no-cursor"]
+           f"{size[0]}x{size[1]}", "--fps", str(fps), "--format", fmt, "--source", "testpattern",
+           *([] if cursor else ["--no-cursor"])]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -67,6 +68,27 @@ def test_master_agent_frames_reach_the_window_with_the_hosts_timings(xserver, tm
     host = stats["host_stages_ms"]
     assert 0 < host["capture"]["p50"] <= host["capture"]["max"] < 1000, host
     assert 0 < host["copy"]["p50"] <= host["copy"]["max"] < 1000, host
+
+
+def test_master_cursor_is_drawn_over_the_frame(xserver, tmp_path, shm_path):
+    """KVMFR 34 cursor messages (28-byte header, VISIBLE_VALID): shown where and as the agent says."""
+    from guest_agent import cursor_animation
+    from kvmfr_client.core.cursor import CursorShape, CursorType, composite
+    agent = start_master_agent(shm_path, fps=30, cursor=True)
+    try:
+        stats, snap = watch(xserver, tmp_path, shm_path, 1.5, f"win:size={SIZE[0]}x{SIZE[1]}")
+    finally:
+        stop(agent)
+    cur = stats["cursor"]
+    assert stats["protocol"]["kvmfr"] == 34 and cur["visible"] and cur["type"] is not None, stats
+    pattern, serial, t_us = _pattern_in(snap, SIZE, FrameType.BGRA)
+    expected = pattern.render_rgba(serial, t_us)
+    make = {0: cursor_animation.color_arrow, 1: cursor_animation.monochrome,
+            2: cursor_animation.masked_color}[cur["type"]]
+    ctype, w, h, pitch, hx, hy, data = make()
+    shape = CursorShape(ctype, w, h // 2 if ctype == CursorType.MONOCHROME else h, hx, hy, pitch, data)
+    assert rgb_diff(snap, composite(expected, shape, cur["x"], cur["y"])) <= 1
+    assert rgb_diff(snap, expected) > 0, "the cursor must be visible in the window"
 
 
 def test_the_window_size_goes_to_the_master_agent_and_its_frames_come_back_resized(xserver, tmp_path, shm_path):
