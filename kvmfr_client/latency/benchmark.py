@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame size WxH (as agent:size)")
     p.add_argument("--fps", type=checked(registry.option("agent:fps").parse), default=60.0,
                    help="frames per second the agent produces (as agent:fps)")
+    p.add_argument("--protocol", choices=registry.option("agent:protocol").choices, default="b7",
+                   help="the wire format the private agent writes: b7 or master (as agent:protocol)")
     p.add_argument("--json", metavar="FILE", help="write the report with every sample as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG: histograms and a timeline of the stages")
     p.add_argument("--shm", "-f", help="use this shared memory and the producer already writing it "
@@ -172,7 +174,7 @@ def run_benchmark(args) -> dict:
             Path(shm).unlink(missing_ok=True)
             agent = subprocess.Popen(
                 [*PYTHON_CHILD, "guest_agent.timed", "--shm", shm, "--size", f"{w}x{h}",
-                 "--fps", str(args.fps), "--log", str(work / "agent.json")],
+                 "--fps", str(args.fps), "--protocol", args.protocol, "--log", str(work / "agent.json")],
                 stdout=open(work / "agent.log", "wb"), stderr=subprocess.STDOUT)
             procs.append(agent)
         if not args.no_viewer:
