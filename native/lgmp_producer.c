@@ -990,6 +990,18 @@ static uint32_t *cur_wp_ptr(struct kv_producer *p)
     return (uint32_t *)(p->shm.base + p->slots[p->cur_slot].offset + p->page - FB_WP_SIZE);
 }
 
+/* How far frame_write may publish the write pointer. KVMFR 34 clients read the host's stage timings when
+ * their copy ends (spec 6: published after the copy, trusted when timingValid and timingSerial match), so
+ * a master session holds the last row back until frame_end has published the timings: a client whose
+ * copy ends with the frame then always finds them. B7 frames have no timings: everything at once. */
+static uint64_t wp_publish_limit(struct kv_producer *p)
+{
+    const struct kv_frame_info *f = &p->cur;
+    if (p->r->kvmfr_version != KVMFR34_VERSION)
+        return f->data_size;
+    return f->data_size > f->pitch ? f->data_size - f->pitch : 0;
+}
+
 int kv_producer_frame_write(struct kv_producer *p, const uint8_t *src, uint32_t src_pitch, uint32_t row0,
                             uint32_t rows, struct kv_error *err)
 {
@@ -1008,24 +1020,28 @@ int kv_producer_frame_write(struct kv_producer *p, const uint8_t *src, uint32_t 
     uint64_t at = (uint64_t)row0 * pitch;
     uint64_t end = at + (uint64_t)rows * pitch;
     uint64_t published = p->cur_wp;
+    uint64_t limit = wp_publish_limit(p);
     if (src_pitch == pitch) {
         /* One contiguous run: copy and publish a chunk at a time (spec 5.4, FB_CHUNK_SIZE). */
         while (at < end) {
             uint64_t n = end - at < FB_CHUNK_SIZE ? end - at : FB_CHUNK_SIZE;
             memcpy(dst + at, src + (at - (uint64_t)row0 * pitch), n);
             at += n;
-            STORE_REL(wp, (uint32_t)at);
+            if (at <= limit)
+                STORE_REL(wp, (uint32_t)at);
         }
     } else {
         for (uint32_t r = 0; r < rows; ++r) {
             memcpy(dst + at, src + (uint64_t)r * src_pitch, pitch);
             at += pitch;
-            if (at - published >= FB_CHUNK_SIZE || r + 1 == rows) {
+            if ((at - published >= FB_CHUNK_SIZE || r + 1 == rows) && at <= limit) {
                 STORE_REL(wp, (uint32_t)at);
                 published = at;
             }
         }
     }
+    if (at > limit && published < limit && limit > (uint64_t)row0 * pitch)
+        STORE_REL(wp, (uint32_t)limit);   /* everything up to the held-back row */
     p->cur_wp = (uint32_t)end;
     return LGMP_OK;
 }
@@ -1054,7 +1070,8 @@ int kv_producer_frame_write_damage(struct kv_producer *p, const uint8_t *src, ui
             for (uint32_t y = r->y; y < y1 && x0 < x1; ++y)
                 memcpy(dst + (uint64_t)y * f->pitch + x0, src + (uint64_t)y * src_pitch + x0, x1 - x0);
         }
-        STORE_REL(cur_wp_ptr(p), (uint32_t)f->data_size);
+        if (wp_publish_limit(p) >= f->data_size)
+            STORE_REL(cur_wp_ptr(p), (uint32_t)f->data_size);   /* KVMFR 34: frame_end publishes it */
         p->cur_wp = (uint32_t)f->data_size;
     }
     s->damage_full = 0;
@@ -1075,10 +1092,10 @@ int kv_producer_frame_end_timed(struct kv_producer *p, const struct kv_frame_inf
     } else {
         s->damage_full = 1;    /* partial write: next use of this slot rewrites it all */
     }
-    STORE_REL(cur_wp_ptr(p), (uint32_t)p->cur.data_size);
     if (timing && p->r->kvmfr_version == KVMFR34_VERSION) {
         /* KVMFR 34 (spec 6): the stage durations after the copy, then timingSerial, then timingValid
-         * with release, so a client that sees timingValid sees the rest. */
+         * with release, so a client that sees timingValid sees the rest; then the held-back last row
+         * (wp_publish_limit), so a client that has copied the whole frame sees timingValid. */
         struct kvmfr34_frame *f = (struct kvmfr34_frame *)(p->shm.base + s->offset);
         f->captureTime = timing->host_capture_ns;
         f->postProcessTime = timing->host_post_process_ns;
@@ -1090,6 +1107,7 @@ int kv_producer_frame_end_timed(struct kv_producer *p, const struct kv_frame_inf
         f->timingSerial = p->cur.serial;
         STORE_REL(&f->timingValid, 1);
     }
+    STORE_REL(cur_wp_ptr(p), (uint32_t)p->cur.data_size);
     p->cur_slot = -1;
     return LGMP_OK;
 }
