@@ -1,7 +1,9 @@
-"""LGMP 6 / KVMFR 20 protocol between a producer and clients in separate processes.
+"""Both protocols, B7 (LGMP 6 / KVMFR 20) and master (LGMP 12 / KVMFR 34), between a producer and clients
+in separate processes: every test runs once for each (the ``protocol`` fixture).
 
-The producer is the real guest agent (`python -m guest_agent`) or a scripted Producer in a child
-process; the client is the Python API in the test process or in child processes that get killed.
+The producer is the real guest agent (`python -m guest_agent --protocol ...`) or a Producer speaking that
+protocol; the client is the Python API in the test process or in child processes that get killed. The
+client never says which protocol to speak: it finds out from the memory.
 """
 
 from __future__ import annotations
@@ -19,19 +21,47 @@ import pytest
 import kvmfr_client
 from kvmfr_client.core import errors
 from kvmfr_client.core.native import lib
-from kvmfr_client.core.cursor import CursorType
+from kvmfr_client.core.cursor import CursorFlags, CursorType
 from kvmfr_client.core.formats import FrameType, encode
-from guest_agent.producer import Producer
+from guest_agent.producer import HostDescription, Producer
 from kvmfr_client.core.session import SessionState
 from kvmfr_client.core.testpattern import Pattern, PatternKind, read_stored_code
 from tests.support.process import stop_process
 
 PY = sys.executable
 
+PROTOCOLS = ("b7", "master")
+# What the headless reader's JSON says for each (HostInfo.protocol).
+WIRE = {"b7": {"lgmp": lib.LGMP_PROTOCOL_VERSION, "kvmfr": lib.KVMFR_VERSION},
+        "master": {"lgmp": lib.LGMP12_PROTOCOL_VERSION, "kvmfr": lib.KVMFR34_VERSION}}
+MAX_SUBS = {"b7": lib.LGMP_MAX_SUBS, "master": lib.LGMP12_MAX_SUBS}
+# A queue's `subs` word holds the subscribers' ON bits in its high half and their BAD (kicked) bits in
+# its low half: B7's u64 as ON << 32 | BAD, LGMP 12's u32 as ON << 16 | BAD (spec 2.3, 4.1).
+SUBS_HALF = {"b7": 32, "master": 16}
 
-def start_agent(shm, *args, size="320x240", fps=60):
-    return subprocess.Popen([PY, "-m", "guest_agent", "--shm", str(shm), "--size", size, "--fps", str(fps), *args],
+
+def on_bits(subs: int, protocol: str) -> int:
+    return subs >> SUBS_HALF[protocol]
+
+
+def bad_bits(subs: int, protocol: str) -> int:
+    return subs & ((1 << SUBS_HALF[protocol]) - 1)
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request) -> str:
+    """The protocol the producer speaks: ``kvmfr-agent --protocol`` / HostDescription.protocol."""
+    return request.param
+
+
+def start_agent(shm, protocol, *args, size="320x240", fps=60):
+    return subprocess.Popen([PY, "-m", "guest_agent", "--shm", str(shm), "--size", size, "--fps", str(fps),
+                             "--protocol", protocol, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def producer(shm, protocol, **kw) -> Producer:
+    return Producer(shm, host=HostDescription(protocol=protocol), **kw)
 
 
 def stop(proc):
@@ -43,21 +73,25 @@ def run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess:
 
 
 def frames(session, n, timeout=10.0, **kw):
+    """n frames, reading the cursor queue too, as every client must: an LGMP 12 host that drops a client
+    from one queue (a second without finishing a message) drops it from all of them."""
     got = []
     deadline = time.monotonic() + timeout
     while len(got) < n and time.monotonic() < deadline:
         f = session.next_frame(timeout=0.1, **kw)
+        while session.next_cursor(timeout=0.0) is not None:
+            pass
         if f is not None:
             got.append(f)
     return got
 
 
 @pytest.fixture
-def agent(shm_path):
+def agent(shm_path, protocol):
     procs = []
 
     def start(*args, **kw):
-        p = start_agent(shm_path, *args, **kw)
+        p = start_agent(shm_path, protocol, *args, **kw)
         procs.append(p)
         deadline = time.monotonic() + 10
         while not shm_path.exists() and time.monotonic() < deadline:
@@ -69,9 +103,10 @@ def agent(shm_path):
         stop(p)
 
 
-def test_frames_arrive_in_order_and_are_acknowledged(agent, shm_path):
+def test_frames_arrive_in_order_and_are_acknowledged(agent, shm_path, protocol):
     agent()
     with kvmfr_client.open(shm_path, wait=10) as s:
+        assert s.host.protocol == WIRE[protocol]
         got = frames(s, 60)
         assert len(got) == 60
         serials = [f.serial for f in got]
@@ -81,15 +116,16 @@ def test_frames_arrive_in_order_and_are_acknowledged(agent, shm_path):
             kind, serial, _ = read_stored_code(f.pixels, f.type, f.width)
             assert serial == f.serial and pattern.verify(f.pixels, serial) == []
         st = s.queue_stats(lib.LGMP_Q_FRAME)
-        assert st["slot"] != 0xFFFFFFFF and (st["subs"] >> 32) & (1 << st["slot"])
-        assert st["subs"] & 0xFFFFFFFF == 0, "we were marked BAD although we finished every frame"
+        assert st["slot"] != 0xFFFFFFFF and on_bits(st["subs"], protocol) & (1 << st["slot"])
+        assert bad_bits(st["subs"], protocol) == 0, "we were marked BAD although we finished every frame"
 
 
 @pytest.mark.parametrize("ftype", list(FrameType), ids=lambda t: t.name)
 @pytest.mark.parametrize("source", ["testpattern", "damage"])
-def test_every_frame_type_and_source(shm_path, ftype, source):
-    """Agent in one process, the headless reader (the CLI) in another: N frames, no pattern error."""
-    agent = start_agent(shm_path, "--format", ftype.name, "--source", source)
+def test_every_frame_type_and_source(shm_path, protocol, ftype, source):
+    """Agent in one process, the headless reader (the CLI) in another: N frames, no pattern error, and the
+    JSON names the protocol the reader found in the memory."""
+    agent = start_agent(shm_path, protocol, "--format", ftype.name, "--source", source)
     try:
         out = subprocess.run([PY, "-m", "kvmfr_client.cli.view", "--shm", str(shm_path), "--headless",
                               "--frames", "40", "--json", "--timeout", "20"], capture_output=True, text=True, timeout=40)
@@ -100,11 +136,11 @@ def test_every_frame_type_and_source(shm_path, ftype, source):
     assert data["frames"] == 40 and data["pattern_errors"] == 0 and data["pattern_frames"] == 40
     assert data["format"] == ftype.name and (data["width"], data["height"]) == (320, 240)
     assert data["cursor_updates"] >= 30 and data["host"]["version"] == "kvmfr-agent 0.1"
-    assert data["protocol"] == {"lgmp": 6, "kvmfr": 20}    # our agent speaks B7
+    assert data["protocol"] == WIRE[protocol]
 
 
-def test_damage_copies_only_the_rectangles(shm_path):
-    with Producer(shm_path, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
+def test_damage_copies_only_the_rectangles(shm_path, protocol):
+    with producer(shm_path, protocol, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
         pattern = Pattern(320, 240, FrameType.BGRA, PatternKind.DAMAGE)
         out = np.zeros((240, pattern.pitch), np.uint8)
         time.sleep(0.05)
@@ -122,8 +158,8 @@ def test_damage_copies_only_the_rectangles(shm_path):
         assert results[-1].damage and len(results[-1].damage) == 3
 
 
-def test_skip_to_newest(shm_path):
-    with Producer(shm_path, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
+def test_skip_to_newest(shm_path, protocol):
+    with producer(shm_path, protocol, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
         rows = encode(np.zeros((64, 64, 4), np.uint8), FrameType.BGRA)
         time.sleep(0.05)
         for serial in (1, 2):   # the frame queue holds 2: both wait for us
@@ -134,17 +170,17 @@ def test_skip_to_newest(shm_path):
         assert prod.queue_stats(lib.LGMP_Q_FRAME)["count"] == 0
 
 
-def test_progressive_read_starts_before_the_producer_finishes(shm_path):
+def test_progressive_read_starts_before_the_producer_finishes(shm_path, protocol):
     """The producer posts first, then writes the pixels slowly; the copy overlaps the write."""
     img = np.random.default_rng(1).integers(0, 256, (720, 1280, 4), np.uint8)
     rows = encode(img, FrameType.BGRA)
     np.save(shm_path.with_suffix(".npy"), rows)
     script = f"""
         import time, numpy as np
-        from guest_agent.producer import Producer
+        from guest_agent.producer import HostDescription, Producer
         from kvmfr_client.core.formats import FrameType
         rows = np.load({str(shm_path.with_suffix('.npy'))!r})
-        p = Producer({str(shm_path)!r}, create_size=32 << 20)
+        p = Producer({str(shm_path)!r}, create_size=32 << 20, host=HostDescription(protocol={protocol!r}))
         while p.subscribers() == 0:
             time.sleep(0.01)
         p.begin_frame(1, FrameType.BGRA, 1280, 720)
@@ -173,9 +209,9 @@ def test_progressive_read_starts_before_the_producer_finishes(shm_path):
     assert f.t_copy_end_ns >= int(out["first"]) + 350_000_000
 
 
-def test_cursor_shapes_and_visibility(shm_path):
+def test_cursor_shapes_and_visibility(shm_path, protocol):
     from guest_agent.cursor_animation import SHAPES
-    with Producer(shm_path, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
+    with producer(shm_path, protocol, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
         time.sleep(0.05)
         assert s.next_cursor(timeout=0.2) is None
         expected = [make() for make in SHAPES]
@@ -192,6 +228,11 @@ def test_cursor_shapes_and_visibility(shm_path):
         assert mono_xor[31, 31, 3] == 255   # the invert quadrant
         last = events[3]
         assert last.shape is None and not last.visible and (last.x, last.y) == (-5, -7)
+        # KVMFR 34 cursors say that VISIBLE means something (VISIBLE_VALID), and carry the SDR white level
+        # (the default, 203 nits, when the guest gives none); B7's have neither.
+        master = protocol == "master"
+        assert all(bool(ev.flags & CursorFlags.VISIBLE_VALID) == master for ev in events)
+        assert all(ev.sdr_white_level == (lib.KVMFR_SDR_WHITE_LEVEL_DEFAULT if master else 0) for ev in events)
 
 
 def test_new_subscriber_gets_current_frame_and_cursor(agent, shm_path):
@@ -213,7 +254,7 @@ def test_set_cursor_pos_round_trip(agent, shm_path):
         hotspot = None
         shape = None
         while time.monotonic() < deadline:
-            frames(s, 1, timeout=0.2)
+            s.next_frame(timeout=0.05)
             while (ev := s.next_cursor(timeout=0.0)) is not None:
                 shape = ev.shape or shape
                 if shape is not None and ev.has_position:
@@ -223,7 +264,7 @@ def test_set_cursor_pos_round_trip(agent, shm_path):
         assert hotspot == (123, 77)
 
 
-def test_host_killed_then_next_host(agent, shm_path):
+def test_host_killed_then_next_host(agent, shm_path, protocol):
     first = agent()
     with kvmfr_client.open(shm_path, wait=10) as s:
         assert frames(s, 5)
@@ -237,9 +278,10 @@ def test_host_killed_then_next_host(agent, shm_path):
         agent()
         got = frames(s, 5, timeout=15)
         assert len(got) == 5 and s.session_restarts == 1 and s.state is SessionState.CONNECTED
+        assert s.host.protocol == WIRE[protocol]
 
 
-def test_killed_client_is_dropped_and_producer_goes_on(agent, shm_path):
+def test_killed_client_is_dropped_and_producer_goes_on(agent, shm_path, protocol):
     agent()
     client = subprocess.Popen([PY, "-c", textwrap.dedent(f"""
         import time, kvmfr_client
@@ -262,20 +304,25 @@ def test_killed_client_is_dropped_and_producer_goes_on(agent, shm_path):
             gap = max(b.t_seen_ns - a.t_seen_ns for a, b in zip(got, got[1:])) / 1e9
             assert gap < 1.6, f"frames stopped for {gap:.2f} s"
             st = s.queue_stats(lib.LGMP_Q_FRAME)
-            assert st["subs"] & 0xFFFFFFFF, "the dead client was not marked BAD"
+            assert bad_bits(st["subs"], protocol), "the dead client was not marked BAD"
+            assert on_bits(st["subs"], protocol) & (1 << st["slot"]), "we lost our own subscription"
             assert time.monotonic() - t0 < 5
     finally:
         stop(client)
 
 
-def test_32_subscribers_and_a_33rd(shm_path):
-    with Producer(shm_path, create_size=16 << 20) as prod:
-        sessions = [kvmfr_client.open(shm_path, wait=5) for _ in range(32)]
+def test_every_subscriber_slot_and_one_more(shm_path, protocol):
+    """B7 takes 32 subscribers, LGMP 12 eight; the next one is refused with a message that says so."""
+    limit = MAX_SUBS[protocol]
+    with producer(shm_path, protocol, create_size=16 << 20) as prod:
+        sessions = [kvmfr_client.open(shm_path, wait=5) for _ in range(limit)]
         try:
+            assert prod.subscribers() == limit
             extra = kvmfr_client.open(shm_path)
-            with pytest.raises(errors.QueueError, match="subscriber slots"):
+            with pytest.raises(errors.QueueError, match=f"all {limit} subscriber slots of queue 2 are taken"):
                 extra.wait_connected(1.0)
             extra.close()
+            assert prod.subscribers() == limit, "the refused client left a subscription behind"
             rows = encode(np.full((32, 32, 4), 7, np.uint8), FrameType.BGRA)
             prod.post_frame(1, FrameType.BGRA, rows, 32, 32)
             for s in sessions:
@@ -288,8 +335,8 @@ def test_32_subscribers_and_a_33rd(shm_path):
         assert prod.subscribers() == 0
 
 
-def test_queue_full_backpressure(shm_path):
-    with Producer(shm_path, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
+def test_queue_full_backpressure(shm_path, protocol):
+    with producer(shm_path, protocol, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
         rows = encode(np.zeros((16, 16, 4), np.uint8), FrameType.BGRA)
         time.sleep(0.05)
         prod.post_frame(1, FrameType.BGRA, rows, 16, 16)
@@ -303,8 +350,8 @@ def test_queue_full_backpressure(shm_path):
         assert [s.next_frame(timeout=1).serial for _ in range(2)] == [2, 3]
 
 
-def test_unsubscribe_leaves_no_trace(shm_path):
-    with Producer(shm_path, create_size=16 << 20) as prod:
+def test_unsubscribe_leaves_no_trace(shm_path, protocol):
+    with producer(shm_path, protocol, create_size=16 << 20) as prod:
         s = kvmfr_client.open(shm_path, wait=5)
         assert prod.subscribers(lib.LGMP_Q_FRAME) == 1 and prod.subscribers(lib.LGMP_Q_POINTER) == 1
         s.close()
@@ -312,8 +359,8 @@ def test_unsubscribe_leaves_no_trace(shm_path):
         assert prod.queue_stats(lib.LGMP_Q_FRAME)["subs"] == 0
 
 
-def test_truncated_frame_when_memory_is_too_small(shm_path):
-    with Producer(shm_path, create_size=8 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
+def test_truncated_frame_when_memory_is_too_small(shm_path, protocol):
+    with producer(shm_path, protocol, create_size=8 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
         img = np.zeros((1080, 1920, 4), np.uint8)
         rows = encode(img, FrameType.BGRA)
         time.sleep(0.05)
