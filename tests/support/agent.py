@@ -14,11 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def start_agent(shm: Path, size=(320, 240), fps: float = 60, fmt: str = "BGRA", source: str = "testpattern",
-                cursor: bool = True, *, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
-    """The agent producing ``source`` frames into ``shm``; its output goes to ``log``, or to a text pipe
-    (``tests.support.process.stop_process`` returns it)."""
+                cursor: bool = True, *, env: dict | None = None, log: Path | None = None,
+                protocol: str = "b7") -> subprocess.Popen:
+    """The agent producing ``source`` frames into ``shm`` in ``protocol`` (b7 or master); its output goes to
+    ``log``, or to a text pipe (``tests.support.process.stop_process`` returns it)."""
     cmd = [sys.executable, "-m", "guest_agent", "--shm", str(shm), "--size", f"{size[0]}x{size[1]}",
-           "--fps", str(fps), "--format", fmt, "--source", source]
+           "--fps", str(fps), "--format", fmt, "--source", source, "--protocol", protocol]
     if not cursor:
         cmd.append("--no-cursor")
     if log is None:
