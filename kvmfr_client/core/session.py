@@ -9,6 +9,10 @@ The session connects lazily and reconnects by itself: a host that is not running
 stalls, or writes bad data never raises out of ``next_frame``/``next_cursor``; the state and the
 reason are in :attr:`Session.state` / :attr:`Session.status_message`, and the refused value in
 :attr:`Session.last_error`. Frames and cursor may be read from two threads (one each).
+
+Read both queues: a Looking Glass master host (LGMP 12) that finds a client more than a second late on
+one queue drops it from every queue, so a reader that calls ``next_frame`` and never ``next_cursor`` loses
+its session about once a second there (a B7 host only drops it from the cursor queue).
 """
 
 from __future__ import annotations
