@@ -61,6 +61,16 @@ class CursorEvent:
     def has_position(self) -> bool:
         return bool(self.flags & CursorFlags.POSITION)
 
+    def after(self, earlier: "CursorEvent | None") -> "CursorEvent":
+        """This event folded onto an earlier one nobody read: what both said, the newer where both did."""
+        if earlier is None:
+            return self
+        moved = self.has_position
+        return CursorEvent(flags=self.flags | earlier.flags, x=self.x if moved else earlier.x,
+                           y=self.y if moved else earlier.y, visible=self.visible,
+                           shape=self.shape or earlier.shape, t_seen_ns=self.t_seen_ns,
+                           sdr_white_level=self.sdr_white_level if self.shape else earlier.sdr_white_level)
+
 
 def decode_shape(ctype: CursorType, width: int, height: int, pitch: int, data: bytes) -> tuple[np.ndarray, np.ndarray]:
     color = np.zeros((height, width, 4), np.uint8)

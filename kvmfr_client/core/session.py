@@ -10,9 +10,11 @@ stalls, or writes bad data never raises out of ``next_frame``/``next_cursor``; t
 reason are in :attr:`Session.state` / :attr:`Session.status_message`, and the refused value in
 :attr:`Session.last_error`. Frames and cursor may be read from two threads (one each).
 
-Read both queues: a Looking Glass master host (LGMP 12) that finds a client more than a second late on
-one queue drops it from every queue, so a reader that calls ``next_frame`` and never ``next_cursor`` loses
-its session about once a second there (a B7 host only drops it from the cursor queue).
+A Looking Glass master host (LGMP 12) that finds a client more than a second late on one queue drops it
+from every queue (a B7 host only from that queue). So pointer messages nobody reads are not left to time
+out: when ``next_cursor`` has not been called for a quarter of a second, ``next_frame`` finishes them
+itself and keeps what they said (position, visibility, the newest shape) for the next ``next_cursor``,
+which returns it as one event.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ RETRY_INCOMPATIBLE_S = 1.0
 RETRY_BAD_DATA_S = 1.0
 CONNECT_DELAY_S = 0.2      # as B7: give a running host time to move its heartbeat
 CURSOR_POLL_US = 1000      # cursor updates matter at display rate, not at the frame reader's 250 us
+CURSOR_UNREAD_NS = 250_000_000   # pointer messages unread this long are finished by the frame reader
 
 
 # ---- is the path a shared-memory file at all? ----------------------------------------------------
@@ -351,6 +354,9 @@ class Session:
         self._refusal: errors.KvmfrError | None = None   # why the last connection attempt was refused
         self._shape_buf = ffi.new("uint8_t[]", lib.KVMFR_CURSOR_SHAPE_MAX)
         self._cursor_visible = False
+        self._cursor_lock = threading.Lock()     # held by whoever reads the pointer queue
+        self._cursor_read_ns = 0                 # when next_cursor last started or returned
+        self._unread_cursor: CursorEvent | None = None   # what the frame reader finished for it
         self._last_serial: int | None = None
         self._frame_err = new_error()
         self._cursor_err = new_error()
@@ -451,6 +457,7 @@ class Session:
             self.session_restarts += 1
         self._ever_connected = True
         self._last_serial = None
+        self._unread_cursor = None   # the new host re-posts its cursor to a new subscriber
         self._set_state(SessionState.CONNECTED, f"connected to {self.host.describe()} ({self.host.protocol_label})",
                         None, 0)
         log.info("connected: %s (session %d)", self.host.describe(), self.host.session_id)
@@ -597,19 +604,47 @@ class Session:
         check(rc, err, frame=True)
         self._last_serial = serial
         self.frames_received += 1
+        self._finish_unread_cursor()
         return Frame.from_native(fi, out[:rows], use_damage)
 
     # ---- cursor ----------------------------------------------------------------------------
 
     def next_cursor(self, timeout: float = 0.0) -> CursorEvent | None:
         """The next pointer-queue message as a :class:`CursorEvent`, or None after ``timeout``."""
-        return self._guarded(timeout, lambda: self._next_cursor(timeout), errors.CursorError)
+        with self._cursor_lock:
+            self._cursor_read_ns = time.monotonic_ns()
+            try:
+                unread, self._unread_cursor = self._unread_cursor, None
+                if unread is not None:
+                    return unread
+                return self._guarded(timeout, lambda: self._next_cursor(timeout), errors.CursorError)
+            finally:
+                self._cursor_read_ns = time.monotonic_ns()
+
+    def _finish_unread_cursor(self) -> None:
+        """Finish the pointer messages nobody has read for CURSOR_UNREAD_NS (see the module docstring),
+        merged into one event for the next next_cursor. Called by the frame reader inside the gate."""
+        if time.monotonic_ns() - self._cursor_read_ns < CURSOR_UNREAD_NS or not self._cursor_lock.acquire(False):
+            return
+        try:
+            while (ev := self._read_cursor()) is not None:
+                self._unread_cursor = ev.after(self._unread_cursor)
+        except errors.CursorError as exc:
+            self._record_error(exc)
+        except errors.KvmfrError as exc:
+            log.debug("finishing unread pointer messages: %s", exc.detail)   # the frame path sees it next
+        finally:
+            self._cursor_lock.release()
 
     def _next_cursor(self, timeout: float) -> CursorEvent | None:
-        c, err, ci = self._c, self._cursor_err, self._ci
+        c, err = self._c, self._cursor_err
         check(lib.kv_client_wait(c, lib.KV_READY_CURSOR, int(timeout * 1000), CURSOR_POLL_US, self._ready, err), err)
         if not self._ready[0]:
             return None
+        return self._read_cursor()
+
+    def _read_cursor(self) -> CursorEvent | None:
+        c, err, ci = self._c, self._cursor_err, self._ci
         rc = lib.kv_client_cursor_next(c, ci, self._shape_buf, lib.KVMFR_CURSOR_SHAPE_MAX, err)
         if rc == lib.LGMP_ERR_QUEUE_EMPTY:
             return None

@@ -73,17 +73,29 @@ def run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess:
 
 
 def frames(session, n, timeout=10.0, **kw):
-    """n frames, reading the cursor queue too, as every client must: an LGMP 12 host that drops a client
-    from one queue (a second without finishing a message) drops it from all of them."""
+    """n frames, reading only the frame queue (the session finishes pointer messages nobody reads)."""
     got = []
     deadline = time.monotonic() + timeout
     while len(got) < n and time.monotonic() < deadline:
         f = session.next_frame(timeout=0.1, **kw)
-        while session.next_cursor(timeout=0.0) is not None:
-            pass
         if f is not None:
             got.append(f)
     return got
+
+
+def test_a_reader_of_frames_only_keeps_its_session(agent, shm_path, protocol):
+    """An LGMP 12 host drops a client a second late on any queue from every queue; a B7 host from that one.
+    A script that never calls next_cursor keeps its session all the same, and its first next_cursor gets
+    what the pointer messages it did not read said, as one event."""
+    agent(size="1280x720")
+    with kvmfr_client.open(shm_path, wait=10) as s:
+        got = frames(s, 1000, timeout=4.0)
+        assert len(got) >= 60 and s.session_restarts == 0 and s.state is SessionState.CONNECTED, s.status_message
+        assert not s.errors_by_kind(), s.errors_by_kind()
+        ev = s.next_cursor(timeout=0.5)
+        assert ev is not None and ev.shape is not None and ev.has_position
+        st = s.queue_stats(lib.LGMP_Q_POINTER)
+        assert bad_bits(st["subs"], protocol) == 0, "dropped from the pointer queue"
 
 
 @pytest.fixture
