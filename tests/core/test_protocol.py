@@ -8,6 +8,7 @@ client never says which protocol to speak: it finds out from the memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -98,21 +99,30 @@ def test_a_reader_of_frames_only_keeps_its_session(agent, shm_path, protocol):
         assert bad_bits(st["subs"], protocol) == 0, "dropped from the pointer queue"
 
 
-@pytest.fixture
-def agent(shm_path, protocol):
+@contextlib.contextmanager
+def agent_pool():
+    """``start(shm, protocol, *args, **kw)``: an agent (start_agent) whose file exists; all stopped at the end."""
     procs = []
 
-    def start(*args, **kw):
-        p = start_agent(shm_path, protocol, *args, **kw)
+    def start(shm, protocol, *args, **kw):
+        p = start_agent(shm, protocol, *args, **kw)
         procs.append(p)
         deadline = time.monotonic() + 10
-        while not shm_path.exists() and time.monotonic() < deadline:
+        while not shm.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         return p
 
-    yield start
-    for p in procs:
-        stop(p)
+    try:
+        yield start
+    finally:
+        for p in procs:
+            stop(p)
+
+
+@pytest.fixture
+def agent(shm_path, protocol):
+    with agent_pool() as start:
+        yield lambda *args, **kw: start(shm_path, protocol, *args, **kw)
 
 
 def test_frames_arrive_in_order_and_are_acknowledged(agent, shm_path, protocol):

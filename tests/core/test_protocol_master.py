@@ -23,27 +23,16 @@ from kvmfr_client.core.formats import FrameType, encode
 from kvmfr_client.core.native import lib
 from kvmfr_client.core.session import SessionState
 from kvmfr_client.core.testpattern import Pattern, read_stored_code
-from tests.core.test_protocol import PY, WIRE, frames, start_agent
+from tests.core.test_protocol import PY, WIRE, agent_pool, frames
 from tests.guest_agent.master_region import FRAME_INDEX, MasterRegion
 from tests.support.process import stop_process
 
 
 @pytest.fixture
 def agents():
-    """Start agents (test_protocol.start_agent); every one still running is stopped at the end."""
-    procs = []
-
-    def start(shm, protocol, *args, **kw):
-        proc = start_agent(shm, protocol, *args, **kw)
-        procs.append(proc)
-        deadline = time.monotonic() + 10
-        while not shm.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return proc
-
-    yield start
-    for proc in procs:
-        stop_process(proc)
+    """Start agents (test_protocol.agent_pool): ``agents(shm, protocol, *args)``; all stopped at the end."""
+    with agent_pool() as start:
+        yield start
 
 
 # ---- a host that changes protocol --------------------------------------------------------------
