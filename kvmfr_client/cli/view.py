@@ -177,6 +177,18 @@ def _main(argv: list[str]) -> int:
         log.info("reading %d frames from %s", args.frames, cfg["app:shmFile"])
         return main_headless(cfg["app:shmFile"], args.frames, args.json, args.timeout, mapped=writable.check,
                              progress=args.progress)
+    from ..viewer import filters
+    try:   # what one option alone cannot say: egl:nvGain above egl:nvGainMax, a preset that is not there
+        filters.from_config(cfg)
+    except filters.FilterError as exc:
+        parser.error(str(exc))
+    if getattr(args, "save_preset", None):
+        try:
+            path = filters.save_preset(args.save_preset, filters.from_config(cfg))
+        except (filters.FilterError, OSError) as exc:
+            parser.error(str(exc))
+        print(f"kvmfr-view: saved the filter chain as preset {args.save_preset!r} in {path}")
+        return config.exits.OK
     try:
         from .. import viewer
         run = viewer.run

@@ -32,7 +32,7 @@ class Program:
 
 
 PROGRAMS = {
-    VIEW: Program(("app", "win", "egl", "spice", "input", "audio"), True),
+    VIEW: Program(("app", "win", "egl", "eglFilter", "spice", "input", "audio"), True),
     AUDIO: Program(("audio", "spice"), True),
     INPUT: Program(("spice",), True),
     AGENT: Program(("agent",), False),   # the guest side: no host client files

@@ -93,6 +93,19 @@ parse_max_latency_ms = number(int, 1, 10000, "milliseconds")
 parse_device_latency_ms = number(float, 0.1, 1000.0, "milliseconds")
 
 
+parse_nv_gain = number(int, 0, 100, also=", at most egl:nvGainMax")
+parse_nv_gain_max = number(int, 1, 100)
+parse_cb_mode = number(int, 0, 3, also=" (0 off, 1 protanope, 2 deuteranope, 3 tritanope)")
+parse_sharpness = number(float, 0.0, 1.0)
+
+
+def parse_filter_order(text: str) -> str:
+    """``eglFilter:order``: filter names separated by commas (checked now, kept as written)."""
+    from kvmfr_client.viewer.filters import parse_order
+    parse_order(text)
+    return text.strip()
+
+
 def egl_scale_to_filter(text: str) -> str:
     """Looking Glass's ``egl:scale`` (0 auto, 1 nearest, 2 linear) as our ``win:filter``."""
     names = {"0": "linear", "1": "nearest", "2": "linear"}
@@ -152,6 +165,37 @@ register(
            parse=parse_bool),
     Option("egl", "peakLuminance", 250.0, "HDR to SDR: content luminance (nits) that maps to SDR white's top; "
            "brighter highlights clip. SDR white is 80 nits (scRGB 1.0); 1..10000", parse=parse_peak_nits),
+
+    # egl / eglFilter: the picture filters (docs/filters.md); none on by default: the 1:1 blit path
+    Option("egl", "nvGain", 0, "night vision gain at start: dark tones lifted as 1 - (1 - c)^(1 + gain); "
+           "0 = off; 0..100, at most egl:nvGainMax", parse=parse_nv_gain,
+           lg="the gain curve is ours (docs/filters.md); no key steps through the gains yet"),
+    Option("egl", "nvGainMax", 1, "the highest night vision gain egl:nvGain may take; 1..100",
+           parse=parse_nv_gain_max),
+    Option("egl", "cbMode", 0, "colour-blind correction: 0 off, 1 protanope, 2 deuteranope, 3 tritanope "
+           "(Machado 2009 matrices, daltonised in linear light)", parse=parse_cb_mode,
+           lg="our own correction (docs/filters.md); egl:cbSimulate shows the simulation instead"),
+    Option("egl", "cbSimulate", False, "with egl:cbMode: show what that viewer sees instead of correcting",
+           parse=parse_bool),
+    Option("egl", "preset", "", "filter preset to load at start, from $XDG_CONFIG_HOME/kvmfr-client/presets/"
+           "NAME.json; it replaces the eglFilter options", lg="presets are JSON files (docs/filters.md)"),
+    Option("eglFilter", "order", "", "order of the filters, names separated by commas: downscale, ffxFSR, "
+           "ffxCAS, glsl, nightvision, colorblind; those left out run after, in that order",
+           parse=parse_filter_order, lg="names separated by commas (docs/filters.md)"),
+    Option("eglFilter", "downscale", False, "Lanczos-3 downscaler when the picture is shown smaller than the "
+           "frame", parse=parse_bool,
+           lg="always Lanczos-3 (eglFilter:downscaleFilter and the pixel-size options are not implemented)"),
+    Option("eglFilter", "ffxFSR", False, "edge-adaptive upscaler (in the spirit of AMD FSR 1 EASU, our own) "
+           "followed by contrast-adaptive sharpening, when the picture is shown larger than the frame",
+           parse=parse_bool, lg="our own EASU-like upscaler and CAS-like sharpener, not AMD's shaders"),
+    Option("eglFilter", "ffxFSRSharpness", 1.0, "sharpening after the upscaler, 0..1", parse=parse_sharpness),
+    Option("eglFilter", "ffxCAS", False, "contrast-adaptive sharpening", parse=parse_bool,
+           lg="our own CAS-like sharpener (docs/filters.md), not AMD's shader"),
+    Option("eglFilter", "ffxCASSharpness", 0.0, "contrast-adaptive sharpening strength, 0..1",
+           parse=parse_sharpness),
+    Option("eglFilter", "glslPath", "", "a user GLSL shader file in mpv's hook syntax (//!HOOK MAIN ...), run "
+           "in the filter chain; one that does not parse or compile is reported in one line and left out",
+           lg="Looking Glass master's option (B7 has none); the common subset of mpv's syntax (docs/filters.md)"),
 
     # spice: the SPICE connection
     Option("spice", "enable", True, "connect to the VM's SPICE server for keyboard, mouse and clipboard",

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--force-shader", action="store_true",
                    help="never take the blit path (for comparing render paths)")
     g.add_argument("--no-damage", action="store_true", help="copy and upload whole frames, ignoring damage")
+    g.add_argument("--save-preset", metavar="NAME",
+                   help="save the filter chain the egl/eglFilter options build as preset NAME in the config "
+                        "folder (egl:preset=NAME loads it) and exit (docs/filters.md)")
 
 
 def _arg(args: Any, name: str, default=None):
@@ -94,6 +97,7 @@ class _Viewer:
     def __init__(self, cfg, args, input_hook, platform: str, on_mapped=None):
         import kvmfr_client
         from kvmfr_client.viewer.frame_pipeline import CursorTracker, FramePipeline
+        from kvmfr_client.viewer import filters
         from kvmfr_client.viewer.overlay import Overlay
         from kvmfr_client.viewer.renderer import Renderer, RenderOptions
         from kvmfr_client.viewer.window import Window
@@ -113,7 +117,7 @@ class _Viewer:
             keep_aspect=cfg["win:keepAspect"], int_upscale=cfg["win:intUpscale"],
             dont_upscale=cfg["win:dontUpscale"], rotate=cfg["win:rotate"], filter=cfg["win:filter"],
             map_hdr=cfg["egl:mapHDRtoSDR"], peak_nits=cfg["egl:peakLuminance"],
-            force_shader=bool(_arg(args, "force_shader"))))
+            force_shader=bool(_arg(args, "force_shader")), filters=filters.from_config(cfg)))
         info = self.renderer.info()
         self.stats.renderer = info["renderer"]
         log.info("OpenGL: %s, %s (%s)", info["renderer"], info["version"], platform)

@@ -8,6 +8,7 @@ Data path inside the renderer::
         texture (8-bit RGBA, unsized internal format) -- only the damaged area when there is damage
     display texture --glBlitFramebuffer (1:1, no rotation)--> window       "blit" path
                     --textured quad (shaders/present.frag)--> window         "shader" path
+                    --filter chain (filter_chain.py)--> blit or quad          "filter+blit" / "filter+shader"
     cursor and overlay: small quads on top
 
 Why: on Mesa llvmpipe a 1080p blit costs ~0.2 ms and a full-window textured quad 12-50 ms
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from OpenGL import GL
@@ -68,6 +69,7 @@ class RenderOptions:
     map_hdr: bool = True
     peak_nits: float = 250.0
     force_shader: bool = False   # benchmarks/tests: never take the blit path
+    filters: list = field(default_factory=list)   # the filter chain (kvmfr_client.viewer.filters); [] = none
 
     @property
     def policy(self) -> layout.Policy:
@@ -139,6 +141,13 @@ class Renderer:
         self._tex_filter: int | None = None
         self.has_frame = False
         self.last_path = "none"
+        self._generation = 0     # counts uploads: the filter chain reruns only on a new picture
+        self.chain = None
+        self.filter_errors: list[str] = []
+        if self.options.filters:
+            from kvmfr_client.viewer.filter_chain import FilterChain
+            self.chain = FilterChain(self.options.filters, self.empty_vao, self._program)
+            self.filter_errors = self.chain.errors
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
 
@@ -228,6 +237,7 @@ class Renderer:
         if spec.program is not None:
             self._run_conversion(ftype, damage)
         self.has_frame = True
+        self._generation += 1
         return "damage" if damage else "full"
 
     @staticmethod
@@ -314,7 +324,9 @@ class Renderer:
             GL.glClearColor(0.0, 0.0, 0.0, 1.0)
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
         if pl is not None:
-            if (pl.rotation == 0 and pl.w == self.width and pl.h == self.height
+            if self.chain is not None:
+                path = self._draw_filtered(pl, win_w, win_h)
+            elif (pl.rotation == 0 and pl.w == self.width and pl.h == self.height
                     and not self.options.force_shader):
                 GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._fbo)
                 top = win_h - pl.y
@@ -341,6 +353,38 @@ class Renderer:
         self.last_path = path
         return path
 
+    def _draw_filtered(self, pl: layout.Placement, win_w: int, win_h: int) -> str:
+        from kvmfr_client.viewer.filter_chain import Image
+        tw, th = layout.rotated_size(pl.w, pl.h, pl.rotation)   # the picture in the frame's orientation
+        out = self.chain.run(Image(self._disp_tex, self._fbo, self.width, self.height), tw, th, self._generation)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+        GL.glViewport(0, 0, win_w, win_h)
+        if (pl.rotation == 0 and (out.w, out.h) == (pl.w, pl.h) and not out.is_float
+                and not self.options.force_shader):
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, out.fbo)
+            top = win_h - pl.y
+            GL.glBlitFramebuffer(0, 0, out.w, out.h, pl.x, top, pl.x + out.w, top - out.h,
+                                 GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+            return "filter+blit"
+        fw, fh = layout.rotated_size(out.w, out.h, pl.rotation)
+        integer = pl.w % fw == 0 and pl.h % fh == 0 and pl.w // fw == pl.h // fh
+        filt = GL.GL_NEAREST if (self.options.filter == "nearest" or integer) else GL.GL_LINEAR
+        GL.glBindTexture(GL.GL_TEXTURE_2D, out.tex)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, filt)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, filt)
+        if out.tex == self._disp_tex:
+            self._tex_filter = filt
+        prog = self.present_prog
+        prog.use()
+        prog.set_mat3("to_ndc", layout.frame_to_ndc(out.w, out.h, win_w, win_h, pl) @ scale_translate(0, 0, out.w, out.h))
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, out.tex)
+        prog.set_int("frame", 0)
+        GL.glDisable(GL.GL_BLEND)
+        self.quad.draw()
+        return "filter+shader"
+
     def draw_texture_px(self, tex: int, x: int, y: int, w: int, h: int, win_w: int, win_h: int) -> None:
         """Blend an RGBA texture (straight alpha) at window pixels (x, y, w, h)."""
         prog = self.overlay_prog
@@ -365,5 +409,7 @@ class Renderer:
         return np.ascontiguousarray(out[::-1, :, [2, 1, 0, 3]])
 
     def close(self) -> None:
+        if self.chain is not None:
+            self.chain.close()
         self._release_frame_objects()
         self.cursor.close()

@@ -55,9 +55,9 @@ def source(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _compile(kind: int, name: str) -> int:
+def _compile(kind: int, name: str, text: str | None = None) -> int:
     shader = GL.glCreateShader(kind)
-    GL.glShaderSource(shader, source(name))
+    GL.glShaderSource(shader, source(name) if text is None else text)
     GL.glCompileShader(shader)
     if not GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS):
         log = GL.glGetShaderInfoLog(shader)
@@ -68,10 +68,16 @@ def _compile(kind: int, name: str) -> int:
 class Program:
     """A linked program with cached uniform locations."""
 
-    def __init__(self, vert: str, frag: str):
+    def __init__(self, vert: str, frag: str, frag_text: str | None = None):
+        """``frag_text``: the fragment shader's source when it is not a file in shaders/ (a user shader);
+        ``frag`` then only names it in errors."""
         self.name = frag
         vs = _compile(GL.GL_VERTEX_SHADER, vert)
-        fs = _compile(GL.GL_FRAGMENT_SHADER, frag)
+        try:
+            fs = _compile(GL.GL_FRAGMENT_SHADER, frag, frag_text)
+        except ShaderError:
+            GL.glDeleteShader(vs)
+            raise
         self.id = GL.glCreateProgram()
         GL.glAttachShader(self.id, vs)
         GL.glAttachShader(self.id, fs)
@@ -96,6 +102,15 @@ class Program:
 
     def set_float(self, uniform: str, value: float) -> None:
         GL.glUniform1f(self.loc(uniform), float(value))
+
+    def set_vec2(self, uniform: str, x: float, y: float) -> None:
+        GL.glUniform2f(self.loc(uniform), float(x), float(y))
+
+    def set_ivec2(self, uniform: str, x: int, y: int) -> None:
+        GL.glUniform2i(self.loc(uniform), int(x), int(y))
+
+    def delete(self) -> None:
+        GL.glDeleteProgram(self.id)
 
     def set_mat3(self, uniform: str, m) -> None:
         # numpy is row-major; GLSL mat3 is column-major: transpose on upload.

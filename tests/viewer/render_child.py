@@ -73,7 +73,8 @@ def main(script_path: str) -> int:
             paths.append(renderer.draw(fw, fh, overlay))
             np.save(base / step["draw"], renderer.readback(fw, fh))
             win.swap()
-    (base / "result.json").write_text(json.dumps({"paths": paths, **Renderer.info()}))
+    (base / "result.json").write_text(json.dumps({"paths": paths, "filter_errors": renderer.filter_errors,
+                                                  **Renderer.info()}))
     renderer.close()
     win.destroy()
     return 0

@@ -121,3 +121,19 @@ def test_window_survives_producer_restart_and_shows_new_session(xserver, tmp_pat
     assert code is not None and code[2] > t_restart_us, "the window must show frames of the new session"
     expected = Pattern(SIZE[0], SIZE[1], FrameType.BGRA).render_rgba(code[1], code[2])
     assert rgb_diff(snap, expected) == 0
+
+
+def test_filter_options_reach_the_window(xserver, tmp_path, shm_path):
+    """egl:nvGain through kvmfr-view's own configuration: the window shows the frame with the gain applied
+    (the test pattern's barcode is black and white, which the gain keeps), still by a blit."""
+    from tests.viewer import filter_refs as ref
+    agent = start_agent(shm_path, SIZE, fps=60, fmt="BGRA", cursor=False)
+    try:
+        stats, snap = watch(xserver, tmp_path, shm_path, 1.5, f"win:size={SIZE[0]}x{SIZE[1]}",
+                            "egl:nvGainMax=3", "egl:nvGain=2")
+    finally:
+        stop(agent)
+    expected, serial = expected_frame(snap, FrameType.BGRA)
+    want = np.round(ref.to8(ref.nightvision(ref.rgb(expected), 2)) * 255).astype(np.uint8)
+    assert rgb_diff(snap, want) <= 1
+    assert stats["paths"].get("filter+blit", 0) >= stats["frames_shown"] > 0, stats["paths"]
