@@ -65,6 +65,7 @@ class FilterChain:
         self._targets: dict[tuple, Image] = {}
         self._key: tuple | None = None
         self._result: Image | None = None
+        self.runs = 0            # how many times the passes ran (not counting the kept results)
         self._sampler = GL.glGenSamplers(1)
         for param, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
                              (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
@@ -181,6 +182,7 @@ class FilterChain:
         key = (generation, src.tex, src.w, src.h, target_w, target_h)
         if key == self._key and self._result is not None:
             return self._result
+        self.runs += 1
         GL.glDisable(GL.GL_BLEND)
         GL.glDisable(GL.GL_SCISSOR_TEST)
         cur = src

@@ -74,6 +74,7 @@ def main(script_path: str) -> int:
             np.save(base / step["draw"], renderer.readback(fw, fh))
             win.swap()
     (base / "result.json").write_text(json.dumps({"paths": paths, "filter_errors": renderer.filter_errors,
+                                                  "chain_runs": renderer.chain.runs if renderer.chain else None,
                                                   **Renderer.info()}))
     renderer.close()
     win.destroy()

@@ -93,6 +93,26 @@ def test_edge_adaptive_upscale(run_one):
     assert rgb_diff(shot, img.repeat(3, 0).repeat(3, 1)[:60, :80]) > 0
 
 
+def test_chain_runs_once_per_frame_not_per_redraw(xserver, tmp_path):
+    """A cursor-only redraw shows the kept output; a new frame runs the chain again."""
+    from kvmfr_client.core.cursor import CursorType
+    img = pattern(W, H, seed=27)
+    s = Script(tmp_path, (W, H), filters=[{"filter": "nightvision", "gain": 1}]).frame(img).draw()
+    s.cursor_shape(CursorType.COLOR, 2, 2, 8, bytes([255] * 16)).cursor(5, 5).draw().cursor(9, 9).draw()
+    s.frame(pattern(W, H, seed=28)).draw()
+    shots, result = s.run(xserver)
+    assert result["chain_runs"] == 2, result
+    want = expect8(ref.nightvision(ref.rgb(img), 1))
+    assert rgb_diff(shots[2][20:, 20:], want[20:, 20:]) <= 1, "the kept output is still the picture"
+    assert (shots[2][9:11, 9:11, :3] == 255).all(), "with the cursor moved on top"
+
+
+def test_no_filter_is_the_plain_path(xserver, tmp_path):
+    img = pattern(W, H, seed=29)
+    shots, result = Script(tmp_path, (W, H)).frame(img).draw().run(xserver)
+    assert result["paths"] == ["blit"] and result["chain_runs"] is None and rgb_diff(shots[0], img) == 0
+
+
 def test_resamplers_skip_when_not_needed(run_one):
     img = pattern(W, H, seed=23)
     shot, result = run_one(img, (W, H), [{"filter": "downscale"}, {"filter": "easu"}])
