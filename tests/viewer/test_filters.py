@@ -75,11 +75,12 @@ def test_cas_sharpens_like_reference(run_one):
     assert rgb_diff(shot, img) > 5
 
 
-def test_lanczos_downscale(run_one):
-    img = smooth(96, 72)
-    shot, result = run_one(img, (40, 30), [{"filter": "downscale"}])
+@pytest.mark.parametrize("frame, win", [((96, 72), (40, 30)), ((200, 150), (50, 37))], ids=["2.4x", "4x"])
+def test_lanczos_downscale(run_one, frame, win):
+    img = smooth(*frame)
+    shot, result = run_one(img, win, [{"filter": "downscale"}], keep_aspect=False)
     assert result["paths"] == ["filter+blit"]
-    assert rgb_diff(shot, expect8(ref.downscale(ref.rgb(img), 40, 30))) <= 1
+    assert rgb_diff(shot, expect8(ref.downscale(ref.rgb(img), *win))) <= 1
 
 
 def test_edge_adaptive_upscale(run_one):
