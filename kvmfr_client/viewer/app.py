@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Cursor-only redraws at most this often (120 Hz): on a CPU renderer a redraw costs a full present.
 CURSOR_REDRAW_INTERVAL_S = 1 / 120
+
+WARN_COLOUR = (1.0, 0.78, 0.3, 1.0)   # the headline of a screen that says something is wrong
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +101,7 @@ class _Viewer:
         import kvmfr_client
         from kvmfr_client.viewer.frame_pipeline import CursorTracker, FramePipeline
         from kvmfr_client.viewer import filters
-        from kvmfr_client.viewer.overlay import Overlay
+        from kvmfr_client.viewer.gui import Gui
         from kvmfr_client.viewer.renderer import Renderer, RenderOptions
         from kvmfr_client.viewer.window import Window
 
@@ -121,9 +124,11 @@ class _Viewer:
         info = self.renderer.info()
         self.stats.renderer = info["renderer"]
         log.info("OpenGL: %s, %s (%s)", info["renderer"], info["version"], platform)
-        self.stats_overlay = Overlay(anchor="topleft")
-        self.status_overlay = Overlay(anchor="center")
-        self.banner = Overlay(anchor="bottom")
+        self.gui = Gui()
+        self.status_text: list[str] = []     # the centre status screen (status.py's words)
+        self.banner_text: list[str] = []     # the too-small banner
+        self.stats_text: list[str] = []      # the stats overlay
+        self._last_gui_draw = time.monotonic()
         self.show_stats = cfg["win:showFPS"]
         self.fps_min = cfg["win:fpsMin"]
         self.auto_resize = cfg["win:autoResize"]
@@ -313,22 +318,52 @@ class _Viewer:
             hook, self._on_mapped = self._on_mapped, None
             hook()
         state = s.state
-        changed = self.status_overlay.set_lines(
-            status_lines(state, s.host, self.path, s.status_message, self.renderer.has_frame))
-        changed |= self.banner.set_lines(banner_lines(state, self._frame_meta, s.shm_size))
+        status = status_lines(state, s.host, self.path, s.status_message, self.renderer.has_frame,
+                              self._file_size() if not s.shm_size else -1)
+        banner = banner_lines(state, self._frame_meta, s.shm_size)
+        changed = status != self.status_text or banner != self.banner_text
+        self.status_text, self.banner_text = status, banner
         if self.show_stats:
-            # Refresh the numbers 4 times a second: every refresh re-renders the text and redraws.
+            # Refresh the numbers 4 times a second: every refresh redraws.
             now = time.monotonic()
-            if now - self._stats_refreshed >= 0.25 or not self.stats_overlay.lines:
+            if now - self._stats_refreshed >= 0.25 or not self.stats_text:
                 self._stats_refreshed = now
-                changed |= self.stats_overlay.set_lines(self.stats.overlay_lines())
-        else:
-            changed |= self.stats_overlay.set_lines([])
+                lines = self.stats.overlay_lines()
+                changed |= lines != self.stats_text
+                self.stats_text = lines
+        elif self.stats_text:
+            self.stats_text = []
+            changed = True
         title = window_title(self.title_prefix, state, s.host)
         if title != getattr(self, "_title", None):
             self._title = title
             self.win.set_title(title)
         return changed
+
+    def _file_size(self) -> int | None:
+        """The shared-memory file's size while it is not mapped (None: missing; -1: not a regular file)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return -1
+        return st.st_size if stat.S_ISREG(st.st_mode) else -1
+
+    def panels(self) -> list:
+        """What the overlay shows now; [] when nothing (then no ImGui frame is made)."""
+        from kvmfr_client.viewer.gui import Panel
+        out = []
+        if self.stats_text:
+            out.append(Panel("stats", "", self.stats_text, anchor="topleft"))
+        if self.banner_text:
+            out.append(Panel("banner", self.banner_text[0], self.banner_text[1:], anchor="bottom",
+                             colour=WARN_COLOUR))
+        if self.status_text:
+            ok = self.status_text[0].startswith(("Connected", "Waiting for the host"))
+            out.append(Panel("status", self.status_text[0], self.status_text[1:], anchor="center",
+                             colour=(1.0, 1.0, 1.0, 1.0) if ok else WARN_COLOUR))
+        return out
 
     def _draw(self, new_frame: bool) -> None:
         fw, fh = self.win.size()
@@ -392,22 +427,23 @@ class _Viewer:
                 "cursor_events": self.cursor.events, "thread_cpu_s": thread_cpu,
                 "cursor": {"x": self.renderer.cursor.x, "y": self.renderer.cursor.y,
                            "visible": self.renderer.cursor.visible, "type": self._shape_type},
-                "status": self.status_overlay.lines, "banner": self.banner.lines})
+                "status": self.status_text, "banner": self.banner_text,
+                "overlay": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.drawn.items()},
+                "overlay_frames": self.gui.frames, "overlay_font": self.gui.font_path})
         self.session.close()
-        self.stats_overlay.close()
-        self.status_overlay.close()
-        self.banner.close()
+        self.gui.close()
         self.renderer.close()
         self.win.destroy()
 
 
 class _Overlays:
-    """Draws the viewer's three text layers in one call from the renderer."""
+    """Draws the overlay UI (gui.py) from the renderer, after the picture and the cursor."""
 
     def __init__(self, viewer: _Viewer):
         self.v = viewer
 
     def draw(self, renderer, win_w: int, win_h: int) -> None:
-        for ov in (self.v.banner, self.v.stats_overlay, self.v.status_overlay):
-            ov.draw(renderer, win_w, win_h)
-
+        v = self.v
+        now = time.monotonic()
+        v.gui.draw(v.panels(), win_w, win_h, now - v._last_gui_draw)
+        v._last_gui_draw = now

@@ -9,7 +9,7 @@ Data path inside the renderer::
     display texture --glBlitFramebuffer (1:1, no rotation)--> window       "blit" path
                     --textured quad (shaders/present.frag)--> window         "shader" path
                     --filter chain (filter_chain.py)--> blit or quad          "filter+blit" / "filter+shader"
-    cursor and overlay: small quads on top
+    cursor: a small quad on top; the overlay UI (gui.py, Dear ImGui) last
 
 Why: on Mesa llvmpipe a 1080p blit costs ~0.2 ms and a full-window textured quad 12-50 ms
 (docs/viewer.md), so the quad is used only where scaling or rotation needs it. Textures use the unsized
@@ -128,7 +128,6 @@ class Renderer:
         self._programs: dict[str, Program] = {}
         self.present_prog = self._program("quad.vert", "present.frag")
         self.cursor = CursorLayer(self._program("quad.vert", "cursor.frag"), self.quad)
-        self.overlay_prog = self._program("quad.vert", "overlay.frag")
         # Current frame format and GL objects for it.
         self.ftype: FrameType | None = None
         self.width = self.height = 0
@@ -384,19 +383,6 @@ class Renderer:
         GL.glDisable(GL.GL_BLEND)
         self.quad.draw()
         return "filter+shader"
-
-    def draw_texture_px(self, tex: int, x: int, y: int, w: int, h: int, win_w: int, win_h: int) -> None:
-        """Blend an RGBA texture (straight alpha) at window pixels (x, y, w, h)."""
-        prog = self.overlay_prog
-        prog.use()
-        prog.set_mat3("to_ndc", layout.pixels_to_ndc(win_w, win_h) @ scale_translate(x, y, w, h))
-        GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-        prog.set_int("text", 0)
-        GL.glEnable(GL.GL_BLEND)
-        GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ZERO, GL.GL_ONE)
-        self.quad.draw()
-        GL.glDisable(GL.GL_BLEND)
 
     def readback(self, win_w: int, win_h: int) -> np.ndarray:
         """What the back buffer holds now, as top-down RGBA (H, W, 4). Call before swapping."""

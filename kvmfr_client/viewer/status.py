@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from kvmfr_client.core.formats import FrameFlags, FrameType
 from kvmfr_client.core.native import lib
-from kvmfr_client.core.session import HostInfo, HostTimings, SessionState, recommended_shm_size_for
+from kvmfr_client.core.session import (TYPICAL_HEIGHT, TYPICAL_WIDTH, HostInfo, HostTimings, SessionState,
+                                       recommended_shm_size, recommended_shm_size_for)
 
 MIB = 1024 * 1024
 
@@ -45,28 +46,50 @@ class FrameMeta:
 
 
 def status_lines(state: SessionState, host: HostInfo | None, shm_path: str, message: str,
-                 has_frame: bool) -> list[str]:
-    """The centre status screen; empty while frames are shown."""
+                 has_frame: bool, file_size: int | None = -1) -> list[str]:
+    """The centre status screen, first line the headline; empty while frames are shown.
+
+    ``file_size``: while the session has not mapped the file, the size of the regular file at
+    ``shm_path`` in bytes (0: empty), None when it does not exist; -1 when not known or not a regular
+    file (a kvmfr device). ``shm_path`` is shown exactly as the user typed it."""
+    where = f"Shared memory: {shm_path}"
+    need = recommended_shm_size(TYPICAL_WIDTH, TYPICAL_HEIGHT) // MIB
     if state is SessionState.CONNECTED and has_frame:
         lines: list[str] = []
     elif state is SessionState.CONNECTED:
-        lines = ["CONNECTED - WAITING FOR THE FIRST FRAME", host.describe() if host else "",
-                 protocol_text(host).upper() if host else ""]
+        lines = ["Connected - waiting for the first frame", host.describe() if host else "",
+                 protocol_text(host) if host else ""]
+    elif state is SessionState.WAITING and file_size is None:
+        lines = ["The shared-memory file does not exist", where,
+                 "Start the VM: its ivshmem device (or the kvmfr module) makes it.",
+                 "If the VM is running, check the path (app:shmFile)."]
+    elif state is SessionState.WAITING and file_size == 0:
+        lines = ["The shared-memory file is empty", where,
+                 f"Set its size to {need} MiB for a {TYPICAL_WIDTH}x{TYPICAL_HEIGHT} desktop",
+                 "(the VM's ivshmem size, or the size in its tmpfiles.d rule)."]
+    elif state is SessionState.WAITING and file_size is not None and file_size > 0 and "sized" in message:
+        lines = ["The shared-memory file is too small", where,
+                 f"It is {_size_text(file_size)}; set it to {need} MiB for a {TYPICAL_WIDTH}x{TYPICAL_HEIGHT} desktop",
+                 "(the VM's ivshmem size, or the size in its tmpfiles.d rule)."]
     elif state is SessionState.WAITING:
-        lines = ["WAITING FOR THE HOST", f"SHARED MEMORY: {shm_path}",
-                 "START THE LOOKING GLASS HOST (B7 OR MASTER) IN THE GUEST"]
+        lines = ["Waiting for the host", where,
+                 "No Looking Glass host is running in the guest: start it (B7 or master)."]
     elif state is SessionState.INCOMPATIBLE:
-        lines = ["THE HOST SPEAKS ANOTHER VERSION", *wrap(message, 60), *SPOKEN]
+        lines = ["The host speaks another version", *wrap(message, 70), *SPOKEN]
     elif state is SessionState.LOST:
-        lines = ["HOST LOST - RECONNECTING", *wrap(message, 60)]
+        lines = ["Host lost - reconnecting", *wrap(message, 70)]
     else:
-        lines = [state.value.upper()]
+        lines = [state.value[:1].upper() + state.value[1:]]
     return [line for line in lines if line]
 
 
+def _size_text(size: int) -> str:
+    return f"{size // MIB} MiB" if size >= MIB and size % MIB == 0 else f"{size} bytes"
+
+
 # The protocols this viewer speaks, as the "another version" screen says them.
-SPOKEN = (f"THIS VIEWER SPEAKS LOOKING GLASS B7 (LGMP {lib.LGMP_PROTOCOL_VERSION} / KVMFR {lib.KVMFR_VERSION})",
-          f"AND LOOKING GLASS MASTER (LGMP {lib.LGMP12_PROTOCOL_VERSION} / KVMFR {lib.KVMFR34_VERSION})")
+SPOKEN = (f"This viewer speaks Looking Glass B7 (LGMP {lib.LGMP_PROTOCOL_VERSION} / KVMFR {lib.KVMFR_VERSION})",
+          f"and Looking Glass master (LGMP {lib.LGMP12_PROTOCOL_VERSION} / KVMFR {lib.KVMFR34_VERSION}).")
 
 
 def protocol_text(host: HostInfo) -> str:
@@ -79,8 +102,8 @@ def banner_lines(state: SessionState, meta: FrameMeta | None, shm_size: int) -> 
     if meta is None or not meta.truncated or state is not SessionState.CONNECTED:
         return []
     need = recommended_shm_size_for(meta.width, meta.height, meta.type) // MIB
-    return [f"SHARED MEMORY TOO SMALL: ONLY {meta.data_height} OF {meta.height} ROWS FIT",
-            f"SET THE IVSHMEM SIZE TO {need} MIB (NOW {shm_size // MIB} MIB)"]
+    return [f"Shared memory too small: only {meta.data_height} of {meta.height} rows fit",
+            f"Set the ivshmem size to {need} MiB (now {shm_size // MIB} MiB)"]
 
 
 def window_title(prefix: str, state: SessionState, host: HostInfo | None) -> str:

@@ -33,15 +33,16 @@ def main(script_path: str) -> int:
     from kvmfr_client.core.cursor import CursorShape, CursorType
     from kvmfr_client.core.formats import FrameFlags, FrameType
     from kvmfr_client.viewer import hdr
-    from kvmfr_client.viewer.overlay import Overlay
+    from kvmfr_client.viewer.gui import Gui, Panel
     from kvmfr_client.viewer.renderer import Renderer, RenderOptions
 
     w, h = script["win"]
     win = Window("render-test", (w, h), position=(0, 0), borderless=True, resizable=False)
     renderer = Renderer(RenderOptions(**script.get("options", {})))
-    overlay = Overlay() if script.get("overlay") else None
-    if overlay is not None:
-        overlay.set_lines(script["overlay"])
+    overlay = None
+    if script.get("overlay"):   # text lines shown top-left by the overlay UI
+        gui, panel = Gui(), Panel("text", "", script["overlay"], anchor="topleft")
+        overlay = type("_Text", (), {"draw": lambda self, _r, ww, wh: gui.draw([panel], ww, wh)})()
     paths = []
     for step in script["steps"]:
         if "frame" in step:

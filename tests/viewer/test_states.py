@@ -9,9 +9,9 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
+import pytest
 
 from kvmfr_client.core.session import recommended_shm_size
-from kvmfr_client.viewer.overlay import Overlay
 from tests.support.agent import running_agent
 from tests.support.process import stop_process
 from tests.viewer.agent import ViewerRun, wait_viewer_watching, watch
@@ -33,37 +33,68 @@ def fake_host(mode: str, shm_path, ready: bool = True):
         stop_process(host, sig=signal.SIGKILL)
 
 
-def text_at(snap: np.ndarray, lines: list[str], anchor: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ink mask of the text as the viewer lays it out, the window region it covers)."""
-    ov = Overlay(anchor=anchor)
-    ov.set_lines(lines)
-    img, x, y = ov.layout(snap.shape[1], snap.shape[0])
-    h, w = img.shape[:2]
-    return img[..., 0] == 255, snap[y:y + h, x:x + w, :3]
+def drawn_panel(stats: dict, snap: np.ndarray, name: str, lines: list[str]) -> np.ndarray:
+    """The window region of overlay panel ``name``, after checking the overlay says it drew exactly
+    ``lines`` there and that the region holds text: a dark box with light ink, in rows that match the
+    number of lines."""
+    drawn = stats["overlay"].get(name)
+    assert drawn is not None, f"the overlay drew no {name} panel: {stats['overlay']}"
+    assert drawn["text"] == lines, (drawn["text"], lines)
+    x, y, w, h = drawn["rect"]
+    assert w > 50 and h > 20 and x >= 0 and y >= 0, drawn
+    region = snap[y:y + h, x:x + w, :3].astype(int)
+    light = region.max(axis=2) >= 180      # white text, or the amber headline of a problem
+    assert light.sum() > 20 * len(lines), f"no text drawn in the {name} panel at {drawn['rect']}"
+    ink_rows = np.flatnonzero(light.any(axis=1))
+    bands = 1 + int((np.diff(ink_rows) > 1).sum())   # runs of rows holding ink: one per text line
+    assert bands >= len(lines), f"{name}: {bands} lines of ink for {len(lines)} lines of text"
+    return region
 
 
-def assert_text_centred(snap: np.ndarray, lines: list[str]) -> np.ndarray:
-    ink, region = text_at(snap, lines, "center")
-    assert (region[ink] == 255).all(), f"text {lines} not drawn where expected"
-    return ink
+def assert_text_centred(stats: dict, snap: np.ndarray) -> np.ndarray:
+    region = drawn_panel(stats, snap, "status", stats["status"])
+    x, y, w, h = stats["overlay"]["status"]["rect"]
+    sh, sw = snap.shape[:2]
+    assert abs((x + w / 2) - sw / 2) <= 2 and abs((y + h / 2) - sh / 2) <= 2, (x, y, w, h)
+    return region
 
 
-def test_waiting_for_host_is_written_in_the_window(xserver, tmp_path, shm_path):
-    stats, snap = ViewerRun(xserver, tmp_path, shm_path, 1.5, "win:size=640x360").wait()
+# (file size to make, or None for no file; the headline; a line the screen must also say)
+WAITING_SCREENS = {
+    "missing": (None, "The shared-memory file does not exist", "Start the VM"),
+    "empty": (0, "The shared-memory file is empty", "Set its size to 32 MiB"),
+    "too-small": (4096, "The shared-memory file is too small", "It is 4096 bytes; set it to 32 MiB"),
+    "no-host": (32 << 20, "Waiting for the host", "No Looking Glass host is running"),
+}
+
+
+@pytest.mark.parametrize("case", WAITING_SCREENS)
+def test_waiting_screens_say_what_is_wrong_in_words(xserver, tmp_path, shm_path, case):
+    size, headline, detail = WAITING_SCREENS[case]
+    if size is not None:
+        with open(shm_path, "wb") as f:
+            f.truncate(size)
+    stats, snap = ViewerRun(xserver, tmp_path, shm_path, 1.5, "win:size=800x360").wait()
     assert stats["state"] == "WAITING"
-    assert stats["status"][0] == "WAITING FOR THE HOST"
-    ink = assert_text_centred(snap, stats["status"])
-    # the rest of the screen is black: exactly the text's ink is white
-    assert int((snap[..., 0] == 255).sum()) == int(ink.sum())
+    assert stats["status"][0] == headline, stats["status"]
+    assert f"Shared memory: {shm_path}" in stats["status"]
+    assert any(line.startswith(detail) for line in stats["status"]), stats["status"]
+    assert stats["overlay_font"] and stats["overlay_font"].endswith(".ttf"), stats["overlay_font"]
+    assert_text_centred(stats, snap)
+    # the rest of the screen is black: the panel is all that was drawn
+    x, y, w, h = stats["overlay"]["status"]["rect"]
+    outside = snap[..., :3].copy()
+    outside[y:y + h, x:x + w] = 0
+    assert not outside.any()
 
 
 def test_incompatible_host_says_which_version(xserver, tmp_path, shm_path):
     with fake_host("incompatible", shm_path):
         stats, snap = ViewerRun(xserver, tmp_path, shm_path, 2.5, "win:size=900x360").wait()
     assert stats["state"] == "INCOMPATIBLE", stats
-    assert stats["status"][0] == "THE HOST SPEAKS ANOTHER VERSION"
+    assert stats["status"][0] == "The host speaks another version"
     assert any("7" in line for line in stats["status"][1:]), stats["status"]
-    assert_text_centred(snap, stats["status"])
+    assert_text_centred(stats, snap)
 
 
 def test_truncated_frames_ask_for_bigger_shared_memory(xserver, tmp_path, shm_path):
@@ -71,11 +102,10 @@ def test_truncated_frames_ask_for_bigger_shared_memory(xserver, tmp_path, shm_pa
         stats, snap = watch(xserver, tmp_path, shm_path, 1.0, "win:size=640x480")
     assert stats["state"] == "CONNECTED" and stats["frames_received"] > 0, stats
     banner = stats["banner"]
-    assert banner and "TOO SMALL" in banner[0] and "100 OF 240" in banner[0], banner
+    assert banner and "too small" in banner[0] and "100 of 240" in banner[0], banner
     need = recommended_shm_size(320, 240) >> 20      # the B7 sizing rule
-    assert f"SIZE TO {need} MIB" in banner[1], banner
-    ink, region = text_at(snap, banner, "bottom")
-    assert (region[ink] == 255).all()
+    assert f"size to {need} MiB" in banner[1], banner
+    drawn_panel(stats, snap, "banner", banner)
     # the frame rows that fitted are shown (green), the rest black
     assert tuple(snap[50, 20, :3]) == (0, 160, 0)
 
@@ -89,8 +119,8 @@ def test_host_lost_is_shown_and_the_last_frame_kept(xserver, tmp_path, shm_path)
         time.sleep(2.0)           # B7 declares a host dead after ~1 s without a heartbeat
         stats, snap = viewer.finish()
     assert stats["state"] in ("LOST", "WAITING"), stats
-    assert stats["status"][0] in ("HOST LOST - RECONNECTING", "WAITING FOR THE HOST"), stats["status"]
-    assert_text_centred(snap, stats["status"])
+    assert stats["status"][0] in ("Host lost - reconnecting", "Waiting for the host"), stats["status"]
+    assert_text_centred(stats, snap)
     assert stats["frames_received"] > 0
 
 

@@ -23,21 +23,39 @@ def _frame(**kw):
 
 
 def test_status_names_the_path_while_waiting_and_is_empty_while_frames_show():
-    waiting = status_lines(SessionState.WAITING, None, "/dev/shm/looking-glass", "", has_frame=False)
-    assert "SHARED MEMORY: /dev/shm/looking-glass" in waiting
+    waiting = status_lines(SessionState.WAITING, None, "/dev/shm/looking-glass", "", has_frame=False,
+                           file_size=None)
+    assert waiting[0] == "The shared-memory file does not exist"
+    assert "Shared memory: /dev/shm/looking-glass" in waiting
     assert status_lines(SessionState.CONNECTED, HOST, "x", "", has_frame=True) == []
     first = status_lines(SessionState.CONNECTED, HOST, "x", "", has_frame=False)
-    assert first[0].startswith("CONNECTED") and first[1] == HOST.describe()
+    assert first[0].startswith("Connected") and first[1] == HOST.describe()
+
+
+def test_waiting_screens_tell_missing_empty_too_small_and_no_host_apart():
+    path = "~/my shm/looking-glass"          # shown as typed, not expanded or upper-cased
+
+    def say(file_size, message="waiting for the host"):
+        return status_lines(SessionState.WAITING, None, path, message, has_frame=False, file_size=file_size)
+
+    assert say(None)[:2] == ["The shared-memory file does not exist", f"Shared memory: {path}"]
+    empty = say(0, "waiting for x to be sized: it is 0 bytes")
+    assert empty[0] == "The shared-memory file is empty" and "Set its size to 32 MiB" in empty[2]
+    small = say(4096, "waiting for x to be sized: it is 4096 bytes")
+    assert small[0] == "The shared-memory file is too small"
+    assert small[2].startswith("It is 4096 bytes; set it to 32 MiB")
+    assert say(64 * MIB)[0] == "Waiting for the host"
+    assert say(-1)[0] == "Waiting for the host"          # a kvmfr device: no file size to judge
 
 
 def test_status_wraps_the_sessions_message():
     message = "the host speaks LGMP 12 and KVMFR 34, which is the Looking Glass master protocol " * 2
     lines = status_lines(SessionState.INCOMPATIBLE, None, "x", message, has_frame=False)
-    assert lines[0] == "THE HOST SPEAKS ANOTHER VERSION"
-    assert lines[-2:] == ["THIS VIEWER SPEAKS LOOKING GLASS B7 (LGMP 6 / KVMFR 20)",
-                          "AND LOOKING GLASS MASTER (LGMP 12 / KVMFR 34)"]
+    assert lines[0] == "The host speaks another version"
+    assert lines[-2:] == ["This viewer speaks Looking Glass B7 (LGMP 6 / KVMFR 20)",
+                          "and Looking Glass master (LGMP 12 / KVMFR 34)."]
     middle = lines[1:-2]
-    assert len(middle) >= 3 and all(len(line) <= 60 for line in middle)
+    assert len(middle) >= 3 and all(len(line) <= 70 for line in middle)
     assert " ".join(middle) == " ".join(message.split())
 
 
@@ -46,8 +64,8 @@ def test_banner_gives_the_size_to_set_only_for_a_truncated_frame():
     assert meta.truncated and meta.type is FrameType.BGRA
     lines = banner_lines(SessionState.CONNECTED, meta, 32 * MIB)
     need = recommended_shm_size(3840, 2160, 4) // MIB
-    assert lines == ["SHARED MEMORY TOO SMALL: ONLY 1500 OF 2160 ROWS FIT",
-                     f"SET THE IVSHMEM SIZE TO {need} MIB (NOW 32 MIB)"]
+    assert lines == ["Shared memory too small: only 1500 of 2160 rows fit",
+                     f"Set the ivshmem size to {need} MiB (now 32 MiB)"]
     whole = FrameMeta.of(_frame(), None, 4)
     assert banner_lines(SessionState.CONNECTED, whole, 32 * MIB) == []
     assert banner_lines(SessionState.LOST, meta, 32 * MIB) == []
@@ -57,7 +75,7 @@ def test_banner_sizes_hdr_frames_at_eight_bytes_a_pixel():
     meta = FrameMeta.of(_frame(type=FrameType.RGBA16F, flags=FrameFlags.TRUNCATED | FrameFlags.HDR),
                         None, 4)
     need = recommended_shm_size(3840, 2160, 8) // MIB
-    assert f"SET THE IVSHMEM SIZE TO {need} MIB (NOW 64 MIB)" in banner_lines(SessionState.CONNECTED, meta, 64 * MIB)
+    assert f"Set the ivshmem size to {need} MiB (now 64 MiB)" in banner_lines(SessionState.CONNECTED, meta, 64 * MIB)
 
 
 def test_title_shows_the_guest_when_connected_and_the_state_otherwise():
@@ -73,9 +91,9 @@ def test_title_and_status_name_the_master_protocol():
     assert window_title("kvmfr-view", SessionState.CONNECTED, MASTER).endswith(
         " - Looking Glass master (LGMP 12 / KVMFR 34)")
     first = status_lines(SessionState.CONNECTED, MASTER, "x", "", has_frame=False)
-    assert first[-1] == "LOOKING GLASS MASTER (LGMP 12 / KVMFR 34)"
+    assert first[-1] == "Looking Glass master (LGMP 12 / KVMFR 34)"
     assert status_lines(SessionState.CONNECTED, HOST, "x", "", has_frame=False)[-1] == \
-        "LOOKING GLASS B7 (LGMP 6 / KVMFR 20)"
+        "Looking Glass B7 (LGMP 6 / KVMFR 20)"
 
 
 def test_frame_meta_keeps_the_hosts_stage_timings():

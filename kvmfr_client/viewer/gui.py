@@ -1,0 +1,179 @@
+"""The overlay UI: Dear ImGui (imgui-bundle) drawn by our renderer, in our GL context, after the picture.
+
+Nothing here runs while nothing is shown: :meth:`Gui.draw` is called with the panels to show, and with
+none it returns before any ImGui frame is begun (no ImGui call, no GL call). The font is a proportional
+TrueType font that Debian ships (DejaVu Sans), looked up at run time; without one ImGui's built-in
+font is used and a line is logged.
+
+What each frame drew (each panel's text lines and its window rectangle in pixels) is kept in
+:attr:`Gui.drawn`, so tests and ``--stats-json`` can say what the window showed, in words.
+All calls must come from the thread that owns the GL context.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+FONT_PX = 18.0
+
+# Where Debian/Ubuntu (fonts-dejavu-core), Fedora and Arch put DejaVu Sans.
+_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+)
+
+
+def find_font() -> str | None:
+    """A proportional TTF to draw with: KVMFR_FONT, DejaVu Sans where distributions put it, or what
+    fontconfig matches for "sans-serif"; None when there is none."""
+    env = os.environ.get("KVMFR_FONT")
+    if env and os.path.isfile(env):
+        return env
+    for path in _FONT_CANDIDATES:
+        if os.path.isfile(path):
+            return path
+    if shutil.which("fc-match"):
+        try:
+            out = subprocess.run(["fc-match", "-f", "%{file}", "sans-serif:fontformat=TrueType"],
+                                 capture_output=True, text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        if out.lower().endswith(".ttf") and os.path.isfile(out):
+            return out
+    found = sorted(glob.glob("/usr/share/fonts/**/DejaVuSans.ttf", recursive=True))
+    return found[0] if found else None
+
+
+@dataclass
+class Panel:
+    """One block of text the overlay shows.
+
+    ``anchor``: "center", "bottom" or "topleft"; ``title``: a first line drawn larger (may be empty);
+    ``lines``: the rest; ``colour``: RGBA 0..1 of the title.
+    """
+
+    name: str
+    title: str
+    lines: list[str] = field(default_factory=list)
+    anchor: str = "center"
+    colour: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+
+    @property
+    def text(self) -> list[str]:
+        return [line for line in (self.title, *self.lines) if line]
+
+
+@dataclass
+class Drawn:
+    """What one panel drew last frame: its text and its window rectangle (x, y, w, h) in pixels."""
+
+    text: list[str]
+    rect: tuple[int, int, int, int]
+
+
+class Gui:
+    def __init__(self, font_px: float = FONT_PX, font_path: str | None = "auto") -> None:
+        from imgui_bundle import imgui
+        self._imgui = imgui
+        self.ctx = imgui.create_context()
+        imgui.set_current_context(self.ctx)
+        io = imgui.get_io()
+        io.set_ini_filename("")        # positions are ours to keep (not an imgui.ini in the cwd)
+        io.set_log_filename("")
+        io.config_flags |= imgui.ConfigFlags_.no_mouse_cursor_change
+        self.font_path = find_font() if font_path == "auto" else font_path
+        self.font_px = font_px
+        if self.font_path:
+            self.font = io.fonts.add_font_from_file_ttf(self.font_path, font_px)
+            log.info("overlay font: %s, %g px", self.font_path, font_px)
+        else:
+            cfg = imgui.ImFontConfig()
+            cfg.size_pixels = font_px
+            self.font = io.fonts.add_font_default(cfg)
+            log.info("overlay font: no TrueType font found (install fonts-dejavu-core, or set KVMFR_FONT); "
+                     "using Dear ImGui's built-in font")
+        style = imgui.get_style()
+        style.window_rounding = 6.0
+        style.window_padding = imgui.ImVec2(14, 10)
+        style.window_border_size = 0.0
+        style.set_color_(imgui.Col_.window_bg, imgui.ImVec4(0.0, 0.0, 0.0, 0.72))
+        self._renderer = None          # made at the first frame (needs the GL context current)
+        self.drawn: dict[str, Drawn] = {}
+        self.frames = 0                # ImGui frames drawn (0 while nothing was ever shown)
+        self._last_key: list | None = None
+
+    def draw(self, panels: list[Panel], win_w: int, win_h: int, dt: float = 1 / 60) -> None:
+        """Draw ``panels`` over what the default framebuffer holds. No panels: nothing at all."""
+        self.drawn = {}
+        panels = [p for p in panels if p.text]
+        if not panels or win_w <= 0 or win_h <= 0:
+            return
+        imgui = self._imgui
+        imgui.set_current_context(self.ctx)
+        io = imgui.get_io()
+        io.display_size = imgui.ImVec2(win_w, win_h)
+        io.delta_time = max(dt, 1e-4)
+        if self._renderer is None:
+            from imgui_bundle.python_backends.opengl_backend_programmable import ProgrammablePipelineRenderer
+            self._renderer = ProgrammablePipelineRenderer()
+        # An auto-sized window learns its size in its first frame and is drawn from the second: the
+        # viewer redraws only on change, so new text is laid out once unseen, then drawn.
+        key = [(p.name, p.anchor, tuple(p.text), win_w, win_h) for p in panels]
+        if key != self._last_key:
+            self._build(panels, win_w, win_h)
+            imgui.render()
+            self._last_key = key
+        self._build(panels, win_w, win_h)
+        imgui.render()
+        self._renderer.render(imgui.get_draw_data())
+        self.frames += 1
+
+    def _build(self, panels: list[Panel], win_w: int, win_h: int) -> None:
+        imgui = self._imgui
+        imgui.new_frame()
+        imgui.push_font(self.font, self.font_px)
+        flags = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.always_auto_resize
+                 | imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_focus_on_appearing
+                 | imgui.WindowFlags_.no_nav | imgui.WindowFlags_.no_inputs)
+        for p in panels:
+            self._panel(p, win_w, win_h, flags)
+        imgui.pop_font()
+
+    def _panel(self, p: Panel, win_w: int, win_h: int, flags) -> None:
+        imgui = self._imgui
+        pos, pivot = {
+            "center": ((win_w / 2, win_h / 2), (0.5, 0.5)),
+            "bottom": ((win_w / 2, win_h - 8), (0.5, 1.0)),
+        }.get(p.anchor, ((8, 8), (0.0, 0.0)))
+        imgui.set_next_window_pos(imgui.ImVec2(*pos), imgui.Cond_.always, imgui.ImVec2(*pivot))
+        imgui.set_next_window_size_constraints(imgui.ImVec2(0, 0), imgui.ImVec2(win_w - 16, win_h - 16))
+        imgui.begin(p.name, None, flags)
+        if p.title:
+            imgui.push_font(self.font, self.font_px * 1.35)
+            imgui.text_colored(imgui.ImVec4(*p.colour), p.title)
+            imgui.pop_font()
+        for line in p.lines:
+            imgui.text(line)
+        x, y = imgui.get_window_pos()
+        w, h = imgui.get_window_size()
+        imgui.end()
+        self.drawn[p.name] = Drawn(p.text, (int(x), int(y), int(w), int(h)))
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._imgui.set_current_context(self.ctx)
+            try:
+                self._renderer.shutdown()
+            except Exception:  # the GL context may already be gone
+                log.debug("overlay renderer shutdown failed", exc_info=True)
+            self._renderer = None
+        self._imgui.destroy_context(self.ctx)
