@@ -113,10 +113,10 @@ def _start(args) -> int:
             raise VmError(f"--disk-size: must be a size such as 100G, got {args.disk_size!r}", 2) from None
         if not spec.disk:
             raise VmError(f"{args.yaml}: disk: is required by create (the image file to make)", 2)
-    problems = host.missing_files(spec, iso)
+    problems = host.missing_files(spec, iso, "--iso" if args.command == "create" else "--preinstall")
     if args.command == "create" and not args.dry_run and spec.disk and _exists(spec.disk):
         problems.append(f"disk.path: {spec.disk} exists already: create makes a new disk (use start)")
-    hardware = host.passthrough_problems(spec) + host.placement_problems(spec)
+    hardware = host.device_problems(spec) + host.passthrough_problems(spec) + host.placement_problems(spec)
     if not args.dry_run:
         problems += hardware
     for line in problems:
@@ -287,3 +287,7 @@ def _list(args) -> int:
 
 
 COMMANDS = {"create": _start, "start": _start, "stop": _stop, "status": _status, "list": _list}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

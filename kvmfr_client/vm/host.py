@@ -30,16 +30,22 @@ def accel(spec: VmSpec, cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, str
     return "tcg", "this CPU has no hardware virtualisation (no vmx/svm in /proc/cpuinfo): QEMU emulates, slowly"
 
 
-def missing_files(spec: VmSpec, iso: str | None) -> list[str]:
+def missing_files(spec: VmSpec, iso: str | None, flag: str = "--iso") -> list[str]:
     """Files the description (or --iso / --preinstall) names that are not there."""
     problems = []
     for key, path in (("kernel", spec.kernel), ("initrd", spec.initrd), ("spice.password_file", spec.spice.password_file)):
         if path and not Path(path).is_file():
             problems.append(f"{key}: {path} does not exist or is not a file")
     if iso is not None and not Path(iso).is_file():
-        problems.append(f"--iso: {iso} does not exist or is not a file")
+        problems.append(f"{flag}: {iso} does not exist or is not a file")
     if spec.spice.socket and not Path(spec.spice.socket).parent.is_dir():
         problems.append(f"spice.socket: the folder {Path(spec.spice.socket).parent} does not exist")
+    return problems
+
+
+def device_problems(spec: VmSpec) -> list[str]:
+    """/dev/kvmfrN displays whose device is not on this host (``--dry-run`` only notes them)."""
+    problems = []
     for d in spec.displays:
         if d.is_kvmfr_device:
             try:

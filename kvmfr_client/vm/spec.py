@@ -36,7 +36,7 @@ class SpecError(ValueError):
 
 
 class SpecErrors(ValueError):
-    """All the problems found in one file, in file order."""
+    """All the problems found in one file."""
 
     def __init__(self, errors: list[SpecError]):
         super().__init__("; ".join(str(e) for e in errors))

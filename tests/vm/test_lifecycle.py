@@ -1,0 +1,186 @@
+"""A real ``kvmfr-vm start`` of the project's tiny test guest (QEMU under TCG here), then ``status``, ``list``
+and ``stop``: QMP answers, the IVSHMEM files exist with the right size, mode and owner, the SPICE socket
+accepts a connection, the vCPU is pinned, and ``stop`` leaves no process, socket or file behind.
+
+Two boots in all: one with ``--no-viewer``, one with two displays and stand-in viewers (a script named
+kvmfr-view first on PATH) to check the viewers' wiring and lifetime."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.process import stop_process, wait_for
+from tests.vm.conftest import kvmfr_vm
+
+pytestmark = pytest.mark.slow
+
+
+def _yaml(tmp_path: Path, image, name: str, displays: str, extra: str = "") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"""\
+name: {name}
+cpus: 1
+memory: 256M
+video: none
+network: none
+vdagent: false
+kernel: {image.kernel}
+initrd: {image.initrd}
+append: console=ttyS0 quiet panic=-1 i8042.nopnp
+displays: {displays}
+{extra}""")
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat_line = Path(f"/proc/{pid}/stat").read_text()
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_start_status_stop_leaves_nothing(tmp_path, vm_env, guest_image):
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    name = f"kvt{os.getpid()}"
+    yaml_path = _yaml(tmp_path, guest_image, name, "[{resolution: 1920x1080}]",
+                      f"audio: scream-ivshmem\ncpu_pinning: [{cpu}]\n")
+    shm, scream = Path(f"/dev/shm/{name}-0"), Path(f"/dev/shm/{name}-scream")
+    rundir = Path(vm_env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
+    t0 = time.monotonic()
+    result = kvmfr_vm(vm_env, "start", str(yaml_path), "--no-viewer")
+    started = time.monotonic() - t0
+    pid = 0
+    try:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("acceleration") == 1 and f"{name}: acceleration TCG" in result.stdout
+        ready = float(re.search(r"QMP ready in ([\d.]+) s", result.stdout).group(1))
+        print(f"kvmfr-vm start returned after {started:.2f} s; QMP ready {ready:.2f} s after QEMU's start")
+        pid = int((rundir / "qemu.pid").read_text())
+        assert _alive(pid)
+        assert "accel=tcg" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+
+        # QMP answers (through the library kvmfr-vm uses), and names the devices by their ids
+        from qemu.qmp.legacy import QEMUMonitorProtocol
+        with QEMUMonitorProtocol(str(rundir / "qmp.sock")) as monitor:
+            monitor.connect()
+            assert monitor.cmd("query-status")["status"] == "running"
+            ids = {o["name"] for o in monitor.cmd("qom-list", path="/objects")}
+            assert {"kvmfr-mem-0", "scream-mem"} <= ids
+            devices = monitor.cmd("qom-list", path="/machine/peripheral")
+            assert {"kvmfr-0", "scream"} <= {d["name"] for d in devices}
+            threads = monitor.cmd("query-cpus-fast")
+        # the vCPU thread is pinned
+        tid = threads[0]["thread-id"]
+        assert os.sched_getaffinity(tid) == {cpu}
+
+        # the shared memory: Looking Glass's size for 1080p SDR, 0660, ours
+        for path, size in ((shm, 32 << 20), (scream, 2 << 20)):
+            st = path.stat()
+            assert st.st_size == size and stat.S_IMODE(st.st_mode) == 0o660, (path, st)
+            assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+
+        # the SPICE UNIX socket accepts a connection
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(rundir / "spice.sock"))
+
+        # the guest really boots (its init prints on the serial console, kept in the runtime folder)
+        wait_for(lambda: "INIT modules loaded" in (rundir / "serial.log").read_text(errors="replace"), 90,
+                 "the guest's init on the serial log")
+        print(f"guest init reached {time.monotonic() - t0:.2f} s after kvmfr-vm start")
+
+        status = kvmfr_vm(vm_env, "status", name, "--json")
+        assert status.returncode == 0, status.stderr
+        info = json.loads(status.stdout)
+        assert info["status"] == "running" and info["pid"] == pid and info["accel"] == "tcg"
+        assert sorted(info["files"]) == sorted([str(shm), str(scream)])
+        listed = json.loads(kvmfr_vm(vm_env, "list", "--json").stdout)
+        assert [(r["name"], r["alive"], r["pid"]) for r in listed] == [(name, True, pid)]
+        assert kvmfr_vm(vm_env, "start", str(yaml_path), "--no-viewer").returncode == 1   # already running
+
+        # the test guest has no ACPI daemon: power-down goes unanswered, quit follows the grace period
+        stopped = kvmfr_vm(vm_env, "stop", str(yaml_path), "--grace", "1")
+        assert stopped.returncode == 0, stopped.stderr
+        assert "quit" in stopped.stdout
+        assert not _alive(pid)
+        assert not shm.exists() and not scream.exists() and not rundir.exists()
+        assert json.loads(kvmfr_vm(vm_env, "list", "--json").stdout) == []
+        assert kvmfr_vm(vm_env, "status", name).returncode == 1
+    finally:
+        if pid and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        for path in (shm, scream):
+            path.unlink(missing_ok=True)
+
+
+FAKE_VIEWER = """\
+#!{python}
+# Stands in for kvmfr-view: records its command line, then waits to be stopped.
+import os, sys, time
+open(os.path.join({folder!r}, "viewer-%d.argv" % os.getpid()), "w").write("\\n".join(sys.argv[1:]))
+while True:
+    time.sleep(1)
+"""
+
+
+def test_viewers_follow_the_vm(tmp_path, vm_env, guest_image):
+    """One viewer per display, display 0's with SPICE and Scream wired; a viewer closed by the user leaves
+    the VM running; ``stop`` closes the other viewer and the supervising ``kvmfr-vm start`` ends with 0."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "kvmfr-view"
+    fake.write_text(FAKE_VIEWER.format(python=sys.executable, folder=str(tmp_path)))
+    fake.chmod(0o755)
+    env = dict(vm_env, PATH=f"{bin_dir}:{vm_env['PATH']}")
+    name = f"kvv{os.getpid()}"
+    yaml_path = _yaml(tmp_path, guest_image, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
+                      "audio: scream-ivshmem\n")
+    rundir = Path(env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
+    supervisor = subprocess.Popen([sys.executable, "-m", "kvmfr_client.vm.cli", "start", str(yaml_path)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pid = 0
+    try:
+        wait_for(lambda: len(list(tmp_path.glob("viewer-*.argv"))) == 2 or supervisor.poll() is not None, 60,
+                 "two viewers")
+        assert supervisor.poll() is None, supervisor.stdout.read()
+        pid = int((rundir / "qemu.pid").read_text())
+        argvs = {int(p.stem.split("-")[1]): p.read_text().split("\n") for p in tmp_path.glob("viewer-*.argv")}
+        by_display = {a[1]: (vpid, a) for vpid, a in argvs.items()}
+        (pid0, argv0), (pid1, argv1) = by_display[f"/dev/shm/{name}-0"], by_display[f"/dev/shm/{name}-1"]
+        assert f"spice:host={rundir / 'spice.sock'}" in argv0 and "spice:port=0" in argv0
+        assert f"audio:scream=ivshmem:/dev/shm/{name}-scream" in argv0
+        assert "spice:enable=no" in argv1      # SPICE takes one client: display 0's window has the input
+        assert Path(f"/dev/shm/{name}-1").stat().st_size == 64 << 20   # 1080p HDR
+
+        os.kill(pid1, signal.SIGTERM)           # the user closes display 1's window
+        time.sleep(1.0)
+        assert _alive(pid) and supervisor.poll() is None and _alive(pid0)
+
+        stopped = kvmfr_vm(env, "stop", name, "--grace", "0.5")
+        assert stopped.returncode == 0, stopped.stderr
+        assert supervisor.wait(20) == 0
+        out = supervisor.stdout.read()
+        assert "the viewer of display 1 closed; the VM keeps running" in out, out
+        wait_for(lambda: not _alive(pid0), 10, "display 0's viewer to close with the VM")
+        assert not _alive(pid) and not rundir.exists()
+        assert not any(Path(f"/dev/shm/{name}-{n}").exists() for n in ("0", "1", "scream"))
+    finally:
+        if supervisor.poll() is None:
+            stop_process(supervisor, read_output=False)
+        if pid and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        for n in ("0", "1", "scream"):
+            Path(f"/dev/shm/{name}-{n}").unlink(missing_ok=True)
