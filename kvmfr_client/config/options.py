@@ -78,6 +78,7 @@ def parse_fps_min(text: str) -> float:
 
 parse_port = number(int, 0, 65535, also=" (0: spice:host is a UNIX socket)")
 parse_sens = number(int, -9, 9)
+parse_help_delay_ms = number(int, 0, 60_000, "milliseconds")
 
 
 def parse_key(text: str) -> int:
@@ -155,6 +156,8 @@ register(
            "resolution to the window's size in device pixels: at connect and 0.3 s after the last resize; not "
            "with win:autoResize", parse=parse_bool,
            lg="Looking Glass master's option (B7 has none); the host must advertise the window-size feature"),
+    Option("win", "alerts", True, "show short on-screen alerts (capture on/off, host restarted, overlay toggled)",
+           parse=parse_bool),
     Option("win", "showFPS", False, "show the stats overlay at start (key: escape key + D)", parse=parse_bool,
            lg="the overlay shows frame rates, latency and counters"),
 
@@ -227,6 +230,8 @@ register(
     Option("input", "ignoreWindowsKeys", False, "do not send the Windows (Super) keys", parse=parse_bool),
     Option("input", "rawMouse", True, "use raw (unaccelerated) relative motion while capturing, when available",
            parse=parse_bool, lg="default yes (raw motion where the platform offers it)"),
+    Option("input", "helpMenuDelay", 200, "show the list of escape-key bindings after the escape key is held this "
+           "long (milliseconds)", parse=parse_help_delay_ms),
     Option("input", "mouseSens", 0, "mouse sensitivity while capturing, -9..9", parse=parse_sens),
     Option("input", "hideCursor", True, "hide the local cursor over the window", parse=parse_bool),
     Option("input", "absoluteOutsideCapture", True,

@@ -9,6 +9,7 @@ the combos the viewer registered (full screen, stats, quit). Nothing here draws 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -76,6 +77,7 @@ class InputController:
         self.buttons: set[Button] = set()
         self.combos: dict[int, Combo] = {}
         self._escape_down = False
+        self.escape_held_since: float | None = None   # time.monotonic() the escape key went down (help)
         self._combo_used = False
         self._swallow: set[int] = set()  # keys pressed as combos: their release is not sent either
         self._last: tuple[float, float] | None = None
@@ -218,11 +220,14 @@ class InputController:
 
     def _escape(self, pressed: bool) -> None:
         if pressed:
+            if not self._escape_down:
+                self.escape_held_since = time.monotonic()
             self._escape_down, self._combo_used = True, False
             return
         if self._escape_down and not self._combo_used:
             self.toggle_capture()
         self._escape_down = False
+        self.escape_held_since = None
 
     def _may_send_keys(self) -> bool:
         return self.input_enabled and (self.captured or not self.cfg["input:captureOnly"])
@@ -278,6 +283,7 @@ class InputController:
         if self.cfg["input:releaseKeysOnFocusLoss"]:
             self.release_all()
         self._escape_down = False
+        self.escape_held_since = None
         self._swallow.clear()
         self.set_captured(False)
 

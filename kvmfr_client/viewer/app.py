@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # Cursor-only redraws at most this often (120 Hz): on a CPU renderer a redraw costs a full present.
 CURSOR_REDRAW_INTERVAL_S = 1 / 120
 
+ALERT_S = 3.0                          # how long an alert stays up
 WARN_COLOUR = (1.0, 0.78, 0.3, 1.0)   # the headline of a screen that says something is wrong
 
 
@@ -130,6 +131,12 @@ class _Viewer:
         self.stats_text: list[str] = []      # the stats overlay
         self._last_gui_draw = time.monotonic()
         self.show_stats = cfg["win:showFPS"]
+        self.show_graphs = False
+        self.alerts_on = cfg["win:alerts"]
+        self.help_delay_s = cfg["input:helpMenuDelay"] / 1000.0
+        self.help_shown = False
+        self._alert: tuple[str, float] | None = None   # (text, until time.monotonic())
+        self._restarts_seen = 0
         self.fps_min = cfg["win:fpsMin"]
         self.auto_resize = cfg["win:autoResize"]
         self.session = kvmfr_client.open(self.path, poll_us=cfg["app:pollUs"])
@@ -149,8 +156,13 @@ class _Viewer:
         self.input = input_hook if input_hook is not None else ViewerInput(cfg)
         self.input.add_combo("f", "toggle full screen", self._combo(self.win.toggle_fullscreen))
         self.input.add_combo("d", "toggle the stats overlay", self._combo(self._toggle_stats))
+        self.input.add_combo("t", "toggle the frame timing graphs", self._combo(self._toggle_graphs))
         self.input.add_combo("q", "quit", self._combo(self._request_quit))
         self.input.attach(self.win, self.session)   # the session: KVMFR SETCURSORPOS on pointer entry
+        self.controller = getattr(self.input, "controller", None)
+        if self.controller is not None:
+            self._captured = self.controller.captured
+            self.controller.on_change = self._input_changed
         self._stats_refreshed = 0.0
         self._on_mapped = on_mapped
         # win:setGuestRes: the guest's display follows the window. Not with win:autoResize, where the window
@@ -172,6 +184,22 @@ class _Viewer:
     def _toggle_stats(self) -> None:
         self.show_stats = not self.show_stats
         self.win.dirty = True
+
+    def _toggle_graphs(self) -> None:
+        self.show_graphs = not self.show_graphs
+        self.win.dirty = True
+
+    def alert(self, text: str, seconds: float = ALERT_S) -> None:
+        """A short message at the top of the window (win:alerts), gone after ``seconds``."""
+        log.info("alert: %s", text)
+        if self.alerts_on:
+            self._alert = (text, time.monotonic() + seconds)
+            self.win.dirty = True
+
+    def _input_changed(self, ctl) -> None:
+        if ctl.captured != self._captured:
+            self._captured = ctl.captured
+            self.alert("Capture on" if ctl.captured else "Capture off")
 
     def _request_quit(self) -> None:
         self._quit = True
@@ -214,7 +242,8 @@ class _Viewer:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
-            timeout = 0.1 if self.show_stats else 0.25
+            timeout = 0.1 if (self.show_stats or self.show_graphs) else 0.25
+            timeout = min(timeout, self._ui_due(now))
             if cursor_dirty:
                 timeout = min(timeout, max(0.0, last_draw + CURSOR_REDRAW_INTERVAL_S - now))
             if self.fps_min > 0:
@@ -334,11 +363,35 @@ class _Viewer:
         elif self.stats_text:
             self.stats_text = []
             changed = True
+        now = time.monotonic()
+        if self.show_graphs and now - self._stats_refreshed >= 0.25:
+            self._stats_refreshed = now
+            changed = True
+        since = self.controller.escape_held_since if self.controller is not None else None
+        help_shown = since is not None and now - since >= self.help_delay_s
+        if help_shown != self.help_shown:
+            self.help_shown, changed = help_shown, True
+        if self._alert is not None and now >= self._alert[1]:
+            self._alert, changed = None, True
+        if s.session_restarts > self._restarts_seen:
+            self._restarts_seen = s.session_restarts
+            self.alert("The host restarted: new session")
+            changed = True
         title = window_title(self.title_prefix, state, s.host)
         if title != getattr(self, "_title", None):
             self._title = title
             self.win.set_title(title)
         return changed
+
+    def _ui_due(self, now: float) -> float:
+        """Seconds until the overlay must change by itself (help due, alert expiring); 1 when nothing."""
+        due = 1.0
+        since = self.controller.escape_held_since if self.controller is not None else None
+        if since is not None and not self.help_shown:
+            due = min(due, max(0.0, since + self.help_delay_s - now))
+        if self._alert is not None:
+            due = min(due, max(0.0, self._alert[1] - now))
+        return due
 
     def _file_size(self) -> int | None:
         """The shared-memory file's size while it is not mapped (None: missing; -1: not a regular file)."""
@@ -359,6 +412,23 @@ class _Viewer:
         if self.banner_text:
             out.append(Panel("banner", self.banner_text[0], self.banner_text[1:], anchor="bottom",
                              colour=WARN_COLOUR))
+        if self.show_graphs:
+            st = self.stats
+            plots = [("copy", st.copy.recent), ("upload", st.upload.recent), ("draw", st.draw.recent),
+                     ("swap", st.swap.recent)]
+            if st.latency.recent:
+                plots.append(("end to end", st.latency.recent))
+            if st.host_stages is not None:
+                plots += [(f"host {name}", series.recent) for name, series in st.host_stages.items()]
+            now = time.monotonic()
+            out.append(Panel("graphs", f"UPS {st.ups.per_second(now):.1f}   FPS {st.fps.per_second(now):.1f}",
+                             anchor="topright", plots=plots))
+        if self._alert is not None:
+            out.append(Panel("alert", self._alert[0], anchor="top"))
+        if self.help_shown and self.controller is not None:
+            rows = [(key_label(keys), what) for keys, what in self.controller.help()]
+            out.append(Panel("help", "Key bindings", anchor="center", rows=rows))
+            return out     # over the status screen, which comes back when the key is let go
         if self.status_text:
             ok = self.status_text[0].startswith(("Connected", "Waiting for the host"))
             out.append(Panel("status", self.status_text[0], self.status_text[1:], anchor="center",
@@ -372,6 +442,7 @@ class _Viewer:
         t0 = time.perf_counter()
         path = self.renderer.draw(fw, fh, _Overlays(self))
         t_drawn_ns = time.monotonic_ns()
+        t_drawn = time.perf_counter()
         self.win.swap()
         t_swapped_ns = time.monotonic_ns()
         t1 = time.perf_counter()
@@ -380,6 +451,8 @@ class _Viewer:
         self.stats.fps.tick(time.monotonic())
         self.stats.paths[path] += 1
         self.stats.present.add((t1 - t0) * 1000.0)
+        self.stats.draw.add((t_drawn - t0) * 1000.0)
+        self.stats.swap.add((t1 - t_drawn) * 1000.0)
         meta = self._frame_meta
         if meta is not None and meta.pending:
             meta.pending = False
@@ -429,11 +502,29 @@ class _Viewer:
                            "visible": self.renderer.cursor.visible, "type": self._shape_type},
                 "status": self.status_text, "banner": self.banner_text,
                 "overlay": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.drawn.items()},
-                "overlay_frames": self.gui.frames, "overlay_font": self.gui.font_path})
+                "overlay_frames": self.gui.frames,
+                "overlay_seen": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.seen.items()},
+                "show_graphs": self.show_graphs, "overlay_font": self.gui.font_path})
         self.session.close()
         self.gui.close()
         self.renderer.close()
         self.win.destroy()
+
+
+_KEY_NAMES = {"scrolllock": "ScrollLock", "leftmeta": "Left Windows", "rightmeta": "Right Windows",
+              "pause": "Pause", "rightctrl": "Right Ctrl", "leftctrl": "Left Ctrl", "capslock": "CapsLock",
+              "numlock": "NumLock", "sysrq": "SysRq", "esc": "Esc", "pageup": "PageUp", "pagedown": "PageDown"}
+
+
+def key_label(keys: str) -> str:
+    """The controller's key names as a keyboard says them: "scrolllock+f1" -> "ScrollLock+F1"."""
+    def one(name: str) -> str:
+        if name in _KEY_NAMES:
+            return _KEY_NAMES[name]
+        if len(name) == 1 or (name[0] == "f" and name[1:].isdigit()):
+            return name.upper()
+        return name[:1].upper() + name[1:]
+    return "+".join(one(part) for part in keys.split("+"))
 
 
 class _Overlays:

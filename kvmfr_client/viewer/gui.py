@@ -55,10 +55,12 @@ def find_font() -> str | None:
 
 @dataclass
 class Panel:
-    """One block of text the overlay shows.
+    """One block the overlay shows.
 
-    ``anchor``: "center", "bottom" or "topleft"; ``title``: a first line drawn larger (may be empty);
-    ``lines``: the rest; ``colour``: RGBA 0..1 of the title.
+    ``anchor``: "center", "bottom", "top", "topleft" or "topright"; ``title``: a first line drawn larger
+    (may be empty); ``lines``: the rest; ``rows``: (key, what it does) pairs drawn as two columns;
+    ``plots``: (label, samples in ms) drawn as line graphs with the label, last and peak value;
+    ``colour``: RGBA 0..1 of the title.
     """
 
     name: str
@@ -66,10 +68,20 @@ class Panel:
     lines: list[str] = field(default_factory=list)
     anchor: str = "center"
     colour: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    plots: list[tuple[str, "object"]] = field(default_factory=list)
 
     @property
     def text(self) -> list[str]:
-        return [line for line in (self.title, *self.lines) if line]
+        return [line for line in (self.title, *self.lines) if line] + [f"{k}: {v}" for k, v in self.rows] + \
+            [_plot_text(label, values) for label, values in self.plots]
+
+
+def _plot_text(label: str, values) -> str:
+    """What a graph says in words: its label, the last sample and the peak (ms)."""
+    if len(values) == 0:
+        return f"{label}: -"
+    return f"{label}: {float(values[-1]):.2f} ms (peak {float(max(values)):.2f})"
 
 
 @dataclass
@@ -107,7 +119,8 @@ class Gui:
         style.window_border_size = 0.0
         style.set_color_(imgui.Col_.window_bg, imgui.ImVec4(0.0, 0.0, 0.0, 0.72))
         self._renderer = None          # made at the first frame (needs the GL context current)
-        self.drawn: dict[str, Drawn] = {}
+        self.drawn: dict[str, Drawn] = {}   # the last frame's panels
+        self.seen: dict[str, Drawn] = {}    # every panel ever drawn, as last drawn
         self.frames = 0                # ImGui frames drawn (0 while nothing was ever shown)
         self._last_key: list | None = None
 
@@ -127,7 +140,8 @@ class Gui:
             self._renderer = ProgrammablePipelineRenderer()
         # An auto-sized window learns its size in its first frame and is drawn from the second: the
         # viewer redraws only on change, so new text is laid out once unseen, then drawn.
-        key = [(p.name, p.anchor, tuple(p.text), win_w, win_h) for p in panels]
+        key = [(p.name, p.anchor, len(p.lines), len(p.rows), len(p.plots), max(map(len, p.text)), win_w, win_h)
+               for p in panels]
         if key != self._last_key:
             self._build(panels, win_w, win_h)
             imgui.render()
@@ -153,6 +167,8 @@ class Gui:
         pos, pivot = {
             "center": ((win_w / 2, win_h / 2), (0.5, 0.5)),
             "bottom": ((win_w / 2, win_h - 8), (0.5, 1.0)),
+            "top": ((win_w / 2, 8), (0.5, 0.0)),
+            "topright": ((win_w - 8, 8), (1.0, 0.0)),
         }.get(p.anchor, ((8, 8), (0.0, 0.0)))
         imgui.set_next_window_pos(imgui.ImVec2(*pos), imgui.Cond_.always, imgui.ImVec2(*pivot))
         imgui.set_next_window_size_constraints(imgui.ImVec2(0, 0), imgui.ImVec2(win_w - 16, win_h - 16))
@@ -163,10 +179,24 @@ class Gui:
             imgui.pop_font()
         for line in p.lines:
             imgui.text(line)
+        if p.rows and imgui.begin_table(f"{p.name}-rows", 2, imgui.TableFlags_.sizing_fixed_fit):
+            for key, what in p.rows:
+                imgui.table_next_row()
+                imgui.table_next_column()
+                imgui.text_colored(imgui.ImVec4(1.0, 0.85, 0.45, 1.0), key)
+                imgui.table_next_column()
+                imgui.text(what)
+            imgui.end_table()
+        for label, values in p.plots:
+            import numpy as np
+            arr = np.asarray(values, np.float32)
+            top = max(1.0, float(arr.max()) * 1.15) if len(arr) else 1.0
+            imgui.plot_lines(f"##{p.name}-{label}", arr, overlay_text=_plot_text(label, arr), scale_min=0.0,
+                             scale_max=top, graph_size=imgui.ImVec2(300, 44))
         x, y = imgui.get_window_pos()
         w, h = imgui.get_window_size()
         imgui.end()
-        self.drawn[p.name] = Drawn(p.text, (int(x), int(y), int(w), int(h)))
+        self.drawn[p.name] = self.seen[p.name] = Drawn(p.text, (int(x), int(y), int(w), int(h)))
 
     def close(self) -> None:
         if self._renderer is not None:

@@ -101,7 +101,8 @@ def test_scaled_window_uses_shader_path_and_letterboxes(xserver, tmp_path, shm_p
 
 def test_window_survives_producer_restart_and_shows_new_session(xserver, tmp_path, shm_path):
     agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
-    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, f"win:size={SIZE[0]}x{SIZE[1]}")
+    # win:alerts=no: the picture is compared exactly, so no "host restarted" alert over it (test_overlay.py)
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, f"win:size={SIZE[0]}x{SIZE[1]}", "win:alerts=no")
     try:
         wait_viewer_watching(shm_path)
         time.sleep(1.0)

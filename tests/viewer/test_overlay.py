@@ -3,7 +3,11 @@ panel drawn in the proportional font when it is."""
 
 from __future__ import annotations
 
-from tests.viewer.agent import start_agent, stop, watch
+import time
+
+import pytest
+
+from tests.viewer.agent import ViewerRun, start_agent, stop, wait_viewer_watching, watch
 from tests.viewer.test_app import SIZE, expected_frame
 from tests.viewer.helpers import rgb_diff
 from kvmfr_client.core.formats import FrameType
@@ -37,3 +41,97 @@ def test_stats_panel_is_drawn_over_the_picture(xserver, tmp_path, shm_path):
     box = snap[y + 4:y + h - 4, x + 4:x + w - 4, :3]
     assert (box.max(axis=2) >= 200).sum() > 100, "no text in the stats panel"
     assert stats["overlay_frames"] >= 10, "the stats panel redraws as its numbers change"
+
+
+def test_help_lists_every_binding_while_the_escape_key_is_held(xserver, tmp_path, shm_path):
+    from tests.viewer.test_keys import find_window, xdotool
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 30.0, "win:size=800x600", "input:helpMenuDelay=300")
+    with viewer:
+        wid = find_window(xserver, "^kvmfr-view")
+        time.sleep(0.5)
+        xdotool(xserver, "windowfocus", "--sync", wid)
+        xdotool(xserver, "keydown", "Scroll_Lock")
+        time.sleep(1.0)
+        stats, snap = viewer.finish()      # the window is drawn and read back with the key still down
+        xdotool(xserver, "keyup", "Scroll_Lock")
+    help_panel = stats["overlay"].get("help")
+    assert help_panel is not None, f"no help while the escape key was held: {stats['overlay']}"
+    text = help_panel["text"]
+    assert text[0] == "Key bindings"
+    for line in ("ScrollLock: toggle capture mode", "ScrollLock+D: toggle the stats overlay",
+                 "ScrollLock+T: toggle the frame timing graphs", "ScrollLock+F: toggle full screen",
+                 "ScrollLock+Q: quit"):
+        assert line in text, (line, text)
+    assert "status" not in stats["overlay"], "help is drawn instead of the status screen while shown"
+    x, y, w, h = help_panel["rect"]
+    box = snap[y:y + h, x:x + w, :3]
+    assert (box.max(axis=2) >= 180).sum() > 100 * len(text) / 2, "no text in the help panel"
+
+
+def test_help_waits_for_the_delay(xserver, tmp_path, shm_path):
+    from tests.viewer.test_keys import find_window, xdotool
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 30.0, "win:size=640x360", "input:helpMenuDelay=5000")
+    with viewer:
+        wid = find_window(xserver, "^kvmfr-view")
+        time.sleep(0.5)
+        xdotool(xserver, "windowfocus", "--sync", wid)
+        xdotool(xserver, "keydown", "Scroll_Lock")
+        time.sleep(1.0)
+        stats, _ = viewer.finish()
+        xdotool(xserver, "keyup", "Scroll_Lock")
+    assert "help" not in stats["overlay_seen"], "help shown before input:helpMenuDelay"
+    assert stats["overlay"]["status"]["text"][0] == "The shared-memory file does not exist"
+
+
+def test_timing_graphs_toggle_with_scroll_lock_t(xserver, tmp_path, shm_path):
+    from tests.viewer.test_keys import find_window, xdotool
+    agent = start_agent(shm_path, (640, 360), fps=60, cursor=False)
+    try:
+        with ViewerRun(xserver, tmp_path, shm_path, 30.0, "win:size=800x600") as viewer:
+            wid = find_window(xserver, "^kvmfr-view")
+            time.sleep(1.0)
+            xdotool(xserver, "windowfocus", "--sync", wid)
+            xdotool(xserver, "keydown", "Scroll_Lock", "key", "t", "keyup", "Scroll_Lock")
+            time.sleep(1.5)
+            stats, snap = viewer.finish()
+    finally:
+        stop(agent)
+    assert stats["show_graphs"]
+    graphs = stats["overlay"]["graphs"]
+    assert graphs["text"][0].startswith("UPS "), graphs
+    labels = [line.split(":")[0] for line in graphs["text"][1:]]
+    assert labels[:4] == ["copy", "upload", "draw", "swap"], labels
+    assert "end to end" in labels, labels
+    assert all("ms (peak" in line for line in graphs["text"][1:]), graphs["text"]
+    x, y, w, h = graphs["rect"]
+    assert x + w == 800 - 8 and y == 8, graphs["rect"]
+    # the capture alert did not fire (no SPICE: nothing to capture), and the overlay drew the graphs
+    assert stats["overlay_frames"] >= 10
+
+
+@pytest.mark.parametrize("alerts", ["yes", "no"])
+def test_host_restart_is_alerted_unless_win_alerts_is_off(xserver, tmp_path, shm_path, alerts):
+    agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 60.0, "win:size=640x360", f"win:alerts={alerts}")
+    try:
+        wait_viewer_watching(shm_path)
+        time.sleep(1.0)
+        stop(agent)
+        time.sleep(1.0)
+        agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
+        wait_viewer_watching(shm_path)
+        time.sleep(0.5)
+        stats, snap = viewer.finish()
+    finally:
+        stop(agent)
+        viewer.proc.kill()
+    assert stats["sessions"] == 2, stats
+    if alerts == "no":
+        assert "alert" not in stats["overlay_seen"], stats["overlay_seen"]
+        return
+    alert = stats["overlay"]["alert"]          # still up: alerts last 3 s
+    assert alert["text"] == ["The host restarted: new session"], alert
+    x, y, w, h = alert["rect"]
+    assert y == 8 and abs(x + w / 2 - 320) <= 1, alert["rect"]
+    box = snap[y:y + h, x:x + w, :3]
+    assert (box.max(axis=2) >= 180).sum() > 50
