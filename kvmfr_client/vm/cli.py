@@ -34,11 +34,13 @@ def _stopped(name: str, status: int) -> int:
 def build_parser():
     import argparse
 
-    from kvmfr_client.config.flags import Parser, checked
+    from kvmfr_client.config.flags import Parser, _PrintAndExit, checked, version_text
     from kvmfr_client.config.registry import number
     p = Parser(prog=PROG, description="Create, start, stop and list VMs described by a YAML file, with "
                "Looking Glass displays, SPICE and Scream wired.", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--version", action=_PrintAndExit, text=lambda: version_text(PROG),
+                   help="print the version and the wire format, and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name in ("create", "start"):
         s = sub.add_parser(name, help="make the disk and boot the installer" if name == "create" else "start the VM")

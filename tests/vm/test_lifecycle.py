@@ -184,3 +184,18 @@ def test_viewers_follow_the_vm(tmp_path, vm_env, guest_image):
             os.kill(pid, signal.SIGKILL)
         for n in ("0", "1", "scream"):
             Path(f"/dev/shm/{name}-{n}").unlink(missing_ok=True)
+
+
+def test_qemu_refusing_is_one_line_and_leaves_nothing(tmp_path, vm_env):
+    """QEMU starts but refuses the machine (a kernel file that is no kernel): its own last line, status 1,
+    and the files and runtime folder made for it are gone."""
+    (tmp_path / "empty.k").write_bytes(b"")
+    name = f"kvb{os.getpid()}"
+    (tmp_path / "vm.yaml").write_text(f"name: {name}\nkernel: empty.k\nvideo: none\nnetwork: none\n"
+                                      "displays: [{resolution: 800x600}]\n")
+    result = kvmfr_vm(vm_env, "start", str(tmp_path / "vm.yaml"), "--no-viewer")
+    assert result.returncode == 1, result
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("kvmfr-vm: QEMU did not start (1): ")
+    assert "could not load kernel" in result.stderr
+    assert not Path(f"/dev/shm/{name}-0").exists()
+    assert not (Path(vm_env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name).exists()
