@@ -53,3 +53,23 @@ def test_create_dry_run_shows_the_disk_and_boots_the_iso(tmp_path, vm_env):
     assert "-boot once=d" in out
     assert "/dev/shm/win-0  (64M, mode 0660)" in out      # 1440p SDR: Looking Glass's rule says 64 MiB
     assert not (tmp_path / "win.qcow2").exists()
+
+
+def test_viewer_command_lines_are_what_kvmfr_view_reads(monkeypatch, tmp_path):
+    """Each viewer line of the golden file parses as kvmfr-view's own command line, to the values meant."""
+    import shlex
+
+    from kvmfr_client.cli.view import parse_command_line
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))   # no user configuration file
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KVMFR_SYSCONFDIR", str(tmp_path / "etc"))
+    lines = (HERE / "every_entry.golden").read_text().split("# viewers\n")[1].splitlines()
+    viewers = [shlex.split(line)[1:] for line in lines if line.startswith("kvmfr-view ")]
+    assert len(viewers) == 3
+    _, first = parse_command_line(viewers[0])
+    assert first["app:shmFile"] == "/dev/shm/golden-0" and first["spice:port"] == 0
+    assert first["spice:host"] == "<RUN>/kvmfr-vm/golden/spice.sock"
+    assert first["audio:scream"] == "ivshmem:/dev/shm/golden-scream"
+    for argv, shm in zip(viewers[1:], ("/dev/shm/golden-1", "/dev/kvmfr0")):
+        _, cfg = parse_command_line(argv)
+        assert cfg["app:shmFile"] == shm and cfg["spice:enable"] is False

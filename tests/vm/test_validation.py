@@ -80,3 +80,32 @@ def test_unreadable_file_and_bad_flags(tmp_path, vm_env):
     result = kvmfr_vm(vm_env, "stop", "nothing-here")
     assert result.returncode == 1 and result.stderr.strip() == \
         "kvmfr-vm: no VM named nothing-here is running (kvmfr-vm list shows those that are)"
+
+
+def test_a_vm_gone_without_stop_is_listed_as_gone_and_stop_cleans_up(tmp_path, vm_env):
+    """QEMU ended (killed, crashed) without ``stop``: ``list`` and ``status`` say so, ``stop`` removes the
+    shared-memory file it had created and its runtime folder. No QEMU needed: the state is written here."""
+    import json
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    name = f"kvg{os.getpid()}"
+    shm = f"/dev/shm/{name}-0"
+    open(shm, "wb").close()
+    rundir = tmp_path / "run" / "kvmfr-vm" / name
+    rundir.mkdir(parents=True)
+    (rundir / "state.json").write_text(json.dumps({"name": name, "pid": dead.pid, "accel": "tcg", "files": [shm],
+                                                   "spice": f"unix:{rundir}/spice.sock"}))
+    try:
+        listed = json.loads(kvmfr_vm(vm_env, "list", "--json").stdout)
+        assert [(r["name"], r["alive"]) for r in listed] == [(name, False)]
+        status = kvmfr_vm(vm_env, "status", name)
+        assert status.returncode == 1 and f"{name}: gone" in status.stdout and f"kvmfr-vm stop {name}" in status.stdout
+        stopped = kvmfr_vm(vm_env, "stop", name)
+        assert stopped.returncode == 0 and "was not running" in stopped.stdout
+        assert not os.path.exists(shm) and not rundir.exists()
+    finally:
+        if os.path.exists(shm):
+            os.unlink(shm)
