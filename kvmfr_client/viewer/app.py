@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="at exit, save what the window shows (RGBA, top row first) as a numpy .npy file")
     g.add_argument("--force-shader", action="store_true",
                    help="never take the blit path (for comparing render paths)")
+    g.add_argument("--show-graphs", action="store_true",
+                   help="start with the frame timing graphs shown (as after ScrollLock+T)")
     g.add_argument("--no-damage", action="store_true", help="copy and upload whole frames, ignoring damage")
     g.add_argument("--save-preset", metavar="NAME",
                    help="save the filter chain the egl/eglFilter options build as preset NAME in the config "
@@ -131,7 +133,7 @@ class _Viewer:
         self.stats_text: list[str] = []      # the stats overlay
         self._last_gui_draw = time.monotonic()
         self.show_stats = cfg["win:showFPS"]
-        self.show_graphs = False
+        self.show_graphs = bool(_arg(args, "show_graphs"))
         self.alerts_on = cfg["win:alerts"]
         self.help_delay_s = cfg["input:helpMenuDelay"] / 1000.0
         self.help_shown = False
