@@ -130,6 +130,12 @@ def build(spec: VmSpec, *, iso: str | None = None, boot_iso: bool = False, disk_
             a += ["-initrd", spec.initrd]
         if spec.append:
             a += ["-append", spec.append]
+    for sh in spec.shares:
+        # read-only: the host's permissions as they are; writable: guest ownership kept in xattrs, so a guest
+        # root cannot make host files that are root's
+        model = "none" if sh.readonly else "mapped-xattr"
+        a += ["-virtfs", f"local,path={sh.path},mount_tag={sh.tag},security_model={model},multidevs=remap"
+                         + (",readonly=on" if sh.readonly else "")]
     for p in spec.passthrough:
         ident = f"hostdev-{p.index}"
         if p.kind == "vfio":

@@ -38,6 +38,9 @@ def missing_files(spec: VmSpec, iso: str | None, flag: str = "--iso") -> list[st
             problems.append(f"{key}: {path} does not exist or is not a file")
     if iso is not None and not Path(iso).is_file():
         problems.append(f"{flag}: {iso} does not exist or is not a file")
+    for n, sh in enumerate(spec.shares):
+        if not Path(sh.path).is_dir():
+            problems.append(f"shares[{n}].path: {sh.path} is not a folder")
     if spec.spice.socket and not Path(spec.spice.socket).parent.is_dir():
         problems.append(f"spice.socket: the folder {Path(spec.spice.socket).parent} does not exist")
     return problems

@@ -75,6 +75,15 @@ class Passthrough:
 
 
 @dataclass(frozen=True)
+class Share:
+    """A host folder the guest mounts over virtio-9p (``mount -t 9p -o trans=virtio TAG /mnt``)."""
+
+    path: str
+    tag: str
+    readonly: bool = True
+
+
+@dataclass(frozen=True)
 class Spice:
     socket: str = ""          # UNIX socket path; "" = the runtime folder's spice.sock
     port: int = 0             # TCP port (0: UNIX socket)
@@ -115,6 +124,7 @@ class VmSpec:
     spice: Spice = field(default_factory=Spice)
     vdagent: bool = True
     passthrough: tuple[Passthrough, ...] = ()
+    shares: tuple[Share, ...] = ()
 
 
 def parse_bytes(value: Any, default_unit: int = MiB) -> int:
@@ -229,7 +239,7 @@ def _kind(value: Any) -> str:
 
 TOP_KEYS = ("name", "cpus", "memory", "hugepages", "cpu_pinning", "numa_node", "accel", "machine", "video",
             "network", "disk", "kernel", "initrd", "append", "displays", "audio", "spice", "vdagent",
-            "passthrough")
+            "passthrough", "shares")
 
 
 def load(path: Path) -> VmSpec:
@@ -305,7 +315,8 @@ def parse(data: Any, source: Path) -> VmSpec:
         network=_network(r, m), kernel=r.path(m, "kernel", "kernel"), initrd=r.path(m, "initrd", "initrd"),
         append=r.text(m, "append", "append"), displays=displays, audio=_audio(r, m.get("audio"), name),
         spice=_spice(r, m.get("spice")), vdagent=r.boolean(m, "vdagent", "vdagent", True),
-        passthrough=tuple(_passthrough(r, m.get("passthrough"), name)), **_disk(r, m.get("disk")))
+        passthrough=tuple(_passthrough(r, m.get("passthrough"), name)), shares=tuple(_shares(r, m.get("shares"))),
+        **_disk(r, m.get("disk")))
     if (spec.initrd or spec.append) and not spec.kernel:
         r.fail("kernel", "is required when initrd or append is given")
     shm_paths = [d.path for d in displays] + ([spec.audio.path] if spec.audio.kind == "scream-ivshmem" else [])
@@ -314,6 +325,30 @@ def parse(data: Any, source: Path) -> VmSpec:
     if r.errors:
         raise SpecErrors(r.errors)
     return spec
+
+
+def _shares(r: _Reader, value: Any):
+    if value is None:
+        return
+    if not isinstance(value, list):
+        r.fail("shares", f"must be a list of host folders (each with path, tag, readonly), got {_kind(value)}")
+        return
+    tags = set()
+    for n, item in enumerate(value):
+        key = f"shares[{n}]"
+        e = r.mapping(item, key, ("path", "tag", "readonly"))
+        if not isinstance(item, dict):
+            continue
+        path = r.path(e, "path", f"{key}.path")
+        if not path:
+            r.fail(f"{key}.path", "is required: the host folder to share")
+        tag = r.text(e, "tag", f"{key}.tag", f"share{n}")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,31}", tag) or tag in tags:
+            r.fail(f"{key}.tag", f"must be a unique name of 1..31 letters, digits, _ or -, got {tag!r}")
+        tags.add(tag)
+        readonly = r.boolean(e, "readonly", f"{key}.readonly", True)
+        if path:
+            yield Share(path, tag, readonly)
 
 
 def _network(r: _Reader, m: dict) -> str:

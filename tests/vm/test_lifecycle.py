@@ -1,6 +1,8 @@
 """A real ``kvmfr-vm start`` of the project's tiny test guest (QEMU under TCG here), then ``status``, ``list``
 and ``stop``: QMP answers, the IVSHMEM files exist with the right size, mode and owner, the SPICE socket
-accepts a connection, the vCPU is pinned, and ``stop`` leaves no process, socket or file behind.
+accepts a connection, the vCPU is pinned, our own agent running inside the guest writes the test pattern
+into the display's BAR2 and the host's headless reader verifies 120 frames of it, and ``stop`` leaves no
+process, socket or file behind.
 
 Two boots in all: one with ``--no-viewer``, one with two displays and stand-in viewers (a script named
 kvmfr-view first on PATH) to check the viewers' wiring and lifetime."""
@@ -26,21 +28,39 @@ from tests.vm.conftest import kvmfr_vm
 pytestmark = pytest.mark.slow
 
 
-def _yaml(tmp_path: Path, image, name: str, displays: str, extra: str = "") -> Path:
+def _yaml(tmp_path: Path, image, name: str, displays: str, extra: str = "", append: str = "") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"""\
 name: {name}
 cpus: 1
-memory: 256M
+memory: 512M
 video: none
 network: none
 vdagent: false
 kernel: {image.kernel}
 initrd: {image.initrd}
-append: console=ttyS0 quiet panic=-1 i8042.nopnp
+append: console=ttyS0 quiet panic=-1 i8042.nopnp {append}
 displays: {displays}
 {extra}""")
     return path
+
+
+REPO = Path(__file__).resolve().parents[2]
+BAR2 = "/sys/bus/pci/devices/0000:00:{slot:02x}.0/resource2"
+
+
+def agent_command(slot: int, *args: str) -> str:
+    """Kernel parameters that make the agent guest run our agent on the IVSHMEM device at ``slot``."""
+    words = ["cd", str(REPO), "&&", "exec", sys.executable, "-m", "guest_agent", "--shm", BAR2.format(slot=slot),
+             *args]
+    assert not any(" " in w or "+" in w for w in words), words
+    return f"rdinit=/init-agent agentcmd={'+'.join(words)}"
+
+
+@pytest.fixture(scope="module")
+def agent_guest():
+    from tests.vm.agent_guest import build_agent_guest
+    return build_agent_guest()
 
 
 def _alive(pid: int) -> bool:
@@ -52,11 +72,12 @@ def _alive(pid: int) -> bool:
     return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_start_status_stop_leaves_nothing(tmp_path, vm_env, guest_image):
+def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest):
     cpu = sorted(os.sched_getaffinity(0))[-1]
     name = f"kvt{os.getpid()}"
-    yaml_path = _yaml(tmp_path, guest_image, name, "[{resolution: 1920x1080}]",
-                      f"audio: scream-ivshmem\ncpu_pinning: [{cpu}]\n")
+    yaml_path = _yaml(tmp_path, agent_guest, name, "[{resolution: 1920x1080}]",
+                      f"audio: scream-ivshmem\ncpu_pinning: [{cpu}]\nshares: [{{path: /, tag: hostroot}}]\n",
+                      agent_command(0x10, "--size", "640x480", "--fps", "30"))
     shm, scream = Path(f"/dev/shm/{name}-0"), Path(f"/dev/shm/{name}-scream")
     rundir = Path(vm_env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
     t0 = time.monotonic()
@@ -97,10 +118,21 @@ def test_start_status_stop_leaves_nothing(tmp_path, vm_env, guest_image):
             s.settimeout(5)
             s.connect(str(rundir / "spice.sock"))
 
-        # the guest really boots (its init prints on the serial console, kept in the runtime folder)
-        wait_for(lambda: "INIT modules loaded" in (rundir / "serial.log").read_text(errors="replace"), 90,
-                 "the guest's init on the serial log")
-        print(f"guest init reached {time.monotonic() - t0:.2f} s after kvmfr-vm start")
+        # the guest boots, and our agent inside it writes into display 0's BAR2 (the device at 00:10.0):
+        # the host reads /dev/shm/<name>-0 and checks every pixel of 120 frames
+        reader = subprocess.run([sys.executable, "-m", "kvmfr_client.cli.view", "--headless", "--frames", "120",
+                                 "--json", "-f", str(shm), "--timeout", "150"], capture_output=True, text=True,
+                                timeout=200, env=vm_env)
+        serial = (rundir / "serial.log").read_text(errors="replace")
+        assert reader.returncode == 0, f"{reader.stdout[-1500:]}\n{reader.stderr[-1500:]}\nserial:\n{serial[-2000:]}"
+        got = json.loads(reader.stdout)
+        assert got["frames"] == 120 and got["pattern_errors"] == 0 and got["error"] is None
+        # written by the guest: the agent reports the kernel it runs on, the guest's, not this host's
+        assert got["host"]["capture"] == "testpattern" and got["host"]["os"] == f"Linux {agent_guest.kernel_version}"
+        assert (got["width"], got["height"]) == (640, 480)
+        assert "AGENT starting" in serial and "IVSHMEM /sys/bus/pci/devices/0000:00:10.0" in serial
+        print(f"120 frames from the guest's agent verified {time.monotonic() - t0:.2f} s after kvmfr-vm start, "
+              f"{got['ups']} frames/s; guest kernel {got['host']['os']}")
 
         status = kvmfr_vm(vm_env, "status", name, "--json")
         assert status.returncode == 0, status.stderr
