@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 # Cursor-only redraws at most this often (120 Hz): on a CPU renderer a redraw costs a full present.
 CURSOR_REDRAW_INTERVAL_S = 1 / 120
 
+KEY_ESC = 1                            # evdev: leaves overlay mode
+OVERLAY_FRAME_S = 1 / 30               # overlay mode redraws at least this often (ImGui's input is per frame)
 ALERT_S = 3.0                          # how long an alert stays up
 WARN_COLOUR = (1.0, 0.78, 0.3, 1.0)   # the headline of a screen that says something is wrong
 
@@ -159,9 +161,15 @@ class _Viewer:
         self.input.add_combo("f", "toggle full screen", self._combo(self.win.toggle_fullscreen))
         self.input.add_combo("d", "toggle the stats overlay", self._combo(self._toggle_stats))
         self.input.add_combo("t", "toggle the frame timing graphs", self._combo(self._toggle_graphs))
+        self.input.add_combo("o", "overlay mode: move the panels with the mouse (Esc leaves)",
+                             self._combo(self._toggle_overlay_mode))
         self.input.add_combo("q", "quit", self._combo(self._request_quit))
         self.input.attach(self.win, self.session)   # the session: KVMFR SETCURSORPOS on pointer entry
         self.controller = getattr(self.input, "controller", None)
+        self.overlay_mode = False
+        self._to_input = self.win.on_input
+        self.win.on_input = self._on_input       # overlay mode takes the mouse before the controller
+        self.gui.load_positions(overlay_positions_path())
         if self.controller is not None:
             self._captured = self.controller.captured
             self.controller.on_change = self._input_changed
@@ -190,6 +198,49 @@ class _Viewer:
     def _toggle_graphs(self) -> None:
         self.show_graphs = not self.show_graphs
         self.win.dirty = True
+
+    def _toggle_overlay_mode(self) -> None:
+        self.set_overlay_mode(not self.overlay_mode)
+
+    def set_overlay_mode(self, on: bool) -> None:
+        """Overlay mode (Looking Glass's ScrollLock+O): the mouse drags the panels, nothing goes to the VM;
+        leaving it saves the panels' positions in the config folder."""
+        if on == self.overlay_mode:
+            return
+        self.overlay_mode = self.gui.interactive = on
+        if on and self.controller is not None:
+            self.controller.set_captured(False)
+        if not on:
+            self.gui.mouse_button(0, False)
+            self.gui.save_positions(overlay_positions_path())
+        log.info("overlay mode %s", "on" if on else "off")
+        self.win.dirty = True
+
+    def _on_input(self, event) -> None:
+        from kvmfr_client.input.events import BTN_LEFT, ButtonEvent, KeyEvent, PointerEvent
+        if self.overlay_mode:
+            escape_held = self.controller is not None and self.controller.escape_held_since is not None
+            match event:
+                case PointerEvent(x, y):
+                    fw, fh = self.win.size()
+                    ww, wh = self.win.window_size()
+                    self.gui.mouse_pos(x * fw / max(ww, 1), y * fh / max(wh, 1))
+                    self.win.dirty = True
+                    return
+                case ButtonEvent(code, pressed):
+                    if code == BTN_LEFT:
+                        self.gui.mouse_button(0, pressed)
+                        self.win.dirty = True
+                    return
+                case KeyEvent() if event.code == KEY_ESC and not escape_held:
+                    if event.pressed:
+                        self.set_overlay_mode(False)
+                    return
+                case KeyEvent() if not escape_held and self.controller is not None \
+                        and event.code != self.controller.escape_key:
+                    return      # typing in overlay mode does not reach the VM
+        if self._to_input is not None:
+            self._to_input(event)
 
     def alert(self, text: str, seconds: float = ALERT_S) -> None:
         """A short message at the top of the window (win:alerts), gone after ``seconds``."""
@@ -246,6 +297,8 @@ class _Viewer:
                 break
             timeout = 0.1 if (self.show_stats or self.show_graphs) else 0.25
             timeout = min(timeout, self._ui_due(now))
+            if self.overlay_mode:
+                timeout = min(timeout, max(0.0, last_draw + OVERLAY_FRAME_S - now))
             if cursor_dirty:
                 timeout = min(timeout, max(0.0, last_draw + CURSOR_REDRAW_INTERVAL_S - now))
             if self.fps_min > 0:
@@ -267,6 +320,7 @@ class _Viewer:
             self._guest_res_due = self._tick_guest_res()
             now = time.monotonic()
             due = self.fps_min > 0 and now - last_draw >= 1.0 / self.fps_min
+            due |= self.overlay_mode and now - last_draw >= OVERLAY_FRAME_S
             # A cursor-only change waits at most CURSOR_REDRAW_INTERVAL_S after the last redraw, so
             # a cursor update that trails its frame (hosts post both together) shares one redraw.
             cursor_due = cursor_dirty and now - last_draw >= CURSOR_REDRAW_INTERVAL_S
@@ -410,7 +464,7 @@ class _Viewer:
         from kvmfr_client.viewer.gui import Panel
         out = []
         if self.stats_text:
-            out.append(Panel("stats", "", self.stats_text, anchor="topleft"))
+            out.append(Panel("stats", "", self.stats_text, anchor="topleft", movable=True))
         if self.banner_text:
             out.append(Panel("banner", self.banner_text[0], self.banner_text[1:], anchor="bottom",
                              colour=WARN_COLOUR))
@@ -424,7 +478,10 @@ class _Viewer:
                 plots += [(f"host {name}", series.recent) for name, series in st.host_stages.items()]
             now = time.monotonic()
             out.append(Panel("graphs", f"UPS {st.ups.per_second(now):.1f}   FPS {st.fps.per_second(now):.1f}",
-                             anchor="topright", plots=plots))
+                             anchor="topright", plots=plots, movable=True))
+        if self.overlay_mode:
+            out.append(Panel("overlay-mode", "Overlay mode", ["Drag the panels to move them; Esc leaves."],
+                             anchor="bottom", colour=WARN_COLOUR))
         if self._alert is not None:
             out.append(Panel("alert", self._alert[0], anchor="top"))
         if self.help_shown and self.controller is not None:
@@ -506,11 +563,19 @@ class _Viewer:
                 "overlay": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.drawn.items()},
                 "overlay_frames": self.gui.frames,
                 "overlay_seen": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.seen.items()},
-                "show_graphs": self.show_graphs, "overlay_font": self.gui.font_path})
+                "show_graphs": self.show_graphs, "overlay_mode": self.overlay_mode, "overlay_font": self.gui.font_path})
         self.session.close()
+        if self.overlay_mode:
+            self.gui.save_positions(overlay_positions_path())
         self.gui.close()
         self.renderer.close()
         self.win.destroy()
+
+
+def overlay_positions_path():
+    """``$XDG_CONFIG_HOME/kvmfr-client/overlay.json``: where overlay mode keeps the panels' positions."""
+    from kvmfr_client.viewer.filters import preset_dir
+    return preset_dir().parent / "overlay.json"
 
 
 _KEY_NAMES = {"scrolllock": "ScrollLock", "leftmeta": "Left Windows", "rightmeta": "Right Windows",

@@ -13,11 +13,13 @@ All calls must come from the thread that owns the GL context.
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class Panel:
     colour: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     rows: list[tuple[str, str]] = field(default_factory=list)
     plots: list[tuple[str, "object"]] = field(default_factory=list)
+    movable: bool = False      # overlay mode may move it; its position is kept (positions_path)
 
     @property
     def text(self) -> list[str]:
@@ -118,6 +121,8 @@ class Gui:
         style.window_padding = imgui.ImVec2(14, 10)
         style.window_border_size = 0.0
         style.set_color_(imgui.Col_.window_bg, imgui.ImVec4(0.0, 0.0, 0.0, 0.72))
+        self.interactive = False       # overlay mode: the mouse moves the movable panels
+        self.positions: dict[str, tuple[float, float]] = {}   # movable panels' top-left, as saved
         self._renderer = None          # made at the first frame (needs the GL context current)
         self.drawn: dict[str, Drawn] = {}   # the last frame's panels
         self.seen: dict[str, Drawn] = {}    # every panel ever drawn, as last drawn
@@ -157,9 +162,12 @@ class Gui:
         imgui.push_font(self.font, self.font_px)
         flags = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.always_auto_resize
                  | imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_focus_on_appearing
-                 | imgui.WindowFlags_.no_nav | imgui.WindowFlags_.no_inputs)
+                 | imgui.WindowFlags_.no_nav)
         for p in panels:
-            self._panel(p, win_w, win_h, flags)
+            f = flags
+            if not (self.interactive and p.movable):
+                f |= imgui.WindowFlags_.no_inputs | imgui.WindowFlags_.no_move
+            self._panel(p, win_w, win_h, f)
         imgui.pop_font()
 
     def _panel(self, p: Panel, win_w: int, win_h: int, flags) -> None:
@@ -170,7 +178,12 @@ class Gui:
             "top": ((win_w / 2, 8), (0.5, 0.0)),
             "topright": ((win_w - 8, 8), (1.0, 0.0)),
         }.get(p.anchor, ((8, 8), (0.0, 0.0)))
-        imgui.set_next_window_pos(imgui.ImVec2(*pos), imgui.Cond_.always, imgui.ImVec2(*pivot))
+        if p.movable and p.name in self.positions:
+            imgui.set_next_window_pos(imgui.ImVec2(*self.positions[p.name]), imgui.Cond_.first_use_ever)
+        elif p.movable:
+            imgui.set_next_window_pos(imgui.ImVec2(*pos), imgui.Cond_.first_use_ever, imgui.ImVec2(*pivot))
+        else:
+            imgui.set_next_window_pos(imgui.ImVec2(*pos), imgui.Cond_.always, imgui.ImVec2(*pivot))
         imgui.set_next_window_size_constraints(imgui.ImVec2(0, 0), imgui.ImVec2(win_w - 16, win_h - 16))
         imgui.begin(p.name, None, flags)
         if p.title:
@@ -197,6 +210,40 @@ class Gui:
         w, h = imgui.get_window_size()
         imgui.end()
         self.drawn[p.name] = self.seen[p.name] = Drawn(p.text, (int(x), int(y), int(w), int(h)))
+        if p.movable:
+            self.positions[p.name] = (float(x), float(y))
+
+    # ---- overlay mode: input and kept positions -----------------------------------------------------
+
+    def mouse_pos(self, x: float, y: float) -> None:
+        """The pointer at (x, y) framebuffer pixels (only fed while in overlay mode)."""
+        self._imgui.set_current_context(self.ctx)
+        self._imgui.get_io().add_mouse_pos_event(x, y)
+
+    def mouse_button(self, button: int, pressed: bool) -> None:
+        self._imgui.set_current_context(self.ctx)
+        self._imgui.get_io().add_mouse_button_event(button, pressed)
+
+    def load_positions(self, path) -> None:
+        """Movable panels' positions saved by :meth:`save_positions`; a missing or bad file: none."""
+        try:
+            data = json.loads(Path(path).read_text())
+            self.positions = {str(k): (float(v[0]), float(v[1])) for k, v in data.get("positions", {}).items()}
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            log.warning("overlay positions in %s not used: %s", path, exc)
+
+    def save_positions(self, path) -> None:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"positions": {k: list(v) for k, v in sorted(self.positions.items())}},
+                                      indent=1) + "\n")
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("could not save the overlay positions to %s: %s", path, exc)
 
     def close(self) -> None:
         if self._renderer is not None:

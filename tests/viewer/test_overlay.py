@@ -3,6 +3,7 @@ panel drawn in the proportional font when it is."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -135,3 +136,44 @@ def test_host_restart_is_alerted_unless_win_alerts_is_off(xserver, tmp_path, shm
     assert y == 8 and abs(x + w / 2 - 320) <= 1, alert["rect"]
     box = snap[y:y + h, x:x + w, :3]
     assert (box.max(axis=2) >= 180).sum() > 50
+
+
+def test_overlay_mode_moves_a_panel_and_the_next_start_puts_it_back(xserver, tmp_path, shm_path):
+    from tests.viewer.test_keys import find_window, xdotool
+    agent = start_agent(shm_path, (640, 360), fps=30, cursor=False)
+    try:
+        with ViewerRun(xserver, tmp_path, shm_path, 30.0, "win:size=800x600", "win:position=0,0",
+                       "win:borderless=yes", "win:showFPS=yes") as viewer:
+            wid = find_window(xserver, "^kvmfr-view")
+            time.sleep(1.0)
+            xdotool(xserver, "windowfocus", "--sync", wid)
+            xdotool(xserver, "keydown", "Scroll_Lock", "key", "o", "keyup", "Scroll_Lock")
+            time.sleep(0.5)
+            # drag the stats panel (top-left at 8,8) by its body 250 px right and 200 px down
+            xdotool(xserver, "mousemove", "--window", wid, "40", "20")
+            time.sleep(0.2)
+            xdotool(xserver, "mousedown", "1")
+            for step in range(1, 11):
+                xdotool(xserver, "mousemove", "--window", wid, str(40 + 25 * step), str(20 + 20 * step))
+                time.sleep(0.05)
+            time.sleep(0.2)
+            xdotool(xserver, "mouseup", "1")
+            time.sleep(0.3)
+            xdotool(xserver, "key", "Escape")       # leaves overlay mode and saves the positions
+            time.sleep(0.5)
+            stats, _ = viewer.finish()
+        assert not stats["overlay_mode"], "Escape must leave overlay mode"
+        assert "overlay-mode" in stats["overlay_seen"], "overlay mode was never shown"
+        x, y, _, _ = stats["overlay"]["stats"]["rect"]
+        assert abs(x - 258) <= 4 and abs(y - 208) <= 4, f"stats panel at {(x, y)}, not dragged to ~(258, 208)"
+        saved = json.loads((tmp_path / "xdg" / "kvmfr-client" / "overlay.json").read_text())
+        assert [round(v) for v in saved["positions"]["stats"]] == [x, y], saved
+        # the next start, with the same config folder, shows the panel where it was left
+        again, snap = ViewerRun(xserver, tmp_path, shm_path, 2.0, "win:size=800x600", "win:position=0,0",
+                                "win:borderless=yes", "win:showFPS=yes").wait()
+    finally:
+        stop(agent)
+    rx, ry, rw, rh = again["overlay"]["stats"]["rect"]
+    assert (rx, ry) == (x, y), (rx, ry)
+    box = snap[ry:ry + rh, rx:rx + rw, :3]
+    assert (box.max(axis=2) >= 180).sum() > 100, "no stats text where the panel was restored"
