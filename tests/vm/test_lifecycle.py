@@ -49,12 +49,14 @@ REPO = Path(__file__).resolve().parents[2]
 BAR2 = "/sys/bus/pci/devices/0000:00:{slot:02x}.0/resource2"
 
 
-def agent_command(slot: int, *args: str) -> str:
-    """Kernel parameters that make the agent guest run our agent on the IVSHMEM device at ``slot``."""
-    words = ["cd", str(REPO), "&&", "exec", sys.executable, "-m", "guest_agent", "--shm", BAR2.format(slot=slot),
-             *args]
-    assert not any(" " in w or "+" in w for w in words), words
-    return f"rdinit=/init-agent agentcmd={'+'.join(words)}"
+def agent_command(*agents: tuple[int, tuple[str, ...]]) -> str:
+    """Kernel parameters that make the agent guest run our agent on each (PCI slot, agent flags): the
+    device is chosen by the slot kvmfr-vm gave the display, not by order."""
+    runs = [" ".join([sys.executable, "-m", "guest_agent", "--shm", BAR2.format(slot=slot), *args])
+            for slot, args in agents]
+    shell = f"cd {REPO}; " + " & ".join(runs) + " & wait"
+    assert "+" not in shell, shell
+    return f"rdinit=/init-agent agentcmd={shell.replace(' ', '+')}"
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest):
     name = f"kvt{os.getpid()}"
     yaml_path = _yaml(tmp_path, agent_guest, name, "[{resolution: 1920x1080}]",
                       f"audio: scream-ivshmem\ncpu_pinning: [{cpu}]\nshares: [{{path: /, tag: hostroot}}]\n",
-                      agent_command(0x10, "--size", "640x480", "--fps", "30"))
+                      agent_command((0x10, ("--size", "640x480", "--fps", "30"))))
     shm, scream = Path(f"/dev/shm/{name}-0"), Path(f"/dev/shm/{name}-scream")
     rundir = Path(vm_env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
     t0 = time.monotonic()
@@ -168,9 +170,11 @@ while True:
 """
 
 
-def test_viewers_follow_the_vm(tmp_path, vm_env, guest_image):
-    """One viewer per display, display 0's with SPICE and Scream wired; a viewer closed by the user leaves
-    the VM running; ``stop`` closes the other viewer and the supervising ``kvmfr-vm start`` ends with 0."""
+def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest):
+    """Two displays: two agents in the guest, one per device (found by its slot), give two sessions with two
+    different patterns, each read back on the host from its own file. One viewer per display, display 0's
+    with SPICE and Scream wired; a viewer closed by the user leaves the VM running; ``stop`` closes the other
+    viewer and the supervising ``kvmfr-vm start`` ends with 0."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "kvmfr-view"
@@ -178,8 +182,10 @@ def test_viewers_follow_the_vm(tmp_path, vm_env, guest_image):
     fake.chmod(0o755)
     env = dict(vm_env, PATH=f"{bin_dir}:{vm_env['PATH']}")
     name = f"kvv{os.getpid()}"
-    yaml_path = _yaml(tmp_path, guest_image, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
-                      "audio: scream-ivshmem\n")
+    yaml_path = _yaml(tmp_path, agent_guest, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
+                      "audio: scream-ivshmem\nshares: [{path: /, tag: hostroot}]\n",
+                      agent_command((0x10, ("--size", "640x480", "--fps", "20")),
+                                    (0x11, ("--size", "320x200", "--fps", "20"))))
     rundir = Path(env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
     supervisor = subprocess.Popen([sys.executable, "-m", "kvmfr_client.vm.cli", "start", str(yaml_path)], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -196,6 +202,19 @@ def test_viewers_follow_the_vm(tmp_path, vm_env, guest_image):
         assert f"audio:scream=ivshmem:/dev/shm/{name}-scream" in argv0
         assert "spice:enable=no" in argv1      # SPICE takes one client: display 0's window has the input
         assert Path(f"/dev/shm/{name}-1").stat().st_size == 64 << 20   # 1080p HDR
+
+        # each display's file holds its own agent's session: two readers, two different patterns
+        readers = [subprocess.Popen([sys.executable, "-m", "kvmfr_client.cli.view", "--headless", "--frames", "60",
+                                     "--json", "-f", f"/dev/shm/{name}-{n}", "--timeout", "150"], env=vm_env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in (0, 1)]
+        results = [r.communicate(timeout=200) for r in readers]
+        sessions = []
+        for r, (out, err) in zip(readers, results):
+            assert r.returncode == 0, f"{out[-1000:]}\n{err[-1000:]}\n{(rundir / 'serial.log').read_text()[-2000:]}"
+            got = json.loads(out)
+            assert got["frames"] == 60 and got["pattern_errors"] == 0
+            sessions.append((got["width"], got["height"], got["host"]["session_id"]))
+        assert [s[:2] for s in sessions] == [(640, 480), (320, 200)] and sessions[0][2] != sessions[1][2]
 
         os.kill(pid1, signal.SIGTERM)           # the user closes display 1's window
         time.sleep(1.0)
