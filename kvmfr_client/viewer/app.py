@@ -170,6 +170,8 @@ class _Viewer:
         self._to_input = self.win.on_input
         self.win.on_input = self._on_input       # overlay mode takes the mouse before the controller
         self.gui.load_positions(overlay_positions_path())
+        from kvmfr_client.viewer.settings import Settings
+        self.settings = Settings(self.renderer, self.win, cfg["egl:vsync"], cfg.get("egl:preset") or "")
         if self.controller is not None:
             self._captured = self.controller.captured
             self.controller.on_change = self._input_changed
@@ -480,6 +482,7 @@ class _Viewer:
             out.append(Panel("graphs", f"UPS {st.ups.per_second(now):.1f}   FPS {st.fps.per_second(now):.1f}",
                              anchor="topright", plots=plots, movable=True))
         if self.overlay_mode:
+            out.append(Panel("settings", "Settings", anchor="center", movable=True, build=self.settings.build))
             out.append(Panel("overlay-mode", "Overlay mode", ["Drag the panels to move them; Esc leaves."],
                              anchor="bottom", colour=WARN_COLOUR))
         if self._alert is not None:
@@ -563,7 +566,10 @@ class _Viewer:
                 "overlay": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.drawn.items()},
                 "overlay_frames": self.gui.frames,
                 "overlay_seen": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.seen.items()},
-                "show_graphs": self.show_graphs, "overlay_mode": self.overlay_mode, "overlay_font": self.gui.font_path})
+                "show_graphs": self.show_graphs, "overlay_mode": self.overlay_mode,
+                "overlay_items": {k: list(v) for k, v in self.gui.items.items()},
+                "settings_changes": self.settings.changes, "render_filter": self.renderer.options.filter,
+                "render_path": self.renderer.last_path, "overlay_font": self.gui.font_path})
         self.session.close()
         if self.overlay_mode:
             self.gui.save_positions(overlay_positions_path())

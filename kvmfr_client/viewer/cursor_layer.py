@@ -27,6 +27,7 @@ class CursorLayer:
         self.hotspot = (0, 0)
         self.x = self.y = 0          # top-left of the image, guest screen pixels
         self.visible = False
+        self.hidden_by_user = False  # the settings panel's "show the guest cursor" unticked
         self.screen: tuple[int, int] | None = None   # guest desktop size; None: same as the frame
         self.sdr_white_level = 0     # the cursor's SDR white (nits, KVMFR 34; 0: not given)
 
@@ -63,7 +64,7 @@ class CursorLayer:
         """``light`` / ``frame_mapped``: the frame's HDR mapping and whether it applied (see
         :func:`kvmfr_client.viewer.hdr.cursor_white`)."""
         w, h = self.size
-        if not self.visible or not self._color or w == 0 or h == 0:
+        if not self.visible or self.hidden_by_user or not self._color or w == 0 or h == 0:
             return
         sw, sh = self.screen or (frame_w, frame_h)
         kx, ky = frame_w / max(sw, 1), frame_h / max(sh, 1)

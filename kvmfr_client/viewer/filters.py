@@ -159,6 +159,12 @@ def save_preset(name: str, passes: list[dict]) -> Path:
     return path
 
 
+def preset_names() -> list[str]:
+    """The saved presets' names, sorted (the settings panel offers them)."""
+    folder = preset_dir()
+    return sorted(p.stem for p in folder.glob("*.json") if _PRESET_NAME.match(p.stem)) if folder.is_dir() else []
+
+
 def load_preset(name: str) -> list[dict]:
     path = preset_path(name)
     try:

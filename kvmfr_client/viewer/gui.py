@@ -73,6 +73,7 @@ class Panel:
     rows: list[tuple[str, str]] = field(default_factory=list)
     plots: list[tuple[str, "object"]] = field(default_factory=list)
     movable: bool = False      # overlay mode may move it; its position is kept (positions_path)
+    build: "object" = None     # called inside the window to add widgets (the settings panel)
 
     @property
     def text(self) -> list[str]:
@@ -121,6 +122,7 @@ class Gui:
         style.window_padding = imgui.ImVec2(14, 10)
         style.window_border_size = 0.0
         style.set_color_(imgui.Col_.window_bg, imgui.ImVec4(0.0, 0.0, 0.0, 0.72))
+        self.items: dict[str, tuple[int, int, int, int]] = {}   # named widgets' rectangles (tests click them)
         self.interactive = False       # overlay mode: the mouse moves the movable panels
         self.positions: dict[str, tuple[float, float]] = {}   # movable panels' top-left, as saved
         self._renderer = None          # made at the first frame (needs the GL context current)
@@ -200,6 +202,8 @@ class Gui:
                 imgui.table_next_column()
                 imgui.text(what)
             imgui.end_table()
+        if p.build is not None:
+            p.build(imgui, self)
         for label, values in p.plots:
             import numpy as np
             arr = np.asarray(values, np.float32)
@@ -214,6 +218,12 @@ class Gui:
             self.positions[p.name] = (float(x), float(y))
 
     # ---- overlay mode: input and kept positions -----------------------------------------------------
+
+    def note(self, name: str) -> None:
+        """Keep the rectangle of the widget just made, as ``name`` (for --stats-json and tests)."""
+        imgui = self._imgui
+        (x0, y0), (x1, y1) = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+        self.items[name] = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
 
     def mouse_pos(self, x: float, y: float) -> None:
         """The pointer at (x, y) framebuffer pixels (only fed while in overlay mode)."""

@@ -150,6 +150,19 @@ class Renderer:
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
 
+    def set_filters(self, passes: list) -> None:
+        """Replace the filter chain (the settings panel); [] turns it off (the plain blit path)."""
+        if self.chain is not None:
+            self.chain.close()
+            self.chain = None
+        self.options.filters = list(passes)
+        self.filter_errors = []
+        if passes:
+            from kvmfr_client.viewer.filter_chain import FilterChain
+            self.chain = FilterChain(self.options.filters, self.empty_vao, self._program)
+            self.filter_errors = self.chain.errors
+        self._generation += 1
+
     def _program(self, vert: str, frag: str) -> Program:
         key = vert + "|" + frag
         if key not in self._programs:

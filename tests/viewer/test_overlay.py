@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 
 from tests.viewer.agent import ViewerRun, start_agent, stop, wait_viewer_watching, watch
@@ -177,3 +178,44 @@ def test_overlay_mode_moves_a_panel_and_the_next_start_puts_it_back(xserver, tmp
     assert (rx, ry) == (x, y), (rx, ry)
     box = snap[ry:ry + rh, rx:rx + rw, :3]
     assert (box.max(axis=2) >= 180).sum() > 100, "no stats text where the panel was restored"
+
+
+def _equal_neighbours(snap) -> float:
+    """Share of horizontally adjacent pixels that are equal, in a corner of the picture no panel covers:
+    ~0.6 or more for a nearest 2.5x upscale (runs of 2-3 equal pixels), far less for linear."""
+    region = snap[420:560, 16:240, :3].astype(int)
+    return float((np.abs(np.diff(region, axis=1)).sum(axis=2) == 0).mean())
+
+
+def test_settings_panel_changes_the_scaler_live(xserver, tmp_path, shm_path):
+    from tests.viewer.test_keys import find_window, xdotool
+    opts = ("win:size=800x600", "win:position=0,0", "win:borderless=yes")
+
+    def in_overlay_mode(run_dir, click=None):
+        with ViewerRun(xserver, run_dir, shm_path, 30.0, *opts) as viewer:
+            wid = find_window(xserver, "^kvmfr-view")
+            time.sleep(1.0)
+            xdotool(xserver, "windowfocus", "--sync", wid)
+            xdotool(xserver, "keydown", "Scroll_Lock", "key", "o", "keyup", "Scroll_Lock")
+            time.sleep(0.5)
+            if click is not None:
+                xdotool(xserver, "mousemove", "--window", wid, str(click[0]), str(click[1]))
+                time.sleep(0.2)
+                xdotool(xserver, "click", "1")
+                time.sleep(0.3)
+                xdotool(xserver, "key", "Escape")
+                time.sleep(0.5)
+            return viewer.finish()
+
+    agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
+    try:
+        first, snap_linear = in_overlay_mode(tmp_path / "a")
+        assert first["render_filter"] == "linear" and first["render_path"] == "shader", first["render_path"]
+        x, y, w, h = first["overlay_items"]["scale:nearest"]
+        second, snap_nearest = in_overlay_mode(tmp_path / "a", click=(x + w // 2, y + h // 2))
+    finally:
+        stop(agent)
+    assert second["settings_changes"] == ["win:filter=nearest"], second["settings_changes"]
+    assert second["render_filter"] == "nearest" and not second["overlay_mode"]
+    linear, nearest = _equal_neighbours(snap_linear), _equal_neighbours(snap_nearest)
+    assert nearest >= 0.55 and nearest > linear + 0.2, (linear, nearest)
