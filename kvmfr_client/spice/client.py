@@ -50,6 +50,7 @@ class SpiceClient:
         self.password = password
         self.mouse_mode = mouse_mode
         self.on_state = on_state
+        self._last_state: str | None = None
         self.backoff = backoff
         self.main: MainChannel | None = None
         self.inputs: InputsChannel | None = None
@@ -182,6 +183,9 @@ class SpiceClient:
 
     def _report(self, state: str, detail: str) -> None:
         level = logging.INFO if state == "connected" else logging.WARNING
+        if state == "retrying" and self._last_state in ("retrying", "lost"):
+            level = logging.DEBUG     # said once; the window shows the state from then on
+        self._last_state = state
         log.log(level, "SPICE %s: %s", state, detail)
         if self.on_state is not None:
             self.on_state(state, detail)

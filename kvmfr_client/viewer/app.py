@@ -24,7 +24,8 @@ from kvmfr_client.input import ViewerInput
 from kvmfr_client.viewer import hdr
 from kvmfr_client.viewer.guest_res import GuestResizer
 from kvmfr_client.viewer.stats import Stats, TimingRecorder, save_snapshot, thread_cpu_s
-from kvmfr_client.viewer.status import FrameMeta, banner_lines, status_lines, window_title
+from kvmfr_client.viewer.status import (FrameMeta, banner_lines, spice_alert, spice_line, status_lines,
+                                        window_title)
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class _Viewer:
         self._to_input = self.win.on_input
         self.win.on_input = self._on_input       # overlay mode takes the mouse before the controller
         self.gui.load_positions(overlay_positions_path())
+        self._hook_spice(getattr(self.input, "spice", None))
         from kvmfr_client.viewer.settings import Settings
         self.settings = Settings(self.renderer, self.win, cfg["egl:vsync"], cfg.get("egl:preset") or "")
         if self.controller is not None:
@@ -200,6 +202,22 @@ class _Viewer:
     def _toggle_graphs(self) -> None:
         self.show_graphs = not self.show_graphs
         self.win.dirty = True
+
+    def _hook_spice(self, spice) -> None:
+        """Follow the SPICE session's state (its callbacks come on the "spice" thread: the state is
+        stored, the window woken, and the window thread shows it)."""
+        self.spice_state = "off" if spice is None else ("connected" if spice.connected else "connecting")
+        self._spice_event: str | None = None
+        if spice is None:
+            return
+        previous = spice.client.on_state
+
+        def on_state(state: str, detail: str) -> None:
+            self._spice_event = state
+            self.win.wake()
+            if previous is not None:
+                previous(state, detail)
+        spice.client.on_state = on_state
 
     def _toggle_overlay_mode(self) -> None:
         self.set_overlay_mode(not self.overlay_mode)
@@ -405,8 +423,16 @@ class _Viewer:
             hook, self._on_mapped = self._on_mapped, None
             hook()
         state = s.state
+        event, self._spice_event = self._spice_event, None
+        if event is not None and event != self.spice_state:
+            text = spice_alert(self.spice_state, event)
+            self.spice_state = event
+            if text:
+                self.alert(text)
         status = status_lines(state, s.host, self.path, s.status_message, self.renderer.has_frame,
                               self._file_size() if not s.shm_size else -1)
+        if status:
+            status.append(spice_line(self.spice_state))
         banner = banner_lines(state, self._frame_meta, s.shm_size)
         changed = status != self.status_text or banner != self.banner_text
         self.status_text, self.banner_text = status, banner
@@ -566,7 +592,7 @@ class _Viewer:
                 "overlay": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.drawn.items()},
                 "overlay_frames": self.gui.frames,
                 "overlay_seen": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.seen.items()},
-                "show_graphs": self.show_graphs, "overlay_mode": self.overlay_mode,
+                "show_graphs": self.show_graphs, "spice_state": self.spice_state, "overlay_mode": self.overlay_mode,
                 "overlay_items": {k: list(v) for k, v in self.gui.items.items()},
                 "settings_changes": self.settings.changes, "render_filter": self.renderer.options.filter,
                 "render_path": self.renderer.last_path, "overlay_font": self.gui.font_path})

@@ -83,6 +83,32 @@ def status_lines(state: SessionState, host: HostInfo | None, shm_path: str, mess
     return [line for line in lines if line]
 
 
+SPICE_WORDS = {
+    "off": "off (spice:enable=no): keyboard and mouse stay here",
+    "connecting": "connecting",
+    "connected": "connected",
+    "retrying": "retrying: no SPICE server answers yet",
+    "lost": "lost: reconnecting",
+    "failed": "failed (see the terminal): keyboard and mouse do not reach the VM",
+}
+
+
+def spice_line(state: str) -> str:
+    """The SPICE line of the status screen: "SPICE (keyboard and mouse): connected"."""
+    return f"SPICE (keyboard and mouse): {SPICE_WORDS.get(state, state)}"
+
+
+def spice_alert(old: str, new: str) -> str | None:
+    """The alert for a SPICE state change, or None (a retry after a retry says nothing new)."""
+    if new == "connected" and old != "connected":
+        return "SPICE connected: keyboard and mouse reach the VM"
+    if new == "lost":
+        return "SPICE lost: keyboard and mouse do not reach the VM"
+    if new == "failed":
+        return "SPICE failed: see the terminal"
+    return None
+
+
 def _size_text(size: int) -> str:
     return f"{size // MIB} MiB" if size >= MIB and size % MIB == 0 else f"{size} bytes"
 

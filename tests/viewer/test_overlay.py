@@ -219,3 +219,18 @@ def test_settings_panel_changes_the_scaler_live(xserver, tmp_path, shm_path):
     assert second["render_filter"] == "nearest" and not second["overlay_mode"]
     linear, nearest = _equal_neighbours(snap_linear), _equal_neighbours(snap_nearest)
     assert nearest >= 0.55 and nearest > linear + 0.2, (linear, nearest)
+
+
+def test_spice_state_is_shown_and_a_missing_server_said_once(xserver, tmp_path, shm_path):
+    from tests.support.vm import free_port
+    viewer = ViewerRun(xserver, tmp_path / "on", shm_path, 3.5, "win:size=800x400", "spice:enable=yes",
+                       "spice:host=127.0.0.1", f"spice:port={free_port()}")
+    stats, snap = viewer.wait()
+    assert stats["spice_state"] == "retrying", stats["spice_state"]
+    assert stats["status"][-1] == "SPICE (keyboard and mouse): retrying: no SPICE server answers yet"
+    assert stats["overlay"]["status"]["text"] == stats["status"]
+    # several attempts in 3.5 s (backoff 0.25 s doubling), one line in the terminal
+    assert viewer.output.count("SPICE retrying") == 1, viewer.output
+    off, _ = ViewerRun(xserver, tmp_path / "off", shm_path, 1.0, "win:size=800x400", "spice:enable=no").wait()
+    assert off["spice_state"] == "off"
+    assert off["status"][-1] == "SPICE (keyboard and mouse): off (spice:enable=no): keyboard and mouse stay here"
