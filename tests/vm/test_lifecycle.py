@@ -162,25 +162,34 @@ def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest):
 
 FAKE_VIEWER = """\
 #!{python}
-# Stands in for kvmfr-view: records its command line, then waits to be stopped.
+# Stands in for kvmfr-view: records its command line; display 0's becomes the real viewer, the others wait.
 import os, sys, time
 open(os.path.join({folder!r}, "viewer-%d.argv" % os.getpid()), "w").write("\\n".join(sys.argv[1:]))
+if sys.argv[2].endswith("-0"):
+    os.execv({python!r}, [{python!r}, "-m", "kvmfr_client.cli.view", "-v", *sys.argv[1:]])
 while True:
     time.sleep(1)
 """
 
 
-def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest):
+def _xdotool(xserver, *args: str) -> str:
+    return subprocess.run(["xdotool", *args], env=xserver.env(), capture_output=True, text=True,
+                          timeout=20).stdout.strip()
+
+
+def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, xserver):
     """Two displays: two agents in the guest, one per device (found by its slot), give two sessions with two
     different patterns, each read back on the host from its own file. One viewer per display, display 0's
     with SPICE and Scream wired; a viewer closed by the user leaves the VM running; ``stop`` closes the other
-    viewer and the supervising ``kvmfr-vm start`` ends with 0."""
+    viewer and the supervising ``kvmfr-vm start`` ends with 0. Display 0's viewer is the real kvmfr-view, on
+    a private Xvfb: a key typed into its window reaches the guest's evdev over the VM's SPICE socket."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "kvmfr-view"
     fake.write_text(FAKE_VIEWER.format(python=sys.executable, folder=str(tmp_path)))
     fake.chmod(0o755)
-    env = dict(vm_env, PATH=f"{bin_dir}:{vm_env['PATH']}")
+    env = dict(vm_env, **xserver.env())
+    env["PATH"] = f"{bin_dir}:{vm_env['PATH']}"
     name = f"kvv{os.getpid()}"
     yaml_path = _yaml(tmp_path, agent_guest, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
                       "audio: scream-ivshmem\nshares: [{path: /, tag: hostroot}]\n",
@@ -216,6 +225,19 @@ def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest):
             sessions.append((got["width"], got["height"], got["host"]["session_id"]))
         assert [s[:2] for s in sessions] == [(640, 480), (320, 200)] and sessions[0][2] != sessions[1][2]
 
+        # a key typed into display 0's window reaches the guest's keyboard (evprint: EV dev 1 30 1 = KEY_A down)
+        wid, deadline = "", time.monotonic() + 30
+        while not wid and time.monotonic() < deadline:
+            wid = _xdotool(xserver, "search", "--name", f"^{name} display 0").split("\n")[0]
+        assert wid, "no viewer window for display 0"
+        wait_for(lambda: runtime_spice_clients(rundir) > 0, 30, "the viewer's SPICE connection")
+        _xdotool(xserver, "windowfocus", "--sync", wid)
+        time.sleep(0.3)
+        _xdotool(xserver, "key", "--delay", "30", "a")
+        serial = rundir / "serial.log"
+        wait_for(lambda: re.search(r"^EV \d+ 1 30 1$", serial.read_text(errors="replace"), re.M), 20,
+                 "KEY_A in the guest's evdev")
+
         os.kill(pid1, signal.SIGTERM)           # the user closes display 1's window
         time.sleep(1.0)
         assert _alive(pid) and supervisor.poll() is None and _alive(pid0)
@@ -235,6 +257,14 @@ def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest):
             os.kill(pid, signal.SIGKILL)
         for n in ("0", "1", "scream"):
             Path(f"/dev/shm/{name}-{n}").unlink(missing_ok=True)
+
+
+def runtime_spice_clients(rundir: Path) -> int:
+    """SPICE channels connected, from QMP's query-spice."""
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+    with QEMUMonitorProtocol(str(rundir / "qmp.sock")) as monitor:
+        monitor.connect()
+        return len(monitor.cmd("query-spice").get("channels", []))
 
 
 def test_qemu_refusing_is_one_line_and_leaves_nothing(tmp_path, vm_env):
