@@ -41,9 +41,11 @@ def build_parser():
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--version", action=_PrintAndExit, text=lambda: version_text(PROG),
                    help="print the version and the wire format, and exit")
+    common = argparse.ArgumentParser(add_help=False)   # -v after the command too
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name in ("create", "start"):
-        s = sub.add_parser(name, help="make the disk and boot the installer" if name == "create" else "start the VM")
+        s = sub.add_parser(name, parents=[common], help="make the disk and boot the installer" if name == "create" else "start the VM")
         s.add_argument("yaml", help="the VM description")
         if name == "create":
             s.add_argument("--iso", required=True, help="installer ISO, booted once")
@@ -55,14 +57,14 @@ def build_parser():
                        "would create; touch nothing")
         s.add_argument("--timeout", type=checked(number(float, 1, 600, "seconds")), default=60,
                        help="seconds to wait for QEMU's QMP socket, 1..600 (default 60)")
-    s = sub.add_parser("stop", help="power the VM down (quit after --grace), remove its sockets and files")
+    s = sub.add_parser("stop", parents=[common], help="power the VM down (quit after --grace), remove its sockets and files")
     s.add_argument("vm", metavar="NAME|vm.yaml")
     s.add_argument("--grace", type=checked(number(float, 0, 600, "seconds")), default=30,
                    help="seconds to wait for the guest to power down before QMP quit, 0..600 (default 30)")
-    s = sub.add_parser("status", help="what QMP says about one VM (or all)")
+    s = sub.add_parser("status", parents=[common], help="what QMP says about one VM (or all)")
     s.add_argument("vm", metavar="NAME|vm.yaml", nargs="?")
     s.add_argument("--json", action="store_true")
-    s = sub.add_parser("list", help="one line per VM with a runtime folder")
+    s = sub.add_parser("list", parents=[common], help="one line per VM with a runtime folder")
     s.add_argument("--json", action="store_true")
     return p
 
@@ -259,6 +261,8 @@ def _status(args) -> int:
     else:
         states = runtime.all_states()
     infos = [_describe(s) for s in states]
+    if not infos and not args.json:
+        print("no VM is running (kvmfr-vm start vm.yaml starts one)")
     if args.json:
         print(json.dumps(infos[0] if args.vm else infos))
     else:
