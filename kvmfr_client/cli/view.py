@@ -203,7 +203,7 @@ def _main(argv: list[str]) -> int:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
         return config.exits.USAGE
     try:
-        return run(cfg, args, input_hook=viewer_input, on_mapped=writable.check)
+        return run(cfg, args, input_hook=viewer_input, on_mapped=writable.check, audio=audio)
     finally:
         stop_services(viewer_input, audio)
 

@@ -23,8 +23,8 @@ from kvmfr_client.core.session import SessionState
 from kvmfr_client.input import ViewerInput
 from kvmfr_client.viewer import hdr
 from kvmfr_client.viewer.guest_res import GuestResizer
-from kvmfr_client.viewer.stats import Stats, TimingRecorder, save_snapshot, thread_cpu_s
-from kvmfr_client.viewer.status import (FrameMeta, banner_lines, spice_alert, spice_line, status_lines,
+from kvmfr_client.viewer.stats import Series, Stats, TimingRecorder, save_snapshot, thread_cpu_s
+from kvmfr_client.viewer.status import (FrameMeta, audio_line, banner_lines, spice_alert, spice_line, status_lines,
                                         window_title)
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _arg(args: Any, name: str, default=None):
 
 
 def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None = None,
-        on_mapped: Callable[[], None] | None = None) -> int:
+        on_mapped: Callable[[], None] | None = None, audio=None) -> int:
     """Open the window on the configured shared memory and show frames until closed. Returns the exit code.
 
     ``cfg``: resolved options (:func:`kvmfr_client.config.load`); ``args``: the parsed command line with
@@ -72,6 +72,8 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
     (:class:`kvmfr_client.input.ViewerInput`, started by the caller); None: one without SPICE, for the
     viewer's own escape-key combos. ``on_mapped``: called once, on this thread, when the session first maps
     the file (kvmfr-view checks its permissions then, for a file that appeared after the window opened).
+    ``audio``: the running :class:`kvmfr_client.audio.AudioService` (its state on the status screens and
+    its queue in the timing graphs), None when there is no sound.
     """
     from kvmfr_client.viewer.window import WindowError, init_glfw
     try:
@@ -87,7 +89,7 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
 
     from kvmfr_client.core import errors
     try:
-        return _Viewer(cfg, args, input_hook, platform, on_mapped).loop()
+        return _Viewer(cfg, args, input_hook, platform, on_mapped, audio).loop()
     except WindowError as exc:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
         return exits.FAILED
@@ -103,7 +105,7 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
 
 
 class _Viewer:
-    def __init__(self, cfg, args, input_hook, platform: str, on_mapped=None):
+    def __init__(self, cfg, args, input_hook, platform: str, on_mapped=None, audio=None):
         import kvmfr_client
         from kvmfr_client.viewer.frame_pipeline import CursorTracker, FramePipeline
         from kvmfr_client.viewer import filters
@@ -172,6 +174,8 @@ class _Viewer:
         self.win.on_input = self._on_input       # overlay mode takes the mouse before the controller
         self.gui.load_positions(overlay_positions_path())
         self._hook_spice(getattr(self.input, "spice", None))
+        self.audio = audio
+        self.audio_queued = Series()     # the audio queue (ms), sampled at each redraw, for the graphs
         from kvmfr_client.viewer.settings import Settings
         self.settings = Settings(self.renderer, self.win, cfg["egl:vsync"], cfg.get("egl:preset") or "")
         if self.controller is not None:
@@ -218,6 +222,15 @@ class _Viewer:
             if previous is not None:
                 previous(state, detail)
         spice.client.on_state = on_state
+
+    def _audio_stats(self) -> dict | None:
+        if self.audio is None:
+            return None
+        try:
+            return self.audio.stats()
+        except Exception:   # the audio threads' state is read racily; a bad read is no reason to fail
+            log.debug("audio stats unavailable", exc_info=True)
+            return {}
 
     def _toggle_overlay_mode(self) -> None:
         self.set_overlay_mode(not self.overlay_mode)
@@ -433,6 +446,7 @@ class _Viewer:
                               self._file_size() if not s.shm_size else -1)
         if status:
             status.append(spice_line(self.spice_state))
+            status.append(audio_line(self._audio_stats()))
         banner = banner_lines(state, self._frame_meta, s.shm_size)
         changed = status != self.status_text or banner != self.banner_text
         self.status_text, self.banner_text = status, banner
@@ -502,6 +516,10 @@ class _Viewer:
                      ("swap", st.swap.recent)]
             if st.latency.recent:
                 plots.append(("end to end", st.latency.recent))
+            audio = self._audio_stats()
+            if audio and "queued_ms" in audio:
+                self.audio_queued.add(audio["queued_ms"])
+                plots.append(("audio queued", self.audio_queued.recent))
             if st.host_stages is not None:
                 plots += [(f"host {name}", series.recent) for name, series in st.host_stages.items()]
             now = time.monotonic()

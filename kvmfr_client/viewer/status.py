@@ -98,6 +98,19 @@ def spice_line(state: str) -> str:
     return f"SPICE (keyboard and mouse): {SPICE_WORDS.get(state, state)}"
 
 
+def audio_line(stats: dict | None) -> str:
+    """The audio line of the status screen, from :meth:`kvmfr_client.audio.AudioService.stats` (None: no
+    audio service)."""
+    if stats is None:
+        return "Audio: off (audio:scream and audio:spice are off)"
+    if not stats.get("packets") and not stats.get("chunks"):
+        return "Audio: waiting for sound from the guest"
+    line = f"Audio: playing, {stats.get('queued_ms', 0):.0f} ms queued (target {stats.get('target_ms', 0):.0f} ms)"
+    if stats.get("underruns"):
+        line += f", {stats['underruns']} underruns"
+    return line
+
+
 def spice_alert(old: str, new: str) -> str | None:
     """The alert for a SPICE state change, or None (a retry after a retry says nothing new)."""
     if new == "connected" and old != "connected":

@@ -227,10 +227,11 @@ def test_spice_state_is_shown_and_a_missing_server_said_once(xserver, tmp_path, 
                        "spice:host=127.0.0.1", f"spice:port={free_port()}")
     stats, snap = viewer.wait()
     assert stats["spice_state"] == "retrying", stats["spice_state"]
-    assert stats["status"][-1] == "SPICE (keyboard and mouse): retrying: no SPICE server answers yet"
+    assert stats["status"][-2] == "SPICE (keyboard and mouse): retrying: no SPICE server answers yet"
+    assert stats["status"][-1] == "Audio: off (audio:scream and audio:spice are off)"
     assert stats["overlay"]["status"]["text"] == stats["status"]
     # several attempts in 3.5 s (backoff 0.25 s doubling), one line in the terminal
     assert viewer.output.count("SPICE retrying") == 1, viewer.output
     off, _ = ViewerRun(xserver, tmp_path / "off", shm_path, 1.0, "win:size=800x400", "spice:enable=no").wait()
     assert off["spice_state"] == "off"
-    assert off["status"][-1] == "SPICE (keyboard and mouse): off (spice:enable=no): keyboard and mouse stay here"
+    assert off["status"][-2] == "SPICE (keyboard and mouse): off (spice:enable=no): keyboard and mouse stay here"

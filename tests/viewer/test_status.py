@@ -105,3 +105,18 @@ def test_frame_meta_keeps_the_hosts_stage_timings():
 
 def test_wrap_keeps_long_words_whole():
     assert wrap("a " + "x" * 70 + " b", 10) == ["a", "x" * 70, "b"]
+
+
+def test_audio_and_spice_lines_say_the_state_in_words():
+    from kvmfr_client.viewer.status import audio_line, spice_alert, spice_line
+    assert audio_line(None) == "Audio: off (audio:scream and audio:spice are off)"
+    assert audio_line({}) == "Audio: waiting for sound from the guest"
+    assert audio_line({"packets": 0}) == "Audio: waiting for sound from the guest"
+    assert audio_line({"packets": 900, "queued_ms": 19.4, "target_ms": 20.0}) == \
+        "Audio: playing, 19 ms queued (target 20 ms)"
+    assert audio_line({"chunks": 5, "queued_ms": 40.0, "target_ms": 20.0, "underruns": 2}).endswith(
+        ", 2 underruns")
+    assert spice_line("connected") == "SPICE (keyboard and mouse): connected"
+    assert spice_alert("retrying", "connected") == "SPICE connected: keyboard and mouse reach the VM"
+    assert spice_alert("connected", "lost") == "SPICE lost: keyboard and mouse do not reach the VM"
+    assert spice_alert("retrying", "retrying") is None and spice_alert("lost", "retrying") is None
