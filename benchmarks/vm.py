@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 def one_run(image, work: Path, size: str, fps: int, frames: int) -> dict:
     import kvmfr_client
-    from tests.vm.test_lifecycle import agent_command
+    from tests.vm.test_lifecycle import agent_command, video_agent
     name = f"vmbench{os.getpid()}"
     yaml_path = work / "vm.yaml"
     yaml_path.write_text(f"""name: {name}
@@ -39,7 +39,7 @@ network: none
 vdagent: false
 kernel: {image.kernel}
 initrd: {image.initrd}
-append: console=ttyS0 quiet panic=-1 i8042.nopnp {agent_command((0x10, ('--size', size, '--fps', str(fps))))}
+append: console=ttyS0 quiet panic=-1 i8042.nopnp {agent_command(video_agent(0x10, '--size', size, '--fps', str(fps)))}
 displays: [{{resolution: 1920x1080}}]
 shares: [{{path: /, tag: hostroot}}]
 """)

@@ -29,3 +29,11 @@ def guest_image():
     """The project's tiny test guest (kernel + initramfs, built once, cached under .cache/guest)."""
     from tests.support.guest import build_guest
     return build_guest()
+
+
+@pytest.fixture(scope="session")
+def host_pulse():
+    """A private PulseAudio daemon with null sinks (tests/support/pulse.py) for the host side of the audio."""
+    from tests.support.pulse import running_pulse
+    with running_pulse() as daemon:
+        yield daemon

@@ -49,12 +49,19 @@ REPO = Path(__file__).resolve().parents[2]
 BAR2 = "/sys/bus/pci/devices/0000:00:{slot:02x}.0/resource2"
 
 
-def agent_command(*agents: tuple[int, tuple[str, ...]]) -> str:
-    """Kernel parameters that make the agent guest run our agent on each (PCI slot, agent flags): the
-    device is chosen by the slot kvmfr-vm gave the display, not by order."""
-    runs = [" ".join([sys.executable, "-m", "guest_agent", "--shm", BAR2.format(slot=slot), *args])
-            for slot, args in agents]
-    shell = f"cd {REPO}; " + " & ".join(runs) + " & wait"
+def video_agent(slot: int, *args: str) -> str:
+    """Our agent on the IVSHMEM device at ``slot``: the device is chosen by the slot kvmfr-vm gave the display,
+    not by order."""
+    return " ".join([sys.executable, "-m", "guest_agent", "--shm", BAR2.format(slot=slot), *args])
+
+
+# The guest's PulseAudio playing a 440 Hz tone, and our Scream sender writing it into the device at 00:0f.0
+GUEST_AUDIO = f"sh {REPO}/tests/vm/guest_audio.sh {sys.executable}"
+
+
+def agent_command(*commands: str) -> str:
+    """Kernel parameters that make the agent guest run ``commands`` side by side, in this checkout."""
+    shell = f"cd {REPO}; " + " & ".join(commands) + " & wait"
     assert "+" not in shell, shell
     return f"rdinit=/init-agent agentcmd={shell.replace(' ', '+')}"
 
@@ -74,12 +81,12 @@ def _alive(pid: int) -> bool:
     return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest):
+def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest, host_pulse):
     cpu = sorted(os.sched_getaffinity(0))[-1]
     name = f"kvt{os.getpid()}"
     yaml_path = _yaml(tmp_path, agent_guest, name, "[{resolution: 1920x1080}]",
                       f"audio: scream-ivshmem\ncpu_pinning: [{cpu}]\nshares: [{{path: /, tag: hostroot}}]\n",
-                      agent_command((0x10, ("--size", "640x480", "--fps", "30"))))
+                      agent_command(video_agent(0x10, "--size", "640x480", "--fps", "30"), GUEST_AUDIO))
     shm, scream = Path(f"/dev/shm/{name}-0"), Path(f"/dev/shm/{name}-scream")
     rundir = Path(vm_env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
     t0 = time.monotonic()
@@ -135,6 +142,25 @@ def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest):
         assert "AGENT starting" in serial and "IVSHMEM /sys/bus/pci/devices/0000:00:10.0" in serial
         print(f"120 frames from the guest's agent verified {time.monotonic() - t0:.2f} s after kvmfr-vm start, "
               f"{got['ups']} frames/s; guest kernel {got['host']['os']}")
+
+        # the guest's Scream sender reaches a PulseAudio null sink on the host, through kvmfr-vm's Scream
+        # device (/dev/shm/<name>-scream) and our player: the guest's 440 Hz tone comes out
+        wait_for(lambda: "GUEST PULSE ready" in (rundir / "serial.log").read_text(errors="replace"), 60,
+                 "the guest's PulseAudio")
+        player = subprocess.Popen([sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"ivshmem:{scream}",
+                                   "--sink", host_pulse.sink48, "--server", host_pulse.server],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(2.0)   # the player's start and its jitter buffer filling
+            with host_pulse.recorder(host_pulse.sink48) as rec:
+                time.sleep(2.0)
+            sound = rec.audio()
+        finally:
+            player_out = stop_process(player)
+        from tests.audio.signals import dominant_freq, rms
+        assert len(sound) > 48000 and rms(sound[:, 0]) > 1e-3, f"silence on the host sink:\n{player_out[-1500:]}"
+        assert dominant_freq(sound[:, 0], 48000) == pytest.approx(440, abs=3)
+        print(f"guest tone on the host sink: {dominant_freq(sound[:, 0], 48000):.1f} Hz, rms {rms(sound[:, 0]):.3f}")
 
         status = kvmfr_vm(vm_env, "status", name, "--json")
         assert status.returncode == 0, status.stderr
@@ -193,8 +219,8 @@ def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, x
     name = f"kvv{os.getpid()}"
     yaml_path = _yaml(tmp_path, agent_guest, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
                       "audio: scream-ivshmem\nshares: [{path: /, tag: hostroot}]\n",
-                      agent_command((0x10, ("--size", "640x480", "--fps", "20")),
-                                    (0x11, ("--size", "320x200", "--fps", "20"))))
+                      agent_command(video_agent(0x10, "--size", "640x480", "--fps", "20"),
+                                    video_agent(0x11, "--size", "320x200", "--fps", "20")))
     rundir = Path(env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
     supervisor = subprocess.Popen([sys.executable, "-m", "kvmfr_client.vm.cli", "start", str(yaml_path)], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
