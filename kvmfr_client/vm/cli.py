@@ -198,6 +198,12 @@ def _supervise(spec, state, plan) -> int:
                     print(f"{spec.name}: the viewer of display {n} closed; the VM keeps running "
                           f"(kvmfr-vm stop {spec.name})", flush=True)
                     viewers[n] = None
+                    # forget its pid: once reused by another process, stop must not signal that one
+                    state.data["viewers"] = [v.pid for v in viewers if v is not None]
+                    try:
+                        state.save()
+                    except OSError:   # kvmfr-vm stop removed the runtime folder meanwhile
+                        pass
             if all(v is None for v in viewers):
                 return 0
             time.sleep(0.25)
