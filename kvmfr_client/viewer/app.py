@@ -175,6 +175,7 @@ class _Viewer:
         self.gui.load_positions(overlay_positions_path())
         self._hook_spice(getattr(self.input, "spice", None))
         self.audio = audio
+        self._cpu_at_shown: float | None = None
         self.audio_queued = Series()     # the audio queue (ms), sampled at each redraw, for the graphs
         from kvmfr_client.viewer.settings import Settings
         self.settings = Settings(self.renderer, self.win, cfg["egl:vsync"], cfg.get("egl:preset") or "")
@@ -516,6 +517,7 @@ class _Viewer:
                      ("swap", st.swap.recent)]
             if st.latency.recent:
                 plots.append(("end to end", st.latency.recent))
+            plots.append(("CPU per frame", st.cpu.recent))
             audio = self._audio_stats()
             if audio and "queued_ms" in audio:
                 self.audio_queued.add(audio["queued_ms"])
@@ -563,6 +565,10 @@ class _Viewer:
         if meta is not None and meta.pending:
             meta.pending = False
             self.stats.frames_shown += 1
+            cpu = time.process_time()
+            if self._cpu_at_shown is not None:
+                self.stats.cpu.add((cpu - self._cpu_at_shown) * 1000.0)
+            self._cpu_at_shown = cpu
             if self.timings is not None:
                 self.timings.frame_shown(meta.serial, meta.t_capture_us, *meta.t_ns, t_drawn_ns, t_swapped_ns,
                                          meta.host_timings)

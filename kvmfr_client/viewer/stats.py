@@ -114,6 +114,7 @@ class Stats:
         self.present = Series()      # draw + swap
         self.draw = Series()         # the renderer's draw calls alone (the timing graphs)
         self.swap = Series()         # the buffer swap alone
+        self.cpu = Series()          # process CPU (all threads) from one shown frame to the next (graphs)
         self.latency = Series()      # capture timestamp (test pattern) -> after swap
         self.host_stages: dict[str, Series] | None = None   # the host's own stage times (KVMFR 34), per shown frame
         self.host_timed_frames = 0

@@ -103,7 +103,7 @@ def test_timing_graphs_toggle_with_scroll_lock_t(xserver, tmp_path, shm_path):
     assert graphs["text"][0].startswith("UPS "), graphs
     labels = [line.split(":")[0] for line in graphs["text"][1:]]
     assert labels[:4] == ["copy", "upload", "draw", "swap"], labels
-    assert "end to end" in labels, labels
+    assert "end to end" in labels and "CPU per frame" in labels, labels
     assert all("ms (peak" in line for line in graphs["text"][1:]), graphs["text"]
     x, y, w, h = graphs["rect"]
     assert x + w == 800 - 8 and y == 8, graphs["rect"]
@@ -235,3 +235,33 @@ def test_spice_state_is_shown_and_a_missing_server_said_once(xserver, tmp_path, 
     off, _ = ViewerRun(xserver, tmp_path / "off", shm_path, 1.0, "win:size=800x400", "spice:enable=no").wait()
     assert off["spice_state"] == "off"
     assert off["status"][-2] == "SPICE (keyboard and mouse): off (spice:enable=no): keyboard and mouse stay here"
+
+
+def test_capture_on_and_off_are_alerted(xserver, tmp_path, shm_path):
+    import subprocess
+    import sys
+
+    from tests.viewer.helpers import REPO
+    from tests.viewer.test_keys import find_window, xdotool
+    out = tmp_path / "sent.json"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.viewer.hook_child", str(out), "--controller",
+                             "--shm", str(shm_path), "--exit-after", "60", "--stats-json", str(tmp_path / "s.json"),
+                             "win:size=640x360", "win:position=0,0", "win:title=capturetest"],
+                            cwd=REPO, env=xserver.env(XDG_CONFIG_HOME=str(tmp_path)))
+    try:
+        wid = find_window(xserver, "^capturetest")
+        xdotool(xserver, "windowfocus", "--sync", wid)
+        time.sleep(0.5)
+        xdotool(xserver, "key", "Scroll_Lock")          # the escape key alone: capture on
+        time.sleep(0.5)
+        xdotool(xserver, "keydown", "Scroll_Lock", "key", "q", "keyup", "Scroll_Lock")
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stats = json.loads((tmp_path / "s.json").read_text())
+    alert = stats["overlay_seen"].get("alert")
+    assert alert is not None and alert["text"] == ["Capture on"], stats["overlay_seen"]
+    x, y, w, h = alert["rect"]
+    assert y == 8 and abs(x + w / 2 - 320) <= 1
