@@ -4,7 +4,8 @@
 
 writes ``waiting.png`` (the status screen for a shared-memory file that does not exist),
 ``graphs.png`` (the test pattern with the stats panel and the frame timing graphs) and ``help.png``
-(the key bindings while ScrollLock is held). Needs Xvfb, xdotool and pillow (the test dependencies).
+(the key bindings while ScrollLock is held) and ``settings.png`` (overlay mode, ScrollLock+O, with its
+settings panel). Needs Xvfb, xdotool and pillow (the test dependencies).
 """
 
 from __future__ import annotations
@@ -90,6 +91,20 @@ def main() -> int:
                 xdotool(xserver, "keyup", "Scroll_Lock")
                 if "help" not in stats.get("overlay", {}):
                     print("screenshots: the help was not shown", file=sys.stderr)
+                    return 1
+            # 4. overlay mode with the settings panel
+            with tempfile.TemporaryDirectory() as d:
+                proc = viewer(xserver, Path(d), shm, "win:showFPS=yes")
+                found = []
+                wait_for(lambda: found.append(xdotool(xserver, "search", "--name", "^kvmfr-view")) or found[-1],
+                         30, "the viewer window")
+                time.sleep(1.0)
+                xdotool(xserver, "windowfocus", "--sync", found[-1].split()[0])
+                xdotool(xserver, "keydown", "Scroll_Lock", "key", "o", "keyup", "Scroll_Lock")
+                time.sleep(1.0)
+                stats = finish(proc, Path(d), out / "settings.png")
+                if "settings" not in stats.get("overlay", {}):
+                    print("screenshots: overlay mode's settings panel was not shown", file=sys.stderr)
                     return 1
         finally:
             stop_process(agent, timeout=10)
