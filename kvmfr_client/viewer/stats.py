@@ -16,7 +16,7 @@ _MAX_SAMPLES = 100_000
 
 # The host's own stage durations (KVMFR 34), as the overlay abbreviates them.
 HOST_STAGES = HostTimings.STAGES
-HOST_STAGE_SHORT = dict(zip(HOST_STAGES, ("CAP", "POST", "COPY", "READY", "HOLD", "LEAD")))
+HOST_STAGE_SHORT = dict(zip(HOST_STAGES, ("capture", "post", "copy", "ready", "hold", "lead")))
 HOST_FIELDS = tuple(f"host_{name}_ns" for name in HOST_STAGES)
 _NO_HOST = (-1,) * len(HOST_STAGES)
 VIEWER_FIELDS = ("serial", "t_capture_us", "t_seen_ns", "t_copy_start_ns", "t_copy_end_ns",
@@ -147,21 +147,21 @@ class Stats:
 
         def ms(series: Series) -> str:
             v = series.recent_avg()
-            return "-" if v is None else f"{v:5.2f}"
+            return "-" if v is None else f"{v:.2f}"
         lines = [
-            f"UPS {self.ups.per_second(now):5.1f}  FPS {self.fps.per_second(now):5.1f}",
-            f"COPY {ms(self.copy)}  UPLOAD {ms(self.upload)}  DRAW {ms(self.present)} MS",
-            f"DROPPED {self.dropped}  SHOWN {self.frames_shown}/{self.frames_received}",
+            f"UPS {self.ups.per_second(now):.1f}   FPS {self.fps.per_second(now):.1f}",
+            f"copy {ms(self.copy)}   upload {ms(self.upload)}   draw {ms(self.present)} ms",
+            f"dropped {self.dropped}   shown {self.frames_shown} of {self.frames_received}",
         ]
         if self.host_stages is not None and self.t_host_timed is not None and now - self.t_host_timed < HOST_OVERLAY_S:
-            lines.append("HOST " + " ".join(f"{HOST_STAGE_SHORT[k]} {ms(v).strip()}"
-                                            for k, v in self.host_stages.items()) + " MS")
+            lines.append("host: " + ", ".join(f"{HOST_STAGE_SHORT[k]} {ms(v).strip()}"
+                                              for k, v in self.host_stages.items()) + " ms")
         if self.latency.recent:
             lat = list(self.latency.recent)[-30:]
-            lines.append(f"LATENCY {np.median(lat):5.1f} MS (MAX {max(lat):5.1f})")
+            lines.append(f"latency {np.median(lat):.1f} ms (max {max(lat):.1f})")
         path = self.paths.most_common(1)
         if path:
-            lines.append(f"PATH {path[0][0]}  {self.renderer[:40]}")
+            lines.append(f"path {path[0][0]}, {self.renderer[:40]}")
         return lines
 
     def summary(self) -> dict:

@@ -69,7 +69,7 @@ def _timings(scale: int = 1):
 def test_host_stage_timings_reach_the_summary_and_one_overlay_line():
     stats = Stats()
     assert stats.summary()["host_stages_ms"] is None and stats.summary()["host_timed_frames"] == 0
-    assert not any(line.startswith("HOST") for line in stats.overlay_lines())
+    assert not any(line.startswith("host:") for line in stats.overlay_lines())
     now = time.monotonic()
     for k in range(1, 101):
         stats.host_frame_shown(_timings(1 if k < 100 else 3), now)
@@ -79,11 +79,11 @@ def test_host_stage_timings_reach_the_summary_and_one_overlay_line():
     assert list(host) == ["capture", "post_process", "copy", "ready", "hold", "ready_lead"]
     assert host["capture"] == {"p50": 2.0, "p95": 2.0, "max": 6.0}
     assert host["hold"]["p50"] == 4.0 and host["ready"]["max"] == 0.75
-    lines = [line for line in stats.overlay_lines() if line.startswith("HOST")]
-    assert len(lines) == 1 and lines[0].startswith("HOST CAP 2.") and "HOLD 4." in lines[0], lines
+    lines = [line for line in stats.overlay_lines() if line.startswith("host:")]
+    assert len(lines) == 1 and lines[0].startswith("host: capture 2.") and "hold 4." in lines[0], lines
     # a host that stops giving them (a B7 host after a restart): the line goes after a while
     stats.t_host_timed = now - 10
-    assert not any(line.startswith("HOST") for line in stats.overlay_lines())
+    assert not any(line.startswith("host:") for line in stats.overlay_lines())
 
 
 def test_timing_rows_carry_the_host_stages_or_minus_one(tmp_path):
