@@ -33,6 +33,16 @@ class Settings:
         self.changes.append(what)
         self.window.dirty = True
 
+    def _set_preset(self, name: str) -> None:
+        try:
+            passes = filters.load_preset(name) if name else []
+            self.renderer.set_filters(passes)
+        except Exception as exc:   # a preset edited into something bad: say so, keep the picture
+            log.error("filter preset %s not used: %s", name, exc)
+            return
+        self.preset = name
+        self._changed(f"egl:preset={name}")
+
     def build(self, imgui, gui) -> None:
         opts = self.renderer.options
         imgui.separator_text("Scaling")
@@ -53,15 +63,10 @@ class Settings:
                 setattr(opts, attr, value)
                 self._changed(f"{key}={'yes' if value else 'no'}")
         imgui.separator_text("Filters")
-        names = [""] + filters.preset_names()
-        current = names.index(self.preset) if self.preset in names else 0
-        changed, index = imgui.combo("preset", current, [n or "none" for n in names])
-        gui.note("egl:preset")
-        if changed and index != current:
-            self.preset = names[index]
-            passes = filters.load_preset(self.preset) if self.preset else []
-            self.renderer.set_filters(passes)
-            self._changed(f"egl:preset={self.preset}")
+        for name in [""] + filters.preset_names():     # "": no filter (the plain 1:1 blit path)
+            if imgui.radio_button(name or "none", self.preset == name) and self.preset != name:
+                self._set_preset(name)
+            gui.note(f"preset:{name or 'none'}")
         imgui.separator_text("Display")
         changed, value = imgui.checkbox("vsync", self.vsync)
         gui.note("egl:vsync")

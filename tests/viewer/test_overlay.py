@@ -265,3 +265,43 @@ def test_capture_on_and_off_are_alerted(xserver, tmp_path, shm_path):
     assert alert is not None and alert["text"] == ["Capture on"], stats["overlay_seen"]
     x, y, w, h = alert["rect"]
     assert y == 8 and abs(x + w / 2 - 320) <= 1
+
+
+def test_settings_panel_turns_a_saved_filter_preset_on_live(xserver, tmp_path, shm_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.viewer.helpers import REPO
+    from tests.viewer.test_keys import find_window, xdotool
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(run_dir / "xdg"))   # ViewerRun's config folder
+    saved = subprocess.run([sys.executable, "-m", "kvmfr_client.cli.view", "--save-preset", "night",
+                            "egl:nvGain=1"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert saved.returncode == 0, saved.stderr
+    opts = ("win:size=640x360", "win:position=0,0", "win:borderless=yes")
+
+    def in_overlay_mode(click=None):
+        with ViewerRun(xserver, run_dir, shm_path, 30.0, *opts) as viewer:
+            wid = find_window(xserver, "^kvmfr-view")
+            time.sleep(1.0)
+            xdotool(xserver, "windowfocus", "--sync", wid)
+            xdotool(xserver, "keydown", "Scroll_Lock", "key", "o", "keyup", "Scroll_Lock")
+            time.sleep(0.5)
+            if click is not None:
+                xdotool(xserver, "mousemove", "--window", wid, str(click[0]), str(click[1]))
+                time.sleep(0.2)
+                xdotool(xserver, "click", "1")
+                time.sleep(0.5)
+            return viewer.finish()
+
+    agent = start_agent(shm_path, (640, 360), fps=30, cursor=False)
+    try:
+        first, _ = in_overlay_mode()
+        assert first["render_path"] == "blit", first["render_path"]
+        x, y, w, h = first["overlay_items"]["preset:night"]
+        second, _ = in_overlay_mode(click=(x + w // 2, y + h // 2))
+    finally:
+        stop(agent)
+    assert second["settings_changes"] == ["egl:preset=night"], second["settings_changes"]
+    assert second["render_path"] == "filter+blit", "the preset's night-vision pass must run at once"
