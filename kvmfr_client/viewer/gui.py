@@ -35,11 +35,14 @@ _FONT_CANDIDATES = (
 
 
 def find_font() -> str | None:
-    """A proportional TTF to draw with: KVMFR_FONT, DejaVu Sans where distributions put it, or what
-    fontconfig matches for "sans-serif"; None when there is none."""
+    """A proportional TTF to draw with: KVMFR_FONT (when set, that file or none), DejaVu Sans where
+    distributions put it, or what fontconfig matches for "sans-serif"; None when there is none."""
     env = os.environ.get("KVMFR_FONT")
-    if env and os.path.isfile(env):
-        return env
+    if env:
+        if os.path.isfile(env):
+            return env
+        log.warning("KVMFR_FONT=%s is not a font file", env)
+        return None
     for path in _FONT_CANDIDATES:
         if os.path.isfile(path):
             return path
@@ -115,8 +118,8 @@ class Gui:
             cfg = imgui.ImFontConfig()
             cfg.size_pixels = font_px
             self.font = io.fonts.add_font_default(cfg)
-            log.info("overlay font: no TrueType font found (install fonts-dejavu-core, or set KVMFR_FONT); "
-                     "using Dear ImGui's built-in font")
+            log.warning("overlay font: no TrueType font found (install fonts-dejavu-core, or set KVMFR_FONT); "
+                        "using Dear ImGui's built-in font")
         style = imgui.get_style()
         style.window_rounding = 6.0
         style.window_padding = imgui.ImVec2(14, 10)

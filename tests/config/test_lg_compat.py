@@ -152,6 +152,12 @@ def test_boolean_flags_toggle(places, flag, key):
     assert after_ini[key] is default[key]
 
 
+def test_q_toggles_the_alerts_we_implement(places, capsys):
+    _, cfg = parse_command_line(["-q"])
+    assert cfg["win:alerts"] is False and not cfg.ignored
+    assert not _warnings(capsys.readouterr().err)
+
+
 def test_s_turns_spice_off_and_long_switches_set_yes(places):
     _, cfg = parse_command_line(["-s", "--fullscreen", "--fullscreen", "--show-fps", "--vsync"])
     assert cfg["spice:enable"] is False
@@ -159,7 +165,7 @@ def test_s_turns_spice_off_and_long_switches_set_yes(places):
 
 
 @pytest.mark.parametrize("flags, ignored", [
-    (["-g", "OpenGL"], ["app:renderer"]), (["-j"], ["spice:scaleCursor"]), (["-q"], ["win:alerts"]),
+    (["-g", "OpenGL"], ["app:renderer"]), (["-j"], ["spice:scaleCursor"]),
     (["-Q"], ["win:ignoreQuit"]), (["-S"], ["win:noScreensaver"]),
     (["-S", "win:jitRender", "-Q", "-S"], ["win:noScreensaver", "win:jitRender", "win:ignoreQuit"]),
 ])

@@ -305,3 +305,24 @@ def test_settings_panel_turns_a_saved_filter_preset_on_live(xserver, tmp_path, s
         stop(agent)
     assert second["settings_changes"] == ["egl:preset=night"], second["settings_changes"]
     assert second["render_path"] == "filter+blit", "the preset's night-vision pass must run at once"
+
+
+def test_without_the_truetype_font_the_builtin_one_is_used_and_said(xserver, tmp_path, shm_path):
+    import subprocess
+    import sys
+
+    from tests.viewer.helpers import REPO
+    env = xserver.env(XDG_CONFIG_HOME=str(tmp_path), KVMFR_FONT=str(tmp_path / "no-such-font.ttf"))
+    proc = subprocess.run([sys.executable, "-m", "kvmfr_client.cli.view", "--shm", str(shm_path), "--exit-after",
+                           "1.5", "--stats-json", str(tmp_path / "s.json"), "--snapshot", str(tmp_path / "s.npy"),
+                           "win:size=800x400", "spice:enable=no"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["overlay_font"] is None
+    assert "using Dear ImGui's built-in font" in proc.stderr + proc.stdout
+    drawn_text = stats["overlay"]["status"]["text"]
+    assert drawn_text[0] == "The shared-memory file does not exist"
+    x, y, w, h = stats["overlay"]["status"]["rect"]
+    box = np.load(tmp_path / "s.npy")[y:y + h, x:x + w, :3]
+    assert (box.max(axis=2) >= 180).sum() > 100, "no text drawn with the built-in font"
