@@ -183,6 +183,7 @@ def run_benchmark(args) -> dict:
                  "--exit-after", str(args.warmup + args.duration + 120),
                  "--stats-json", str(work / "viewer-stats.json"), "--timings-json", str(work / "viewer-timings.json"),
                  f"win:size={w}x{h}", "win:position=0,0", "win:borderless=yes", f"win:title={title}",
+                 "win:alerts=no",   # the probe reads the barcode in the top rows, where alerts are drawn
                  *args.options],
                 # On a Wayland desktop the window must be an X one (XWayland) for the probe to read it.
                 env={k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"},

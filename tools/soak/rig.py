@@ -151,8 +151,10 @@ class Rig:
         track = FrameTrack("window")
         stats = self.workdir / "window-stats.json"
         w, h = self.size
+        # win:alerts=no: the watcher reads the pattern's barcode in the top rows, where an alert ("the host
+        # restarted", after every vandal round) would cover it for 3 s and look like a stalled picture.
         child = self.children.start("window", [PYTHON, "-m", "kvmfr_client.cli.view", "--shm", self.shm, "-v",
-                                               f"win:title={WINDOW_TITLE}", f"win:size={w}x{h}",
+                                               f"win:title={WINDOW_TITLE}", f"win:size={w}x{h}", "win:alerts=no",
                                                "--exit-after", f"{seconds:.1f}", "--stats-json", str(stats)],
                                     env=env, on_line=LogLines(track, count_warnings=False), cwd=self.reader_cwd)
         reader = self._reader("window", child, track, time.monotonic_ns() + int(seconds * 1e9))
