@@ -187,25 +187,32 @@ def _equal_neighbours(snap) -> float:
     return float((np.abs(np.diff(region, axis=1)).sum(axis=2) == 0).mean())
 
 
-def test_settings_panel_changes_the_scaler_live(xserver, tmp_path, shm_path):
+def _click_in_overlay_mode(xserver, run_dir, shm_path, opts, click, leave: bool):
+    """A viewer put in overlay mode (ScrollLock+O); ``click``: window coordinates to click, then (with
+    ``leave``) Escape. Returns the run's (stats, snapshot)."""
     from tests.viewer.test_keys import find_window, xdotool
+    with ViewerRun(xserver, run_dir, shm_path, 30.0, *opts) as viewer:
+        wid = find_window(xserver, "^kvmfr-view")
+        time.sleep(1.0)
+        xdotool(xserver, "windowfocus", "--sync", wid)
+        xdotool(xserver, "keydown", "Scroll_Lock", "key", "o", "keyup", "Scroll_Lock")
+        time.sleep(0.5)
+        if click is not None:
+            xdotool(xserver, "mousemove", "--window", wid, str(click[0]), str(click[1]))
+            time.sleep(0.2)
+            xdotool(xserver, "click", "1")
+            time.sleep(0.3 if leave else 0.5)
+            if leave:
+                xdotool(xserver, "key", "Escape")
+                time.sleep(0.5)
+        return viewer.finish()
+
+
+def test_settings_panel_changes_the_scaler_live(xserver, tmp_path, shm_path):
     opts = ("win:size=800x600", "win:position=0,0", "win:borderless=yes")
 
     def in_overlay_mode(run_dir, click=None):
-        with ViewerRun(xserver, run_dir, shm_path, 30.0, *opts) as viewer:
-            wid = find_window(xserver, "^kvmfr-view")
-            time.sleep(1.0)
-            xdotool(xserver, "windowfocus", "--sync", wid)
-            xdotool(xserver, "keydown", "Scroll_Lock", "key", "o", "keyup", "Scroll_Lock")
-            time.sleep(0.5)
-            if click is not None:
-                xdotool(xserver, "mousemove", "--window", wid, str(click[0]), str(click[1]))
-                time.sleep(0.2)
-                xdotool(xserver, "click", "1")
-                time.sleep(0.3)
-                xdotool(xserver, "key", "Escape")
-                time.sleep(0.5)
-            return viewer.finish()
+        return _click_in_overlay_mode(xserver, run_dir, shm_path, opts, click, leave=True)
 
     agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
     try:
@@ -273,7 +280,6 @@ def test_settings_panel_turns_a_saved_filter_preset_on_live(xserver, tmp_path, s
     import sys
 
     from tests.viewer.helpers import REPO
-    from tests.viewer.test_keys import find_window, xdotool
     run_dir = tmp_path / "run"
     env = dict(os.environ, XDG_CONFIG_HOME=str(run_dir / "xdg"))   # ViewerRun's config folder
     saved = subprocess.run([sys.executable, "-m", "kvmfr_client.cli.view", "--save-preset", "night",
@@ -282,18 +288,7 @@ def test_settings_panel_turns_a_saved_filter_preset_on_live(xserver, tmp_path, s
     opts = ("win:size=640x360", "win:position=0,0", "win:borderless=yes")
 
     def in_overlay_mode(click=None):
-        with ViewerRun(xserver, run_dir, shm_path, 30.0, *opts) as viewer:
-            wid = find_window(xserver, "^kvmfr-view")
-            time.sleep(1.0)
-            xdotool(xserver, "windowfocus", "--sync", wid)
-            xdotool(xserver, "keydown", "Scroll_Lock", "key", "o", "keyup", "Scroll_Lock")
-            time.sleep(0.5)
-            if click is not None:
-                xdotool(xserver, "mousemove", "--window", wid, str(click[0]), str(click[1]))
-                time.sleep(0.2)
-                xdotool(xserver, "click", "1")
-                time.sleep(0.5)
-            return viewer.finish()
+        return _click_in_overlay_mode(xserver, run_dir, shm_path, opts, click, leave=False)
 
     agent = start_agent(shm_path, (640, 360), fps=30, cursor=False)
     try:
