@@ -1,6 +1,6 @@
 """CI's fuzzing run (the fixture is in conftest.py): every target of fuzz/native (libFuzzer under AddressSanitizer and
 UndefinedBehaviorSanitizer, through scripts/fuzz.sh) and of fuzz/python (atheris) fuzzes for
-KVMFR_FUZZ_SECONDS (60) of wall time. The targets are started together on first use, so the whole run
+KVMFR_FUZZ_SECONDS (30) of wall time. The targets are started together on first use, so the whole run
 costs about one target's time on CI's two cores instead of the sum; each target gets a share of the CPU
 for its full time, and its test checks its own result."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SECONDS = int(os.environ.get("KVMFR_FUZZ_SECONDS", "60"))
+SECONDS = int(os.environ.get("KVMFR_FUZZ_SECONDS", "30"))
 NATIVE_TARGETS = sorted(p.stem.removeprefix("fuzz_") for p in (REPO / "fuzz" / "native").glob("fuzz_*.c"))
 PYTHON_TARGETS = sorted(p.stem.removeprefix("fuzz_") for p in (REPO / "fuzz" / "python").glob("fuzz_*.py"))
 # The native build (clang, ASan) comes before its fuzzing time; the Python targets start at once.

@@ -1,4 +1,4 @@
-"""Each native target (fuzz/native/fuzz_*.c) fuzzes for 60 s under AddressSanitizer and
+"""Each native target (fuzz/native/fuzz_*.c) fuzzes for KVMFR_FUZZ_SECONDS (30 s) under AddressSanitizer and
 UndefinedBehaviorSanitizer through scripts/fuzz.sh (started with the others by the fuzz_runs fixture);
 any finding fails. Findings of longer runs live on as seeds in fuzz/native/corpus, replayed first."""
 

@@ -1,4 +1,4 @@
-"""The Python fuzz targets (fuzz/python/fuzz_*.py, atheris) fuzz for 60 s each (started with the others
+"""The Python fuzz targets (fuzz/python/fuzz_*.py, atheris) fuzz for KVMFR_FUZZ_SECONDS (30 s) each (started with the others
 by the fuzz_runs fixture) and must end with no finding. ``KVMFR_FUZZ_SECONDS`` changes the time per
 target (scripts/fuzz.sh runs them for longer).
 
