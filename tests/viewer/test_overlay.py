@@ -45,9 +45,11 @@ def test_stats_panel_is_drawn_over_the_picture(xserver, tmp_path, shm_path):
     assert stats["overlay_frames"] >= 10, "the stats panel redraws as its numbers change"
 
 
-def test_help_lists_every_binding_while_the_escape_key_is_held(xserver, tmp_path, shm_path):
+def _with_escape_key_held(xserver, tmp_path, shm_path, *opts):
+    """A viewer whose escape key (ScrollLock) is held for 1 s; its (stats, snapshot) taken with the key
+    still down."""
     from tests.viewer.test_keys import find_window, xdotool
-    viewer = ViewerRun(xserver, tmp_path, shm_path, 30.0, "win:size=800x600", "input:helpMenuDelay=300")
+    viewer = ViewerRun(xserver, tmp_path, shm_path, 30.0, *opts)
     with viewer:
         wid = find_window(xserver, "^kvmfr-view")
         time.sleep(0.5)
@@ -56,6 +58,11 @@ def test_help_lists_every_binding_while_the_escape_key_is_held(xserver, tmp_path
         time.sleep(1.0)
         stats, snap = viewer.finish()      # the window is drawn and read back with the key still down
         xdotool(xserver, "keyup", "Scroll_Lock")
+    return stats, snap
+
+
+def test_help_lists_every_binding_while_the_escape_key_is_held(xserver, tmp_path, shm_path):
+    stats, snap = _with_escape_key_held(xserver, tmp_path, shm_path, "win:size=800x600", "input:helpMenuDelay=300")
     help_panel = stats["overlay"].get("help")
     assert help_panel is not None, f"no help while the escape key was held: {stats['overlay']}"
     text = help_panel["text"]
@@ -71,16 +78,7 @@ def test_help_lists_every_binding_while_the_escape_key_is_held(xserver, tmp_path
 
 
 def test_help_waits_for_the_delay(xserver, tmp_path, shm_path):
-    from tests.viewer.test_keys import find_window, xdotool
-    viewer = ViewerRun(xserver, tmp_path, shm_path, 30.0, "win:size=640x360", "input:helpMenuDelay=5000")
-    with viewer:
-        wid = find_window(xserver, "^kvmfr-view")
-        time.sleep(0.5)
-        xdotool(xserver, "windowfocus", "--sync", wid)
-        xdotool(xserver, "keydown", "Scroll_Lock")
-        time.sleep(1.0)
-        stats, _ = viewer.finish()
-        xdotool(xserver, "keyup", "Scroll_Lock")
+    stats, _ = _with_escape_key_held(xserver, tmp_path, shm_path, "win:size=640x360", "input:helpMenuDelay=5000")
     assert "help" not in stats["overlay_seen"], "help shown before input:helpMenuDelay"
     assert stats["overlay"]["status"]["text"][0] == "The shared-memory file does not exist"
 
