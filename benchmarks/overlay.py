@@ -13,41 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support.agent import start_agent  # noqa: E402
-from tests.support.process import stop_process  # noqa: E402
+from benchmarks.viewer import run_one  # noqa: E402
 from tests.support.xvfb import XServer, start_xvfb  # noqa: E402
 
 CASES = {"hidden": [], "stats": ["win:showFPS=yes"], "stats+graphs": ["win:showFPS=yes", "--show-graphs"]}
 
 def run_case(xserver: XServer, width: int, height: int, seconds: float, extra: list[str]) -> dict:
-    shm = Path(f"/dev/shm/kvmfr-bench-overlay-{os.getpid()}")
-    tmp = Path(tempfile.mkdtemp(prefix="kvmfr-bench-overlay-"))
-    env = xserver.env(XDG_CONFIG_HOME=str(tmp))
-    agent = start_agent(shm, (width, height), fps=60, env=env, log=tmp / "agent.log")
-    stats_file = tmp / "stats.json"
-    cmd = [sys.executable, "-m", "kvmfr_client.cli.view", "--shm", str(shm), "--exit-after", str(seconds),
-           "--stats-json", str(stats_file), f"win:size={width}x{height}", "win:position=0,0",
-           "win:borderless=yes", *extra]
-    try:
-        viewer = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=seconds + 60)
-        if viewer.returncode != 0:
-            raise RuntimeError(f"viewer failed: {viewer.stderr[-2000:]}")
-        stats = json.loads(stats_file.read_text())
-    finally:
-        stop_process(agent, timeout=10)
-        shm.unlink(missing_ok=True)
-    produced = (stats["last_serial"] - stats["first_serial"] + 1) if stats.get("first_serial") else 0
-    stats["frames_produced"] = produced
-    stats["shown_ratio"] = round(stats["frames_shown"] / produced, 4) if produced else 0.0
-    return stats
+    return run_one(xserver, width, height, seconds, "BGRA", False, tuple(extra))
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

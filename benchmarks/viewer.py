@@ -53,7 +53,10 @@ def memcpy_ms(nbytes: int, repeats: int = 50) -> float:
         os.unlink(path)
 
 
-def run_one(xserver: XServer, width: int, height: int, seconds: float, fmt: str, force_shader: bool) -> dict:
+def run_one(xserver: XServer, width: int, height: int, seconds: float, fmt: str, force_shader: bool,
+            extra: tuple[str, ...] = ()) -> dict:
+    """The agent at WxH 60 fps and kvmfr-view 1:1 on it for ``seconds`` (``extra``: more viewer arguments);
+    the viewer's --stats-json with what was produced, shown, and one frame's memcpy beside it."""
     shm = Path(f"/dev/shm/kvmfr-bench-{os.getpid()}-{width}x{height}")
     tmp = Path(tempfile.mkdtemp(prefix="kvmfr-bench-"))
     env = xserver.env(XDG_CONFIG_HOME=str(tmp))
@@ -64,6 +67,7 @@ def run_one(xserver: XServer, width: int, height: int, seconds: float, fmt: str,
            "win:borderless=yes"]
     if force_shader:
         cmd.append("--force-shader")
+    cmd += extra
     try:
         viewer = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=seconds + 60)
         if viewer.returncode != 0:
