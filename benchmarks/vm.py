@@ -28,21 +28,10 @@ sys.path.insert(0, str(REPO))
 
 def one_run(image, work: Path, size: str, fps: int, frames: int) -> dict:
     import kvmfr_client
-    from tests.vm.test_lifecycle import agent_command, video_agent
+    from tests.vm.test_lifecycle import agent_command, video_agent, vm_yaml
     name = f"vmbench{os.getpid()}"
-    yaml_path = work / "vm.yaml"
-    yaml_path.write_text(f"""name: {name}
-cpus: 1
-memory: 512M
-video: none
-network: none
-vdagent: false
-kernel: {image.kernel}
-initrd: {image.initrd}
-append: console=ttyS0 quiet panic=-1 i8042.nopnp {agent_command(video_agent(0x10, '--size', size, '--fps', str(fps)))}
-displays: [{{resolution: 1920x1080}}]
-shares: [{{path: /, tag: hostroot}}]
-""")
+    yaml_path = vm_yaml(work, image, name, "[{resolution: 1920x1080}]", "shares: [{path: /, tag: hostroot}]\n",
+                        agent_command(video_agent(0x10, '--size', size, '--fps', str(fps))))
     env = dict(os.environ, XDG_RUNTIME_DIR=str(work))
     cli = [sys.executable, "-m", "kvmfr_client.vm.cli"]
     t0 = time.monotonic()

@@ -28,8 +28,9 @@ from tests.vm.conftest import kvmfr_vm
 pytestmark = pytest.mark.slow
 
 
-def _yaml(tmp_path: Path, image, name: str, displays: str, extra: str = "", append: str = "") -> Path:
-    path = tmp_path / f"{name}.yaml"
+def vm_yaml(folder: Path, image, name: str, displays: str, extra: str = "", append: str = "") -> Path:
+    """A VM description for the tiny test guest (``image``: its kernel and initrd) in folder/NAME.yaml."""
+    path = folder / f"{name}.yaml"
     path.write_text(f"""\
 name: {name}
 cpus: 1
@@ -84,7 +85,7 @@ def _alive(pid: int) -> bool:
 def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest, host_pulse):
     cpu = sorted(os.sched_getaffinity(0))[-1]
     name = f"kvt{os.getpid()}"
-    yaml_path = _yaml(tmp_path, agent_guest, name, "[{resolution: 1920x1080}]",
+    yaml_path = vm_yaml(tmp_path, agent_guest, name, "[{resolution: 1920x1080}]",
                       f"audio: scream-ivshmem\ncpu_pinning: [{cpu}]\nshares: [{{path: /, tag: hostroot}}]\n",
                       agent_command(video_agent(0x10, "--size", "640x480", "--fps", "30"), GUEST_AUDIO))
     shm, scream = Path(f"/dev/shm/{name}-0"), Path(f"/dev/shm/{name}-scream")
@@ -217,7 +218,7 @@ def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, x
     env = dict(vm_env, **xserver.env())
     env["PATH"] = f"{bin_dir}:{vm_env['PATH']}"
     name = f"kvv{os.getpid()}"
-    yaml_path = _yaml(tmp_path, agent_guest, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
+    yaml_path = vm_yaml(tmp_path, agent_guest, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
                       "audio: scream-ivshmem\nshares: [{path: /, tag: hostroot}]\n",
                       agent_command(video_agent(0x10, "--size", "640x480", "--fps", "20"),
                                     video_agent(0x11, "--size", "320x200", "--fps", "20")))
