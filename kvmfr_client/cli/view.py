@@ -170,8 +170,13 @@ def _main(argv: list[str]) -> int:
     if args.inspect:
         return _inspect(args.inspect, args.json)
     cfg = config.load_config(parser, args)
+    displays = cfg["app:displays"]   # several displays, one window each (viewer/multi.py)
+    if displays and args.headless:
+        parser.error("app:displays (--displays) is for the window: the headless reader reads one file (-f)")
     writable = WritableWarning(cfg["app:shmFile"])
-    writable.check()
+    warnings = {path: WritableWarning(path) for path in displays}
+    for w in warnings.values() or [writable]:
+        w.check()
     if args.headless:
         from .headless import main_headless
         log.info("reading %d frames from %s", args.frames, cfg["app:shmFile"])
@@ -203,6 +208,9 @@ def _main(argv: list[str]) -> int:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
         return config.exits.USAGE
     try:
+        if displays:
+            from ..viewer import multi
+            return multi.run(cfg, displays, args, viewer_input, lambda path: warnings[path].check(), audio)
         return run(cfg, args, input_hook=viewer_input, on_mapped=writable.check, audio=audio)
     finally:
         stop_services(viewer_input, audio)

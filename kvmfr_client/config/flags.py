@@ -110,6 +110,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--fullscreen",), "win:fullScreen", (VIEW,), value="yes"),
     Flag(("--show-fps",), "win:showFPS", (VIEW,), value="yes"),
     Flag(("--vsync",), "egl:vsync", (VIEW,), value="yes"),
+    Flag(("--displays",), "app:displays", (VIEW,), metavar="FILE,FILE,..."),   # several displays (viewer/multi.py)
     # kvmfr-audio
     Flag(("--scream",), "audio:scream", (AUDIO,), metavar="udp://GROUP_OR_HOST:PORT | ivshmem:PATH"),
     Flag(("--interface",), "audio:interface", (AUDIO,), metavar="NAME_OR_IPV4"),

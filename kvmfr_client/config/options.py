@@ -260,6 +260,32 @@ register(
     Option("audio", "server", "", "PulseAudio server to connect to (as PULSE_SERVER); empty = the usual one"),
 )
 
+# -- several displays in one viewer process (kvmfr_client/viewer/multi.py) ----------------------------------
+
+MAX_DISPLAYS = 8   # one window per display; as many as kvmfr-vm gives a VM
+
+
+def parse_displays(text: str) -> tuple[str, ...]:
+    """``app:displays``: shared-memory files separated by commas, each as ``app:shmFile`` takes it; empty: ()."""
+    if not text.strip():
+        return ()
+    paths = tuple(parse_shm(part) for part in text.split(","))
+    if len(paths) > MAX_DISPLAYS:
+        raise ValueError(f"at most {MAX_DISPLAYS} displays, got {len(paths)}")
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"a file is named twice in {text.strip()!r}: each display needs its own")
+    return paths
+
+
+register(
+    Option("app", "displays", (), "several displays in one viewer: their shared-memory files separated by commas "
+           f"(at most {MAX_DISPLAYS}), one window each; input goes to the focused window's display; empty: the "
+           "one display of app:shmFile", parse=parse_displays, show=lambda v: ",".join(v)),
+    Option("win", "closeAll", False, "with several displays (app:displays), closing one window closes them all; "
+           "no: the others stay open", parse=parse_bool),
+)
+
+
 # Other spellings: Looking Glass B7 names for options we spell differently, and our own old names.
 register_alias(
     Alias("opengl:vsync", "egl:vsync"),

@@ -64,7 +64,7 @@ def _arg(args: Any, name: str, default=None):
 
 
 def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None = None,
-        on_mapped: Callable[[], None] | None = None, audio=None) -> int:
+        on_mapped: Callable[[], None] | None = None, audio=None, viewer: Callable[[str], Any] | None = None) -> int:
     """Open the window on the configured shared memory and show frames until closed. Returns the exit code.
 
     ``cfg``: resolved options (:func:`kvmfr_client.config.load`); ``args``: the parsed command line with
@@ -73,7 +73,8 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
     viewer's own escape-key combos. ``on_mapped``: called once, on this thread, when the session first maps
     the file (kvmfr-view checks its permissions then, for a file that appeared after the window opened).
     ``audio``: the running :class:`kvmfr_client.audio.AudioService` (its state on the status screens and
-    its queue in the timing graphs), None when there is no sound.
+    its queue in the timing graphs), None when there is no sound. ``viewer(platform)``: makes what runs
+    instead of the one window (an object with ``loop()``; several displays: :mod:`kvmfr_client.viewer.multi`).
     """
     from kvmfr_client.viewer.window import WindowError, init_glfw
     try:
@@ -89,6 +90,8 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
 
     from kvmfr_client.core import errors
     try:
+        if viewer is not None:
+            return viewer(platform).loop()
         return _Viewer(cfg, args, input_hook, platform, on_mapped, audio).loop()
     except WindowError as exc:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
@@ -105,7 +108,8 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
 
 
 class _Viewer:
-    def __init__(self, cfg, args, input_hook, platform: str, on_mapped=None, audio=None):
+    def __init__(self, cfg, args, input_hook, platform: str, on_mapped=None, audio=None,
+                 shm: str | None = None, display: tuple[int, int] | None = None):
         import kvmfr_client
         from kvmfr_client.viewer.frame_pipeline import CursorTracker, FramePipeline
         from kvmfr_client.viewer import filters
@@ -115,8 +119,10 @@ class _Viewer:
 
         self.cfg = cfg
         self.args = args
-        self.path = cfg["app:shmFile"]
+        self.path = shm or cfg["app:shmFile"]
         self.title_prefix = cfg["win:title"]
+        if display is not None:   # one of several windows (multi.py): (index from 0, how many)
+            self.title_prefix += f" - display {display[0] + 1} of {display[1]}"
         self.stats = Stats()
         self.win = Window(
             f"{self.title_prefix} - waiting for the host", cfg["win:size"], cfg["win:position"],
@@ -321,47 +327,68 @@ class _Viewer:
     def _run_loop(self) -> None:
         exit_after = _arg(self.args, "exit_after")
         deadline = time.monotonic() + exit_after if exit_after else None
-        self.frames.start()
-        self.cursor.start()
-        last_draw = 0.0
-        cursor_dirty = False
-        while not self.win.should_close() and not self._quit:
+        self.start()
+        while not self.done():
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
-            timeout = 0.1 if (self.show_stats or self.show_graphs) else 0.25
-            timeout = min(timeout, self._ui_due(now))
-            if self.overlay_mode:
-                timeout = min(timeout, max(0.0, last_draw + OVERLAY_FRAME_S - now))
-            if cursor_dirty:
-                timeout = min(timeout, max(0.0, last_draw + CURSOR_REDRAW_INTERVAL_S - now))
-            if self.fps_min > 0:
-                timeout = min(timeout, max(0.0, last_draw + 1.0 / self.fps_min - now))
+            timeout = self.timeout(now)
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - now))
-            if self._guest_res_due is not None:
-                timeout = min(timeout, self._guest_res_due)
-            if self.frames.take() is None and not self.win.dirty:
-                self.win.wait(timeout)
-            else:
-                self.win.wait(0)
-            if self.frames.error is not None:
-                raise self.frames.error
-            self.input.poll()
-            new_frame = self._upload_pending()
-            cursor_dirty |= self._apply_cursor()
-            changed = self._update_texts()
-            self._guest_res_due = self._tick_guest_res()
-            now = time.monotonic()
-            due = self.fps_min > 0 and now - last_draw >= 1.0 / self.fps_min
-            due |= self.overlay_mode and now - last_draw >= OVERLAY_FRAME_S
-            # A cursor-only change waits at most CURSOR_REDRAW_INTERVAL_S after the last redraw, so
-            # a cursor update that trails its frame (hosts post both together) shares one redraw.
-            cursor_due = cursor_dirty and now - last_draw >= CURSOR_REDRAW_INTERVAL_S
-            if new_frame or changed or self.win.dirty or due or cursor_due:
-                self._draw(new_frame)
-                last_draw = time.monotonic()
-                cursor_dirty = False
+            self.win.wait(timeout if self.idle() else 0)
+            self.step()
+
+    # One window's share of the loop, also driven by multi.py's loop over several windows (glfw's events
+    # and waits are the process's, not a window's): start, then repeatedly wait at most timeout() (0 unless
+    # idle()) and step().
+
+    def start(self) -> None:
+        self.frames.start()
+        self.cursor.start()
+        self._last_draw = 0.0
+        self._cursor_dirty = False
+
+    def done(self) -> bool:
+        return self.win.should_close() or self._quit
+
+    def timeout(self, now: float) -> float:
+        """Seconds this window may sleep before it must redraw or look again."""
+        last_draw = self._last_draw
+        timeout = 0.1 if (self.show_stats or self.show_graphs) else 0.25
+        timeout = min(timeout, self._ui_due(now))
+        if self.overlay_mode:
+            timeout = min(timeout, max(0.0, last_draw + OVERLAY_FRAME_S - now))
+        if self._cursor_dirty:
+            timeout = min(timeout, max(0.0, last_draw + CURSOR_REDRAW_INTERVAL_S - now))
+        if self.fps_min > 0:
+            timeout = min(timeout, max(0.0, last_draw + 1.0 / self.fps_min - now))
+        if self._guest_res_due is not None:
+            timeout = min(timeout, self._guest_res_due)
+        return timeout
+
+    def idle(self) -> bool:
+        return self.frames.take() is None and not self.win.dirty
+
+    def step(self) -> None:
+        """After the wait: take the frame, cursor, input and texts, and redraw when anything changed."""
+        if self.frames.error is not None:
+            raise self.frames.error
+        self.input.poll()
+        new_frame = self._upload_pending()
+        self._cursor_dirty |= self._apply_cursor()
+        changed = self._update_texts()
+        self._guest_res_due = self._tick_guest_res()
+        now = time.monotonic()
+        last_draw = self._last_draw
+        due = self.fps_min > 0 and now - last_draw >= 1.0 / self.fps_min
+        due |= self.overlay_mode and now - last_draw >= OVERLAY_FRAME_S
+        # A cursor-only change waits at most CURSOR_REDRAW_INTERVAL_S after the last redraw, so
+        # a cursor update that trails its frame (hosts post both together) shares one redraw.
+        cursor_due = self._cursor_dirty and now - last_draw >= CURSOR_REDRAW_INTERVAL_S
+        if new_frame or changed or self.win.dirty or due or cursor_due:
+            self._draw(new_frame)
+            self._last_draw = time.monotonic()
+            self._cursor_dirty = False
 
     def _upload_pending(self) -> bool:
         ready = self.frames.take()
