@@ -170,7 +170,7 @@ def _main(argv: list[str]) -> int:
     if args.inspect:
         return _inspect(args.inspect, args.json)
     cfg = config.load_config(parser, args)
-    displays = cfg["app:displays"]   # several displays, one window each (viewer/multi.py)
+    displays = cfg["app:displays"] or ()   # several displays, one window each (viewer/multi.py)
     if displays and args.headless:
         parser.error("app:displays (--displays) is for the window: the headless reader reads one file (-f)")
     writable = WritableWarning(cfg["app:shmFile"])

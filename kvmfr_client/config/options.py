@@ -266,9 +266,9 @@ MAX_DISPLAYS = 8   # one window per display; as many as kvmfr-vm gives a VM
 
 
 def parse_displays(text: str) -> tuple[str, ...]:
-    """``app:displays``: shared-memory files separated by commas, each as ``app:shmFile`` takes it; empty: ()."""
+    """``app:displays``: shared-memory files separated by commas, each as ``app:shmFile`` takes it; empty: None."""
     if not text.strip():
-        return ()
+        return None
     paths = tuple(parse_shm(part) for part in text.split(","))
     if len(paths) > MAX_DISPLAYS:
         raise ValueError(f"at most {MAX_DISPLAYS} displays, got {len(paths)}")
@@ -278,9 +278,9 @@ def parse_displays(text: str) -> tuple[str, ...]:
 
 
 register(
-    Option("app", "displays", (), "several displays in one viewer: their shared-memory files separated by commas "
+    Option("app", "displays", None, "several displays in one viewer: their shared-memory files separated by commas "
            f"(at most {MAX_DISPLAYS}), one window each; input goes to the focused window's display; empty: the "
-           "one display of app:shmFile", parse=parse_displays, show=lambda v: ",".join(v)),
+           "one display of app:shmFile", parse=parse_displays, show=lambda v: ",".join(v or ())),
     Option("win", "closeAll", False, "with several displays (app:displays), closing one window closes them all; "
            "no: the others stay open", parse=parse_bool),
 )
