@@ -195,8 +195,8 @@ def _supervise(spec, state, plan) -> int:
         while not stop_requested and state.alive():
             for n, v in enumerate(viewers):
                 if v is not None and v.poll() is not None:
-                    print(f"{spec.name}: the viewer of display {n} closed; the VM keeps running "
-                          f"(kvmfr-vm stop {spec.name})", flush=True)
+                    print(f"{spec.name}: the viewer closed; the VM keeps running (kvmfr-vm stop {spec.name})",
+                          flush=True)
                     viewers[n] = None
                     # forget its pid: once reused by another process, stop must not signal that one
                     state.data["viewers"] = [v.pid for v in viewers if v is not None]

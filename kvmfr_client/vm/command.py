@@ -149,7 +149,7 @@ def build(spec: VmSpec, *, iso: str | None = None, boot_iso: bool = False, disk_
         disk_argv = ["qemu-img", "create", "-q", "-f", spec.disk_format, spec.disk, str(disk_size)]
     plan = Plan(a, rundir, spice, shm_files, disk_argv, accel=kind, accel_why=why)
     if viewer:
-        plan.viewers = [_viewer(spec, plan, n) for n in range(len(spec.displays))]
+        plan.viewers = [_viewer(spec, plan)] if spec.displays else []
     return plan
 
 
@@ -166,29 +166,27 @@ def _memory_backend(spec: VmSpec) -> str:
     return text
 
 
-def _viewer(spec: VmSpec, plan: Plan, n: int) -> list[str]:
-    """kvmfr-view for display n. SPICE admits one client at a time, so only display 0's window carries
-    SPICE input and the audio; the others show their display only."""
-    d = spec.displays[n]
-    argv = ["kvmfr-view", "-f", d.path, f"win:title={spec.name} display {n}"]
-    if n == 0:
-        if plan.spice.startswith("unix:"):
-            argv += [f"spice:host={plan.spice[5:]}", "spice:port=0"]
-        else:
-            host_, port = plan.spice.rsplit(":", 1)
-            argv += [f"spice:host={host_}", f"spice:port={port}"]
-        if spec.spice.password_file:
-            argv += [f"spice:passwordFile={spec.spice.password_file}"]
-        if spec.audio.kind == "scream-ivshmem":
-            argv += [f"audio:scream=ivshmem:{spec.audio.path}"]
-        elif spec.audio.kind == "scream-network":
-            argv += [f"audio:scream={spec.audio.target}"]
-            if spec.audio.interface:
-                argv += [f"audio:interface={spec.audio.interface}"]
-        elif spec.audio.kind == "spice":
-            argv += ["audio:spice=yes"]
+def _viewer(spec: VmSpec, plan: Plan) -> list[str]:
+    """One kvmfr-view for all the displays (a window each: --displays), with the SPICE connection (input goes
+    to the focused window's display) and the audio. SPICE admits one client at a time: one process shares it."""
+    paths = [d.path for d in spec.displays]
+    shm = ["-f", paths[0]] if len(paths) == 1 else ["--displays", ",".join(paths)]
+    argv = ["kvmfr-view", *shm, f"win:title={spec.name}"]
+    if plan.spice.startswith("unix:"):
+        argv += [f"spice:host={plan.spice[5:]}", "spice:port=0"]
     else:
-        argv += ["spice:enable=no"]
+        host_, port = plan.spice.rsplit(":", 1)
+        argv += [f"spice:host={host_}", f"spice:port={port}"]
+    if spec.spice.password_file:
+        argv += [f"spice:passwordFile={spec.spice.password_file}"]
+    if spec.audio.kind == "scream-ivshmem":
+        argv += [f"audio:scream=ivshmem:{spec.audio.path}"]
+    elif spec.audio.kind == "scream-network":
+        argv += [f"audio:scream={spec.audio.target}"]
+        if spec.audio.interface:
+            argv += [f"audio:interface={spec.audio.interface}"]
+    elif spec.audio.kind == "spice":
+        argv += ["audio:spice=yes"]
     return argv
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import signal
 import struct
 import subprocess
@@ -14,7 +13,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from guest_agent import cursor_animation
 from kvmfr_client.core import testpattern
@@ -26,6 +24,7 @@ from tests.support.process import stop_process, wait_for
 from tests.support.spice_link import INPUTS, MAIN, SESSION_ID, SpiceLinkServer
 from tests.viewer.agent import start_agent, wait_viewer_watching
 from tests.viewer.helpers import REPO, rgb_diff
+from tests.viewer.multi_windows import close_like_its_button, find_window, xdotool
 
 SIZE = (320, 240)
 KEY_A = 0x1E   # set-1 scancode
@@ -66,34 +65,6 @@ class InputsRecorder(SpiceLinkServer):
 def near(positions: list[tuple[int, int, int]], want: tuple[int, int, int]) -> bool:
     """A position on display want[2] within a pixel of want (the pointer's rounding into the picture)."""
     return any(d == want[2] and abs(x - want[0]) <= 1 and abs(y - want[1]) <= 1 for x, y, d in positions)
-
-
-def xdotool(xserver, *args: str) -> str:
-    if shutil.which("xdotool") is None:
-        pytest.fail("xdotool is not installed: run `scripts/setup.sh test`")
-    return subprocess.run(["xdotool", *args], env=xserver.env(), capture_output=True, text=True,
-                          timeout=20).stdout.strip()
-
-
-def find_window(xserver, title: str, timeout: float = 30) -> str:
-    found: list[str] = []
-    wait_for(lambda: found.append(xdotool(xserver, "search", "--name", title)) or found[-1], timeout,
-             f"a window named {title!r}")
-    return found[-1].split("\n")[0]
-
-
-def close_like_its_button(xserver, wid: str) -> None:
-    """What a window manager sends when the user clicks the close button: WM_DELETE_WINDOW."""
-    from Xlib import X, display, protocol
-    d = display.Display(xserver.env()["DISPLAY"])
-    try:
-        win = d.create_resource_object("window", int(wid))
-        protocols, delete = d.intern_atom("WM_PROTOCOLS"), d.intern_atom("WM_DELETE_WINDOW")
-        event = protocol.event.ClientMessage(window=win, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
-        win.send_event(event, event_mask=X.NoEventMask)
-        d.flush()
-    finally:
-        d.close()
 
 
 def expected_picture(snap: np.ndarray, kind: PatternKind, cursor: dict) -> np.ndarray:

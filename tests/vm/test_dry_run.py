@@ -65,11 +65,9 @@ def test_viewer_command_lines_are_what_kvmfr_view_reads(monkeypatch, tmp_path):
     monkeypatch.setenv("KVMFR_SYSCONFDIR", str(tmp_path / "etc"))
     lines = (HERE / "every_entry.golden").read_text().split("# viewers\n")[1].splitlines()
     viewers = [shlex.split(line)[1:] for line in lines if line.startswith("kvmfr-view ")]
-    assert len(viewers) == 3
-    _, first = parse_command_line(viewers[0])
-    assert first["app:shmFile"] == "/dev/shm/golden-0" and first["spice:port"] == 0
-    assert first["spice:host"] == "<RUN>/kvmfr-vm/golden/spice.sock"
-    assert first["audio:scream"] == "ivshmem:/dev/shm/golden-scream"
-    for argv, shm in zip(viewers[1:], ("/dev/shm/golden-1", "/dev/kvmfr0")):
-        _, cfg = parse_command_line(argv)
-        assert cfg["app:shmFile"] == shm and cfg["spice:enable"] is False
+    assert len(viewers) == 1, "one viewer process for all the displays"
+    _, cfg = parse_command_line(viewers[0])
+    assert cfg["app:displays"] == ("/dev/shm/golden-0", "/dev/shm/golden-1", "/dev/kvmfr0")
+    assert cfg["win:title"] == "golden" and cfg["spice:enable"] and cfg["spice:port"] == 0
+    assert cfg["spice:host"] == "<RUN>/kvmfr-vm/golden/spice.sock"
+    assert cfg["audio:scream"] == "ivshmem:/dev/shm/golden-scream"
