@@ -2,11 +2,13 @@
 
     .venv/bin/python benchmarks/viewer.py [--sizes 1920x1080,2560x1440,3840x2160] [--seconds 30]
                                           [--format BGRA] [--json OUT.json] [--force-shader]
+                                          [--displays N]
 
 For each size: frames shown / frames produced, the viewer's CPU per shown frame, upload and present
 (draw + swap) times, capture-to-swap latency (the pattern's timestamp), and beside them a memcpy of
 one frame out of a /dev/shm mapping measured in the same run. The target on the 2-core llvmpipe
-machines: 1080p shows >= 99% of 60 frames/s.
+machines: 1080p shows >= 99% of 60 frames/s. ``--displays N``: N agents at each size into N files and ONE
+viewer with a window per display (``kvmfr-view --displays``), one row per display.
 """
 
 from __future__ import annotations
@@ -76,6 +78,11 @@ def run_one(xserver: XServer, width: int, height: int, seconds: float, fmt: str,
     finally:
         stop_process(agent, timeout=10)
         shm.unlink(missing_ok=True)
+    return _derived(stats, width, height)
+
+
+def _derived(stats: dict, width: int, height: int) -> dict:
+    """What one window's --stats-json implies: frames produced, the share shown, a memcpy beside it."""
     produced = (stats["last_serial"] - stats["first_serial"] + 1) if stats.get("first_serial") else 0
     span = (produced - 1) / stats["ups"] if stats["ups"] else 0.0
     stats["frames_produced"] = produced
@@ -86,6 +93,32 @@ def run_one(xserver: XServer, width: int, height: int, seconds: float, fmt: str,
     return stats
 
 
+def run_displays(xserver: XServer, n: int, width: int, height: int, seconds: float, fmt: str,
+                 force_shader: bool) -> list[dict]:
+    """``n`` agents at WxH 60 fps into ``n`` files and one kvmfr-view with a window per display (1:1) for
+    ``seconds``; each window's stats, as :func:`run_one`'s, with ``display`` (from 1)."""
+    tmp = Path(tempfile.mkdtemp(prefix="kvmfr-bench-"))
+    env = xserver.env(XDG_CONFIG_HOME=str(tmp))
+    shms = [Path(f"/dev/shm/kvmfr-bench-{os.getpid()}-{width}x{height}-{k}") for k in range(n)]
+    agents = [start_agent(shm, (width, height), fps=60, fmt=fmt, env=env, log=tmp / f"agent-{k}.log")
+              for k, shm in enumerate(shms)]
+    cmd = [sys.executable, "-m", "kvmfr_client.cli.view", "--displays", ",".join(map(str, shms)),
+           "--exit-after", str(seconds), "--stats-json", str(tmp / "stats.json"), f"win:size={width}x{height}",
+           "win:position=0,0", "win:borderless=yes"] + (["--force-shader"] if force_shader else [])
+    try:
+        viewer = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=seconds + 60)
+        if viewer.returncode != 0:
+            raise RuntimeError(f"viewer failed: {viewer.stderr[-2000:]}")
+        # with several displays each window writes its own file: stats-1.json, stats-2.json, ...
+        results = [json.loads((tmp / f"stats-{k + 1}.json").read_text()) for k in range(n)]
+    finally:
+        for agent in agents:
+            stop_process(agent, timeout=10)
+        for shm in shms:
+            shm.unlink(missing_ok=True)
+    return [_derived(stats, width, height) | {"display": k + 1} for k, stats in enumerate(results)]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="1920x1080", help="comma-separated WxH list (e.g. 1920x1080,2560x1440,3840x2160)")
@@ -93,6 +126,8 @@ def main() -> int:
     p.add_argument("--format", default="BGRA")
     p.add_argument("--force-shader", action="store_true", help="present with the shader quad instead of the blit")
     p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--displays", type=int, default=1, choices=range(1, 9), metavar="N",
+                   help="N displays (agents) shown by one viewer process, a window each (1..8; default 1)")
     args = p.parse_args()
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
     xw, xh = max(w for w, _ in sizes), max(h for _, h in sizes)
@@ -101,14 +136,18 @@ def main() -> int:
     try:
         for w, h in sizes:
             print(f"# {w}x{h} {args.format}, {args.seconds:.0f} s ...", flush=True)
-            results.append(run_one(xserver, w, h, args.seconds, args.format, args.force_shader))
+            if args.displays > 1:
+                results += run_displays(xserver, args.displays, w, h, args.seconds, args.format, args.force_shader)
+            else:
+                results.append(run_one(xserver, w, h, args.seconds, args.format, args.force_shader))
     finally:
         xserver.stop()
     print()
     print(f"{'size':>10} {'produced':>8} {'shown':>7} {'shown%':>7} {'prod fps':>8} {'view fps':>8} "
           f"{'CPU ms/fr':>9} {'copy ms':>7} {'upload':>7} {'present':>7} {'lat p50':>7} {'memcpy':>7} path")
     for r in results:
-        print(f"{r['size']:>10} {r['frames_produced']:>8} {r['frames_shown']:>7} {100 * r['shown_ratio']:>6.1f}% "
+        size = r["size"] + (f" #{r['display']}" if "display" in r else "")
+        print(f"{size:>10} {r['frames_produced']:>8} {r['frames_shown']:>7} {100 * r['shown_ratio']:>6.1f}% "
               f"{r['produced_fps']:>8.2f} {r['fps']:>8.2f} {r['cpu_ms_per_shown_frame'] or 0:>9.2f} "
               f"{r['copy_ms_p50'] or 0:>7.3f} {r['upload_ms_p50'] or 0:>7.3f} {r['present_ms_p50'] or 0:>7.3f} "
               f"{r['latency_ms_p50'] or 0:>7.1f} {r['memcpy_ms']:>7.3f} {max(r['paths'], key=r['paths'].get)}")
