@@ -19,6 +19,7 @@ import logging
 import sys
 import threading
 import time
+from collections import ChainMap
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -90,8 +91,9 @@ class MultiViewer:
                 sink = None if base is None else DisplaySink(base, n, self._focus_test(n))
                 if n == 0 and input_hook is not None and sink is not None:
                     input_hook.controller.sink = sink
-                elif n > 0:
-                    hook = ViewerInput(cfg, None, sink=sink) if sink is not None else None
+                elif n > 0 and sink is not None:
+                    # spice:captureOnStart grabs the first window only: one grab at a time
+                    hook = ViewerInput(ChainMap({"spice:captureOnStart": False}, cfg), None, sink=sink)
                 mapped = None if on_mapped is None else (lambda p=path: on_mapped(p))
                 self.viewers.append(_Viewer(cfg, self._args_for(n), hook, platform, mapped, audio,
                                             shm=path, display=(n, n_all)))

@@ -34,6 +34,6 @@ def close_like_its_button(xserver, wid: str) -> None:
         protocols, delete = d.intern_atom("WM_PROTOCOLS"), d.intern_atom("WM_DELETE_WINDOW")
         event = protocol.event.ClientMessage(window=win, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
         win.send_event(event, event_mask=X.NoEventMask)
-        d.flush()
+        d.sync()   # a round trip: the server has taken the event before the connection closes
     finally:
         d.close()

@@ -122,7 +122,7 @@ def test_two_displays_in_one_viewer(xserver, tmp_path, shm_path):
             # the user closes window 1: it writes its own stats and snapshot; window 2 stays
             close_like_its_button(xserver, win1)
             wait_for(lambda: (tmp_path / "snap-1.npy").exists() and (tmp_path / "stats-1.json").exists(), 20,
-                     "window 1 to close")
+                     f"window 1 to close:\n{log_path.read_text()[-2000:]}")
             time.sleep(0.5)
             assert viewer.poll() is None, "closing one window must leave the viewer running"
             assert xdotool(xserver, "search", "--name", "display 2 of 2"), "window 2 closed with window 1"
@@ -148,3 +148,26 @@ def test_two_displays_in_one_viewer(xserver, tmp_path, shm_path):
         assert rgb_diff(snap, frame) > 0, f"window {n}: the cursor must be visible"
     # two different pictures: each window shows its own display
     assert rgb_diff(np.load(tmp_path / "snap-1.npy"), np.load(tmp_path / "snap-2.npy")) > 0
+
+
+def test_close_all_closes_every_window_with_one(xserver, tmp_path, shm_path):
+    """win:closeAll=yes: the user closes window 1 and the viewer closes window 2 too, each writing its stats
+    (no host yet: both windows wait), and ends with 0."""
+    shm_b = shm_path.with_name(shm_path.name + "-b")
+    viewer = subprocess.Popen(
+        [sys.executable, "-m", "kvmfr_client.cli.view", "--displays", f"{shm_path},{shm_b}", "win:closeAll=yes",
+         "spice:enable=no", "--exit-after", "60", "--stats-json", str(tmp_path / "stats.json"), "win:size=200x150"],
+        cwd=REPO, env=xserver.env(XDG_CONFIG_HOME=str(tmp_path / "xdg")), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    try:
+        win1 = find_window(xserver, "display 1 of 2")
+        find_window(xserver, "display 2 of 2")
+        close_like_its_button(xserver, win1)
+        out = viewer.communicate(timeout=30)[0]
+    finally:
+        if viewer.poll() is None:
+            stop_process(viewer)
+    assert viewer.returncode == 0, out[-3000:]
+    for n, path in ((1, shm_path), (2, shm_b)):
+        stats = json.loads((tmp_path / f"stats-{n}.json").read_text())
+        assert stats["shm"] == str(path) and stats["state"] != "CONNECTED"
