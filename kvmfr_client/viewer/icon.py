@@ -11,7 +11,7 @@ import numpy as np
 
 CANVAS = 256          # the shapes' coordinate space (the SVG's viewBox)
 SIZES = (16, 24, 32, 48, 64, 128, 256)   # the PNG sizes installed under share/icons/hicolor
-WINDOW_SIZES = (16, 32, 48, 64, 128)     # the sizes given to the window manager (_NET_WM_ICON)
+WINDOW_SIZES = (16, 32, 48, 64)   # given to the window manager (_NET_WM_ICON); larger ones come from the installed files
 
 # (kind, fill colour RGBA, geometry) in canvas units, painted in this order
 SHAPES = (
