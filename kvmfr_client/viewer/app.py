@@ -35,6 +35,7 @@ CURSOR_REDRAW_INTERVAL_S = 1 / 120
 KEY_ESC = 1                            # evdev: leaves overlay mode
 OVERLAY_FRAME_S = 1 / 30               # overlay mode redraws at least this often (ImGui's input is per frame)
 ALERT_S = 3.0                          # how long an alert stays up
+ATTENTION_INTERVAL_S = 2.0             # win:requestActivation asks the desktop at most this often
 WARN_COLOUR = (1.0, 0.78, 0.3, 1.0)   # the headline of a screen that says something is wrong
 
 
@@ -201,6 +202,7 @@ class _Viewer:
         self.auto_screensaver = cfg["win:autoScreensaver"]
         self.request_activation = cfg["win:requestActivation"]
         self.attention_requests = 0
+        self._attention_at = float("-inf")
         self._guest_flags = 0
         self.inhibitor = Inhibitor(self.win, platform)
         if self.no_screensaver:
@@ -225,6 +227,10 @@ class _Viewer:
         if self.auto_screensaver and not self.no_screensaver:
             self.inhibitor.set(bool(flags & FrameFlags.BLOCK_SCREENSAVER), "the guest asks (autoScreensaver)")
         if self.request_activation and new & FrameFlags.REQUEST_ACTIVATION and not self.win.focused():
+            now = time.monotonic()
+            if now - self._attention_at < ATTENTION_INTERVAL_S:   # a guest flipping the flag: not every frame
+                return
+            self._attention_at = now
             self.attention_requests += 1
             log.info("the guest asks for attention: requesting it from the desktop")
             self.win.request_attention()
@@ -520,6 +526,7 @@ class _Viewer:
             self._restarts_seen = s.session_restarts
             self.alert("The host restarted: new session")
             changed = True
+        self.inhibitor.tick()   # identity block: a screensaver change deferred by its rate limit
         title = window_title(self._title_head(state, s.host), state, s.host)
         if title != getattr(self, "_title", None):
             self._title = title

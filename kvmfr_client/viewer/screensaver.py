@@ -118,16 +118,35 @@ class _Wayland:
         self.set(False, "")
 
 
-class Inhibitor:
-    """Turns the screensaver inhibit on and off; never raises (a desktop without any way is logged once)."""
+MIN_CHANGE_INTERVAL_S = 0.5   # a guest flipping its block-screensaver flag every frame costs a D-Bus call at most this often
 
-    def __init__(self, window, platform: str):
+
+class Inhibitor:
+    """Turns the screensaver inhibit on and off; never raises (a desktop without any way is logged once).
+
+    Changes reach the desktop at most every MIN_CHANGE_INTERVAL_S: one asked for sooner is kept and made by
+    :meth:`tick` (the window loop calls it, at least 4 times a second), so the last state asked for always
+    wins."""
+
+    def __init__(self, window, platform: str, clock=None):
+        import time
         self.window = window          # the viewer's Window (the Wayland module needs it)
         self.platform = platform
         self.backend = None
         self._tried = False
         self.active = False
         self.errors = 0
+        self.changes = 0
+        self._clock = clock or time.monotonic
+        self._changed_at = float("-inf")
+        self._pending: tuple[bool, str] | None = None
+
+    def tick(self) -> None:
+        """Make a change that :meth:`set` deferred, once its time has come."""
+        if self._pending is not None and self._clock() - self._changed_at >= MIN_CHANGE_INTERVAL_S:
+            on, reason = self._pending
+            self._pending = None
+            self._apply(on, reason)
 
     def _choose(self):
         tries = []
@@ -150,8 +169,19 @@ class Inhibitor:
         return None
 
     def set(self, on: bool, reason: str = "showing a virtual machine") -> None:
+        self._pending = None
         if on == self.active:
             return
+        if self._clock() - self._changed_at < MIN_CHANGE_INTERVAL_S:
+            self._pending = (on, reason)
+            return
+        self._apply(on, reason)
+
+    def _apply(self, on: bool, reason: str) -> None:
+        if on == self.active:
+            return
+        self._changed_at = self._clock()
+        self.changes += 1
         if not self._tried:
             self._tried = True
             self.backend = self._choose()

@@ -204,8 +204,8 @@ def test_window_class_stays_while_title_and_size_follow_the_guest_and_its_reques
             wid = viewer_window(display)
             wait_for(lambda: title(display, wid) == "?x? ? - waiting for the host", 20, "the waiting title")
             assert 'WM_CLASS(STRING) = "kvmfr-view", "kvmfr-view"' in prop(display, wid, "WM_CLASS")
-            icons = prop(display, wid, "_NET_WM_ICON")
-            assert all(f"Icon ({n} x {n})" in icons for n in icon.WINDOW_SIZES), icons[:200]
+            wait_for(lambda: all(f"Icon ({n} x {n})" in prop(display, wid, "_NET_WM_ICON") for n in icon.WINDOW_SIZES),
+                     10, f"the window icon at {icon.WINDOW_SIZES} px")
 
             with identity_host(shm_path) as host:
                 wait_for(lambda: title(display, wid).startswith("320x240 B7 - "), 20, "the connected title")
@@ -285,3 +285,37 @@ def test_full_screen_minimizes_on_focus_loss_and_x_screensaver_stays_off(wm_xser
     finally:
         d.set_screen_saver(0, 0, X.DefaultBlanking, X.DefaultExposures)
         d.close()
+
+
+def test_screensaver_inhibit_follows_a_flipping_guest_at_a_bounded_rate_and_never_raises(monkeypatch, caplog):
+    from kvmfr_client.viewer import screensaver
+
+    class Backend:
+        name = "test"
+        calls: list[bool] = []
+
+        def set(self, on, reason):
+            self.calls.append(on)
+
+    now = [100.0]
+    inh = screensaver.Inhibitor(None, "x11", clock=lambda: now[0])
+    inh._tried, inh.backend = True, Backend()
+    for i in range(50):                      # the guest flips its flag every frame for a second
+        inh.set(i % 2 == 0)
+        inh.tick()
+        now[0] += 0.02
+    inh.set(False)                           # ...and ends without it
+    for _ in range(30):
+        inh.tick()
+        now[0] += 0.02
+    assert inh.backend.calls[-1] is False and inh.active is False
+    assert len(inh.backend.calls) <= 1 + 1.0 / screensaver.MIN_CHANGE_INTERVAL_S + 1, inh.backend.calls
+
+    # no session bus and no X11: one warning, and the viewer goes on
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+    bare = screensaver.Inhibitor(None, "other")
+    bare.set(True)
+    bare.set(False)
+    bare.close()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "cannot keep the screensaver off" in warnings[0].getMessage()
