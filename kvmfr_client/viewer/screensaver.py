@@ -151,16 +151,16 @@ class Inhibitor:
     def _choose(self):
         tries = []
         if self.platform == "wayland":
-            tries.append(lambda: _Wayland(self.window))
-        tries.append(_DBus)
+            tries.append((_Wayland.name, lambda: _Wayland(self.window)))
+        tries.append((_DBus.name, _DBus))
         if self.platform == "x11":
-            tries.append(_XScreenSaver)
+            tries.append((_XScreenSaver.name, _XScreenSaver))
         why = []
-        for make in tries:
+        for name, make in tries:
             try:
                 backend = make()
             except Exception as exc:   # each way may be missing: no bus, no service, no library, no module
-                why.append(f"{exc}")
+                why.append(f"{name}: {exc}")
                 continue
             log.info("screensaver inhibit through %s", backend.name)
             return backend
