@@ -2,7 +2,7 @@
 # Install kvmfr-view's desktop entry, icon and the man pages for one user, so the desktop's menu, window
 # matching (StartupWMClass / app-id kvmfr-view) and `man kvmfr-view` find them. `pip install --user` does
 # the same by itself (the package's data files go to ~/.local/share); a virtual environment keeps them in
-# .venv/share, where desktops do not look: run this then.
+# .venv/share, where desktops do not look, and an editable install (scripts/setup.sh) installs none: run this.
 #
 #   scripts/install-desktop.sh [--prefix DIR] [--exec PATH] [--uninstall]
 #
