@@ -120,7 +120,7 @@ def settings(program: str) -> list[str]:
                "command line (a boolean alone toggles it), or in an INI file under [section] (see FILES). yes/no "
                "also read true/false, on/off, 1/0.")]
     for opt in registry.options(flags.PROGRAMS[program].sections):
-        default = "computed when the program starts (see below)" if callable(opt.default) else \
+        default = "(computed at start, see its text)" if callable(opt.default) else \
             opt.show(opt.default_value())
         spelled = flags.spellings_of(opt.key, program)
         label = bold(opt.key) + "=" + ital(default)
