@@ -235,6 +235,14 @@ class _Viewer:
             log.info("the guest asks for attention: requesting it from the desktop")
             self.win.request_attention()
 
+    def _desktop_tick(self, state: SessionState) -> None:
+        """A guest that asked to block the screensaver and is gone (host lost, closed) asks no more."""
+        if self._guest_flags and state is not SessionState.CONNECTED:
+            self._guest_flags = 0
+            if self.auto_screensaver and not self.no_screensaver:
+                self.inhibitor.set(False, "")
+        self.inhibitor.tick()    # a change deferred by its rate limit
+
     def _desktop_stats(self) -> dict:
         return {"screensaver_inhibited": self.inhibitor.active, "screensaver_by": self.inhibitor.backend_name,
                 "screensaver_errors": self.inhibitor.errors, "attention_requests": self.attention_requests}
@@ -526,7 +534,7 @@ class _Viewer:
             self._restarts_seen = s.session_restarts
             self.alert("The host restarted: new session")
             changed = True
-        self.inhibitor.tick()   # identity block: a screensaver change deferred by its rate limit
+        self._desktop_tick(state)   # identity block
         title = window_title(self._title_head(state, s.host), state, s.host)
         if title != getattr(self, "_title", None):
             self._title = title

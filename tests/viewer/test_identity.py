@@ -230,6 +230,11 @@ def test_window_class_stays_while_title_and_size_follow_the_guest_and_its_reques
                          "the window to demand attention")
                 other[0].close()
 
+                send(host, 400, 300, 1)                # blocks the screensaver again, then the host dies
+                assert service.stdout.readline().split()[:2] == ["Inhibit", "2"]
+                host.kill()
+                assert service.stdout.readline().split() == ["UnInhibit", "2"]
+
                 # full screen (ScrollLock+F), then the focus goes elsewhere: win:minimizeOnFocusLoss is off by
                 # default, as in Looking Glass (glfw's own default would minimize)
                 xdo(display, "windowactivate", "--sync", wid)
