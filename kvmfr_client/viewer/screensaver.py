@@ -2,7 +2,7 @@
 interface:
 
 1. on Wayland, the compositor's idle-inhibit protocol through ``kvmfr_client.viewer.wayland`` when that
-   module is there (its ``inhibit_idle(window, on)``);
+   module is there and the compositor offers the protocol (its ``inhibit_idle(window, on)``);
 2. the session bus's ``org.freedesktop.ScreenSaver`` service (GNOME, KDE, Xfce, and what
    xdg-desktop-portal users run) when a session bus offers it: ``Inhibit(app, reason)`` -> cookie,
    ``UnInhibit(cookie)``, over a connection kept open (services drop an inhibit when its caller leaves);
@@ -105,13 +105,17 @@ class _Wayland:
     name = "Wayland idle-inhibit"
 
     def __init__(self, window):
-        from kvmfr_client.viewer import wayland    # written by the Wayland back end; ImportError until then
+        from kvmfr_client.viewer import wayland    # the Wayland back end's module (ImportError without it)
         self.module, self.window = wayland, window
+        protocol = getattr(wayland, "IDLE_INHIBIT", "zwp_idle_inhibit_manager_v1")
+        if hasattr(wayland, "offered") and protocol not in wayland.offered(window):
+            raise LookupError(f"the compositor offers no {protocol} (or it cannot be bound here)")
         self.on = False
 
     def set(self, on: bool, reason: str) -> None:
         if on != self.on:
-            self.module.inhibit_idle(self.window, on)
+            if self.module.inhibit_idle(self.window, on) is False:   # its answer: not offered
+                raise RuntimeError("the compositor refused the idle inhibit")
             self.on = on
 
     def close(self) -> None:

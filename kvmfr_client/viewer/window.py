@@ -141,8 +141,8 @@ class Window:
                 from kvmfr_client.viewer import wayland
             except ImportError:
                 wayland = None
-            if wayland is not None and hasattr(wayland, "request_activation"):
-                wayland.request_activation(self)
+            if wayland is not None and hasattr(wayland, "request_activation") \
+                    and wayland.request_activation(self) is not False:   # False: xdg-activation not offered
                 return
         glfw.request_window_attention(self.handle)
 
