@@ -274,8 +274,8 @@ register(
               "version are appended"),
     Option("win", "noScreensaver", False, "keep the desktop's screensaver off while the window is open "
            "(org.freedesktop.ScreenSaver on the session bus, else the X server's XScreenSaverSuspend)",
-           parse=parse_bool, lg="through the desktop's D-Bus ScreenSaver service first, then X11's own; on "
-                                "Wayland only through D-Bus so far"),
+           parse=parse_bool, lg="through the compositor's idle inhibit on Wayland where offered, else the "
+                                "desktop's D-Bus ScreenSaver service, else X11's own"),
     Option("win", "autoScreensaver", False, "keep the screensaver off while the guest asks (its frames carry "
            "KVMFR's block-screensaver flag)", parse=parse_bool),
     Option("win", "minimizeOnFocusLoss", False, "minimize the window when it loses focus while full screen",
