@@ -35,7 +35,6 @@ CURSOR_REDRAW_INTERVAL_S = 1 / 120
 KEY_ESC = 1                            # evdev: leaves overlay mode
 OVERLAY_FRAME_S = 1 / 30               # overlay mode redraws at least this often (ImGui's input is per frame)
 ALERT_S = 3.0                          # how long an alert stays up
-ATTENTION_INTERVAL_S = 2.0             # win:requestActivation asks the desktop at most this often
 WARN_COLOUR = (1.0, 0.78, 0.3, 1.0)   # the headline of a screen that says something is wrong
 
 
@@ -227,6 +226,7 @@ class _Viewer:
         if self.auto_screensaver and not self.no_screensaver:
             self.inhibitor.set(bool(flags & FrameFlags.BLOCK_SCREENSAVER), "the guest asks (autoScreensaver)")
         if self.request_activation and new & FrameFlags.REQUEST_ACTIVATION and not self.win.focused():
+            from kvmfr_client.viewer.identity import ATTENTION_INTERVAL_S
             now = time.monotonic()
             if now - self._attention_at < ATTENTION_INTERVAL_S:   # a guest flipping the flag: not every frame
                 return
@@ -658,6 +658,7 @@ class _Viewer:
             self.stats.error_counts = s.errors_by_kind()
             fw, fh = self.win.size()
             self.stats.write_json(stats_json, {
+                "desktop": self._desktop_stats(),   # identity block
                 "window": [fw, fh], "title": getattr(self, "_title", ""), "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
                 "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
                 "state": s.state.name, "host": s.host.describe() if s.host else None,
@@ -678,8 +679,7 @@ class _Viewer:
                 "show_graphs": self.show_graphs, "spice_state": self.spice_state, "overlay_mode": self.overlay_mode,
                 "overlay_items": {k: list(v) for k, v in self.gui.items.items()},
                 "settings_changes": self.settings.changes, "render_filter": self.renderer.options.filter,
-                "render_path": self.renderer.last_path, "overlay_font": self.gui.font_path,
-                "desktop": self._desktop_stats()})
+                "render_path": self.renderer.last_path, "overlay_font": self.gui.font_path})
         self.session.close()
         if self.overlay_mode:
             self.gui.save_positions(overlay_positions_path())

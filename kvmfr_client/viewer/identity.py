@@ -28,6 +28,7 @@ TITLE_PLACEHOLDERS = {
 }
 _PLACEHOLDER = re.compile(r"\{([A-Za-z]*)\}")
 MAX_FACT = 64          # a guest-supplied fact is cut to this many characters in the title
+ATTENTION_INTERVAL_S = 2.0   # win:requestActivation asks the desktop at most this often (a guest may flip it)
 
 
 def parse_title(text: str) -> str:
