@@ -258,6 +258,20 @@ register(
     Option("audio", "server", "", "PulseAudio server to connect to (as PULSE_SERVER); empty = the usual one"),
 )
 
+# Other spellings: Looking Glass B7 names for options we spell differently, and our own old names.
+register_alias(
+    Alias("opengl:vsync", "egl:vsync"),
+    Alias("win:vsync", "egl:vsync"),   # kvmfr-view's name before the Looking Glass one
+    Alias("app:framePollInterval", "app:pollUs",
+          lg="one interval for the frame and the cursor queues; default 250 µs here"),
+    Alias("egl:scale", "win:filter", translate=egl_scale_to_filter,
+          lg="1 = nearest, 2 = linear as in Looking Glass; 0 (auto) = linear"),
+    Alias("pipewire:outDevice", "audio:sink", lg="the PipeWire node (or PulseAudio sink) name to play on"),
+    Alias("spice:audio", "audio:spice",
+          lg="default no here: SPICE audio plays only when asked (`audio:spice`)"),
+)
+
+
 # -- win: how the window fits into the desktop (docs/viewer.md, "The window on the desktop") ------------------
 
 def parse_title(text: str) -> str:
@@ -283,17 +297,4 @@ register(
     Option("win", "requestActivation", True, "when the guest asks for attention (KVMFR's request-activation "
            "flag) and the window is not focused, ask the window manager for attention (urgency)",
            parse=parse_bool, lg="the window is marked urgent (glfw's window attention), not raised"),
-)
-
-# Other spellings: Looking Glass B7 names for options we spell differently, and our own old names.
-register_alias(
-    Alias("opengl:vsync", "egl:vsync"),
-    Alias("win:vsync", "egl:vsync"),   # kvmfr-view's name before the Looking Glass one
-    Alias("app:framePollInterval", "app:pollUs",
-          lg="one interval for the frame and the cursor queues; default 250 µs here"),
-    Alias("egl:scale", "win:filter", translate=egl_scale_to_filter,
-          lg="1 = nearest, 2 = linear as in Looking Glass; 0 (auto) = linear"),
-    Alias("pipewire:outDevice", "audio:sink", lg="the PipeWire node (or PulseAudio sink) name to play on"),
-    Alias("spice:audio", "audio:spice",
-          lg="default no here: SPICE audio plays only when asked (`audio:spice`)"),
 )
