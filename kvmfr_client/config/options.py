@@ -115,6 +115,34 @@ def egl_scale_to_filter(text: str) -> str:
     return names[text.strip()]
 
 
+# -- win: how the window fits into the desktop (docs/viewer.md, "The window on the desktop") ------------------
+
+def parse_title(text: str) -> str:
+    """``win:title``: text with {placeholders} (kvmfr_client.viewer.identity names them)."""
+    from kvmfr_client.viewer.identity import parse_title as check
+    return check(text)
+
+
+register(
+    Option("win", "title", "kvmfr-view", "window title; {width} {height} {fps} {ups} {os} {host} {protocol} "
+           "{state} are filled in from the session, and the guest's OS and host (or the session's state) are "
+           "appended after ' - '; the window's WM_CLASS and app-id stay kvmfr-view", parse=parse_title,
+           lg="default kvmfr-view; {placeholders} are ours (B7's title is plain text); the guest's OS and host "
+              "version are appended"),
+    Option("win", "noScreensaver", False, "keep the desktop's screensaver off while the window is open "
+           "(org.freedesktop.ScreenSaver on the session bus, else the X server's XScreenSaverSuspend)",
+           parse=parse_bool, lg="through the compositor's idle inhibit on Wayland where offered, else the "
+                                "desktop's D-Bus ScreenSaver service, else X11's own"),
+    Option("win", "autoScreensaver", False, "keep the screensaver off while the guest asks (its frames carry "
+           "KVMFR's block-screensaver flag)", parse=parse_bool),
+    Option("win", "minimizeOnFocusLoss", False, "minimize the window when it loses focus while full screen",
+           parse=parse_bool),
+    Option("win", "requestActivation", True, "when the guest asks for attention (KVMFR's request-activation "
+           "flag) and the window is not focused, ask the window manager for attention (urgency)",
+           parse=parse_bool, lg="the window is marked urgent (glfw's window attention), not raised"),
+)
+
+
 # -- the options --------------------------------------------------------------------------------------------
 
 register(
@@ -128,8 +156,6 @@ register(
     Option("app", "license", False, "print the licence and exit", parse=parse_bool),
 
     # win: the window
-    Option("win", "title", "kvmfr-view", "window title prefix; the guest's OS and host version are appended",
-           lg="default kvmfr-view; the guest's OS and host version are appended"),
     Option("win", "size", (1024, 768), f"initial window size WIDTHxHEIGHT, at most {MAX_WINDOW_SIDE} per side",
            parse=parse_window_size),
     Option("win", "position", None, "initial window position X,Y or XxY; center: the window manager places it",

@@ -125,10 +125,11 @@ class _Viewer:
             self.title_prefix += f" - display {display[0] + 1} of {display[1]}"
         self.stats = Stats()
         self.win = Window(
-            f"{self.title_prefix} - waiting for the host", cfg["win:size"], cfg["win:position"],
-            borderless=cfg["win:borderless"], fullscreen=cfg["win:fullScreen"],
+            f"{self._title_head(SessionState.WAITING, None)} - waiting for the host", cfg["win:size"],
+            cfg["win:position"], borderless=cfg["win:borderless"], fullscreen=cfg["win:fullScreen"],
             maximize=cfg["win:maximize"], resizable=cfg["win:allowResize"],
-            vsync=cfg["egl:vsync"])
+            vsync=cfg["egl:vsync"], minimize_on_focus_loss=cfg["win:minimizeOnFocusLoss"])
+        self._desktop_init(cfg, platform)   # identity block: screensaver inhibit, attention
         self.platform = platform
         self.renderer = Renderer(RenderOptions(
             keep_aspect=cfg["win:keepAspect"], int_upscale=cfg["win:intUpscale"],
@@ -197,6 +198,62 @@ class _Viewer:
             log.info("win:setGuestRes is not used while win:autoResize is on (the window follows the guest)")
         self.guest_res = GuestResizer(self.session.set_window_size, enabled=set_guest_res and not self.auto_resize)
         self._guest_res_due: float | None = None
+
+    # ---- the desktop identity block (kvmfr_client.viewer.identity / screensaver) ------------------
+
+    def _desktop_init(self, cfg, platform: str) -> None:
+        from kvmfr_client.viewer.screensaver import Inhibitor
+        self.no_screensaver = cfg["win:noScreensaver"]
+        self.auto_screensaver = cfg["win:autoScreensaver"]
+        self.request_activation = cfg["win:requestActivation"]
+        self.attention_requests = 0
+        self._attention_at = float("-inf")
+        self._guest_flags = 0
+        self.inhibitor = Inhibitor(self.win, platform)
+        if self.no_screensaver:
+            self.inhibitor.set(True, "win:noScreensaver")
+
+    def _title_head(self, state: SessionState, host) -> str:
+        """win:title with its placeholders filled in (the part before the state)."""
+        from kvmfr_client.viewer.identity import expand_title
+        meta = getattr(self, "_frame_meta", None)
+        now = time.monotonic()
+        facts = {"width": meta.width if meta else None, "height": meta.height if meta else None,
+                 "fps": f"{self.stats.fps.per_second(now):.0f}", "ups": f"{self.stats.ups.per_second(now):.0f}",
+                 "os": host.os_name if host else None, "host": host.hostver if host else None,
+                 "protocol": host.protocol_name if host else None, "state": state.value}
+        return expand_title(self.title_prefix, facts)
+
+    def _guest_asks(self, flags: int) -> None:
+        """A new frame's KVMFR flags: block-screensaver (win:autoScreensaver) and request-activation
+        (win:requestActivation, acted on when the flag appears, as Looking Glass does)."""
+        new = flags & ~self._guest_flags
+        self._guest_flags = flags
+        if self.auto_screensaver and not self.no_screensaver:
+            self.inhibitor.set(bool(flags & FrameFlags.BLOCK_SCREENSAVER), "the guest asks (autoScreensaver)")
+        if self.request_activation and new & FrameFlags.REQUEST_ACTIVATION and not self.win.focused():
+            from kvmfr_client.viewer.identity import ATTENTION_INTERVAL_S
+            now = time.monotonic()
+            if now - self._attention_at < ATTENTION_INTERVAL_S:   # a guest flipping the flag: not every frame
+                return
+            self._attention_at = now
+            self.attention_requests += 1
+            log.info("the guest asks for attention: requesting it from the desktop")
+            self.win.request_attention()
+
+    def _desktop_tick(self, state: SessionState) -> None:
+        """A guest that asked to block the screensaver and is gone (host lost, closed) asks no more."""
+        if self._guest_flags and state is not SessionState.CONNECTED:
+            self._guest_flags = 0
+            if self.auto_screensaver and not self.no_screensaver:
+                self.inhibitor.set(False, "")
+        self.inhibitor.tick()    # a change deferred by its rate limit
+
+    def _desktop_stats(self) -> dict:
+        return {"screensaver_inhibited": self.inhibitor.active, "screensaver_by": self.inhibitor.backend_name,
+                "screensaver_errors": self.inhibitor.errors, "attention_requests": self.attention_requests}
+
+    # ---- end of the identity block ---------------------------------------------------------------
 
     # ---- actions -------------------------------------------------------------------------------
 
@@ -423,6 +480,7 @@ class _Viewer:
         prev = self._frame_meta
         self._frame_meta = FrameMeta.of(f, ready.t_capture_us, int(now * 1e9))
         self.renderer.cursor.screen = (f.screen_width, f.screen_height) if f.screen_width else None
+        self._guest_asks(int(f.flags))   # identity block
         if self.auto_resize and (prev is None or (prev.width, prev.height) != (f.width, f.height)):
             self.win.resize(f.width, f.height)
         return True
@@ -503,7 +561,8 @@ class _Viewer:
             self._restarts_seen = s.session_restarts
             self.alert("The host restarted: new session")
             changed = True
-        title = window_title(self.title_prefix, state, s.host)
+        self._desktop_tick(state)   # identity block
+        title = window_title(self._title_head(state, s.host), state, s.host)
         if title != getattr(self, "_title", None):
             self._title = title
             self.win.set_title(title)
@@ -626,6 +685,7 @@ class _Viewer:
             self.stats.error_counts = s.errors_by_kind()
             fw, fh = self.win.size()
             self.stats.write_json(stats_json, {
+                "desktop": self._desktop_stats(),   # identity block
                 "window": [fw, fh], "title": getattr(self, "_title", ""), "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
                 "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
                 "state": s.state.name, "host": s.host.describe() if s.host else None,
@@ -652,6 +712,7 @@ class _Viewer:
             self.gui.save_positions(overlay_positions_path())
         self.gui.close()
         self.renderer.close()
+        self.inhibitor.close()   # identity block
         self.win.destroy()
 
 

@@ -39,10 +39,18 @@ def init_glfw() -> str:
     return platform
 
 
+def _platform_name() -> str:   # identity block
+    try:
+        return "wayland" if glfw.get_platform() == glfw.PLATFORM_WAYLAND else "x11"
+    except (AttributeError, TypeError):
+        return "x11"
+
+
 class Window:
     def __init__(self, title: str, size: tuple[int, int], position: tuple[int, int] | None = None,
                  borderless: bool = False, fullscreen: bool = False, maximize: bool = False,
-                 resizable: bool = True, vsync: bool = False, visible: bool = True):
+                 resizable: bool = True, vsync: bool = False, visible: bool = True,
+                 minimize_on_focus_loss: bool = False):
         glfw.default_window_hints()
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
@@ -55,10 +63,16 @@ class Window:
         glfw.window_hint(glfw.ALPHA_BITS, 8)
         glfw.window_hint(glfw.DEPTH_BITS, 0)
         glfw.window_hint(glfw.STENCIL_BITS, 0)
+        # -- the desktop identity (kvmfr_client.viewer.identity): WM_CLASS/app-id, icon, iconify on focus loss
+        from kvmfr_client.viewer import identity
+        identity.window_hints()
+        glfw.window_hint(glfw.AUTO_ICONIFY, minimize_on_focus_loss)   # glfw's own default would be yes
+        # -- end of the identity block
         self.handle = glfw.create_window(size[0], size[1], title, None, None)
         if not self.handle:
             raise WindowError("could not create an OpenGL 3.3 core window: check that Mesa (libgl1-mesa-dri) "
                               "or the GPU driver is installed and the display allows GLX/EGL")
+        identity.set_icon(self.handle, _platform_name())   # identity block: the window icon
         glfw.make_context_current(self.handle)
         glfw.swap_interval(1 if vsync else 0)
         if position is not None:
@@ -113,6 +127,26 @@ class Window:
 
     def set_title(self, title: str) -> None:
         glfw.set_window_title(self.handle, title)
+
+    # ---- the desktop identity block: attention ---------------------------------------------------
+
+    def focused(self) -> bool:
+        return bool(glfw.get_window_attrib(self.handle, glfw.FOCUSED))
+
+    def request_attention(self) -> None:
+        """Ask the desktop to draw the user's eye to the window (X11: the urgency/demands-attention state;
+        Wayland: xdg-activation through kvmfr_client.viewer.wayland when that module is there)."""
+        if _platform_name() == "wayland":
+            try:
+                from kvmfr_client.viewer import wayland
+            except ImportError:
+                wayland = None
+            if wayland is not None and hasattr(wayland, "request_activation") \
+                    and wayland.request_activation(self) is not False:   # False: xdg-activation not offered
+                return
+        glfw.request_window_attention(self.handle)
+
+    # ---- end of the identity block -------------------------------------------------------------
 
     def set_fullscreen(self, on: bool) -> None:
         if on == self.fullscreen:

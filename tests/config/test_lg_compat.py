@@ -73,8 +73,9 @@ HONOURED = {
     "input:escapeKey": 97, "input:rawMouse": False, "input:mouseSens": 3,
     "audio:sink": "alsa_output.pci-0000_00_1f.3.analog-stereo",
     "spice:host": "192.168.1.5", "spice:port": 5901, "audio:spice": True, "eglFilter:ffxFSR": True,
+    "win:noScreensaver": True,
 }
-IGNORED = ["app:renderer", "app:allowDMA", "win:jitRender", "win:quickSplash", "win:noScreensaver",
+IGNORED = ["app:renderer", "app:allowDMA", "win:jitRender", "win:quickSplash",
            "egl:doubleBuffer", "eglFilter:downscaleFilter", "i3:globalFullScreen", "input:autoCapture", "opengl:mipmap",
            "pipewire:recDevice", "spice:showCursorDot", "wayland:warpSupport", "audio:periodSize",
            "audio:bufferLatency"]
@@ -166,8 +167,8 @@ def test_s_turns_spice_off_and_long_switches_set_yes(places):
 
 @pytest.mark.parametrize("flags, ignored", [
     (["-g", "OpenGL"], ["app:renderer"]), (["-j"], ["spice:scaleCursor"]),
-    (["-Q"], ["win:ignoreQuit"]), (["-S"], ["win:noScreensaver"]),
-    (["-S", "win:jitRender", "-Q", "-S"], ["win:noScreensaver", "win:jitRender", "win:ignoreQuit"]),
+    (["-Q"], ["win:ignoreQuit"]), (["-S", "-Q"], ["win:ignoreQuit"]),   # -S (win:noScreensaver) is implemented
+    (["-S", "win:jitRender", "-Q", "-S"], ["win:jitRender", "win:ignoreQuit"]),
 ])
 def test_flags_of_options_we_do_not_implement_warn_once(places, capsys, flags, ignored):
     _, cfg = parse_command_line(flags)

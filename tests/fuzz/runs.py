@@ -1,14 +1,18 @@
 """CI's fuzzing run (the fixture is in conftest.py): every target of fuzz/native (libFuzzer under AddressSanitizer and
 UndefinedBehaviorSanitizer, through scripts/fuzz.sh) and of fuzz/python (atheris) fuzzes for
-KVMFR_FUZZ_SECONDS (30) of wall time. The targets are started together on first use, so the whole run
-costs about one target's time on CI's two cores instead of the sum; each target gets a share of the CPU
-for its full time, and its test checks its own result."""
+KVMFR_FUZZ_SECONDS (30) of wall time. The targets are started together, niced, either on first use or
+early (tests/conftest.py starts them when the suite reaches tests/config, whose tests mostly wait on
+child processes), so the whole run costs about one target's time on CI's two cores, overlapped with
+other tests, instead of the sum; each target gets a share of the CPU for its full time, and its test
+checks its own result."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,3 +80,35 @@ def missing_atheris() -> str | None:
 def require(missing: str | None) -> None:
     if missing:
         pytest.fail(missing, pytrace=False)
+
+
+class FuzzPool:
+    """Every target whose tools are here, started once: runs = {"native:reader": FuzzRun, ...}."""
+
+    def __init__(self):
+        self.runs: dict[str, FuzzRun] = {}
+        self.started = False
+        self._tmp: Path | None = None
+
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        self._tmp = Path(tempfile.mkdtemp(prefix="kvmfr-fuzz-"))
+        for target in NATIVE_TARGETS if missing_clang() is None else []:
+            self.runs[f"native:{target}"] = FuzzRun(start_native(target), REPO)
+        for name in PYTHON_TARGETS if missing_atheris() is None else []:
+            workdir = self._tmp / f"fuzz_{name}"
+            workdir.mkdir()
+            self.runs[f"python:{name}"] = FuzzRun(start_python(name, workdir), workdir)
+
+    def close(self) -> None:
+        for run in self.runs.values():
+            if run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.communicate()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+POOL = FuzzPool()

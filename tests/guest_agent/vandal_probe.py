@@ -81,7 +81,7 @@ def targets() -> dict[str, list[Target]]:
 
 
 class Rig:
-    """A small agent (320x240, 30 fps, test pattern) with one subscribed reader (frames and cursor in two
+    """A small agent (320x240, 120 fps, test pattern) with one subscribed reader (frames and cursor in two
     threads, as the soak's readers), the soak's health watcher, and the vandal's own mapping."""
 
     def __init__(self, workdir: Path):
@@ -98,7 +98,7 @@ class Rig:
     # -- the pieces ---------------------------------------------------------------------------------
     def start(self) -> None:
         self.shm.unlink(missing_ok=True)
-        self.agent = start_agent(self.shm, size=(320, 240), fps=30, log=self.log)
+        self.agent = start_agent(self.shm, size=(320, 240), fps=120, log=self.log)
         wait_for(lambda: self.shm.exists() and self.shm.stat().st_size > 0, 20, "the agent to create its file")
         self.vandal = vandal_mod.Vandal(str(self.shm), 1)
         wait_for(lambda: self.vandal._u32(0) == lib.LGMP_PROTOCOL_MAGIC, 20, "the agent's LGMP header")
