@@ -306,7 +306,7 @@ def parse_displays(text: str) -> tuple[str, ...]:
 register(
     Option("app", "displays", None, "several displays in one viewer: their shared-memory files separated by commas "
            f"(at most {MAX_DISPLAYS}), one window each; input goes to the focused window's display; empty: the "
-           "one display of app:shmFile", parse=parse_displays, show=lambda v: ",".join(v or ())),
+           "one display of app:shmFile", parse=parse_displays, show=lambda v: ",".join(v) if v else '""'),
     Option("win", "closeAll", False, "with several displays (app:displays), closing one window closes them all; "
            "no: the others stay open", parse=parse_bool),
 )
