@@ -165,7 +165,7 @@ class FilterChain:
         prog.set_int("src", 0)
         prog.set_ivec2("src_size", src.w, src.h)
         for name, value in uniforms.items():
-            if isinstance(value, bool):
+            if isinstance(value, (bool, int)):
                 prog.set_int(name, value)
             elif isinstance(value, tuple):
                 prog.set_vec2(name, *value)
@@ -192,8 +192,9 @@ class FilterChain:
             if name == "downscale":
                 nw, nh = min(target_w, cur.w), min(target_h, cur.h)
                 if (nw, nh) != (cur.w, cur.h):
-                    mid = self._simple((i, 0), prog, cur, nw, cur.h, vertical=False, step=cur.w / nw)
-                    cur = self._simple((i, 1), prog, mid, nw, nh, vertical=True, step=cur.h / nh)
+                    kernel = flt.DOWNSCALE_KERNELS.index(st.spec["kernel"])
+                    mid = self._simple((i, 0), prog, cur, nw, cur.h, vertical=False, step=cur.w / nw, kernel=kernel)
+                    cur = self._simple((i, 1), prog, mid, nw, nh, vertical=True, step=cur.h / nh, kernel=kernel)
             elif name == "easu":
                 nw, nh = max(target_w, cur.w), max(target_h, cur.h)
                 if (nw, nh) != (cur.w, cur.h):

@@ -75,12 +75,15 @@ def test_cas_sharpens_like_reference(run_one):
     assert rgb_diff(shot, img) > 5
 
 
-@pytest.mark.parametrize("frame, win", [((96, 72), (40, 30)), ((200, 150), (50, 37))], ids=["2.4x", "4x"])
-def test_lanczos_downscale(run_one, frame, win):
+@pytest.mark.parametrize("frame, win, kernel", [((96, 72), (40, 30), "lanczos"), ((200, 150), (50, 37), "lanczos"),
+                                               ((96, 72), (40, 30), "linear"), ((96, 72), (40, 30), "nearest")],
+                         ids=["2.4x", "4x", "linear", "nearest"])
+def test_downscale_kernels(run_one, frame, win, kernel):
+    """eglFilter:downscaleFilter 2 (Lanczos-3, our default), 1 (linear), 0 (nearest)."""
     img = smooth(*frame)
-    shot, result = run_one(img, win, [{"filter": "downscale"}], keep_aspect=False)
+    shot, result = run_one(img, win, [{"filter": "downscale", "kernel": kernel}], keep_aspect=False)
     assert result["paths"] == ["filter+blit"]
-    assert rgb_diff(shot, expect8(ref.downscale(ref.rgb(img), *win))) <= 1
+    assert rgb_diff(shot, expect8(ref.downscale(ref.rgb(img), *win, kernel))) <= 1
 
 
 def test_edge_adaptive_upscale(run_one):
@@ -206,9 +209,13 @@ def test_options_build_the_chain():
     from kvmfr_client.config import load
     cfg = load(["eglFilter:ffxCAS=yes", "eglFilter:ffxCASSharpness=0.7", "egl:nvGain=2", "egl:nvGainMax=4",
                 "egl:cbMode=1", "eglFilter:downscale=yes", "eglFilter:order=ffxCAS,downscale"], user_file=False)
-    assert flt.from_config(cfg) == [{"filter": "cas", "sharpness": 0.7}, {"filter": "downscale"},
+    assert flt.from_config(cfg) == [{"filter": "cas", "sharpness": 0.7}, {"filter": "downscale", "kernel": "lanczos"},
                                     {"filter": "nightvision", "gain": 2.0},
                                     {"filter": "colorblind", "mode": 1, "simulate": False}]
     assert flt.from_config(load([], user_file=False)) == [], "no filter by default: the plain 1:1 path"
     fsr = flt.from_config(load(["eglFilter:ffxFSR=yes", "eglFilter:ffxFSRSharpness=0.4"], user_file=False))
     assert fsr == [{"filter": "easu"}, {"filter": "cas", "sharpness": 0.4}]
+    # Looking Glass's eglFilter:downscaleFilter numbers: 0 nearest, 1 linear, 2 Lanczos
+    for number, kernel in (("0", "nearest"), ("1", "linear"), ("2", "lanczos")):
+        cfg = load(["eglFilter:downscale=yes", f"eglFilter:downscaleFilter={number}"], user_file=False)
+        assert flt.from_config(cfg) == [{"filter": "downscale", "kernel": kernel}]
