@@ -211,26 +211,6 @@ def _click_in_overlay_mode(xserver, run_dir, shm_path, opts, click, leave: bool)
         return viewer.finish()
 
 
-def test_settings_panel_changes_the_scaler_live(xserver, tmp_path, shm_path):
-    opts = ("win:size=800x600", "win:position=0,0", "win:borderless=yes")
-
-    def in_overlay_mode(run_dir, click=None):
-        return _click_in_overlay_mode(xserver, run_dir, shm_path, opts, click, leave=True)
-
-    agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
-    try:
-        first, snap_linear = in_overlay_mode(tmp_path / "a")
-        assert first["render_filter"] == "linear" and first["render_path"] == "shader", first["render_path"]
-        x, y, w, h = first["overlay_items"]["scale:nearest"]
-        second, snap_nearest = in_overlay_mode(tmp_path / "a", click=(x + w // 2, y + h // 2))
-    finally:
-        stop(agent)
-    assert second["settings_changes"] == ["win:filter=nearest"], second["settings_changes"]
-    assert second["render_filter"] == "nearest" and not second["overlay_mode"]
-    linear, nearest = _equal_neighbours(snap_linear), _equal_neighbours(snap_nearest)
-    assert nearest >= 0.55 and nearest > linear + 0.2, (linear, nearest)
-
-
 def test_spice_state_is_shown_and_a_missing_server_said_once(xserver, tmp_path, shm_path):
     from tests.support.vm import free_port
     viewer = ViewerRun(xserver, tmp_path / "on", shm_path, 3.5, "win:size=800x400", "spice:enable=yes",
@@ -351,13 +331,15 @@ def _click_all(xserver, run_dir, shm_path, opts, clicks, settle: float = 0.5):
         return viewer.finish()
 
 
-def test_settings_panel_changes_filters_aspect_vsync_cursor_and_audio_latency_live(xserver, tmp_path, shm_path):
-    """Per-filter on/off and order, win:keepAspect, egl:vsync, egl:scalePointer and audio:latency, each
-    clicked in the settings panel of one running viewer: the renderer, window and audio service change."""
+def test_settings_panel_changes_scaler_filters_aspect_vsync_cursor_and_audio_latency_live(xserver, tmp_path,
+                                                                                         shm_path):
+    """The scaler, per-filter on/off and order, win:keepAspect, egl:vsync, egl:scalePointer and
+    audio:latency, each clicked in the settings panel of one running viewer: the picture, the renderer,
+    the window and the audio service change."""
     from tests.support.vm import free_port
     opts = ("win:size=900x700", "win:position=0,0", "win:borderless=yes", "egl:nvGainMax=2", "egl:nvGain=1",
             "egl:cbMode=3", f"audio:scream=udp://127.0.0.1:{free_port(udp=True)}")
-    agent = start_agent(shm_path, (640, 360), fps=30, cursor=False)
+    agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
     try:
         first, snap_first = _click_all(xserver, tmp_path / "a", shm_path, opts, [], settle=0.0)
         items = first["overlay_items"]
@@ -372,24 +354,28 @@ def test_settings_panel_changes_filters_aspect_vsync_cursor_and_audio_latency_li
         clicks = [centre("filter-up:colorblind"),      # colour-blind before night vision
                   centre("filter:cas"),                # sharpening on, at the end
                   centre("filter:colorblind"),         # that row is night vision's now: off
-                  centre("win:keepAspect"), centre("egl:vsync"), centre("egl:scalePointer"),
+                  centre("scale:nearest"), centre("win:keepAspect"), centre("egl:vsync"), centre("egl:scalePointer"),
                   centre("audio:latency+"), centre("audio:latency+")]
         second, snap_second = _click_all(xserver, tmp_path / "a", shm_path, opts, clicks)
     finally:
         stop(agent)
     assert second["settings_changes"] == [
         "filters=colorblind,nightvision", "filters=colorblind,nightvision,cas", "filters=colorblind,cas",
-        "win:keepAspect=no", "egl:vsync=yes", "egl:scalePointer=no", "audio:latency=24", "audio:latency=29"], \
+        "win:filter=nearest", "win:keepAspect=no", "egl:vsync=yes", "egl:scalePointer=no", "audio:latency=24", "audio:latency=29"], \
         second["settings_changes"]
     assert second["filters"] == [{"filter": "colorblind", "mode": 3, "simulate": False},
                                  {"filter": "cas", "sharpness": 0.5}], second["filters"]
     assert second["render_path"].startswith("filter+")
     assert second["vsync"] is True and second["cursor_keep_size"] is False
     assert second["audio"]["target_ms"] == 29.0, second["audio"]
-    # keep aspect off: the 16:9 picture fills the 900x700 window, no black bars above and below it
-    bar = (slice(4, 80), slice(4, 150))
+    assert first["render_filter"] == "linear" and second["render_filter"] == "nearest"
+    # keep aspect off: the 4:3 picture fills the 900x700 window, no black bars above and below it
+    bar = (slice(0, 10), slice(4, 200))
     assert snap_first[bar][..., :3].max() == 0, "letterbox expected with win:keepAspect"
     assert snap_second[bar][..., :3].max() > 0, "the picture must fill the window once keepAspect is off"
+    # nearest at ~2.8x: runs of equal pixels; linear: few
+    linear, nearest = _equal_neighbours(snap_first), _equal_neighbours(snap_second)
+    assert nearest >= 0.5 and nearest > linear + 0.2, (linear, nearest)
 
 
 def test_clipboard_and_microphone_alerts(xserver, tmp_path, shm_path):
