@@ -287,24 +287,31 @@ class Gui:
         self._fit[p.name] = (n, max(0.5, min(1.0, 0.97 * avail * n / rows_h)))
 
     def _plots(self, p: Panel) -> None:
-        """Each (label, samples) as an ImPlot line graph; its legend says the label, the last sample and
-        the peak, and the y axis runs from 0 to a little above the peak."""
+        """Each (label, samples) as an ImPlot line graph: the label, the last sample and the peak written
+        over it, the y axis from 0 to a little above the peak with two ticks."""
         import numpy as np
-        implot = self._implot
-        flags = (implot.Flags_.no_title | implot.Flags_.no_menus | implot.Flags_.no_box_select
-                 | implot.Flags_.no_mouse_text | implot.Flags_.no_inputs)
+        imgui, implot = self._imgui, self._implot
+        flags = (implot.Flags_.no_title | implot.Flags_.no_legend | implot.Flags_.no_menus
+                 | implot.Flags_.no_box_select | implot.Flags_.no_mouse_text | implot.Flags_.no_inputs)
+        small = self.font_px * 0.75
         for label, values in p.plots:
             arr = np.asarray(values, np.float32)
-            top = max(1.0, float(arr.max()) * 1.15) if len(arr) else 1.0
-            if implot.begin_plot(f"##{p.name}-{label}", self._imgui.ImVec2(320, 56), flags):
+            top = max(1.0, float(arr.max()) * 1.3) if len(arr) else 1.0
+            imgui.push_font(self.font, small)      # the tick labels
+            if implot.begin_plot(f"##{p.name}-{label}", imgui.ImVec2(340, 3.4 * self.font_px), flags):
                 implot.setup_axes("", "", implot.AxisFlags_.no_decorations,
                                   implot.AxisFlags_.no_tick_marks | implot.AxisFlags_.no_grid_lines)
                 implot.setup_axis_limits(implot.ImAxis_.x1, 0, max(len(arr) - 1, 1), implot.Cond_.always)
                 implot.setup_axis_limits(implot.ImAxis_.y1, 0.0, top, implot.Cond_.always)
-                implot.setup_legend(implot.Location_.north_west, implot.LegendFlags_.no_buttons)
+                implot.setup_axis_ticks(implot.ImAxis_.y1, [0.0, round(top / 1.3, 1)])
                 if len(arr):
-                    implot.plot_line(f"{_plot_text(label, arr)}###{label}", arr)
+                    implot.plot_line(f"##{label}", arr)
+                imgui.pop_font()
+                implot.plot_text(_plot_text(label, arr), max(len(arr) - 1, 1) / 2, top,
+                                 imgui.ImVec2(0, self.font_px * 0.7))
                 implot.end_plot()
+            else:
+                imgui.pop_font()
 
     # ---- overlay mode: input and kept positions -----------------------------------------------------
 

@@ -86,6 +86,17 @@ class Settings:
         self._changed(f"filters={','.join(spec['filter'] for spec in chain)}")
 
     def build(self, imgui, gui) -> None:
+        # two columns (scaling, display, audio | filters), so the panel fits a 540-pixel window
+        if not imgui.begin_table("settings-columns", 2, imgui.TableFlags_.sizing_fixed_fit):
+            return
+        imgui.table_next_row()
+        imgui.table_next_column()
+        self._build_display(imgui, gui)
+        imgui.table_next_column()
+        self._build_filters(imgui, gui)
+        imgui.end_table()
+
+    def _build_display(self, imgui, gui) -> None:
         opts = self.renderer.options
         imgui.separator_text("Scaling")
         for name in SCALERS:
@@ -104,7 +115,6 @@ class Settings:
             if changed:
                 setattr(opts, attr, value)
                 self._changed(f"{key}={'yes' if value else 'no'}")
-        self._build_filters(imgui, gui)
         imgui.separator_text("Display")
         changed, value = imgui.checkbox("vsync", self.vsync)
         gui.note("egl:vsync")
@@ -118,7 +128,7 @@ class Settings:
         if changed:
             cursor.hidden_by_user = not value
             self._changed(f"cursor:show={'yes' if value else 'no'}")
-        changed, value = imgui.checkbox("cursor 1:1 on a smaller picture", cursor.keep_size)
+        changed, value = imgui.checkbox("cursor 1:1 when shrunk", cursor.keep_size)
         gui.note("egl:scalePointer")
         if changed:
             cursor.keep_size = value
