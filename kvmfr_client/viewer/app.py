@@ -39,6 +39,8 @@ ALERT_S = 3.0                          # how long an alert stays up
 # the viewer's post_alert(kind, text): the SPICE clipboard ("clipboard") and the microphone ("mic").
 ALERT_KINDS = ("capture", "spice", "host", "clipboard", "mic", "info", "warning")
 WARN_ALERTS = ("warning",)
+ALERT_MAX_CHARS = 200                  # a posted alert's text is cut to one line's worth
+MAX_ALERTS_KEPT = 1000                 # alerts listed in --stats-json (and posted, not yet shown)
 WARN_COLOUR = (1.0, 0.78, 0.3, 1.0)   # the headline of a screen that says something is wrong
 
 
@@ -311,13 +313,15 @@ class _Viewer:
         log.info("alert (%s): %s", kind, text)
         if self.alerts_on:
             self._alert = (text, time.monotonic() + seconds, kind)
-            self.alerts_shown.append([kind, text])
+            if len(self.alerts_shown) < MAX_ALERTS_KEPT:
+                self.alerts_shown.append([kind, text])
             self.win.dirty = True
 
     def post_alert(self, kind: str, text: str) -> None:
         """:meth:`alert` from any thread (the SPICE clipboard, the microphone): shown at the next redraw."""
         with self._posted_lock:
-            self._posted_alerts.append((str(kind), str(text)))
+            if len(self._posted_alerts) < MAX_ALERTS_KEPT:   # a runaway caller cannot grow it without end
+                self._posted_alerts.append((str(kind), str(text)[:ALERT_MAX_CHARS]))
         self.win.wake()
 
     def _input_changed(self, ctl) -> None:

@@ -86,8 +86,8 @@ class Panel:
     ``anchor``: "center", "bottom", "top", "topleft" or "topright"; ``title``: a first line drawn larger
     (may be empty); ``lines``: the rest; ``rows``: (key, what it does) pairs drawn as two columns;
     ``plots``: (label, samples in ms) drawn as line graphs (ImPlot) with the label, last and peak value;
-    ``colour``: RGBA 0..1 of the title. A panel taller than the window is laid out again to fit: its
-    rows in more column pairs, then a smaller font (``Drawn.clipped`` says whether it still did not fit).
+    ``colour``: RGBA 0..1 of the title. Rows that do not fit the window are laid out again to fit: in
+    more column pairs and/or a smaller font (``Drawn.clipped`` says whether the panel still did not fit).
     """
 
     name: str
@@ -235,8 +235,7 @@ class Gui:
             imgui.pop_font()
         for line in p.lines:
             imgui.text(line)
-        if p.rows:
-            self._rows(p, cols, win_w, win_h)
+        need_w = self._rows(p, cols, win_w, win_h) if p.rows else 0.0
         if p.build is not None:
             p.build(imgui, self)
         if p.plots:
@@ -247,16 +246,21 @@ class Gui:
         content_h = imgui.get_cursor_pos_y() - style.item_spacing.y + style.window_padding.y
         imgui.pop_font()
         imgui.end()
-        clipped = content_h > h + 1
+        clipped = content_h > h + 1 or need_w > w - 2 * style.window_padding.x + 1
         self.drawn[p.name] = self.seen[p.name] = Drawn(p.text, (int(x), int(y), int(w), int(h)), clipped)
         if p.movable:
             self.positions[p.name] = (float(x), float(y))
 
-    def _rows(self, p: Panel, cols: int, win_w: int, win_h: int) -> None:
-        """(key, what) rows as a table of ``cols`` column pairs (filled column by column). Laid out in one
-        pair at full size, a panel taller than the window gets more pairs (as many as its width allows),
-        then a font small enough to fit, in the next frame (:meth:`draw` lays out unseen first)."""
+    def _rows(self, p: Panel, cols: int, win_w: int, win_h: int) -> float:
+        """(key, what) rows as a table of ``cols`` column pairs (filled column by column); returns the width
+        they need. Laid out in one pair at full size, a panel that does not fit the window gets, in the next
+        frame (:meth:`draw` lays out unseen first), the number of pairs (1..4) and the font scale that show
+        it largest while fitting both ways."""
         imgui = self._imgui
+        style = imgui.get_style()
+        gap = imgui.calc_text_size("      ").x
+        pair_w = (max(imgui.calc_text_size(k).x for k, _ in p.rows) + max(imgui.calc_text_size(v).x for _, v in p.rows)
+                  + 2 * style.cell_padding.x)
         per = -(-len(p.rows) // cols)
         y0 = imgui.get_cursor_pos_y()
         if imgui.begin_table(f"{p.name}-rows", 2 * cols, imgui.TableFlags_.sizing_fixed_fit):
@@ -271,20 +275,21 @@ class Gui:
                     if i < len(p.rows):
                         imgui.text(p.rows[i][1] + ("      " if c < cols - 1 else ""))
             imgui.end_table()
+        need_w = cols * pair_w + (cols - 1) * gap   # (the table's own rectangle is clipped to the window)
         if p.name in self._fit:
-            return
-        style = imgui.get_style()
+            return need_w
         rows_h = imgui.get_cursor_pos_y() - y0
-        pair_w = imgui.get_item_rect_size().x
         total_h = imgui.get_cursor_pos_y() + style.window_padding.y
         max_h, max_w = win_h - 16, win_w - 16 - 2 * style.window_padding.x
-        if total_h <= max_h:
-            return
-        avail = max(max_h - (total_h - rows_h), 1.0)
-        n = 1
-        while n < 4 and rows_h / n > avail and (n + 1) * pair_w * 1.1 <= max_w:
-            n += 1
-        self._fit[p.name] = (n, max(0.5, min(1.0, 0.97 * avail * n / rows_h)))
+        if total_h <= max_h and pair_w <= max_w:
+            return need_w
+        avail, row_h = max(max_h - (total_h - rows_h), 1.0), rows_h / len(p.rows)
+
+        def scale(n: int) -> float:
+            return min(1.0, 0.97 * avail / (-(-len(p.rows) // n) * row_h), 0.97 * max_w / (n * pair_w + (n - 1) * gap))
+        best = max(range(1, 5), key=lambda n: (scale(n), -n))
+        self._fit[p.name] = (best, max(0.5, scale(best)))
+        return need_w
 
     def _plots(self, p: Panel) -> None:
         """Each (label, samples) as an ImPlot line graph: the label, the last sample and the peak written
