@@ -11,10 +11,13 @@ figure printed is the median of the frames. What each case shows at output size 
 - plain 1:1      no filter, frame WxH, window WxH: the blit path (the default)
 - plain scaled   no filter, frame 2/3 size, linear quad up to WxH (the shader path without filters)
 - nightvision, colorblind, cas   1:1 at WxH (one full-screen pass, then the blit)
-- downscale      frame 3/2 size down to WxH (Lanczos-3, two passes)
+- downscale      frame 3/2 size down to WxH (Lanczos-3, two passes); "downscale linear": the linear kernel
+                 (eglFilter:downscaleFilter=1)
 - easu           frame 2/3 size up to WxH (edge-adaptive upscaler)
 - fsr            easu + cas, as eglFilter:ffxFSR
 - glsl           tests/viewer/data/mini_anime4k.glsl (3 passes, 2x) from a frame of half size
+- anime4k-like   tests/viewer/data/anime4k_like.glsl (two 3x3x4 convolutions, depth-to-space 2x, sharpen;
+                 the shape of Anime4K's smallest CNN upscaler) from a frame of half size
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 FIXTURE = REPO / "tests" / "viewer" / "data" / "mini_anime4k.glsl"
+ANIME4K_LIKE = REPO / "tests" / "viewer" / "data" / "anime4k_like.glsl"
 
 
 def cases(w: int, h: int) -> list[tuple[str, tuple[int, int], list]]:
@@ -44,9 +48,11 @@ def cases(w: int, h: int) -> list[tuple[str, tuple[int, int], list]]:
         ("colorblind", (w, h), [{"filter": "colorblind", "mode": 2}]),
         ("cas", (w, h), [{"filter": "cas", "sharpness": 0.5}]),
         ("downscale", (w * 3 // 2, h * 3 // 2), [{"filter": "downscale"}]),
+        ("downscale linear", (w * 3 // 2, h * 3 // 2), [{"filter": "downscale", "kernel": "linear"}]),
         ("easu", small, [{"filter": "easu"}]),
         ("fsr", small, [{"filter": "easu"}, {"filter": "cas", "sharpness": 1.0}]),
         ("glsl", (w // 2, h // 2), [{"filter": "glsl", "path": str(FIXTURE)}]),
+        ("anime4k-like", (w // 2, h // 2), [{"filter": "glsl", "path": str(ANIME4K_LIKE)}]),
     ]
 
 

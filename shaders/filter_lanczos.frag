@@ -2,7 +2,10 @@
 // One axis of a separable Lanczos-3 resampler (the downscaler): run once along x, once along y.
 // For a reduction by `step` (source pixels per output pixel) the kernel is widened by max(step, 1), so
 // every source pixel under the output pixel's footprint counts (no aliasing); weights are normalised.
+// `kernel` (eglFilter:downscaleFilter): 0 nearest (the source pixel under the output pixel's centre),
+// 1 linear (a tent as wide as the footprint), 2 Lanczos-3.
 uniform sampler2D src;
+uniform int kernel;
 uniform ivec2 src_size;
 uniform bool vertical;
 uniform float step;      // source pixels per output pixel along this axis
@@ -15,6 +18,23 @@ void main() {
     int last = (vertical ? src_size.y : src_size.x) - 1;
     float k = max(step, 1.0);
     float u = (float(d) + 0.5) * step - 0.5;     // output pixel centre in source pixel indices
+    if (kernel == 0) {
+        int c = clamp(int(floor((float(d) + 0.5) * step)), 0, last);
+        color = vec4(texelFetch(src, vertical ? ivec2(o.x, c) : ivec2(c, o.y), 0).rgb, 1.0);
+        return;
+    }
+    if (kernel == 1) {
+        vec3 lacc = vec3(0.0);
+        float lsum = 0.0;
+        for (int j = int(floor(u - k)) + 1; j <= int(floor(u + k)); j++) {
+            float w = max(0.0, 1.0 - abs(float(j) - u) / k);
+            int c = clamp(j, 0, last);
+            lacc += w * texelFetch(src, vertical ? ivec2(o.x, c) : ivec2(c, o.y), 0).rgb;
+            lsum += w;
+        }
+        color = vec4(clamp(lacc / lsum, 0.0, 1.0), 1.0);
+        return;
+    }
     int j0 = int(floor(u - 3.0 * k)) + 1;
     int j1 = int(floor(u + 3.0 * k));
     // L(x) = sinc(x) sinc(x/3) = 3 sin(pi x) sin(pi x / 3) / (pi x)^2. The taps' x grow by 1/k, so

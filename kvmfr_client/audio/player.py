@@ -138,6 +138,13 @@ class Player:
     def set_mute(self, muted: bool) -> None:
         self._muted = muted
 
+    def set_latency(self, latency_ms: float) -> None:
+        """A new target latency (the viewer's settings panel): the queue drifts or skips to it as to a
+        target raised after underruns."""
+        self.base_target = self.target = latency_ms / 1000.0
+        self.max_latency = max(self.max_latency, 2 * self.target)
+        self._controller.target = self.target
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -17,6 +17,9 @@ from kvmfr_client.audio.scream_ivshmem import CHUNK_SECONDS, ScreamIvshmemSource
 from kvmfr_client.audio.scream_udp import ScreamUdpSource, parse_udp_url
 from kvmfr_client.config import with_defaults
 
+# Scream IVSHMEM's lowest target latency: one 20 ms chunk plus a few ms (see start()).
+IVSHMEM_FLOOR_MS = (CHUNK_SECONDS + 0.005) * 1000
+
 log = logging.getLogger(__name__)
 
 
@@ -92,7 +95,7 @@ class AudioService:
             elif kind == "ivshmem":
                 # Chunks come 20 ms at a time, found by polling (no doorbell), and a guest completes
                 # them on its audio engine's period: keep a chunk plus a few ms ahead of each one.
-                floor = (CHUNK_SECONDS + 0.005) * 1000
+                floor = IVSHMEM_FLOOR_MS
                 if latency < floor:
                     log.info("audio: IVSHMEM delivers 20 ms chunks; target latency %.0f ms for it", floor)
                 player = self._player(max(latency, floor), "guest audio (Scream IVSHMEM)")
@@ -128,6 +131,15 @@ class AudioService:
             player.stop()
         self.players = []
         self.player = None
+
+    def set_latency(self, latency_ms: float) -> None:
+        """``audio:latency`` changed while playing (the viewer's settings panel): every player's target;
+        Scream IVSHMEM keeps its 20 ms chunk floor."""
+        self.config = {**self.config, "audio:latency": int(latency_ms)}
+        floor = IVSHMEM_FLOOR_MS
+        for player, source in zip(self.players, self.sources):
+            ivshmem = isinstance(source, ScreamIvshmemSource)
+            player.set_latency(max(latency_ms, floor) if ivshmem else latency_ms)
 
     def stats(self) -> dict[str, Any]:
         """Counters for an overlay or a log line: packets, bad packets, underruns, queued ms, ratio."""

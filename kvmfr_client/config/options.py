@@ -211,9 +211,9 @@ register(
     Option("eglFilter", "order", "", "order of the filters, names separated by commas: downscale, ffxFSR, "
            "ffxCAS, glsl, nightvision, colorblind; those left out run after, in that order",
            parse=parse_filter_order, lg="names separated by commas (docs/filters.md)"),
-    Option("eglFilter", "downscale", False, "Lanczos-3 downscaler when the picture is shown smaller than the "
-           "frame", parse=parse_bool,
-           lg="always Lanczos-3 (eglFilter:downscaleFilter and the pixel-size options are not implemented)"),
+    Option("eglFilter", "downscale", False, "downscaler (Lanczos-3 unless eglFilter:downscaleFilter says) when "
+           "the picture is shown smaller than the frame", parse=parse_bool,
+           lg="Lanczos-3 by default; the pixel-size and offset options are not implemented"),
     Option("eglFilter", "ffxFSR", False, "edge-adaptive upscaler (in the spirit of AMD FSR 1 EASU, our own) "
            "followed by contrast-adaptive sharpening, when the picture is shown larger than the frame",
            parse=parse_bool, lg="our own EASU-like upscaler and CAS-like sharpener, not AMD's shaders"),
@@ -323,4 +323,23 @@ register_alias(
     Alias("pipewire:outDevice", "audio:sink", lg="the PipeWire node (or PulseAudio sink) name to play on"),
     Alias("spice:audio", "audio:spice",
           lg="default no here: SPICE audio plays only when asked (`audio:spice`)"),
+)
+
+
+# -- issue 14: the overlay UI's font, the downscaler's kernel and the cursor's scaling (Looking Glass names) --
+
+UI_FONT_PX = 18   # the overlay UI's font size when win:uiSize is not set
+DOWNSCALE_LANCZOS = 2   # eglFilter:downscaleFilter: 0 nearest, 1 linear, 2 Lanczos-3
+
+register(
+    Option("win", "uiFont", "", "font of the overlay UI: a TrueType file, or a family name fontconfig knows "
+           "(fc-match); empty: DejaVu Sans", lg="a family name (fontconfig) or a .ttf file; default DejaVu Sans "
+           "(proportional), not DejaVu Sans Mono"),
+    Option("win", "uiSize", UI_FONT_PX, "font size of the overlay UI in pixels, 8..72",
+           parse=number(int, 8, 72, "pixels"), lg=f"pixels; default {UI_FONT_PX}"),
+    Option("eglFilter", "downscaleFilter", DOWNSCALE_LANCZOS, "the downscaler's kernel (eglFilter:downscale): "
+           "0 nearest, 1 linear, 2 Lanczos-3", parse=number(int, 0, 2, also=" (0 nearest, 1 linear, 2 Lanczos-3)"),
+           lg=f"default {DOWNSCALE_LANCZOS} (Lanczos-3) here; 0 nearest and 1 linear as in Looking Glass"),
+    Option("egl", "scalePointer", True, "keep the guest cursor at its own size (1:1) when the picture is shown "
+           "smaller than the guest's screen; no: the cursor shrinks with the picture", parse=parse_bool),
 )

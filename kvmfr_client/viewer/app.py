@@ -35,6 +35,12 @@ CURSOR_REDRAW_INTERVAL_S = 1 / 120
 KEY_ESC = 1                            # evdev: leaves overlay mode
 OVERLAY_FRAME_S = 1 / 30               # overlay mode redraws at least this often (ImGui's input is per frame)
 ALERT_S = 3.0                          # how long an alert stays up
+# Kinds of alert (win:alerts), and those drawn as warnings. Other parts of the program raise them through
+# the viewer's post_alert(kind, text): the SPICE clipboard ("clipboard") and the microphone ("mic").
+ALERT_KINDS = ("capture", "spice", "host", "clipboard", "mic", "info", "warning")
+WARN_ALERTS = ("warning",)
+ALERT_MAX_CHARS = 200                  # a posted alert's text is cut to one line's worth
+MAX_ALERTS_KEPT = 1000                 # alerts listed in --stats-json (and posted, not yet shown)
 WARN_COLOUR = (1.0, 0.78, 0.3, 1.0)   # the headline of a screen that says something is wrong
 
 
@@ -139,7 +145,8 @@ class _Viewer:
         info = self.renderer.info()
         self.stats.renderer = info["renderer"]
         log.info("OpenGL: %s, %s (%s)", info["renderer"], info["version"], platform)
-        self.gui = Gui()
+        self.gui = Gui(font_px=cfg["win:uiSize"], font_name=cfg["win:uiFont"])
+        self.renderer.cursor.keep_size = cfg["egl:scalePointer"]
         self.status_text: list[str] = []     # the centre status screen (status.py's words)
         self.banner_text: list[str] = []     # the too-small banner
         self.stats_text: list[str] = []      # the stats overlay
@@ -149,7 +156,10 @@ class _Viewer:
         self.alerts_on = cfg["win:alerts"]
         self.help_delay_s = cfg["input:helpMenuDelay"] / 1000.0
         self.help_shown = False
-        self._alert: tuple[str, float] | None = None   # (text, until time.monotonic())
+        self._alert: tuple[str, float, str] | None = None   # (text, until time.monotonic(), kind)
+        self._posted_alerts: list[tuple[str, str]] = []    # from other threads (post_alert), shown by this one
+        self._posted_lock = threading.Lock()
+        self.alerts_shown: list[list[str]] = []            # [kind, text] of each alert, for --stats-json
         self._restarts_seen = 0
         self.fps_min = cfg["win:fpsMin"]
         self.auto_resize = cfg["win:autoResize"]
@@ -182,10 +192,14 @@ class _Viewer:
         self.gui.load_positions(overlay_positions_path())
         self._hook_spice(getattr(self.input, "spice", None))
         self.audio = audio
+        if audio is not None and hasattr(audio, "on_alert"):   # e.g. the microphone turned on or off
+            audio.on_alert = self.post_alert
         self._cpu_at_shown: float | None = None
         self.audio_queued = Series()     # the audio queue (ms), sampled at each redraw, for the graphs
         from kvmfr_client.viewer.settings import Settings
-        self.settings = Settings(self.renderer, self.win, cfg["egl:vsync"], cfg.get("egl:preset") or "")
+        self.settings = Settings(self.renderer, self.win, cfg["egl:vsync"], cfg.get("egl:preset") or "",
+                                 audio=audio if audio is not None and hasattr(audio, "set_latency") else None,
+                                 audio_latency_ms=cfg.get("audio:latency"))
         if self.controller is not None:
             self._captured = self.controller.captured
             self.controller.on_change = self._input_changed
@@ -286,6 +300,20 @@ class _Viewer:
             if previous is not None:
                 previous(state, detail)
         spice.client.on_state = on_state
+        # The guest's clipboard arrived (GlfwClipboard, wired by the input's attach, puts it on ours)
+        text_hook, image_hook = spice.client.on_clipboard_text, spice.client.on_clipboard_image
+
+        def on_text(text: str) -> None:
+            if text_hook is not None:
+                text_hook(text)
+            self.post_alert("clipboard", f"Clipboard received from the VM ({len(text)} characters)")
+
+        def on_image(kind: int, data: bytes) -> None:
+            if image_hook is not None:
+                image_hook(kind, data)
+            self.post_alert("clipboard", f"Clipboard image received from the VM ({len(data) // 1024} KiB)")
+        spice.client.on_clipboard_text = on_text
+        spice.client.on_clipboard_image = on_image
 
     def _audio_stats(self) -> dict | None:
         if self.audio is None:
@@ -339,17 +367,30 @@ class _Viewer:
         if self._to_input is not None:
             self._to_input(event)
 
-    def alert(self, text: str, seconds: float = ALERT_S) -> None:
-        """A short message at the top of the window (win:alerts), gone after ``seconds``."""
-        log.info("alert: %s", text)
+    def alert(self, kind: str, text: str, seconds: float = ALERT_S) -> None:
+        """A short message at the top of the window (win:alerts), gone after ``seconds``; ``kind`` one of
+        ALERT_KINDS. Window thread only: other threads call :meth:`post_alert`."""
+        if kind not in ALERT_KINDS:
+            log.debug("alert of unknown kind %r shown as info", kind)
+            kind = "info"
+        log.info("alert (%s): %s", kind, text)
         if self.alerts_on:
-            self._alert = (text, time.monotonic() + seconds)
+            self._alert = (text, time.monotonic() + seconds, kind)
+            if len(self.alerts_shown) < MAX_ALERTS_KEPT:
+                self.alerts_shown.append([kind, text])
             self.win.dirty = True
+
+    def post_alert(self, kind: str, text: str) -> None:
+        """:meth:`alert` from any thread (the SPICE clipboard, the microphone): shown at the next redraw."""
+        with self._posted_lock:
+            if len(self._posted_alerts) < MAX_ALERTS_KEPT:   # a runaway caller cannot grow it without end
+                self._posted_alerts.append((str(kind), str(text)[:ALERT_MAX_CHARS]))
+        self.win.wake()
 
     def _input_changed(self, ctl) -> None:
         if ctl.captured != self._captured:
             self._captured = ctl.captured
-            self.alert("Capture on" if ctl.captured else "Capture off")
+            self.alert("capture", "Capture on" if ctl.captured else "Capture off")
 
     def _request_quit(self) -> None:
         self._quit = True
@@ -527,7 +568,7 @@ class _Viewer:
             text = spice_alert(self.spice_state, event)
             self.spice_state = event
             if text:
-                self.alert(text)
+                self.alert("spice", text)
         status = status_lines(state, s.host, self.path, s.status_message, self.renderer.has_frame,
                               self._file_size() if not s.shm_size else -1)
         if status:
@@ -557,9 +598,14 @@ class _Viewer:
             self.help_shown, changed = help_shown, True
         if self._alert is not None and now >= self._alert[1]:
             self._alert, changed = None, True
+        with self._posted_lock:
+            posted, self._posted_alerts = self._posted_alerts, []
+        for kind, text in posted:
+            self.alert(kind, text)
+            changed = True
         if s.session_restarts > self._restarts_seen:
             self._restarts_seen = s.session_restarts
-            self.alert("The host restarted: new session")
+            self.alert("host", "The host restarted: new session")
             changed = True
         self._desktop_tick(state)   # identity block
         title = window_title(self._title_head(state, s.host), state, s.host)
@@ -618,7 +664,8 @@ class _Viewer:
             out.append(Panel("overlay-mode", "Overlay mode", ["Drag the panels to move them; Esc leaves."],
                              anchor="bottom", colour=WARN_COLOUR))
         if self._alert is not None:
-            out.append(Panel("alert", self._alert[0], anchor="top"))
+            out.append(Panel("alert", self._alert[0], anchor="top",
+                             colour=WARN_COLOUR if self._alert[2] in WARN_ALERTS else (1.0, 1.0, 1.0, 1.0)))
         if self.help_shown and self.controller is not None:
             rows = [(key_label(keys), what) for keys, what in self.controller.help()]
             out.append(Panel("help", "Key bindings", anchor="center", rows=rows))
@@ -700,13 +747,17 @@ class _Viewer:
                 "cursor": {"x": self.renderer.cursor.x, "y": self.renderer.cursor.y,
                            "visible": self.renderer.cursor.visible, "type": self._shape_type},
                 "status": self.status_text, "banner": self.banner_text,
-                "overlay": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.drawn.items()},
+                "overlay": {name: {"text": d.text, "rect": list(d.rect), "clipped": d.clipped}
+                            for name, d in self.gui.drawn.items()},
                 "overlay_frames": self.gui.frames,
                 "overlay_seen": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.seen.items()},
                 "show_graphs": self.show_graphs, "spice_state": self.spice_state, "overlay_mode": self.overlay_mode,
                 "overlay_items": {k: list(v) for k, v in self.gui.items.items()},
                 "settings_changes": self.settings.changes, "render_filter": self.renderer.options.filter,
-                "render_path": self.renderer.last_path, "overlay_font": self.gui.font_path})
+                "render_path": self.renderer.last_path, "overlay_font": self.gui.font_path,
+                "overlay_font_px": self.gui.font_px, "alerts": self.alerts_shown,
+                "filters": list(self.renderer.options.filters or []), "vsync": self.settings.vsync,
+                "cursor_keep_size": self.renderer.cursor.keep_size, "audio": self._audio_stats()})
         self.session.close()
         if self.overlay_mode:
             self.gui.save_positions(overlay_positions_path())

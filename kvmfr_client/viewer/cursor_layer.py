@@ -30,6 +30,10 @@ class CursorLayer:
         self.hidden_by_user = False  # the settings panel's "show the guest cursor" unticked
         self.screen: tuple[int, int] | None = None   # guest desktop size; None: same as the frame
         self.sdr_white_level = 0     # the cursor's SDR white (nits, KVMFR 34; 0: not given)
+        # egl:scalePointer: on a picture shown smaller than the guest's screen the cursor keeps its own
+        # size (grown back around its hotspot); picture_scale is set by the renderer before each draw.
+        self.keep_size = False       # the viewer sets it from egl:scalePointer
+        self.picture_scale = 1.0
 
     def set_shape(self, shape: CursorShape) -> None:
         color, xor = shape.layers()
@@ -68,7 +72,11 @@ class CursorLayer:
             return
         sw, sh = self.screen or (frame_w, frame_h)
         kx, ky = frame_w / max(sw, 1), frame_h / max(sh, 1)
-        m = frame_to_ndc @ np.array([[w * kx, 0, self.x * kx], [0, h * ky, self.y * ky], [0, 0, 1]], float)
+        # the on-screen scale of guest screen pixels; below 1 with keep_size the quad grows back to 1:1
+        g = 1.0 / (self.picture_scale * kx) if self.keep_size and 0 < self.picture_scale * kx < 1 else 1.0
+        hx, hy = self.hotspot
+        x0, y0 = (self.x + hx - hx * g) * kx, (self.y + hy - hy * g) * ky
+        m = frame_to_ndc @ np.array([[w * kx * g, 0, x0], [0, h * ky * g, y0], [0, 0, 1]], float)
         prog = self.prog
         prog.use()
         prog.set_mat3("to_ndc", m)

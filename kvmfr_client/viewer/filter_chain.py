@@ -165,7 +165,7 @@ class FilterChain:
         prog.set_int("src", 0)
         prog.set_ivec2("src_size", src.w, src.h)
         for name, value in uniforms.items():
-            if isinstance(value, bool):
+            if isinstance(value, (bool, int)):
                 prog.set_int(name, value)
             elif isinstance(value, tuple):
                 prog.set_vec2(name, *value)
@@ -192,8 +192,9 @@ class FilterChain:
             if name == "downscale":
                 nw, nh = min(target_w, cur.w), min(target_h, cur.h)
                 if (nw, nh) != (cur.w, cur.h):
-                    mid = self._simple((i, 0), prog, cur, nw, cur.h, vertical=False, step=cur.w / nw)
-                    cur = self._simple((i, 1), prog, mid, nw, nh, vertical=True, step=cur.h / nh)
+                    kernel = flt.DOWNSCALE_KERNELS.index(st.spec["kernel"])
+                    mid = self._simple((i, 0), prog, cur, nw, cur.h, vertical=False, step=cur.w / nw, kernel=kernel)
+                    cur = self._simple((i, 1), prog, mid, nw, nh, vertical=True, step=cur.h / nh, kernel=kernel)
             elif name == "easu":
                 nw, nh = max(target_w, cur.w), max(target_h, cur.h)
                 if (nw, nh) != (cur.w, cur.h):
@@ -207,7 +208,7 @@ class FilterChain:
                                    simulate=st.spec["simulate"])
             elif name == "glsl":
                 try:
-                    cur = self._run_glsl(i, st, cur, src)
+                    cur = self._run_glsl(i, st, cur, src, (target_w, target_h))
                 except user_shader.UserShaderError as exc:
                     self._report(st.spec, exc)
                     self.stages.remove(st)
@@ -215,12 +216,14 @@ class FilterChain:
         self._key, self._result = key, cur
         return cur
 
-    def _run_glsl(self, i: int, st: _Stage, cur: Image, original: Image) -> Image:
+    def _run_glsl(self, i: int, st: _Stage, cur: Image, original: Image, output: tuple[int, int]) -> Image:
+        """``output``: the picture's size in the window (mpv's OUTPUT in size expressions; NATIVE is the
+        frame's own size), so Anime4K's ``//!WHEN OUTPUT.w MAIN.w / 1.200 >`` asks whether it upscales."""
         saved: dict[str, Image] = {}
         for j, (hook, prog) in enumerate(zip(st.hooks, st.programs)):
             pictures = {n: cur for n in ("HOOKED", "MAIN", "LUMA", hook.hook)}
             textures = {**saved, **pictures}
-            sizes = {n: (t.w, t.h) for n, t in textures.items()}
+            sizes = {"OUTPUT": output, "NATIVE": (original.w, original.h)} | {n: (t.w, t.h) for n, t in textures.items()}
             where = f"{st.spec['path']}:{hook.line}"
             if hook.when and not user_shader.evaluate(hook.when, sizes, where):
                 continue

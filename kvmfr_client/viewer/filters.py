@@ -5,7 +5,8 @@ A chain is a list of passes, each a dict ``{"filter": NAME, **parameters}``:
 ==============  ==============================================  ==========================================
 filter          what it does                                    parameters
 ==============  ==============================================  ==========================================
-``downscale``   Lanczos-3 down to the window's picture size     (none); skipped when not shrinking
+``downscale``   Lanczos-3 down to the window's picture size     ``kernel`` lanczos/linear/nearest; skipped
+                                                                when not shrinking
 ``easu``        edge-adaptive upscale to the picture size        (none); skipped when not enlarging
 ``cas``         contrast-adaptive sharpening                    ``sharpness`` 0..1
 ``nightvision`` night vision gain (``egl:nvGain``)              ``gain`` 0..100
@@ -28,6 +29,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from kvmfr_client.config.options import DOWNSCALE_LANCZOS
+
 FILTERS = ("downscale", "easu", "cas", "nightvision", "colorblind", "glsl")
 # eglFilter:order's words: Looking Glass's filter names and ours.
 ORDER_WORDS = {"downscale": "downscale", "ffxfsr": "fsr", "fsr": "fsr", "easu": "fsr", "ffxcas": "cas",
@@ -47,6 +50,9 @@ CB_SIMULATION = {
                  [0.004733, 0.691367, 0.303900]]),    # tritanope
 }
 CB_NAMES = {0: "off", 1: "protanope", 2: "deuteranope", 3: "tritanope"}
+# The downscaler's kernels, by Looking Glass's eglFilter:downscaleFilter number (0 nearest, 1 linear,
+# 2 Lanczos); the number is the shader's `kernel`.
+DOWNSCALE_KERNELS = ("nearest", "linear", "lanczos")
 
 _PRESET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}\Z")
 
@@ -80,6 +86,11 @@ def normalize(passes: Any, where: str = "filter chain") -> list[dict]:
         elif name == "colorblind":
             mode = int(_number(p, "mode", 1, 3, 1, what))
             out.append({"filter": name, "mode": mode, "simulate": bool(p.get("simulate", False))})
+        elif name == "downscale":
+            kernel = p.get("kernel", "lanczos")
+            if kernel not in DOWNSCALE_KERNELS:
+                raise FilterError(f"{what}: kernel must be one of {', '.join(DOWNSCALE_KERNELS)}, got {kernel!r}")
+            out.append({"filter": name, "kernel": kernel})
         elif name == "glsl":
             if not isinstance(p.get("path"), str) or not p["path"]:
                 raise FilterError(f"{what}: needs a path")
@@ -117,7 +128,8 @@ def from_config(cfg: Mapping[str, Any]) -> list[dict]:
     out: list[dict] = []
     for name in order:
         if name == "downscale" and cfg.get("eglFilter:downscale"):
-            out.append({"filter": "downscale"})
+            out.append({"filter": "downscale",
+                        "kernel": DOWNSCALE_KERNELS[int(cfg.get("eglFilter:downscaleFilter", DOWNSCALE_LANCZOS))]})
         elif name == "fsr" and cfg.get("eglFilter:ffxFSR"):
             out.append({"filter": "easu"})
             out.append({"filter": "cas", "sharpness": float(cfg.get("eglFilter:ffxFSRSharpness", 1.0))})

@@ -358,6 +358,7 @@ class Renderer:
                 GL.glDisable(GL.GL_BLEND)
                 self.quad.draw()
                 path = "shader"
+            self.cursor.picture_scale = pl.w / layout.rotated_size(self.width, self.height, pl.rotation)[0]
             self.cursor.draw(layout.frame_to_ndc(self.width, self.height, win_w, win_h, pl),
                              self.width, self.height, self.light, self.hdr_mapped)
         if overlay is not None:

@@ -7,7 +7,8 @@ A file is a list of passes, each a block of ``//!`` directives followed by GLSL 
     //!BIND HOOKED                   textures the pass reads: HOOKED, MAIN, LUMA or a name SAVEd earlier
     //!SAVE NAME                     keep the output under NAME instead of replacing the picture
     //!WIDTH HOOKED.w 2 *            output size, in mpv's reverse-Polish arithmetic (+ - * / > < = !,
-    //!HEIGHT HOOKED.h 2 *           NAME.w/.width, NAME.h/.height); default: the hooked picture's size
+    //!HEIGHT HOOKED.h 2 *           NAME.w/.width, NAME.h/.height; OUTPUT is the picture's size in the
+                                     window, NATIVE the frame's); default: the hooked picture's size
     //!COMPONENTS 2                  accepted (outputs are always RGBA, 16-bit float)
     //!WHEN expr                     the pass runs when the expression is non-zero
 

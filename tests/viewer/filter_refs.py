@@ -25,15 +25,19 @@ def _lanczos3(x):
     return np.where(np.abs(x) < 3, out, 0.0)
 
 
-def _lanczos_axis(img: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+def _lanczos_axis(img: np.ndarray, n_out: int, axis: int, kernel: str = "lanczos") -> np.ndarray:
     n_in = img.shape[axis]
     step = n_in / n_out
     k = max(step, 1.0)
     rows = []
     for d in range(n_out):
         u = (d + 0.5) * step - 0.5
-        j = np.arange(int(np.floor(u - 3 * k)) + 1, int(np.floor(u + 3 * k)) + 1)
-        w = _lanczos3((j - u) / k)
+        if kernel == "nearest":
+            rows.append(np.take(img, min(int(np.floor((d + 0.5) * step)), n_in - 1), axis=axis))
+            continue
+        reach = 3 * k if kernel == "lanczos" else k
+        j = np.arange(int(np.floor(u - reach)) + 1, int(np.floor(u + reach)) + 1)
+        w = _lanczos3((j - u) / k) if kernel == "lanczos" else np.maximum(0.0, 1 - np.abs(j - u) / k)
         taps = np.take(img, np.clip(j, 0, n_in - 1), axis=axis)
         shape = [1, 1, 1]
         shape[axis] = len(j)
@@ -41,10 +45,11 @@ def _lanczos_axis(img: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     return np.stack(rows, axis=axis)
 
 
-def downscale(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Separable Lanczos-3, horizontal then vertical, with the 8-bit rounding between the passes."""
-    mid = to8(_lanczos_axis(img, w, 1))
-    return _lanczos_axis(mid, h, 0)
+def downscale(img: np.ndarray, w: int, h: int, kernel: str = "lanczos") -> np.ndarray:
+    """Separable, horizontal then vertical, with the 8-bit rounding between the passes: Lanczos-3 (the
+    default), a tent as wide as the footprint (linear) or the source pixel under the centre (nearest)."""
+    mid = to8(_lanczos_axis(img, w, 1, kernel))
+    return _lanczos_axis(mid, h, 0, kernel)
 
 
 def easu(img: np.ndarray, w: int, h: int) -> np.ndarray:

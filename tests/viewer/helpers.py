@@ -63,6 +63,11 @@ class Script:
         self.steps.append({"cursor": [x, y, visible, sdr_white_level]})
         return self
 
+    def cursor_keep_size(self, on: bool) -> "Script":
+        """egl:scalePointer: the cursor keeps its own size on a picture shown smaller."""
+        self.steps.append({"cursor_keep_size": on})
+        return self
+
     def screen(self, w: int, h: int) -> "Script":
         self.steps.append({"screen": [w, h]})
         return self

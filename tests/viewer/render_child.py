@@ -10,6 +10,7 @@ The script: {"win": [w, h], "options": {RenderOptions fields}, "steps": [...]} w
   {"cursor": [x, y, visible(, sdr_white_level)]}   top-left of the image, guest screen pixels; the
                                        cursor's SDR white level in nits (KVMFR 34), 0 when left out
   {"screen": [w, h]}                   guest desktop size (cursor space)
+  {"cursor_keep_size": true}           egl:scalePointer: the cursor stays 1:1 on a smaller picture
   {"draw": "out.npy"}                  draw, read the back buffer back into out.npy, swap
 A file "result.json" beside the script records the render path of each draw.
 """
@@ -69,6 +70,8 @@ def main(script_path: str) -> int:
             renderer.cursor.sdr_white_level = level[0] if level else 0
         elif "screen" in step:
             renderer.cursor.screen = tuple(step["screen"])
+        elif "cursor_keep_size" in step:
+            renderer.cursor.keep_size = bool(step["cursor_keep_size"])
         elif "draw" in step:
             fw, fh = win.size()
             paths.append(renderer.draw(fw, fh, overlay))

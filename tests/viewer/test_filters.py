@@ -75,12 +75,15 @@ def test_cas_sharpens_like_reference(run_one):
     assert rgb_diff(shot, img) > 5
 
 
-@pytest.mark.parametrize("frame, win", [((96, 72), (40, 30)), ((200, 150), (50, 37))], ids=["2.4x", "4x"])
-def test_lanczos_downscale(run_one, frame, win):
+@pytest.mark.parametrize("frame, win, kernel", [((96, 72), (40, 30), "lanczos"), ((200, 150), (50, 37), "lanczos"),
+                                               ((96, 72), (40, 30), "linear"), ((96, 72), (40, 30), "nearest")],
+                         ids=["2.4x", "4x", "linear", "nearest"])
+def test_downscale_kernels(run_one, frame, win, kernel):
+    """eglFilter:downscaleFilter 2 (Lanczos-3, our default), 1 (linear), 0 (nearest)."""
     img = smooth(*frame)
-    shot, result = run_one(img, win, [{"filter": "downscale"}], keep_aspect=False)
+    shot, result = run_one(img, win, [{"filter": "downscale", "kernel": kernel}], keep_aspect=False)
     assert result["paths"] == ["filter+blit"]
-    assert rgb_diff(shot, expect8(ref.downscale(ref.rgb(img), *win))) <= 1
+    assert rgb_diff(shot, expect8(ref.downscale(ref.rgb(img), *win, kernel))) <= 1
 
 
 def test_edge_adaptive_upscale(run_one):
@@ -167,6 +170,59 @@ def test_user_shader_from_file(run_one):
     assert rgb_diff(shot, expect8(_fixture_ref(img))) <= 2
 
 
+ANIME4K_LIKE = REPO / "tests" / "viewer" / "data" / "anime4k_like.glsl"
+
+
+def _anime4k_like_ref(img8: np.ndarray) -> np.ndarray:
+    """tests/viewer/data/anime4k_like.glsl in numpy, its weights read from the file: two 3x3 convolutions
+    (the second over a CReLU) kept in 16-bit float, a 2x depth-to-space added to the bilinear 2x picture,
+    a pass skipped by its //!WHEN, and a sharpen through HOOKED_pt."""
+    import re
+    text = ANIME4K_LIKE.read_text()
+    passes = text.split("//!DESC")[1:]
+    num = r"(-?[0-9.]+)"
+    tap = re.compile(rf"mat4\(([^)]*)\) \* go_(\d)\({num}, {num}\)")
+    bias = re.compile(r"result \+= vec4\(([^)]*)\);")
+    src = np.concatenate([ref.rgb(img8), np.ones(img8.shape[:2] + (1,))], axis=-1)
+    h, w, _ = src.shape
+
+    def sh(a, dx, dy):
+        return a[np.clip(np.arange(h) + dy, 0, h - 1)][:, np.clip(np.arange(w) + dx, 0, w - 1)]
+
+    def conv(block, inputs):
+        out = np.zeros((h, w, 4))
+        for m, which, dx, dy in tap.findall(block):
+            weights = np.array([float(v) for v in m.split(",")]).reshape(4, 4).T   # GLSL mat4: columns
+            out += sh(inputs[int(which)], int(float(dx)), int(float(dy))) @ weights.T
+        out += np.array([float(v) for v in bias.search(block).group(1).split(",")])
+        return out.astype(np.float16).astype(np.float64)     # the saved texture is 16-bit float
+
+    f1 = conv(passes[0], [src])
+    f2 = conv(passes[1], [np.maximum(f1, 0), np.maximum(-f1, 0)])
+    py, px = np.mgrid[0:2 * h, 0:2 * w]
+    up = ref.bilinear(src, (px + 0.5) / (2 * w), (py + 0.5) / (2 * h))
+    residual = f2[py // 2, px // 2, (py % 2) * 2 + px % 2]
+    out3 = (up[..., :3] + 0.2 * residual[..., None]).astype(np.float16).astype(np.float64)
+
+    def sh2(a, dx, dy):
+        hh, ww = a.shape[:2]
+        return a[np.clip(np.arange(hh) + dy, 0, hh - 1)][:, np.clip(np.arange(ww) + dx, 0, ww - 1)]
+    blur = 0.25 * (sh2(out3, 1, 0) + sh2(out3, -1, 0) + sh2(out3, 0, 1) + sh2(out3, 0, -1))
+    return np.clip(out3 + 0.5 * (out3 - blur), 0, 1)
+
+
+def test_anime4k_style_shader_matches_numpy(run_one):
+    """The constructs Anime4K's files use (see the fixture's header), in one multi-pass file, against numpy;
+    its //!WHEN over OUTPUT runs the upscaling passes at 2x and skips the one asking for 3x."""
+    img = smooth(32, 24)
+    shot, result = run_one(img, (64, 48), [{"filter": "glsl", "path": str(ANIME4K_LIKE)}])
+    assert result["filter_errors"] == [] and result["paths"] == ["filter+shader"], result
+    want = expect8(_anime4k_like_ref(img))
+    d = np.abs(shot[..., :3].astype(int) - want[..., :3].astype(int))
+    assert d.max() <= 2, f"max {d.max()}, mean {d.mean():.3f}"
+    assert (shot[..., 0] > 200).mean() < 0.5, "the pass whose //!WHEN asks for 3x must not run"
+
+
 @pytest.mark.parametrize("text,says", [
     ("//!HOOK MAIN\n//!BIND HOOKED\nvec4 hook() { return HOOKED_tex(HOOKED_pos) }\n", "does not compile"),
     ("//!HOOK CHROMA\nvec4 hook() { return vec4(1.0); }\n", "only the picture's hooks"),
@@ -206,9 +262,13 @@ def test_options_build_the_chain():
     from kvmfr_client.config import load
     cfg = load(["eglFilter:ffxCAS=yes", "eglFilter:ffxCASSharpness=0.7", "egl:nvGain=2", "egl:nvGainMax=4",
                 "egl:cbMode=1", "eglFilter:downscale=yes", "eglFilter:order=ffxCAS,downscale"], user_file=False)
-    assert flt.from_config(cfg) == [{"filter": "cas", "sharpness": 0.7}, {"filter": "downscale"},
+    assert flt.from_config(cfg) == [{"filter": "cas", "sharpness": 0.7}, {"filter": "downscale", "kernel": "lanczos"},
                                     {"filter": "nightvision", "gain": 2.0},
                                     {"filter": "colorblind", "mode": 1, "simulate": False}]
     assert flt.from_config(load([], user_file=False)) == [], "no filter by default: the plain 1:1 path"
     fsr = flt.from_config(load(["eglFilter:ffxFSR=yes", "eglFilter:ffxFSRSharpness=0.4"], user_file=False))
     assert fsr == [{"filter": "easu"}, {"filter": "cas", "sharpness": 0.4}]
+    # Looking Glass's eglFilter:downscaleFilter numbers: 0 nearest, 1 linear, 2 Lanczos
+    for number, kernel in (("0", "nearest"), ("1", "linear"), ("2", "lanczos")):
+        cfg = load(["eglFilter:downscale=yes", f"eglFilter:downscaleFilter={number}"], user_file=False)
+        assert flt.from_config(cfg) == [{"filter": "downscale", "kernel": kernel}]

@@ -62,7 +62,8 @@ def _with_escape_key_held(xserver, tmp_path, shm_path, *opts):
 
 
 def test_help_lists_every_binding_while_the_escape_key_is_held(xserver, tmp_path, shm_path):
-    stats, snap = _with_escape_key_held(xserver, tmp_path, shm_path, "win:size=800x600", "input:helpMenuDelay=300")
+    # 480 px: shorter than the help in one column at full size; it is laid out again to fit (nothing cut off)
+    stats, snap = _with_escape_key_held(xserver, tmp_path, shm_path, "win:size=800x480", "input:helpMenuDelay=300")
     help_panel = stats["overlay"].get("help")
     assert help_panel is not None, f"no help while the escape key was held: {stats['overlay']}"
     text = help_panel["text"]
@@ -73,8 +74,12 @@ def test_help_lists_every_binding_while_the_escape_key_is_held(xserver, tmp_path
         assert line in text, (line, text)
     assert "status" not in stats["overlay"], "help is drawn instead of the status screen while shown"
     x, y, w, h = help_panel["rect"]
+    assert not help_panel["clipped"], "the help is cut off at 480 px"
+    assert x >= 0 and y >= 0 and x + w <= 800 and y + h <= 480, help_panel["rect"]
     box = snap[y:y + h, x:x + w, :3]
     assert (box.max(axis=2) >= 180).sum() > 100 * len(text) / 2, "no text in the help panel"
+    rows = (box.max(axis=2) >= 180).any(axis=1)
+    assert rows[-h // 4:].any(), "the lower part of the help panel is empty: rows missing"
 
 
 def test_help_waits_for_the_delay(xserver, tmp_path, shm_path):
@@ -178,11 +183,11 @@ def test_overlay_mode_moves_a_panel_and_the_next_start_puts_it_back(xserver, tmp
     assert (box.max(axis=2) >= 180).sum() > 100, "no stats text where the panel was restored"
 
 
-def _equal_neighbours(snap) -> float:
-    """Share of horizontally adjacent pixels that are equal, in a corner of the picture no panel covers:
-    ~0.6 or more for a nearest 2.5x upscale (runs of 2-3 equal pixels), far less for linear."""
-    region = snap[420:560, 16:240, :3].astype(int)
-    return float((np.abs(np.diff(region, axis=1)).sum(axis=2) == 0).mean())
+def _distinct_colours(snap) -> int:
+    """How many colours a corner of the picture no panel covers holds: a nearest upscale shows only the
+    frame's own colours, a linear one adds the blends at every edge between them (2.5 times as many here)."""
+    region = np.ascontiguousarray(snap[420:560, 16:240, :3])
+    return len(np.unique(region.reshape(-1, 3), axis=0))
 
 
 def _click_in_overlay_mode(xserver, run_dir, shm_path, opts, click, leave: bool):
@@ -206,26 +211,6 @@ def _click_in_overlay_mode(xserver, run_dir, shm_path, opts, click, leave: bool)
         return viewer.finish()
 
 
-def test_settings_panel_changes_the_scaler_live(xserver, tmp_path, shm_path):
-    opts = ("win:size=800x600", "win:position=0,0", "win:borderless=yes")
-
-    def in_overlay_mode(run_dir, click=None):
-        return _click_in_overlay_mode(xserver, run_dir, shm_path, opts, click, leave=True)
-
-    agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
-    try:
-        first, snap_linear = in_overlay_mode(tmp_path / "a")
-        assert first["render_filter"] == "linear" and first["render_path"] == "shader", first["render_path"]
-        x, y, w, h = first["overlay_items"]["scale:nearest"]
-        second, snap_nearest = in_overlay_mode(tmp_path / "a", click=(x + w // 2, y + h // 2))
-    finally:
-        stop(agent)
-    assert second["settings_changes"] == ["win:filter=nearest"], second["settings_changes"]
-    assert second["render_filter"] == "nearest" and not second["overlay_mode"]
-    linear, nearest = _equal_neighbours(snap_linear), _equal_neighbours(snap_nearest)
-    assert nearest >= 0.55 and nearest > linear + 0.2, (linear, nearest)
-
-
 def test_spice_state_is_shown_and_a_missing_server_said_once(xserver, tmp_path, shm_path):
     from tests.support.vm import free_port
     viewer = ViewerRun(xserver, tmp_path / "on", shm_path, 3.5, "win:size=800x400", "spice:enable=yes",
@@ -237,7 +222,13 @@ def test_spice_state_is_shown_and_a_missing_server_said_once(xserver, tmp_path, 
     assert stats["overlay"]["status"]["text"] == stats["status"]
     # several attempts in 3.5 s (backoff 0.25 s doubling), one line in the terminal
     assert viewer.output.count("SPICE retrying") == 1, viewer.output
-    off, _ = ViewerRun(xserver, tmp_path / "off", shm_path, 1.0, "win:size=800x400", "spice:enable=no").wait()
+    # the same screen in another font and size (win:uiFont as a fontconfig family, win:uiSize)
+    off, _ = ViewerRun(xserver, tmp_path / "off", shm_path, 1.0, "win:size=800x400", "spice:enable=no",
+                       "win:uiFont=DejaVu Sans Mono", "win:uiSize=24").wait()
+    assert off["overlay_font"].endswith("/DejaVuSansMono.ttf") and off["overlay_font_px"] == 24, off["overlay_font"]
+    assert stats["overlay_font_px"] == 18
+    on_h, off_h = stats["overlay"]["status"]["rect"][3], off["overlay"]["status"]["rect"][3]
+    assert off_h > 1.2 * on_h, (on_h, off_h)
     assert off["spice_state"] == "off"
     assert off["status"][-2] == "SPICE (keyboard and mouse): off (spice:enable=no): keyboard and mouse stay here"
 
@@ -319,3 +310,140 @@ def test_without_the_truetype_font_the_builtin_one_is_used_and_said(xserver, tmp
     x, y, w, h = stats["overlay"]["status"]["rect"]
     box = np.load(tmp_path / "s.npy")[y:y + h, x:x + w, :3]
     assert (box.max(axis=2) >= 180).sum() > 100, "no text drawn with the built-in font"
+
+
+def _click_all(xserver, run_dir, shm_path, opts, clicks, settle: float = 0.5):
+    """A viewer put in overlay mode, ``clicks`` (window coordinates) clicked in turn; its (stats, snapshot)
+    taken while still in overlay mode."""
+    from tests.viewer.test_keys import find_window, xdotool
+    with ViewerRun(xserver, run_dir, shm_path, 40.0, *opts) as viewer:
+        wid = find_window(xserver, "^kvmfr-view")
+        time.sleep(1.0)
+        xdotool(xserver, "windowfocus", "--sync", wid)
+        xdotool(xserver, "keydown", "Scroll_Lock", "key", "o", "keyup", "Scroll_Lock")
+        time.sleep(0.5)
+        for x, y in clicks:
+            xdotool(xserver, "mousemove", "--window", wid, str(x), str(y))
+            time.sleep(0.15)
+            xdotool(xserver, "click", "1")
+            time.sleep(0.25)
+        time.sleep(settle)
+        return viewer.finish()
+
+
+def test_settings_panel_changes_scaler_filters_aspect_vsync_cursor_and_audio_latency_live(xserver, tmp_path,
+                                                                                         shm_path):
+    """The scaler, per-filter on/off and order, win:keepAspect, egl:vsync, egl:scalePointer and
+    audio:latency, each clicked in the settings panel of one running viewer: the picture, the renderer,
+    the window and the audio service change."""
+    from tests.support.vm import free_port
+    opts = ("win:size=900x700", "win:position=0,0", "win:borderless=yes", "egl:nvGainMax=2", "egl:nvGain=1",
+            "egl:cbMode=3", f"audio:scream=udp://127.0.0.1:{free_port(udp=True)}")
+    agent = start_agent(shm_path, SIZE, fps=30, cursor=False)
+    try:
+        first, snap_first = _click_all(xserver, tmp_path / "a", shm_path, opts, [], settle=0.0)
+        items = first["overlay_items"]
+
+        def centre(name):
+            x, y, w, h = items[name]
+            return x + w // 2, y + h // 2
+        assert [f["filter"] for f in first["filters"]] == ["nightvision", "colorblind"], first["filters"]
+        assert first["vsync"] is False and first["cursor_keep_size"] is True
+        assert first["audio"]["target_ms"] == 19.0, first["audio"]
+        assert not first["overlay"]["settings"]["clipped"], first["overlay"]["settings"]
+        clicks = [centre("filter-up:colorblind"),      # colour-blind before night vision
+                  centre("filter:cas"),                # sharpening on, at the end
+                  centre("filter:colorblind"),         # that row is night vision's now: off
+                  centre("scale:nearest"), centre("win:keepAspect"), centre("egl:vsync"), centre("egl:scalePointer"),
+                  centre("audio:latency+"), centre("audio:latency+")]
+        second, snap_second = _click_all(xserver, tmp_path / "a", shm_path, opts, clicks)
+    finally:
+        stop(agent)
+    assert second["settings_changes"] == [
+        "filters=colorblind,nightvision", "filters=colorblind,nightvision,cas", "filters=colorblind,cas",
+        "win:filter=nearest", "win:keepAspect=no", "egl:vsync=yes", "egl:scalePointer=no", "audio:latency=24", "audio:latency=29"], \
+        second["settings_changes"]
+    assert second["filters"] == [{"filter": "colorblind", "mode": 3, "simulate": False},
+                                 {"filter": "cas", "sharpness": 0.5}], second["filters"]
+    assert second["render_path"].startswith("filter+")
+    assert second["vsync"] is True and second["cursor_keep_size"] is False
+    assert second["audio"]["target_ms"] == 29.0, second["audio"]
+    assert first["render_filter"] == "linear" and second["render_filter"] == "nearest"
+    # keep aspect off: the 4:3 picture fills the 900x700 window, no black bars above and below it
+    bar = (slice(0, 10), slice(4, 200))
+    assert snap_first[bar][..., :3].max() == 0, "letterbox expected with win:keepAspect"
+    assert snap_second[bar][..., :3].max() > 0, "the picture must fill the window once keepAspect is off"
+    # nearest at ~2.8x: only the (filtered) frame's colours; linear: their blends too
+    linear, nearest = _distinct_colours(snap_first), _distinct_colours(snap_second)
+    assert linear > 1.5 * nearest, (linear, nearest)
+
+
+def test_clipboard_and_microphone_alerts(xserver, tmp_path, shm_path):
+    """The guest's clipboard reaching us over SPICE and the microphone going on (through the hook the
+    viewer gives the audio service) are alerted at the top of the window."""
+    import asyncio
+    import struct
+    import subprocess
+    import sys
+    import threading
+
+    from kvmfr_client.spice.agent import AgentMsg, ClipboardType
+    from tests.spice.fake_server import FakeSpiceServer
+    from tests.viewer.helpers import REPO
+
+    from tests.support.process import wait_for
+    window_up = threading.Event()
+    ready = tmp_path / "hooked"
+
+    async def guest(agent):
+        await agent.receive(AgentMsg.ANNOUNCE_CAPABILITIES)
+        utf8 = struct.pack("<I", ClipboardType.UTF8_TEXT)
+        while not window_up.is_set():      # the user copies once the viewer shows the VM
+            await asyncio.sleep(0.05)
+        await agent.send(AgentMsg.CLIPBOARD_GRAB, utf8)
+        await agent.receive(AgentMsg.CLIPBOARD_REQUEST)
+        await agent.send(AgentMsg.CLIPBOARD, utf8 + "copied in the guest".encode())
+
+    with FakeSpiceServer(guest) as server:
+        cmd = [sys.executable, "-m", "tests.viewer.alert_child", str(ready), "--shm", str(shm_path), "--exit-after", "30",
+               "--stats-json", str(tmp_path / "s.json"), "--snapshot", str(tmp_path / "s.npy"),
+               "win:size=640x360", "spice:host=127.0.0.1", f"spice:port={server.port}"]
+        proc = subprocess.Popen(cmd, cwd=REPO, env=xserver.env(XDG_CONFIG_HOME=str(tmp_path)),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(ready.exists, 40, "the viewer to hook up its alerts")
+            window_up.set()
+            assert server.agent_done.wait(30), "the viewer's SPICE agent never asked for the clipboard"
+            assert server.agent_error is None, repr(server.agent_error)
+            time.sleep(2.0)              # the microphone's alert comes 1.5 s after the window opened
+            proc.terminate()
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, out[-3000:]
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert ["clipboard", "Clipboard received from the VM (19 characters)"] in stats["alerts"], stats["alerts"]
+    assert ["mic", "Microphone on"] in stats["alerts"], stats["alerts"]
+    alert = stats["overlay_seen"]["alert"]
+    assert alert["text"][0] in ("Microphone on", "Clipboard received from the VM (19 characters)"), alert
+    x, y, w, h = alert["rect"]
+    assert y == 8 and abs(x + w / 2 - 320) <= 1
+
+
+def test_scale_pointer_keeps_the_cursor_1to1_on_a_smaller_picture(xserver, script):
+    """egl:scalePointer (the settings panel's "cursor 1:1 on a smaller picture"): on a picture shown at half
+    size the 8x8 cursor stays 8x8, grown around its hotspot; off, it shrinks to 4x4 with the picture."""
+    from kvmfr_client.core.cursor import CursorType
+    bg = np.zeros((80, 120, 4), np.uint8)
+    bg[..., 3] = 255
+    white = np.full((8, 8, 4), 255, np.uint8).tobytes()
+    s = script((60, 40)).frame(bg).cursor_shape(CursorType.COLOR, 8, 8, 32, white, hx=4, hy=4).cursor(16, 6)
+    shots, _ = s.draw().cursor_keep_size(True).draw().run(xserver)
+
+    def box(shot):
+        ys, xs = np.nonzero(shot[..., 0] >= 128)
+        return xs.min(), xs.max(), ys.min(), ys.max()
+    assert box(shots[0]) == (8, 11, 3, 6), "shrunk with the picture: 4x4 around the hotspot at (10, 5)"
+    assert box(shots[1]) == (6, 13, 1, 8), "1:1: 8x8 around the same hotspot"
