@@ -105,8 +105,9 @@ class FakeSpiceServer(SpiceLinkServer):
                         task = asyncio.create_task(self._run_agent(side))
                 elif msg_type == 108:  # AGENT_TOKEN
                     side._add_tokens(struct.unpack("<I", payload)[0])
-                elif msg_type == 107:  # AGENT_DATA
+                elif msg_type == 107:  # AGENT_DATA: handed to the agent, so its token goes back (as spice-server)
                     side._client_data(payload)
+                    writer.write(struct.pack("<HII", 110, 4, 1))   # MAIN AGENT_TOKEN
         finally:
             if task is not None:
                 task.cancel()

@@ -1,0 +1,140 @@
+"""The local clipboard (X11 through xclip on a private Xvfb) and a guest agent, both directions: Unicode
+text, an image (the guest offers only BMP, as a Windows guest may; PNG the other way) and a file (the
+agent's file transfer). The guest's agent is scripted over a local server speaking the real SPICE wire
+format (tests/spice/fake_server.py), the same path spice-vdagent's messages take through QEMU."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import os
+import shutil
+import struct
+import subprocess
+import time
+
+import pytest
+from PIL import Image
+
+from kvmfr_client.input.clipboard import ClipboardSync, XclipClipboard
+from kvmfr_client.spice.agent import AgentMsg, ClipboardType, XferStatus
+from kvmfr_client.spice.client import SpiceClient, SpiceThread
+from kvmfr_client.spice.link import Address
+from tests.spice.fake_server import FakeSpiceServer
+
+GUEST_TEXT = "grüße aus dem Gast ✓ 日本語 🙂"
+HOST_TEXT = "copied on the host: naïve café ✓ " + "Ω" * 3000   # > 2 KiB: several AGENT_DATA pieces
+SEL = b"\0\0\0\0"   # the selection prefix (CLIPBOARD) both sides use with CLIPBOARD_SELECTION
+GUEST_CAPS = (1 << 5) | (1 << 6)   # CLIPBOARD_BY_DEMAND, CLIPBOARD_SELECTION
+
+
+def _image(kind: str) -> bytes:
+    img = Image.new("RGB", (37, 21))
+    img.frombytes(bytes((x * 7 + y * 12 + c * 91) % 256 for y in range(21) for x in range(37) for c in range(3)))
+    out = io.BytesIO()
+    img.save(out, format=kind)
+    return out.getvalue()
+
+
+def _xclip(env, *args: str, data: bytes | None = None) -> bytes:
+    if data is not None:
+        subprocess.run(["xclip", "-selection", "clipboard", *args], input=data, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5)
+        return b""
+    return subprocess.run(["xclip", "-selection", "clipboard", "-o", *args], env=env, capture_output=True,
+                          timeout=5).stdout
+
+
+def _wait(what: str, check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout} s")
+        time.sleep(0.02)
+
+
+def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tmp_path):
+    if shutil.which("xclip") is None:
+        pytest.fail("xclip is not installed: run `scripts/setup.sh test` (apt-get install xclip)")
+    env = xserver.env()
+    bmp, png = _image("BMP"), _image("PNG")
+    payload = os.urandom(300_000)   # several FILE_XFER_DATA messages, each cut into AGENT_DATA pieces
+    sent_file = tmp_path / "rapport é.bin"
+    sent_file.write_bytes(payload)
+    local = XclipClipboard(env)
+    got: dict = {}
+    holder: dict = {}
+
+    def host(fn, *args, **kw):   # a step on the host side, off the server's loop
+        return asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kw))
+
+    async def guest(agent):
+        await agent.send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 0, GUEST_CAPS))
+        await agent.receive(AgentMsg.ANNOUNCE_CAPABILITIES)
+        # guest -> local: text, then an image offered only as BMP
+        for kind, body in ((ClipboardType.UTF8_TEXT, GUEST_TEXT.encode()), (ClipboardType.BMP, bmp)):
+            await agent.send(AgentMsg.CLIPBOARD_GRAB, SEL + struct.pack("<I", kind))
+            asked = await agent.receive(AgentMsg.CLIPBOARD_REQUEST)
+            assert struct.unpack_from("<I", asked, 4)[0] == kind
+            await agent.send(AgentMsg.CLIPBOARD, SEL + struct.pack("<I", kind) + body)
+            if kind == ClipboardType.UTF8_TEXT:
+                got["local text"] = await host(_wait, "the guest's text never reached the X clipboard",
+                                               lambda: _xclip(env, "-t", "UTF8_STRING").decode() == GUEST_TEXT
+                                               and GUEST_TEXT)
+            else:
+                got["local png"] = await host(_wait, "the guest's image never reached the X clipboard",
+                                              lambda: b"image/png" in _xclip(env, "-t", "TARGETS")
+                                              and _xclip(env, "-t", "image/png"))
+        # local -> guest: text, an image, a file; each copied with xclip, then the window gains focus
+        for mime, data, want in ((None, HOST_TEXT.encode(), ClipboardType.UTF8_TEXT),
+                                 ("image/png", png, ClipboardType.PNG)):
+            await host(_xclip, env, *(["-t", mime] if mime else []), "-i", data=data)
+            holder["sync"].on_focus(True)
+            grab = await agent.receive(AgentMsg.CLIPBOARD_GRAB)
+            assert struct.unpack_from("<I", grab, 4)[0] == want
+            await agent.send(AgentMsg.CLIPBOARD_REQUEST, SEL + struct.pack("<I", want))
+            body = await agent.receive(AgentMsg.CLIPBOARD)
+            got[f"vm {want.name}"] = body[8:]
+        await host(_xclip, env, "-t", "text/uri-list", "-i", data=sent_file.as_uri().encode() + b"\r\n")
+        holder["sync"].on_focus(True)
+        start = await agent.receive(AgentMsg.FILE_XFER_START)
+        xfer_id = struct.unpack_from("<I", start)[0]
+        got["keyfile"] = start[4:].rstrip(b"\0").decode()
+        await agent.send(AgentMsg.FILE_XFER_STATUS, struct.pack("<II", xfer_id, XferStatus.CAN_SEND_DATA))
+        received = bytearray()
+        while len(received) < len(payload):
+            piece = await agent.receive(AgentMsg.FILE_XFER_DATA)
+            pid, size = struct.unpack_from("<IQ", piece)
+            assert pid == xfer_id and size == len(piece) - 12
+            received += piece[12:]
+        got["vm file"] = bytes(received)
+        await agent.send(AgentMsg.FILE_XFER_STATUS, struct.pack("<II", xfer_id, XferStatus.SUCCESS))
+
+    done = []
+    with FakeSpiceServer(guest) as server:
+        client = SpiceClient(Address.parse(server.address), clipboard=True, backoff=(0.1, 0.5))
+        client.on_file_done = done.append
+        spice = SpiceThread(client)
+        holder["sync"] = sync = ClipboardSync(local, spice, client)
+        spice.start()
+        try:
+            assert server.agent_done.wait(60), "the scripted guest agent did not finish within 60 s"
+            assert server.agent_error is None, repr(server.agent_error)
+            _wait("the file transfer never ended", lambda: done, timeout=5)
+        finally:
+            spice.stop()
+            sync.stop()
+        assert server.agent_error is None, repr(server.agent_error)
+    assert got["local text"] == GUEST_TEXT
+    with Image.open(io.BytesIO(got["local png"])) as shown, Image.open(io.BytesIO(bmp)) as original:
+        assert shown.format == "PNG" and shown.size == original.size
+        assert shown.convert("RGB").tobytes() == original.convert("RGB").tobytes()
+    assert got["vm UTF8_TEXT"].decode() == HOST_TEXT
+    assert got["vm PNG"] == png
+    assert "name=rapport é.bin" in got["keyfile"] and f"size={len(payload)}" in got["keyfile"]
+    assert got["vm file"] == payload
+    assert [x.result for x in done] == ["success"]
