@@ -4,7 +4,7 @@ INIT, AGENT_START / AGENT_TOKEN flow control, the inputs INIT) with a scripted g
 It stands in for QEMU where the guest cannot produce what a test needs (a 100 MB clipboard): the test's
 ``agent`` coroutine plays the guest's vdagent, reading what the client sent with ``AgentSide.receive``
 and sending VDAgent messages with ``AgentSide.send`` (cut into 2048-byte AGENT_DATA pieces and paced by
-the tokens the client gave, as spice-server does).
+the tokens the client gave, as spice-server does). A ``record`` coroutine plays the record channel.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tests.support.spice_link import MAIN, SpiceLinkServer, send_main_init
 
 AGENT_DATA_MAX = 2048
 VDAGENT_HEADER = struct.Struct("<IIQI")
+RECORD = 6
 
 
 class AgentSide:
@@ -79,15 +80,26 @@ class AgentSide:
 class FakeSpiceServer(SpiceLinkServer):
     """Serves any number of sessions on 127.0.0.1; ``agent(side)`` runs once per main channel."""
 
-    def __init__(self, agent: Callable[[AgentSide], Awaitable[None]] | None = None):
+    def __init__(self, agent: Callable[[AgentSide], Awaitable[None]] | None = None,
+                 record: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]] | None = None):
+        """``record(reader, writer)``: plays spice-server's record channel (6) once it is linked."""
         super().__init__()
         self.agent = agent
+        self.record = record
         self.agent_error: BaseException | None = None
         self.agent_done = threading.Event()
 
     async def channel(self, channel_type: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if channel_type == MAIN:
             await self._main_channel(reader, writer)
+        elif channel_type == RECORD and self.record is not None:
+            try:
+                await self.record(reader, writer)
+            except BaseException as exc:
+                self.agent_error = exc
+                raise
+            finally:
+                self.agent_done.set()
         else:
             await super().channel(channel_type, reader, writer)
 
