@@ -132,7 +132,7 @@ class Microphone:
 
     def _set_gain(self, gain: float) -> None:
         self.gain = gain
-        log.debug("microphone: guest capture volume %.3f", gain)
+        log.info("microphone: guest capture volume %.4f", gain)
 
     def _set_mute(self, muted: bool) -> None:
         self.muted = muted
