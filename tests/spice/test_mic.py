@@ -186,13 +186,14 @@ def test_a_tone_on_the_host_microphone_is_recorded_in_the_guest(guest_agent, pul
         assert mic.recording, f"the guest's open capture device never started the microphone: {mic.error}"
         with Tone(pulse_daemon.server, "kvmfr_test_48k") as tone:
             at, arrived, _ = _serial_line(serial, r"^MIC onset \d+$", opened, 15)
-            _, _, freq = _serial_line(serial, r"^MIC freq (\d+) (\d+)$", at, 15)
+            _, _, freq = _serial_line(serial, r"^MIC freq (\d+) (\d+) (\d+)$", at, 15)
     finally:
         mic.stop()
         spice.stop()
     latency_ms = (arrived - tone.started_at) * 1000
     record_property("mic_latency_ms", round(latency_ms, 1))
-    print(f"microphone: tone -> guest capture (onset seen on the serial line) {latency_ms:.1f} ms")
+    print(f"microphone: tone -> guest capture (onset seen on the serial line) {latency_ms:.1f} ms, "
+          f"{freq.group(3)} quiet 10 ms blocks in the guest's recording")
     hz, rms = int(freq.group(1)), int(freq.group(2)) / 1000
     assert abs(hz - TONE_HZ) <= 20, f"the guest recorded {hz} Hz, not the {TONE_HZ:.0f} Hz tone"
     assert 0.2 < rms < 0.5, f"the guest recorded the tone at RMS {rms} (sent at 0.354)"

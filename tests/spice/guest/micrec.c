@@ -5,7 +5,8 @@
  *   MIC mixer <control> <value>  the capture gain set to its maximum (it starts at 0)
  *   MIC open <period frames>     the capture stream runs (QEMU now asks the SPICE client for audio)
  *   MIC onset <frame>            the first 10 ms block louder than -30 dBFS (RMS), counted from the start
- *   MIC freq <Hz> <rms x1000>    the left channel's frequency over the 0.5 s after the onset (zero crossings)
+ *   MIC freq <Hz> <rms x1000> <quiet blocks>  the left channel's frequency (zero crossings) over 0.5 s of
+ *                                loud 10 ms blocks after the onset, and how many blocks between were quiet
  *
  * then exits. argv[1]: the PCM device (default /dev/snd/pcmC0D0c).
  */
@@ -102,7 +103,7 @@ int main(int argc, char **argv)
     }
     printf("MIC open %u\n", p.intervals[SNDRV_PCM_HW_PARAM_PERIOD_SIZE - SNDRV_PCM_HW_PARAM_FIRST_INTERVAL].min);
     static int16_t buf[BLOCK * 2];
-    long frame = 0, onset = -1, crossings = 0, after = 0;
+    long frame = 0, onset = -1, crossings = 0, after = 0, quiet = 0;
     double energy = 0;
     int16_t last = 0;
     for (;;) {
@@ -125,17 +126,23 @@ int main(int argc, char **argv)
             onset = frame;
             printf("MIC onset %ld\n", onset);
         } else if (onset >= 0) {
-            for (long i = 0; i < n; i++) {
-                int16_t s = buf[2 * i];
-                if ((s >= 0) != (last >= 0))
-                    crossings++;
-                last = s;
+            /* Only loud blocks count: a block the host could not fill in time (a loaded machine) is
+             * silence, which says nothing about the tone's frequency; such blocks are counted apart. */
+            if (rms > 0.0316) {
+                for (long i = 0; i < n; i++) {
+                    int16_t s = buf[2 * i];
+                    if ((s >= 0) != (last >= 0))
+                        crossings++;
+                    last = s;
+                }
+                energy += sum;
+                after += n;
+            } else {
+                quiet++;
             }
-            energy += sum;
-            after += n;
-            if (after >= RATE / 2) {
-                printf("MIC freq %ld %ld\n", crossings * RATE / (2 * after),
-                       (long)(1000 * sqrt(energy / after) / 32768.0));
+            if (after >= RATE / 2 || quiet > 500) {
+                printf("MIC freq %ld %ld %ld\n", after ? crossings * RATE / (2 * after) : 0,
+                       after ? (long)(1000 * sqrt(energy / after) / 32768.0) : 0, quiet);
                 return 0;
             }
         }
