@@ -1,6 +1,7 @@
 """Property-based tests (hypothesis) of what the guest's agent and a hostile server can send: the agent
 stream gives the same clipboard however it is cut into AGENT_DATA pieces, an over-limit message in the
-middle costs nothing but itself, and no message of any type or length makes a channel raise."""
+middle costs nothing but itself, and no message of any type or length makes a channel (main with the
+clipboard agent, inputs, record) raise."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from kvmfr_client.spice.agent import MAX_CLIPBOARD, MESSAGE_HEADER, AgentMsg, Cl
 from kvmfr_client.spice.inputs import InputsChannel
 from kvmfr_client.spice.link import Address, Link
 from kvmfr_client.spice.main import MainChannel
+from kvmfr_client.spice.record import RecordChannel
 
 ADDRESS = Address("test", 5900)
 
@@ -80,9 +82,14 @@ def test_an_over_limit_message_is_skipped_and_the_next_one_arrives(over, text, c
 def test_no_message_of_any_type_or_length_makes_a_channel_raise(msg_type, payload):
     main, agent, _ = _main()
     inputs = InputsChannel(Link(None, _Writer(), P.ChannelType.INPUTS, 0, True, [], []), ADDRESS)
-    for channel in (main, inputs):
+    record = RecordChannel(Link(None, _Writer(), P.ChannelType.RECORD, 0, True, [], []), ADDRESS)
+    for channel in (main, inputs, record):
         channel.dispatch(msg_type, payload)
+        channel.dispatch(msg_type % 8 + 101, payload)   # the channels' own messages more often
     main.dispatch(P.MainServerMsg.AGENT_DATA, payload)
+    # an agent message of a type we handle (file-transfer status, the guest's clipboard limit, ...)
+    main.dispatch(P.MainServerMsg.AGENT_DATA, _vd(msg_type % 17, payload))
+    record.send_pcm(payload, msg_type)   # whatever START (or none) came before
 
 
 def test_a_guest_asking_for_the_clipboard_in_a_loop_cannot_grow_what_we_queue():
