@@ -138,3 +138,38 @@ def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tm
     assert "name=rapport é.bin" in got["keyfile"] and f"size={len(payload)}" in got["keyfile"]
     assert got["vm file"] == payload
     assert [x.result for x in done] == ["success"]
+
+
+def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
+    """spice:clipboardToVM=no and spice:clipboardToLocal=no, as the viewer passes them: the guest's copy is
+    not even asked for, and the local copy is not offered."""
+    env = xserver.env()
+    _xclip(env, "-i", data="local secret".encode())
+    seen: dict = {}
+    holder: dict = {}
+
+    async def guest(agent):
+        await agent.send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 0, GUEST_CAPS))
+        await agent.receive(AgentMsg.ANNOUNCE_CAPABILITIES)
+        await agent.send(AgentMsg.CLIPBOARD_GRAB, SEL + struct.pack("<I", ClipboardType.UTF8_TEXT))
+        holder["sync"].on_focus(True)
+        for what in (AgentMsg.CLIPBOARD_REQUEST, AgentMsg.CLIPBOARD_GRAB):
+            try:
+                seen[what] = await agent.receive(what, timeout=0.5)
+            except asyncio.TimeoutError:
+                pass
+
+    with FakeSpiceServer(guest) as server:
+        client = SpiceClient(Address.parse(server.address), clipboard=True, clipboard_to_vm=False,
+                             clipboard_to_local=False)
+        spice = SpiceThread(client)
+        holder["sync"] = sync = ClipboardSync(XclipClipboard(env), spice, client, to_vm=False, to_local=False)
+        spice.start()
+        try:
+            assert server.agent_done.wait(20), "the scripted guest agent did not finish within 20 s"
+        finally:
+            spice.stop()
+            sync.stop()
+        assert server.agent_error is None, repr(server.agent_error)
+    assert seen == {}, f"the clipboard was shared although both directions are off: {list(seen)}"
+    assert _xclip(env, "-t", "UTF8_STRING").decode() == "local secret"
