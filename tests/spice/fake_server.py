@@ -53,6 +53,17 @@ class AgentSide:
             if got == msg_type:
                 return body
 
+    async def received_within(self, seconds: float) -> list[tuple[int, bytes]]:
+        """Every agent message (type, body) the client sends within ``seconds``."""
+        got = []
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                got.append(await asyncio.wait_for(self._messages.get(), left))
+            except asyncio.TimeoutError:
+                break
+        return got
+
     async def send_raw(self, stream) -> None:
         """Send the bytes ``stream`` yields as AGENT_DATA pieces, waiting for tokens like spice-server."""
         pending = b""
