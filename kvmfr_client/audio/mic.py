@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from kvmfr_client.spice.errors import SpiceError
+from kvmfr_client.spice.errors import SpiceError, SpiceLinkError
+from kvmfr_client.spice.protocol import ChannelType, LinkResult
 from kvmfr_client.spice.record import RecordChannel, link_record
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,21 @@ class Microphone:
         if self.channel is not None:
             await self.channel.close()
         try:
+            await asyncio.wait_for(main.channels_listed.wait(), 2.0)
+        except asyncio.TimeoutError:
+            pass   # no list (an older server): try the link anyway
+        if main.channels_listed.is_set() and (ChannelType.RECORD, 0) not in main.channels:
+            log.info("microphone: the VM offers no SPICE record channel (no sound card on -audiodev spice)")
+            return
+        try:
             channel = await link_record(client.address, main.init.session_id, client.password)
+        except SpiceLinkError as exc:
+            if exc.code == LinkResult.CHANNEL_NOT_AVAILABLE:   # a VM without a sound card on SPICE audio
+                log.info("microphone: the VM has no SPICE record channel (no sound card with -audiodev spice)")
+            else:
+                self.error = str(exc)
+                log.warning("microphone: %s; no microphone until the session reconnects", exc)
+            return
         except SpiceError as exc:
             self.error = str(exc)
             log.warning("microphone: %s; no microphone until the session reconnects", exc)

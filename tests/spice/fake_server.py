@@ -14,7 +14,7 @@ import struct
 import threading
 from typing import Awaitable, Callable
 
-from tests.support.spice_link import MAIN, SpiceLinkServer, send_main_init
+from tests.support.spice_link import INPUTS, MAIN, SpiceLinkServer, send_main_init
 
 AGENT_DATA_MAX = 2048
 VDAGENT_HEADER = struct.Struct("<IIQI")
@@ -116,6 +116,9 @@ class FakeSpiceServer(SpiceLinkServer):
 
     async def _main_channel(self, reader, writer) -> None:
         send_main_init(writer, agent_tokens=10)
+        offered = [(MAIN, 0), (INPUTS, 0)] + ([(RECORD, 0)] if self.record is not None else [])
+        listed = struct.pack("<I", len(offered)) + bytes(b for pair in offered for b in pair)
+        writer.write(struct.pack("<HI", 104, len(listed)) + listed)   # MAIN CHANNELS_LIST
         side = AgentSide(writer)
         task = None
         try:

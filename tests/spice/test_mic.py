@@ -7,6 +7,7 @@ guest's sound card (AC'97 on QEMU's SPICE audio back end), whose capture device 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import struct
 import threading
@@ -198,3 +199,24 @@ def test_a_tone_on_the_host_microphone_is_recorded_in_the_guest(guest_agent, pul
     assert abs(hz - TONE_HZ) <= 20, f"the guest recorded {hz} Hz, not the {TONE_HZ:.0f} Hz tone"
     assert 0.2 < rms < 0.5, f"the guest recorded the tone at RMS {rms} (sent at 0.354)"
     assert 0 < latency_ms < 2000, latency_ms
+
+
+def test_a_vm_without_a_spice_sound_card_costs_no_warning(qemu, caplog):
+    """QEMU without -audiodev spice offers no record channel (its CHANNELS_LIST says so): the microphone
+    stays off quietly instead of warning at every connection."""
+    client = SpiceClient(Address.parse(qemu.spice), backoff=(0.1, 0.5))
+    spice = SpiceThread(client)
+    mic = Microphone(spice, "allow")
+    mic.start()
+    with caplog.at_level(logging.INFO, logger="kvmfr_client"):
+        spice.start()
+        try:
+            deadline = time.monotonic() + 10
+            while "offers no SPICE record channel" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            mic.stop()
+            spice.stop()
+    assert "offers no SPICE record channel" in caplog.text
+    assert mic.channel is None and mic.error is None
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "microphone" in r.getMessage()]
