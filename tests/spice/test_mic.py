@@ -1,6 +1,7 @@
 """The microphone over the SPICE record channel, against a local server playing spice-server's part: a
 1 kHz tone played into a PulseAudio null sink is recorded from its monitor (audio:micSource) and
-arrives as DATA once the user allows it (audio:micDefault=prompt, then ScrollLock+E's toggle); the
+arrives as DATA once the user allows it (audio:micDefault=prompt, then ScrollLock+E through the viewer's
+input controller); the
 guest's capture volume and mute scale it; STOP ends it. Then with a real QEMU: the tone reaches the test
 guest's sound card (AC'97 on QEMU's SPICE audio back end), whose capture device the guest records."""
 
@@ -16,9 +17,12 @@ import time
 import numpy as np
 import pytest
 
+from kvmfr_client import config
 from kvmfr_client.audio import pulse
 from kvmfr_client.audio.formats import SINK_7_1_POSITIONS
 from kvmfr_client.audio.mic import Microphone
+from kvmfr_client.cli.services import start_services, stop_services
+from kvmfr_client.input.events import KeyEvent
 from kvmfr_client.spice.client import SpiceClient, SpiceThread
 from kvmfr_client.spice.link import Address
 from kvmfr_client.spice.record import RecordClientMsg, RecordServerMsg
@@ -26,6 +30,7 @@ from tests.spice.fake_server import FakeSpiceServer
 from tests.support.pulse import running_pulse
 
 TONE_HZ = 1000.0
+KEY_E = 18   # evdev
 RATE = 48000
 
 
@@ -105,7 +110,7 @@ def test_the_host_microphone_reaches_the_record_channel_when_allowed(pulse_daemo
         except asyncio.TimeoutError:
             early = None
         got["before allowed"] = early
-        await asyncio.get_running_loop().run_in_executor(None, holder["mic"].toggle)   # ScrollLock+E
+        await asyncio.get_running_loop().run_in_executor(None, holder["mic"])   # ScrollLock+E
         got["full"] = await audio(0.6)
         writer.write(struct.pack("<HIBHH", RecordServerMsg.VOLUME, 5, 2, 32768, 32768))  # guest volume: half
         await audio(0.1)   # blocks already in flight
@@ -124,18 +129,21 @@ def test_the_host_microphone_reaches_the_record_channel_when_allowed(pulse_daemo
         got["after stop"] = late
 
     with FakeSpiceServer(record=record) as server, Tone(pulse_daemon.server, "kvmfr_test_48k"):
-        client = SpiceClient(Address.parse(server.address), backoff=(0.1, 0.5))
-        spice = SpiceThread(client)
-        mic = holder["mic"] = Microphone(spice, "prompt", source="kvmfr_test_48k.monitor",
-                                         server=pulse_daemon.server)
+        # The viewer's own wiring: its services build the microphone from the options and register
+        # ScrollLock+E; the key presses go to its input controller as the window would send them.
+        cfg = config.load([f"spice:port={server.port}", "spice:clipboard=no", "audio:micDefault=prompt",
+                           "audio:micSource=kvmfr_test_48k.monitor", f"audio:server={pulse_daemon.server}"],
+                          user_file=False)
+        viewer_input, audio = start_services(cfg)
+        mic = viewer_input.microphone
         mic.on_alert = lambda text, seconds: alerts.append(text)
-        mic.start()
-        spice.start()
+        escape = cfg["input:escapeKey"]
+        holder["mic"] = lambda: [viewer_input.controller.handle(KeyEvent(code, down))
+                                 for code, down in ((escape, True), (KEY_E, True), (KEY_E, False), (escape, False))]
         try:
             assert server.agent_done.wait(30), "the record channel script did not finish within 30 s"
         finally:
-            mic.stop()
-            spice.stop()
+            stop_services(viewer_input, audio)
         assert server.agent_error is None, repr(server.agent_error)
     assert got["before allowed"] is None, "audio went to the guest before the user allowed the microphone"
     modes = [(t, b) for t, b in got.get("other", []) if t == RecordClientMsg.MODE]
