@@ -194,7 +194,8 @@ def test_a_tone_on_the_host_microphone_is_recorded_in_the_guest(guest_agent, pul
             time.sleep(0.01)
         assert mic.recording, f"the guest's open capture device never started the microphone: {mic.error}"
         with Tone(pulse_daemon.server, "kvmfr_test_48k") as tone:
-            at, arrived, _ = _serial_line(serial, r"^MIC onset \d+$", opened, 15)
+            at, arrived, onset = _serial_line(serial, r"^MIC (onset \d+|timeout)$", opened, 15)
+            assert onset.group(1) != "timeout", "the guest stopped recording (10 minutes after its boot)"
             _, _, freq = _serial_line(serial, r"^MIC freq (\d+) (\d+) (\d+)$", at, 15)
     finally:
         mic.stop()
