@@ -321,8 +321,8 @@ class ClipboardAgent:
         limit = min(MAX_CLIPBOARD, self.guest_max_clipboard or MAX_CLIPBOARD)
         if size <= limit:
             return True
-        self._warn.warn("host-size", "agent: the local clipboard holds %.1f MiB, over the %.1f MiB the guest"
-                        " takes; not offered", size / 2**20, limit / 2**20)
+        self._warn.warn("host-size", "agent: the local clipboard holds %s, over the %s the guest takes; not"
+                        " offered", _human(size), _human(limit))
         return False
 
     def set_host_text(self, text: str) -> None:
@@ -431,6 +431,12 @@ class ClipboardAgent:
         xfer.result = how
         if self.on_file_done is not None:
             self.on_file_done(xfer)
+
+
+def _human(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    return f"{size / 1024:.1f} KiB" if size < 2**20 else f"{size / 2**20:.1f} MiB"
 
 
 def _describe(msg_type: int) -> str:

@@ -104,3 +104,16 @@ def test_a_guest_asking_for_the_clipboard_in_a_loop_cannot_grow_what_we_queue():
         main.dispatch(P.MainServerMsg.AGENT_DATA, request)
     assert agent._outbox_bytes <= MAX_OUTBOX
     assert agent.refused_requests >= 50 - MAX_OUTBOX // (4 * 2**20)
+
+
+def test_host_clipboard_over_the_guest_agents_own_limit_is_not_offered(caplog):
+    """The guest's agent says how much clipboard it takes (MAX_CLIPBOARD): larger host text is not offered,
+    with one warning; text within it is."""
+    main, agent, _ = _main()
+    main.dispatch(P.MainServerMsg.AGENT_DATA, _vd(AgentMsg.MAX_CLIPBOARD, struct.pack("<i", 1000)))
+    sent = len(main._writer.data)
+    agent.set_host_text("ü" * 600)   # 1200 bytes of UTF-8
+    assert len(main._writer.data) == sent, "a clipboard over the guest's limit was offered"
+    assert "holds 1.2 KiB, over the 1000 bytes the guest takes; not offered" in caplog.text
+    agent.set_host_text("ü" * 400)
+    assert len(main._writer.data) > sent and agent.host_text == "ü" * 400
