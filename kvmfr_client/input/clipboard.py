@@ -136,12 +136,19 @@ def to_png(kind: int, data: bytes) -> bytes | None:
         log.warning("clipboard: the guest copied a %s image; converting it needs Pillow (pip install pillow)",
                     IMAGE_MIME.get(kind, kind))
         return None
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data)) as image:   # reads the header only
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                log.warning("clipboard: the guest's %s image is %dx%d, over the %d Mpixel limit; not copied",
+                            IMAGE_MIME.get(kind, kind), image.width, image.height, MAX_IMAGE_PIXELS >> 20)
+                return None
             out = io.BytesIO()
             image.save(out, format="PNG")
             return out.getvalue()
+    except Image.DecompressionBombError:   # Pillow's own check, far above ours, stopped it in the header
+        log.warning("clipboard: the guest's %s image is over the %d Mpixel limit; not copied",
+                    IMAGE_MIME.get(kind, kind), MAX_IMAGE_PIXELS >> 20)
+        return None
     except Exception as exc:  # any decoder error on guest data: say so and go on
         log.warning("clipboard: the guest's %s image does not decode (%s); not copied",
                     IMAGE_MIME.get(kind, kind), exc.__class__.__name__)

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from kvmfr_client.input.clipboard import ClipboardSync, XclipClipboard
+from tests.spice.test_clipboard_local import _copy
 from kvmfr_client.spice import Address, SpiceClient, SpiceThread
 from tests.spice.conftest import GUEST_CLIPBOARD, start_harness
 
@@ -108,8 +109,7 @@ def test_a_local_file_reaches_the_guest_and_a_guest_image_the_local_clipboard(gu
     spice.start()
     try:
         _until("the guest's agent never offered its text", lambda: texts, 30)
-        subprocess.run(["xclip", "-selection", "clipboard", "-t", "text/uri-list", "-i"], env=env, check=True,
-                       input=path.as_uri().encode() + b"\r\n", stdout=subprocess.DEVNULL, timeout=5)
+        _copy(env, "text/uri-list", path.as_uri().encode() + b"\r\n")
         sync.on_focus(True)
         m = guest_agent.serial.wait_for(r"^AGENT file (\d+) ([0-9a-f]{8}) (.*)$", 30)
         assert m is not None, guest_agent.output()

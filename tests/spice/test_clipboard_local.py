@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import logging
 import os
 import shutil
 import struct
@@ -17,7 +18,7 @@ import time
 import pytest
 from PIL import Image
 
-from kvmfr_client.input.clipboard import ClipboardSync, XclipClipboard
+from kvmfr_client.input.clipboard import ClipboardSync, XclipClipboard, to_png
 from kvmfr_client.spice.agent import AgentMsg, ClipboardType, XferStatus
 from kvmfr_client.spice.client import SpiceClient, SpiceThread
 from kvmfr_client.spice.link import Address
@@ -44,6 +45,14 @@ def _xclip(env, *args: str, data: bytes | None = None) -> bytes:
         return b""
     return subprocess.run(["xclip", "-selection", "clipboard", "-o", *args], env=env, capture_output=True,
                           timeout=5).stdout
+
+
+def _copy(env, mime: str | None, data: bytes) -> None:
+    """Copy ``data`` as a local application would, and wait until the X server has the new owner (xclip's
+    parent exits before its child's SetSelectionOwner may have reached the server)."""
+    _xclip(env, *(["-t", mime] if mime else []), "-i", data=data)
+    _wait(f"xclip never owned the clipboard with {mime or 'text'}",
+          lambda: _xclip(env, "-t", mime or "UTF8_STRING") == data, timeout=5)
 
 
 def _wait(what: str, check, timeout: float = 10.0):
@@ -92,14 +101,14 @@ def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tm
         # local -> guest: text, an image, a file; each copied with xclip, then the window gains focus
         for mime, data, want in ((None, HOST_TEXT.encode(), ClipboardType.UTF8_TEXT),
                                  ("image/png", png, ClipboardType.PNG)):
-            await host(_xclip, env, *(["-t", mime] if mime else []), "-i", data=data)
+            await host(_copy, env, mime, data)
             holder["sync"].on_focus(True)
             grab = await agent.receive(AgentMsg.CLIPBOARD_GRAB)
             assert struct.unpack_from("<I", grab, 4)[0] == want
             await agent.send(AgentMsg.CLIPBOARD_REQUEST, SEL + struct.pack("<I", want))
             body = await agent.receive(AgentMsg.CLIPBOARD)
             got[f"vm {want.name}"] = body[8:]
-        await host(_xclip, env, "-t", "text/uri-list", "-i", data=sent_file.as_uri().encode() + b"\r\n")
+        await host(_copy, env, "text/uri-list", sent_file.as_uri().encode() + b"\r\n")
         holder["sync"].on_focus(True)
         start = await agent.receive(AgentMsg.FILE_XFER_START)
         xfer_id = struct.unpack_from("<I", start)[0]
@@ -144,7 +153,7 @@ def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
     """spice:clipboardToVM=no and spice:clipboardToLocal=no, as the viewer passes them: the guest's copy is
     not even asked for, and the local copy is not offered."""
     env = xserver.env()
-    _xclip(env, "-i", data="local secret".encode())
+    _copy(env, None, "local secret".encode())
     seen: dict = {}
     holder: dict = {}
 
@@ -169,3 +178,20 @@ def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
         assert server.agent_error is None, repr(server.agent_error)
     assert seen["messages"] == [], f"the clipboard was shared although both directions are off: {seen}"
     assert _xclip(env, "-t", "UTF8_STRING").decode() == "local secret"
+
+
+def test_a_guest_image_that_does_not_decode_or_is_too_large_is_one_warning(caplog):
+    """Guest bytes that claim to be a BMP but are not, and BMP headers claiming 9000 x 9000 and 30000 x 30000
+    pixels (a 243 MB and a 2.7 GB bitmap from a few bytes): one warning each, nothing copied, nothing
+    allocated for the claim."""
+    big, huge = bytearray(_image("BMP")), bytearray(_image("BMP"))
+    struct.pack_into("<ii", big, 18, 9000, 9000)
+    struct.pack_into("<ii", huge, 18, 30000, 30000)
+    with caplog.at_level(logging.WARNING, logger="kvmfr_client.input.clipboard"):
+        assert to_png(ClipboardType.BMP, b"BM" + b"\xff" * 60) is None
+        assert to_png(ClipboardType.BMP, bytes(big)) is None
+        assert to_png(ClipboardType.BMP, bytes(huge)) is None
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 3 and "does not decode" in warnings[0], warnings
+    assert "9000x9000, over the 64 Mpixel limit" in warnings[1], warnings
+    assert "over the 64 Mpixel limit" in warnings[2], warnings
