@@ -30,7 +30,6 @@ from kvmfr_client.spice.record import RecordChannel, link_record
 log = logging.getLogger(__name__)
 
 BLOCK_S = 0.010  # one record read (and one DATA message): 10 ms
-INDICATOR_S = 1e9  # an alert that stays until replaced: the "recording" indicator
 POLICIES = ("prompt", "allow", "deny")
 # PulseAudio channel positions (pa_channel_position_t) for a mono or stereo stream.
 _POSITIONS = {1: (0,), 2: (1, 2)}
@@ -38,8 +37,9 @@ _POSITIONS = {1: (0,), 2: (1, 2)}
 
 class Microphone:
     """The microphone in the SPICE session of ``spice`` (a running or starting
-    :class:`kvmfr_client.spice.client.SpiceThread`). ``on_alert(text, seconds)`` shows a line in the
-    window (set by the viewer; called on the SPICE or the toggle's thread)."""
+    :class:`kvmfr_client.spice.client.SpiceThread`). ``on_alert(kind, text)`` (kind ``"mic"``) shows a line
+    in the window: set by the viewer, called on the SPICE or the toggle's thread. While :attr:`recording`,
+    the last line ("Microphone on") is the indicator."""
 
     def __init__(self, spice, policy: str = "prompt", source: str = "", server: str = "",
                  show_indicator: bool = True):
@@ -136,14 +136,14 @@ class Microphone:
         if self.allowed:
             self._start_recording()
         elif self.allowed is None:
-            self._alert("The VM wants the microphone: ScrollLock+E allows it", 10.0)
+            self._alert("The VM wants the microphone: ScrollLock+E allows it")
         else:
             log.info("microphone: the guest's request is denied (audio:micDefault=deny; ScrollLock+E allows)")
 
     def _guest_closed(self) -> None:
         if self.recording:
             self._stop_recording()
-            self._alert("Microphone off", 2.0)
+            self._alert("Microphone off")
 
     def _set_gain(self, gain: float) -> None:
         self.gain = gain
@@ -160,14 +160,15 @@ class Microphone:
         channel = self.channel
         if self.recording:
             self.allowed = False
+            self.recording = False   # at once: the indicator goes now, the reader stops on the SPICE loop
             self.spice.call(self._stop_recording)
-            self._alert("Microphone off", 2.0)
+            self._alert("Microphone off")
         elif channel is not None and channel.recording:
             self.allowed = True
             self.spice.call(self._start_recording)
         else:
             self.allowed = not self.allowed
-            self._alert("Microphone allowed" if self.allowed else "Microphone denied", 2.0)
+            self._alert("Microphone allowed" if self.allowed else "Microphone denied")
 
     # -- recording -----------------------------------------------------------------------------
     def _start_recording(self) -> None:
@@ -180,7 +181,7 @@ class Microphone:
                                         name="audio-mic", daemon=True)
         self._reader.start()
         if self.show_indicator:
-            self._alert("Microphone on (ScrollLock+E stops)", INDICATOR_S)
+            self._alert("Microphone on (ScrollLock+E stops)")
 
     def _stop_recording(self) -> None:
         self.recording = False
@@ -203,7 +204,7 @@ class Microphone:
             self.error = f"cannot record from {self.source or 'the default source'}: {exc}"
             log.error("microphone: %s", self.error)
             self.recording = False
-            self._alert("Microphone unavailable (see the log)", 5.0)
+            self._alert("Microphone unavailable (see the log)")
             return
         log.info("microphone: recording %s at %d Hz, %d channel(s)", self.source or "the default source", rate,
                  channels)
@@ -224,7 +225,7 @@ class Microphone:
         finally:
             stream.close()
 
-    def _alert(self, text: str, seconds: float) -> None:
+    def _alert(self, text: str) -> None:
         log.info("microphone: %s", text)
         if self.on_alert is not None:
-            self.on_alert(text, seconds)
+            self.on_alert("mic", text)

@@ -174,9 +174,11 @@ class _Viewer:
         self.win.on_input = self._on_input       # overlay mode takes the mouse before the controller
         self.gui.load_positions(overlay_positions_path())
         self._hook_spice(getattr(self.input, "spice", None))
-        # The microphone's question and its "recording" indicator are alert lines (from the SPICE thread).
-        if getattr(self.input, "microphone", None) is not None:
-            self.input.microphone.on_alert = lambda text, seconds: (self.alert(text, seconds), self.win.wake())
+        # The microphone's question and its indicator are alert lines (from the SPICE thread); its line stays
+        # up while it records.
+        mic = getattr(self.input, "microphone", None)
+        if mic is not None:
+            mic.on_alert = lambda kind, text: (self.alert(text, 1e9 if mic.recording else ALERT_S), self.win.wake())
         self.audio = audio
         self._cpu_at_shown: float | None = None
         self.audio_queued = Series()     # the audio queue (ms), sampled at each redraw, for the graphs

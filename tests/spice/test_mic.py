@@ -136,7 +136,7 @@ def test_the_host_microphone_reaches_the_record_channel_when_allowed(pulse_daemo
                           user_file=False)
         viewer_input, audio = start_services(cfg)
         mic = viewer_input.microphone
-        mic.on_alert = lambda text, seconds: alerts.append(text)
+        mic.on_alert = lambda kind, text: alerts.append((kind, text, mic.recording))
         escape = cfg["input:escapeKey"]
         holder["mic"] = lambda: [viewer_input.controller.handle(KeyEvent(code, down))
                                  for code, down in ((escape, True), (KEY_E, True), (KEY_E, False), (escape, False))]
@@ -156,8 +156,11 @@ def test_the_host_microphone_reaches_the_record_channel_when_allowed(pulse_daemo
     assert 0.45 < amp_full < 0.55, f"the tone (0.5 full scale) arrived at {amp_full:.3f}"
     assert abs(amp_half / amp_full - 0.5) < 0.05, f"guest volume 0.5 gave {amp_half / amp_full:.3f}"
     assert float(np.max(np.abs(muted))) == 0.0, "the guest muted its microphone but sound still arrived"
-    assert alerts[0].startswith("The VM wants the microphone"), alerts
-    assert "Microphone on (ScrollLock+E stops)" in alerts and alerts[-1] == "Microphone off", alerts
+    # the question, then the indicator (up while recording), then its end when the guest closed the device
+    assert [(text, on) for _, text, on in alerts] == [
+        ("The VM wants the microphone: ScrollLock+E allows it", False),
+        ("Microphone on (ScrollLock+E stops)", True), ("Microphone off", False)], alerts
+    assert {kind for kind, _, _ in alerts} == {"mic"}
     assert not mic.recording and got["after stop"] <= 5, got["after stop"]
 
 
