@@ -32,6 +32,8 @@ from urllib.parse import unquote, urlparse
 log = logging.getLogger(__name__)
 
 TEXT = "text/plain;charset=utf-8"
+# Text targets a local owner may offer, best first (UTF-8 ones before STRING, which is Latin-1).
+TEXT_TARGETS = (TEXT, "UTF8_STRING", "text/plain", "TEXT", "STRING")
 URI_LIST = "text/uri-list"
 # SPICE agent clipboard type (spice.agent.ClipboardType) <-> MIME type.
 IMAGE_MIME = {2: "image/png", 3: "image/bmp", 4: "image/tiff", 5: "image/jpeg"}
@@ -44,6 +46,7 @@ class LocalClipboard:
 
     name = ""
     package = ""
+    any_text = TEXT  # what to ask for when the owner lists no targets at all
 
     def __init__(self, env: dict[str, str] | None = None):
         self.env = dict(os.environ if env is None else env)
@@ -82,9 +85,10 @@ class XclipClipboard(LocalClipboard):
         out = self._run(["xclip", "-selection", "clipboard", "-o", "-t", "TARGETS"])
         return out.decode(errors="replace").split() if out else []
 
+    any_text = "UTF8_STRING"
+
     def read(self, mime: str) -> bytes | None:
-        target = "UTF8_STRING" if mime == TEXT else mime
-        return self._run(["xclip", "-selection", "clipboard", "-o", "-t", target])
+        return self._run(["xclip", "-selection", "clipboard", "-o", "-t", mime])
 
     def write(self, mime: str, data: bytes) -> bool:
         argv = ["xclip", "-selection", "clipboard", "-i"]
@@ -103,8 +107,10 @@ class WaylandClipboard(LocalClipboard):
         out = self._run(["wl-paste", "--list-types"])
         return out.decode(errors="replace").split() if out else []
 
+    any_text = "text"  # wl-paste picks the owner's best text type
+
     def read(self, mime: str) -> bytes | None:
-        return self._run(["wl-paste", "--no-newline", "--type", "text" if mime == TEXT else mime])
+        return self._run(["wl-paste", "--no-newline", "--type", mime])
 
     def write(self, mime: str, data: bytes) -> bool:
         return self._run(["wl-copy", "--type", mime], data) is not None
@@ -243,10 +249,12 @@ class ClipboardSync:
                     log.debug("clipboard: local -> guest %s (%d bytes)", mime, len(data))
                     self._applied("vm image")
                 return
-        if any(t in targets for t in ("UTF8_STRING", "STRING", "TEXT", "text/plain", TEXT)) or not targets:
-            data = self.local.read(TEXT)
+        target = next((t for t in TEXT_TARGETS if t in targets), None if targets else self.local.any_text)
+        if target is not None:
+            data = self.local.read(target)
             if data and self._changed(TEXT, data):
-                self.spice.set_clipboard_text(data.decode("utf-8", errors="replace"))
+                encoding = "latin-1" if target == "STRING" else "utf-8"   # ICCCM: STRING is ISO 8859-1
+                self.spice.set_clipboard_text(data.decode(encoding, errors="replace"))
                 log.debug("clipboard: local -> guest text (%d bytes)", len(data))
                 self._applied("vm text")
 
