@@ -8,7 +8,8 @@ frames) for as long as it records. spice-server copies DATA into a ring of 8192 
 sound card reads; it counts the frames as ``size / 4``, so only whole stereo S16 frames are sent.
 
 What the server sends is checked: a START with another format, a channel count other than 1-2 or a rate
-outside 8-192 kHz is refused (counted, logged, and nothing is recorded for it).
+outside 8-192 kHz is refused (counted, logged, and nothing is recorded for it). A server that stops
+reading gets no more than ``MAX_BACKLOG`` bytes queued; later blocks are dropped (``dropped_blocks``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ START = struct.Struct("<IHI")  # channels, format, frequency
 MODE = struct.Struct("<IH")  # time, mode
 RATE_RANGE = (8000, 192000)
 MAX_DATA_BYTES = 64 * 1024  # one DATA message at most (spice-gtk sends ~20 ms)
+# Audio waiting in our socket buffer for a server that stopped reading: beyond this (1.4 s of 48 kHz
+# stereo) blocks are dropped, so a stalled server costs bounded memory and no growing delay.
+MAX_BACKLOG = 256 * 1024
 
 
 class RecordChannel(Channel):
@@ -62,6 +66,7 @@ class RecordChannel(Channel):
         self.rate = 0
         self.recording = False
         self.frames_sent = 0
+        self.dropped_blocks = 0  # not sent: the server had not taken MAX_BACKLOG bytes already sent
         self._marked = False
         self.on_start: Callable[[int, int], None] | None = None
         self.on_stop: Callable[[], None] | None = None
@@ -101,6 +106,11 @@ class RecordChannel(Channel):
         """Send interleaved S16 frames recorded at ``mm_time`` (ms) while the guest records; dropped
         otherwise (the guest closed the device meanwhile)."""
         if not self.recording or self.closed:
+            return
+        transport = getattr(self._writer, "transport", None)
+        if transport is not None and transport.get_write_buffer_size() > MAX_BACKLOG:
+            self.dropped_blocks += 1
+            self._warn.warn("backlog", "record: the SPICE server is not taking the microphone's audio; dropping it")
             return
         frame = 2 * self.channels
         pcm = pcm[:len(pcm) - len(pcm) % frame]

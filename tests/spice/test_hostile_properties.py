@@ -117,3 +117,25 @@ def test_host_clipboard_over_the_guest_agents_own_limit_is_not_offered(caplog):
     assert "holds 1.2 KiB, over the 1000 bytes the guest takes; not offered" in caplog.text
     agent.set_host_text("ü" * 400)
     assert len(main._writer.data) > sent and agent.host_text == "ü" * 400
+
+
+def test_a_server_that_stops_taking_the_microphone_gets_bounded_audio(caplog):
+    """The record channel's socket backlog (what the server has not read) stops growing at MAX_BACKLOG:
+    later microphone blocks are dropped with one warning."""
+    from kvmfr_client.spice.record import MAX_BACKLOG
+
+    class Stalled(_Writer):
+        class transport:   # noqa: N801 (asyncio's attribute name)
+            @staticmethod
+            def get_write_buffer_size() -> int:
+                return len(writer.data)
+
+    writer = Stalled()
+    record = RecordChannel(Link(None, writer, P.ChannelType.RECORD, 0, True, [], []), ADDRESS)
+    record.dispatch(101, struct.pack("<IHI", 2, 1, 48000))   # START: stereo S16 48 kHz
+    block = bytes(1920)   # 10 ms
+    for i in range(500):   # 5 s of audio into a server that reads nothing
+        record.send_pcm(block, i)
+    assert MAX_BACKLOG < len(writer.data) <= MAX_BACKLOG + 2 * len(block)
+    assert record.dropped_blocks > 300
+    assert caplog.text.count("not taking the microphone's audio") == 1
