@@ -6,15 +6,12 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import subprocess
-import time
 
-import pytest
 from PIL import Image
 
 from kvmfr_client.input.clipboard import ClipboardSync, XclipClipboard
-from tests.spice.test_clipboard_local import _copy
+from tests.spice.xclip import copy, require_xclip, wait_for
 from kvmfr_client.spice import Address, SpiceClient, SpiceThread
 from tests.spice.conftest import GUEST_CLIPBOARD, start_harness
 
@@ -91,8 +88,7 @@ def test_a_local_file_reaches_the_guest_and_a_guest_image_the_local_clipboard(gu
     """Through QEMU's spice-server and the guest's virtio port: a file copied in a local file manager
     (text/uri-list on the X clipboard) is sent with the agent's file transfer; the guest then copies a BMP
     image, which lands on the X clipboard as PNG with the same pixels."""
-    if shutil.which("xclip") is None:
-        pytest.fail("xclip is not installed: run `scripts/setup.sh test` (apt-get install xclip)")
+    require_xclip()
     env = xserver.env()
     payload = os.urandom(150_000)
     path = tmp_path / "notes ü.bin"
@@ -108,17 +104,17 @@ def test_a_local_file_reaches_the_guest_and_a_guest_image_the_local_clipboard(gu
     client.on_clipboard_text = texts.append   # (instead of the local clipboard: the image is what is checked)
     spice.start()
     try:
-        _until("the guest's agent never offered its text", lambda: texts, 30)
-        _copy(env, "text/uri-list", path.as_uri().encode() + b"\r\n")
+        wait_for("the guest's agent never offered its text", lambda: texts, 30)
+        copy(env, "text/uri-list", path.as_uri().encode() + b"\r\n")
         sync.on_focus(True)
         m = guest_agent.serial.wait_for(r"^AGENT file (\d+) ([0-9a-f]{8}) (.*)$", 30)
         assert m is not None, guest_agent.output()
         assert (int(m.group(1)), int(m.group(2), 16), m.group(3)) == (len(payload), fnv, path.name)
-        png = _until("the guest's image never reached the X clipboard", lambda: b"image/png" in subprocess.run(
+        png = wait_for("the guest's image never reached the X clipboard", lambda: b"image/png" in subprocess.run(
             ["xclip", "-selection", "clipboard", "-o", "-t", "TARGETS"], env=env, capture_output=True,
             timeout=5).stdout and subprocess.run(["xclip", "-selection", "clipboard", "-o", "-t", "image/png"],
                                                  env=env, capture_output=True, timeout=5).stdout, 15)
-        _until("the guest never confirmed the file", lambda: done, 5)
+        wait_for("the guest never confirmed the file", lambda: done, 5)
     finally:
         spice.stop()
         sync.stop()
@@ -127,13 +123,3 @@ def test_a_local_file_reaches_the_guest_and_a_guest_image_the_local_clipboard(gu
         assert image.format == "PNG" and image.size == (2, 2)
         assert image.convert("RGB").tobytes() == bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
 
-
-def _until(what: str, check, timeout: float):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {timeout} s")
-        time.sleep(0.02)

@@ -10,12 +10,8 @@ import functools
 import io
 import logging
 import os
-import shutil
 import struct
-import subprocess
-import time
 
-import pytest
 from PIL import Image
 
 from kvmfr_client.input.clipboard import ClipboardSync, XclipClipboard, to_png
@@ -23,6 +19,7 @@ from kvmfr_client.spice.agent import AgentMsg, ClipboardType, XferStatus
 from kvmfr_client.spice.client import SpiceClient, SpiceThread
 from kvmfr_client.spice.link import Address
 from tests.spice.fake_server import FakeSpiceServer
+from tests.spice.xclip import copy, require_xclip, wait_for, xclip
 
 GUEST_TEXT = "grüße aus dem Gast ✓ 日本語 🙂"
 HOST_TEXT = "copied on the host: naïve café ✓ " + "Ω" * 3000   # > 2 KiB: several AGENT_DATA pieces
@@ -38,37 +35,8 @@ def _image(kind: str) -> bytes:
     return out.getvalue()
 
 
-def _xclip(env, *args: str, data: bytes | None = None) -> bytes:
-    if data is not None:
-        subprocess.run(["xclip", "-selection", "clipboard", *args], input=data, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5)
-        return b""
-    return subprocess.run(["xclip", "-selection", "clipboard", "-o", *args], env=env, capture_output=True,
-                          timeout=5).stdout
-
-
-def _copy(env, mime: str | None, data: bytes) -> None:
-    """Copy ``data`` as a local application would, and wait until the X server has the new owner (xclip's
-    parent exits before its child's SetSelectionOwner may have reached the server)."""
-    _xclip(env, *(["-t", mime] if mime else []), "-i", data=data)
-    _wait(f"xclip never owned the clipboard with {mime or 'text'}",
-          lambda: _xclip(env, "-t", mime or "UTF8_STRING") == data, timeout=5)
-
-
-def _wait(what: str, check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {timeout} s")
-        time.sleep(0.02)
-
-
 def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tmp_path):
-    if shutil.which("xclip") is None:
-        pytest.fail("xclip is not installed: run `scripts/setup.sh test` (apt-get install xclip)")
+    require_xclip()
     env = xserver.env()
     bmp, png = _image("BMP"), _image("PNG")
     payload = os.urandom(300_000)   # several FILE_XFER_DATA messages, each cut into AGENT_DATA pieces
@@ -91,24 +59,24 @@ def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tm
             assert struct.unpack_from("<I", asked, 4)[0] == kind
             await agent.send(AgentMsg.CLIPBOARD, SEL + struct.pack("<I", kind) + body)
             if kind == ClipboardType.UTF8_TEXT:
-                got["local text"] = await host(_wait, "the guest's text never reached the X clipboard",
-                                               lambda: _xclip(env, "-t", "UTF8_STRING").decode() == GUEST_TEXT
+                got["local text"] = await host(wait_for, "the guest's text never reached the X clipboard",
+                                               lambda: xclip(env, "-t", "UTF8_STRING").decode() == GUEST_TEXT
                                                and GUEST_TEXT)
             else:
-                got["local png"] = await host(_wait, "the guest's image never reached the X clipboard",
-                                              lambda: b"image/png" in _xclip(env, "-t", "TARGETS")
-                                              and _xclip(env, "-t", "image/png"))
+                got["local png"] = await host(wait_for, "the guest's image never reached the X clipboard",
+                                              lambda: b"image/png" in xclip(env, "-t", "TARGETS")
+                                              and xclip(env, "-t", "image/png"))
         # local -> guest: text, an image, a file; each copied with xclip, then the window gains focus
         for mime, data, want in ((None, HOST_TEXT.encode(), ClipboardType.UTF8_TEXT),
                                  ("image/png", png, ClipboardType.PNG)):
-            await host(_copy, env, mime, data)
+            await host(copy, env, mime, data)
             holder["sync"].on_focus(True)
             grab = await agent.receive(AgentMsg.CLIPBOARD_GRAB)
             assert struct.unpack_from("<I", grab, 4)[0] == want
             await agent.send(AgentMsg.CLIPBOARD_REQUEST, SEL + struct.pack("<I", want))
             body = await agent.receive(AgentMsg.CLIPBOARD)
             got[f"vm {want.name}"] = body[8:]
-        await host(_copy, env, "text/uri-list", sent_file.as_uri().encode() + b"\r\n")
+        await host(copy, env, "text/uri-list", sent_file.as_uri().encode() + b"\r\n")
         holder["sync"].on_focus(True)
         start = await agent.receive(AgentMsg.FILE_XFER_START)
         xfer_id = struct.unpack_from("<I", start)[0]
@@ -133,7 +101,7 @@ def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tm
         try:
             assert server.agent_done.wait(60), "the scripted guest agent did not finish within 60 s"
             assert server.agent_error is None, repr(server.agent_error)
-            _wait("the file transfer never ended", lambda: done, timeout=5)
+            wait_for("the file transfer never ended", lambda: done, timeout=5)
         finally:
             spice.stop()
             sync.stop()
@@ -152,8 +120,9 @@ def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tm
 def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
     """spice:clipboardToVM=no and spice:clipboardToLocal=no, as the viewer passes them: the guest's copy is
     not even asked for, and the local copy is not offered."""
+    require_xclip()
     env = xserver.env()
-    _copy(env, None, "local secret".encode())
+    copy(env, None, "local secret".encode())
     seen: dict = {}
     holder: dict = {}
 
@@ -177,7 +146,7 @@ def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
             sync.stop()
         assert server.agent_error is None, repr(server.agent_error)
     assert seen["messages"] == [], f"the clipboard was shared although both directions are off: {seen}"
-    assert _xclip(env, "-t", "UTF8_STRING").decode() == "local secret"
+    assert xclip(env, "-t", "UTF8_STRING").decode() == "local secret"
 
 
 def test_a_guest_image_that_does_not_decode_or_is_too_large_is_one_warning(caplog):
