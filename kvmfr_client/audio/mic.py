@@ -93,6 +93,8 @@ class Microphone:
             self._previous(state, detail)
         if state == "connected":
             self._link_soon()
+        elif state == "lost" and self.recording:   # the guest's STOP will never come on that channel
+            self._stop_recording()
 
     def _link_soon(self) -> None:
         asyncio.get_running_loop().create_task(self._link(), name="spice-record-link")
@@ -103,6 +105,7 @@ class Microphone:
         if main is None or main.init is None:
             return
         if self.channel is not None:
+            self._stop_recording()   # a new session: the guest says START again if it records
             await self.channel.close()
         try:
             await asyncio.wait_for(main.channels_listed.wait(), 2.0)

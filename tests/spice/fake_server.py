@@ -97,6 +97,7 @@ class FakeSpiceServer(SpiceLinkServer):
         super().__init__()
         self.agent = agent
         self.record = record
+        self.main_writers: list[asyncio.StreamWriter] = []
         self.agent_error: BaseException | None = None
         self.agent_done = threading.Event()
 
@@ -114,7 +115,13 @@ class FakeSpiceServer(SpiceLinkServer):
         else:
             await super().channel(channel_type, reader, writer)
 
+    def drop_main(self) -> None:
+        """Close every main channel, as a QEMU that went away would (on the server's loop)."""
+        for writer in self.main_writers:
+            writer.transport.abort()
+
     async def _main_channel(self, reader, writer) -> None:
+        self.main_writers.append(writer)
         send_main_init(writer, agent_tokens=10)
         offered = [(MAIN, 0), (INPUTS, 0)] + ([(RECORD, 0)] if self.record is not None else [])
         listed = struct.pack("<I", len(offered)) + bytes(b for pair in offered for b in pair)

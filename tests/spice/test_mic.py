@@ -164,6 +164,41 @@ def test_the_host_microphone_reaches_the_record_channel_when_allowed(pulse_daemo
     assert not mic.recording and got["after stop"] <= 5, got["after stop"]
 
 
+def test_recording_resumes_after_the_spice_session_reconnects(pulse_daemon):
+    """The server goes away while the guest records; after the client reconnects, the guest's new START
+    gets audio again (audio:micDefault=allow)."""
+    sessions: list[int] = []
+
+    async def record(reader, writer):
+        sessions.append(len(sessions) + 1)
+        writer.write(struct.pack("<HIIHI", RecordServerMsg.START, 10, 2, 1, RATE))
+        frames = 0
+        while frames < RATE // 10:   # 100 ms of DATA
+            msg_type, size = struct.unpack("<HI", await asyncio.wait_for(reader.readexactly(6), 5))
+            body = await reader.readexactly(size)
+            if msg_type == RecordClientMsg.DATA:
+                frames += (len(body) - 4) // 4
+        if len(sessions) == 1:
+            server.drop_main()
+            await reader.read()   # until the client closes this record channel too
+        else:
+            done.set()
+
+    done = threading.Event()
+    with FakeSpiceServer(record=record) as server:
+        client = SpiceClient(Address.parse(server.address), backoff=(0.05, 0.2))
+        spice = SpiceThread(client)
+        mic = Microphone(spice, "allow", source="kvmfr_test_48k.monitor", server=pulse_daemon.server).start()
+        spice.start()
+        try:
+            assert done.wait(20), f"no audio after the reconnect (record sessions {sessions}, error {mic.error})"
+        finally:
+            mic.stop()
+            spice.stop()
+        assert server.agent_error is None, repr(server.agent_error)
+    assert sessions[:2] == [1, 2] and client.connections >= 2
+
+
 def _serial_line(serial, pattern: str, start: int, timeout: float) -> tuple[int, float, re.Match]:
     """The first serial line at or after index ``start`` matching ``pattern``: (index, arrival, match). The
     lines are not consumed (the clipboard tests read the same console)."""
