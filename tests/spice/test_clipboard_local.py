@@ -60,7 +60,7 @@ def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tm
             await agent.send(AgentMsg.CLIPBOARD, SEL + struct.pack("<I", kind) + body)
             if kind == ClipboardType.UTF8_TEXT:
                 got["local text"] = await host(wait_for, "the guest's text never reached the X clipboard",
-                                               lambda: xclip(env, "-t", "UTF8_STRING").decode() == GUEST_TEXT
+                                               lambda: xclip(env, "-t", "UTF8_STRING").decode(errors="replace") == GUEST_TEXT
                                                and GUEST_TEXT)
             else:
                 got["local png"] = await host(wait_for, "the guest's image never reached the X clipboard",
