@@ -17,7 +17,6 @@ def start_services(cfg: Mapping[str, Any]) -> tuple[ViewerInput, Any]:
     """Start the window's input (SPICE when ``spice:enable`` and ``spice:input``) and audio (``audio:*``)."""
     viewer_input = ViewerInput.from_config(cfg).start()
     # The microphone (SPICE record channel) joins the same session; ScrollLock+E toggles it.
-    viewer_input.microphone = None
     if viewer_input.spice is not None:
         from kvmfr_client.audio.mic import Microphone
         viewer_input.microphone = Microphone.from_config(cfg, viewer_input.spice).start()
@@ -39,7 +38,7 @@ def start_services(cfg: Mapping[str, Any]) -> tuple[ViewerInput, Any]:
 
 
 def stop_services(viewer_input: ViewerInput, audio) -> None:
-    if getattr(viewer_input, "microphone", None) is not None:
+    if viewer_input.microphone is not None:
         viewer_input.microphone.stop()
     if audio is not None:
         audio.stop()

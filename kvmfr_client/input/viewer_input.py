@@ -29,6 +29,7 @@ class ViewerInput:
         self.cfg = cfg
         self.spice = spice
         self.session = None
+        self.microphone = None   # the viewer's services attach one (kvmfr_client.audio.mic) to the same session
         self._lock = threading.Lock()
         self._pending_modes: tuple[int, int] | None = None
         self.controller = InputController(sink if sink is not None else spice, cfg,
