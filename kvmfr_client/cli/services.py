@@ -16,6 +16,11 @@ log = logging.getLogger(__name__)
 def start_services(cfg: Mapping[str, Any]) -> tuple[ViewerInput, Any]:
     """Start the window's input (SPICE when ``spice:enable`` and ``spice:input``) and audio (``audio:*``)."""
     viewer_input = ViewerInput.from_config(cfg).start()
+    # The microphone (SPICE record channel) joins the same session; ScrollLock+E toggles it.
+    if viewer_input.spice is not None:
+        from kvmfr_client.audio.mic import Microphone
+        viewer_input.microphone = Microphone.from_config(cfg, viewer_input.spice).start()
+        viewer_input.add_combo("e", "toggle the microphone", viewer_input.microphone.toggle)
     audio = None
     if cfg["audio:scream"] or cfg["audio:spice"]:
         from kvmfr_client.audio import AudioService
@@ -33,6 +38,8 @@ def start_services(cfg: Mapping[str, Any]) -> tuple[ViewerInput, Any]:
 
 
 def stop_services(viewer_input: ViewerInput, audio) -> None:
+    if viewer_input.microphone is not None:
+        viewer_input.microphone.stop()
     if audio is not None:
         audio.stop()
     viewer_input.stop()

@@ -284,6 +284,14 @@ register(
     Option("audio", "maxLatency", 100, "latency (ms) above which the excess is skipped at once to catch up; "
            "1..10000", parse=parse_max_latency_ms),
     Option("audio", "server", "", "PulseAudio server to connect to (as PULSE_SERVER); empty = the usual one"),
+
+    # audio: the microphone for the guest (SPICE record channel; kvmfr_client/audio/mic.py)
+    Option("audio", "micDefault", "prompt", "what to do when the guest opens its microphone: prompt (ask; "
+           "ScrollLock+E allows), allow or deny; ScrollLock+E toggles it at any time",
+           choices=("prompt", "allow", "deny")),
+    Option("audio", "micShowIndicator", True, "say in the window while the microphone records", parse=parse_bool),
+    Option("audio", "micSource", "", "PulseAudio/PipeWire source the microphone records from; empty = the "
+           "default source", lg="our own option (Looking Glass records from the default source)"),
 )
 
 # -- several displays in one viewer process (kvmfr_client/viewer/multi.py) ----------------------------------

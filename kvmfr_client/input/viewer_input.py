@@ -29,6 +29,7 @@ class ViewerInput:
         self.cfg = cfg
         self.spice = spice
         self.session = None
+        self.microphone = None   # the viewer's services attach one (kvmfr_client.audio.mic) to the same session
         self._lock = threading.Lock()
         self._pending_modes: tuple[int, int] | None = None
         self.controller = InputController(sink if sink is not None else spice, cfg,
@@ -57,8 +58,10 @@ class ViewerInput:
         window.set_input(self.controller.handle)
         self.controller.attach(window.handle, window.to_guest)
         if self.spice is not None and self.cfg["spice:clipboard"]:
-            from .clipboard import GlfwClipboard
-            self.controller.clipboard = GlfwClipboard(window.handle, self.spice, self.spice.client)
+            from .clipboard import clipboard_for
+            self.controller.clipboard = clipboard_for(window.handle, self.spice, self.spice.client,
+                                                      self.cfg["spice:clipboardToVM"],
+                                                      self.cfg["spice:clipboardToLocal"])
 
     def poll(self) -> None:
         """Call once per window-loop iteration, on the window thread."""
@@ -75,6 +78,8 @@ class ViewerInput:
 
     def stop(self) -> None:
         self.controller.release_all()
+        if self.controller.clipboard is not None:
+            self.controller.clipboard.stop()
         if self.spice is not None:
             self.spice.stop()
 

@@ -61,6 +61,8 @@ class SpiceClient:
         # Called on the SPICE thread with text the guest copied.
         self.on_clipboard_text: Callable[[str], None] | None = None
         self.on_clipboard_image: Callable[[int, bytes], None] | None = None
+        # Called on the SPICE thread when a file sent with send_files ended (agent.FileTransfer).
+        self.on_file_done: Callable[[object], None] | None = None
         self._host_text: str | None = None
         self._host_image: tuple[int, bytes] | None = None
         self.on_mouse_mode: Callable[[int, int], None] | None = None
@@ -84,6 +86,7 @@ class SpiceClient:
             self.agent.host_image = self._host_image
             self.agent.on_guest_text = self._guest_text
             self.agent.on_guest_image = self._guest_image
+            self.agent.on_file_done = self._file_done
         main.start()
         try:
             await _wait_or_fail(main.initialized.wait(), main.reader_task, timeout,
@@ -206,6 +209,18 @@ class SpiceClient:
         self._host_text, self._host_image = None, (kind, bytes(data))
         if self.agent is not None:
             self.agent.set_host_image(data, kind)
+
+    def send_files(self, paths: list[str]) -> None:
+        """Send local files to the guest's agent (it saves them in its download folder); each ends with
+        ``on_file_done``. Without a connected agent they are not sent (a warning says so)."""
+        if self.agent is None or not self.agent.connected:
+            log.warning("SPICE: no guest agent connected; %d file(s) not sent", len(paths))
+            return
+        self.agent.send_files(paths)
+
+    def _file_done(self, xfer) -> None:
+        if self.on_file_done is not None:
+            self.on_file_done(xfer)
 
     def _guest_text(self, text: str) -> None:
         self._host_text = self._host_image = None
@@ -344,6 +359,9 @@ class SpiceThread:
 
     def set_clipboard_image(self, data: bytes, kind: int = 2) -> None:
         self.call(self.client.set_clipboard_image, data, kind)
+
+    def send_files(self, paths: list[str]) -> None:
+        self.call(self.client.send_files, list(paths))
 
     # -- InputSink -----------------------------------------------------------------------------
     def key_down(self, code: int) -> None:

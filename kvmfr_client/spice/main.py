@@ -10,6 +10,7 @@ from typing import Callable
 
 from . import protocol as P
 from .channel import Channel
+from .errors import SpiceProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ class MainChannel(Channel):
         self.agent_connected = False
         self.agent_tokens = 0
         self.initialized = asyncio.Event()
+        # CHANNELS_LIST: the (type, id) of every channel the server offers (e.g. no record channel
+        # without a sound card on SPICE audio); set once it came.
+        self.channels: set[tuple[int, int]] = set()
+        self.channels_listed = asyncio.Event()
         self.mouse_mode_changed = asyncio.Event()
         self.on_mouse_mode: Callable[[int, int], None] | None = None
         # The agent (clipboard) hooks these: called with the server's tokens / the raw AGENT_DATA.
@@ -65,6 +70,13 @@ class MainChannel(Channel):
                 self.on_mouse_mode(self.supported_mouse_modes, self.mouse_mode)
             if self.agent_connected and self.on_agent_connected:
                 self.on_agent_connected(self.agent_tokens)
+        elif msg_type == P.MainServerMsg.CHANNELS_LIST:
+            count = P.unpack(_U32, payload, "CHANNELS_LIST")[0]
+            if len(payload) < 4 + 2 * count:
+                raise SpiceProtocolError(f"CHANNELS_LIST of {len(payload)} bytes for {count} channels")
+            self.channels = {(payload[4 + 2 * i], payload[5 + 2 * i]) for i in range(count)}
+            log.debug("main: channels offered %s", sorted(self.channels))
+            self.channels_listed.set()
         elif msg_type == P.MainServerMsg.MOUSE_MODE:
             self.supported_mouse_modes, self.mouse_mode = P.unpack(P.MOUSE_MODE, payload, "MOUSE_MODE")
             log.info("main: mouse mode now %d (supported %d)", self.mouse_mode, self.supported_mouse_modes)

@@ -191,6 +191,11 @@ class _Viewer:
         self.win.on_input = self._on_input       # overlay mode takes the mouse before the controller
         self.gui.load_positions(overlay_positions_path())
         self._hook_spice(getattr(self.input, "spice", None))
+        # The microphone's question and its indicator are alert lines (from the SPICE thread); its line stays
+        # up while it records.
+        mic = getattr(self.input, "microphone", None)
+        if mic is not None:
+            mic.on_alert = lambda kind, text: (self.alert(text, 1e9 if mic.recording else ALERT_S), self.win.wake())
         self.audio = audio
         if audio is not None and hasattr(audio, "on_alert"):   # e.g. the microphone turned on or off
             audio.on_alert = self.post_alert

@@ -4,7 +4,7 @@ INIT, AGENT_START / AGENT_TOKEN flow control, the inputs INIT) with a scripted g
 It stands in for QEMU where the guest cannot produce what a test needs (a 100 MB clipboard): the test's
 ``agent`` coroutine plays the guest's vdagent, reading what the client sent with ``AgentSide.receive``
 and sending VDAgent messages with ``AgentSide.send`` (cut into 2048-byte AGENT_DATA pieces and paced by
-the tokens the client gave, as spice-server does).
+the tokens the client gave, as spice-server does). A ``record`` coroutine plays the record channel.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import struct
 import threading
 from typing import Awaitable, Callable
 
-from tests.support.spice_link import MAIN, SpiceLinkServer, send_main_init
+from tests.support.spice_link import INPUTS, MAIN, SpiceLinkServer, send_main_init
 
 AGENT_DATA_MAX = 2048
 VDAGENT_HEADER = struct.Struct("<IIQI")
+RECORD = 6
 
 
 class AgentSide:
@@ -52,6 +53,17 @@ class AgentSide:
             if got == msg_type:
                 return body
 
+    async def received_within(self, seconds: float) -> list[tuple[int, bytes]]:
+        """Every agent message (type, body) the client sends within ``seconds``."""
+        got = []
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                got.append(await asyncio.wait_for(self._messages.get(), left))
+            except asyncio.TimeoutError:
+                break
+        return got
+
     async def send_raw(self, stream) -> None:
         """Send the bytes ``stream`` yields as AGENT_DATA pieces, waiting for tokens like spice-server."""
         pending = b""
@@ -79,20 +91,41 @@ class AgentSide:
 class FakeSpiceServer(SpiceLinkServer):
     """Serves any number of sessions on 127.0.0.1; ``agent(side)`` runs once per main channel."""
 
-    def __init__(self, agent: Callable[[AgentSide], Awaitable[None]] | None = None):
+    def __init__(self, agent: Callable[[AgentSide], Awaitable[None]] | None = None,
+                 record: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]] | None = None):
+        """``record(reader, writer)``: plays spice-server's record channel (6) once it is linked."""
         super().__init__()
         self.agent = agent
+        self.record = record
+        self.main_writers: list[asyncio.StreamWriter] = []
         self.agent_error: BaseException | None = None
         self.agent_done = threading.Event()
 
     async def channel(self, channel_type: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if channel_type == MAIN:
             await self._main_channel(reader, writer)
+        elif channel_type == RECORD and self.record is not None:
+            try:
+                await self.record(reader, writer)
+            except BaseException as exc:
+                self.agent_error = exc
+                raise
+            finally:
+                self.agent_done.set()
         else:
             await super().channel(channel_type, reader, writer)
 
+    def drop_main(self) -> None:
+        """Close every main channel, as a QEMU that went away would (on the server's loop)."""
+        for writer in self.main_writers:
+            writer.transport.abort()
+
     async def _main_channel(self, reader, writer) -> None:
+        self.main_writers.append(writer)
         send_main_init(writer, agent_tokens=10)
+        offered = [(MAIN, 0), (INPUTS, 0)] + ([(RECORD, 0)] if self.record is not None else [])
+        listed = struct.pack("<I", len(offered)) + bytes(b for pair in offered for b in pair)
+        writer.write(struct.pack("<HI", 104, len(listed)) + listed)   # MAIN CHANNELS_LIST
         side = AgentSide(writer)
         task = None
         try:
@@ -105,8 +138,9 @@ class FakeSpiceServer(SpiceLinkServer):
                         task = asyncio.create_task(self._run_agent(side))
                 elif msg_type == 108:  # AGENT_TOKEN
                     side._add_tokens(struct.unpack("<I", payload)[0])
-                elif msg_type == 107:  # AGENT_DATA
+                elif msg_type == 107:  # AGENT_DATA: handed to the agent, so its token goes back (as spice-server)
                     side._client_data(payload)
+                    writer.write(struct.pack("<HII", 110, 4, 1))   # MAIN AGENT_TOKEN
         finally:
             if task is not None:
                 task.cancel()

@@ -1,6 +1,7 @@
 """Property-based tests (hypothesis) of what the guest's agent and a hostile server can send: the agent
 stream gives the same clipboard however it is cut into AGENT_DATA pieces, an over-limit message in the
-middle costs nothing but itself, and no message of any type or length makes a channel raise."""
+middle costs nothing but itself, and no message of any type or length makes a channel (main with the
+clipboard agent, inputs, record) raise."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from kvmfr_client.spice.agent import MAX_CLIPBOARD, MESSAGE_HEADER, AgentMsg, Cl
 from kvmfr_client.spice.inputs import InputsChannel
 from kvmfr_client.spice.link import Address, Link
 from kvmfr_client.spice.main import MainChannel
+from kvmfr_client.spice.record import RecordChannel
 
 ADDRESS = Address("test", 5900)
 
@@ -80,9 +82,14 @@ def test_an_over_limit_message_is_skipped_and_the_next_one_arrives(over, text, c
 def test_no_message_of_any_type_or_length_makes_a_channel_raise(msg_type, payload):
     main, agent, _ = _main()
     inputs = InputsChannel(Link(None, _Writer(), P.ChannelType.INPUTS, 0, True, [], []), ADDRESS)
-    for channel in (main, inputs):
+    record = RecordChannel(Link(None, _Writer(), P.ChannelType.RECORD, 0, True, [], []), ADDRESS)
+    for channel in (main, inputs, record):
         channel.dispatch(msg_type, payload)
+        channel.dispatch(msg_type % 8 + 101, payload)   # the channels' own messages more often
     main.dispatch(P.MainServerMsg.AGENT_DATA, payload)
+    # an agent message of a type we handle (file-transfer status, the guest's clipboard limit, ...)
+    main.dispatch(P.MainServerMsg.AGENT_DATA, _vd(msg_type % 17, payload))
+    record.send_pcm(payload, msg_type)   # whatever START (or none) came before
 
 
 def test_a_guest_asking_for_the_clipboard_in_a_loop_cannot_grow_what_we_queue():
@@ -97,3 +104,38 @@ def test_a_guest_asking_for_the_clipboard_in_a_loop_cannot_grow_what_we_queue():
         main.dispatch(P.MainServerMsg.AGENT_DATA, request)
     assert agent._outbox_bytes <= MAX_OUTBOX
     assert agent.refused_requests >= 50 - MAX_OUTBOX // (4 * 2**20)
+
+
+def test_host_clipboard_over_the_guest_agents_own_limit_is_not_offered(caplog):
+    """The guest's agent says how much clipboard it takes (MAX_CLIPBOARD): larger host text is not offered,
+    with one warning; text within it is."""
+    main, agent, _ = _main()
+    main.dispatch(P.MainServerMsg.AGENT_DATA, _vd(AgentMsg.MAX_CLIPBOARD, struct.pack("<i", 1000)))
+    sent = len(main._writer.data)
+    agent.set_host_text("ü" * 600)   # 1200 bytes of UTF-8
+    assert len(main._writer.data) == sent, "a clipboard over the guest's limit was offered"
+    assert "holds 1.2 KiB, over the 1000 bytes the guest takes; not offered" in caplog.text
+    agent.set_host_text("ü" * 400)
+    assert len(main._writer.data) > sent and agent.host_text == "ü" * 400
+
+
+def test_a_server_that_stops_taking_the_microphone_gets_bounded_audio(caplog):
+    """The record channel's socket backlog (what the server has not read) stops growing at MAX_BACKLOG:
+    later microphone blocks are dropped with one warning."""
+    from kvmfr_client.spice.record import MAX_BACKLOG
+
+    class Stalled(_Writer):
+        class transport:   # noqa: N801 (asyncio's attribute name)
+            @staticmethod
+            def get_write_buffer_size() -> int:
+                return len(writer.data)
+
+    writer = Stalled()
+    record = RecordChannel(Link(None, writer, P.ChannelType.RECORD, 0, True, [], []), ADDRESS)
+    record.dispatch(101, struct.pack("<IHI", 2, 1, 48000))   # START: stereo S16 48 kHz
+    block = bytes(1920)   # 10 ms
+    for i in range(500):   # 5 s of audio into a server that reads nothing
+        record.send_pcm(block, i)
+    assert MAX_BACKLOG < len(writer.data) <= MAX_BACKLOG + 2 * len(block)
+    assert record.dropped_blocks > 300
+    assert caplog.text.count("not taking the microphone's audio") == 1

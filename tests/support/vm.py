@@ -280,14 +280,15 @@ def _listening(qemu: Qemu) -> bool:
 
 
 def start_guest(workdir: Path, image, *, tablet: bool = False, agent_text: str | None = None,
-                name: str = "guest", **kw) -> Qemu:
+                name: str = "guest", append: str = "", **kw) -> Qemu:
     """Boot the test guest (kernel + initramfs from tests.support.guest) with SPICE and a serial console.
 
     With ``tablet`` a USB tablet and one display device are added, so SPICE offers client (absolute)
     mouse mode once the guest's HID driver polls the tablet. With ``agent_text`` the guest runs a stand-in
-    SPICE agent (virtio port com.redhat.spice.0) whose clipboard holds that text (no spaces).
+    SPICE agent (virtio port com.redhat.spice.0) whose clipboard holds that text (no spaces). ``append``:
+    more kernel parameters (e.g. another ``rdinit=``).
     """
-    append = "console=ttyS0 quiet panic=-1 i8042.nopnp"
+    append = f"console=ttyS0 quiet panic=-1 i8042.nopnp {append}".rstrip()
     if agent_text is not None:
         append += f" agenttext={agent_text}"
     extra = ["-kernel", str(image.kernel), "-initrd", str(image.initrd),

@@ -5,6 +5,8 @@
  *   AGENT caps <word>               the client announced its capabilities
  *   AGENT clipboard <len> <text>    the client sent UTF-8 text (the first 200 bytes are printed)
  *   AGENT image <type> <len> <hex>  the client sent an image (its first 8 bytes in hex)
+ *   AGENT file <len> <fnv1a-32> <name>  the client sent a whole file (file transfer); then the guest
+ *                                   copies an image: it grabs for a 2x2 BMP (see bmp below)
  *
  * On start it announces its capabilities (BY_DEMAND, SELECTION); once the client has announced, it
  * grabs the clipboard for its own text (argv[1]) and answers the client's request with it. When the
@@ -18,7 +20,22 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { ANNOUNCE = 6, CLIPBOARD = 4, GRAB = 7, REQUEST = 8, UTF8 = 1 };
+enum { ANNOUNCE = 6, CLIPBOARD = 4, GRAB = 7, REQUEST = 8, XFER_START = 10, XFER_STATUS = 11, XFER_DATA = 12 };
+enum { UTF8 = 1, BMP = 3 };
+enum { XFER_CAN_SEND = 0, XFER_SUCCESS = 3 };
+
+/* A 2x2 24-bit BMP, bottom-up rows padded to 4 bytes: red, green / blue, white (top row first). */
+static const unsigned char bmp[70] = {
+    'B', 'M', 70, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0,                /* file header */
+    40, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 24, 0, 0, 0, 0, 0, /* info header: 2x2, 24 bpp */
+    16, 0, 0, 0, 0x13, 0x0b, 0, 0, 0x13, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0xff, 0, 0, 0xff, 0xff, 0xff, 0, 0,                           /* bottom row: blue, white (BGR) */
+    0, 0, 0xff, 0, 0xff, 0, 0, 0,                                 /* top row: red, green */
+};
+
+static uint32_t xfer_id, xfer_hash;
+static uint64_t xfer_size, xfer_got;
+static char xfer_name[256];
 #define CAPS ((1u << 5) | (1u << 6)) /* CLIPBOARD_BY_DEMAND, CLIPBOARD_SELECTION */
 
 static int port = -1;
@@ -100,6 +117,37 @@ static void handle(uint32_t type, unsigned char *data, uint32_t size)
         uint32_t first;
         memcpy(&first, data + 4, 4); /* after the selection prefix */
         send_selection_u32(REQUEST, first);
+    } else if (type == REQUEST && size >= 8 && data[4] == BMP) {
+        unsigned char body[8 + sizeof bmp] = {0};
+        body[4] = BMP;
+        memcpy(body + 8, bmp, sizeof bmp);
+        send_msg(CLIPBOARD, body, sizeof body);
+    } else if (type == XFER_START && size >= 4) {
+        memcpy(&xfer_id, data, 4);
+        char *keys = strndup((char *)data + 4, size - 4), *p;
+        xfer_size = (p = strstr(keys, "size=")) ? strtoull(p + 5, NULL, 10) : 0;
+        xfer_name[0] = 0;
+        if ((p = strstr(keys, "name=")) != NULL)
+            sscanf(p + 5, "%255[^\n]", xfer_name);
+        free(keys);
+        xfer_got = 0;
+        xfer_hash = 2166136261u;
+        uint32_t status[2] = {xfer_id, XFER_CAN_SEND};
+        send_msg(XFER_STATUS, status, sizeof status);
+    } else if (type == XFER_DATA && size >= 12) {
+        uint32_t id;
+        memcpy(&id, data, 4);
+        if (id != xfer_id)
+            return;
+        for (uint32_t i = 12; i < size; i++)
+            xfer_hash = (xfer_hash ^ data[i]) * 16777619u;
+        xfer_got += size - 12;
+        if (xfer_got >= xfer_size) {
+            uint32_t status[2] = {xfer_id, XFER_SUCCESS};
+            send_msg(XFER_STATUS, status, sizeof status);
+            printf("AGENT file %llu %08x %s\n", (unsigned long long)xfer_got, xfer_hash, xfer_name);
+            send_selection_u32(GRAB, BMP);
+        }
     } else if (type == REQUEST) {
         size_t len = strlen(text);
         unsigned char *body = malloc(8 + len);

@@ -1,0 +1,168 @@
+"""The local clipboard (X11 through xclip on a private Xvfb) and a guest agent, both directions: Unicode
+text, an image (the guest offers only BMP, as a Windows guest may; PNG the other way) and a file (the
+agent's file transfer). The guest's agent is scripted over a local server speaking the real SPICE wire
+format (tests/spice/fake_server.py), the same path spice-vdagent's messages take through QEMU."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import logging
+import os
+import struct
+
+from PIL import Image
+
+from kvmfr_client.input.clipboard import ClipboardSync, XclipClipboard, to_png
+from kvmfr_client.spice.agent import AgentMsg, ClipboardType, XferStatus
+from kvmfr_client.spice.client import SpiceClient, SpiceThread
+from kvmfr_client.spice.link import Address
+from tests.spice.fake_server import FakeSpiceServer
+from tests.spice.xclip import copy, require_xclip, wait_for, xclip
+
+GUEST_TEXT = "grüße aus dem Gast ✓ 日本語 🙂"
+HOST_TEXT = "copied on the host: naïve café ✓ " + "Ω" * 3000   # > 2 KiB: several AGENT_DATA pieces
+SEL = b"\0\0\0\0"   # the selection prefix (CLIPBOARD) both sides use with CLIPBOARD_SELECTION
+GUEST_CAPS = (1 << 5) | (1 << 6)   # CLIPBOARD_BY_DEMAND, CLIPBOARD_SELECTION
+
+
+def _image(kind: str) -> bytes:
+    img = Image.new("RGB", (37, 21))
+    img.frombytes(bytes((x * 7 + y * 12 + c * 91) % 256 for y in range(21) for x in range(37) for c in range(3)))
+    out = io.BytesIO()
+    img.save(out, format=kind)
+    return out.getvalue()
+
+
+def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tmp_path):
+    require_xclip()
+    env = xserver.env()
+    bmp, png = _image("BMP"), _image("PNG")
+    payload = os.urandom(300_000)   # several FILE_XFER_DATA messages, each cut into AGENT_DATA pieces
+    sent_file = tmp_path / "rapport é.bin"
+    sent_file.write_bytes(payload)
+    local = XclipClipboard(env)
+    got: dict = {}
+    holder: dict = {}
+
+    def host(fn, *args, **kw):   # a step on the host side, off the server's loop
+        return asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kw))
+
+    async def guest(agent):
+        await agent.send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 0, GUEST_CAPS))
+        await agent.receive(AgentMsg.ANNOUNCE_CAPABILITIES)
+        # guest -> local: text, then an image offered only as BMP
+        for kind, body in ((ClipboardType.UTF8_TEXT, GUEST_TEXT.encode()), (ClipboardType.BMP, bmp)):
+            await agent.send(AgentMsg.CLIPBOARD_GRAB, SEL + struct.pack("<I", kind))
+            asked = await agent.receive(AgentMsg.CLIPBOARD_REQUEST)
+            assert struct.unpack_from("<I", asked, 4)[0] == kind
+            await agent.send(AgentMsg.CLIPBOARD, SEL + struct.pack("<I", kind) + body)
+            if kind == ClipboardType.UTF8_TEXT:
+                # (leniently decoded: an earlier test may have left an image there, which xclip serves
+                # for any target)
+                got["local text"] = await host(wait_for, "the guest's text never reached the X clipboard",
+                                               lambda: xclip(env, "-t", "UTF8_STRING").decode(errors="replace")
+                                               == GUEST_TEXT and GUEST_TEXT)
+            else:
+                got["local png"] = await host(wait_for, "the guest's image never reached the X clipboard",
+                                              lambda: b"image/png" in xclip(env, "-t", "TARGETS")
+                                              and xclip(env, "-t", "image/png"))
+        # local -> guest: text, an image, a file; each copied with xclip, then the window gains focus
+        for mime, data, want in ((None, HOST_TEXT.encode(), ClipboardType.UTF8_TEXT),
+                                 ("image/png", png, ClipboardType.PNG)):
+            await host(copy, env, mime, data)
+            holder["sync"].on_focus(True)
+            grab = await agent.receive(AgentMsg.CLIPBOARD_GRAB)
+            assert struct.unpack_from("<I", grab, 4)[0] == want
+            await agent.send(AgentMsg.CLIPBOARD_REQUEST, SEL + struct.pack("<I", want))
+            body = await agent.receive(AgentMsg.CLIPBOARD)
+            got[f"vm {want.name}"] = body[8:]
+        await host(copy, env, "text/uri-list", sent_file.as_uri().encode() + b"\r\n")
+        holder["sync"].on_focus(True)
+        start = await agent.receive(AgentMsg.FILE_XFER_START)
+        xfer_id = struct.unpack_from("<I", start)[0]
+        got["keyfile"] = start[4:].rstrip(b"\0").decode()
+        await agent.send(AgentMsg.FILE_XFER_STATUS, struct.pack("<II", xfer_id, XferStatus.CAN_SEND_DATA))
+        received = bytearray()
+        while len(received) < len(payload):
+            piece = await agent.receive(AgentMsg.FILE_XFER_DATA)
+            pid, size = struct.unpack_from("<IQ", piece)
+            assert pid == xfer_id and size == len(piece) - 12
+            received += piece[12:]
+        got["vm file"] = bytes(received)
+        await agent.send(AgentMsg.FILE_XFER_STATUS, struct.pack("<II", xfer_id, XferStatus.SUCCESS))
+
+    done = []
+    with FakeSpiceServer(guest) as server:
+        client = SpiceClient(Address.parse(server.address), clipboard=True, backoff=(0.1, 0.5))
+        client.on_file_done = done.append
+        spice = SpiceThread(client)
+        holder["sync"] = sync = ClipboardSync(local, spice, client)
+        spice.start()
+        try:
+            assert server.agent_done.wait(60), "the scripted guest agent did not finish within 60 s"
+            assert server.agent_error is None, repr(server.agent_error)
+            wait_for("the file transfer never ended", lambda: done, timeout=5)
+        finally:
+            spice.stop()
+            sync.stop()
+        assert server.agent_error is None, repr(server.agent_error)
+    assert got["local text"] == GUEST_TEXT
+    with Image.open(io.BytesIO(got["local png"])) as shown, Image.open(io.BytesIO(bmp)) as original:
+        assert shown.format == "PNG" and shown.size == original.size
+        assert shown.convert("RGB").tobytes() == original.convert("RGB").tobytes()
+    assert got["vm UTF8_TEXT"].decode() == HOST_TEXT
+    assert got["vm PNG"] == png
+    assert "name=rapport é.bin" in got["keyfile"] and f"size={len(payload)}" in got["keyfile"]
+    assert got["vm file"] == payload
+    assert [x.result for x in done] == ["success"]
+
+
+def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
+    """spice:clipboardToVM=no and spice:clipboardToLocal=no, as the viewer passes them: the guest's copy is
+    not even asked for, and the local copy is not offered."""
+    require_xclip()
+    env = xserver.env()
+    copy(env, None, "local secret".encode())
+    seen: dict = {}
+    holder: dict = {}
+
+    async def guest(agent):
+        await agent.send(AgentMsg.ANNOUNCE_CAPABILITIES, struct.pack("<II", 0, GUEST_CAPS))
+        await agent.receive(AgentMsg.ANNOUNCE_CAPABILITIES)
+        await agent.send(AgentMsg.CLIPBOARD_GRAB, SEL + struct.pack("<I", ClipboardType.UTF8_TEXT))
+        holder["sync"].on_focus(True)
+        seen["messages"] = [AgentMsg(t).name for t, _ in await agent.received_within(1.0)]
+
+    with FakeSpiceServer(guest) as server:
+        client = SpiceClient(Address.parse(server.address), clipboard=True, clipboard_to_vm=False,
+                             clipboard_to_local=False)
+        spice = SpiceThread(client)
+        holder["sync"] = sync = ClipboardSync(XclipClipboard(env), spice, client, to_vm=False, to_local=False)
+        spice.start()
+        try:
+            assert server.agent_done.wait(20), "the scripted guest agent did not finish within 20 s"
+        finally:
+            spice.stop()
+            sync.stop()
+        assert server.agent_error is None, repr(server.agent_error)
+    assert seen["messages"] == [], f"the clipboard was shared although both directions are off: {seen}"
+    assert xclip(env, "-t", "UTF8_STRING").decode() == "local secret"
+
+
+def test_a_guest_image_that_does_not_decode_or_is_too_large_is_one_warning(caplog):
+    """Guest bytes that claim to be a BMP but are not, and BMP headers claiming 9000 x 9000 and 30000 x 30000
+    pixels (a 243 MB and a 2.7 GB bitmap from a few bytes): one warning each, nothing copied, nothing
+    allocated for the claim."""
+    big, huge = bytearray(_image("BMP")), bytearray(_image("BMP"))
+    struct.pack_into("<ii", big, 18, 9000, 9000)
+    struct.pack_into("<ii", huge, 18, 30000, 30000)
+    with caplog.at_level(logging.WARNING, logger="kvmfr_client.input.clipboard"):
+        assert to_png(ClipboardType.BMP, b"BM" + b"\xff" * 60) is None
+        assert to_png(ClipboardType.BMP, bytes(big)) is None
+        assert to_png(ClipboardType.BMP, bytes(huge)) is None
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 3 and "does not decode" in warnings[0], warnings
+    assert "9000x9000, over the 64 Mpixel limit" in warnings[1], warnings
+    assert "over the 64 Mpixel limit" in warnings[2], warnings
