@@ -50,7 +50,7 @@ class Microphone:
         self.source = source or None
         self.server = server or None
         self.show_indicator = show_indicator
-        self.on_alert: Callable[[str, float], None] | None = None
+        self.on_alert: Callable[[str, str], None] | None = None
         self.channel: RecordChannel | None = None
         self.allowed: bool | None = {"allow": True, "deny": False}.get(policy)  # None: not asked yet
         self.gain = 1.0

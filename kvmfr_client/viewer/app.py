@@ -157,7 +157,7 @@ class _Viewer:
         self.help_delay_s = cfg["input:helpMenuDelay"] / 1000.0
         self.help_shown = False
         self._alert: tuple[str, float, str] | None = None   # (text, until time.monotonic(), kind)
-        self._posted_alerts: list[tuple[str, str]] = []    # from other threads (post_alert), shown by this one
+        self._posted_alerts: list[tuple[str, str, float]] = []    # from other threads (post_alert), shown by this one
         self._posted_lock = threading.Lock()
         self.alerts_shown: list[list[str]] = []            # [kind, text] of each alert, for --stats-json
         self._restarts_seen = 0
@@ -195,10 +195,8 @@ class _Viewer:
         # up while it records.
         mic = getattr(self.input, "microphone", None)
         if mic is not None:
-            mic.on_alert = lambda kind, text: (self.alert(text, 1e9 if mic.recording else ALERT_S), self.win.wake())
+            mic.on_alert = lambda kind, text: self.post_alert(kind, text, 1e9 if mic.recording else ALERT_S)
         self.audio = audio
-        if audio is not None and hasattr(audio, "on_alert"):   # e.g. the microphone turned on or off
-            audio.on_alert = self.post_alert
         self._cpu_at_shown: float | None = None
         self.audio_queued = Series()     # the audio queue (ms), sampled at each redraw, for the graphs
         from kvmfr_client.viewer.settings import Settings
@@ -385,11 +383,11 @@ class _Viewer:
                 self.alerts_shown.append([kind, text])
             self.win.dirty = True
 
-    def post_alert(self, kind: str, text: str) -> None:
+    def post_alert(self, kind: str, text: str, seconds: float = ALERT_S) -> None:
         """:meth:`alert` from any thread (the SPICE clipboard, the microphone): shown at the next redraw."""
         with self._posted_lock:
             if len(self._posted_alerts) < MAX_ALERTS_KEPT:   # a runaway caller cannot grow it without end
-                self._posted_alerts.append((str(kind), str(text)[:ALERT_MAX_CHARS]))
+                self._posted_alerts.append((str(kind), str(text)[:ALERT_MAX_CHARS], float(seconds)))
         self.win.wake()
 
     def _input_changed(self, ctl) -> None:
@@ -605,8 +603,8 @@ class _Viewer:
             self._alert, changed = None, True
         with self._posted_lock:
             posted, self._posted_alerts = self._posted_alerts, []
-        for kind, text in posted:
-            self.alert(kind, text)
+        for kind, text, seconds in posted:
+            self.alert(kind, text, seconds)
             changed = True
         if s.session_restarts > self._restarts_seen:
             self._restarts_seen = s.session_restarts

@@ -1,6 +1,6 @@
-"""Runs ``kvmfr-view`` (its real SPICE input) with a stand-in for the audio service that says, 1.5 s after
-the viewer hooked it up, that the microphone went on, through the hook the viewer gives it (``on_alert``),
-from another thread, as a microphone service would.
+"""Runs ``kvmfr-view`` (its real SPICE input) with a stand-in for the microphone (``viewer_input.microphone``,
+kvmfr_client.audio.mic.Microphone in the product) that says, 1.5 s after the viewer hooked it up, that it
+went on, through the hook the viewer gives it (``on_alert``), from another thread, as the microphone does.
 
     python -m tests.viewer.alert_child READY_FILE [kvmfr-view arguments...]
 
@@ -15,10 +15,11 @@ from pathlib import Path
 
 
 class MicStandIn:
-    """What the viewer uses of an audio service here: ``on_alert`` (set by the viewer) and ``stats()``."""
+    """What the viewer uses of the microphone: ``on_alert`` (set by the viewer) and ``recording``."""
 
     def __init__(self, ready: Path) -> None:
         self.ready = ready
+        self.recording = False
         self._on_alert = None
         self._timer = threading.Timer(1.5, self._mic_on)
 
@@ -32,12 +33,13 @@ class MicStandIn:
         self._timer.start()
         self.ready.write_text("hooked\n")
 
+    def stop(self) -> None:
+        self._timer.cancel()
+
     def _mic_on(self) -> None:
+        self.recording = True
         if self.on_alert is not None:
             self.on_alert("mic", "Microphone on")
-
-    def stats(self) -> dict:
-        return {}
 
 
 def main() -> int:
@@ -47,10 +49,10 @@ def main() -> int:
     args, cfg = parse_command_line(sys.argv[2:])
     viewer_input, _ = start_services(cfg)
     mic = MicStandIn(Path(sys.argv[1]))
+    viewer_input.microphone = mic
     try:
-        return run(cfg, args, input_hook=viewer_input, audio=mic)
+        return run(cfg, args, input_hook=viewer_input)
     finally:
-        mic._timer.cancel()
         stop_services(viewer_input, None)
 
 

@@ -380,7 +380,7 @@ def test_settings_panel_changes_scaler_filters_aspect_vsync_cursor_and_audio_lat
 
 def test_clipboard_and_microphone_alerts(xserver, tmp_path, shm_path):
     """The guest's clipboard reaching us over SPICE and the microphone going on (through the hook the
-    viewer gives the audio service) are alerted at the top of the window."""
+    viewer gives the microphone) are alerted at the top of the window."""
     import asyncio
     import struct
     import subprocess
