@@ -272,3 +272,10 @@ register_alias(
     Alias("spice:audio", "audio:spice",
           lg="default no here: SPICE audio plays only when asked (`audio:spice`)"),
 )
+
+# -- the window's display server (docs/desktop.md) --------------------------------------------------------
+register(
+    Option("win", "backend", "auto", "display server for the window: auto (Wayland when WAYLAND_DISPLAY is "
+           "set, as Looking Glass chooses, else X11), x11 or wayland", choices=("auto", "x11", "wayland"),
+           lg="Looking Glass has no option: it chooses as auto does"),
+)

@@ -1,7 +1,14 @@
 """Grab the pointer (hidden, raw relative motion) and the keyboard for capture mode, with GLFW.
 
-GLFW has no keyboard grab, so on X11 the keyboard is grabbed with XGrabKeyboard on the window, which
-keeps window-manager shortcuts (Alt+Tab, Super) for the VM while capturing.
+The pointer: GLFW's disabled cursor. On X11 that is a pointer grab with warping (raw motion from XInput2);
+on Wayland GLFW locks the pointer (zwp_locked_pointer_v1) and reads relative motion
+(zwp_relative_pointer_v1, unaccelerated when raw motion is on), so the pointer cannot leave the window.
+
+GLFW has no keyboard grab. On X11 the keyboard is grabbed with XGrabKeyboard on the window, which keeps
+window-manager shortcuts (Alt+Tab, Super) for the VM while capturing. On Wayland no client can grab the
+keyboard: it asks the compositor to inhibit its shortcuts (zwp_keyboard_shortcuts_inhibit_manager_v1)
+through ``inhibit_shortcuts``, which the viewer's window provides; a compositor that does not offer the
+protocol keeps its shortcuts (logged once).
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+from typing import Callable
 
 import glfw
 
@@ -29,6 +37,9 @@ class GlfwGrab:
         self.hide_cursor = hide_cursor
         self.keyboard_grabbed = False
         self._xlib = None
+        # Wayland: inhibit_shortcuts(on) -> bool, set by the viewer (Window.inhibit_shortcuts)
+        self.inhibit_shortcuts: Callable[[bool], bool] | None = None
+        self._told_no_inhibit = False
 
     def __call__(self, on: bool) -> None:
         if on:
@@ -47,7 +58,15 @@ class GlfwGrab:
                 self.keyboard_grabbed = False
 
     def _grab_keyboard(self, on: bool) -> bool:
-        if hasattr(glfw, "get_platform") and glfw.get_platform() != glfw.PLATFORM_X11:
+        platform = glfw.get_platform() if hasattr(glfw, "get_platform") else glfw.PLATFORM_X11
+        if platform == glfw.PLATFORM_WAYLAND:
+            done = self.inhibit_shortcuts is not None and self.inhibit_shortcuts(on)
+            if on and not done and not self._told_no_inhibit:
+                self._told_no_inhibit = True
+                log.warning("the Wayland compositor does not offer keyboard-shortcut inhibit: its own "
+                            "shortcuts stay with the desktop while capturing")
+            return done
+        if platform != glfw.PLATFORM_X11:
             return False
         try:
             display = glfw.get_x11_display()

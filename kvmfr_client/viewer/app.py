@@ -75,6 +75,13 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
     ``audio``: the running :class:`kvmfr_client.audio.AudioService` (its state on the status screens and
     its queue in the timing graphs), None when there is no sound.
     """
+    # Wayland or X11: chosen before glfw is imported (it loads one build or the other), docs/desktop.md.
+    from kvmfr_client.viewer.wayland import BackendError, select_backend
+    try:
+        select_backend(cfg.get("win:backend", "auto"))
+    except BackendError as exc:
+        print(f"kvmfr-view: {exc}", file=sys.stderr)
+        return exits.FAILED
     from kvmfr_client.viewer.window import WindowError, init_glfw
     try:
         platform = init_glfw()
@@ -397,7 +404,7 @@ class _Viewer:
         self._frame_meta = FrameMeta.of(f, ready.t_capture_us, int(now * 1e9))
         self.renderer.cursor.screen = (f.screen_width, f.screen_height) if f.screen_width else None
         if self.auto_resize and (prev is None or (prev.width, prev.height) != (f.width, f.height)):
-            self.win.resize(f.width, f.height)
+            self.win.resize_pixels(f.width, f.height)   # 1:1 in device pixels at any output scale
         return True
 
     def _tick_guest_res(self) -> float | None:

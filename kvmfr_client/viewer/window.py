@@ -1,7 +1,12 @@
 """The glfw window: creation and modes, and its input events handed to one consumer.
 
-glfw picks X11 or Wayland by itself. Call :func:`init_glfw` before importing anything that imports
-``OpenGL.GL``: on Wayland the context comes from EGL and PyOpenGL must be told so before it loads.
+The back end (X11 or Wayland) is chosen before this module is imported
+(:func:`kvmfr_client.viewer.wayland.select_backend`: glfw loads its X11 or Wayland build on import). Call
+:func:`init_glfw` before importing anything that imports ``OpenGL.GL``: on Wayland the context comes from
+EGL and PyOpenGL must be told so before it loads.
+
+Sizes: glfw's window size is in screen coordinates, its framebuffer in device pixels. On X11 they are the
+same; on a Wayland output of scale 2 the framebuffer is twice the window (see docs/desktop.md).
 """
 
 from __future__ import annotations
@@ -61,9 +66,17 @@ class Window:
                               "or the GPU driver is installed and the display allows GLX/EGL")
         glfw.make_context_current(self.handle)
         glfw.swap_interval(1 if vsync else 0)
-        if position is not None:
+        # Wayland windows have no position a client may read or set (glfw reports an error for each).
+        self.wayland = glfw.get_platform() == glfw.PLATFORM_WAYLAND
+        if position is not None and not self.wayland:
             glfw.set_window_pos(self.handle, *position)
-        self._windowed = (position or glfw.get_window_pos(self.handle)) + tuple(size)
+        self._windowed = (position or self._pos()) + tuple(size)
+        if self.wayland:
+            from kvmfr_client.viewer import wayland
+            try:
+                wayland.attach(self)
+            except Exception as exc:   # without the extra protocols the window still works
+                log.warning("Wayland protocols beyond glfw's are not available: %s", exc)
         self.fullscreen = False
         if fullscreen:
             self.set_fullscreen(True)
@@ -108,6 +121,28 @@ class Window:
         """Window size in screen coordinates (differs from :meth:`size` on HiDPI)."""
         return glfw.get_window_size(self.handle)
 
+    def pixel_ratio(self) -> tuple[float, float]:
+        """Device pixels per screen coordinate (framebuffer / window size): 1 on X11, the output's scale
+        on Wayland."""
+        fw, fh = self._fb_size
+        ww, wh = self.window_size()
+        return (fw / ww if ww > 0 and fw > 0 else 1.0, fh / wh if wh > 0 and fh > 0 else 1.0)
+
+    def content_scale(self) -> tuple[float, float]:
+        """glfw's content scale: the desktop's text scale (X11: Xft.dpi / 96; Wayland: the output scale)."""
+        return tuple(glfw.get_window_content_scale(self.handle))
+
+    def inhibit_shortcuts(self, on: bool) -> bool:
+        """Wayland: keep the compositor's keyboard shortcuts for this window (capture mode); False when the
+        compositor cannot (and on X11, where grab.py grabs the keyboard instead)."""
+        if not self.wayland:
+            return False
+        from kvmfr_client.viewer import wayland
+        return wayland.inhibit_shortcuts(self, on)
+
+    def _pos(self) -> tuple[int, int]:
+        return (0, 0) if self.wayland else tuple(glfw.get_window_pos(self.handle))
+
     def to_guest(self, x: float, y: float) -> tuple[float, float] | None:
         return self.to_guest_fn(x, y) if self.to_guest_fn else None
 
@@ -118,7 +153,7 @@ class Window:
         if on == self.fullscreen:
             return
         if on:
-            x, y = glfw.get_window_pos(self.handle)
+            x, y = self._pos()
             w, h = glfw.get_window_size(self.handle)
             self._windowed = (x, y, w, h)
             monitor = glfw.get_primary_monitor()
@@ -135,8 +170,15 @@ class Window:
         self.set_fullscreen(not self.fullscreen)
 
     def resize(self, w: int, h: int) -> None:
+        """Resize to ``w`` x ``h`` screen coordinates (not in full screen)."""
         if not self.fullscreen:
             glfw.set_window_size(self.handle, w, h)
+
+    def resize_pixels(self, w: int, h: int) -> None:
+        """Resize so that the framebuffer is ``w`` x ``h`` device pixels (a frame shown 1:1 at any output
+        scale); on a scale that does not divide the size, the nearest window size."""
+        rx, ry = self.pixel_ratio()
+        self.resize(max(1, round(w / rx)), max(1, round(h / ry)))
 
     def should_close(self) -> bool:
         return bool(glfw.window_should_close(self.handle))
@@ -161,5 +203,8 @@ class Window:
 
     def destroy(self) -> None:
         if self.handle:
+            if self.wayland:
+                from kvmfr_client.viewer import wayland
+                wayland.detach(self)
             glfw.destroy_window(self.handle)
             self.handle = None
