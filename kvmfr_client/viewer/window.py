@@ -41,6 +41,10 @@ def init_glfw() -> str:
         pass
     if platform == "wayland":
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    elif platform == "x11":
+        # PyOpenGL guesses EGL when WAYLAND_DISPLAY is set, but glfw's X11 context is GLX (the X11 back
+        # end on a Wayland desktop: win:backend=x11, or no seat there).
+        os.environ.setdefault("PYOPENGL_PLATFORM", "glx")
     return platform
 
 

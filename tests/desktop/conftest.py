@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from tests.desktop.desk import Screen
 from tests.support.weston import Weston, start_weston
 from tests.support.xvfb import XServer, start_xvfb
