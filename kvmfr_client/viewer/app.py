@@ -606,6 +606,7 @@ class _Viewer:
             self.stats.error_counts = s.errors_by_kind()
             fw, fh = self.win.size()
             self.stats.write_json(stats_json, {
+                "window_coords": list(self.win.window_size()), "content_scale": list(self.win.content_scale()),
                 "window": [fw, fh], "title": getattr(self, "_title", ""), "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
                 "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
                 "state": s.state.name, "host": s.host.describe() if s.host else None,

@@ -275,8 +275,8 @@ def libwayland_copies() -> list[str]:
     one on the other's display crashed here), so the protocols are bound on glfw's connection only when
     pywayland uses the system library (``pip install --no-binary pywayland pywayland``, docs/desktop.md).
     """
-    import pywayland  # noqa: F401  (loads its libwayland-client)
-    from pywayland import lib  # noqa: F401
+    import importlib
+    importlib.import_module("pywayland")    # loads its libwayland-client
     found = set()
     try:
         with open("/proc/self/maps") as maps:
