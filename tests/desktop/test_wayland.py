@@ -1,6 +1,7 @@
 """The viewer on a Wayland desktop (weston) and on X11 (Xvfb), the same test body for both: the agent's test
 pattern pixel-exact in a window and full screen, pointer positions in guest pixels, capture mode entered and
-left with the escape key with relative motion reaching a SPICE server, and the quit combo."""
+left with the escape key with relative motion reaching a SPICE server, capture released when the keyboard
+focus goes elsewhere, and the quit combo."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ def focus(desk, backend: str, viewer_title: str, x: int, y: int) -> None:
         xdotool(env, "mousemove", "--sync", str(x), str(y), "click", "1")
 
 
+def unfocus(desk) -> None:
+    from Xlib import X
+    conn = desk.screen.conn
+    conn.set_input_focus(conn.screen().root, X.RevertToParent, X.CurrentTime)
+    conn.sync()
+
+
 def _settled(spice):
     """The motion total once nothing arrived for 0.3 s."""
     total = spice.motion_total()
@@ -99,6 +107,13 @@ def test_window_full_screen_and_capture(desk, backend, shm_path, tmp_path):
                        f"relative motion (30, 15) at the SPICE server (got {spice.motion[-6:]})")
             xdotool(xenv, "key", "Scroll_Lock")
             viewer.wait_line("capture off")
+            # Capture again, then the keyboard focus goes elsewhere (the X focus to the root window: weston
+            # then takes its seat's keyboard from the viewer): capture ends by itself.
+            xdotool(xenv, "key", "Scroll_Lock")
+            wait_until(lambda: viewer.count("capture on") == 2, 10, "capture on again")
+            unfocus(desk)
+            wait_until(lambda: viewer.count("capture off") == 2, 10, "capture off on focus loss")
+            focus(desk, backend, title, x0 + W // 2, y0 + H // 2)
             # Full screen (escape key + F): 1:1 in the middle of the output, black around it.
             combo(desk, "f")
             ow, oh = desk.output(backend)
