@@ -249,7 +249,7 @@ class WindowProtocols:
             if proxy is not None:
                 proxy.destroy()
         if self.seat is not None:
-            self.seat.release() if hasattr(self.seat, "release") else self.seat.destroy()
+            self.seat.destroy()     # bound at version 1, which has no release request: client side only
         self.registry.destroy()
         self.display.flush()
         self.display._ptr = None     # not ours to disconnect
