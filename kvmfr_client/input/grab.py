@@ -7,7 +7,7 @@ on Wayland GLFW locks the pointer (zwp_locked_pointer_v1) and reads relative mot
 GLFW has no keyboard grab. On X11 the keyboard is grabbed with XGrabKeyboard on the window, which keeps
 window-manager shortcuts (Alt+Tab, Super) for the VM while capturing. On Wayland no client can grab the
 keyboard: it asks the compositor to inhibit its shortcuts (zwp_keyboard_shortcuts_inhibit_manager_v1)
-through ``inhibit_shortcuts``, which the viewer's window provides; a compositor that does not offer the
+through the inhibitor the viewer's window registers (:func:`set_shortcut_inhibitor`); a compositor that does not offer the
 protocol keeps its shortcuts (logged once).
 """
 
@@ -27,6 +27,25 @@ _CURRENT_TIME = 0
 _GRAB_SUCCESS = 0
 
 
+# Wayland: glfw window address -> inhibit(on) -> bool, registered by the window that can ask its compositor
+# (kvmfr_client.viewer.window.Window.inhibit_shortcuts); the input layer does not know the viewer.
+_SHORTCUT_INHIBITORS: dict[int, Callable[[bool], bool]] = {}
+
+
+def _address(window) -> int | None:
+    return ctypes.cast(window, ctypes.c_void_p).value if window else None
+
+
+def set_shortcut_inhibitor(window, inhibit: Callable[[bool], bool] | None) -> None:
+    """Register (or with None, forget) how capture mode asks the compositor to inhibit its keyboard
+    shortcuts for the glfw ``window`` (Wayland's stand-in for a keyboard grab)."""
+    key = _address(window)
+    if inhibit is None:
+        _SHORTCUT_INHIBITORS.pop(key, None)
+    else:
+        _SHORTCUT_INHIBITORS[key] = inhibit
+
+
 class GlfwGrab:
     """Callable: ``grab(True)`` captures pointer and keyboard, ``grab(False)`` releases them."""
 
@@ -37,8 +56,6 @@ class GlfwGrab:
         self.hide_cursor = hide_cursor
         self.keyboard_grabbed = False
         self._xlib = None
-        # Wayland: inhibit_shortcuts(on) -> bool, set by the viewer (Window.inhibit_shortcuts)
-        self.inhibit_shortcuts: Callable[[bool], bool] | None = None
         self._told_no_inhibit = False
 
     def __call__(self, on: bool) -> None:
@@ -60,7 +77,8 @@ class GlfwGrab:
     def _grab_keyboard(self, on: bool) -> bool:
         platform = glfw.get_platform() if hasattr(glfw, "get_platform") else glfw.PLATFORM_X11
         if platform == glfw.PLATFORM_WAYLAND:
-            done = self.inhibit_shortcuts is not None and self.inhibit_shortcuts(on)
+            inhibit = _SHORTCUT_INHIBITORS.get(_address(self.window))
+            done = inhibit is not None and inhibit(on)
             if on and not done and not self._told_no_inhibit:
                 self._told_no_inhibit = True
                 log.warning("the Wayland compositor does not offer keyboard-shortcut inhibit: its own "

@@ -56,8 +56,6 @@ class ViewerInput:
         self.session = session
         window.set_input(self.controller.handle)
         self.controller.attach(window.handle, window.to_guest)
-        if hasattr(self.controller.grab, "inhibit_shortcuts"):   # Wayland's stand-in for a keyboard grab
-            self.controller.grab.inhibit_shortcuts = getattr(window, "inhibit_shortcuts", None)
         if self.spice is not None and self.cfg["spice:clipboard"]:
             from .clipboard import GlfwClipboard
             self.controller.clipboard = GlfwClipboard(window.handle, self.spice, self.spice.client)

@@ -17,7 +17,7 @@ from typing import Callable
 
 import glfw
 
-from kvmfr_client.input import glfw_keys
+from kvmfr_client.input import glfw_keys, grab
 from kvmfr_client.input.events import InputEvent
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class Window:
                 wayland.attach(self)
             except Exception as exc:   # without the extra protocols the window still works
                 log.warning("Wayland protocols beyond glfw's are not available: %s", exc)
+            grab.set_shortcut_inhibitor(self.handle, self.inhibit_shortcuts)
         self.fullscreen = False
         if fullscreen:
             self.set_fullscreen(True)
@@ -209,6 +210,7 @@ class Window:
         if self.handle:
             if self.wayland:
                 from kvmfr_client.viewer import wayland
+                grab.set_shortcut_inhibitor(self.handle, None)
                 wayland.detach(self)
             glfw.destroy_window(self.handle)
             self.handle = None
