@@ -81,8 +81,8 @@ class GlfwGrab:
             done = inhibit is not None and inhibit(on)
             if on and not done and not self._told_no_inhibit:
                 self._told_no_inhibit = True
-                log.warning("the Wayland compositor does not offer keyboard-shortcut inhibit: its own "
-                            "shortcuts stay with the desktop while capturing")
+                log.warning("no keyboard-shortcut inhibit on this Wayland desktop (the reason is logged at "
+                            "start, see docs/desktop.md): its shortcuts stay with the desktop while capturing")
             return done
         if platform != glfw.PLATFORM_X11:
             return False

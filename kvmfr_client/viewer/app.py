@@ -82,6 +82,8 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
     except BackendError as exc:
         print(f"kvmfr-view: {exc}", file=sys.stderr)
         return exits.FAILED
+    except exits.Stopped:
+        return exits.OK
     from kvmfr_client.viewer.window import WindowError, init_glfw
     try:
         platform = init_glfw()
