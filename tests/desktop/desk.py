@@ -51,8 +51,11 @@ class InputRecorder(SpiceLinkServer):
         self.inputs_linked.set()
         count = 0
         while True:
-            msg_type, size = struct.unpack("<HI", await reader.readexactly(6))
-            body = await reader.readexactly(size)
+            try:
+                msg_type, size = struct.unpack("<HI", await reader.readexactly(6))
+                body = await reader.readexactly(size)
+            except asyncio.CancelledError:     # the server stops while the viewer is still connected
+                return
             if msg_type == INPUTS_MOUSE_MOTION:
                 self.motion.append(struct.unpack_from("<ii", body))
             elif msg_type == INPUTS_MOUSE_POSITION:
