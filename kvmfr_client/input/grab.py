@@ -7,8 +7,8 @@ on Wayland GLFW locks the pointer (zwp_locked_pointer_v1) and reads relative mot
 GLFW has no keyboard grab. On X11 the keyboard is grabbed with XGrabKeyboard on the window, which keeps
 window-manager shortcuts (Alt+Tab, Super) for the VM while capturing. On Wayland no client can grab the
 keyboard: it asks the compositor to inhibit its shortcuts (zwp_keyboard_shortcuts_inhibit_manager_v1)
-through the inhibitor the viewer's window registers (:func:`set_shortcut_inhibitor`); a compositor that does not offer the
-protocol keeps its shortcuts (logged once).
+through the inhibitor the viewer's window registers (:func:`set_shortcut_inhibitor`); without one the
+compositor keeps its shortcuts (logged once).
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ GLFW 3.4 dies with SIGSEGV in ``glfwInit`` on a compositor that offers no ``wl_s
 back end): :func:`probe` connects first, on its own connection, and says so in one line.
 
 The extra protocols are bound on glfw's own ``wl_display`` (objects that name glfw's surface must live on
-the connection that made it). Every call here runs on the window thread, between glfw calls, like glfw's
+the connection that made it), only when pywayland uses the same libwayland-client as glfw
+(:func:`libwayland_copies`). Every call here runs on the window thread, between glfw calls, like glfw's
 own dispatching. Each is a no-op returning False when the compositor does not offer the protocol (weston 10
-offers none of the three; see docs/desktop.md).
+offers none of the three; see docs/desktop.md). GLFW 3.4 itself already uses xdg-activation (focusing a
+window), idle inhibit (full screen only) and wp_fractional_scale_v1 + wp_viewporter where offered.
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ def select_backend(wanted: str, env=None) -> str:
             log.warning("%s; using X11 (DISPLAY=%s) instead", exc, env.get("DISPLAY"))
             chosen = "x11"
         else:
+            global _COMPOSITOR
+            _COMPOSITOR = comp
             missing = [g for g in (*POINTER_LOCK, SHORTCUTS_INHIBIT, IDLE_INHIBIT, ACTIVATION) if g not in comp.globals]
             log.info("Wayland compositor %s; not offered: %s", wayland_display, ", ".join(missing) or "nothing")
     _load_glfw_variant(chosen, env)
@@ -257,6 +261,7 @@ class WindowProtocols:
 
 
 _WINDOWS: dict[int, WindowProtocols] = {}
+_COMPOSITOR: Compositor | None = None    # what select_backend found (its own connection)
 
 
 def _key(window) -> int | None:
@@ -338,10 +343,19 @@ def request_activation(window) -> bool:
     """Ask the compositor to raise and focus ``window`` (xdg-activation; it may just mark it urgent).
     False when not on Wayland or the compositor does not offer xdg-activation."""
     protocols = _protocols(window)
-    return protocols is not None and protocols.request_activation()
+    if protocols is not None:
+        return protocols.request_activation()
+    if ACTIVATION not in offered(window):
+        return False
+    import glfw
+    glfw.focus_window(getattr(window, "handle", window))   # GLFW 3.4 asks xdg-activation itself
+    return True
 
 
 def offered(window) -> dict[str, int]:
-    """The globals the compositor offers ``window``'s connection ({} when not on Wayland)."""
+    """The globals the compositor offers ({} when not on Wayland): those seen on ``window``'s connection,
+    else those :func:`select_backend` saw on its own."""
     protocols = _protocols(window)
-    return dict(protocols.globals) if protocols is not None else {}
+    if protocols is not None:
+        return dict(protocols.globals)
+    return dict(_COMPOSITOR.globals) if _COMPOSITOR is not None else {}

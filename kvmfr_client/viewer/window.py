@@ -71,7 +71,7 @@ class Window:
         glfw.make_context_current(self.handle)
         glfw.swap_interval(1 if vsync else 0)
         # Wayland windows have no position a client may read or set (glfw reports an error for each).
-        self.wayland = glfw.get_platform() == glfw.PLATFORM_WAYLAND
+        self.wayland = hasattr(glfw, "get_platform") and glfw.get_platform() == glfw.PLATFORM_WAYLAND
         if position is not None and not self.wayland:
             glfw.set_window_pos(self.handle, *position)
         self._windowed = (position or self._pos()) + tuple(size)
@@ -93,6 +93,10 @@ class Window:
         self._fb_size = tuple(glfw.get_framebuffer_size(self.handle))
         glfw_keys.install_callbacks(self.handle, self._deliver)
         glfw.set_framebuffer_size_callback(self.handle, self._on_resize)
+        # win:autoResize's size in device pixels, kept so that a new output scale (the window reaching its
+        # output after the first frame, or moved to another) keeps the picture 1:1
+        self._pixel_target: tuple[int, int] | None = None
+        glfw.set_window_content_scale_callback(self.handle, self._on_scale)
         glfw.set_window_refresh_callback(self.handle, self._on_refresh)
 
     # ---- input -------------------------------------------------------------------------------
@@ -113,6 +117,11 @@ class Window:
         self._fb_size = (w, h)
         self.dirty = True
 
+    def _on_scale(self, _win, _sx, _sy) -> None:
+        self.dirty = True
+        if self._pixel_target is not None:
+            self.resize_pixels(*self._pixel_target)
+
     def _on_refresh(self, _win) -> None:
         self.dirty = True
 
@@ -129,7 +138,12 @@ class Window:
     def pixel_ratio(self) -> tuple[float, float]:
         """Device pixels per screen coordinate (framebuffer / window size): 1 on X11, the output's scale
         on Wayland."""
-        fw, fh = self._fb_size
+        if self.wayland:
+            # GLFW 3.4 makes the framebuffer the window times its content scale (the output's buffer scale,
+            # or wp_fractional_scale_v1's where the compositor offers it); asked rather than divided, since
+            # the content-scale callback comes before the framebuffer has changed
+            return self.content_scale()
+        fw, fh = glfw.get_framebuffer_size(self.handle)
         ww, wh = self.window_size()
         return (fw / ww if ww > 0 and fw > 0 else 1.0, fh / wh if wh > 0 and fh > 0 else 1.0)
 
@@ -182,6 +196,7 @@ class Window:
     def resize_pixels(self, w: int, h: int) -> None:
         """Resize so that the framebuffer is ``w`` x ``h`` device pixels (a frame shown 1:1 at any output
         scale); on a scale that does not divide the size, the nearest window size."""
+        self._pixel_target = (w, h)
         rx, ry = self.pixel_ratio()
         self.resize(max(1, round(w / rx)), max(1, round(h / ry)))
 
