@@ -1,5 +1,5 @@
 """Wayland: choosing the window's back end, checking the compositor before glfw meets it, and the protocols
-glfw does not speak (keyboard-shortcut inhibit, idle inhibit, xdg-activation), through pywayland.
+glfw gives no API for (keyboard-shortcut inhibit, idle inhibit of a window, xdg-activation), through pywayland.
 
 The back end is chosen like Looking Glass: Wayland when ``WAYLAND_DISPLAY`` is set, else X11;
 ``win:backend`` forces one. The glfw Python package loads its Wayland or its X11 build by
