@@ -107,7 +107,8 @@ def select_backend(wanted: str, env=None) -> str:
         else:
             global _COMPOSITOR
             _COMPOSITOR = comp
-            missing = [g for g in (*POINTER_LOCK, SHORTCUTS_INHIBIT, IDLE_INHIBIT, ACTIVATION) if g not in comp.globals]
+            wanted = (*POINTER_LOCK, SHORTCUTS_INHIBIT, IDLE_INHIBIT, ACTIVATION)
+            missing = [g for g in wanted if g not in comp.globals]
             log.info("Wayland compositor %s; not offered: %s", wayland_display, ", ".join(missing) or "nothing")
     _load_glfw_variant(chosen, env)
     return chosen

@@ -75,7 +75,8 @@ def test_guest_pixels_one_to_one_at_scale(desk, backend, scale, shm_path, tmp_pa
                 # the cursor itself: drawn somewhere in its 32x32 box, not stretched beyond it
                 _, full = pattern_mismatch(shot, x0, y0, W, H)
                 ys, xs = full.nonzero()
-                last.update(cursor=(int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())) if len(xs) else None)
+                last.update(cursor=(int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())) if len(xs)
+                            else None)
                 if len(xs) < 20 or xs.max() - xs.min() < 10 or ys.max() - ys.min() < 15:
                     return None    # not drawn yet, or hidden in the rows the comparison leaves out
                 return any(xs.min() >= wx - 4 and ys.min() >= gy - 2 and xs.max() < wx + CURSOR
@@ -83,9 +84,10 @@ def test_guest_pixels_one_to_one_at_scale(desk, backend, scale, shm_path, tmp_pa
             try:
                 wait_until(cursor_at_pointer, 15, "the guest cursor under the pointer, the rest pixel-exact")
             except AssertionError:
-                raise AssertionError(f"guest cursor at guest {gx},{gy} expected; screen differs: {last}; motion {spice.motion}; x0,y0 {x0},{y0}; "
-                                     f"{[ln for ln in (tmp_path / 'agent.log').read_text().splitlines() if 'cursor' in ln]}\n" + "\n".join(
-                    line for line in viewer.lines if "core" not in line)) from None
+                warps = [ln for ln in (tmp_path / "agent.log").read_text().splitlines() if "moved the cursor" in ln]
+                raise AssertionError(f"guest cursor at guest {gx},{gy} expected; screen differs: {last}; motion "
+                                     f"{spice.motion}; picture at {x0},{y0}; agent: {warps}\n"
+                                     + "\n".join(line for line in viewer.lines if "core" not in line)) from None
             # Moving the pointer 20 x 10 device pixels moves the guest's 20 x 10 guest pixels.
             before = spice.motion_total()
             xdotool(xenv, "mousemove", "--sync", str(x0 + gx + 20), str(y0 + gy + 10))
