@@ -351,3 +351,10 @@ register(
     Option("egl", "scalePointer", True, "keep the guest cursor at its own size (1:1) when the picture is shown "
            "smaller than the guest's screen; no: the cursor shrinks with the picture", parse=parse_bool),
 )
+
+# -- the window's display server (docs/desktop.md) --------------------------------------------------------
+register(
+    Option("win", "backend", "auto", "display server for the window: auto (Wayland when WAYLAND_DISPLAY is "
+           "set, as Looking Glass chooses, else X11), x11 or wayland", choices=("auto", "x11", "wayland"),
+           lg="Looking Glass has no option: it chooses as auto does"),
+)

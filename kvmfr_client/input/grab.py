@@ -1,7 +1,14 @@
 """Grab the pointer (hidden, raw relative motion) and the keyboard for capture mode, with GLFW.
 
-GLFW has no keyboard grab, so on X11 the keyboard is grabbed with XGrabKeyboard on the window, which
-keeps window-manager shortcuts (Alt+Tab, Super) for the VM while capturing.
+The pointer: GLFW's disabled cursor. On X11 that is a pointer grab with warping (raw motion from XInput2);
+on Wayland GLFW locks the pointer (zwp_locked_pointer_v1) and reads relative motion
+(zwp_relative_pointer_v1, unaccelerated when raw motion is on), so the pointer cannot leave the window.
+
+GLFW has no keyboard grab. On X11 the keyboard is grabbed with XGrabKeyboard on the window, which keeps
+window-manager shortcuts (Alt+Tab, Super) for the VM while capturing. On Wayland no client can grab the
+keyboard: it asks the compositor to inhibit its shortcuts (zwp_keyboard_shortcuts_inhibit_manager_v1)
+through the inhibitor the viewer's window registers (:func:`set_shortcut_inhibitor`); without one the
+compositor keeps its shortcuts (logged once).
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+from typing import Callable
 
 import glfw
 
@@ -17,6 +25,25 @@ log = logging.getLogger(__name__)
 _GRAB_MODE_ASYNC = 1
 _CURRENT_TIME = 0
 _GRAB_SUCCESS = 0
+
+
+# Wayland: glfw window address -> inhibit(on) -> bool, registered by the window that can ask its compositor
+# (kvmfr_client.viewer.window.Window.inhibit_shortcuts); the input layer does not know the viewer.
+_SHORTCUT_INHIBITORS: dict[int, Callable[[bool], bool]] = {}
+
+
+def _address(window) -> int | None:
+    return ctypes.cast(window, ctypes.c_void_p).value if window else None
+
+
+def set_shortcut_inhibitor(window, inhibit: Callable[[bool], bool] | None) -> None:
+    """Register (or with None, forget) how capture mode asks the compositor to inhibit its keyboard
+    shortcuts for the glfw ``window`` (Wayland's stand-in for a keyboard grab)."""
+    key = _address(window)
+    if inhibit is None:
+        _SHORTCUT_INHIBITORS.pop(key, None)
+    else:
+        _SHORTCUT_INHIBITORS[key] = inhibit
 
 
 class GlfwGrab:
@@ -29,6 +56,7 @@ class GlfwGrab:
         self.hide_cursor = hide_cursor
         self.keyboard_grabbed = False
         self._xlib = None
+        self._told_no_inhibit = False
 
     def __call__(self, on: bool) -> None:
         if on:
@@ -47,7 +75,16 @@ class GlfwGrab:
                 self.keyboard_grabbed = False
 
     def _grab_keyboard(self, on: bool) -> bool:
-        if hasattr(glfw, "get_platform") and glfw.get_platform() != glfw.PLATFORM_X11:
+        platform = glfw.get_platform() if hasattr(glfw, "get_platform") else glfw.PLATFORM_X11
+        if platform == glfw.PLATFORM_WAYLAND:
+            inhibit = _SHORTCUT_INHIBITORS.get(_address(self.window))
+            done = inhibit is not None and inhibit(on)
+            if on and not done and not self._told_no_inhibit:
+                self._told_no_inhibit = True
+                log.warning("no keyboard-shortcut inhibit on this Wayland desktop (the reason is logged at "
+                            "start, see docs/desktop.md): its shortcuts stay with the desktop while capturing")
+            return done
+        if platform != glfw.PLATFORM_X11:
             return False
         try:
             display = glfw.get_x11_display()

@@ -82,6 +82,15 @@ def run(cfg: Mapping[str, Any], args: Any = None, input_hook: ViewerInput | None
     its queue in the timing graphs), None when there is no sound. ``viewer(platform)``: makes what runs
     instead of the one window (an object with ``loop()``; several displays: :mod:`kvmfr_client.viewer.multi`).
     """
+    # Wayland or X11: chosen before glfw is imported (it loads one build or the other), docs/desktop.md.
+    from kvmfr_client.viewer.wayland import BackendError, select_backend
+    try:
+        select_backend(cfg.get("win:backend", "auto"))
+    except BackendError as exc:
+        print(f"kvmfr-view: {exc}", file=sys.stderr)
+        return exits.FAILED
+    except exits.Stopped:
+        return exits.OK
     from kvmfr_client.viewer.window import WindowError, init_glfw
     try:
         platform = init_glfw()
@@ -526,7 +535,7 @@ class _Viewer:
         self.renderer.cursor.screen = (f.screen_width, f.screen_height) if f.screen_width else None
         self._guest_asks(int(f.flags))   # identity block
         if self.auto_resize and (prev is None or (prev.width, prev.height) != (f.width, f.height)):
-            self.win.resize(f.width, f.height)
+            self.win.resize_pixels(f.width, f.height)   # 1:1 in device pixels at any output scale
         return True
 
     def _tick_guest_res(self) -> float | None:
@@ -736,6 +745,7 @@ class _Viewer:
             fw, fh = self.win.size()
             self.stats.write_json(stats_json, {
                 "desktop": self._desktop_stats(),   # identity block
+                "window_coords": list(self.win.window_size()), "content_scale": list(self.win.content_scale()),
                 "window": [fw, fh], "title": getattr(self, "_title", ""), "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
                 "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
                 "state": s.state.name, "host": s.host.describe() if s.host else None,

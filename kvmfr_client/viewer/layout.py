@@ -80,4 +80,11 @@ def window_to_frame(px: float, py: float, frame_w: int, frame_h: int, win_w: int
     m = frame_to_ndc(frame_w, frame_h, win_w, win_h, pl)
     ndc = pixels_to_ndc(win_w, win_h) @ np.array([px, py, 1.0])
     fx, fy, _ = np.linalg.solve(m, ndc)
-    return float(fx), float(fy)
+    # The solve leaves rounding error (16.999999999999993 for 17 at 1:1); callers take the pixel with
+    # int(), so snap what is that close to a whole pixel back onto it.
+    return _snap(float(fx)), _snap(float(fy))
+
+
+def _snap(v: float) -> float:
+    r = round(v)
+    return float(r) if abs(v - r) < 1e-6 else v

@@ -1,7 +1,12 @@
 """The glfw window: creation and modes, and its input events handed to one consumer.
 
-glfw picks X11 or Wayland by itself. Call :func:`init_glfw` before importing anything that imports
-``OpenGL.GL``: on Wayland the context comes from EGL and PyOpenGL must be told so before it loads.
+The back end (X11 or Wayland) is chosen before this module is imported
+(:func:`kvmfr_client.viewer.wayland.select_backend`: glfw loads its X11 or Wayland build on import). Call
+:func:`init_glfw` before importing anything that imports ``OpenGL.GL``: on Wayland the context comes from
+EGL and PyOpenGL must be told so before it loads.
+
+Sizes: glfw's window size is in screen coordinates, its framebuffer in device pixels. On X11 they are the
+same; on a Wayland output of scale 2 the framebuffer is twice the window (see docs/desktop.md).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Callable
 
 import glfw
 
-from kvmfr_client.input import glfw_keys
+from kvmfr_client.input import glfw_keys, grab
 from kvmfr_client.input.events import InputEvent
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,10 @@ def init_glfw() -> str:
         pass
     if platform == "wayland":
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    elif platform == "x11":
+        # PyOpenGL guesses EGL when WAYLAND_DISPLAY is set, but glfw's X11 context is GLX (the X11 back
+        # end on a Wayland desktop: win:backend=x11, or no seat there).
+        os.environ.setdefault("PYOPENGL_PLATFORM", "glx")
     return platform
 
 
@@ -75,9 +84,18 @@ class Window:
         identity.set_icon(self.handle, _platform_name())   # identity block: the window icon
         glfw.make_context_current(self.handle)
         glfw.swap_interval(1 if vsync else 0)
-        if position is not None:
+        # Wayland windows have no position a client may read or set (glfw reports an error for each).
+        self.wayland = hasattr(glfw, "get_platform") and glfw.get_platform() == glfw.PLATFORM_WAYLAND
+        if position is not None and not self.wayland:
             glfw.set_window_pos(self.handle, *position)
-        self._windowed = (position or glfw.get_window_pos(self.handle)) + tuple(size)
+        self._windowed = (position or self._pos()) + tuple(size)
+        if self.wayland:
+            from kvmfr_client.viewer import wayland
+            try:
+                wayland.attach(self)
+            except Exception as exc:   # without the extra protocols the window still works
+                log.warning("Wayland protocols beyond glfw's are not available: %s", exc)
+            grab.set_shortcut_inhibitor(self.handle, self.inhibit_shortcuts)
         self.fullscreen = False
         if fullscreen:
             self.set_fullscreen(True)
@@ -89,6 +107,10 @@ class Window:
         self._fb_size = tuple(glfw.get_framebuffer_size(self.handle))
         glfw_keys.install_callbacks(self.handle, self._deliver)
         glfw.set_framebuffer_size_callback(self.handle, self._on_resize)
+        # win:autoResize's size in device pixels, kept so that a new output scale (the window reaching its
+        # output after the first frame, or moved to another) keeps the picture 1:1
+        self._pixel_target: tuple[int, int] | None = None
+        glfw.set_window_content_scale_callback(self.handle, self._on_scale)
         glfw.set_window_refresh_callback(self.handle, self._on_refresh)
 
     # ---- input -------------------------------------------------------------------------------
@@ -109,6 +131,11 @@ class Window:
         self._fb_size = (w, h)
         self.dirty = True
 
+    def _on_scale(self, _win, _sx, _sy) -> None:
+        self.dirty = True
+        if self._pixel_target is not None:
+            self.resize_pixels(*self._pixel_target)
+
     def _on_refresh(self, _win) -> None:
         self.dirty = True
 
@@ -121,6 +148,33 @@ class Window:
     def window_size(self) -> tuple[int, int]:
         """Window size in screen coordinates (differs from :meth:`size` on HiDPI)."""
         return glfw.get_window_size(self.handle)
+
+    def pixel_ratio(self) -> tuple[float, float]:
+        """Device pixels per screen coordinate (framebuffer / window size): 1 on X11, the output's scale
+        on Wayland."""
+        if self.wayland:
+            # GLFW 3.4 makes the framebuffer the window times its content scale (the output's buffer scale,
+            # or wp_fractional_scale_v1's where the compositor offers it); asked rather than divided, since
+            # the content-scale callback comes before the framebuffer has changed
+            return self.content_scale()
+        fw, fh = glfw.get_framebuffer_size(self.handle)
+        ww, wh = self.window_size()
+        return (fw / ww if ww > 0 and fw > 0 else 1.0, fh / wh if wh > 0 and fh > 0 else 1.0)
+
+    def content_scale(self) -> tuple[float, float]:
+        """glfw's content scale: the desktop's text scale (X11: Xft.dpi / 96; Wayland: the output scale)."""
+        return tuple(glfw.get_window_content_scale(self.handle))
+
+    def inhibit_shortcuts(self, on: bool) -> bool:
+        """Wayland: keep the compositor's keyboard shortcuts for this window (capture mode); False when the
+        compositor cannot (and on X11, where grab.py grabs the keyboard instead)."""
+        if not self.wayland:
+            return False
+        from kvmfr_client.viewer import wayland
+        return wayland.inhibit_shortcuts(self, on)
+
+    def _pos(self) -> tuple[int, int]:
+        return (0, 0) if self.wayland else tuple(glfw.get_window_pos(self.handle))
 
     def to_guest(self, x: float, y: float) -> tuple[float, float] | None:
         return self.to_guest_fn(x, y) if self.to_guest_fn else None
@@ -152,7 +206,7 @@ class Window:
         if on == self.fullscreen:
             return
         if on:
-            x, y = glfw.get_window_pos(self.handle)
+            x, y = self._pos()
             w, h = glfw.get_window_size(self.handle)
             self._windowed = (x, y, w, h)
             monitor = glfw.get_primary_monitor()
@@ -169,8 +223,16 @@ class Window:
         self.set_fullscreen(not self.fullscreen)
 
     def resize(self, w: int, h: int) -> None:
+        """Resize to ``w`` x ``h`` screen coordinates (not in full screen)."""
         if not self.fullscreen:
             glfw.set_window_size(self.handle, w, h)
+
+    def resize_pixels(self, w: int, h: int) -> None:
+        """Resize so that the framebuffer is ``w`` x ``h`` device pixels (a frame shown 1:1 at any output
+        scale); on a scale that does not divide the size, the nearest window size."""
+        self._pixel_target = (w, h)
+        rx, ry = self.pixel_ratio()
+        self.resize(max(1, round(w / rx)), max(1, round(h / ry)))
 
     def should_close(self) -> bool:
         return bool(glfw.window_should_close(self.handle))
@@ -195,5 +257,9 @@ class Window:
 
     def destroy(self) -> None:
         if self.handle:
+            if self.wayland:
+                from kvmfr_client.viewer import wayland
+                grab.set_shortcut_inhibitor(self.handle, None)
+                wayland.detach(self)
             glfw.destroy_window(self.handle)
             self.handle = None
