@@ -1,8 +1,8 @@
 """Keep the desktop's screensaver (and screen blanking) off while the viewer asks, through the desktop's own
 interface:
 
-1. on Wayland, the compositor's idle-inhibit protocol through ``kvmfr_client.viewer.wayland`` when that
-   module is there and the compositor offers the protocol (its ``inhibit_idle(window, on)``);
+1. on Wayland, the compositor's idle-inhibit protocol through ``kvmfr_client.viewer.wayland`` when the
+   compositor offers it and the binding can be used (its ``inhibit_idle(window, on)``);
 2. the session bus's ``org.freedesktop.ScreenSaver`` service (GNOME, KDE, Xfce, and what
    xdg-desktop-portal users run) when a session bus offers it: ``Inhibit(app, reason)`` -> cookie,
    ``UnInhibit(cookie)``, over a connection kept open (services drop an inhibit when its caller leaves);
@@ -105,11 +105,10 @@ class _Wayland:
     name = "Wayland idle-inhibit"
 
     def __init__(self, window):
-        from kvmfr_client.viewer import wayland    # the Wayland back end's module (ImportError without it)
+        from kvmfr_client.viewer import wayland
         self.module, self.window = wayland, window
-        protocol = getattr(wayland, "IDLE_INHIBIT", "zwp_idle_inhibit_manager_v1")
-        if hasattr(wayland, "offered") and protocol not in wayland.offered(window):
-            raise LookupError(f"the compositor offers no {protocol} (or it cannot be bound here)")
+        if wayland.IDLE_INHIBIT not in wayland.offered(window):
+            raise LookupError(f"the compositor offers no {wayland.IDLE_INHIBIT} (or it cannot be bound here)")
         self.on = False
 
     def set(self, on: bool, reason: str) -> None:
