@@ -147,9 +147,11 @@ def _start(args) -> int:
     print(f"{spec.name}: SPICE {plan.spice}")
     for d in spec.displays:
         print(f"{spec.name}: display {d.index}: {d.path} ({d.size >> 20} MiB for {d.width}x{d.height} "
-              f"{'HDR' if d.hdr else 'SDR'}), device kvmfr-{d.index} at PCI 00:{command.DISPLAY_SLOT + d.index:02x}.0")
+              f"{'HDR' if d.hdr else 'SDR'}), device kvmfr-{d.index} at PCI 00:{command.DISPLAY_SLOT + d.index:02x}.0, "
+              f"label {command.display_label(d.index)}")
     if spec.audio.kind == "scream-ivshmem":
-        print(f"{spec.name}: Scream: {spec.audio.path}, device scream at PCI 00:{command.SCREAM_SLOT:02x}.0")
+        print(f"{spec.name}: Scream: {spec.audio.path}, device scream at PCI 00:{command.SCREAM_SLOT:02x}.0, "
+              f"label {command.SCREAM_LABEL}")
     sys.stdout.flush()
     if not plan.viewers:
         return 0
