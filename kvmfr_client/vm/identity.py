@@ -18,6 +18,7 @@ DISPLAY_SLOT = 0x10          # display n at 00:1n.0 (n < 8)
 SCREAM_SLOT = 0x0F
 LABEL_PREFIX = "kvmfr-"
 SCREAM_LABEL = "kvmfr-scream"
+SCREAM_IVSHMEM_SIZE = 2 << 20   # Scream's IVSHMEM ring (its docs: 2 MB); a display's is 16 MiB and more
 
 
 def display_label(n: int) -> str:
