@@ -31,7 +31,7 @@ def one_run(image, work: Path, size: str, fps: int, frames: int) -> dict:
     from tests.vm.test_lifecycle import agent_command, video_agent, vm_yaml
     name = f"vmbench{os.getpid()}"
     yaml_path = vm_yaml(work, image, name, "[{resolution: 1920x1080}]", "shares: [{path: /, tag: hostroot}]\n",
-                        agent_command(video_agent(0x10, '--size', size, '--fps', str(fps))))
+                        agent_command(video_agent(0, '--size', size, '--fps', str(fps))))
     env = dict(os.environ, XDG_RUNTIME_DIR=str(work))
     cli = [sys.executable, "-m", "kvmfr_client.vm.cli"]
     t0 = time.monotonic()
