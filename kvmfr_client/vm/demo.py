@@ -21,6 +21,7 @@ from . import command, guest_image, runtime, spec as vmspec
 from .runtime import VmError
 
 NAME = "kvmfr-demo"
+LATER_S = 5   # seconds after the agent the guest's sound and key printer start
 
 # The guest's sound (run chrooted in the host's tree, as root, with a read-only root): a PulseAudio of its
 # own whose null sink module-sine plays a 440 Hz tone into, and our Scream sender recording its monitor into
@@ -97,9 +98,12 @@ def run(args, supervise) -> int:
     try:
         (rundir / "guest-audio.sh").write_text(GUEST_AUDIO)
         size = f"{args.size[0]}x{args.size[1]}"
+        # the picture first: under TCG, three Pythons starting at once take three times as long to the first
+        # frame; the sound and the key printer follow a few seconds later
         guestcmd = guest_image.guest_command(
             f"cd {root}; {python} -m guest_agent --size {size} --fps {args.fps:g}",
-            f"sh {rundir}/guest-audio.sh {python}", f"{python} -m kvmfr_client.vm.guest_keys")
+            f"(sleep {LATER_S}; sh {rundir}/guest-audio.sh {python})",
+            f"(sleep {LATER_S}; {python} -m kvmfr_client.vm.guest_keys)")
         yaml_path = rundir / "demo.yaml"
         yaml_path.write_text(_yaml(name, image, size, guestcmd))
         spec = vmspec.load(yaml_path)
