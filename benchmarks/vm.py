@@ -2,6 +2,13 @@
 shared memory, and the frames per second the guest's agent delivers.
 
     .venv/bin/python benchmarks/vm.py [--runs 3] [--size 640x480] [--fps 30] [--frames 120]
+    .venv/bin/python benchmarks/vm.py --demo [--runs 3] [--size 1280x720] [--fps 30]
+    .venv/bin/python benchmarks/vm.py --x11
+
+``--demo`` times ``kvmfr-vm demo --no-viewer`` instead (its own guest image, build excluded: it is built
+before the first run): from the command's start to the first frame of its guest's agent, then stops it with
+Ctrl+C. ``--x11`` is a check rather than a measurement: an Xvfb inside the guest (the host's, over the 9p
+share) and ``kvmfr-agent --source x11`` started without --shm, read back on the host.
 
 Each run starts the agent guest (tests/vm/agent_guest.py: the tiny test guest running our own agent on the
 device at 00:10.0) with ``kvmfr-vm start --no-viewer``, opens /dev/shm/<vm>-0 with the Python API, times the
@@ -31,7 +38,7 @@ def one_run(image, work: Path, size: str, fps: int, frames: int) -> dict:
     from tests.vm.test_lifecycle import agent_command, video_agent, vm_yaml
     name = f"vmbench{os.getpid()}"
     yaml_path = vm_yaml(work, image, name, "[{resolution: 1920x1080}]", "shares: [{path: /, tag: hostroot}]\n",
-                        agent_command(video_agent(0x10, '--size', size, '--fps', str(fps))))
+                        agent_command(video_agent(0, '--size', size, '--fps', str(fps))))
     env = dict(os.environ, XDG_RUNTIME_DIR=str(work))
     cli = [sys.executable, "-m", "kvmfr_client.vm.cli"]
     t0 = time.monotonic()
@@ -58,20 +65,94 @@ def one_run(image, work: Path, size: str, fps: int, frames: int) -> dict:
             "fps": round(rate, 2), "frames": got}
 
 
+def demo_run(work: Path, size: str, fps: int, frames: int) -> dict:
+    """``kvmfr-vm demo --no-viewer``: its start to the first frame of the guest's agent, frames per second."""
+    import signal
+
+    import kvmfr_client
+    name = f"vmbdemo{os.getpid()}"
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(work), XDG_CACHE_HOME=str(REPO / ".cache"))
+    t0 = time.monotonic()
+    demo = subprocess.Popen([sys.executable, "-m", "kvmfr_client.vm.cli", "demo", "--no-viewer", "--seconds", "300",
+                             "--size", size, "--fps", str(fps), "--name", name], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        with kvmfr_client.open(f"/dev/shm/{name}-0", wait=180) as session:
+            first = session.next_frame(timeout=180)
+            t_first = time.monotonic() - t0
+            assert first is not None
+            t1, got = time.monotonic(), 0
+            while got < frames and session.next_frame(timeout=10) is not None:
+                got += 1
+            rate = got / (time.monotonic() - t1)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=60)
+    if demo.returncode:
+        raise SystemExit(f"kvmfr-vm demo ended with {demo.returncode}:\n{out}")
+    return {"first_frame_s": round(t_first, 3), "fps": round(rate, 2), "frames": got}
+
+
+def x11_check(image, work: Path) -> None:
+    """Xvfb in the guest and the agent's X11 source on its device found by itself; prints what the host read."""
+    import kvmfr_client
+    from tests.vm.test_lifecycle import agent_command, vm_yaml
+    name = f"vmbx11{os.getpid()}"
+    py = sys.executable
+    # the guest's root (the host's, over 9p) is read-only: Xvfb's sockets and compiled keymaps go to tmpfs
+    cmd = agent_command("mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /var/lib/xkb; "
+                        "Xvfb :5 -screen 0 800x600x24 -nolisten tcp",
+                        f"sleep 10; DISPLAY=:5 {py} -m guest_agent -v --source x11 --fps 10")
+    yaml_path = vm_yaml(work, image, name, "[{resolution: 1920x1080}]", "shares: [{path: /, tag: hostroot}]\n", cmd)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(work))
+    cli = [sys.executable, "-m", "kvmfr_client.vm.cli"]
+    subprocess.run([*cli, "start", str(yaml_path), "--no-viewer"], env=env, check=True, capture_output=True)
+    try:
+        with kvmfr_client.open(f"/dev/shm/{name}-0", wait=150) as session:
+            frame = session.next_frame(timeout=150)
+            assert frame is not None, "no frame from the guest's X11 source"
+            print(f"x11 source in the guest, on its device found by itself: {frame.width}x{frame.height} frames; "
+                  f"{session.host.describe()}")
+    finally:
+        subprocess.run([*cli, "stop", name, "--grace", "0"], env=env, capture_output=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--size", default="640x480")
+    ap.add_argument("--size", default=None, help="default 640x480 (1280x720 with --demo)")
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--demo", action="store_true", help="time kvmfr-vm demo --no-viewer")
+    ap.add_argument("--x11", action="store_true", help="check the X11 source inside the guest")
     args = ap.parse_args()
     from tests.vm.agent_guest import build_agent_guest
     image = build_agent_guest()
+    if args.x11:
+        with tempfile.TemporaryDirectory() as work:
+            x11_check(image, Path(work))
+        return
+    args.size = args.size or ("1280x720" if args.demo else "640x480")
     runs = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as work:
-            runs.append(one_run(image, Path(work), args.size, args.fps, args.frames))
+            if args.demo:
+                runs.append(demo_run(Path(work), args.size, args.fps, args.frames))
+            else:
+                runs.append(one_run(image, Path(work), args.size, args.fps, args.frames))
             print(json.dumps(runs[-1]), flush=True)
+    load = open("/proc/loadavg").read().split()[0]
+    if args.demo:
+        summary = {key: {"median": statistics.median(r[key] for r in runs), "min": min(r[key] for r in runs),
+                         "max": max(r[key] for r in runs)} for key in ("first_frame_s", "fps")}
+        print(f"kvmfr-vm demo --no-viewer -> first frame from the guest's agent: median "
+              f"{summary['first_frame_s']['median']:.2f} s ({summary['first_frame_s']['min']:.2f}-"
+              f"{summary['first_frame_s']['max']:.2f}); {args.size} at --fps {args.fps}: median "
+              f"{summary['fps']['median']:.1f} frames/s (TCG; load average {load} at the end)")
+        out = REPO / "benchmarks" / "out"
+        out.mkdir(exist_ok=True)
+        (out / "vm-demo.json").write_text(json.dumps({"args": vars(args), "runs": runs, "summary": summary}, indent=1))
+        return
     summary = {key: {"median": statistics.median(r[key] for r in runs), "min": min(r[key] for r in runs),
                      "max": max(r[key] for r in runs)} for key in ("start_returned_s", "qmp_ready_s",
                                                                    "first_frame_s", "fps")}

@@ -3,11 +3,15 @@ wire format (LGMP 6 / KVMFR 20), or with ``--protocol master`` in Looking Glass 
 KVMFR 34), so our viewer or a real Looking Glass client of that version can show them.
 
     kvmfr-agent --shm /dev/shm/looking-glass --source testpattern --size 1920x1080 --fps 60
+    kvmfr-agent --device auto --display 0    (in a VM: the IVSHMEM device labelled kvmfr-display-0)
     kvmfr-agent audio ...        (the Scream-compatible audio sender; see docs/audio.md)
+    kvmfr-agent install-service [--system|--user] [--dry-run] [-- AGENT OPTIONS]   (systemd units)
+    kvmfr-agent uninstall-service [--system|--user] [--dry-run]
 
 Exit status (kvmfr_client.config.exits): 0 when stopped (Ctrl+C, SIGTERM) or after --frames; 1 when the
-source cannot run (no X display for --source x11); 2 for a bad command line or value; 3 when --shm names
-something frames cannot be written into (a folder, a FIFO, no permission, a missing folder).
+source cannot run (no X display for --source x11), or systemctl failed (install-service); 2 for a bad
+command line or value; 3 when --shm names something frames cannot be written into (a folder, a FIFO, no
+permission, a missing folder), or --device finds no usable IVSHMEM device (none, two candidates, too small).
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ def _run(argv: list[str]) -> int:
     if argv and argv[0] == "audio":
         from guest_agent.audio.cli import main as audio_main
         return audio_main(argv[1:])
+    if argv and argv[0] in ("install-service", "uninstall-service"):
+        from guest_agent.service import main as service_main
+        return service_main(argv)
     return _main(argv)
 
 
@@ -65,6 +72,7 @@ def _main(argv: list[str]) -> int:
     from .agent import AgentError, AgentOptions, ShmPathError, run_agent
     opts = AgentOptions.from_config(cfg)
     try:
+        _find_device(opts, cfg["agent:display"])
         return run_agent(opts)
     except ShmPathError as exc:
         return _fail(exc, exits.SHM)
@@ -73,6 +81,24 @@ def _main(argv: list[str]) -> int:
     except errors.KvmfrError as exc:   # the producer refused the file (its words; the values to the debug log)
         log.debug("producer: %r (field %s, value %s, limit %s)", exc, exc.field, exc.value, exc.limit)
         return _fail(exc, exits.SHM)
+
+
+def _find_device(opts, display: int) -> None:
+    """``--device auto`` or a PCI address -> the file that maps that IVSHMEM device (guest_agent/device.py);
+    a path stays as it is. Raises ShmPathError with the device's one line."""
+    from kvmfr_client.core.session import recommended_shm_size_for
+
+    from .agent import ShmPathError
+    from .device import DeviceError, resolve_display
+    # x11's size is the X screen's, known once it is open: the producer checks the memory then
+    need = 0 if opts.source == "x11" else recommended_shm_size_for(opts.width, opts.height, opts.ftype)
+    try:
+        path = resolve_display(opts.shm, display, need, f"{opts.width}x{opts.height}")
+    except DeviceError as exc:
+        raise ShmPathError(str(exc)) from None
+    if path != opts.shm:
+        log.info("display %d: writing into %s (from --device %s)", display, path, opts.shm)
+        opts.shm = path
 
 
 def _fail(exc: Exception, status: int) -> int:

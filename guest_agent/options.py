@@ -12,10 +12,19 @@ from kvmfr_client.config.registry import number, size_within
 from kvmfr_client.core import testpattern
 from kvmfr_client.core.formats import FrameType
 
+from . import device
+
 # A frame side of more than 16384 pixels is beyond what Looking Glass (and GL textures) can show.
 MAX_FRAME_SIDE = 16384
 MAX_FPS = 1000.0
 MAX_FRAMES = 0xFFFFFFFF   # frame serials are 32-bit: more would wrap them
+SHM_FILE = "/dev/shm/looking-glass"
+MAX_DISPLAY = 7           # kvmfr-vm labels displays 0..7
+
+
+def default_target() -> str:
+    """Inside a VM with an IVSHMEM device: ``auto`` (found by its label); elsewhere the usual file."""
+    return device.AUTO if device.has_ivshmem() else SHM_FILE
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:
@@ -32,8 +41,10 @@ def parse_frame_size(text: str) -> tuple[int, int]:
 
 
 register(
-    Option("agent", "shmFile", "/dev/shm/looking-glass",
-           "shared-memory file or /dev/kvmfrN to write (created and sized when missing, mode 0660)"),
+    Option("agent", "shmFile", default_target,
+           "where to write frames: auto (this VM's IVSHMEM device for agent:display, found by its kvmfr-vm "
+           "label), a PCI address (0000:00:10.0), or a shared-memory file or /dev/kvmfrN (a file is created "
+           f"and sized when missing, mode 0660); default: auto in a VM with an IVSHMEM device, else {SHM_FILE}"),
     Option("agent", "source", "testpattern",
            "testpattern: moving image with serial+timestamp barcode; damage: only a small region changes; "
            "x11: capture this guest's X screen ($DISPLAY) and cursor (agent:size is ignored)",
@@ -51,4 +62,6 @@ register(
            "wire protocol to write: b7 (LGMP 6 / KVMFR 20, Looking Glass B7) or master (LGMP 12 / KVMFR 34, "
            "Looking Glass master: host stage timings, SDR white level, HDR metadata, window-size requests)",
            choices=("b7", "master")),
+    Option("agent", "display", 0, f"with agent:shmFile=auto: the display whose IVSHMEM device to write "
+           f"(kvmfr-vm's label kvmfr-display-N), 0..{MAX_DISPLAY}", parse=number(int, 0, MAX_DISPLAY)),
 )

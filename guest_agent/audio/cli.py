@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--udp", metavar="HOST:PORT", default=None,
                        help=f"send datagrams here (default {scream_wire.DEFAULT_GROUP}:{scream_wire.DEFAULT_PORT}; "
                             "a multicast group or the host's address)")
-    where.add_argument("--ivshmem", metavar="PATH", help="write the Scream ring into this IVSHMEM device/file")
+    where.add_argument("--ivshmem", metavar="PATH", help="write the Scream ring into this IVSHMEM device/file; "
+                       "auto: this VM's Scream device (kvmfr-vm's label kvmfr-scream), or a PCI address")
     p.add_argument("--ivshmem-size", type=checked(number(int, 1, MAX_IVSHMEM_MB, "MiB")), default=2, metavar="MB",
                    help=f"size to create PATH with, 1..{MAX_IVSHMEM_MB} (default 2)")
     p.add_argument("--source", default=DEFAULT_SOURCE, help="Pulse source to record (default: the default sink's monitor)")
@@ -91,6 +92,14 @@ def _sender(args, fmt: PcmFormat):
     """(the Scream sender the flags ask for, where it sends), or the exit status after one line saying why
     there is none."""
     if args.ivshmem:
+        # -- issue 16: --ivshmem auto / PCI address (guest_agent/device.py)
+        from guest_agent.device import DeviceError, resolve_scream
+        try:
+            args.ivshmem = resolve_scream(args.ivshmem)
+        except DeviceError as exc:
+            print(f"kvmfr-agent audio: {exc}", file=sys.stderr)
+            return exits.SHM
+        # --
         try:
             return (ScreamIvshmemWriter(args.ivshmem, fmt, size=args.ivshmem_size * 1024 * 1024),
                     f"IVSHMEM ring {args.ivshmem}")

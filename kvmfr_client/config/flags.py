@@ -137,6 +137,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--no-cursor",), "agent:cursor", (AGENT,), value="no"),
     Flag(("--always",), "agent:always", (AGENT,), value="yes"),
     Flag(("--protocol",), "agent:protocol", (AGENT,), metavar="b7|master"),
+    # kvmfr-agent inside a VM: its IVSHMEM device found by itself (guest_agent/device.py)
+    Flag(("--device",), "agent:shmFile", (AGENT,), metavar="auto|PCI-ADDRESS|PATH"),
+    Flag(("--display",), "agent:display", (AGENT,), metavar="N"),
 )
 
 ITEMS = "config_items"    # argparse dest holding every option item, in command-line order

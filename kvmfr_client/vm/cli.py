@@ -5,6 +5,7 @@
     kvmfr-vm stop NAME|vm.yaml [--grace S]
     kvmfr-vm status [NAME|vm.yaml] [--json]
     kvmfr-vm list [--json]
+    kvmfr-vm demo [--no-viewer] [--seconds N] [--size WxH] [--fps N]
 
 Exit statuses (kvmfr_client.config.exits): 0 done; 1 QEMU did not start or answer, the VM is not running
 (status) or already running (start); 2 a bad command line or VM description, a missing ISO/kernel, a
@@ -35,7 +36,7 @@ def build_parser():
     import argparse
 
     from kvmfr_client.config.flags import Parser, _PrintAndExit, checked, version_text
-    from kvmfr_client.config.registry import number
+    from kvmfr_client.config.registry import number, size_within
     p = Parser(prog=PROG, description="Create, start, stop and list VMs described by a YAML file, with "
                "Looking Glass displays, SPICE and Scream wired.", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -57,6 +58,20 @@ def build_parser():
                        "would create; touch nothing")
         s.add_argument("--timeout", type=checked(number(float, 1, 600, "seconds")), default=60,
                        help="seconds to wait for QEMU's QMP socket, 1..600 (default 60)")
+    # -- issue 16 item 4: kvmfr-vm demo
+    s = sub.add_parser("demo", parents=[common], help="boot a tiny Linux guest whose own agent draws the test "
+                       "pattern and plays a tone, with the viewer attached")
+    s.add_argument("--no-viewer", action="store_true", help="start no window (kvmfr-view -f /dev/shm/NAME-0 shows it)")
+    s.add_argument("--seconds", type=checked(number(float, 0, 86400, "seconds")), default=0,
+                   help="stop the VM after this long, 0..86400 (default 0: when stopped, or the window closes)")
+    s.add_argument("--size", type=checked(size_within(16384, "a frame")), default=(1280, 720), metavar="WxH",
+                   help="the guest's picture (default 1280x720)")
+    s.add_argument("--fps", type=checked(number(float, 1, 240, "frames per second")), default=30,
+                   help="the guest agent's frames per second, 1..240 (default 30)")
+    s.add_argument("--name", default="kvmfr-demo", type=checked(_vm_name), help="the VM's name (default kvmfr-demo)")
+    s.add_argument("--timeout", type=checked(number(float, 1, 600, "seconds")), default=60,
+                   help="seconds to wait for QEMU's QMP socket, 1..600 (default 60)")
+    # --
     s = sub.add_parser("stop", parents=[common], help="power the VM down (quit after --grace), remove its sockets and files")
     s.add_argument("vm", metavar="NAME|vm.yaml")
     s.add_argument("--grace", type=checked(number(float, 0, 600, "seconds")), default=30,
@@ -147,9 +162,11 @@ def _start(args) -> int:
     print(f"{spec.name}: SPICE {plan.spice}")
     for d in spec.displays:
         print(f"{spec.name}: display {d.index}: {d.path} ({d.size >> 20} MiB for {d.width}x{d.height} "
-              f"{'HDR' if d.hdr else 'SDR'}), device kvmfr-{d.index} at PCI 00:{command.DISPLAY_SLOT + d.index:02x}.0")
+              f"{'HDR' if d.hdr else 'SDR'}), device kvmfr-{d.index} at PCI 00:{command.DISPLAY_SLOT + d.index:02x}.0, "
+              f"label {command.display_label(d.index)}")
     if spec.audio.kind == "scream-ivshmem":
-        print(f"{spec.name}: Scream: {spec.audio.path}, device scream at PCI 00:{command.SCREAM_SLOT:02x}.0")
+        print(f"{spec.name}: Scream: {spec.audio.path}, device scream at PCI 00:{command.SCREAM_SLOT:02x}.0, "
+              f"label {command.SCREAM_LABEL}")
     sys.stdout.flush()
     if not plan.viewers:
         return 0
@@ -216,6 +233,18 @@ def _supervise(spec, state, plan) -> int:
         if v is not None:
             v.wait()
     return 0
+
+
+def _vm_name(text: str) -> str:
+    from .spec import NAME_RE
+    if not NAME_RE.fullmatch(text):
+        raise ValueError(f"a VM name is letters, digits, . _ - (at most 63), got {text!r}")
+    return text
+
+
+def _demo(args) -> int:
+    from . import demo
+    return demo.run(args, _supervise)
 
 
 def _name_of(text: str) -> str:
@@ -298,7 +327,7 @@ def _list(args) -> int:
     return 0
 
 
-COMMANDS = {"create": _start, "start": _start, "stop": _stop, "status": _status, "list": _list}
+COMMANDS = {"create": _start, "start": _start, "stop": _stop, "status": _status, "list": _list, "demo": _demo}
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ How a display's device is found by identity, not by order:
 * host side: display n is the memory backend ``kvmfr-mem-<n>`` (backing file ``/dev/shm/<vm>-<n>``) and the
   device ``kvmfr-<n>``; Scream's is ``scream-mem`` / ``scream`` (``/dev/shm/<vm>-scream``); QMP's
   ``qom-list /objects`` and ``info pci`` show these ids.
-* guest side: every IVSHMEM device is PCI 1af4:1110, so each gets a fixed slot on the root bus: display n
-  at ``00:1<n>.0`` (0x10..0x17), Scream at ``00:0f.0``. A guest agent picks the device at its display's
-  slot; a Scream driver the one at 0f (its BAR2 is also far smaller: 2 MiB against 32 MiB and more).
+* guest side: every IVSHMEM device is PCI 1af4:1110, so each carries a label (an SMBIOS type 41 record:
+  ``kvmfr-display-<n>``, ``kvmfr-scream``) that Linux shows in sysfs and the guest agent looks for, and sits
+  at a fixed slot on the root bus: display n at ``00:1<n>.0`` (0x10..0x17), Scream at ``00:0f.0``
+  (:mod:`kvmfr_client.vm.identity`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import host
+from .identity import DISPLAY_SLOT, SCREAM_LABEL, SCREAM_SLOT, display_label, smbios_label
 from .spec import VmSpec, show_bytes
 
 QEMU = "qemu-system-x86_64"
-DISPLAY_SLOT = 0x10
-SCREAM_SLOT = 0x0F
 
 
 @dataclass
@@ -102,12 +102,14 @@ def build(spec: VmSpec, *, iso: str | None = None, boot_iso: bool = False, disk_
         a += ["-object", f"memory-backend-file,id=kvmfr-mem-{d.index},share=on,mem-path={d.path},size={show_bytes(d.size)}",
               "-device", f"ivshmem-plain,id=kvmfr-{d.index},memdev=kvmfr-mem-{d.index},bus=pcie.0,"
                          f"addr={DISPLAY_SLOT + d.index:#04x}"]
+        a += smbios_label(display_label(d.index), f"kvmfr-{d.index}", d.index + 1)
         if not d.is_kvmfr_device:
             shm_files.append((d.path, d.size))
     au = spec.audio
     if au.kind == "scream-ivshmem":
         a += ["-object", f"memory-backend-file,id=scream-mem,share=on,mem-path={au.path},size={show_bytes(au.size)}",
               "-device", f"ivshmem-plain,id=scream,memdev=scream-mem,bus=pcie.0,addr={SCREAM_SLOT:#04x}"]
+        a += smbios_label(SCREAM_LABEL, "scream", 9)
         shm_files.append((au.path, au.size))
     elif au.kind == "spice":
         a += ["-audiodev", "spice,id=snd0", "-device", "ich9-intel-hda,id=sound0",

@@ -192,7 +192,9 @@ def qmp(state: State, command: str, timeout: float = 5.0, **args):
             monitor.connect()
             monitor.settimeout(max(0.5, deadline - time.monotonic()))
             return monitor.cmd(command, **args)
-        except (OSError, QMPError, EOFError) as exc:
+        # AssertionError: qemu.qmp's connect asserts its state when QEMU closes the socket under it (QEMU
+        # quitting, e.g. a guest that powers off at once): the same as a refused connection
+        except (OSError, QMPError, EOFError, AssertionError) as exc:
             if time.monotonic() >= deadline:
                 raise VmError(f"QEMU's QMP socket {sock} does not answer: {exc}", 1) from None
             time.sleep(0.05)

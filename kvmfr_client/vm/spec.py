@@ -15,6 +15,8 @@ from typing import Any
 
 from kvmfr_client.config.registry import size_within
 
+from .identity import SCREAM_IVSHMEM_SIZE
+
 MAX_SIDE = 16384          # as win:size and the agent: no frame is larger
 MiB = 1 << 20
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -24,7 +26,6 @@ _UNITS = {"": MiB, "K": 1 << 10, "M": MiB, "G": 1 << 30, "T": 1 << 40}
 AUDIO_KINDS = ("none", "scream-ivshmem", "scream-network", "spice")
 VIDEO_KINDS = ("none", "vga", "qxl", "virtio")
 ACCELS = ("auto", "kvm", "tcg")
-SCREAM_IVSHMEM_SIZE = 2 * MiB   # Scream's IVSHMEM ring (its docs: 2 MB)
 
 
 class SpecError(ValueError):

@@ -47,24 +47,27 @@ displays: {displays}
 
 
 REPO = Path(__file__).resolve().parents[2]
-BAR2 = "/sys/bus/pci/devices/0000:00:{slot:02x}.0/resource2"
 
 
-def video_agent(slot: int, *args: str) -> str:
-    """Our agent on the IVSHMEM device at ``slot``: the device is chosen by the slot kvmfr-vm gave the display,
-    not by order."""
-    return " ".join([sys.executable, "-m", "guest_agent", "--shm", BAR2.format(slot=slot), *args])
+def video_agent(display: int, *args: str) -> str:
+    """Our agent for display ``display``, started as its systemd unit starts it: no --shm, so in the guest it
+    looks for its IVSHMEM device by itself (by kvmfr-vm's label kvmfr-display-N, not by order)."""
+    return " ".join([sys.executable, "-m", "guest_agent", "--display", str(display), *args])
 
 
-# The guest's PulseAudio playing a 440 Hz tone, and our Scream sender writing it into the device at 00:0f.0
-GUEST_AUDIO = f"sh {REPO}/tests/vm/guest_audio.sh {sys.executable}"
+def guest_audio(folder: Path) -> str:
+    """The demo's guest sound (kvmfr_client/vm/demo.py): the guest's PulseAudio playing a 440 Hz tone, and our
+    Scream sender writing it into the Scream device it finds by its label (--ivshmem auto)."""
+    from kvmfr_client.vm.demo import GUEST_AUDIO
+    script = folder / "guest-audio.sh"
+    script.write_text(GUEST_AUDIO)
+    return f"sh {script} {sys.executable}"
 
 
 def agent_command(*commands: str) -> str:
     """Kernel parameters that make the agent guest run ``commands`` side by side, in this checkout."""
-    shell = f"cd {REPO}; " + " & ".join(commands) + " & wait"
-    assert "+" not in shell, shell
-    return f"rdinit=/init-agent agentcmd={shell.replace(' ', '+')}"
+    from kvmfr_client.vm.guest_image import guest_command
+    return guest_command(f"cd {REPO}; {commands[0]}", *commands[1:])
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +90,8 @@ def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest, host_pu
     name = f"kvt{os.getpid()}"
     yaml_path = vm_yaml(tmp_path, agent_guest, name, "[{resolution: 1920x1080}]",
                       f"audio: scream-ivshmem\ncpu_pinning: [{cpu}]\nshares: [{{path: /, tag: hostroot}}]\n",
-                      agent_command(video_agent(0x10, "--size", "640x480", "--fps", "30"), GUEST_AUDIO))
+                      agent_command(video_agent(0, "-v", "--size", "640x480", "--fps", "30"),
+                                    guest_audio(tmp_path)))
     shm, scream = Path(f"/dev/shm/{name}-0"), Path(f"/dev/shm/{name}-scream")
     rundir = Path(vm_env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
     t0 = time.monotonic()
@@ -140,7 +144,10 @@ def test_start_status_stop_leaves_nothing(tmp_path, vm_env, agent_guest, host_pu
         # written by the guest: the agent reports the kernel it runs on, the guest's, not this host's
         assert got["host"]["capture"] == "testpattern" and got["host"]["os"] == f"Linux {agent_guest.kernel_version}"
         assert (got["width"], got["height"]) == (640, 480)
-        assert "AGENT starting" in serial and "IVSHMEM /sys/bus/pci/devices/0000:00:10.0" in serial
+        # started without --shm, the agent found display 0's device by its label (kvmfr-vm put it at 00:10.0)
+        assert "GUEST ready" in serial
+        assert ("display 0: writing into /sys/bus/pci/devices/0000:00:10.0/resource2 (from --device auto)"
+                in serial), serial[-2000:]
         print(f"120 frames from the guest's agent verified {time.monotonic() - t0:.2f} s after kvmfr-vm start, "
               f"{got['ups']} frames/s; guest kernel {got['host']['os']}")
 
@@ -197,7 +204,7 @@ os.execv({python!r}, [{python!r}, "-m", "kvmfr_client.cli.view", "-v", *sys.argv
 
 
 def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, xserver):
-    """Two displays: two agents in the guest, one per device (found by its slot), give two sessions with two
+    """Two displays: two agents in the guest, one per device (found by its label), give two sessions with two
     different patterns, each read back on the host from its own file. ONE viewer process shows both (a window
     each, the real kvmfr-view on a private Xvfb) with the SPICE socket and Scream wired: a key typed into
     either window reaches the guest's evdev over the VM's SPICE socket; a window closed by the user leaves
@@ -214,8 +221,8 @@ def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, x
     name = f"kvv{os.getpid()}"
     yaml_path = vm_yaml(tmp_path, agent_guest, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
                       "audio: scream-ivshmem\nshares: [{path: /, tag: hostroot}]\n",
-                      agent_command(video_agent(0x10, "--size", "640x480", "--fps", "20"),
-                                    video_agent(0x11, "--size", "320x200", "--fps", "20")))
+                      agent_command(video_agent(0, "--device", "auto", "--size", "640x480", "--fps", "20"),
+                                    video_agent(1, "--device", "auto", "--size", "320x200", "--fps", "20")))
     rundir = Path(env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
     supervisor = subprocess.Popen([sys.executable, "-m", "kvmfr_client.vm.cli", "start", str(yaml_path)], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

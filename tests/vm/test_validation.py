@@ -80,6 +80,14 @@ def test_unreadable_file_and_bad_flags(tmp_path, vm_env):
     result = kvmfr_vm(vm_env, "stop", "nothing-here")
     assert result.returncode == 1 and result.stderr.strip() == \
         "kvmfr-vm: no VM named nothing-here is running (kvmfr-vm list shows those that are)"
+    # kvmfr-vm demo: bad values are one line each (2); without QEMU on PATH, one line saying what to install (1)
+    for bad in (["--size", "0x0"], ["--seconds", "-1"], ["--fps", "0"], ["--name", "a b"]):
+        result = kvmfr_vm(vm_env, "demo", "--no-viewer", *bad)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and bad[0] in result.stderr, (bad, result)
+    result = kvmfr_vm(dict(vm_env, PATH=str(tmp_path)), "demo", "--no-viewer")
+    assert result.returncode == 1 and result.stderr.startswith("kvmfr-vm: the demo needs QEMU: apt-get install "
+                                                               "qemu-system-x86"), result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 def test_a_vm_gone_without_stop_is_listed_as_gone_and_stop_cleans_up(tmp_path, vm_env):
