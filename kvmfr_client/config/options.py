@@ -272,3 +272,12 @@ register_alias(
     Alias("spice:audio", "audio:spice",
           lg="default no here: SPICE audio plays only when asked (`audio:spice`)"),
 )
+
+# ---- the frame upload path (issue 15; kvmfr_client/viewer/upload.py) -------------------------------------
+register(
+    Option("egl", "upload", "auto",
+           "how frames reach the texture: pbo (the copy out of shared memory writes a mapped pixel buffer, "
+           "persistent with fences where GL 4.4 / ARB_buffer_storage allows), direct (our own buffer, "
+           "glTexSubImage2D from it) or auto (direct on CPU renderers such as llvmpipe, where it measures "
+           "faster, pbo elsewhere)", choices=("auto", "pbo", "direct")),
+)
