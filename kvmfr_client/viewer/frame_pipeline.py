@@ -27,6 +27,7 @@ from kvmfr_client.core.formats import FrameType
 log = logging.getLogger(__name__)
 
 _NO_CODE_GIVE_UP = 30   # frames without a test-pattern code before we stop looking for one
+_BYTE_RGB = (FrameType.BGRA, FrameType.RGBA)   # 8-bit channels, 4 bytes a pixel
 
 
 @dataclass
@@ -152,7 +153,14 @@ class FramePipeline:
             return None
         from kvmfr_client.core import testpattern
         try:
-            code = testpattern.read_stored_code(f.pixels, FrameType(f.type), f.width)
+            if f.type in _BYTE_RGB:
+                # The barcode is black and white: its blocks read the same in any channel order, so the
+                # stored rows are sampled as they are (no decoded copy of the code rows each frame).
+                n = testpattern.code_rows(f.width)
+                code = testpattern.read_code(f.pixels[:n, : f.width * 4].reshape(n, f.width, 4)) \
+                    if f.pixels.shape[0] >= n else None
+            else:
+                code = testpattern.read_stored_code(f.pixels, FrameType(f.type), f.width)
         except ValueError:
             code = None
         if code is None:

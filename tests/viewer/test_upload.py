@@ -89,3 +89,28 @@ def test_viewer_on_pixel_buffers_shows_the_agents_damage_frames_exactly(xserver,
     assert stats["frames_shown"] >= 20 and stats["damage_uploads"] >= stats["frames_received"] // 2, stats
     expected, _ = expected_frame(snap, FrameType.BGRA, PatternKind.DAMAGE)
     assert rgb_diff(snap, expected) == 0
+
+
+def test_prerendered_source_sends_whole_frames_that_are_each_exact(shm_path):
+    """``--source prerendered`` (the 2160p60 feeder): every frame reaches a reader whole (no damage
+    rectangles, so a viewer copies and uploads every pixel) and exact in each of the two frame slots, though
+    the agent rewrote only the barcode and the square there; a resize starts over with whole writes."""
+    import time
+
+    import kvmfr_client
+    from guest_agent.producer import Producer
+    from guest_agent.sources.synthetic import PatternSource
+    from kvmfr_client.core.testpattern import Pattern
+
+    src = PatternSource(320, 240, FrameType.BGRA, PatternKind.MOVING, prerendered=True)
+    assert src.capture_name == "testpattern-prerendered"
+    with Producer(shm_path, create_size=8 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
+        time.sleep(0.05)
+        for serial in range(1, 9):
+            if serial == 6:
+                src.resize(256, 200)
+            t_us = src.post(prod, serial)
+            f = s.next_frame(timeout=1, allow_damage=True, out=None)
+            assert f is not None and f.serial == serial and f.damage == () and not f.damage_only
+            want = Pattern(f.width, f.height, FrameType.BGRA, PatternKind.DAMAGE).render_stored(serial, t_us)
+            assert np.array_equal(f.pixels, want), f"frame {serial} ({f.width}x{f.height}) is not the pattern"
