@@ -348,9 +348,10 @@ class Renderer:
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, want)
             self._tex_filter = want
 
-    def draw(self, win_w: int, win_h: int, overlay=None) -> str:
-        """Draw frame, cursor and overlay into the default framebuffer (not swapped). Returns the path."""
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+    def draw(self, win_w: int, win_h: int, overlay=None, target: int = 0) -> str:
+        """Draw frame, cursor and overlay into the default framebuffer (not swapped), or into framebuffer
+        ``target`` (a headless benchmark's). Returns the path."""
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, target)
         GL.glViewport(0, 0, win_w, win_h)
         GL.glDisable(GL.GL_SCISSOR_TEST)
         path = "none"
