@@ -654,7 +654,7 @@ class _CursorPacer:
     redrawing for the cursor alone made 17 % more redraws (a full present each) than frames."""
 
     FRAME_LATE = 1.5      # the next frame counts as late this many frame periods after the last one
-    MAX_PERIOD_S = 0.05   # frames further apart than this (below 20 fps) do not hold the cursor back
+    MAX_PERIOD_S = 0.025  # frames further apart than this (below 40 fps) do not hold the cursor back
 
     def __init__(self) -> None:
         self.last_frame = -1.0
