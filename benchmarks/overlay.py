@@ -25,7 +25,7 @@ from tests.support.xvfb import XServer, start_xvfb  # noqa: E402
 CASES = {"hidden": [], "stats": ["win:showFPS=yes"], "stats+graphs": ["win:showFPS=yes", "--show-graphs"]}
 
 def run_case(xserver: XServer, width: int, height: int, seconds: float, extra: list[str]) -> dict:
-    return run_one(xserver, width, height, seconds, "BGRA", False, tuple(extra))
+    return run_one(xserver, width, height, seconds, "BGRA", False, tuple(extra))[0]
 
 
 def main() -> int:

@@ -171,6 +171,8 @@ def make_source(opts: AgentOptions):
         return PatternSource(opts.width, opts.height, opts.ftype, PatternKind.MOVING)
     if opts.source == "damage":
         return PatternSource(opts.width, opts.height, opts.ftype, PatternKind.DAMAGE)
+    if opts.source == "prerendered":
+        return PatternSource(opts.width, opts.height, opts.ftype, PatternKind.DAMAGE, prerendered=True)
     if opts.source == "x11":
         from .sources.x11 import X11Source, X11Unavailable
         try:
@@ -179,7 +181,7 @@ def make_source(opts: AgentOptions):
             raise AgentError(str(exc)) from None
         opts.width, opts.height = source.width, source.height
         return source
-    raise ValueError(f"unknown source {opts.source!r} (testpattern, damage, x11)")
+    raise ValueError(f"unknown source {opts.source!r} (testpattern, damage, prerendered, x11)")
 
 
 class Agent:

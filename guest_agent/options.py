@@ -47,8 +47,9 @@ register(
            f"and sized when missing, mode 0660); default: auto in a VM with an IVSHMEM device, else {SHM_FILE}"),
     Option("agent", "source", "testpattern",
            "testpattern: moving image with serial+timestamp barcode; damage: only a small region changes; "
+           "prerendered: damage's frames sent whole, the agent rewriting only what changed (cheap at 2160p60); "
            "x11: capture this guest's X screen ($DISPLAY) and cursor (agent:size is ignored)",
-           choices=("testpattern", "damage", "x11")),
+           choices=("testpattern", "damage", "prerendered", "x11")),
     Option("agent", "size", (1920, 1080), f"frame size WIDTHxHEIGHT, at most {MAX_FRAME_SIDE} per side",
            parse=parse_frame_size),
     Option("agent", "fps", 60.0, f"frames per second, more than 0 and at most {MAX_FPS:g}",

@@ -97,6 +97,7 @@ class Producer:
         self.host = host or HostDescription()
         self.tick_ms = tick_ms
         self._fi = ffi.new("struct kv_frame_info *")
+        self._changed = ffi.new("struct kvmfr_damage_rect[]", lib.KVMFR_MAX_DAMAGE_RECTS)
         self._timing = ffi.new("struct kv_frame_info *")
         self._ci = ffi.new("struct kv_cursor_info *")
         self._msg = ffi.new("uint8_t[64]")
@@ -234,12 +235,14 @@ class Producer:
     def begin_frame(self, serial: int, ftype: FrameType, width: int, height: int, pitch: int | None = None,
                     damage=(), flags: int = 0, format_ver: int = 0, rotation: int = 0,
                     screen: tuple[int, int] | None = None, data_height: int | None = None,
-                    timeout: float = 2.0, sdr_white_level: int = 0, hdr=None) -> bool:
+                    timeout: float = 2.0, sdr_white_level: int = 0, hdr=None, changed=None) -> bool:
         """Describe and post the next frame; its rows follow with :meth:`write_rows`. Waits up to
         ``timeout`` s for clients to finish older frames (KvmfrTimeout after that). Returns False when
         the frame was dropped because :meth:`interrupt` was called or the file is away (see
         :meth:`region_ok`); the writes that follow are then no-ops. Master sessions also write
-        ``sdr_white_level`` (0: the default, 203 nits) and ``hdr`` (an HdrMetadata, or None)."""
+        ``sdr_white_level`` (0: the default, 203 nits) and ``hdr`` (an HdrMetadata, or None). ``changed``:
+        rects (x, y, w, h) of what this frame changes in the picture when that is less than ``damage``
+        says (a frame sent whole): :meth:`write_damage` then rewrites only those in the slot."""
         self._in_frame = False
         if not self.region_ok():
             self._interrupted.wait(min(timeout, WAIT_SLICE_S))   # no busy loop while the file is away
@@ -265,6 +268,12 @@ class Producer:
         fi.damage_count = len(damage)
         for i, (x, y, w, h) in enumerate(damage):
             fi.damage[i].x, fi.damage[i].y, fi.damage[i].width, fi.damage[i].height = x, y, w, h
+        if changed is not None:
+            changed = list(changed)
+            rects = self._changed
+            for i, (x, y, w, h) in enumerate(changed[: len(rects)]):
+                rects[i].x, rects[i].y, rects[i].width, rects[i].height = x, y, w, h
+            lib.kv_producer_set_changed(self._p, rects, len(changed))
         deadline = time.monotonic() + timeout
         while True:
             if self._interrupted.is_set():

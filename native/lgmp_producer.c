@@ -138,6 +138,9 @@ struct kv_producer {
 
     uint32_t cmsg_read;          /* host-private read index into cMsgs */
     uint32_t discarded;          /* LGMP 12 client messages from non-subscribers, dropped */
+    /* kv_producer_set_changed: what the next frame changes in the picture, when it is not its damage. */
+    int      have_changed;
+    struct kv_frame_info changed;   /* only damage_count and damage[] are used */
     uint8_t  msgs[MSG_RING][LGMP_MSGS_SIZE];
     uint32_t msg_sizes[MSG_RING];
     uint32_t msg_head, msg_tail;
@@ -904,6 +907,17 @@ static void slot_add_damage(struct frame_slot *s, const struct kv_frame_info *fi
     s->damage_count += fi->damage_count;
 }
 
+void kv_producer_set_changed(struct kv_producer *p, const struct kvmfr_damage_rect *rects, uint32_t count)
+{
+    if (count > KVMFR_MAX_DAMAGE_RECTS) {
+        p->have_changed = 0;   /* too many to track: the slots are rewritten whole */
+        return;
+    }
+    memcpy(p->changed.damage, rects, count * sizeof rects[0]);
+    p->changed.damage_count = count;
+    p->have_changed = 1;
+}
+
 int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *fi, uint32_t timeout_ms,
                             struct kv_error *err)
 {
@@ -961,7 +975,8 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
     }
     STORE_REL(wp, 0);
     for (int i = 0; i < 2; ++i)
-        slot_add_damage(&p->slots[i], &cur);
+        slot_add_damage(&p->slots[i], p->have_changed ? &p->changed : &cur);
+    p->have_changed = 0;
     /* Post before writing the pixels, so clients can start reading at once (spec 5.4). */
     int rc = post(p, &p->fq, 0, p->frame_block_size, s->offset);
     if (rc == LGMP_ERR_CORRUPTED && heal_locked(p))

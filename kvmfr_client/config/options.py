@@ -358,3 +358,12 @@ register(
            "set, as Looking Glass chooses, else X11), x11 or wayland", choices=("auto", "x11", "wayland"),
            lg="Looking Glass has no option: it chooses as auto does"),
 )
+
+# ---- the frame upload path (issue 15; kvmfr_client/viewer/upload.py) -------------------------------------
+register(
+    Option("egl", "upload", "auto",
+           "how frames reach the texture: pbo (the copy out of shared memory writes a mapped pixel buffer, "
+           "persistent with fences where GL 4.4 / ARB_buffer_storage allows), direct (our own buffer, "
+           "glTexSubImage2D from it) or auto (direct on CPU renderers such as llvmpipe, where it measures "
+           "faster, pbo elsewhere)", choices=("auto", "pbo", "direct")),
+)

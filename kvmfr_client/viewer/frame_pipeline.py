@@ -4,6 +4,9 @@ The "frames" thread blocks in :meth:`Session.next_frame` (in C, GIL released) co
 persistent buffer, so damage-only copies work (the buffer always holds the previous frame). It then
 hands the frame to the GL thread and waits until that thread has uploaded it; the GL thread releases
 the buffer right after the upload, so the next copy overlaps with drawing and swapping.
+On the pixel-buffer upload path (kvmfr_client/viewer/upload.py) the GL thread hands a destination with
+each release instead: the next frame is copied straight into that mapped buffer (damage rectangles alone
+when the frame follows the one just uploaded, since the texture holds that one).
 The "cursor" thread blocks in :meth:`Session.next_cursor` and keeps the newest cursor state.
 No pixel is touched by Python.
 """
@@ -24,12 +27,14 @@ from kvmfr_client.core.formats import FrameType
 log = logging.getLogger(__name__)
 
 _NO_CODE_GIVE_UP = 30   # frames without a test-pattern code before we stop looking for one
+_BYTE_RGB = (FrameType.BGRA, FrameType.RGBA)   # 8-bit channels, 4 bytes a pixel
 
 
 @dataclass
 class FrameReady:
     frame: object            # kvmfr_client.core.session.Frame
     t_capture_us: int | None = None   # from the test pattern's barcode, when the source carries one
+    slot: object = None      # the pixel buffer its pixels are in (given with release()), None: our own buffer
 
 
 class FramePipeline:
@@ -49,6 +54,8 @@ class FramePipeline:
         self._session_id: int | None = None
         self._format: tuple | None = None
         self._force_full = False
+        self._dest: tuple | None = None        # (slot, rows array) the GL thread handed for the next frame
+        self._buf_current = True               # our own buffer holds the previous frame (damage is safe)
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -65,11 +72,17 @@ class FramePipeline:
         with self._cond:
             return self._ready
 
-    def release(self) -> None:
-        """(GL thread) done with the pixels: the frames thread may copy the next frame."""
+    def release(self, dest: tuple | None = None) -> None:
+        """(GL thread) done with the pixels: the frames thread may copy the next frame, into ``dest``
+        ((slot, writable (rows, pitch) uint8 array), a pixel buffer) when given, else into its own buffer."""
         with self._cond:
             self._ready = None
+            self._dest = dest
             self._cond.notify_all()
+
+    def force_full(self) -> None:
+        """(GL thread) the next frame must be copied whole (the texture lost track of the previous one)."""
+        self._force_full = True
 
     def _run(self) -> None:
         try:
@@ -81,18 +94,30 @@ class FramePipeline:
             self.wake()
 
     def _step(self) -> None:
-        buf = self._buf
+        dest = self._dest
+        if dest is not None:
+            slot, buf = dest
+            keeps_previous = True       # the texture holds the frame before: damage rects alone go up
+        else:
+            slot, buf = None, self._buf
+            keeps_previous = buf is not None and self._buf_current
         try:
             # Every frame in order (newest=False): the host keeps at most two queued, so skipping to the
             # newest saves little latency, and measured here it dropped ~3% of frames at 1080p60.
             f = self.session.next_frame(timeout=0.1, out=buf, newest=False,
-                                        allow_damage=self.use_damage and buf is not None and not self._force_full)
+                                        allow_damage=self.use_damage and keeps_previous and not self._force_full)
         except ValueError:
-            # The frame grew past our buffer: the next one gets a fresh one (and a full copy).
-            self._buf = None
+            # The frame grew past the buffer: the next one gets a fresh one of our own (and a full copy).
+            self._buf, self._dest = None, None
+            self._force_full = True
             return
         if f is None:
             return
+        if slot is not None:
+            self._dest = None           # one frame per pixel buffer; the GL thread hands the next
+            self._buf_current = False   # our own buffer missed this frame
+        else:
+            self._buf_current = True
         self._force_full = False
         fmt = (f.type, f.width, f.height, f.pitch)
         if f.damage_only and fmt != self._format:
@@ -105,6 +130,7 @@ class FramePipeline:
         self._format = fmt
         if buf is None:
             self._buf = f.pixels
+            self._buf_current = True
         host = self.session.host
         session_id = host.session_id if host is not None else None
         if session_id != self._session_id:
@@ -115,7 +141,7 @@ class FramePipeline:
             if 0 < gap < 1 << 16:
                 self.dropped += gap
         self.last_serial = f.serial
-        ready = FrameReady(f, self._timestamp(f))
+        ready = FrameReady(f, self._timestamp(f), slot)
         with self._cond:
             self._ready = ready
             self.wake()
@@ -127,7 +153,14 @@ class FramePipeline:
             return None
         from kvmfr_client.core import testpattern
         try:
-            code = testpattern.read_stored_code(f.pixels, FrameType(f.type), f.width)
+            if f.type in _BYTE_RGB:
+                # The barcode is black and white: its blocks read the same in any channel order, so the
+                # stored rows are sampled as they are (no decoded copy of the code rows each frame).
+                n = testpattern.code_rows(f.width)
+                code = testpattern.read_code(f.pixels[:n, : f.width * 4].reshape(n, f.width, 4)) \
+                    if f.pixels.shape[0] >= n else None
+            else:
+                code = testpattern.read_stored_code(f.pixels, FrameType(f.type), f.width)
         except ValueError:
             code = None
         if code is None:
@@ -167,6 +200,10 @@ class CursorTracker:
     def stop(self) -> None:
         self._stop.set()
         self.thread.join(2.0)
+
+    def force_full(self) -> None:
+        """(GL thread) the next frame must be copied whole (the texture lost track of the previous one)."""
+        self._force_full = True
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -2,7 +2,7 @@
 
 Data path inside the renderer::
 
-    frame rows (numpy) --glTexSubImage2D (whole or damage rects)--> source texture
+    frame rows (numpy, or a mapped pixel buffer: upload.py) --glTexSubImage2D (whole or damage rects)--> source texture
         BGRA/RGBA: the source texture *is* the display texture
         RGBA10/RGBA16F/BGR_32/RGB_24: a conversion shader (shaders/convert_*.frag) writes the display
         texture (8-bit RGBA, unsized internal format) -- only the damaged area when there is damage
@@ -27,7 +27,7 @@ import numpy as np
 from OpenGL import GL
 
 from kvmfr_client.core.formats import PACKED_24, FrameFlags, FrameType, data_width
-from kvmfr_client.viewer import hdr, layout
+from kvmfr_client.viewer import hdr, layout, upload
 from kvmfr_client.viewer.cursor_layer import CursorLayer
 from kvmfr_client.viewer.shaders import Program
 
@@ -70,6 +70,7 @@ class RenderOptions:
     peak_nits: float = 250.0
     force_shader: bool = False   # benchmarks/tests: never take the blit path
     filters: list = field(default_factory=list)   # the filter chain (kvmfr_client.viewer.filters); [] = none
+    upload: str = "auto"         # egl:upload: auto, pbo or direct (kvmfr_client.viewer.upload)
 
     @property
     def policy(self) -> layout.Policy:
@@ -149,6 +150,19 @@ class Renderer:
             self.filter_errors = self.chain.errors
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        # ---- upload path (egl:upload) ----
+        name, version, exts = upload.context_facts()
+        self.upload_path, self.upload_reason = upload.choose(self.options.upload, name, version, exts)
+        self.pixel_buffers = None if self.upload_path == "direct" else \
+            upload.PixelBuffers(self.upload_path == "pbo-persistent")
+        log.info("upload path %s (%s)", self.upload_path, self.upload_reason)
+
+    def next_destination(self, rows: int, pitch: int) -> tuple | None:
+        """(slot, rows array) for the frames thread's next copy on the pixel-buffer path (for frames of
+        ``rows`` x ``pitch`` bytes, the last frame's); None on the direct path."""
+        if self.pixel_buffers is None:
+            return None
+        return self.pixel_buffers.handout(rows, pitch)
 
     def set_filters(self, passes: list) -> None:
         """Replace the filter chain (the settings panel); [] turns it off (the plain blit path)."""
@@ -211,19 +225,23 @@ class Renderer:
 
     def upload(self, ftype: FrameType, width: int, height: int, pixels: np.ndarray,
                flags: FrameFlags = FrameFlags(0), damage=None, rotation: int = 0,
-               light: hdr.Light | None = None) -> str:
+               light: hdr.Light | None = None, slot=None) -> str:
         """Upload one frame. ``pixels``: (rows, >=row bytes) uint8, C-contiguous rows (any row stride);
         ``damage``: rects (x, y, w, h) in frame pixels to upload alone (the texture must hold the
         previous frame), or None for the whole frame; ``light``: the HDR mapping's facts for this frame
-        (:func:`kvmfr_client.viewer.hdr.light_for`), None: ``egl:peakLuminance`` alone. Returns "full" or
-        "damage"."""
+        (:func:`kvmfr_client.viewer.hdr.light_for`), None: ``egl:peakLuminance`` alone; ``slot``: the
+        pixel buffer (:meth:`next_destination`) ``pixels`` lie in, None for our own memory. Returns "full"
+        or "damage"."""
         ftype = FrameType(ftype)
         if ftype != self.ftype or width != self.width or height != self.height:
             self._configure(ftype, width, height)
             damage = None
         if light is None:
             light = hdr.Light(self.options.peak_nits)
-        if not self.has_frame or light != self.light:   # another mapping: convert the whole frame again
+        # Another mapping converts the whole frame again; the texture still holds the previous frame, so
+        # the damage rectangles alone still go up (a pixel buffer holds nothing else).
+        convert_all = not self.has_frame or light != self.light
+        if not self.has_frame:
             damage = None
         self.light = light
         spec = _FORMATS[ftype]
@@ -234,11 +252,14 @@ class Renderer:
         if pixels.strides[-1] != 1 or stride % spec.bytes_per_texel:
             pixels = np.ascontiguousarray(pixels)
             stride = pixels.strides[0]
+            slot = None   # the copy is in our memory now
         tex_w = data_width(ftype, width)
         rects = self._texel_rects(ftype, damage, tex_w, rows) if damage else [(0, 0, tex_w, rows)]
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._src_tex)
         GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, stride // spec.bytes_per_texel)
         ptr = pixels.ctypes.data
+        if slot is not None:   # the rows lie in a pixel buffer: GL reads them at offsets into it
+            ptr -= self.pixel_buffers.bind(slot)
         for x, y, w, h in rects:
             GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, x)
             GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, y)
@@ -246,8 +267,10 @@ class Renderer:
         GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, 0)
         GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, 0)
         GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, 0)
+        if slot is not None:
+            self.pixel_buffers.uploaded(slot)
         if spec.program is not None:
-            self._run_conversion(ftype, damage)
+            self._run_conversion(ftype, None if convert_all else damage)
         self.has_frame = True
         self._generation += 1
         return "damage" if damage else "full"
@@ -325,9 +348,10 @@ class Renderer:
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, want)
             self._tex_filter = want
 
-    def draw(self, win_w: int, win_h: int, overlay=None) -> str:
-        """Draw frame, cursor and overlay into the default framebuffer (not swapped). Returns the path."""
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+    def draw(self, win_w: int, win_h: int, overlay=None, target: int = 0) -> str:
+        """Draw frame, cursor and overlay into the default framebuffer (not swapped), or into framebuffer
+        ``target`` (a headless benchmark's). Returns the path."""
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, target)
         GL.glViewport(0, 0, win_w, win_h)
         GL.glDisable(GL.GL_SCISSOR_TEST)
         path = "none"
@@ -411,5 +435,7 @@ class Renderer:
     def close(self) -> None:
         if self.chain is not None:
             self.chain.close()
+        if self.pixel_buffers is not None:
+            self.pixel_buffers.close()
         self._release_frame_objects()
         self.cursor.close()

@@ -81,3 +81,31 @@ def test_frame_that_outgrows_the_buffer_gets_a_fresh_one():
     assert [f.serial for f in got] == [1, 3, 4]
     assert session.calls[2]["out"] is None and not session.calls[2]["allow_damage"]
     assert got[1].pixels.shape == (32, 256)
+
+
+def test_pixel_buffer_destinations_from_the_gl_thread():
+    """On the pixel-buffer path the GL thread hands a destination with each release: the next frame is
+    copied there (damage allowed: the texture holds the frame before) and carries its slot; a frame too big
+    for it falls back to a buffer of the frames thread's own, copied whole."""
+    session = ScriptedSession([(1, 64, 32, False), (2, 64, 32, True), (3, 128, 64, False), (4, 128, 64, True),
+                               (5, 128, 64, True)])
+    pipe = FramePipeline(session, wake=lambda: None, read_timestamps=False)
+    slots = iter(["slot-a", "slot-b", "slot-c", "slot-d"])
+    got = []
+    pipe.start()
+    while not session.done.is_set() or pipe.take() is not None:
+        ready = pipe.take()
+        if ready is None:
+            session.done.wait(0.005)
+            continue
+        got.append((ready.frame.serial, ready.slot, ready.frame.damage_only))
+        f = ready.frame     # as the renderer does: a buffer with room for frames of the last one's size
+        pipe.release((next(slots), np.zeros((f.height, f.width * 4), np.uint8)))
+    pipe.stop()
+    calls = {c["serial"]: c for c in session.calls}
+    assert got[0] == (1, None, False)                     # before any upload: its own buffer
+    assert got[1] == (2, "slot-a", True) and calls[2]["allow_damage"]
+    # 3 did not fit slot-b (lost, as a frame that outgrows any buffer); 4 goes whole into a buffer of its own
+    assert [g[0] for g in got] == [1, 2, 4, 5]
+    assert calls[4]["out"] is None and not calls[4]["allow_damage"] and got[2] == (4, None, False)
+    assert got[3] == (5, "slot-c", True) and calls[5]["allow_damage"]   # the buffers grew with the frames
