@@ -86,7 +86,7 @@ class PlayerStats:
 class Player:
     """Plays what sources push into :attr:`buffer`. ``start()``/``stop()`` run its thread."""
 
-    def __init__(self, *, latency_ms: float = 19, max_latency_ms: float = 100, device_latency_ms: float = 2.0,
+    def __init__(self, *, latency_ms: float = 19, max_latency_ms: float = 100, device_latency_ms: float = 5.0,
                  sink: str | None = None, server: str | None = None, stream_name: str = "guest audio",
                  record_history: bool = False):
         self.base_target = self.target = latency_ms / 1000.0
@@ -147,7 +147,7 @@ class Player:
     def _run(self) -> None:
         raise_thread_priority()
         while not self._stop.is_set():
-            chunk = self.buffer.pop(timeout=0.1)
+            chunk = self.buffer.pop_run(timeout=0.1)
             if chunk is None:
                 continue
             try:
@@ -250,12 +250,15 @@ class Player:
         out = self._resampler.process(frames, self._controller.ratio)
         self._refresh_device_latency(now)
         before = self._in_stream()
+        measured = time.monotonic()
         self._write(out)
         after = time.monotonic()
         # One latency query per packet. This packet's latency from its arrival to the sink mixing it:
-        # the time it spent with us, plus what was queued in the stream ahead of it.
+        # the time it spent with us until the queue was read, plus what was queued in the stream ahead
+        # of it then. (Counting until after the write would add the write's own duration, which the
+        # queue has meanwhile played out: under load that held the real latency below the target.)
         queued_jb = self.buffer.level()
-        ahead = (after - arrived) + before
+        ahead = (measured - arrived) + before
         dt = after - self._last_write if self._last_write is not None else 0.0
         self._last_write = after
         ratio = self._controller.update(ahead, dt)
@@ -299,19 +302,25 @@ class Player:
         # The first packet has waited while the stream opened, and packets that came meanwhile are
         # queued behind it: both count towards the cushion; too much of them (a slow server) is
         # skipped rather than played late.
-        sink_latency = self._sink_latency()
+        # No waiting for the server's first timing update here: every ms spent waiting is a ms the
+        # first packet is late, and a wait longer than the target used to be skipped (an audible jump
+        # about a second into the stream). The device's latency is what we asked for until the server
+        # says otherwise (DEVICE_REFRESH).
         now = time.monotonic()
-        self._refresh_device_latency(now, fallback=sink_latency, force=True)
+        self._device_checked = now
+        self._device = device
         cushion = self.target - max(self.buffer.level(), now - first_arrived)
         self._skip = 0.0
-        if cushion < 0:
+        if cushion < -EXCESS_TOLERANCE:
+            # A server so slow to open the stream that the first packets would play far too late:
+            # skip the excess before anything plays (nothing is heard jumping).
             self._skip = -cushion - self.buffer.discard(-cushion)
+        # A smaller excess plays; the drift controller takes it back within seconds, inaudibly.
         prefill = int(max(0.0, cushion) * fmt.rate)
-        self._model_end = time.monotonic()
+        self._model_end = now
         if prefill:
             self._write(np.zeros((prefill, fmt.channels), dtype=np.float32))
-        log.debug("audio stream open: sink latency %.1f ms, prefill %.1f ms", sink_latency * 1000,
-                  prefill / fmt.rate * 1000)
+        log.debug("audio stream open: prefill %.1f ms", prefill / fmt.rate * 1000)
         self.stats.reopens += 1
         log.info("audio playing %s on %s (target %.0f ms + the device's %.1f ms, pulse buffer %s)", fmt.describe(),
                  self.sink or "default sink", self.target * 1000, self._device * 1000, self._stream.buffer_attr())
@@ -339,16 +348,6 @@ class Player:
         if queued is None:
             return max(0.0, self._model_end - time.monotonic() - self._device)
         return queued
-
-    def _sink_latency(self) -> float:
-        """The latency of the still-empty stream, i.e. the sink's own; 0 if the server is slow to say."""
-        deadline = time.monotonic() + 0.1
-        while time.monotonic() < deadline:
-            latency = self._stream.latency()
-            if latency is not None:
-                return max(0.0, latency)
-            time.sleep(0.002)
-        return 0.0
 
     def _close(self) -> None:
         if self._stream is not None:
