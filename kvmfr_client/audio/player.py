@@ -55,8 +55,6 @@ TARGET_RELAX_AFTER = 60.0
 # is the standing level.
 EXCESS_WINDOW = 0.5
 EXCESS_TOLERANCE = 0.010
-# A lost sound server is retried after this long.
-SERVER_RETRY = 1.0
 # How often the sink's own latency is read again (another stream on the sink can change it).
 DEVICE_REFRESH = 1.0
 
@@ -116,38 +114,17 @@ class Player:
         self._controller = DriftController(self.target)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._inline = False  # started without a thread: a source calls feed()
-        self._retry_at = 0.0
         self._last_write: float | None = None
 
     # --- control ----------------------------------------------------------------------------------
 
-    def start(self, thread: bool = True) -> None:
-        """``thread=False``: no thread of its own; the source's thread calls :meth:`feed` instead."""
+    def start(self) -> None:
         self._stop.clear()
-        self._retry_at = 0.0
-        if thread:
-            self._thread = threading.Thread(target=self._run, name="audio-player", daemon=True)
-            self._thread.start()
-        else:
-            self._inline = True
-
-    def feed(self, fmt: PcmFormat, frames: np.ndarray, arrived: float) -> None:
-        """Play a block now, in the calling (source's) thread; a lost sound server is retried after
-        SERVER_RETRY seconds, the audio meanwhile dropped (it would be too late anyway)."""
-        if arrived < self._retry_at or self._stop.is_set():
-            return
-        try:
-            self._play(fmt, frames, arrived)
-        except pulse.PulseError as exc:
-            self.stats.server_errors += 1
-            log.warning("sound server: %s; retrying in 1 s", exc)
-            self._close()
-            self._retry_at = time.monotonic() + SERVER_RETRY
+        self._thread = threading.Thread(target=self._run, name="audio-player", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._inline = False
         self.buffer.wake()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
@@ -163,7 +140,7 @@ class Player:
 
     @property
     def running(self) -> bool:
-        return self._inline or (self._thread is not None and self._thread.is_alive())
+        return self._thread is not None and self._thread.is_alive()
 
     # --- the thread -------------------------------------------------------------------------------
 
@@ -179,7 +156,7 @@ class Player:
                 self.stats.server_errors += 1
                 log.warning("sound server: %s; retrying in 1 s", exc)
                 self._close()
-                self._stop.wait(SERVER_RETRY)
+                self._stop.wait(1.0)
 
     def _underrun(self, now: float, gap: float) -> None:
         self.stats.underruns += 1

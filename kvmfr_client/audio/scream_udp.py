@@ -28,8 +28,6 @@ import struct
 import time
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from kvmfr_client.audio import formats, scream_wire
 from kvmfr_client.audio.formats import FormatError, PcmFormat
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
@@ -75,13 +73,8 @@ class ScreamUdpSource(Worker):
     """Receives Scream datagrams on ``host:port``; a multicast ``host`` is joined on ``interface``."""
 
     def __init__(self, buffer: JitterBuffer, host: str = scream_wire.DEFAULT_GROUP,
-                 port: int = scream_wire.DEFAULT_PORT, interface: str | None = None, player=None):
-        """``player``: a :class:`~kvmfr_client.audio.player.Player` to play each wake's datagrams in
-        this thread (``player.feed``), without handing them to the player's own thread through
-        ``buffer``: one thread wake per packet instead of two, as in Scream's own receiver."""
+                 port: int = scream_wire.DEFAULT_PORT, interface: str | None = None):
         self.buffer = buffer
-        self.player = player
-        self._pending: list = []  # (format, frames, arrival) decoded in this wake, for the player
         self.host = host
         self.port = port
         self.interface = interface
@@ -148,20 +141,6 @@ class ScreamUdpSource(Worker):
                         time.sleep(0.05)
                     break
                 self.handle_datagram(view[:n], arrived, source)
-            if self._pending:
-                self._flush()
-
-    def _flush(self) -> None:
-        """Play what this wake received: runs of one format as one block (one resampling, one write)."""
-        pending, self._pending = self._pending, []
-        while pending:
-            fmt, first_arrived = pending[0][0], pending[0][2]
-            k = 1
-            while k < len(pending) and pending[k][0] == fmt:
-                k += 1
-            frames = pending[0][1] if k == 1 else np.concatenate([f for _, f, _ in pending[:k]])
-            self.player.feed(fmt, frames, first_arrived)
-            pending = pending[k:]
 
     def handle_datagram(self, packet: memoryview | bytes, arrived: float,
                         source: tuple[str, int] | None = None) -> None:
@@ -204,11 +183,7 @@ class ScreamUdpSource(Worker):
         whole = len(payload) - len(payload) % fmt.frame_bytes
         self._carry = bytes(payload[whole:])
         if whole:
-            frames = formats.decode(fmt, payload[:whole])
-            if self.player is not None and self._thread is not None:
-                self._pending.append((fmt, frames, arrived))
-            else:
-                self.buffer.push(fmt, frames, arrived)
+            self.buffer.push(fmt, formats.decode(fmt, payload[:whole]), arrived)
         self.packets += 1
 
     def _bad(self, kind: str, msg: str, *args) -> None:

@@ -88,9 +88,7 @@ class AudioService:
             if kind == "udp":
                 host, port = where
                 player = self._player(latency, "guest audio (Scream)")
-                # The receive thread plays what it receives itself (Player.feed): one wake per packet.
-                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg["audio:interface"] or None,
-                                                    player=player))
+                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg["audio:interface"] or None))
             elif kind == "ivshmem":
                 # Chunks come 20 ms at a time, found by polling (no doorbell), and a guest completes
                 # them on its audio engine's period: keep a chunk plus a few ms ahead of each one.
@@ -117,9 +115,8 @@ class AudioService:
             self.stop()
             raise
         self.player = self.players[0]
-        fed = {id(getattr(source, "player", None)) for source in self.sources}
         for player in self.players:
-            player.start(thread=id(player) not in fed)
+            player.start()
         for source in self.sources:
             source.start()
 
