@@ -61,27 +61,6 @@ class JitterBuffer:
                 self._seconds = 0.0  # no float residue accumulates over hours
             return chunk
 
-    def pop_run(self, timeout: float) -> Chunk | None:
-        """Everything waiting that has the oldest chunk's format, as one chunk (the oldest's arrival
-        time), waiting up to ``timeout`` seconds for the first; None when none came. The player handles
-        a burst in one block: one resampling, one write and one latency query instead of one per packet."""
-        with self._cond:
-            if not self._chunks:
-                self._cond.wait(timeout)
-                if not self._chunks:
-                    return None
-            first = self._chunks.popleft()
-            run = [first.frames]
-            while self._chunks and self._chunks[0].fmt == first.fmt:
-                run.append(self._chunks.popleft().frames)
-            if not self._chunks:
-                self._seconds = 0.0  # no float residue accumulates over hours
-            else:
-                self._seconds -= sum(len(f) for f in run) / first.fmt.rate
-        if len(run) == 1:
-            return first
-        return Chunk(first.fmt, np.concatenate(run), first.arrived)
-
     def level(self) -> float:
         """Seconds of audio waiting."""
         with self._cond:

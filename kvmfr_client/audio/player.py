@@ -147,7 +147,7 @@ class Player:
     def _run(self) -> None:
         raise_thread_priority()
         while not self._stop.is_set():
-            chunk = self.buffer.pop_run(timeout=0.1)
+            chunk = self.buffer.pop(timeout=0.1)
             if chunk is None:
                 continue
             try:
