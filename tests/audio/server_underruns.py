@@ -21,6 +21,13 @@ _CLI_SOCKET = "cli"
 _UNDERRUN = re.compile(r"(?:(?:Implicit|Explicit) underrun of|Underrun on) '([^']*)'")
 
 
+def set_log_level(daemon: PulseDaemon, level: int) -> None:
+    """Send ``set-log-level LEVEL`` (0 error .. 4 debug) to the daemon's command-line interface."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(daemon.runtime / _CLI_SOCKET))
+        s.sendall(b"set-log-level %d\n" % level)   # never "exit": that would end the daemon
+
+
 def enable_debug_log(daemon: PulseDaemon) -> None:
     """Raise the daemon's log level to debug (idempotent): loads module-cli-protocol-unix once."""
     path = daemon.runtime / _CLI_SOCKET
@@ -59,3 +66,13 @@ class UnderrunCounter:
 
     def count(self) -> int:
         return len(self.lines())
+
+    def close(self) -> None:
+        """Back to the test daemon's usual level (info): debug logging costs the server CPU."""
+        set_log_level(self.daemon, 3)
+
+    def __enter__(self) -> "UnderrunCounter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

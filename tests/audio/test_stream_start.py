@@ -41,13 +41,21 @@ def _signal() -> tuple[np.ndarray, list[int]]:
 def test_stream_starts_on_target_without_skip_or_underrun(pulse):
     fmt = PcmFormat(RATE, 16, 2, 0x3)
     sig, marks = _signal()
-    name = "guest audio (Scream)"  # the player's stream name for a Scream source
     service = AudioService(service_config(pulse, pulse.sink48, "udp://127.0.0.1:0", TARGET_MS))
-    counter = UnderrunCounter(pulse, name)
-    service.start()
+    service.start()   # no stream yet: the player opens it on the first packet
+    try:
+        with UnderrunCounter(pulse, service.player.stream_name) as counter:
+            start_underruns, start_stats, stats, rec, paced = _play_and_record(pulse, service, counter, fmt, sig)
+    finally:
+        service.stop()
+    _check(sig, marks, rec, paced, start_underruns, start_stats, stats)
+
+
+def _play_and_record(pulse, service, counter, fmt, sig):
+    """Sends ``sig`` as Scream UDP in real time, records the sink; the server's underruns and the player's
+    counters after the first START_S seconds, and at the end."""
     sender = ScreamUdpSender(fmt, "127.0.0.1", service.sources[0].port)
     pcm = formats.encode(fmt, sig)
-    start_underruns = None
     try:
         with pulse.recorder(pulse.sink48, channels=2) as rec:
             time.sleep(0.15)
@@ -60,7 +68,10 @@ def test_stream_starts_on_target_without_skip_or_underrun(pulse):
         stats = service.stats()
     finally:
         sender.close()
-        service.stop()
+    return start_underruns, start_stats, stats, rec, paced
+
+
+def _check(sig, marks, rec, paced, start_underruns, start_stats, stats) -> None:
     x = rec.audio()[:, 0].astype(np.float64)
     found, lat_ms = [], []
     for k, m in enumerate(marks):
@@ -71,8 +82,7 @@ def test_stream_starts_on_target_without_skip_or_underrun(pulse):
         piece = x[i:i + MARK_LEN]
         corr = float(np.dot(piece, ref) / (np.linalg.norm(piece) * np.linalg.norm(ref) + 1e-12))
         assert corr > 0.8, (f"marker {k} ({m / RATE:.2f} s into the stream) not found intact (correlation "
-                            f"{corr:.2f}); markers before it at {np.round(lat_ms, 1).tolist()} ms; player: "
-                            f"{service.stats() if False else stats}")
+                            f"{corr:.2f}); markers before it at {np.round(lat_ms, 1).tolist()} ms; player: {stats}")
         found.append(i)
         sent = paced.send_times[m // PACKET]
         lat_ms.append((rec.time_of_frame(i) - sent) * 1000)
