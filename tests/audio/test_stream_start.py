@@ -5,16 +5,21 @@ the server itself), and each packet's latency from the guest's send to the sink 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 from guest_agent.audio.scream_sender import ScreamUdpSender
-from kvmfr_client.audio import AudioService, formats
+from kvmfr_client.audio import formats
 from kvmfr_client.audio.formats import PcmFormat
-from tests.audio.helpers import service_config
+from kvmfr_client.audio.service import SCREAM_UDP_STREAM
 from tests.audio.server_underruns import UnderrunCounter
 from tests.audio.signals import PacedSender, align
+from tests.support.process import stop_process
+from tests.support.vm import free_port
 
 RATE = 48000
 PACKET = 288  # frames per datagram: 1152 bytes of 16-bit stereo
@@ -38,23 +43,46 @@ def _signal() -> tuple[np.ndarray, list[int]]:
     return np.repeat(x.astype(np.float32)[:, None], 2, axis=1), marks
 
 
-def test_stream_starts_on_target_without_skip_or_underrun(pulse):
+def test_stream_starts_on_target_without_skip_or_underrun(pulse, tmp_path):
+    # kvmfr-audio in its own process, as a user runs it: the recorder and the sender in this process
+    # then cannot hold its interpreter lock.
     fmt = PcmFormat(RATE, 16, 2, 0x3)
     sig, marks = _signal()
-    service = AudioService(service_config(pulse, pulse.sink48, "udp://127.0.0.1:0", TARGET_MS))
-    service.start()   # no stream yet: the player opens it on the first packet
-    try:
-        with UnderrunCounter(pulse, service.player.stream_name) as counter:
-            start_underruns, start_stats, stats, rec, paced = _play_and_record(pulse, service, counter, fmt, sig)
-    finally:
-        service.stop()
+    port = free_port(udp=True)
+    stats_file = tmp_path / "stats.jsonl"
+    with UnderrunCounter(pulse, SCREAM_UDP_STREAM) as counter:
+        proc = subprocess.Popen([sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
+                                 "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(TARGET_MS),
+                                 "--stats", "0.2", "--stats-file", str(stats_file)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            _wait_listening(proc, stats_file)
+            start_underruns, rec, paced, start_stats = _play_and_record(pulse, port, counter, fmt, sig, stats_file)
+        finally:
+            out = stop_process(proc)
+    assert proc.returncode == 0, out
+    stats = _last_stats(stats_file)
     _check(sig, marks, rec, paced, start_underruns, start_stats, stats)
 
 
-def _play_and_record(pulse, service, counter, fmt, sig):
-    """Sends ``sig`` as Scream UDP in real time, records the sink; the server's underruns and the player's
-    counters after the first START_S seconds, and at the end."""
-    sender = ScreamUdpSender(fmt, "127.0.0.1", service.sources[0].port)
+def _last_stats(path) -> dict:
+    lines = [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return json.loads(lines[-1]) if lines else {}
+
+
+def _wait_listening(proc, stats_file) -> None:
+    """kvmfr-audio is up once it has written its first stats line (its socket is bound before)."""
+    deadline = time.monotonic() + 20
+    while not _last_stats(stats_file):
+        assert proc.poll() is None, f"kvmfr-audio exited: {proc.stdout.read()}"
+        assert time.monotonic() < deadline, "kvmfr-audio wrote no stats within 20 s"
+        time.sleep(0.05)
+
+
+def _play_and_record(pulse, port, counter, fmt, sig, stats_file):
+    """Sends ``sig`` as Scream UDP in real time and records the sink; the server's underruns and the
+    player's counters after the first START_S seconds."""
+    sender = ScreamUdpSender(fmt, "127.0.0.1", port)
     pcm = formats.encode(fmt, sig)
     try:
         with pulse.recorder(pulse.sink48, channels=2) as rec:
@@ -62,13 +90,12 @@ def _play_and_record(pulse, service, counter, fmt, sig):
             paced = PacedSender(lambda c: sender.send_raw(sender._header + c), pcm, PACKET * 4, PACKET / RATE).start()
             time.sleep(START_S)
             start_underruns = counter.lines()
-            start_stats = service.stats()
+            start_stats = _last_stats(stats_file)
             paced.join()
-            time.sleep(0.2 + TARGET_MS / 1000)
-        stats = service.stats()
+            time.sleep(0.3 + TARGET_MS / 1000)
     finally:
         sender.close()
-    return start_underruns, start_stats, stats, rec, paced
+    return start_underruns, rec, paced, start_stats
 
 
 def _check(sig, marks, rec, paced, start_underruns, start_stats, stats) -> None:
@@ -91,6 +118,7 @@ def _check(sig, marks, rec, paced, start_underruns, start_stats, stats) -> None:
           f"markers: {spacing.tolist()}\nserver underruns in the first {START_S} s: {len(start_underruns)}; "
           f"player: {stats}")
     assert start_underruns == [], f"the sound server ran dry at stream start: {start_underruns}"
+    assert start_stats.get("packets", 0) > 0, f"kvmfr-audio received nothing: {start_stats}"
     assert start_stats["skipped_ms"] == 0 and start_stats["catchups"] == 0, start_stats
     start = [s for k, s in enumerate(spacing) if marks[k + 1] / RATE <= START_S]
     assert all(abs(s) <= 2 for s in start), f"audio skipped or inserted at the start: {start} frames"
