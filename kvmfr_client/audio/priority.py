@@ -45,8 +45,12 @@ def _tell_once(what: str, message: str, *args) -> None:
 
 def raise_thread_priority() -> str:
     """Give the calling thread the audio priority; returns what it got: "realtime", "nice" or "default"."""
-    tid = threading.get_native_id()
-    _name_os_thread()
+    got = _raise_priority(threading.get_native_id())
+    _name_os_thread()   # after: the priority is what matters first
+    return got
+
+
+def _raise_priority(tid: int) -> str:
     if _realtime:
         try:
             os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(AUDIO_RT_PRIORITY))
