@@ -293,7 +293,10 @@ class Player:
         minreq = max(1, int((self.target - device) / 2 * fmt.rate))
         self._stream = pulse.PlaybackStream(
             spec, server=self.server, device=self.sink, stream_name=self.stream_name,
-            tlength=tlength * frame, minreq=minreq * frame, prebuf=tlength * frame,
+            # prebuf 1 ms: the stream plays as soon as the prefill (or, after a slow open, the first
+            # packet) is in. With Pulse's usual prebuf (tlength - minreq) a first packet that had waited
+            # most of the target for the stream to open was held until a few more had come: ~10 ms late.
+            tlength=tlength * frame, minreq=minreq * frame, prebuf=max(1, fmt.rate // 1000) * frame,
             maxlength=int(self.max_latency * 2 * fmt.rate) * frame, thread_setup=raise_thread_priority)
         self._fmt = fmt
         self._resampler = DriftResampler(fmt.channels)

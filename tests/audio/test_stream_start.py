@@ -28,6 +28,7 @@ MARK_LEN = 480  # 10 ms of noise
 SECONDS = 3.0
 TARGET_MS = 30  # on a busy 2-core CI machine 19 ms would make this a test of the machine's stalls
 START_S = 1.2  # "the start": the first 1.2 s of the stream, which is where skips and underruns were
+SENDER_STALL = 0.8 * TARGET_MS / 1000  # a gap between two sends this long is the machine's, not the player's
 
 
 def _signal() -> tuple[np.ndarray, list[int]]:
@@ -48,8 +49,23 @@ def test_stream_starts_on_target_without_skip_or_underrun(pulse, tmp_path):
     # then cannot hold its interpreter lock.
     fmt = PcmFormat(RATE, 16, 2, 0x3)
     sig, marks = _signal()
+    for attempt in (1, 2):
+        run = _run_once(pulse, tmp_path / f"stats{attempt}.jsonl", fmt, sig)
+        start_underruns, rec, paced, start_stats, stats = run
+        gap = float(np.max(np.diff(paced.send_times)))
+        if gap < SENDER_STALL:
+            break
+        # The guest's stand-in itself (this test process) stopped for longer than the queue can cover:
+        # no receiver could play through that, so this run says nothing about the player. Once more.
+        print(f"\nattempt {attempt}: the test's sender stalled {gap * 1000:.0f} ms (the machine is busy)")
+    else:
+        raise AssertionError(f"the test's own sender stalled {gap * 1000:.0f} ms in both attempts: the machine is "
+                             "too busy to test a stream's start at a 30 ms target")
+    _check(sig, marks, rec, paced, start_underruns, start_stats, stats)
+
+
+def _run_once(pulse, stats_file, fmt, sig):
     port = free_port(udp=True)
-    stats_file = tmp_path / "stats.jsonl"
     with UnderrunCounter(pulse, SCREAM_UDP_STREAM) as counter:
         proc = subprocess.Popen([sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
                                  "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(TARGET_MS),
@@ -61,8 +77,7 @@ def test_stream_starts_on_target_without_skip_or_underrun(pulse, tmp_path):
         finally:
             out = stop_process(proc)
     assert proc.returncode == 0, out
-    stats = _last_stats(stats_file)
-    _check(sig, marks, rec, paced, start_underruns, start_stats, stats)
+    return start_underruns, rec, paced, start_stats, _last_stats(stats_file)
 
 
 def _last_stats(path) -> dict:
