@@ -1,7 +1,16 @@
 """Audio benchmark: Scream UDP at 48 kHz stereo through ``kvmfr-audio`` into a real PulseAudio sink,
 with the CPU otherwise busy. Not a test: it reports figures.
 
-    .venv/bin/python benchmarks/audio.py [--duration 600] [--latency MS] [--load N] [--out benchmarks/out]
+    .venv/bin/python benchmarks/audio.py [--duration 600] [--latency MS] [--load N] [--runs N]
+                                         [--receiver ours|baseline|both] [--out benchmarks/out]
+
+The baseline (``--receiver both``, the default, interleaves it with ours in the same session) is
+``benchmarks/baseline/pa_simple_receiver.c``, built here with cc against libpulse-simple: a minimal C
+receiver that plays the way Scream's own Unix receiver does with PulseAudio (one blocking pa_simple
+stream, default buffer attributes but tlength = the target; no drift correction). Scream's receiver itself
+is not packaged for Debian, and the benchmark builds nothing it would have to download. For each receiver
+it reports its CPU and the sound server's (the private PulseAudio daemon's utime + stime over the run),
+and medians over ``--runs``.
 
 Three processes, as on a real host: a sender (the guest: a 440 Hz tone with a 20 ms noise marker every
 ~1 s, paced by the clock), ``kvmfr-audio`` (the receiver under test) and this process, which records the
@@ -262,6 +271,19 @@ def thread_policies(pid: int) -> dict[str, str]:
     return out
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of a process, by thread name (summed over equal names)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -340,30 +362,11 @@ def write_plot(path: Path, buffer_t, buffer_ms, ahead_ms, latency_t, latency_ms,
 
 # --- the run ---------------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=600.0, help="seconds of audio (default 600)")
-    p.add_argument("--latency", type=int, help="kvmfr-audio --latency (ms); default: the player's default")
-    p.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes (default: one per core)")
-    p.add_argument("--load-session", choices=["own", "shared"], default="own",
-                   help="run the busy loops in their own session (default, as a VM's QEMU) or in the receiver's")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
-    p.add_argument("--realtime", choices=["yes", "no"], help="kvmfr-audio audio:realtime (default: the player's default)")
-    p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy)")
-    p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
-    p.add_argument("--_probe", nargs=3, metavar=("DURATION", "LOG", "MODE"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args._sender:
-        run_sender(int(args._sender[0]), float(args._sender[1]), args._sender[2])
-        return 0
-    if args._probe:
-        run_probe(float(args._probe[0]), args._probe[1], args._probe[2])
-        return 0
-
+def run_case(args, kind: str, out: Path, target_ms: int, baseline_exe: Path | None) -> dict | None:
+    """One run of ``kind`` (``ours``: kvmfr-audio; ``baseline``: the pa_simple receiver); its figures,
+    None when the receiver did not start."""
     from tests.support.pulse import die_with_parent, start_pulse, stop_pulse
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stats_path = out / "audio-stats.jsonl"
     sender_log = out / "audio-sender.json"
     cpus = sorted(os.sched_getaffinity(0))
@@ -384,18 +387,23 @@ def main(argv: list[str] | None = None) -> int:
                                  start_new_session=args.load_session == "own")
                 for _ in range(args.load)]
         procs += load
-        receiver = subprocess.Popen(
-            [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
-             "--sink", pulse.sink48, "--server", pulse.server, *(["--latency", str(args.latency)] if args.latency else []),
-             "--stats", "0.1", "--stats-file", str(stats_path),
-             *([f"audio:realtime={args.realtime}"] if args.realtime else [])],
-            stdout=subprocess.DEVNULL, stderr=open(out / "audio-receiver.log", "w"), preexec_fn=die_with_parent)
+        if kind == "baseline":
+            command = [str(baseline_exe), str(port), str(target_ms), pulse.sink48, pulse.server]
+        else:
+            command = [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
+                       "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(target_ms),
+                       "--stats", "0.1", "--stats-file", str(stats_path),
+                       *([f"audio:realtime={args.realtime}"] if args.realtime else [])]
+        receiver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(out / f"audio-receiver-{kind}.log", "w"),
+                                    preexec_fn=die_with_parent)
         procs.append(receiver)
         time.sleep(1.5)
         if receiver.poll() is not None:
-            print("kvmfr-audio exited at start; see", out / "audio-receiver.log", file=sys.stderr)
-            return 1
+            print(f"the {kind} receiver exited at start; see", out / f"audio-receiver-{kind}.log", file=sys.stderr)
+            return None
         cpu0, wall0, steal0 = cpu_seconds(receiver.pid), time.monotonic(), steal_ms_per_cpu()
+        server0 = cpu_seconds(pulse.process.pid)
+        threads0 = thread_cpu_seconds(receiver.pid)
         rec = pulse.recorder(pulse.sink48, channels=2)
         with rec:
             time.sleep(0.2)
@@ -411,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                 probe.wait(timeout=30)
             time.sleep(0.5)
         cpu1, wall1, steal1 = cpu_seconds(receiver.pid), time.monotonic(), steal_ms_per_cpu()
+        server1 = cpu_seconds(pulse.process.pid)
+        threads1 = thread_cpu_seconds(receiver.pid)
         receiver_threads = thread_policies(receiver.pid)
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=10)
@@ -432,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         if idx is not None:
             lat_t.append(t_send - marker_times[0])
             lat_ms.append((rec.time_of_frame(idx) - t_send) * 1000)
-    stats = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+    stats = ([json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+             if stats_path.exists() else [])   # the baseline logs no stats
     playing = [s for s in stats if s.get("packets", 0) > 0]
     buf_t = [s["t"] - playing[0]["t"] for s in playing] if playing else []
     buf_ms = [s["queued_ms"] for s in playing]
@@ -449,11 +460,15 @@ def main(argv: list[str] | None = None) -> int:
     underrun_causes = classify_underruns(seen_underruns, stats, cpu_stalls, pauses, sent["late"],
                                          float(np.median(device_ms)) if device_ms else 0.0)
     result = {
-        "duration_s": args.duration, "target_latency_ms": playing[0].get("target_ms") if playing else args.latency,
+        "duration_s": args.duration, "target_latency_ms": target_ms,
         "busy_processes": args.load, "busy_processes_session": args.load_session,
         "cores": os.cpu_count(), "markers_sent": len(marker_times), "markers_found": len(lat_ms),
         "latency_ms": {"median": round(float(np.median(lat)), 2), "p99": round(float(np.percentile(lat, 99)), 2),
                        "min": round(float(lat.min()), 2), "max": round(float(lat.max()), 2)} if len(lat) else None,
+        # Not a figure of the start: a new stream on the null sink makes it rewind what it had rendered
+        # ahead, and the monitor's timeline then places the first marker a few ms early (the baseline,
+        # which cannot play before its prebuffer is full, measures 1-9 ms here).
+        "latency_first_markers_ms": [round(v, 2) for v in lat_ms[:5]],
         "underruns": last.get("underruns"),
         "underruns_during_machine_stalls_longer_than_the_queue": sum(u["machine_stall_exceeds_queue"]
                                                                      for u in underrun_causes),
@@ -472,8 +487,12 @@ def main(argv: list[str] | None = None) -> int:
         "ahead_ms": {"median": round(float(np.median(ahead_ms)), 2), "p1": round(float(np.percentile(ahead_ms, 1)), 2),
                      "p99": round(float(np.percentile(ahead_ms, 99)), 2)} if ahead_ms else None,
         "sink_device_latency_ms": round(float(np.median(device_ms)), 2) if device_ms else None,
+        "receiver": kind,
         "receiver_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 2),
+        "sound_server_cpu_percent_of_one_core": round(100 * (server1 - server0) / (wall1 - wall0), 2),
         "receiver_threads": receiver_threads,
+        "receiver_cpu_percent_by_thread": {name: round(100 * (v - threads0.get(name, 0.0)) / (wall1 - wall0), 2)
+                                           for name, v in threads1.items()},
         "sender_late_over_5ms": len(sent["late"]), "sender_max_late_ms": max((ms for _, ms in sent["late"]), default=0.0),
         "final_target_ms": last.get("target_ms"),
         "machine_wakeup_probes": {mode: {k: v for k, v in p.items() if k != "stalls"} for mode, p in probes.items()},
@@ -484,12 +503,92 @@ def main(argv: list[str] | None = None) -> int:
         "host_steal_ms_per_cpu": {c: round(steal1[c] - steal0.get(c, 0.0)) for c in steal1},
         "load_average_at_end": os.getloadavg(),
     }
-    (out / "audio.json").write_text(json.dumps(result, indent=2))
-    write_plot(out / "audio-buffer.png", buf_t, buf_ms, ahead_ms if len(ahead_ms) == len(buf_ms) else [],
-               lat_t, lat_ms, max(args.duration, 1.0))
-    print(json.dumps(result, indent=2))
-    print(f"plot: {out / 'audio-buffer.png'}")
+    if kind == "ours":
+        write_plot(out / "audio-buffer.png", buf_t, buf_ms, ahead_ms if len(ahead_ms) == len(buf_ms) else [],
+                   lat_t, lat_ms, max(args.duration, 1.0))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=600.0, help="seconds of audio (default 600)")
+    p.add_argument("--latency", type=int, help="target latency (ms) of both receivers; default: audio:latency's default")
+    p.add_argument("--receiver", choices=["ours", "baseline", "both"], default="both",
+                   help="kvmfr-audio, the pa_simple baseline receiver (benchmarks/baseline), or both interleaved")
+    p.add_argument("--runs", type=int, default=1, help="runs of each receiver (default 1)")
+    p.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes (default: one per core)")
+    p.add_argument("--load-session", choices=["own", "shared"], default="own",
+                   help="run the busy loops in their own session (default, as a VM's QEMU) or in the receiver's")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
+    p.add_argument("--realtime", choices=["yes", "no"], help="kvmfr-audio audio:realtime (default: the player's default)")
+    p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy)")
+    p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
+    p.add_argument("--_probe", nargs=3, metavar=("DURATION", "LOG", "MODE"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._sender:
+        run_sender(int(args._sender[0]), float(args._sender[1]), args._sender[2])
+        return 0
+    if args._probe:
+        run_probe(float(args._probe[0]), args._probe[1], args._probe[2])
+        return 0
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target_ms = args.latency or int(option_default("audio:latency"))
+    kinds = ["ours", "baseline"] if args.receiver == "both" else [args.receiver]
+    baseline_exe = build_baseline(out) if "baseline" in kinds else None
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    for _ in range(args.runs):
+        for kind in kinds:   # interleaved, so both see the same hour of the machine
+            result = run_case(args, kind, out, target_ms, baseline_exe)
+            if result is None:
+                return 1
+            runs[kind].append(result)
+            print(f"{kind}: latency {result['latency_ms']}, underruns {result['underruns']}, receiver CPU "
+                  f"{result['receiver_cpu_percent_of_one_core']} %, sound server CPU "
+                  f"{result['sound_server_cpu_percent_of_one_core']} %, load {os.getloadavg()[0]:.2f}", flush=True)
+    summary = {kind: summarize(rs) for kind, rs in runs.items()}
+    report = {"summary": summary, "runs": runs}
+    (out / "audio.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(summary, indent=2))
+    if "ours" in kinds:
+        print(f"plot of the last run: {out / 'audio-buffer.png'}")
     return 0
+
+
+def option_default(name: str):
+    from kvmfr_client import config   # registers every option
+    from kvmfr_client.config.registry import option
+
+    del config
+    return option(name).default_value()
+
+
+def build_baseline(out: Path) -> Path:
+    """Compiles benchmarks/baseline/pa_simple_receiver.c (needs cc and libpulse-dev)."""
+    exe = out / "pa_simple_receiver"
+    src = REPO / "benchmarks" / "baseline" / "pa_simple_receiver.c"
+    built = subprocess.run(["cc", "-O2", "-o", str(exe), str(src), "-lpulse-simple", "-lpulse"],
+                           capture_output=True, text=True)
+    if built.returncode != 0:
+        sys.exit(f"cannot build the baseline receiver (install a C compiler and libpulse-dev, "
+                 f"scripts/deps/apt-test-audio.txt): {built.stderr.strip()}")
+    return exe
+
+
+def summarize(results: list[dict]) -> dict:
+    """Medians over runs of the figures compared."""
+    def med(get):
+        values = [v for v in (get(r) for r in results) if v is not None]
+        return round(float(np.median(values)), 2) if values else None
+
+    return {"runs": len(results),
+            "latency_median_ms": med(lambda r: (r["latency_ms"] or {}).get("median")),
+            "latency_p99_ms": med(lambda r: (r["latency_ms"] or {}).get("p99")),
+            "underruns_median": med(lambda r: r["underruns"]),
+            "receiver_cpu_percent_of_one_core": med(lambda r: r["receiver_cpu_percent_of_one_core"]),
+            "sound_server_cpu_percent_of_one_core": med(lambda r: r["sound_server_cpu_percent_of_one_core"]),
+            "load_average_at_end": [r["load_average_at_end"][0] for r in results]}
 
 
 if __name__ == "__main__":

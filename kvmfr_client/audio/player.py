@@ -55,6 +55,8 @@ TARGET_RELAX_AFTER = 60.0
 # is the standing level.
 EXCESS_WINDOW = 0.5
 EXCESS_TOLERANCE = 0.010
+# The stream's queue is asked of the server at most this often; carried forward in between.
+QUERY_EVERY = 0.025
 # How often the sink's own latency is read again (another stream on the sink can change it).
 DEVICE_REFRESH = 1.0
 
@@ -86,7 +88,7 @@ class PlayerStats:
 class Player:
     """Plays what sources push into :attr:`buffer`. ``start()``/``stop()`` run its thread."""
 
-    def __init__(self, *, latency_ms: float = 19, max_latency_ms: float = 100, device_latency_ms: float = 2.0,
+    def __init__(self, *, latency_ms: float = 19, max_latency_ms: float = 100, device_latency_ms: float = 5.0,
                  sink: str | None = None, server: str | None = None, stream_name: str = "guest audio",
                  record_history: bool = False):
         self.base_target = self.target = latency_ms / 1000.0
@@ -115,6 +117,8 @@ class Player:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_write: float | None = None
+        self._queried: tuple[float, float] | None = None  # (when, seconds in the stream) of the last query
+        self._written_since_query = 0.0
 
     # --- control ----------------------------------------------------------------------------------
 
@@ -239,7 +243,7 @@ class Player:
             # The sink is silent anyway: pad back to the target so the next stall finds a cushion.
             # Packets that piled up meanwhile count towards it; an excess of them is skipped.
             self._skip = 0.0
-            cushion = self.target - self._in_stream() - self.buffer.level()
+            cushion = self.target - self._in_stream(fresh=True) - self.buffer.level()
             if cushion > 0:
                 self._write(np.zeros((int(cushion * fmt.rate), fmt.channels), dtype=np.float32))
             else:
@@ -257,12 +261,15 @@ class Player:
         out = self._resampler.process(frames, self._controller.ratio)
         self._refresh_device_latency(now)
         before = self._in_stream()
+        measured = time.monotonic()
         self._write(out)
         after = time.monotonic()
         # One latency query per packet. This packet's latency from its arrival to the sink mixing it:
-        # the time it spent with us, plus what was queued in the stream ahead of it.
+        # the time it spent with us until the queue was read, plus what was queued in the stream ahead
+        # of it then. (Counting until after the write would add the write's own duration, which the
+        # queue has meanwhile played out: under load that held the real latency below the target.)
         queued_jb = self.buffer.level()
-        ahead = (after - arrived) + before
+        ahead = (measured - arrived) + before
         dt = after - self._last_write if self._last_write is not None else 0.0
         self._last_write = after
         ratio = self._controller.update(ahead, dt)
@@ -293,7 +300,10 @@ class Player:
         minreq = max(1, int((self.target - device) / 2 * fmt.rate))
         self._stream = pulse.PlaybackStream(
             spec, server=self.server, device=self.sink, stream_name=self.stream_name,
-            tlength=tlength * frame, minreq=minreq * frame, prebuf=tlength * frame,
+            # prebuf 1 ms: the stream plays as soon as the prefill (or, after a slow open, the first
+            # packet) is in. With Pulse's usual prebuf (tlength - minreq) a first packet that had waited
+            # most of the target for the stream to open was held until a few more had come: ~10 ms late.
+            tlength=tlength * frame, minreq=minreq * frame, prebuf=max(1, fmt.rate // 1000) * frame,
             maxlength=int(self.max_latency * 2 * fmt.rate) * frame, thread_setup=raise_thread_priority)
         self._fmt = fmt
         self._resampler = DriftResampler(fmt.channels)
@@ -306,19 +316,27 @@ class Player:
         # The first packet has waited while the stream opened, and packets that came meanwhile are
         # queued behind it: both count towards the cushion; too much of them (a slow server) is
         # skipped rather than played late.
-        sink_latency = self._sink_latency()
+        # No waiting for the server's first timing update here: every ms spent waiting is a ms the
+        # first packet is late, and a wait longer than the target used to be skipped (an audible jump
+        # about a second into the stream). The device's latency is what we asked for until the server
+        # says otherwise (DEVICE_REFRESH).
         now = time.monotonic()
-        self._refresh_device_latency(now, fallback=sink_latency, force=True)
+        self._device_checked = now
+        self._device = device
         cushion = self.target - max(self.buffer.level(), now - first_arrived)
         self._skip = 0.0
-        if cushion < 0:
+        if cushion < -EXCESS_TOLERANCE:
+            # A server so slow to open the stream that the first packets would play far too late:
+            # skip the excess before anything plays (nothing is heard jumping).
             self._skip = -cushion - self.buffer.discard(-cushion)
+        # A smaller excess plays; the drift controller takes it back within seconds, inaudibly.
         prefill = int(max(0.0, cushion) * fmt.rate)
-        self._model_end = time.monotonic()
+        self._model_end = now
+        self._queried = None
+        self._written_since_query = 0.0
         if prefill:
             self._write(np.zeros((prefill, fmt.channels), dtype=np.float32))
-        log.debug("audio stream open: sink latency %.1f ms, prefill %.1f ms", sink_latency * 1000,
-                  prefill / fmt.rate * 1000)
+        log.debug("audio stream open: prefill %.1f ms", prefill / fmt.rate * 1000)
         self.stats.reopens += 1
         log.info("audio playing %s on %s (target %.0f ms + the device's %.1f ms, pulse buffer %s)", fmt.describe(),
                  self.sink or "default sink", self.target * 1000, self._device * 1000, self._stream.buffer_attr())
@@ -337,25 +355,27 @@ class Player:
     def _write(self, frames: np.ndarray) -> None:
         self._stream.write(frames.astype(np.float32, copy=False).tobytes())
         now = time.monotonic()
-        self._model_end = max(now, self._model_end) + len(frames) / self._fmt.rate
+        seconds = len(frames) / self._fmt.rate
+        self._model_end = max(now, self._model_end) + seconds
+        self._written_since_query += seconds
 
-    def _in_stream(self) -> float:
+    def _in_stream(self, fresh: bool = False) -> float:
         """Seconds queued in the Pulse stream, not yet handed to the sink device; until the server's
-        first timing update, our own running model."""
+        first timing update, our own running model. The server's figure is asked at most every
+        QUERY_EVERY seconds (``fresh``: now); in between it is carried forward (what was written since,
+        less the time that played), which costs nothing: a query takes the stream's lock and, after a
+        sleep, ~60 us of CPU on the development VM, a fifth of all the player did per packet."""
+        now = time.monotonic()
+        if not fresh and self._queried is not None and now - self._queried[0] < QUERY_EVERY:
+            t, value = self._queried
+            return max(0.0, value + self._written_since_query - (now - t))
         queued = self._stream.queued()
         if queued is None:
-            return max(0.0, self._model_end - time.monotonic() - self._device)
+            self._queried = None
+            return max(0.0, self._model_end - now - self._device)
+        self._queried = (now, queued)
+        self._written_since_query = 0.0
         return queued
-
-    def _sink_latency(self) -> float:
-        """The latency of the still-empty stream, i.e. the sink's own; 0 if the server is slow to say."""
-        deadline = time.monotonic() + 0.1
-        while time.monotonic() < deadline:
-            latency = self._stream.latency()
-            if latency is not None:
-                return max(0.0, latency)
-            time.sleep(0.002)
-        return 0.0
 
     def _close(self) -> None:
         if self._stream is not None:

@@ -45,7 +45,12 @@ def _tell_once(what: str, message: str, *args) -> None:
 
 def raise_thread_priority() -> str:
     """Give the calling thread the audio priority; returns what it got: "realtime", "nice" or "default"."""
-    tid = threading.get_native_id()
+    got = _raise_priority(threading.get_native_id())
+    _name_os_thread()   # after: the priority is what matters first
+    return got
+
+
+def _raise_priority(tid: int) -> str:
     if _realtime:
         try:
             os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(AUDIO_RT_PRIORITY))
@@ -58,6 +63,29 @@ def raise_thread_priority() -> str:
     except (OSError, AttributeError) as exc:
         _tell_once("nice", "audio threads keep normal priority (%s); under heavy CPU load raise audio:latency", exc)
         return "default"
+
+
+def _name_os_thread() -> None:
+    """Give the calling thread its Python name in the kernel too (15 bytes), so ``top -H``, ``/proc`` and
+    the audio benchmark's per-thread CPU tell audio-player from audio-scream-udp (Python 3.11 leaves
+    every thread named after the process)."""
+    global _prctl
+    current = threading.current_thread()
+    if current is threading.main_thread() or current.name.startswith("Dummy-"):
+        return   # the process's name (ps, pgrep), or a thread that libpulse named (threaded-ml): left alone
+    if _prctl is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").prctl
+        except (OSError, AttributeError):
+            _prctl = False
+    if _prctl:
+        _prctl(15, threading.current_thread().name.encode()[:15], 0, 0, 0)   # PR_SET_NAME
+
+
+_prctl = None
 
 
 def freeze_startup_objects() -> None:

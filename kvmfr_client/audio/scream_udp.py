@@ -1,6 +1,7 @@
 """Scream over UDP: multicast (default 239.255.77.77:4010) or unicast datagrams -> jitter buffer.
 
-One thread, ``audio-scream-udp``, blocks in ``recv`` (the GIL is released there). Every datagram carries
+One thread, ``audio-scream-udp``, waits in ``poll`` (the GIL is released there) and then drains every
+datagram waiting on the socket in one wake. Every datagram carries
 its format in a 5-byte header, so a format change takes effect on the first packet that has it. Bad
 datagrams are counted and logged (rate-limited) and the stream goes on.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import select
 import socket
 import struct
 import time
@@ -103,7 +105,9 @@ class ScreamUdpSource(Worker):
         else:
             sock.bind((str(addr), self.port))
             log.info("scream: listening on %s:%d", addr, sock.getsockname()[1])
-        sock.settimeout(0.2)  # so stop() is noticed; recv itself blocks without the GIL
+        # Non-blocking: the thread waits in poll() (without the GIL, 0.2 s at a time so stop() is
+        # noticed), then drains every datagram that is waiting in one go.
+        sock.setblocking(False)
         return sock
 
     thread_name = "audio-scream-udp"
@@ -116,18 +120,27 @@ class ScreamUdpSource(Worker):
         # One byte more than the largest valid datagram: a longer one arrives truncated to this and is
         # refused by its length, so no sender decides how much we hold.
         buf = bytearray(scream_wire.MAX_PACKET + 1)
+        view = memoryview(buf)
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLIN)
+        recv = self._sock.recvfrom_into
         while not self._stop.is_set():
-            try:
-                n, source = self._sock.recvfrom_into(buf)
-            except socket.timeout:
+            if not poller.poll(200):
                 continue
-            except OSError as exc:
-                if self._stop.is_set():
+            arrived = time.monotonic()
+            # Drain the socket: after a stall of this thread the datagrams that piled up are handled
+            # in one wake, and the player takes them as one block.
+            while True:
+                try:
+                    n, source = recv(buf)
+                except BlockingIOError:
                     break
-                self._warn.warn("socket", "scream: receive failed: %s", exc)
-                time.sleep(0.05)
-                continue
-            self.handle_datagram(memoryview(buf)[:n], time.monotonic(), source)
+                except OSError as exc:
+                    if not self._stop.is_set():
+                        self._warn.warn("socket", "scream: receive failed: %s", exc)
+                        time.sleep(0.05)
+                    break
+                self.handle_datagram(view[:n], arrived, source)
 
     def handle_datagram(self, packet: memoryview | bytes, arrived: float,
                         source: tuple[str, int] | None = None) -> None:

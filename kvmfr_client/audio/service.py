@@ -22,6 +22,11 @@ IVSHMEM_FLOOR_MS = (CHUNK_SECONDS + 0.005) * 1000
 
 log = logging.getLogger(__name__)
 
+# The Pulse stream name of each source's player (what pavucontrol shows; tests find its underruns by it).
+SCREAM_UDP_STREAM = "guest audio (Scream)"
+SCREAM_IVSHMEM_STREAM = "guest audio (Scream IVSHMEM)"
+SPICE_STREAM = "guest audio (SPICE)"
+
 
 class AudioConfigError(ValueError):
     """An ``audio:*`` option value that names no usable source; the message says what to write."""
@@ -90,7 +95,7 @@ class AudioService:
         try:
             if kind == "udp":
                 host, port = where
-                player = self._player(latency, "guest audio (Scream)")
+                player = self._player(latency, SCREAM_UDP_STREAM)
                 self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg["audio:interface"] or None))
             elif kind == "ivshmem":
                 # Chunks come 20 ms at a time, found by polling (no doorbell), and a guest completes
@@ -98,12 +103,12 @@ class AudioService:
                 floor = IVSHMEM_FLOOR_MS
                 if latency < floor:
                     log.info("audio: IVSHMEM delivers 20 ms chunks; target latency %.0f ms for it", floor)
-                player = self._player(max(latency, floor), "guest audio (Scream IVSHMEM)")
+                player = self._player(max(latency, floor), SCREAM_IVSHMEM_STREAM)
                 self.sources.append(ScreamIvshmemSource(player.buffer, where, poll=max(latency, floor) / 8000.0))
             if cfg["audio:spice"]:
                 from kvmfr_client.audio.spice_playback import SharedSessionPlayback, SpicePlaybackSource
 
-                player = self._player(latency, "guest audio (SPICE)")
+                player = self._player(latency, SPICE_STREAM)
                 if self.spice is not None:
                     self.sources.append(SharedSessionPlayback(player, self.spice))
                 else:

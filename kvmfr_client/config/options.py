@@ -275,7 +275,7 @@ register(
     Option("audio", "sink", "", "PulseAudio/PipeWire sink name to play on; empty = the default sink"),
     Option("audio", "latency", 19, "target latency in ms from packet arrival to the sink (the sink device's own "
            "buffer comes on top); 1..1000", parse=parse_latency_ms),
-    Option("audio", "deviceLatency", 2.0,
+    Option("audio", "deviceLatency", 5.0,
            "latency in ms to ask of the sink device (its period, e.g. PipeWire's quantum); audio in the device no "
            "longer protects against a late packet, so it is kept small; 0.1..1000", parse=parse_device_latency_ms),
     Option("audio", "realtime", False,

@@ -59,9 +59,18 @@ def test_kvmfr_audio_lists_sinks(pulse):
     ((), "nothing to play"),
     (("--scream", "tcp://1.2.3.4:5"), "udp://"),
     (("--scream", "udp://127.0.0.1:0", "--latency", "-5"), "audio:latency: must be 1..1000 milliseconds"),
+    # Every numeric flag: 0, negatives and non-numbers are one line and status 2, like the option.
+    (("--scream", "udp://127.0.0.1:0", "--latency", "0"), "audio:latency: must be 1..1000 milliseconds, got 0"),
+    (("--scream", "udp://127.0.0.1:0", "--max-latency", "0"), "audio:maxLatency: must be 1..10000 milliseconds, got 0"),
+    (("--scream", "udp://127.0.0.1:0", "--max-latency", "-20"), "audio:maxLatency: must be 1..10000 milliseconds"),
+    (("--scream", "udp://127.0.0.1:0", "--latency", "fast"), "audio:latency: must be 1..1000 milliseconds, got fast"),
+    (("--scream", "udp://127.0.0.1:0", "--stats", "-1"), "--stats: must be 0 (off) or 0.1..86400 seconds"),
     (("--scream", "udp://127.0.0.1:0", "--sink", "no_such_sink"), "no sink named"),
 ])
 def test_kvmfr_audio_explains_bad_options(pulse, args, message):
     out = subprocess.run(_kvmfr_audio(*args, "--server", pulse.server), capture_output=True, text=True, timeout=20)
     assert out.returncode != 0
     assert message in out.stderr
+    if "must be" in message:   # a bad number: exits.USAGE and exactly one line, no traceback
+        assert out.returncode == 2, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, out.stderr
