@@ -113,6 +113,9 @@ def _plot_text(label: str, values) -> str:
     return f"{label}: {float(values[-1]):.2f} ms (peak {float(max(values)):.2f})"
 
 
+FIT_PASSES = 5   # unseen layout passes after a change: the first measures, the next ones fit and refine
+
+
 @dataclass
 class Drawn:
     """What one panel drew last frame: its text, its window rectangle (x, y, w, h) in pixels, and whether
@@ -184,7 +187,7 @@ class Gui:
                for p in panels]
         if key != self._last_key:
             self._fit = {}      # measured again in the unseen frames
-            for _ in range(2):  # a panel laid out again to fit needs one more unseen frame to learn its size
+            for _ in range(FIT_PASSES):  # a panel laid out again to fit needs more unseen frames to learn its size
                 fit = dict(self._fit)
                 self._build(panels, win_w, win_h)
                 imgui.render()
@@ -247,6 +250,14 @@ class Gui:
         imgui.pop_font()
         imgui.end()
         clipped = content_h > h + 1 or need_w > w - 2 * style.window_padding.x + 1
+        if clipped and p.name in self._fit:
+            # The fit's estimate scales the rows with the font, but padding and spacing do not scale: shrink
+            # by what is still missing (seen in this frame, used in the next), down to half size.
+            cols, scale = self._fit[p.name]
+            shrink = min(h / content_h if content_h > 0 else 1.0,
+                         (w - 2 * style.window_padding.x) / need_w if need_w > 0 else 1.0)
+            if shrink < 1.0:
+                self._fit[p.name] = (cols, max(0.5, 0.97 * scale * shrink))
         self.drawn[p.name] = self.seen[p.name] = Drawn(p.text, (int(x), int(y), int(w), int(h)), clipped)
         if p.movable:
             self.positions[p.name] = (float(x), float(y))

@@ -74,7 +74,7 @@ def test_help_lists_every_binding_while_the_escape_key_is_held(xserver, tmp_path
         assert line in text, (line, text)
     assert "status" not in stats["overlay"], "help is drawn instead of the status screen while shown"
     x, y, w, h = help_panel["rect"]
-    assert not help_panel["clipped"], "the help is cut off at 480 px"
+    assert not help_panel["clipped"], ("the help is cut off at 480 px", help_panel)
     assert x >= 0 and y >= 0 and x + w <= 800 and y + h <= 480, help_panel["rect"]
     box = snap[y:y + h, x:x + w, :3]
     assert (box.max(axis=2) >= 180).sum() > 100 * len(text) / 2, "no text in the help panel"
