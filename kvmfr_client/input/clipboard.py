@@ -107,7 +107,7 @@ class WaylandClipboard(LocalClipboard):
 
     name = "wl-clipboard"
     package = "wl-clipboard"
-    # On a compositor without a data-control protocol (weston, GNOME), wl-copy and wl-paste map a surface of
+    # On a compositor without a data-control protocol (weston 10), wl-copy and wl-paste map a surface of
     # their own to get the keyboard focus, since Wayland gives the selection only to the focused client.
     takes_focus = True
 
