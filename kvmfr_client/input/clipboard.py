@@ -194,6 +194,7 @@ class ClipboardSync:
                  on_applied: Callable[[str], None] | None = None):
         self.local = local
         self.spice = spice
+        self.client = client
         self.to_vm = to_vm
         self.to_local = to_local
         self.on_applied = on_applied
@@ -250,8 +251,16 @@ class ClipboardSync:
             self._ignore_gain = False
             log.debug("clipboard: focus back from %s; not read again", self.local.name)
             return
-        if self.to_vm:
-            self._jobs.put((self._offer_local,))
+        if not self.to_vm:
+            return
+        if self.local.takes_focus and not self._agent_connected():
+            # Nobody in the guest to take it: do not take the focus from the window for nothing.
+            return
+        self._jobs.put((self._offer_local,))
+
+    def _agent_connected(self) -> bool:
+        agent = getattr(self.client, "agent", None)
+        return agent is not None and agent.connected
 
     def _offer_local(self) -> None:
         targets = self.local.targets()
