@@ -26,6 +26,7 @@ import queue
 import shutil
 import subprocess
 import threading
+import time
 from typing import Callable
 from urllib.parse import unquote, urlparse
 
@@ -38,6 +39,9 @@ URI_LIST = "text/uri-list"
 # SPICE agent clipboard type (spice.agent.ClipboardType) <-> MIME type.
 IMAGE_MIME = {2: "image/png", 3: "image/bmp", 4: "image/tiff", 5: "image/jpeg"}
 TOOL_TIMEOUT = 3.0  # seconds a clipboard tool may take before its owner is given up on
+# After a tool that takes the keyboard focus (wl-clipboard without a data-control protocol) has run, a focus
+# loss within this many seconds is taken as its doing (the window's events arrive a frame or more later).
+TOOL_FOCUS_GRACE = 1.0
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024  # a guest image larger than this (8K x 8K) is not decoded
 
 
@@ -47,6 +51,7 @@ class LocalClipboard:
     name = ""
     package = ""
     any_text = TEXT  # what to ask for when the owner lists no targets at all
+    takes_focus = False  # the tool takes the keyboard focus from the window while it runs
 
     def __init__(self, env: dict[str, str] | None = None):
         self.env = dict(os.environ if env is None else env)
@@ -102,6 +107,9 @@ class WaylandClipboard(LocalClipboard):
 
     name = "wl-clipboard"
     package = "wl-clipboard"
+    # On a compositor without a data-control protocol (weston 10), wl-copy and wl-paste map a surface of
+    # their own to get the keyboard focus, since Wayland gives the selection only to the focused client.
+    takes_focus = True
 
     def targets(self) -> list[str]:
         out = self._run(["wl-paste", "--list-types"])
@@ -186,10 +194,16 @@ class ClipboardSync:
                  on_applied: Callable[[str], None] | None = None):
         self.local = local
         self.spice = spice
+        self.client = client
         self.to_vm = to_vm
         self.to_local = to_local
         self.on_applied = on_applied
         self._seen: bytes | None = None  # digest of what the two clipboards last agreed on
+        # A tool that takes the focus makes the window lose it and gain it back; reading the clipboard on that
+        # gain would run the tool again, for ever (every key the user typed meanwhile lost with the focus).
+        self._tool_busy = False
+        self._tool_done = float("-inf")   # time.monotonic() when the last tool run ended
+        self._ignore_gain = False
         self._jobs: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="clipboard", daemon=True)
         self._thread.start()
@@ -227,9 +241,26 @@ class ClipboardSync:
 
     # -- local -> guest --------------------------------------------------------------------------
     def on_focus(self, focused: bool) -> None:
-        """The window gained (or lost) focus: on gaining it, offer what the local clipboard newly holds."""
-        if focused and self.to_vm:
-            self._jobs.put((self._offer_local,))
+        """The window gained (or lost) focus: on gaining it, offer what the local clipboard newly holds. A
+        focus loss that our own clipboard tool caused, and the gain after it, are not the user's."""
+        if not focused:
+            self._ignore_gain = self.local.takes_focus and (
+                self._tool_busy or time.monotonic() - self._tool_done < TOOL_FOCUS_GRACE)
+            return
+        if self._ignore_gain:
+            self._ignore_gain = False
+            log.debug("clipboard: focus back from %s; not read again", self.local.name)
+            return
+        if not self.to_vm:
+            return
+        if self.local.takes_focus and not self._agent_connected():
+            # Nobody in the guest to take it: do not take the focus from the window for nothing.
+            return
+        self._jobs.put((self._offer_local,))
+
+    def _agent_connected(self) -> bool:
+        agent = getattr(self.client, "agent", None)
+        return agent is not None and agent.connected
 
     def _offer_local(self) -> None:
         targets = self.local.targets()
@@ -271,10 +302,14 @@ class ClipboardSync:
             job = self._jobs.get()
             if job is None:
                 return
+            self._tool_busy = True
             try:
                 job[0](*job[1:])
             except Exception:  # a tool's surprise must not end clipboard sharing
                 log.exception("clipboard: %s failed", job[0].__name__)
+            finally:
+                self._tool_done = time.monotonic()
+                self._tool_busy = False
 
     def _applied(self, what: str) -> None:
         if self.on_applied is not None:

@@ -1,7 +1,10 @@
-"""The local clipboard (X11 through xclip on a private Xvfb) and a guest agent, both directions: Unicode
-text, an image (the guest offers only BMP, as a Windows guest may; PNG the other way) and a file (the
-agent's file transfer). The guest's agent is scripted over a local server speaking the real SPICE wire
-format (tests/spice/fake_server.py), the same path spice-vdagent's messages take through QEMU."""
+"""The local clipboard and a guest agent, both directions, with the same test body on X11 (xclip on a private
+Xvfb) and on Wayland (wl-clipboard under weston, its X11 back end in that Xvfb): Unicode text, an image (the
+guest offers only BMP, as a Windows guest may; PNG the other way) and a file (the agent's file transfer,
+host -> guest: the only direction the agent protocol has without WebDAV). The guest's agent is scripted over a
+local server speaking the real SPICE wire format (tests/spice/fake_server.py), the same path spice-vdagent's
+messages take through QEMU. The clipboard side needs no window: wl-copy / wl-paste are Wayland clients of
+their own (weston hands them the selection without keyboard focus), as xclip is an X client."""
 
 from __future__ import annotations
 
@@ -10,16 +13,21 @@ import functools
 import io
 import logging
 import os
+import shutil
 import struct
+import subprocess
 
+import pytest
 from PIL import Image
 
-from kvmfr_client.input.clipboard import ClipboardSync, XclipClipboard, to_png
+from kvmfr_client.input.clipboard import (TEXT, ClipboardSync, WaylandClipboard, XclipClipboard,
+                                          local_clipboard, to_png)
 from kvmfr_client.spice.agent import AgentMsg, ClipboardType, XferStatus
 from kvmfr_client.spice.client import SpiceClient, SpiceThread
 from kvmfr_client.spice.link import Address
 from tests.spice.fake_server import FakeSpiceServer
 from tests.spice.xclip import copy, require_xclip, wait_for, xclip
+from tests.support.weston import start_weston
 
 GUEST_TEXT = "grüße aus dem Gast ✓ 日本語 🙂"
 HOST_TEXT = "copied on the host: naïve café ✓ " + "Ω" * 3000   # > 2 KiB: several AGENT_DATA pieces
@@ -35,14 +43,81 @@ def _image(kind: str) -> bytes:
     return out.getvalue()
 
 
-def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tmp_path):
-    require_xclip()
-    env = xserver.env()
+class X11Side:
+    """What a local X application does with the clipboard: xclip."""
+
+    def __init__(self, env):
+        require_xclip()
+        self.env = env
+
+    def copy(self, mime: str | None, data: bytes) -> None:
+        copy(self.env, mime, data)
+
+    def paste(self, mime: str) -> bytes:
+        return xclip(self.env, "-t", {TEXT: "UTF8_STRING"}.get(mime, mime))
+
+    def types(self) -> list[str]:
+        return xclip(self.env, "-t", "TARGETS").decode(errors="replace").split()
+
+
+class WaylandSide:
+    """What a local Wayland application does with the clipboard: wl-copy / wl-paste (wl-clipboard)."""
+
+    def __init__(self, env):
+        if shutil.which("wl-copy") is None or shutil.which("wl-paste") is None:
+            pytest.fail("wl-clipboard is not installed: run `scripts/setup.sh test` (apt-get install wl-clipboard)")
+        self.env = env
+
+    def copy(self, mime: str | None, data: bytes) -> None:
+        # wl-copy forks a child that serves the selection: no pipe of ours may stay open in it.
+        subprocess.run(["wl-copy", "--type", mime or TEXT], input=data, env=self.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5)
+        wait_for(f"wl-copy never owned the clipboard with {mime or 'text'}",
+                 lambda: self.paste(mime or TEXT) == data, timeout=5)
+
+    def paste(self, mime: str) -> bytes:
+        return subprocess.run(["wl-paste", "--no-newline", "--type", mime], env=self.env, capture_output=True,
+                              stdin=subprocess.DEVNULL, timeout=5).stdout
+
+    def types(self) -> list[str]:
+        out = subprocess.run(["wl-paste", "--list-types"], env=self.env, capture_output=True,
+                             stdin=subprocess.DEVNULL, timeout=5).stdout
+        return out.decode(errors="replace").split()
+
+
+@pytest.fixture(scope="module")
+def weston(xserver):
+    """One weston (X11 back end in the session's Xvfb) for this module's Wayland runs, started by the first."""
+    compositor = None
+
+    def get():
+        nonlocal compositor
+        if compositor is None:
+            compositor = start_weston(xserver, 640, 480)
+        return compositor
+    yield get
+    if compositor is not None:
+        compositor.stop()
+
+
+@pytest.fixture(params=["x11", "wayland"])
+def desktop(request, xserver, weston):
+    """(env, the local applications' side, the viewer's LocalClipboard class) on X11 or on Wayland."""
+    if request.param == "x11":
+        env = xserver.env()
+        return env, X11Side(env), XclipClipboard
+    env = weston().env()
+    return env, WaylandSide(env), WaylandClipboard
+
+
+def test_text_image_and_file_between_the_local_clipboard_and_the_agent(desktop, tmp_path):
+    env, user, tool = desktop
     bmp, png = _image("BMP"), _image("PNG")
     payload = os.urandom(300_000)   # several FILE_XFER_DATA messages, each cut into AGENT_DATA pieces
     sent_file = tmp_path / "rapport é.bin"
     sent_file.write_bytes(payload)
-    local = XclipClipboard(env)
+    local = local_clipboard(env)   # the tool the viewer picks for this session
+    assert type(local) is tool, f"the viewer would use {type(local).__name__}, not {tool.__name__}"
     got: dict = {}
     holder: dict = {}
 
@@ -61,24 +136,24 @@ def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tm
             if kind == ClipboardType.UTF8_TEXT:
                 # (leniently decoded: an earlier test may have left an image there, which xclip serves
                 # for any target)
-                got["local text"] = await host(wait_for, "the guest's text never reached the X clipboard",
-                                               lambda: xclip(env, "-t", "UTF8_STRING").decode(errors="replace")
+                got["local text"] = await host(wait_for, "the guest's text never reached the local clipboard",
+                                               lambda: user.paste(TEXT).decode(errors="replace")
                                                == GUEST_TEXT and GUEST_TEXT)
             else:
-                got["local png"] = await host(wait_for, "the guest's image never reached the X clipboard",
-                                              lambda: b"image/png" in xclip(env, "-t", "TARGETS")
-                                              and xclip(env, "-t", "image/png"))
-        # local -> guest: text, an image, a file; each copied with xclip, then the window gains focus
+                got["local png"] = await host(wait_for, "the guest's image never reached the local clipboard",
+                                              lambda: "image/png" in user.types() and user.paste("image/png"))
+        # local -> guest: text, an image, a file; each copied as an application would, then the window
+        # gains focus
         for mime, data, want in ((None, HOST_TEXT.encode(), ClipboardType.UTF8_TEXT),
                                  ("image/png", png, ClipboardType.PNG)):
-            await host(copy, env, mime, data)
+            await host(user.copy, mime, data)
             holder["sync"].on_focus(True)
             grab = await agent.receive(AgentMsg.CLIPBOARD_GRAB)
             assert struct.unpack_from("<I", grab, 4)[0] == want
             await agent.send(AgentMsg.CLIPBOARD_REQUEST, SEL + struct.pack("<I", want))
             body = await agent.receive(AgentMsg.CLIPBOARD)
             got[f"vm {want.name}"] = body[8:]
-        await host(copy, env, "text/uri-list", sent_file.as_uri().encode() + b"\r\n")
+        await host(user.copy, "text/uri-list", sent_file.as_uri().encode() + b"\r\n")
         holder["sync"].on_focus(True)
         start = await agent.receive(AgentMsg.FILE_XFER_START)
         xfer_id = struct.unpack_from("<I", start)[0]
@@ -119,12 +194,11 @@ def test_text_image_and_file_between_the_x11_clipboard_and_the_agent(xserver, tm
     assert [x.result for x in done] == ["success"]
 
 
-def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
+def test_clipboard_to_vm_and_to_local_off_share_nothing(desktop):
     """spice:clipboardToVM=no and spice:clipboardToLocal=no, as the viewer passes them: the guest's copy is
     not even asked for, and the local copy is not offered."""
-    require_xclip()
-    env = xserver.env()
-    copy(env, None, "local secret".encode())
+    env, user, tool = desktop
+    user.copy(None, "local secret".encode())
     seen: dict = {}
     holder: dict = {}
 
@@ -139,7 +213,7 @@ def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
         client = SpiceClient(Address.parse(server.address), clipboard=True, clipboard_to_vm=False,
                              clipboard_to_local=False)
         spice = SpiceThread(client)
-        holder["sync"] = sync = ClipboardSync(XclipClipboard(env), spice, client, to_vm=False, to_local=False)
+        holder["sync"] = sync = ClipboardSync(tool(env), spice, client, to_vm=False, to_local=False)
         spice.start()
         try:
             assert server.agent_done.wait(20), "the scripted guest agent did not finish within 20 s"
@@ -148,7 +222,7 @@ def test_clipboard_to_vm_and_to_local_off_share_nothing(xserver):
             sync.stop()
         assert server.agent_error is None, repr(server.agent_error)
     assert seen["messages"] == [], f"the clipboard was shared although both directions are off: {seen}"
-    assert xclip(env, "-t", "UTF8_STRING").decode() == "local secret"
+    assert user.paste(TEXT).decode() == "local secret"
 
 
 def test_a_guest_image_that_does_not_decode_or_is_too_large_is_one_warning(caplog):
