@@ -7,6 +7,7 @@ Used by the two-display VM boot (tests/vm/test_lifecycle.py) and ``benchmarks/vm
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import numpy as np
@@ -15,6 +16,14 @@ X_DISPLAY = ":1"
 # screen n's colour as (R, G, B): distinct in every channel, none black (an unpainted screen) or white
 COLOURS = ((0xC0, 0x20, 0x30), (0x20, 0xB0, 0x40), (0x30, 0x40, 0xD0), (0xD0, 0xC0, 0x20),
            (0x90, 0x20, 0xA0), (0x20, 0xA0, 0xA0), (0x80, 0x80, 0x80), (0xF0, 0x70, 0x10))
+
+
+def missing_x_tools() -> str:
+    """What the guest's X screens need from the host's tree (the guest runs it over 9p) and it lacks: a line
+    saying what to install, or "" when nothing is missing."""
+    missing = [pkg for tool, pkg in (("Xvfb", "xvfb"), ("xsetroot", "x11-xserver-utils")) if not shutil.which(tool)]
+    return (f"the X screens in the guest need {' and '.join(missing)}: run `scripts/setup.sh test` (apt-get "
+            f"install {' '.join(missing)})") if missing else ""
 
 
 def x_screens(sizes: list[tuple[int, int]], then: list[str]) -> str:
@@ -57,3 +66,15 @@ def window_shows_colour(x_display: str, wid: str, screen: int) -> bool:
     pixels = np.frombuffer(image.data, np.uint8).reshape(16, 16, 4)   # depth 24 ZPixmap: B, G, R, pad
     r, g, b = COLOURS[screen]
     return bool(np.all(pixels[..., :3] == np.array([b, g, r], np.uint8)))
+
+
+def read_frames(session, count: int, timeout: float) -> list:
+    """Up to ``count`` new frames within ``timeout`` seconds (``next_frame`` also returns None for a frame
+    re-posted for a new reader, so None alone does not mean the agent stopped)."""
+    import time
+    frames, deadline = [], time.monotonic() + timeout
+    while len(frames) < count and time.monotonic() < deadline:
+        frame = session.next_frame(timeout=min(5.0, max(0.01, deadline - time.monotonic())))
+        if frame is not None:
+            frames.append(frame)
+    return frames
