@@ -24,6 +24,8 @@ import pytest
 
 from tests.support.process import stop_process, wait_for
 from tests.vm.conftest import kvmfr_vm
+from tests.vm.x11_guest import (frame_colour_errors, missing_x_tools, read_frames, window_shows_colour, x11_agent,
+                                 x_screens)
 
 pytestmark = pytest.mark.slow
 
@@ -204,13 +206,17 @@ os.execv({python!r}, [{python!r}, "-m", "kvmfr_client.cli.view", "-v", *sys.argv
 
 
 def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, xserver):
-    """Two displays: two agents in the guest, one per device (found by its label), give two sessions with two
-    different patterns, each read back on the host from its own file. ONE viewer process shows both (a window
+    """Two displays: two agents in the guest, one per device (found by its label), give two sessions, each
+    read back on the host from its own file: display 0 the test pattern, display 1 the guest's own X screen
+    (an Xvfb inside the guest painted one colour, captured by ``--source x11``), whose colour shows in its
+    file and in its viewer window. ONE viewer process shows both (a window
     each, the real kvmfr-view on a private Xvfb) with the SPICE socket and Scream wired: a key typed into
     either window reaches the guest's evdev over the VM's SPICE socket; a window closed by the user leaves
     the viewer and the VM running; ``stop`` closes the viewer and the supervising ``kvmfr-vm start`` ends
     with 0."""
     from tests.viewer.multi_windows import close_like_its_button, find_window, xdotool
+    if missing_x_tools():
+        pytest.fail(missing_x_tools())
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     recorder = bin_dir / "kvmfr-view"
@@ -222,7 +228,7 @@ def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, x
     yaml_path = vm_yaml(tmp_path, agent_guest, name, "[{resolution: 1280x720}, {resolution: 1920x1080, hdr: true}]",
                       "audio: scream-ivshmem\nshares: [{path: /, tag: hostroot}]\n",
                       agent_command(video_agent(0, "--device", "auto", "--size", "640x480", "--fps", "20"),
-                                    video_agent(1, "--device", "auto", "--size", "320x200", "--fps", "20")))
+                                    x_screens([(320, 200)], [x11_agent(1, 0, "-v", "--device", "auto", "--fps", "20")])))
     rundir = Path(env["XDG_RUNTIME_DIR"]) / "kvmfr-vm" / name
     supervisor = subprocess.Popen([sys.executable, "-m", "kvmfr_client.vm.cli", "start", str(yaml_path)], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -238,23 +244,32 @@ def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, x
         assert f"audio:scream=ivshmem:/dev/shm/{name}-scream" in argv
         assert Path(f"/dev/shm/{name}-1").stat().st_size == 64 << 20   # 1080p HDR
 
-        # each display's file holds its own agent's session: two readers, two different patterns
-        readers = [subprocess.Popen([sys.executable, "-m", "kvmfr_client.cli.view", "--headless", "--frames", "60",
-                                     "--json", "-f", f"/dev/shm/{name}-{n}", "--timeout", "150"], env=vm_env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in (0, 1)]
-        results = [r.communicate(timeout=200) for r in readers]
-        sessions = []
-        for r, (out, err) in zip(readers, results):
-            assert r.returncode == 0, f"{out[-1000:]}\n{err[-1000:]}\n{(rundir / 'serial.log').read_text()[-2000:]}"
-            got = json.loads(out)
-            assert got["frames"] == 60 and got["pattern_errors"] == 0
-            sessions.append((got["width"], got["height"], got["host"]["session_id"]))
-        assert [s[:2] for s in sessions] == [(640, 480), (320, 200)] and sessions[0][2] != sessions[1][2]
+        # each display's file holds its own agent's session: display 0's test pattern, verified pixel by pixel
+        # by the headless reader, and display 1's X screen, every pixel its colour
+        reader = subprocess.Popen([sys.executable, "-m", "kvmfr_client.cli.view", "--headless", "--frames", "60",
+                                   "--json", "-f", f"/dev/shm/{name}-0", "--timeout", "150"], env=vm_env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        import kvmfr_client
+        with kvmfr_client.open(f"/dev/shm/{name}-1", wait=150) as x_session:
+            frames = read_frames(x_session, 10, 150)
+            x_host = x_session.host
+        out, err = reader.communicate(timeout=200)
+        serial_text = (rundir / "serial.log").read_text(errors="replace")
+        assert reader.returncode == 0, f"{out[-1000:]}\n{err[-1000:]}\n{serial_text[-2000:]}"
+        got = json.loads(out)
+        assert got["frames"] == 60 and got["pattern_errors"] == 0 and (got["width"], got["height"]) == (640, 480)
+        assert len(frames) == 10, serial_text[-2000:]
+        assert x_host.capture == "X11" and x_host.session_id != got["host"]["session_id"]
+        assert {(f.width, f.height) for f in frames} == {(320, 200)}
+        assert [frame_colour_errors(f, 0) for f in frames] == [0] * 10, "display 1 is not its X screen's colour"
+        assert "display 1: writing into /sys/bus/pci/devices/0000:00:11.0/resource2" in serial_text
 
         # one viewer process, a window per display; a key typed into either reaches the guest's keyboard
         # (evprint: EV dev 1 30 1 = KEY_A down, 1 48 1 = KEY_B down)
         win1, win2 = find_window(xserver, f"^{name} - display 1 of 2"), find_window(xserver, f"^{name} - display 2 of 2")
         assert len(list(tmp_path.glob("viewer-*.argv"))) == 1, "one viewer process for the two displays"
+        wait_for(lambda: window_shows_colour(xserver.display, win2, 0), 30, "display 2's window showing its X screen")
+        assert not window_shows_colour(xserver.display, win1, 0)
         wait_for(lambda: runtime_spice_clients(rundir) > 0, 30, "the viewer's SPICE connection")
         serial = rundir / "serial.log"
         for wid, key, code in ((win1, "a", 30), (win2, "b", 48)):
