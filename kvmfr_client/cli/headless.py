@@ -28,6 +28,8 @@ from kvmfr_client.core.testpattern import Pattern, PatternKind, read_stored_code
 from kvmfr_client.viewer.stats import Series
 
 log = logging.getLogger(__name__)
+# A capture-to-copied latency outside -1 ms .. this is two clocks (a VM guest's pattern), reported as null.
+SAME_CLOCK_MAX_MS = 60_000.0
 
 
 @dataclass
@@ -47,7 +49,7 @@ class ReaderResult:
     height: int = 0
     ups: float = 0.0
     # Bounded sample arrays (viewer.stats.Series), so a reader left running for hours stays flat.
-    latency_ms: Series = field(default_factory=Series)   # capture -> copied (same machine, same clock)
+    latency_ms: Series = field(default_factory=Series)   # capture -> copied (same machine, same clock: see to_json)
     copy_ms: Series = field(default_factory=Series)
     state: str = ""
     elapsed_s: float = 0.0
@@ -56,6 +58,9 @@ class ReaderResult:
     error: str | None = None      # why the shared memory could not be read at all
 
     def to_json(self) -> dict:
+        p50, p99 = self.latency_ms.p(50), self.latency_ms.p(99)
+        if p50 is not None and not -1.0 <= p50 <= SAME_CLOCK_MAX_MS:
+            p50 = p99 = None   # the pattern's capture time is a VM guest's clock, not ours: no latency
         return {
             "frames": self.frames, "ups": round(self.ups, 2), "pattern_errors": self.pattern_errors,
             "pattern_frames": self.pattern_frames, "serial_gaps": self.serial_gaps,
@@ -63,7 +68,7 @@ class ReaderResult:
             "session_restarts": self.session_restarts, "host": self.host, "protocol": self.protocol,
             "format": self.format,
             "width": self.width, "height": self.height, "data_errors": self.data_errors,
-            "capture_to_copied_ms_p50": self.latency_ms.p(50), "capture_to_copied_ms_p99": self.latency_ms.p(99),
+            "capture_to_copied_ms_p50": p50, "capture_to_copied_ms_p99": p99,
             "copy_ms_p50": self.copy_ms.p(50), "copy_ms_p99": self.copy_ms.p(99),
             "truncated_frames": self.truncated_frames,
             "state": self.state, "elapsed_s": round(self.elapsed_s, 3), "error": self.error,

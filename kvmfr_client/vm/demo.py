@@ -143,6 +143,6 @@ def run(args, supervise) -> int:
             timer.cancel()
         stop_follow.set()
         if state.alive() or state.rundir.exists():
-            how = runtime.stop(state, grace=0)   # the tiny guest has no ACPI daemon: QMP quit at once
+            how = runtime.stop(state, grace=3)   # the guest's key printer powers it off on the ACPI button
             print(f"{name}: {how}; its files removed", flush=True)
     return exits.OK
