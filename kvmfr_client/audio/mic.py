@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from kvmfr_client.spice.client import JoinedChannel
 from kvmfr_client.spice.errors import SpiceError, SpiceLinkError
 from kvmfr_client.spice.protocol import ChannelType, LinkResult
 from kvmfr_client.spice.record import RecordChannel, link_record
@@ -35,23 +36,27 @@ POLICIES = ("prompt", "allow", "deny")
 _POSITIONS = {1: (0,), 2: (1, 2)}
 
 
-class Microphone:
+class Microphone(JoinedChannel):
     """The microphone in the SPICE session of ``spice`` (a running or starting
-    :class:`kvmfr_client.spice.client.SpiceThread`). ``on_alert(kind, text)`` (kind ``"mic"``) shows a line
+    :class:`kvmfr_client.spice.client.SpiceThread`), its record channel linked on every "connected" state
+    (:class:`kvmfr_client.spice.client.JoinedChannel`). ``on_alert(kind, text)`` (kind ``"mic"``) shows a line
     in the window: set by the viewer, called on the SPICE or the toggle's thread. While :attr:`recording`,
     the last line ("Microphone on") is the indicator."""
+
+    LINK_TASK = "spice-record-link"
+    WHAT = "microphone"
 
     def __init__(self, spice, policy: str = "prompt", source: str = "", server: str = "",
                  show_indicator: bool = True):
         if policy not in POLICIES:
             raise ValueError(f"audio:micDefault must be one of {', '.join(POLICIES)}, got {policy!r}")
-        self.spice = spice
+        super().__init__(spice)
         self.policy = policy
         self.source = source or None
         self.server = server or None
         self.show_indicator = show_indicator
         self.on_alert: Callable[[str, str], None] | None = None
-        self.channel: RecordChannel | None = None
+        self.channel: RecordChannel | None
         self.allowed: bool | None = {"allow": True, "deny": False}.get(policy)  # None: not asked yet
         self.gain = 1.0
         self.muted = False
@@ -60,7 +65,6 @@ class Microphone:
         self.error: str | None = None
         self._reader: threading.Thread | None = None
         self._stop_reader = threading.Event()
-        self._previous = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], spice) -> "Microphone":
@@ -68,36 +72,12 @@ class Microphone:
                    cfg["audio:micShowIndicator"])
 
     # -- session -------------------------------------------------------------------------------
-    def start(self) -> "Microphone":
-        client = self.spice.client
-        self._previous = client.on_state
-        client.on_state = self._on_state
-        if client.main is not None and client.main.init is not None and not client.main.closed:
-            self.spice.call(self._link_soon)
-        return self
-
-    def stop(self) -> None:
-        client = self.spice.client
-        if client.on_state == self._on_state:
-            client.on_state = self._previous
+    def _stopping(self) -> None:
         self._stop_recording()
-        channel, self.channel = self.channel, None
-        if channel is not None and not self.spice.loop.is_closed():
-            try:
-                asyncio.run_coroutine_threadsafe(channel.close(), self.spice.loop).result(2.0)
-            except Exception as exc:  # the loop may be ending with the viewer
-                log.debug("microphone: closing: %r", exc)
 
-    def _on_state(self, state: str, detail: str) -> None:
-        if self._previous is not None:
-            self._previous(state, detail)
-        if state == "connected":
-            self._link_soon()
-        elif state == "lost" and self.recording:   # the guest's STOP will never come on that channel
+    def _session_state(self, state: str) -> None:
+        if state == "lost" and self.recording:   # the guest's STOP will never come on that channel
             self._stop_recording()
-
-    def _link_soon(self) -> None:
-        asyncio.get_running_loop().create_task(self._link(), name="spice-record-link")
 
     async def _link(self) -> None:
         client = self.spice.client

@@ -25,6 +25,7 @@ from kvmfr_client.audio.formats import DEFAULT_MASKS, FormatError, PcmFormat
 from kvmfr_client.audio.warnings import RateLimitedWarning
 from kvmfr_client.spice import protocol as P
 from kvmfr_client.spice.channel import Channel
+from kvmfr_client.spice.client import JoinedChannel
 from kvmfr_client.spice.errors import SpiceAuthError, SpiceError, SpiceVersionError
 from kvmfr_client.spice.link import Address, link
 from kvmfr_client.spice.main import MainChannel
@@ -227,51 +228,19 @@ class SpicePlaybackSource(_ChannelCounters):
             delay = min(delay * 2, self.BACKOFF[1])
 
 
-class SharedSessionPlayback(_ChannelCounters):
+class SharedSessionPlayback(_ChannelCounters, JoinedChannel):
     """The playback channel inside a SPICE session that someone else runs (the viewer's input client,
-    a :class:`kvmfr_client.spice.client.SpiceThread`).
+    a :class:`kvmfr_client.spice.client.SpiceThread`), linked with the session id on every "connected"
+    state of that client (:class:`kvmfr_client.spice.client.JoinedChannel`)."""
 
-    spice-server serves one client at a time: a second session of our own would disconnect the
-    viewer's, and its reconnect would disconnect ours. So when the viewer has a session, the playback
-    channel joins it: on every "connected" state of that client, it is linked with the session id
-    (again after each reconnect). The client's own ``on_state`` callback keeps being called.
-    """
+    LINK_TASK = "spice-playback-link"
+    WHAT = "spice playback"
 
     def __init__(self, player, spice_thread):
+        super().__init__(spice_thread)
         self.player = player
-        self.spice = spice_thread
-        self.channel: PlaybackChannel | None = None
         self.connections = 0
         self.error: str | None = None
-        self._previous = None
-
-    def start(self) -> None:
-        client = self.spice.client
-        self._previous = client.on_state
-        client.on_state = self._on_state
-        if client.main is not None and client.main.init is not None and not client.main.closed:
-            self.spice.call(self._link_soon)  # already connected before we were started
-
-    def stop(self) -> None:
-        client = self.spice.client
-        if client.on_state == self._on_state:
-            client.on_state = self._previous
-        channel, self.channel = self.channel, None
-        if channel is not None and not self.spice.loop.is_closed():
-            try:
-                asyncio.run_coroutine_threadsafe(channel.close(), self.spice.loop).result(2.0)
-            except Exception as exc:  # the loop may be stopping with the viewer
-                log.debug("spice playback: closing: %r", exc)
-
-    def _on_state(self, state: str, detail: str) -> None:
-        if self._previous is not None:
-            self._previous(state, detail)
-        if state == "connected":
-            self._link_soon()
-
-    def _link_soon(self) -> None:
-        # Called on the SPICE loop's thread: the link must not hold up the client's own reconnect.
-        asyncio.get_running_loop().create_task(self._link(), name="spice-playback-link")
 
     async def _link(self) -> None:
         client = self.spice.client

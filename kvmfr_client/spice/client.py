@@ -415,3 +415,60 @@ def spice_from_config(cfg, on_state: StateCallback | None = None) -> SpiceThread
                          clipboard_to_vm=cfg["spice:clipboardToVM"],
                          clipboard_to_local=cfg["spice:clipboardToLocal"])
     return SpiceThread(client)
+
+
+class JoinedChannel:
+    """A channel of ours inside a SPICE session that someone else runs (the viewer's input client, a
+    :class:`SpiceThread`): spice-server serves one client at a time, so a second session of our own would
+    disconnect the viewer's. On every "connected" state of that client (again after each reconnect) the
+    subclass's ``_link()`` runs on the SPICE loop and sets ``self.channel``; the client's own ``on_state``
+    keeps being called. Subclasses: the SPICE playback (kvmfr_client.audio.spice_playback) and the
+    microphone (kvmfr_client.audio.mic)."""
+
+    LINK_TASK = "spice-link"     # the link task's name (debugging)
+    WHAT = "spice channel"       # for the log
+
+    def __init__(self, spice_thread: SpiceThread):
+        self.spice = spice_thread
+        self.channel = None
+        self._previous = None
+
+    def start(self):
+        client = self.spice.client
+        self._previous = client.on_state
+        client.on_state = self._on_state
+        if client.main is not None and client.main.init is not None and not client.main.closed:
+            self.spice.call(self._link_soon)  # already connected before we were started
+        return self
+
+    def stop(self) -> None:
+        client = self.spice.client
+        if client.on_state == self._on_state:
+            client.on_state = self._previous
+        self._stopping()
+        channel, self.channel = self.channel, None
+        if channel is not None and not self.spice.loop.is_closed():
+            try:
+                asyncio.run_coroutine_threadsafe(channel.close(), self.spice.loop).result(2.0)
+            except Exception as exc:  # the loop may be ending with the viewer
+                log.debug("%s: closing: %r", self.WHAT, exc)
+
+    def _stopping(self) -> None:
+        """Before the channel closes at stop()."""
+
+    def _session_state(self, state: str) -> None:
+        """After the client's state changed (and a link was started on "connected")."""
+
+    def _on_state(self, state: str, detail: str) -> None:
+        if self._previous is not None:
+            self._previous(state, detail)
+        if state == "connected":
+            self._link_soon()
+        self._session_state(state)
+
+    def _link_soon(self) -> None:
+        # Called on the SPICE loop's thread: the link must not hold up the client's own reconnect.
+        asyncio.get_running_loop().create_task(self._link(), name=self.LINK_TASK)
+
+    async def _link(self) -> None:
+        raise NotImplementedError
