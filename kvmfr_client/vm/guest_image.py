@@ -43,19 +43,23 @@ _WANTED = re.compile(r"^\./(boot/vmlinuz-|lib/modules/[^/]+/kernel/(drivers/(inp
 APPLETS = ("sh", "mount", "insmod", "cat", "echo", "sleep", "ls", "poweroff", "chroot", "mkdir", "tr")
 SHARE_TAG = "hostroot"
 
-INIT = f"""#!/bin/sh
-# PID 1 of kvmfr-vm's tiny guest (kvmfr_client/vm/guest_image.py): kernel file systems, modules, the host's
-# root read-only over 9p at /host, then the command of kernel parameter guestcmd= (spaces as +) chrooted there.
+# psmouse: ExplorerPS/2 (wheel, 5 buttons) without slow probing.
+MODULE_PARAMS = {"psmouse": "proto=exps"}
+
+# The start of every PID 1 built here (this guest's and the tests' guests): kernel file systems, then the
+# modules of /modules.list and, when an appended cpio brings it, /modules-more.list (:func:`modules_list`).
+INIT_BOOT = """#!/bin/sh
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in $(cat /modules.list); do
-    case "$m" in
-        psmouse.ko) insmod /modules/$m proto=exps 2>/dev/null ;;   # ExplorerPS/2 without slow probing
-        *) insmod /modules/$m 2>/dev/null ;;
-    esac
+cat /modules.list /modules-more.list 2>/dev/null | while read -r module params; do
+    insmod "/modules/$module" $params
 done
+"""
+
+INIT = INIT_BOOT + f"""# PID 1 of kvmfr-vm's tiny guest (kvmfr_client/vm/guest_image.py): after INIT_BOOT, the host's root
+# read-only over 9p at /host, then the command of kernel parameter guestcmd= (spaces as +) chrooted there.
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose {SHARE_TAG} /host \\
     || echo "GUEST no 9p share named {SHARE_TAG}: nothing to run"
@@ -123,7 +127,8 @@ def _apt_update() -> None:
     _run(sudo + ["apt-get", "update", "-q"], what="update apt's package lists")
 
 
-def _download(package: str, work: Path) -> Path:
+def download(package: str, work: Path) -> Path:
+    """The .deb of ``package`` in ``work``, downloaded with ``apt-get download`` unless already there."""
     for attempt in range(2):
         debs = list(work.glob(f"{package}_*.deb"))
         if debs:
@@ -158,12 +163,13 @@ def ar_member(path: Path, prefix: str) -> io.BufferedReader:
             f.seek(size + (size & 1), os.SEEK_CUR)
 
 
-def _unpack_kernel(deb: Path, dest: Path) -> None:
+def unpack(deb: Path, dest: Path, wanted: re.Pattern = _WANTED) -> None:
+    """The files of a Debian package whose path matches ``wanted``, unpacked into ``dest`` (made at once)."""
     tmp = dest.with_suffix(".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     with tarfile.open(fileobj=ar_member(deb, "data.tar"), mode="r:*") as tar:
-        members = [m for m in tar.getmembers() if m.isfile() and _WANTED.match(m.name)]
+        members = [m for m in tar.getmembers() if m.isfile() and wanted.match(m.name)]
         tar.extractall(tmp, members=members, filter="data")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
@@ -219,6 +225,7 @@ def _is_static_elf(path: Path) -> bool:
 
 
 def busybox() -> Path:
+    """The host's static busybox (the guest's shell and tools)."""
     for candidate in ("/bin/busybox", "/usr/bin/busybox"):
         path = Path(candidate)
         if path.exists() and _is_static_elf(path):
@@ -238,6 +245,56 @@ def cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
     return bytes(out)
 
 
+def unpacked_kernel(cache: Path, wanted: re.Pattern = _WANTED, tag: str = "vm2",
+                    say=lambda text: None) -> tuple[Path, str, dict[str, Path]]:
+    """The kernel package's files matching ``wanted``, unpacked once under ``cache/kernel-VERSION-TAG`` (bump
+    ``tag`` when ``wanted`` changes): returns that folder, the kernel version and {module name: .ko path}."""
+    package = kernel_package()
+    version = package[len("linux-image-"):]
+    unpacked = cache / f"kernel-{version}-{tag}"
+    if not unpacked.is_dir():   # made by one rename, so a folder that is there is complete
+        say(f"downloading {package} (once, about 70 MB) into {cache}")
+        deb = download(package, cache)
+        unpack(deb, unpacked, wanted)
+        deb.unlink()   # only the unpacked pieces are kept
+    return unpacked, version, {p.name[:-3]: p for p in (unpacked / "lib").rglob("*.ko")}
+
+
+def vmlinux(cache: Path, unpacked: Path, version: str, say=lambda text: None) -> Path:
+    """The uncompressed kernel of an :func:`unpacked_kernel` folder, extracted once into ``cache``."""
+    out = cache / f"vmlinux-{version}"
+    if not out.exists():
+        say("extracting the uncompressed kernel (once)")
+        extract_vmlinux(unpacked / "boot" / f"vmlinuz-{version}", out)
+    return out
+
+
+def modules_list(modules: list[Path], params: dict[str, str] = MODULE_PARAMS) -> bytes:
+    """/modules.list (or /modules-more.list) for INIT_BOOT: a module file and its parameters a line."""
+    return "".join(f"{m.name} {params.get(m.name[:-3], '')}".rstrip() + "\n" for m in modules).encode()
+
+
+def initrd_entries(init: bytes, modules: list[Path], params: dict[str, str] = MODULE_PARAMS,
+                   applets=APPLETS) -> list[tuple[str, int, bytes]]:
+    """The cpio entries of a guest: folders, busybox and its ``applets``, ``init`` as /init, the modules."""
+    box = busybox()
+    entries: list[tuple[str, int, bytes]] = [(d, 0o040755, b"") for d in ("bin", "dev", "proc", "sys", "modules",
+                                                                          "init.d")]
+    entries.append(("bin/busybox", 0o100755, box.read_bytes()))
+    entries += [(f"bin/{applet}", 0o120777, b"busybox") for applet in applets]
+    entries.append(("init", 0o100755, init))
+    entries += [(f"modules/{m.name}", 0o100644, m.read_bytes()) for m in modules]
+    entries.append(("modules.list", 0o100644, modules_list(modules, params)))
+    return entries
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary name, so a reader sees the whole file or none."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.rename(path)
+
+
 def build(cache: Path | None = None, say=lambda text: None) -> GuestImage:
     """Kernel and initramfs, built once and cached (safe across processes: one builds, the others wait)."""
     cache = cache or cache_dir()
@@ -251,33 +308,12 @@ def build(cache: Path | None = None, say=lambda text: None) -> GuestImage:
 
 
 def _build(cache: Path, say) -> GuestImage:
-    package = kernel_package()
-    version = package[len("linux-image-"):]
-    unpacked = cache / f"kernel-{version}-vm2"   # bump the suffix when the set of extracted files changes
-    bzimage = unpacked / "boot" / f"vmlinuz-{version}"
-    if not bzimage.exists():
-        say(f"downloading {package} (once, about 70 MB) into {cache}")
-        deb = _download(package, cache)
-        _unpack_kernel(deb, unpacked)
-        deb.unlink()   # only the unpacked pieces are kept
-    vmlinux = cache / f"vmlinux-{version}"
-    if not vmlinux.exists():
-        say("extracting the uncompressed kernel (once)")
-        extract_vmlinux(bzimage, vmlinux)
-    modules = module_load_order({p.name[:-3]: p for p in (unpacked / "lib").rglob("*.ko")})
-    box = busybox()
+    unpacked, version, available = unpacked_kernel(cache, say=say)
+    kernel = vmlinux(cache, unpacked, version, say)
+    modules = module_load_order(available)
     key = hashlib.sha256(INIT.encode() + version.encode() + " ".join(MODULES).encode()
-                         + str(box.stat().st_size).encode()).hexdigest()[:16]
+                         + str(busybox().stat().st_size).encode()).hexdigest()[:16]
     initrd = cache / f"initrd-{key}.cpio"
     if not initrd.exists():
-        entries: list[tuple[str, int, bytes]] = [(d, 0o040755, b"") for d in ("bin", "dev", "proc", "sys", "modules",
-                                                                              "init.d")]
-        entries.append(("bin/busybox", 0o100755, box.read_bytes()))
-        entries += [(f"bin/{applet}", 0o120777, b"busybox") for applet in APPLETS]
-        entries.append(("init", 0o100755, INIT.encode()))
-        entries += [(f"modules/{m.name}", 0o100644, m.read_bytes()) for m in modules]
-        entries.append(("modules.list", 0o100644, "\n".join(m.name for m in modules).encode() + b"\n"))
-        tmp = initrd.with_suffix(".tmp")
-        tmp.write_bytes(cpio_newc(entries))
-        tmp.rename(initrd)
-    return GuestImage(vmlinux, initrd, version)
+        write_new(initrd, cpio_newc(initrd_entries(INIT.encode(), modules)))
+    return GuestImage(kernel, initrd, version)

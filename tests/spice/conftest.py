@@ -114,10 +114,10 @@ def guest_agent(tmp_path_factory):
     """The guest with a SPICE agent port and a stand-in agent whose clipboard holds GUEST_CLIPBOARD, and an
     AC'97 card on QEMU's SPICE audio whose capture device it records (MIC lines, tests/spice/mic_guest.py):
     one boot for the clipboard and the microphone checks."""
-    from tests.spice.mic_guest import QEMU_SOUND, RDINIT, build_mic_guest
+    from tests.spice.mic_guest import QEMU_SOUND, build_mic_guest
     from tests.support.vm import start_guest
     vm = start_guest(tmp_path_factory.mktemp("guest-agent"), build_mic_guest(), agent_text=GUEST_CLIPBOARD,
-                     name="guest-agent", append=RDINIT, extra=QEMU_SOUND)
+                     name="guest-agent", extra=QEMU_SOUND)
     if vm.serial.wait_for(r"^AGENT started", 60) is None:
         vm.stop()
         pytest.fail(f"the guest's stand-in SPICE agent did not start:\n{vm.output()}")
