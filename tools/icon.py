@@ -11,7 +11,6 @@ the same bytes and tests/viewer/test_identity.py can compare them with the commi
 
 from __future__ import annotations
 
-import argparse
 import struct
 import sys
 import zlib
@@ -21,6 +20,7 @@ import numpy as np
 
 from kvmfr_client.viewer import icon
 from kvmfr_client.viewer.identity import APP_ID
+from tools import generated
 
 REPO = Path(__file__).resolve().parents[1]
 ICONS = REPO / "data" / "icons" / "hicolor"
@@ -45,21 +45,7 @@ def files() -> dict[Path, bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.icon", description=__doc__.split("\n\n")[0])
-    p.add_argument("--check", action="store_true", help="compare with the committed files; write nothing")
-    args = p.parse_args(argv)
-    stale = []
-    for path, content in files().items():
-        if args.check:
-            if not path.is_file() or path.read_bytes() != content:
-                stale.append(str(path.relative_to(REPO)))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-    if stale:
-        print(f"out of date (run python -m tools.icon): {', '.join(stale)}", file=sys.stderr)
-        return 1
-    return 0
+    return generated.main("icon", __doc__.split("\n\n")[0], files(), argv)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from tools import generated
+
 REPO = Path(__file__).resolve().parents[1]
 MAN_DIR = REPO / "docs" / "man"
 
@@ -232,21 +234,8 @@ def pages() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.manpages", description=__doc__.split("\n\n")[0])
-    p.add_argument("--check", action="store_true", help="compare with docs/man; write nothing")
-    args = p.parse_args(argv)
-    stale = []
-    for path, text in pages().items():
-        if args.check:
-            if not path.is_file() or path.read_text() != text:
-                stale.append(path.name)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    if stale:
-        print(f"out of date (run python -m tools.manpages): {', '.join(stale)}", file=sys.stderr)
-        return 1
-    return 0
+    return generated.main("manpages", __doc__.split("\n\n")[0],
+                          {path: text.encode() for path, text in pages().items()}, argv)
 
 
 if __name__ == "__main__":
