@@ -79,14 +79,8 @@ class Microphone(JoinedChannel):
         if state == "lost" and self.recording:   # the guest's STOP will never come on that channel
             self._stop_recording()
 
-    async def _link(self) -> None:
-        client = self.spice.client
-        main = client.main
-        if main is None or main.init is None:
-            return
-        if self.channel is not None:
-            self._stop_recording()   # a new session: the guest says START again if it records
-            await self.channel.close()
+    async def _join(self, client, main) -> None:
+        # (a new session: _stopping() stopped the recording; the guest says START again if it records)
         try:
             await asyncio.wait_for(main.channels_listed.wait(), 2.0)
         except asyncio.TimeoutError:

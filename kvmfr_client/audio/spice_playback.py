@@ -242,13 +242,7 @@ class SharedSessionPlayback(_ChannelCounters, JoinedChannel):
         self.connections = 0
         self.error: str | None = None
 
-    async def _link(self) -> None:
-        client = self.spice.client
-        main = client.main
-        if main is None or main.init is None:
-            return
-        if self.channel is not None:
-            await self.channel.close()
+    async def _join(self, client, main) -> None:
         try:
             self.channel = await link_playback(client.address, main.init.session_id, self.player, client.password)
             self.connections += 1

@@ -421,7 +421,8 @@ class JoinedChannel:
     """A channel of ours inside a SPICE session that someone else runs (the viewer's input client, a
     :class:`SpiceThread`): spice-server serves one client at a time, so a second session of our own would
     disconnect the viewer's. On every "connected" state of that client (again after each reconnect) the
-    subclass's ``_link()`` runs on the SPICE loop and sets ``self.channel``; the client's own ``on_state``
+    channel of the previous session is closed and the subclass's ``_join(client, main)`` runs on the SPICE
+    loop and sets ``self.channel``; the client's own ``on_state``
     keeps being called. Subclasses: the SPICE playback (kvmfr_client.audio.spice_playback) and the
     microphone (kvmfr_client.audio.mic)."""
 
@@ -454,7 +455,7 @@ class JoinedChannel:
                 log.debug("%s: closing: %r", self.WHAT, exc)
 
     def _stopping(self) -> None:
-        """Before the channel closes at stop()."""
+        """Before the channel closes at stop() or is replaced by a new session's."""
 
     def _session_state(self, state: str) -> None:
         """After the client's state changed (and a link was started on "connected")."""
@@ -471,4 +472,14 @@ class JoinedChannel:
         asyncio.get_running_loop().create_task(self._link(), name=self.LINK_TASK)
 
     async def _link(self) -> None:
+        client = self.spice.client
+        main = client.main
+        if main is None or main.init is None:
+            return
+        if self.channel is not None:
+            self._stopping()
+            await self.channel.close()
+        await self._join(client, main)
+
+    async def _join(self, client: SpiceClient, main: MainChannel) -> None:
         raise NotImplementedError
