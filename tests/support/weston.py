@@ -41,7 +41,12 @@ class Weston:
         return env
 
     def stop(self) -> None:
+        crashed = self.proc.poll() is not None and self.proc.returncode < 0
         stop_process(self.proc, read_output=False)
+        if crashed and self.log.exists():   # weston 10 sometimes segfaults (docs/desktop.md): keep its log
+            kept = Path(tempfile.gettempdir()) / f"kvmfr-weston-crash-{self.proc.pid}.log"
+            shutil.copyfile(self.log, kept)
+            print(f"weston ended by signal {-self.proc.returncode}; its log: {kept}")
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
