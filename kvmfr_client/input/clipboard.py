@@ -38,6 +38,8 @@ TEXT_TARGETS = (TEXT, "UTF8_STRING", "text/plain", "TEXT", "STRING")
 URI_LIST = "text/uri-list"
 # SPICE agent clipboard type (spice.agent.ClipboardType) <-> MIME type.
 IMAGE_MIME = {2: "image/png", 3: "image/bmp", 4: "image/tiff", 5: "image/jpeg"}
+# ... <-> the one Pillow decoder a guest image of that type is opened with.
+IMAGE_FORMAT = {2: "PNG", 3: "BMP", 4: "TIFF", 5: "JPEG"}
 TOOL_TIMEOUT = 3.0  # seconds a clipboard tool may take before its owner is given up on
 # After a tool that takes the keyboard focus (wl-clipboard without a data-control protocol) has run, a focus
 # loss within this many seconds is taken as its doing (the window's events arrive a frame or more later).
@@ -141,31 +143,38 @@ def local_clipboard(env: dict[str, str] | None = None) -> LocalClipboard | None:
 
 def to_png(kind: int, data: bytes) -> bytes | None:
     """A guest image (agent clipboard type ``kind``) as PNG bytes; None (with a warning) when it does not
-    decode. The bytes come from the guest: Pillow decodes them with a pixel-count limit."""
-    if kind == 2:
-        return data
+    decode. The bytes come from the guest: Pillow decodes them only with the decoder of the declared type
+    (never one guessed from the bytes: an EPS would reach Ghostscript) and with a pixel-count limit; PNG
+    is checked the same way before it is passed on as it is."""
+    mime = IMAGE_MIME.get(kind, kind)
+    fmt = IMAGE_FORMAT.get(kind)
+    if fmt is None:
+        log.warning("clipboard: the guest copied an image of unknown type %s; not copied", kind)
+        return None
     try:
         from PIL import Image
     except ImportError:
-        log.warning("clipboard: the guest copied a %s image; converting it needs Pillow (pip install pillow)",
-                    IMAGE_MIME.get(kind, kind))
+        log.warning("clipboard: the guest copied a %s image; checking it needs Pillow (pip install pillow)", mime)
         return None
     try:
-        with Image.open(io.BytesIO(data)) as image:   # reads the header only
+        with Image.open(io.BytesIO(data), formats=[fmt]) as image:   # reads the header only
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 log.warning("clipboard: the guest's %s image is %dx%d, over the %d Mpixel limit; not copied",
-                            IMAGE_MIME.get(kind, kind), image.width, image.height, MAX_IMAGE_PIXELS >> 20)
+                            mime, image.width, image.height, MAX_IMAGE_PIXELS >> 20)
                 return None
+            if fmt == "PNG":
+                image.load()   # it decodes as PNG: pass the guest's bytes on as they are
+                return data
             out = io.BytesIO()
             image.save(out, format="PNG")
             return out.getvalue()
     except Image.DecompressionBombError:   # Pillow's own check, far above ours, stopped it in the header
         log.warning("clipboard: the guest's %s image is over the %d Mpixel limit; not copied",
-                    IMAGE_MIME.get(kind, kind), MAX_IMAGE_PIXELS >> 20)
+                    mime, MAX_IMAGE_PIXELS >> 20)
         return None
     except Exception as exc:  # any decoder error on guest data: say so and go on
-        log.warning("clipboard: the guest's %s image does not decode (%s); not copied",
-                    IMAGE_MIME.get(kind, kind), exc.__class__.__name__)
+        log.warning("clipboard: the guest's %s image does not decode (%s); not copied", mime,
+                    exc.__class__.__name__)
         return None
 
 

@@ -25,7 +25,9 @@ The guest controls every byte of the agent stream, so sizes and counts are check
   over and over, faster than the server's tokens let it through, gets "no data" instead of another
   copy queued each time (``refused_requests``);
 * the guest's own clipboard limit (MAX_CLIPBOARD message) is honoured: larger host data is not offered;
-* a file-transfer status for a transfer we did not start is counted in ``bad_messages`` and ignored.
+* a file-transfer status for a transfer we did not start is counted in ``bad_messages`` and ignored;
+* guest clipboard data is taken only as UTF-8 text or as the image type (PNG/BMP/TIFF/JPEG) we last asked
+  for; any other type is ignored, so guest bytes never reach a decoder we did not choose.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class ClipboardAgent:
         self.guest_caps: list[int] = []
         self.host_text: str | None = None
         self.guest_text: str | None = None
+        self._requested: int | None = None  # the clipboard type we last asked the guest for
         self._server_tokens = 0
         self._outbox: deque[bytes] = deque()
         self._outbox_bytes = 0
@@ -276,6 +279,7 @@ class ClipboardAgent:
             wanted = next((t for t in PREFERRED if t in types), None)
             if selection == 0 and self.to_local and wanted is not None:
                 self.host_text = self.host_image = None  # the guest owns the clipboard now
+                self._requested = int(wanted)
                 self._send(AgentMsg.CLIPBOARD_REQUEST, self._with_selection(struct.pack("<I", wanted)))
         elif msg_type == AgentMsg.CLIPBOARD:
             selection, body = self._strip_selection(data)
@@ -286,8 +290,14 @@ class ClipboardAgent:
                 self.guest_text = body[4:].decode("utf-8", errors="replace")
                 if self.on_guest_text is not None:
                     self.on_guest_text(self.guest_text)
-            elif kind != ClipboardType.NONE and self.on_guest_image is not None:
-                self.on_guest_image(kind, body[4:])
+            elif kind in IMAGE_TYPES and kind == self._requested:
+                # Only an image type we support and asked for: the bytes go to a decoder chosen by it.
+                self._requested = None
+                if self.on_guest_image is not None:
+                    self.on_guest_image(kind, body[4:])
+            elif kind != ClipboardType.NONE:
+                self._warn.warn("clip-type", "agent: the guest sent clipboard type %d, which was not asked"
+                                " for; ignored", kind)
         elif msg_type == AgentMsg.CLIPBOARD_REQUEST:
             selection, body = self._strip_selection(data)
             kind = P.unpack(_U32, body, "agent CLIPBOARD_REQUEST")[0]

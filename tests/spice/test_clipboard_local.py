@@ -240,3 +240,28 @@ def test_a_guest_image_that_does_not_decode_or_is_too_large_is_one_warning(caplo
     assert len(warnings) == 3 and "does not decode" in warnings[0], warnings
     assert "9000x9000, over the 64 Mpixel limit" in warnings[1], warnings
     assert "over the 64 Mpixel limit" in warnings[2], warnings
+
+
+def test_guest_image_bytes_reach_only_the_decoder_of_their_declared_type(caplog, monkeypatch):
+    """EPS (Ghostscript) or PNG bytes declared BMP are refused with one warning each, no other decoder
+    tried; a declared PNG is checked as PNG and passed on as it is; an unknown type is refused."""
+    from PIL import EpsImagePlugin
+
+    reached = []
+
+    def ghostscript(*args, **kwargs):
+        reached.append(True)
+        raise SyntaxError("not EPS")
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", ghostscript)
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    png = _image("PNG")
+    with caplog.at_level(logging.WARNING, logger="kvmfr_client.input.clipboard"):
+        assert to_png(ClipboardType.BMP, eps) is None
+        assert to_png(ClipboardType.PNG, eps) is None
+        assert to_png(ClipboardType.BMP, png) is None
+        assert to_png(99, png) is None
+        assert to_png(ClipboardType.PNG, png) == png
+        assert Image.open(io.BytesIO(to_png(ClipboardType.BMP, _image("BMP")))).format == "PNG"
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 4 and all("not copied" in w for w in warnings), warnings
+    assert not reached

@@ -50,6 +50,25 @@ def _feed(main: MainChannel, stream: bytes, cuts: list[int]) -> None:
         main.dispatch(P.MainServerMsg.AGENT_DATA, stream[a:b])
 
 
+def test_only_the_image_type_asked_for_reaches_on_guest_image():
+    """A CLIPBOARD of an image type we never asked for (or none we support) is ignored; the one asked for
+    after the guest's grab is handed over once."""
+    main, agent, _texts = _main()
+    images: list[tuple[int, bytes]] = []
+    agent.on_guest_image = lambda kind, data: images.append((kind, data))
+
+    def clip(kind: int) -> None:
+        main.dispatch(P.MainServerMsg.AGENT_DATA, _vd(AgentMsg.CLIPBOARD, struct.pack("<I", kind) + b"img"))
+    clip(ClipboardType.BMP)   # not asked for
+    main.dispatch(P.MainServerMsg.AGENT_DATA, _vd(AgentMsg.CLIPBOARD_GRAB, struct.pack("<I", ClipboardType.BMP)))
+    clip(ClipboardType.PNG)   # another type than the one asked for
+    clip(99)                  # a type nobody supports
+    assert images == []
+    clip(ClipboardType.BMP)
+    clip(ClipboardType.BMP)   # the one answer was had
+    assert images == [(ClipboardType.BMP, b"img")]
+
+
 texts = st.lists(st.text(max_size=300), min_size=1, max_size=5)
 
 
