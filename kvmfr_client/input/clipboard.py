@@ -213,6 +213,7 @@ class ClipboardSync:
         self._tool_busy = False
         self._tool_done = float("-inf")   # time.monotonic() when the last tool run ended
         self._ignore_gain = False
+        self._stopped = False
         self._jobs: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="clipboard", daemon=True)
         self._thread.start()
@@ -221,11 +222,11 @@ class ClipboardSync:
 
     # -- guest -> local (called on the SPICE thread) -----------------------------------------------
     def _guest_text(self, text: str) -> None:
-        if self.to_local:
+        if self.to_local and not self._stopped:
             self._jobs.put((self._apply_text, text))
 
     def _guest_image(self, kind: int, data: bytes) -> None:
-        if self.to_local:
+        if self.to_local and not self._stopped:
             self._jobs.put((self._apply_image, kind, data))
 
     def _apply_text(self, text: str) -> None:
@@ -260,7 +261,7 @@ class ClipboardSync:
             self._ignore_gain = False
             log.debug("clipboard: focus back from %s; not read again", self.local.name)
             return
-        if not self.to_vm:
+        if not self.to_vm or self._stopped:
             return
         if self.local.takes_focus and not self._agent_connected():
             # Nobody in the guest to take it: do not take the focus from the window for nothing.
@@ -276,10 +277,11 @@ class ClipboardSync:
         if URI_LIST in targets:
             raw = self.local.read(URI_LIST) or b""
             paths = [p for p in file_paths(raw) if os.path.isfile(p)]
-            if paths and self._changed(URI_LIST, raw):
-                self.spice.send_files(paths)
-                log.info("clipboard: local -> guest %d file(s)", len(paths))
-                self._applied("vm files")
+            if paths:   # files: their text target (the paths as text) is not offered, changed or not
+                if self._changed(URI_LIST, raw):
+                    self.spice.send_files(paths)
+                    log.info("clipboard: local -> guest %d file(s)", len(paths))
+                    self._applied("vm files")
                 return
         for kind, mime in IMAGE_MIME.items():
             if mime in targets:
@@ -328,6 +330,18 @@ class ClipboardSync:
         """Nothing to do on the window thread (the work happens on the clipboard thread)."""
 
     def stop(self) -> None:
+        """Stop sharing: the client's hooks are taken back and jobs still queued are dropped, so the
+        thread ends after the one job it may be running."""
+        self._stopped = True
+        if self.client.on_clipboard_text == self._guest_text:
+            self.client.on_clipboard_text = None
+        if self.client.on_clipboard_image == self._guest_image:
+            self.client.on_clipboard_image = None
+        while True:
+            try:
+                self._jobs.get_nowait()
+            except queue.Empty:
+                break
         self._jobs.put(None)
         self._thread.join(TOOL_TIMEOUT + 1)
 

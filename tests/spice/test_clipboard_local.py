@@ -265,3 +265,69 @@ def test_guest_image_bytes_reach_only_the_decoder_of_their_declared_type(caplog,
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 4 and all("not copied" in w for w in warnings), warnings
     assert not reached
+
+
+class _StandIn:
+    """A local clipboard, SPICE thread and client that only record what they are asked."""
+
+    name = "stand-in"
+    takes_focus = False
+    any_text = TEXT
+
+    def __init__(self, offers: dict[str, bytes]):
+        self.offers = offers
+        self.sent: list[tuple] = []
+        self.on_clipboard_text = self.on_clipboard_image = None
+
+    def targets(self) -> list[str]:
+        return list(self.offers)
+
+    def read(self, mime: str) -> bytes | None:
+        return self.offers.get(mime)
+
+    def send_files(self, paths):
+        self.sent.append(("files", tuple(paths)))
+
+    def set_clipboard_text(self, text):
+        self.sent.append(("text", text))
+
+
+def _settle(sync: ClipboardSync) -> None:
+    import threading
+    done = threading.Event()
+    sync._jobs.put((done.set,))
+    assert done.wait(5)
+
+
+def test_copied_files_are_sent_once_however_often_the_window_gains_focus(tmp_path):
+    """A file manager's copy offers text/uri-list and the paths as text: the files go once, and the text
+    target is never offered in their place on a later focus gain."""
+    path = tmp_path / "a file.txt"
+    path.write_text("x")
+    stand_in = _StandIn({"text/uri-list": path.as_uri().encode() + b"\r\n", TEXT: str(path).encode()})
+    sync = ClipboardSync(stand_in, stand_in, stand_in)
+    try:
+        for _ in range(3):
+            sync.on_focus(False)
+            sync.on_focus(True)
+            _settle(sync)
+    finally:
+        sync.stop()
+    assert stand_in.sent == [("files", (str(path),))]
+
+
+def test_stop_takes_back_the_hooks_and_drops_queued_jobs():
+    import threading
+    import time
+    stand_in = _StandIn({})
+    sync = ClipboardSync(stand_in, stand_in, stand_in)
+    assert stand_in.on_clipboard_text is not None and stand_in.on_clipboard_image is not None
+    gate, ran = threading.Event(), []
+    sync._jobs.put((gate.wait, 5))
+    for _ in range(5):
+        sync._jobs.put((lambda: (ran.append(1), time.sleep(1)),))
+    threading.Timer(0.2, gate.set).start()
+    start = time.monotonic()
+    sync.stop()
+    assert time.monotonic() - start < 2 and not sync._thread.is_alive()
+    assert ran == [] and stand_in.on_clipboard_text is None and stand_in.on_clipboard_image is None
