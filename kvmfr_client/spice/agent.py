@@ -188,6 +188,12 @@ class ClipboardAgent:
         for xfer in list(self._xfers.values()):
             self._xfer_end(xfer, "agent disconnected")
 
+    def main_closed(self) -> None:
+        """The main channel closed (server gone, or the session ended): transfers in progress end."""
+        for xfer in list(self._xfers.values()):
+            self._xfer_end(xfer, "connection closed")
+        self._agent_disconnected()
+
     def _agent_token(self, tokens: int) -> None:
         self._server_tokens += tokens
         self._flush()
@@ -376,15 +382,22 @@ class ClipboardAgent:
         started = []
         for path in paths[:MAX_XFER_FILES]:
             try:
-                handle = open(path, "rb")
-                st = os.fstat(handle.fileno())
+                # Non-blocking: opening a FIFO (or a device) must not stall the SPICE loop; fstat then says
+                # what was opened, so a path swapped after a check cannot slip through.
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+                try:
+                    st = os.fstat(fd)
+                except OSError:
+                    os.close(fd)
+                    raise
             except OSError as exc:
                 log.warning("agent: cannot read %s (%s); not sent", path, exc.strerror)
                 continue
             if not stat.S_ISREG(st.st_mode):
-                handle.close()
+                os.close(fd)
                 log.warning("agent: %s is not a regular file; not sent", path)
                 continue
+            handle = os.fdopen(fd, "rb")
             xfer = FileTransfer(self._next_xfer, path, st.st_size, handle)
             self._next_xfer += 1
             self._xfers[xfer.id] = xfer
@@ -423,7 +436,9 @@ class ClipboardAgent:
                 except OSError as exc:
                     piece = b""
                     log.warning("agent: reading %s failed: %s", xfer.path, exc.strerror)
-                if not piece:  # shrank or failed under us: the guest is told by the missing bytes
+                if not piece:  # shrank or failed under us: the guest is told, not left waiting for the rest
+                    self._queue(AgentMsg.FILE_XFER_STATUS, XFER_STATUS.pack(xfer.id, XferStatus.ERROR))
+                    self._drain()
                     self._xfer_end(xfer, "error")
                     break
                 xfer.sent += len(piece)

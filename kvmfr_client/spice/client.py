@@ -88,6 +88,8 @@ class SpiceClient:
             self.agent.on_guest_image = self._guest_image
             self.agent.on_file_done = self._file_done
         main.start()
+        if self.want_clipboard:   # files on their way end (handles closed, on_file_done) with the channel
+            main.reader_task.add_done_callback(lambda _task, agent=self.agent: agent.main_closed())
         try:
             await _wait_or_fail(main.initialized.wait(), main.reader_task, timeout,
                                 f"SPICE server at {self.address} sent no MAIN INIT within {timeout} s")

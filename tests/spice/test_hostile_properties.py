@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvmfr_client.spice import protocol as P
-from kvmfr_client.spice.agent import MAX_CLIPBOARD, MESSAGE_HEADER, AgentMsg, ClipboardAgent, ClipboardType
+from kvmfr_client.spice.agent import (MAX_CLIPBOARD, MESSAGE_HEADER, XFER_STATUS, AgentMsg, ClipboardAgent,
+                                      ClipboardType, XferStatus)
 from kvmfr_client.spice.inputs import InputsChannel
 from kvmfr_client.spice.link import Address, Link
 from kvmfr_client.spice.main import MainChannel
@@ -67,6 +68,53 @@ def test_only_the_image_type_asked_for_reaches_on_guest_image():
     clip(ClipboardType.BMP)
     clip(ClipboardType.BMP)   # the one answer was had
     assert images == [(ClipboardType.BMP, b"img")]
+
+
+def _recording(agent: ClipboardAgent) -> list[tuple[int, bytes]]:
+    sent: list[tuple[int, bytes]] = []
+    queue = agent._queue
+
+    def record(msg_type: int, data: bytes) -> None:
+        sent.append((msg_type, data))
+        queue(msg_type, data)
+    agent._queue = record
+    return sent
+
+
+def test_a_fifo_is_not_opened_into_a_blocked_loop_and_a_shrunk_file_is_reported_to_the_guest(tmp_path):
+    import os
+    import threading
+    main, agent, _texts = _main()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(agent.send_files([str(fifo)])), daemon=True)
+    worker.start()
+    worker.join(5)
+    assert result == [[]], "send_files blocked on a FIFO"
+
+    done: list = []
+    agent.on_file_done = done.append
+    path = tmp_path / "shrinks"
+    path.write_bytes(b"x" * 200_000)
+    sent = _recording(agent)
+    (xfer,) = agent.send_files([str(path)])
+    path.write_bytes(b"x" * 10)   # shorter than offered
+    main.dispatch(P.MainServerMsg.AGENT_DATA, _vd(AgentMsg.FILE_XFER_STATUS, XFER_STATUS.pack(xfer.id, 0)))
+    assert [r.result for r in done] == ["error"] and xfer.file is None
+    assert (AgentMsg.FILE_XFER_STATUS, XFER_STATUS.pack(xfer.id, XferStatus.ERROR)) in sent
+
+
+def test_transfers_in_progress_end_when_the_main_channel_closes(tmp_path):
+    main, agent, _texts = _main()
+    done: list = []
+    agent.on_file_done = done.append
+    path = tmp_path / "f"
+    path.write_bytes(b"y" * 1000)
+    (xfer,) = agent.send_files([str(path)])
+    handle = xfer.file
+    agent.main_closed()
+    assert [r.result for r in done] == ["connection closed"] and handle.closed and not agent._xfers
 
 
 texts = st.lists(st.text(max_size=300), min_size=1, max_size=5)
