@@ -1,7 +1,8 @@
 """Keep the local clipboard and the guest's (through the SPICE agent) in step: text, images and files.
 
 The local clipboard is reached through the desktop's own maintained tools, which speak every MIME type
-(GLFW's clipboard is text-only): ``wl-clipboard`` (``wl-copy``/``wl-paste``) on Wayland, ``xclip`` on X11.
+(GLFW's clipboard is text-only): ``wl-clipboard`` (``wl-copy``/``wl-paste``) on Wayland, ``xclip`` on X11,
+chosen by the display server the window runs on (X11 on a Wayland desktop with ``win:backend=x11``).
 Without the tool, text still goes through GLFW and images and files are not shared (one warning says
 which package to install).
 
@@ -126,11 +127,17 @@ class WaylandClipboard(LocalClipboard):
         return self._run(["wl-copy", "--type", mime], data) is not None
 
 
-def local_clipboard(env: dict[str, str] | None = None) -> LocalClipboard | None:
-    """The local clipboard's tool for this session (Wayland when ``WAYLAND_DISPLAY`` is set, as the
-    window picks it), or None with one warning naming the package to install."""
+def local_clipboard(env: dict[str, str] | None = None, platform: str | None = None) -> LocalClipboard | None:
+    """The local clipboard's tool for this session, or None with one warning naming the package to
+    install. ``platform``: the window's display server ("wayland" or "x11", as glfw runs it: X11 on a
+    Wayland desktop with ``win:backend=x11``); without it, Wayland when ``WAYLAND_DISPLAY`` is set."""
     env = dict(os.environ if env is None else env)
-    cls = WaylandClipboard if env.get("WAYLAND_DISPLAY") else XclipClipboard if env.get("DISPLAY") else None
+    if platform is None:
+        platform = "wayland" if env.get("WAYLAND_DISPLAY") else "x11"
+    if platform == "wayland":
+        cls = WaylandClipboard if env.get("WAYLAND_DISPLAY") else None
+    else:
+        cls = XclipClipboard if env.get("DISPLAY") else None
     if cls is None:
         return None
     tool = "wl-copy" if cls is WaylandClipboard else "xclip"
@@ -402,10 +409,19 @@ class GlfwClipboard:
         pass
 
 
+def _window_platform() -> str | None:
+    """The display server glfw's window runs on ("wayland", "x11"), or None when glfw cannot say."""
+    try:
+        import glfw
+        return {glfw.PLATFORM_WAYLAND: "wayland", glfw.PLATFORM_X11: "x11"}.get(glfw.get_platform())
+    except Exception:   # glfw < 3.4 (X11 only here) or not initialised
+        return None
+
+
 def clipboard_for(window, spice, client, to_vm: bool = True, to_local: bool = True):
     """The viewer's clipboard sharing: :class:`ClipboardSync` through the desktop's clipboard tool, or
     :class:`GlfwClipboard` (text only) where the tool is missing."""
-    local = local_clipboard()
+    local = local_clipboard(platform=_window_platform())
     if local is not None:
         log.info("clipboard: the local clipboard through %s (text, images, files)", local.name)
         return ClipboardSync(local, spice, client, to_vm, to_local)

@@ -331,3 +331,15 @@ def test_stop_takes_back_the_hooks_and_drops_queued_jobs():
     sync.stop()
     assert time.monotonic() - start < 2 and not sync._thread.is_alive()
     assert ran == [] and stand_in.on_clipboard_text is None and stand_in.on_clipboard_image is None
+
+
+def test_the_tool_follows_the_window_platform_not_wayland_display(tmp_path):
+    """On a Wayland desktop with win:backend=x11 the window is an X11 one: xclip, not wl-clipboard."""
+    for tool in ("xclip", "wl-copy"):
+        (tmp_path / tool).write_text("#!/bin/sh\n")
+        (tmp_path / tool).chmod(0o755)
+    env = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0", "PATH": str(tmp_path)}
+    assert type(local_clipboard(env, platform="x11")) is XclipClipboard
+    assert type(local_clipboard(env, platform="wayland")) is WaylandClipboard
+    assert type(local_clipboard(env)) is WaylandClipboard   # no window to ask: as WAYLAND_DISPLAY says
+    assert local_clipboard({"WAYLAND_DISPLAY": "wayland-0", "PATH": str(tmp_path)}, platform="x11") is None
