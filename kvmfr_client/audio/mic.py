@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from kvmfr_client.config.options import MIC_POLICIES
 from kvmfr_client.spice.client import JoinedChannel
 from kvmfr_client.spice.errors import SpiceError, SpiceLinkError
 from kvmfr_client.spice.protocol import ChannelType, LinkResult
@@ -31,7 +32,7 @@ from kvmfr_client.spice.record import RecordChannel, link_record
 log = logging.getLogger(__name__)
 
 BLOCK_S = 0.010  # one record read (and one DATA message): 10 ms
-POLICIES = ("prompt", "allow", "deny")
+POLICIES = MIC_POLICIES
 # PulseAudio channel positions (pa_channel_position_t) for a mono or stereo stream.
 _POSITIONS = {1: (0,), 2: (1, 2)}
 
