@@ -460,6 +460,7 @@ class JoinedChannel:
             asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(2.0)
         except Exception as exc:  # the loop may be ending with the viewer
             log.debug("%s: closing: %r", self.WHAT, exc)
+            self._stopping()
 
     async def _shutdown(self) -> None:
         task = self._link_task

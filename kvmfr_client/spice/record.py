@@ -62,6 +62,10 @@ class RecordChannel(Channel):
         if msg_type == RecordServerMsg.START:
             channels, fmt, rate = P.unpack(START, payload, "RECORD START")
             if fmt != AUDIO_FMT_S16 or not 1 <= channels <= 2 or not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+                # Nothing is sent for a stream we cannot give: not for the one before it either.
+                was, self.recording = self.recording, False
+                if was and self.on_stop is not None:
+                    self.on_stop()
                 raise SpiceProtocolError(f"RECORD START asks for format {fmt}, {channels} channels at {rate} Hz;"
                                          " this client sends S16, 1-2 channels, 8-192 kHz")
             self.channels, self.rate, self.recording, self._marked = channels, rate, True, False
