@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from kvmfr_client.config.options import MIC_POLICIES
 from kvmfr_client.spice.client import JoinedChannel
 from kvmfr_client.spice.errors import SpiceError, SpiceLinkError
 from kvmfr_client.spice.protocol import ChannelType, LinkResult
@@ -31,7 +32,7 @@ from kvmfr_client.spice.record import RecordChannel, link_record
 log = logging.getLogger(__name__)
 
 BLOCK_S = 0.010  # one record read (and one DATA message): 10 ms
-POLICIES = ("prompt", "allow", "deny")
+POLICIES = MIC_POLICIES
 # PulseAudio channel positions (pa_channel_position_t) for a mono or stereo stream.
 _POSITIONS = {1: (0,), 2: (1, 2)}
 
@@ -63,8 +64,10 @@ class Microphone(JoinedChannel):
         self.recording = False
         self.blocks = 0
         self.error: str | None = None
-        self._reader: threading.Thread | None = None
-        self._stop_reader = threading.Event()
+        self._reader: threading.Thread | None = None      # the latest reader
+        self._reader_stop: threading.Event | None = None  # its own stop signal (one per reader)
+        self._format: tuple[int, int] | None = None        # its (channels, rate)
+        self._reader_lock = threading.Lock()   # the three above, between the loop and a failing reader
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], spice) -> "Microphone":
@@ -72,6 +75,15 @@ class Microphone(JoinedChannel):
                    cfg["audio:micShowIndicator"])
 
     # -- session -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Close the record channel and stop recording (the caller's thread, not the SPICE loop: it waits
+        up to 1 s for the reader)."""
+        super().stop()
+        self._stop_recording()   # (again, in case the loop could not run the stop: only a signal)
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(1.0)
+
     def _stopping(self) -> None:
         self._stop_recording()
 
@@ -118,9 +130,7 @@ class Microphone(JoinedChannel):
             log.info("microphone: the guest's request is denied (audio:micDefault=deny; ScrollLock+E allows)")
 
     def _guest_closed(self) -> None:
-        if self.recording:
-            self._stop_recording()
-            self._alert("Microphone off")
+        self._stop_recording()
 
     def _set_gain(self, gain: float) -> None:
         self.gain = gain
@@ -149,26 +159,55 @@ class Microphone(JoinedChannel):
 
     # -- recording -----------------------------------------------------------------------------
     def _start_recording(self) -> None:
+        """(SPICE loop) Start a reader in the format of the guest's START; a new START in another format
+        while recording replaces the reader."""
         channel = self.channel
-        if self.recording or channel is None or not channel.recording:
+        if channel is None or not channel.recording:
             return
-        self.recording = True
-        self._stop_reader.clear()
-        self._reader = threading.Thread(target=self._read, args=(channel, channel.channels, channel.rate),
-                                        name="audio-mic", daemon=True)
+        fmt = (channel.channels, channel.rate)
+        if self.recording:
+            if fmt == self._format:
+                return
+            log.info("microphone: the guest asks for %d channel(s) at %d Hz now; recording again", *fmt)
+            self._signal_reader()
+        else:
+            self.recording = True
+            if self.show_indicator:
+                self._alert("Microphone on (ScrollLock+E stops)")
+        stop = threading.Event()
+        with self._reader_lock:
+            self._format, self._reader_stop = fmt, stop
+        self._reader = threading.Thread(target=self._read, args=(channel, *fmt, stop), name="audio-mic",
+                                        daemon=True)
         self._reader.start()
-        if self.show_indicator:
-            self._alert("Microphone on (ScrollLock+E stops)")
 
     def _stop_recording(self) -> None:
+        """(SPICE loop, or stop()) Signal the reader to stop; stop() waits for it, never the loop."""
+        was = self.recording
         self.recording = False
-        self._stop_reader.set()
-        reader = self._reader
-        if reader is not None and reader is not threading.current_thread():
-            reader.join(1.0)
-        self._reader = None
+        self._signal_reader()
+        if was and self.show_indicator:
+            self._alert("Microphone off")
 
-    def _read(self, channel: RecordChannel, channels: int, rate: int) -> None:
+    def _signal_reader(self) -> None:
+        with self._reader_lock:
+            stop, self._reader_stop, self._format = self._reader_stop, None, None
+        if stop is not None:
+            stop.set()
+
+    def _read(self, channel: RecordChannel, channels: int, rate: int, stop: threading.Event) -> None:
+        try:
+            self._record(channel, channels, rate, stop)
+        finally:
+            with self._reader_lock:
+                ended_by_itself = self._reader_stop is stop   # (an error): no longer recording
+                if ended_by_itself:
+                    self._reader_stop = self._format = None
+                    self.recording = False
+            if ended_by_itself:
+                self._alert("Microphone unavailable (see the log)")
+
+    def _record(self, channel: RecordChannel, channels: int, rate: int, stop: threading.Event) -> None:
         from kvmfr_client.audio import pulse
         block = max(1, int(rate * BLOCK_S))
         nbytes = block * 2 * channels
@@ -180,13 +219,11 @@ class Microphone(JoinedChannel):
         except pulse.PulseError as exc:
             self.error = f"cannot record from {self.source or 'the default source'}: {exc}"
             log.error("microphone: %s", self.error)
-            self.recording = False
-            self._alert("Microphone unavailable (see the log)")
             return
         log.info("microphone: recording %s at %d Hz, %d channel(s)", self.source or "the default source", rate,
                  channels)
         try:
-            while not self._stop_reader.is_set():
+            while not stop.is_set():
                 data = stream.read(nbytes)
                 if self.muted or self.gain < 1.0:
                     samples = np.frombuffer(data, dtype="<i2")

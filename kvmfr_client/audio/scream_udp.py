@@ -38,6 +38,7 @@ from kvmfr_client.audio.worker import Worker
 log = logging.getLogger(__name__)
 
 SENDER_TIMEOUT = 1.0  # seconds of silence from the current sender before another may take over
+DRAIN_MAX = 64      # datagrams handled per wake of the receive thread (then the stop flag and poll again)
 
 
 def parse_udp_url(url: str) -> tuple[str, int]:
@@ -129,8 +130,11 @@ class ScreamUdpSource(Worker):
                 continue
             arrived = time.monotonic()
             # Drain the socket: after a stall of this thread the datagrams that piled up are handled
-            # in one wake, and the player takes them as one block.
-            while True:
+            # in one wake, and the player takes them as one block; at most DRAIN_MAX of them, so a
+            # flood neither keeps stop() waiting nor makes one unbounded block.
+            for _ in range(DRAIN_MAX):
+                if self._stop.is_set():
+                    break
                 try:
                     n, source = recv(buf)
                 except BlockingIOError:

@@ -24,6 +24,7 @@ from kvmfr_client.audio import formats
 from kvmfr_client.audio.formats import DEFAULT_MASKS, FormatError, PcmFormat
 from kvmfr_client.audio.warnings import RateLimitedWarning
 from kvmfr_client.spice import protocol as P
+from kvmfr_client.spice.protocol import AUDIO_FMT_S16, MODE_RAW
 from kvmfr_client.spice.channel import Channel
 from kvmfr_client.spice.client import JoinedChannel
 from kvmfr_client.spice.errors import SpiceAuthError, SpiceError, SpiceVersionError
@@ -42,8 +43,6 @@ MSG_MUTE = 106
 MSG_LATENCY = 107
 CAP_VOLUME = 1
 CAP_LATENCY = 2
-AUDIO_FMT_S16 = 1
-MODE_RAW = 1
 
 _START = struct.Struct("<IHII")  # channels, format, frequency, time
 

@@ -38,8 +38,9 @@ def start_services(cfg: Mapping[str, Any]) -> tuple[ViewerInput, Any]:
 
 
 def stop_services(viewer_input: ViewerInput, audio) -> None:
-    if viewer_input.microphone is not None:
-        viewer_input.microphone.stop()
+    # In the reverse order of start_services: the playback's state hook wraps the microphone's.
     if audio is not None:
         audio.stop()
+    if viewer_input.microphone is not None:
+        viewer_input.microphone.stop()
     viewer_input.stop()

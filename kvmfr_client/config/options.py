@@ -13,6 +13,9 @@ import re
 
 from .registry import Alias, Option, bounded, number, parse_bool, register, register_alias, size_within
 
+# audio:micDefault's choices (kvmfr_client.audio.mic checks its policy against them too).
+MIC_POLICIES = ("prompt", "allow", "deny")
+
 
 # -- defaults computed when the configuration is loaded ---------------------------------------------------
 
@@ -288,7 +291,7 @@ register(
     # audio: the microphone for the guest (SPICE record channel; kvmfr_client/audio/mic.py)
     Option("audio", "micDefault", "prompt", "what to do when the guest opens its microphone: prompt (ask; "
            "ScrollLock+E allows), allow or deny; ScrollLock+E toggles it at any time",
-           choices=("prompt", "allow", "deny")),
+           choices=MIC_POLICIES),
     Option("audio", "micShowIndicator", True, "say in the window while the microphone records", parse=parse_bool),
     Option("audio", "micSource", "", "PulseAudio/PipeWire source the microphone records from; empty = the "
            "default source", lg="our own option (Looking Glass records from the default source)"),

@@ -435,6 +435,10 @@ class JoinedChannel:
         self.spice = spice_thread
         self.channel = None
         self._previous = None
+        # Set by stop(): from then on the state hook only passes states on (it stays in the chain when
+        # another JoinedChannel hooked the client after us) and no link starts or keeps a channel.
+        self._stopped = False
+        self._link_task: asyncio.Task | None = None   # the latest link (SPICE loop)
 
     def start(self):
         client = self.spice.client
@@ -445,19 +449,34 @@ class JoinedChannel:
         return self
 
     def stop(self) -> None:
+        self._stopped = True
         client = self.spice.client
         if client.on_state == self._on_state:
             client.on_state = self._previous
+        loop = self.spice.loop
+        if loop.is_closed():
+            self._stopping()
+            self.channel = None
+            return
+        try:   # on the loop: a link in progress is cancelled, then the channel closed
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(2.0)
+        except Exception as exc:  # the loop may be ending with the viewer
+            log.debug("%s: closing: %r", self.WHAT, exc)
+            self._stopping()
+
+    async def _shutdown(self) -> None:
+        task = self._link_task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task})
         self._stopping()
         channel, self.channel = self.channel, None
-        if channel is not None and not self.spice.loop.is_closed():
-            try:
-                asyncio.run_coroutine_threadsafe(channel.close(), self.spice.loop).result(2.0)
-            except Exception as exc:  # the loop may be ending with the viewer
-                log.debug("%s: closing: %r", self.WHAT, exc)
+        if channel is not None:
+            await channel.close()
 
     def _stopping(self) -> None:
-        """Before the channel closes at stop() or is replaced by a new session's."""
+        """Before the channel closes at stop() or is replaced by a new session's (on the SPICE loop, or on
+        the caller's thread at a stop() after the loop closed)."""
 
     def _session_state(self, state: str) -> None:
         """After the client's state changed (and a link was started on "connected")."""
@@ -465,23 +484,39 @@ class JoinedChannel:
     def _on_state(self, state: str, detail: str) -> None:
         if self._previous is not None:
             self._previous(state, detail)
+        if self._stopped:
+            return
         if state == "connected":
             self._link_soon()
         self._session_state(state)
 
     def _link_soon(self) -> None:
-        # Called on the SPICE loop's thread: the link must not hold up the client's own reconnect.
-        asyncio.get_running_loop().create_task(self._link(), name=self.LINK_TASK)
+        # Called on the SPICE loop's thread: the link must not hold up the client's own reconnect. One
+        # link at a time: a newer "connected" cancels the link still in progress and waits for its end.
+        if self._stopped:
+            return
+        previous = self._link_task
+        if previous is not None and not previous.done():
+            previous.cancel()
+        self._link_task = asyncio.get_running_loop().create_task(self._link(previous), name=self.LINK_TASK)
 
-    async def _link(self) -> None:
+    async def _link(self, previous: asyncio.Task | None = None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})
         client = self.spice.client
         main = client.main
-        if main is None or main.init is None:
+        if self._stopped or main is None or main.init is None:
             return
         if self.channel is not None:
+            channel, self.channel = self.channel, None
             self._stopping()
-            await self.channel.close()
-        await self._join(client, main)
+            await channel.close()
+        try:
+            await self._join(client, main)
+        finally:
+            if self._stopped and self.channel is not None:   # stop() came while we linked
+                channel, self.channel = self.channel, None
+                await channel.close()
 
     async def _join(self, client: SpiceClient, main: MainChannel) -> None:
         raise NotImplementedError

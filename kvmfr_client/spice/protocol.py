@@ -176,6 +176,24 @@ MOUSE_MOTION = struct.Struct("<iiH")  # dx, dy, buttons_state
 MOUSE_POSITION = struct.Struct("<IIHB")  # x, y, buttons_state, display_id
 MOUSE_BUTTON = struct.Struct("<BH")  # button, buttons_state
 
+# Audio (playback and record channels): the only sample format and data mode SPICE defines that we use.
+AUDIO_FMT_S16 = 1
+MODE_RAW = 1
+
+
+class RecordServerMsg(enum.IntEnum):
+    START = 101
+    STOP = 102
+    VOLUME = 103
+    MUTE = 104
+
+
+class RecordClientMsg(enum.IntEnum):
+    DATA = 101
+    MODE = 102
+    START_MARK = 103
+
+
 # The server acknowledges every this many motion/position messages.
 MOTION_ACK_BUNCH = 4
 

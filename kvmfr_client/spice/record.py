@@ -14,12 +14,12 @@ reading gets no more than ``MAX_BACKLOG`` bytes queued; later blocks are dropped
 
 from __future__ import annotations
 
-import enum
 import logging
 import struct
 from typing import Callable
 
 from . import protocol as P
+from .protocol import AUDIO_FMT_S16, MODE_RAW, RecordClientMsg, RecordServerMsg
 from .channel import Channel
 from .errors import SpiceProtocolError
 from .link import Address, link
@@ -27,22 +27,7 @@ from .link import Address, link
 log = logging.getLogger(__name__)
 
 
-class RecordServerMsg(enum.IntEnum):
-    START = 101
-    STOP = 102
-    VOLUME = 103
-    MUTE = 104
-
-
-class RecordClientMsg(enum.IntEnum):
-    DATA = 101
-    MODE = 102
-    START_MARK = 103
-
-
 RECORD_CAP_VOLUME = 1
-AUDIO_FMT_S16 = 1
-MODE_RAW = 1
 START = struct.Struct("<IHI")  # channels, format, frequency
 MODE = struct.Struct("<IH")  # time, mode
 RATE_RANGE = (8000, 192000)
@@ -77,6 +62,10 @@ class RecordChannel(Channel):
         if msg_type == RecordServerMsg.START:
             channels, fmt, rate = P.unpack(START, payload, "RECORD START")
             if fmt != AUDIO_FMT_S16 or not 1 <= channels <= 2 or not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+                # Nothing is sent for a stream we cannot give: not for the one before it either.
+                was, self.recording = self.recording, False
+                if was and self.on_stop is not None:
+                    self.on_stop()
                 raise SpiceProtocolError(f"RECORD START asks for format {fmt}, {channels} channels at {rate} Hz;"
                                          " this client sends S16, 1-2 channels, 8-192 kHz")
             self.channels, self.rate, self.recording, self._marked = channels, rate, True, False
