@@ -340,6 +340,13 @@ def inhibit_idle(window, on: bool) -> bool:
     return protocols is not None and protocols.inhibit_idle(on)
 
 
+def can_inhibit_idle(window) -> bool:
+    """True when ``window``'s own connection has bound the compositor's idle-inhibit manager (the compositor
+    offering it is not enough: a pywayland that cannot be used binds nothing)."""
+    protocols = _protocols(window)
+    return protocols is not None and protocols.idle is not None
+
+
 def request_activation(window) -> bool:
     """Ask the compositor to raise and focus ``window`` (xdg-activation; it may just mark it urgent).
     False when not on Wayland or the compositor does not offer xdg-activation."""

@@ -324,3 +324,41 @@ def test_screensaver_inhibit_follows_a_flipping_guest_at_a_bounded_rate_and_neve
     bare.close()
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "cannot keep the screensaver off" in warnings[0].getMessage()
+
+
+def test_screensaver_inhibit_falls_through_when_wayland_is_offered_but_unbound_or_fails(monkeypatch):
+    from kvmfr_client.viewer import screensaver, wayland
+
+    made: list[str] = []
+
+    class FakeDBus:
+        name = "fake dbus"
+
+        def __init__(self):
+            made.append("dbus")
+            self.calls: list[bool] = []
+
+        def set(self, on, reason):
+            self.calls.append(on)
+
+        def close(self):
+            made.append("dbus closed")
+
+    monkeypatch.setattr(screensaver, "_DBus", FakeDBus)
+    # the compositor offers idle inhibit, but our binding bound nothing (the pywayland wheel case)
+    monkeypatch.setattr(wayland, "offered", lambda window: {wayland.IDLE_INHIBIT: 1})
+    monkeypatch.setattr(wayland, "can_inhibit_idle", lambda window: False)
+    monkeypatch.setattr(wayland, "inhibit_idle", lambda window, on: pytest.fail("unbound Wayland used"))
+    inh = screensaver.Inhibitor(object(), "wayland")
+    inh.set(True)
+    assert inh.backend_name == "fake dbus" and inh.backend.calls == [True] and inh.errors == 0
+
+    # bound, but its first set() fails: the next backend serves, the failed one is closed
+    made.clear()
+    monkeypatch.setattr(wayland, "can_inhibit_idle", lambda window: True)
+    monkeypatch.setattr(wayland, "inhibit_idle", lambda window, on: False)
+    inh = screensaver.Inhibitor(object(), "wayland")
+    inh.set(True)
+    assert inh.backend_name == "fake dbus" and inh.backend.calls == [True] and made == ["dbus"]
+    inh.close()
+    assert made == ["dbus", "dbus closed"]
