@@ -139,6 +139,8 @@ class _Viewer:
         self.title_prefix = cfg["win:title"]
         if display is not None:   # one of several windows (multi.py): (index from 0, how many)
             self.title_prefix += f" - display {display[0] + 1} of {display[1]}"
+        from kvmfr_client.viewer.identity import uses_rates
+        self._title_rates = uses_rates(self.title_prefix)   # {fps}/{ups}: the rates are worked out for it
         self.stats = Stats()
         self.win = Window(
             f"{self._title_head(SessionState.WAITING, None)} - waiting for the host", cfg["win:size"],
@@ -245,11 +247,13 @@ class _Viewer:
         """win:title with its placeholders filled in (the part before the state)."""
         from kvmfr_client.viewer.identity import expand_title
         meta = getattr(self, "_frame_meta", None)
-        now = time.monotonic()
         facts = {"width": meta.width if meta else None, "height": meta.height if meta else None,
-                 "fps": f"{self.stats.fps.per_second(now):.0f}", "ups": f"{self.stats.ups.per_second(now):.0f}",
                  "os": host.os_name if host else None, "host": host.hostver if host else None,
                  "protocol": host.protocol_name if host else None, "state": state.value}
+        if self._title_rates:   # the rates cost a pass over the last second's ticks: only when shown
+            now = time.monotonic()
+            facts["fps"] = f"{self.stats.fps.per_second(now):.0f}"
+            facts["ups"] = f"{self.stats.ups.per_second(now):.0f}"
         return expand_title(self.title_prefix, facts)
 
     def _guest_asks(self, flags: int) -> None:

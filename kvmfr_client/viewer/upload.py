@@ -27,7 +27,6 @@ from OpenGL import GL
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "pbo", "direct")
 RING = 3                          # persistent buffers: one being written, one uploading, one spare
 FENCE_WAIT_NS = 100_000_000       # a fence two uploads old that has not signalled in this long: wait no more
 # Renderers that rasterise on the CPU: measured here, a PBO only adds a copy (docs/viewer.md).

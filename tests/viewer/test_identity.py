@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from kvmfr_client.viewer import icon
-from kvmfr_client.viewer.identity import APP_ID, expand_title, parse_title
+from kvmfr_client.config.options import parse_title
+from kvmfr_client.viewer.identity import APP_ID, expand_title, uses_rates
 from tests.support.desktop import need, start_openbox, start_session_bus, xprop
 from tests.support.process import stop_process, wait_for
 from tests.support.xvfb import start_xvfb
@@ -82,6 +83,7 @@ def test_title_placeholders_are_checked_and_guest_text_is_tamed(capsys):
     assert expand_title("{os} {width}x{height} ({protocol})", {"os": "Windows", "width": 1920, "height": 1080,
                                                                 "protocol": "B7"}) == "Windows 1920x1080 (B7)"
     assert expand_title("{width}x{height}", {}) == "?x?"
+    assert uses_rates("{fps} fps") and uses_rates("{ups}") and not uses_rates("kvmfr-view {os} {width}")
     # a hostile guest's OS name: no line breaks or escapes in the title, and not endless
     assert expand_title("{os}", {"os": "Win\ndows\x1b[2J" + "x" * 500}) == ("Windows[2J" + "x" * 500)[:64]
     with pytest.raises(ValueError, match=r"unknown placeholder \{resolution\}"):
