@@ -120,10 +120,27 @@ def egl_scale_to_filter(text: str) -> str:
 
 # -- win: how the window fits into the desktop (docs/viewer.md, "The window on the desktop") ------------------
 
+TITLE_PLACEHOLDERS = {   # win:title's {placeholders}; kvmfr_client.viewer.identity fills them in
+    "width": "the guest frame's width in pixels (? before the first frame)",
+    "height": "the guest frame's height in pixels",
+    "fps": "frames drawn per second in the last second",
+    "ups": "guest frame updates received per second",
+    "os": "the guest's operating system, as the host reports it",
+    "host": "the Looking Glass host's version string",
+    "protocol": "the protocol spoken with the host: B7 or master",
+    "state": "the session's state (waiting for the host, connected, ...)",
+}
+TITLE_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z]*)\}")
+
+
 def parse_title(text: str) -> str:
-    """``win:title``: text with {placeholders} (kvmfr_client.viewer.identity names them)."""
-    from kvmfr_client.viewer.identity import parse_title as check
-    return check(text)
+    """``win:title``: any text; each ``{name}`` must be a known placeholder (``{{`` is no escape: braces
+    that name nothing are an error, so a typo is caught at start)."""
+    unknown = sorted({m.group(1) for m in TITLE_PLACEHOLDER_RE.finditer(text)} - set(TITLE_PLACEHOLDERS))
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; known: "
+                         + ", ".join(f"{{{n}}}" for n in TITLE_PLACEHOLDERS))
+    return text
 
 
 register(
@@ -133,7 +150,8 @@ register(
            lg="default kvmfr-view; {placeholders} are ours (B7's title is plain text); the guest's OS and host "
               "version are appended"),
     Option("win", "noScreensaver", False, "keep the desktop's screensaver off while the window is open "
-           "(org.freedesktop.ScreenSaver on the session bus, else the X server's XScreenSaverSuspend)",
+           "(the compositor's idle inhibit on Wayland, else org.freedesktop.ScreenSaver on the session bus, "
+           "else the X server's XScreenSaverSuspend)",
            parse=parse_bool, lg="through the compositor's idle inhibit on Wayland where offered, else the "
                                 "desktop's D-Bus ScreenSaver service, else X11's own"),
     Option("win", "autoScreensaver", False, "keep the screensaver off while the guest asks (its frames carry "
@@ -141,8 +159,10 @@ register(
     Option("win", "minimizeOnFocusLoss", False, "minimize the window when it loses focus while full screen",
            parse=parse_bool),
     Option("win", "requestActivation", True, "when the guest asks for attention (KVMFR's request-activation "
-           "flag) and the window is not focused, ask the window manager for attention (urgency)",
-           parse=parse_bool, lg="the window is marked urgent (glfw's window attention), not raised"),
+           "flag) and the window is not focused, ask the desktop for attention (X11: urgency; Wayland: "
+           "xdg-activation where offered)",
+           parse=parse_bool, lg="on X11 the window is marked urgent (glfw's window attention), not raised; on "
+                                "Wayland xdg-activation may raise and focus it"),
 )
 
 
@@ -356,17 +376,19 @@ register(
 )
 
 # -- the window's display server (docs/desktop.md) --------------------------------------------------------
+WIN_BACKENDS = ("auto", "x11", "wayland")   # kvmfr_client.viewer.wayland.select_backend takes these
 register(
     Option("win", "backend", "auto", "display server for the window: auto (Wayland when WAYLAND_DISPLAY is "
-           "set, as Looking Glass chooses, else X11), x11 or wayland", choices=("auto", "x11", "wayland"),
+           "set, as Looking Glass chooses, else X11), x11 or wayland", choices=WIN_BACKENDS,
            lg="Looking Glass has no option: it chooses as auto does"),
 )
 
 # ---- the frame upload path (issue 15; kvmfr_client/viewer/upload.py) -------------------------------------
+UPLOAD_MODES = ("auto", "pbo", "direct")
 register(
     Option("egl", "upload", "auto",
            "how frames reach the texture: pbo (the copy out of shared memory writes a mapped pixel buffer, "
            "persistent with fences where GL 4.4 / ARB_buffer_storage allows), direct (our own buffer, "
            "glTexSubImage2D from it) or auto (direct on CPU renderers such as llvmpipe, where it measures "
-           "faster, pbo elsewhere)", choices=("auto", "pbo", "direct")),
+           "faster, pbo elsewhere)", choices=UPLOAD_MODES),
 )

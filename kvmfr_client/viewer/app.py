@@ -139,6 +139,8 @@ class _Viewer:
         self.title_prefix = cfg["win:title"]
         if display is not None:   # one of several windows (multi.py): (index from 0, how many)
             self.title_prefix += f" - display {display[0] + 1} of {display[1]}"
+        from kvmfr_client.viewer.identity import uses_rates
+        self._title_rates = uses_rates(self.title_prefix)   # {fps}/{ups}: the rates are worked out for it
         self.stats = Stats()
         self.win = Window(
             f"{self._title_head(SessionState.WAITING, None)} - waiting for the host", cfg["win:size"],
@@ -245,11 +247,13 @@ class _Viewer:
         """win:title with its placeholders filled in (the part before the state)."""
         from kvmfr_client.viewer.identity import expand_title
         meta = getattr(self, "_frame_meta", None)
-        now = time.monotonic()
         facts = {"width": meta.width if meta else None, "height": meta.height if meta else None,
-                 "fps": f"{self.stats.fps.per_second(now):.0f}", "ups": f"{self.stats.ups.per_second(now):.0f}",
                  "os": host.os_name if host else None, "host": host.hostver if host else None,
                  "protocol": host.protocol_name if host else None, "state": state.value}
+        if self._title_rates:   # the rates cost a pass over the last second's ticks: only when shown
+            now = time.monotonic()
+            facts["fps"] = f"{self.stats.fps.per_second(now):.0f}"
+            facts["ups"] = f"{self.stats.ups.per_second(now):.0f}"
         return expand_title(self.title_prefix, facts)
 
     def _guest_asks(self, flags: int) -> None:
@@ -455,6 +459,7 @@ class _Viewer:
     # idle()) and step().
 
     def start(self) -> None:
+        self._started = True
         self.frames.start()
         self.cursor.start()
         self._last_draw = 0.0
@@ -743,60 +748,75 @@ class _Viewer:
                     self.stats.latency.add(lat / 1000.0)
 
     def _finish(self) -> None:
-        snapshot = _arg(self.args, "snapshot")
-        if snapshot:
-            fw, fh = self.win.size()
-            self.renderer.draw(fw, fh, _Overlays(self))
-            save_snapshot(snapshot, self.renderer.readback(fw, fh))
-        thread_cpu = thread_cpu_s({"main": threading.main_thread(), "frames": self.frames.thread,
-                                    "cursor": self.cursor.thread})
-        self.frames.stop()
-        self.cursor.stop()
-        if self.timings is not None:
-            self.timings.write(_arg(self.args, "timings_json"))
-        stats_json = _arg(self.args, "stats_json")
-        if stats_json:
-            s = self.session
-            self.stats.sessions = 1 + s.session_restarts if s.host is not None else 0
-            self.stats.error_counts = s.errors_by_kind()
-            fw, fh = self.win.size()
-            self.stats.write_json(stats_json, {
-                "desktop": self._desktop_stats(),   # identity block
-                "window_coords": list(self.win.window_size()), "content_scale": list(self.win.content_scale()),
-                "window": [fw, fh], "title": getattr(self, "_title", ""), "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
-                "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
-                "state": s.state.name, "host": s.host.describe() if s.host else None,
-                "session_id": s.host.session_id if s.host else None,
-                "protocol": s.host.protocol | {"name": s.host.protocol_name} if s.host else None,
-                "guest_res_sent": [list(size) for size in self.guest_res.sent],
-                "guest_res_errors": self.guest_res.errors,
-                "first_serial": self._first_serial,
-                "last_serial": self._frame_meta.serial if self._frame_meta else None,
-                "frame": [self._frame_meta.width, self._frame_meta.height] if self._frame_meta else None,
-                "cursor_events": self.cursor.events, "thread_cpu_s": thread_cpu,
-                "cursor": {"x": self.renderer.cursor.x, "y": self.renderer.cursor.y,
-                           "visible": self.renderer.cursor.visible, "type": self._shape_type},
-                "status": self.status_text, "banner": self.banner_text,
-                "overlay": {name: {"text": d.text, "rect": list(d.rect), "clipped": d.clipped}
-                            for name, d in self.gui.drawn.items()},
-                "overlay_frames": self.gui.frames,
-                "overlay_seen": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.seen.items()},
-                "show_graphs": self.show_graphs, "spice_state": self.spice_state, "overlay_mode": self.overlay_mode,
-                "overlay_items": {k: list(v) for k, v in self.gui.items.items()},
-                "settings_changes": self.settings.changes, "render_filter": self.renderer.options.filter,
-                "render_path": self.renderer.last_path, "overlay_font": self.gui.font_path,
-                "overlay_font_px": self.gui.font_px, "alerts": self.alerts_shown,
-                "filters": list(self.renderer.options.filters or []), "vsync": self.settings.vsync,
-                "cursor_keep_size": self.renderer.cursor.keep_size, "audio": self._audio_stats(),
-                "upload_path": self.renderer.upload_path, "upload_reason": self.renderer.upload_reason,
-                "cpu_ms_per_shown_frame_steady": _steady_cpu_ms(self.stats.cpu.values)})
-        self.session.close()
-        if self.overlay_mode:
-            self.gui.save_positions(overlay_positions_path())
-        self.gui.close()
-        self.renderer.close()
-        self.inhibitor.close()   # identity block
-        self.win.destroy()
+        """Snapshot and stats (of a viewer that was started), then the clean-up, which happens whatever
+        failed before it (a --stats-json to a bad path still closes the window and ends the inhibit)."""
+        started = getattr(self, "_started", False)   # MultiViewer may finish a viewer it never started
+        try:
+            thread_cpu = None
+            try:
+                snapshot = _arg(self.args, "snapshot")
+                if started and snapshot:
+                    fw, fh = self.win.size()
+                    self.renderer.draw(fw, fh, _Overlays(self))
+                    save_snapshot(snapshot, self.renderer.readback(fw, fh))
+                if started:
+                    thread_cpu = thread_cpu_s({"main": threading.main_thread(), "frames": self.frames.thread,
+                                                "cursor": self.cursor.thread})
+            finally:
+                self.frames.stop()
+                self.cursor.stop()
+            if started:
+                if self.timings is not None:
+                    self.timings.write(_arg(self.args, "timings_json"))
+                stats_json = _arg(self.args, "stats_json")
+                if stats_json:
+                    self._write_stats_json(stats_json, thread_cpu)
+        finally:
+            try:
+                self.session.close()
+                if self.overlay_mode:
+                    self.gui.save_positions(overlay_positions_path())
+                self.gui.close()
+                self.renderer.close()
+            finally:
+                self.inhibitor.close()   # identity block; never raises
+                self.win.destroy()
+
+    def _write_stats_json(self, stats_json: str, thread_cpu) -> None:
+        s = self.session
+        self.stats.sessions = 1 + s.session_restarts if s.host is not None else 0
+        self.stats.error_counts = s.errors_by_kind()
+        fw, fh = self.win.size()
+        self.stats.write_json(stats_json, {
+            "desktop": self._desktop_stats(),   # identity block
+            "window_coords": list(self.win.window_size()), "content_scale": list(self.win.content_scale()),
+            "window": [fw, fh], "title": getattr(self, "_title", ""), "fullscreen": self.win.fullscreen, "show_stats": self.show_stats,
+            "quit_by_key": self._quit, "platform": self.platform, "shm": self.path,
+            "state": s.state.name, "host": s.host.describe() if s.host else None,
+            "session_id": s.host.session_id if s.host else None,
+            "protocol": s.host.protocol | {"name": s.host.protocol_name} if s.host else None,
+            "guest_res_sent": [list(size) for size in self.guest_res.sent],
+            "guest_res_errors": self.guest_res.errors,
+            "first_serial": self._first_serial,
+            "last_serial": self._frame_meta.serial if self._frame_meta else None,
+            "frame": [self._frame_meta.width, self._frame_meta.height] if self._frame_meta else None,
+            "cursor_events": self.cursor.events, "thread_cpu_s": thread_cpu,
+            "cursor": {"x": self.renderer.cursor.x, "y": self.renderer.cursor.y,
+                       "visible": self.renderer.cursor.visible, "type": self._shape_type},
+            "status": self.status_text, "banner": self.banner_text,
+            "overlay": {name: {"text": d.text, "rect": list(d.rect), "clipped": d.clipped}
+                        for name, d in self.gui.drawn.items()},
+            "overlay_frames": self.gui.frames,
+            "overlay_seen": {name: {"text": d.text, "rect": list(d.rect)} for name, d in self.gui.seen.items()},
+            "show_graphs": self.show_graphs, "spice_state": self.spice_state, "overlay_mode": self.overlay_mode,
+            "overlay_items": {k: list(v) for k, v in self.gui.items.items()},
+            "settings_changes": self.settings.changes, "render_filter": self.renderer.options.filter,
+            "render_path": self.renderer.last_path, "overlay_font": self.gui.font_path,
+            "overlay_font_px": self.gui.font_px, "alerts": self.alerts_shown,
+            "filters": list(self.renderer.options.filters or []), "vsync": self.settings.vsync,
+            "cursor_keep_size": self.renderer.cursor.keep_size, "audio": self._audio_stats(),
+            "upload_path": self.renderer.upload_path, "upload_reason": self.renderer.upload_reason,
+            "cpu_ms_per_shown_frame_steady": _steady_cpu_ms(self.stats.cpu.values)})
 
 
 class _CursorPacer:

@@ -65,7 +65,8 @@ class FramePipeline:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self.thread.join(2.0)
+        if self.thread.ident is not None:   # never started (a viewer whose set-up failed): nothing to join
+            self.thread.join(2.0)
 
     def take(self) -> FrameReady | None:
         """(GL thread) the frame waiting for upload, if any; its pixels stay valid until :meth:`release`."""
@@ -199,11 +200,8 @@ class CursorTracker:
 
     def stop(self) -> None:
         self._stop.set()
-        self.thread.join(2.0)
-
-    def force_full(self) -> None:
-        """(GL thread) the next frame must be copied whole (the texture lost track of the previous one)."""
-        self._force_full = True
+        if self.thread.ident is not None:   # never started: nothing to join
+            self.thread.join(2.0)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -4,9 +4,10 @@
 title says, so window-manager rules and the desktop entry (``data/kvmfr-view.desktop``,
 ``StartupWMClass=kvmfr-view``) match the window; the title may change with the guest.
 
-``win:title`` is a template: ``{placeholder}`` names from :data:`TITLE_PLACEHOLDERS` are filled in from the
-session (Looking Glass B7's ``win:title`` is a plain string; these placeholders are ours), and the
-session's state (or the guest's OS and host) is appended after " - " as before.
+``win:title`` is a template: ``{placeholder}`` names from ``TITLE_PLACEHOLDERS`` (declared, and checked
+by ``win:title``'s parser, in :mod:`kvmfr_client.config.options`) are filled in from the session (Looking
+Glass B7's ``win:title`` is a plain string; these placeholders are ours), and the session's state (or the
+guest's OS and host) is appended after " - " as before.
 """
 
 from __future__ import annotations
@@ -14,31 +15,12 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
+from kvmfr_client.config.options import TITLE_PLACEHOLDER_RE as _PLACEHOLDER
+
 APP_ID = "kvmfr-view"   # WM_CLASS, Wayland app-id, the desktop entry's name and Icon=, the icon's file name
 
-TITLE_PLACEHOLDERS = {
-    "width": "the guest frame's width in pixels (? before the first frame)",
-    "height": "the guest frame's height in pixels",
-    "fps": "frames drawn per second in the last second",
-    "ups": "guest frame updates received per second",
-    "os": "the guest's operating system, as the host reports it",
-    "host": "the Looking Glass host's version string",
-    "protocol": "the protocol spoken with the host: B7 or master",
-    "state": "the session's state (waiting for the host, connected, ...)",
-}
-_PLACEHOLDER = re.compile(r"\{([A-Za-z]*)\}")
 MAX_FACT = 64          # a guest-supplied fact is cut to this many characters in the title
 ATTENTION_INTERVAL_S = 2.0   # win:requestActivation asks the desktop at most this often (a guest may flip it)
-
-
-def parse_title(text: str) -> str:
-    """``win:title``: any text; each ``{name}`` must be a known placeholder (``{{`` is no escape: braces
-    that name nothing are an error, so a typo is caught at start)."""
-    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text)} - set(TITLE_PLACEHOLDERS))
-    if unknown:
-        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; known: "
-                         + ", ".join(f"{{{n}}}" for n in TITLE_PLACEHOLDERS))
-    return text
 
 
 def _clean(value: object) -> str:
@@ -56,7 +38,7 @@ def expand_title(template: str, facts: Mapping[str, object]) -> str:
 
 
 def uses_rates(template: str) -> bool:
-    """Whether the title shows {fps} or {ups} (then it is refreshed once a second)."""
+    """Whether the title shows {fps} or {ups} (the viewer works the rates out for the title only then)."""
     return any(m.group(1) in ("fps", "ups") for m in _PLACEHOLDER.finditer(template))
 
 

@@ -15,7 +15,9 @@ ScrollLock+Q, Ctrl+C and SIGTERM close all.
 from __future__ import annotations
 
 import copy
+import errno
 import logging
+import os
 import sys
 import threading
 import time
@@ -68,6 +70,28 @@ def run(cfg: Mapping[str, Any], paths: Sequence[str], args: Any = None, input_ho
                    viewer=lambda platform: MultiViewer(cfg, paths, args, input_hook, platform, on_mapped, audio))
 
 
+def check_display_files(paths: Sequence[str]) -> None:
+    """Raise :class:`kvmfr_client.core.errors.ShmNotUsable` for the first of ``paths`` that can never be
+    shown (a folder, a FIFO, no permission to open it for reading and writing); a file not there yet is
+    waited for, as with one display."""
+    from kvmfr_client.core import errors
+    from kvmfr_client.core.session import check_shm_file
+    for path in paths:
+        if check_shm_file(path) is None:    # raises for what can never be shared memory (no open: FIFOs)
+            continue
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOCTTY)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            raise errors.ShmNotUsable(f"cannot open {path} for reading and writing: permission denied",
+                                      field="path", value=errno.EACCES) from None
+        except OSError as exc:
+            raise errors.ShmNotUsable(f"cannot open {path}: {exc.strerror}", field="path",
+                                      value=exc.errno or 0) from None
+        os.close(fd)
+
+
 class MultiViewer:
     def __init__(self, cfg, paths: Sequence[str], args, input_hook, platform: str,
                  on_mapped: Callable[[str], None] | None = None, audio=None):
@@ -85,6 +109,7 @@ class MultiViewer:
         self._lock = threading.Lock()
         self._focused: int | None = None
         n_all = len(paths)
+        check_display_files(paths)   # a bad file: one line and status 3 before any window opens
         try:
             for n, path in enumerate(paths):
                 hook = input_hook if n == 0 else None

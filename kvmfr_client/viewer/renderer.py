@@ -258,17 +258,19 @@ class Renderer:
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._src_tex)
         GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, stride // spec.bytes_per_texel)
         ptr = pixels.ctypes.data
-        if slot is not None:   # the rows lie in a pixel buffer: GL reads them at offsets into it
-            ptr -= self.pixel_buffers.bind(slot)
-        for x, y, w, h in rects:
-            GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, x)
-            GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, y)
-            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, x, y, w, h, spec.fmt, spec.gltype, ctypes.c_void_p(ptr))
-        GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, 0)
-        GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, 0)
-        GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, 0)
-        if slot is not None:
-            self.pixel_buffers.uploaded(slot)
+        try:
+            if slot is not None:   # the rows lie in a pixel buffer: GL reads them at offsets into it
+                ptr -= self.pixel_buffers.bind(slot)
+            for x, y, w, h in rects:
+                GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, x)
+                GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, y)
+                GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, x, y, w, h, spec.fmt, spec.gltype, ctypes.c_void_p(ptr))
+        finally:   # whatever failed, later uploads read from our memory with the default unpack state
+            GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, 0)
+            GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, 0)
+            GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, 0)
+            if slot is not None:
+                self.pixel_buffers.uploaded(slot)   # fences and unbinds GL_PIXEL_UNPACK_BUFFER
         if spec.program is not None:
             self._run_conversion(ftype, None if convert_all else damage)
         self.has_frame = True

@@ -38,7 +38,11 @@ class _DBus:
         from jeepney.bus_messages import message_bus
         from jeepney.io.blocking import open_dbus_connection
         self.conn = open_dbus_connection(bus="SESSION")   # OSError/KeyError/ValueError: no session bus
-        reply = self.conn.send_and_get_reply(message_bus.NameHasOwner(SERVICE), timeout=DBUS_TIMEOUT_S)
+        try:
+            reply = self.conn.send_and_get_reply(message_bus.NameHasOwner(SERVICE), timeout=DBUS_TIMEOUT_S)
+        except BaseException:
+            self.conn.close()
+            raise
         if not reply.body or not reply.body[0]:
             self.conn.close()
             raise LookupError(f"nothing on the session bus serves {SERVICE}")
@@ -108,7 +112,9 @@ class _Wayland:
         from kvmfr_client.viewer import wayland
         self.module, self.window = wayland, window
         if wayland.IDLE_INHIBIT not in wayland.offered(window):
-            raise LookupError(f"the compositor offers no {wayland.IDLE_INHIBIT} (or it cannot be bound here)")
+            raise LookupError(f"the compositor offers no {wayland.IDLE_INHIBIT}")
+        if not wayland.can_inhibit_idle(window):
+            raise LookupError(f"{wayland.IDLE_INHIBIT} is offered but not bound here (pywayland unusable)")
         self.on = False
 
     def set(self, on: bool, reason: str) -> None:
@@ -151,7 +157,9 @@ class Inhibitor:
             self._pending = None
             self._apply(on, reason)
 
-    def _choose(self):
+    def _choose(self, on: bool, reason: str):
+        """The first backend that can be made and whose first set(on) works (one that fails it is closed
+        and the next one tried)."""
         tries = []
         if self.platform == "wayland":
             tries.append((_Wayland.name, lambda: _Wayland(self.window)))
@@ -164,6 +172,15 @@ class Inhibitor:
                 backend = make()
             except Exception as exc:   # each way may be missing: no bus, no service, no library, no module
                 why.append(f"{name}: {exc}")
+                continue
+            try:
+                backend.set(on, reason)
+            except Exception as exc:
+                why.append(f"{name}: {exc}")
+                try:
+                    backend.close()
+                except Exception as close_exc:
+                    log.debug("screensaver inhibit: closing %s failed: %s", name, close_exc)
                 continue
             log.info("screensaver inhibit through %s", backend.name)
             return backend
@@ -185,10 +202,13 @@ class Inhibitor:
             return
         self._changed_at = self._clock()
         self.changes += 1
+        self.active = on
         if not self._tried:
             self._tried = True
-            self.backend = self._choose()
-        self.active = on
+            self.backend = self._choose(on, reason)   # its first set(on) already made
+            if self.backend is not None:
+                log.debug("screensaver %s (%s)", "inhibited" if on else "allowed", self.backend.name)
+            return
         if self.backend is None:
             return
         try:

@@ -27,7 +27,6 @@ from OpenGL import GL
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "pbo", "direct")
 RING = 3                          # persistent buffers: one being written, one uploading, one spare
 FENCE_WAIT_NS = 100_000_000       # a fence two uploads old that has not signalled in this long: wait no more
 # Renderers that rasterise on the CPU: measured here, a PBO only adds a copy (docs/viewer.md).
@@ -123,13 +122,16 @@ class PixelBuffers:
         if need > self.size:
             self._make(need + need // 8)   # some room for a slightly taller frame
         slot = self.slots[self._next]
+        if self.persistent and slot.fence is not None:
+            status = GL.glClientWaitSync(slot.fence, GL.GL_SYNC_FLUSH_COMMANDS_BIT, FENCE_WAIT_NS)
+            if status not in (GL.GL_ALREADY_SIGNALED, GL.GL_CONDITION_SATISFIED):
+                # GL_TIMEOUT_EXPIRED / GL_WAIT_FAILED: the GPU may still read it; keep the fence (the
+                # same slot is asked again next time) and let the frames thread use its own buffer
+                return None
+            GL.glDeleteSync(slot.fence)
+            slot.fence = None
         self._next = (self._next + 1) % len(self.slots)
-        if self.persistent:
-            if slot.fence is not None:
-                GL.glClientWaitSync(slot.fence, GL.GL_SYNC_FLUSH_COMMANDS_BIT, FENCE_WAIT_NS)
-                GL.glDeleteSync(slot.fence)
-                slot.fence = None
-        elif not slot.address:
+        if not self.persistent and not slot.address:
             GL.glBindBuffer(GL.GL_PIXEL_UNPACK_BUFFER, slot.buffer)
             # Invalidate: the driver hands out fresh storage instead of waiting for the last upload.
             self._map(slot, GL.GL_MAP_WRITE_BIT | GL.GL_MAP_INVALIDATE_BUFFER_BIT)

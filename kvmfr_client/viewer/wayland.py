@@ -24,9 +24,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from kvmfr_client.config.options import WIN_BACKENDS
+
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "x11", "wayland")
 
 SHORTCUTS_INHIBIT = "zwp_keyboard_shortcuts_inhibit_manager_v1"
 IDLE_INHIBIT = "zwp_idle_inhibit_manager_v1"
@@ -84,8 +85,8 @@ def select_backend(wanted: str, env=None) -> str:
     forced back end, or the only one there is, cannot work.
     """
     env = os.environ if env is None else env
-    if wanted not in BACKENDS:
-        raise BackendError(f"win:backend: {wanted!r} is not one of {', '.join(BACKENDS)}")
+    if wanted not in WIN_BACKENDS:
+        raise BackendError(f"win:backend: {wanted!r} is not one of {', '.join(WIN_BACKENDS)}")
     wayland_display = env.get("WAYLAND_DISPLAY", "")
     chosen = wanted
     if wanted == "wayland" and not wayland_display:
@@ -338,6 +339,13 @@ def inhibit_idle(window, on: bool) -> bool:
     desktop's D-Bus interface instead)."""
     protocols = _protocols(window)
     return protocols is not None and protocols.inhibit_idle(on)
+
+
+def can_inhibit_idle(window) -> bool:
+    """True when ``window``'s own connection has bound the compositor's idle-inhibit manager (the compositor
+    offering it is not enough: a pywayland that cannot be used binds nothing)."""
+    protocols = _protocols(window)
+    return protocols is not None and protocols.idle is not None
 
 
 def request_activation(window) -> bool:

@@ -138,3 +138,39 @@ def test_filter_options_reach_the_window(xserver, tmp_path, shm_path):
     want = np.round(ref.to8(ref.nightvision(ref.rgb(expected), 2)) * 255).astype(np.uint8)
     assert rgb_diff(snap, want) <= 1
     assert stats["paths"].get("filter+blit", 0) >= stats["frames_shown"] > 0, stats["paths"]
+
+
+def test_finish_cleans_up_when_writing_the_stats_fails_and_skips_outputs_of_a_viewer_never_started():
+    import threading
+    from types import SimpleNamespace
+
+    from kvmfr_client.viewer.app import _Viewer
+    done: list[str] = []
+
+    def part(name):
+        return SimpleNamespace(stop=lambda: done.append(f"{name}.stop"), close=lambda: done.append(f"{name}.close"),
+                               destroy=lambda: done.append(f"{name}.destroy"), thread=threading.main_thread())
+
+    def viewer(started: bool):
+        v = _Viewer.__new__(_Viewer)
+        v.args = SimpleNamespace(snapshot=None, stats_json="/nonexistent/dir/s.json", timings_json=None)
+        v.frames, v.cursor, v.session, v.gui = part("frames"), part("cursor"), part("session"), part("gui")
+        v.renderer, v.inhibitor, v.win = part("renderer"), part("inhibitor"), part("win")
+        v.timings, v.overlay_mode = None, False
+        if started:
+            v._started = True
+
+        def write(path, thread_cpu):
+            done.append("stats")
+            raise OSError("no such folder")
+        v._write_stats_json = write
+        return v
+
+    with pytest.raises(OSError):
+        viewer(True)._finish()
+    assert done == ["frames.stop", "cursor.stop", "stats", "session.close", "gui.close", "renderer.close",
+                    "inhibitor.close", "win.destroy"]
+    done.clear()
+    viewer(False)._finish()     # never started (MultiViewer could not make a later display): no stats
+    assert done == ["frames.stop", "cursor.stop", "session.close", "gui.close", "renderer.close",
+                    "inhibitor.close", "win.destroy"]

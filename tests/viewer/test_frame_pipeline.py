@@ -109,3 +109,10 @@ def test_pixel_buffer_destinations_from_the_gl_thread():
     assert [g[0] for g in got] == [1, 2, 4, 5]
     assert calls[4]["out"] is None and not calls[4]["allow_damage"] and got[2] == (4, None, False)
     assert got[3] == (5, "slot-c", True) and calls[5]["allow_damage"]   # the buffers grew with the frames
+
+
+def test_stop_of_threads_never_started_is_a_no_op():
+    from kvmfr_client.viewer.frame_pipeline import CursorTracker
+    # MultiViewer finishes viewers it never started when a later one cannot be made
+    FramePipeline(ScriptedSession([]), wake=lambda: None, read_timestamps=False).stop()
+    CursorTracker(ScriptedSession([]), wake=lambda: None).stop()

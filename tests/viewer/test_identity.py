@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from kvmfr_client.viewer import icon
-from kvmfr_client.viewer.identity import APP_ID, expand_title, parse_title
+from kvmfr_client.config.options import parse_title
+from kvmfr_client.viewer.identity import APP_ID, expand_title, uses_rates
 from tests.support.desktop import need, start_openbox, start_session_bus, xprop
 from tests.support.process import stop_process, wait_for
 from tests.support.xvfb import start_xvfb
@@ -82,6 +83,7 @@ def test_title_placeholders_are_checked_and_guest_text_is_tamed(capsys):
     assert expand_title("{os} {width}x{height} ({protocol})", {"os": "Windows", "width": 1920, "height": 1080,
                                                                 "protocol": "B7"}) == "Windows 1920x1080 (B7)"
     assert expand_title("{width}x{height}", {}) == "?x?"
+    assert uses_rates("{fps} fps") and uses_rates("{ups}") and not uses_rates("kvmfr-view {os} {width}")
     # a hostile guest's OS name: no line breaks or escapes in the title, and not endless
     assert expand_title("{os}", {"os": "Win\ndows\x1b[2J" + "x" * 500}) == ("Windows[2J" + "x" * 500)[:64]
     with pytest.raises(ValueError, match=r"unknown placeholder \{resolution\}"):
@@ -324,3 +326,41 @@ def test_screensaver_inhibit_follows_a_flipping_guest_at_a_bounded_rate_and_neve
     bare.close()
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "cannot keep the screensaver off" in warnings[0].getMessage()
+
+
+def test_screensaver_inhibit_falls_through_when_wayland_is_offered_but_unbound_or_fails(monkeypatch):
+    from kvmfr_client.viewer import screensaver, wayland
+
+    made: list[str] = []
+
+    class FakeDBus:
+        name = "fake dbus"
+
+        def __init__(self):
+            made.append("dbus")
+            self.calls: list[bool] = []
+
+        def set(self, on, reason):
+            self.calls.append(on)
+
+        def close(self):
+            made.append("dbus closed")
+
+    monkeypatch.setattr(screensaver, "_DBus", FakeDBus)
+    # the compositor offers idle inhibit, but our binding bound nothing (the pywayland wheel case)
+    monkeypatch.setattr(wayland, "offered", lambda window: {wayland.IDLE_INHIBIT: 1})
+    monkeypatch.setattr(wayland, "can_inhibit_idle", lambda window: False)
+    monkeypatch.setattr(wayland, "inhibit_idle", lambda window, on: pytest.fail("unbound Wayland used"))
+    inh = screensaver.Inhibitor(object(), "wayland")
+    inh.set(True)
+    assert inh.backend_name == "fake dbus" and inh.backend.calls == [True] and inh.errors == 0
+
+    # bound, but its first set() fails: the next backend serves, the failed one is closed
+    made.clear()
+    monkeypatch.setattr(wayland, "can_inhibit_idle", lambda window: True)
+    monkeypatch.setattr(wayland, "inhibit_idle", lambda window, on: False)
+    inh = screensaver.Inhibitor(object(), "wayland")
+    inh.set(True)
+    assert inh.backend_name == "fake dbus" and inh.backend.calls == [True] and made == ["dbus"]
+    inh.close()
+    assert made == ["dbus", "dbus closed"]

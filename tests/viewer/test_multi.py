@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import struct
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from guest_agent import cursor_animation
 from kvmfr_client.core import testpattern
@@ -171,3 +173,19 @@ def test_close_all_closes_every_window_with_one(xserver, tmp_path, shm_path):
     for n, path in ((1, shm_path), (2, shm_b)):
         stats = json.loads((tmp_path / f"stats-{n}.json").read_text())
         assert stats["shm"] == str(path) and stats["state"] != "CONNECTED"
+
+
+def test_a_display_file_that_cannot_be_used_is_refused_before_any_window(tmp_path):
+    from kvmfr_client.core import errors
+    from kvmfr_client.viewer.multi import check_display_files
+    good = tmp_path / "good"
+    good.write_bytes(b"\0" * 4096)
+    check_display_files([str(good), str(tmp_path / "not-there-yet")])   # a missing file is waited for
+    with pytest.raises(errors.ShmNotUsable, match="is a folder"):
+        check_display_files([str(good), str(tmp_path)])
+    locked = tmp_path / "locked"
+    locked.write_bytes(b"\0" * 4096)
+    locked.chmod(0o400)
+    if os.geteuid() != 0:
+        with pytest.raises(errors.ShmNotUsable, match="permission denied"):
+            check_display_files([str(good), str(locked)])

@@ -114,3 +114,50 @@ def test_prerendered_source_sends_whole_frames_that_are_each_exact(shm_path):
             assert f is not None and f.serial == serial and f.damage == () and not f.damage_only
             want = Pattern(f.width, f.height, FrameType.BGRA, PatternKind.DAMAGE).render_stored(serial, t_us)
             assert np.array_equal(f.pixels, want), f"frame {serial} ({f.width}x{f.height}) is not the pattern"
+
+
+def test_a_fence_not_signalled_keeps_its_buffer_and_the_frame_goes_to_the_threads_own(monkeypatch):
+    from types import SimpleNamespace
+
+    from kvmfr_client.viewer import upload
+    answer = [0x911B]    # GL_TIMEOUT_EXPIRED
+    deleted: list[object] = []
+    fake = SimpleNamespace(GL_ALREADY_SIGNALED=0x911A, GL_TIMEOUT_EXPIRED=0x911B, GL_CONDITION_SATISFIED=0x911C,
+                           GL_WAIT_FAILED=0x911D, GL_SYNC_FLUSH_COMMANDS_BIT=1,
+                           glClientWaitSync=lambda fence, flags, ns: answer[0], glDeleteSync=deleted.append)
+    monkeypatch.setattr(upload, "GL", fake)
+    buffers = upload.PixelBuffers(persistent=True)
+    buffers.size = 64
+    buffers.slots = [upload.Slot(i, 64, address=1, fence=f"fence{i}", flat=np.zeros(64, np.uint8)) for i in range(3)]
+    for status in (0x911B, 0x911D):           # timed out, wait failed: no buffer, the fence kept
+        answer[0] = status
+        assert buffers.handout(4, 16) is None
+        assert buffers.slots[0].fence == "fence0" and not deleted and buffers._next == 0
+    answer[0] = 0x911C                        # signalled: the buffer is handed out, its fence deleted
+    slot, rows = buffers.handout(4, 16)
+    assert slot is buffers.slots[0] and rows.shape == (4, 16) and deleted == ["fence0"] and slot.fence is None
+
+
+def test_an_upload_that_fails_still_unbinds_its_pixel_buffer(monkeypatch):
+    from types import SimpleNamespace
+
+    from OpenGL import GL as real
+
+    from kvmfr_client.viewer import hdr, renderer
+    calls: list[str] = []
+
+    def tex_sub_image(*args):
+        raise RuntimeError("GL_INVALID_OPERATION")
+    fake = SimpleNamespace(**{name: getattr(real, name) for name in dir(real) if name.startswith("GL_")})
+    fake.glBindTexture = lambda *a: None
+    fake.glPixelStorei = lambda *a: calls.append(f"store {a[1]}")
+    fake.glTexSubImage2D = tex_sub_image
+    monkeypatch.setattr(renderer, "GL", fake)
+    r = renderer.Renderer.__new__(renderer.Renderer)
+    r.ftype, r.width, r.height, r.has_frame, r._src_tex = FrameType.BGRA, 4, 4, True, 1
+    r.options, r.light = SimpleNamespace(peak_nits=100.0), hdr.Light(100.0)
+    r.pixel_buffers = SimpleNamespace(bind=lambda slot: calls.append("bind") or 0,
+                                      uploaded=lambda slot: calls.append("uploaded"))
+    with pytest.raises(RuntimeError, match="INVALID_OPERATION"):
+        r.upload(FrameType.BGRA, 4, 4, np.zeros((4, 16), np.uint8), slot="slot")
+    assert "bind" in calls and calls[-1] == "uploaded" and calls[-4:-1] == ["store 0"] * 3, calls
