@@ -2,7 +2,7 @@
 
 Every IVSHMEM device is PCI 1af4:1110. ``kvmfr-vm`` labels each one (an SMBIOS type 41 record, shown by Linux
 as ``/sys/bus/pci/devices/<addr>/label``): ``kvmfr-display-<n>`` for display n, ``kvmfr-scream`` for Scream
-(:mod:`kvmfr_client.vm.identity`). ``auto`` picks the device with the display's label. In a VM whose devices
+(:mod:`kvmfr_client.core.ivshmem_ids`). ``auto`` picks the device with the display's label. In a VM whose devices
 carry no label (made by hand or by libvirt), a display device is one whose shared memory is larger than a
 Scream ring (2 MiB): exactly one such device is display 0; several are an error that lists them, and
 ``--device ADDRESS`` chooses.
@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvmfr_client.vm.identity import (IVSHMEM_DEVICE, IVSHMEM_VENDOR, LABEL_PREFIX, SCREAM_IVSHMEM_SIZE,
-                                      SCREAM_LABEL, display_label)
+from kvmfr_client.core.ivshmem_ids import (IVSHMEM_DEVICE, IVSHMEM_VENDOR, LABEL_PREFIX, SCREAM_IVSHMEM_SIZE,
+                                           SCREAM_LABEL, display_label)
 
 SYSFS = "/sys"
 AUTO = "auto"
@@ -120,8 +120,9 @@ def find_display(n: int, sysfs: str = SYSFS) -> IvshmemDevice:
     if n == 0 and len(displays) == 1:
         return displays[0]
     if not displays:
-        raise DeviceError(f"no IVSHMEM device here is larger than a Scream ring ({', '.join(d.describe() for d in devices)}):"
-                          " give the VM a display device of at least 32 MiB, or choose one with --device ADDRESS")
+        raise DeviceError(f"no IVSHMEM device here is larger than a Scream ring ({_mib(SCREAM_IVSHMEM_SIZE)}), as a "
+                          f"display's is ({', '.join(d.describe() for d in devices)}): give the VM a display device, "
+                          "or choose one with --device ADDRESS")
     raise DeviceError(f"{len(displays)} IVSHMEM devices could be display {n} and none carries a kvmfr-vm label "
                       f"({', '.join(d.describe() for d in displays)}): choose one with --device ADDRESS")
 
@@ -136,7 +137,8 @@ def find_scream(sysfs: str = SYSFS) -> IvshmemDevice:
     small = [d for d in devices if 0 < d.size <= SCREAM_IVSHMEM_SIZE]
     if len(small) == 1:
         return small[0]
-    raise DeviceError(f"{'no' if not small else len(small)} IVSHMEM devices of at most 2 MiB (a Scream ring) here "
+    raise DeviceError(f"{'no' if not small else len(small)} IVSHMEM devices of at most {_mib(SCREAM_IVSHMEM_SIZE)} "
+                      "(a Scream ring) here "
                       f"({', '.join(d.describe() for d in devices)}): choose one with --ivshmem ADDRESS")
 
 

@@ -11,6 +11,7 @@ from kvmfr_client.config import Option, parse_bool, register
 from kvmfr_client.config.registry import number, size_within
 from kvmfr_client.core import testpattern
 from kvmfr_client.core.formats import FrameType
+from kvmfr_client.core.ivshmem_ids import MAX_DISPLAYS
 
 from . import device
 
@@ -19,7 +20,7 @@ MAX_FRAME_SIDE = 16384
 MAX_FPS = 1000.0
 MAX_FRAMES = 0xFFFFFFFF   # frame serials are 32-bit: more would wrap them
 SHM_FILE = "/dev/shm/looking-glass"
-MAX_DISPLAY = 7           # kvmfr-vm labels displays 0..7
+MAX_DISPLAY = MAX_DISPLAYS - 1   # kvmfr-vm labels displays 0..MAX_DISPLAYS-1
 
 
 def default_target() -> str:

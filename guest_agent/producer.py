@@ -268,16 +268,19 @@ class Producer:
         fi.damage_count = len(damage)
         for i, (x, y, w, h) in enumerate(damage):
             fi.damage[i].x, fi.damage[i].y, fi.damage[i].width, fi.damage[i].height = x, y, w, h
+        n_changed = -1
         if changed is not None:
             changed = list(changed)
+            n_changed = len(changed)
             rects = self._changed
             for i, (x, y, w, h) in enumerate(changed[: len(rects)]):
                 rects[i].x, rects[i].y, rects[i].width, rects[i].height = x, y, w, h
-            lib.kv_producer_set_changed(self._p, rects, len(changed))
         deadline = time.monotonic() + timeout
         while True:
             if self._interrupted.is_set():
                 return False
+            if n_changed >= 0:   # each frame_begin call clears them, whatever it returns
+                lib.kv_producer_set_changed(self._p, self._changed, n_changed)
             left = deadline - time.monotonic()
             rc = lib.kv_producer_frame_begin(self._p, fi, int(max(0.0, min(left, WAIT_SLICE_S)) * 1000), self._err)
             if rc != lib.KV_ERR_TIMEOUT or left <= WAIT_SLICE_S:

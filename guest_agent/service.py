@@ -4,8 +4,10 @@
                                 [--env NAME=VALUE]... [--audio-args "ARGS"] [-- AGENT OPTIONS...]
     kvmfr-agent uninstall-service [--system | --user] [--dry-run]
 
-Writes ``kvmfr-agent.service`` (``kvmfr-agent --device auto`` plus the options after ``--``) and
-``kvmfr-agent-audio.service`` (``kvmfr-agent audio --ivshmem auto`` or ``--audio-args``) into
+Writes ``kvmfr-agent.service`` (``kvmfr-agent`` with the options after ``--``; its device is ``auto`` by
+default inside a VM) and ``kvmfr-agent-audio.service`` (``kvmfr-agent audio --ivshmem auto`` or
+``--audio-args``; with ``--system`` only when ``--audio-args`` or ``--env PULSE_SERVER=...`` is given, as a root
+unit cannot reach a session's sound server by itself) into
 /etc/systemd/system (``--system``, the default: root, which the device's sysfs memory needs) or
 ~/.config/systemd/user (``--user``: the user's session, its X display and sound server; the device must then
 be the user's, e.g. the kvmfr module's /dev/kvmfrN with a udev rule), then ``systemctl daemon-reload`` and
@@ -33,6 +35,7 @@ PROG = "kvmfr-agent"
 VIDEO_UNIT = "kvmfr-agent.service"
 AUDIO_UNIT = "kvmfr-agent-audio.service"
 SYSTEM_DIR = Path("/etc/systemd/system")
+DEFAULT_AUDIO_ARGS = "--ivshmem auto"
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,12 @@ class Unit:
     text: str
 
 
-def _systemd_quote(arg: str) -> str:
-    """One ExecStart argument as systemd reads it: % and $ doubled, quoted when it holds spaces or quotes."""
-    arg = arg.replace("%", "%%").replace("$", "$$")
+def _systemd_quote(arg: str, dollar: bool = True) -> str:
+    """One ExecStart argument as systemd reads it: % and $ doubled, quoted when it holds spaces or quotes.
+    ``dollar=False``: an Environment= assignment, where systemd expands % but not $."""
+    arg = arg.replace("%", "%%")
+    if dollar:
+        arg = arg.replace("$", "$$")
     if arg and not any(c in arg for c in " \t\"'\\;"):
         return arg
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -55,7 +61,7 @@ def _unit(description: str, argv: list[str], env: list[str], user: bool, after_s
         lines += ["After=pipewire-pulse.service pulseaudio.service"]
     lines += ["", "[Service]", "Type=simple", "ExecStart=" + " ".join(_systemd_quote(a) for a in argv)]
     if env:
-        lines.append("Environment=" + " ".join(_systemd_quote(e) for e in env))
+        lines.append("Environment=" + " ".join(_systemd_quote(e, dollar=False) for e in env))
     lines += ["Restart=on-failure", "RestartSec=2",
               f"RestartPreventExitStatus={exits.USAGE} {exits.SHM}",   # a bad option or no device: a person's job
               "KillSignal=SIGTERM", "TimeoutStopSec=5",                # SIGTERM ends the agent within a second
@@ -66,8 +72,8 @@ def _unit(description: str, argv: list[str], env: list[str], user: bool, after_s
 def units(agent_args: list[str], audio_args: list[str], env: list[str], user: bool, audio: bool = True,
           python: str = sys.executable) -> list[Unit]:
     """The unit files' names and text."""
-    agent_args = agent_args if any(a in ("--device", "--shm") or a.startswith(("--device=", "--shm=",
-                                   "agent:shmFile=")) for a in agent_args) else ["--device", "auto", *agent_args]
+    # No --device auto added: it is the agent's default inside a VM, and it would override a config file's
+    # agent:shmFile.
     made = [Unit(VIDEO_UNIT, _unit("kvmfr-agent: this guest's screen into its Looking Glass IVSHMEM device",
                                    [python, "-m", "guest_agent", *agent_args], env, user, False))]
     if audio:
@@ -97,10 +103,10 @@ def _parser(uninstall: bool) -> argparse.ArgumentParser:
         p.add_argument("--no-start", action="store_true", help="write and enable the units, start nothing now")
         p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                        help="an environment variable for both units (e.g. DISPLAY=:0 for --source x11)")
-        p.add_argument("--audio-args", default="--ivshmem auto", metavar="ARGS",
+        p.add_argument("--audio-args", default=None, metavar="ARGS",
                        help="kvmfr-agent audio's options (default: --ivshmem auto)")
         p.add_argument("agent_args", nargs="*", metavar="-- AGENT OPTIONS",
-                       help="kvmfr-agent's options (default: --device auto)")
+                       help="kvmfr-agent's options (its device: auto inside a VM)")
     return p
 
 
@@ -119,11 +125,18 @@ def main(argv: list[str]) -> int:
             print(f"{PROG} install-service: --env wants NAME=VALUE, got {e!r}", file=sys.stderr)
             return exits.USAGE
     try:
-        audio_args = shlex.split(args.audio_args)
+        audio_args = shlex.split(args.audio_args if args.audio_args is not None else DEFAULT_AUDIO_ARGS)
     except ValueError as exc:
         print(f"{PROG} install-service: --audio-args: {exc}", file=sys.stderr)
         return exits.USAGE
-    made = units(args.agent_args, audio_args, args.env, args.user, audio=not args.no_audio)
+    audio = not args.no_audio
+    if audio and not args.user and args.audio_args is None and not any(e.startswith("PULSE_SERVER=")
+                                                                        for e in args.env):
+        # A root unit cannot reach a session's sound server: it would fail and restart every 2 s forever.
+        print(f"{PROG} install-service: no {AUDIO_UNIT} with --system unless --env PULSE_SERVER=... or "
+              "--audio-args is given (--user runs it in the session, with its sound server)", file=sys.stderr)
+        audio = False
+    made = units(args.agent_args, audio_args, args.env, args.user, audio=audio)
     after = [[*systemctl, "daemon-reload"],
              [*systemctl, "enable", *(() if args.no_start else ("--now",)), *[u.name for u in made]]]
     return _apply(args, made, [], [], after)

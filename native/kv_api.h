@@ -214,7 +214,8 @@ void     kv_producer_stop_ticker(struct kv_producer *p);
 int      kv_producer_subscribers(struct kv_producer *p, uint32_t queue_id);
 /* What the next frame_begin's frame changes in the picture when that is less than its damage says (a frame
  * sent whole to clients, most of which did not change): kv_producer_frame_write_damage then rewrites only
- * those rects in the slot. Applies to the next frame_begin only; count 0 (as a frame without damage) or more
+ * those rects in the slot. Applies to the next frame_begin call only, whatever it returns (set them again
+ * before a retry); count 0 (as a frame without damage) or more
  * than KVMFR_MAX_DAMAGE_RECTS: the whole picture. */
 void     kv_producer_set_changed(struct kv_producer *p, const struct kvmfr_damage_rect *rects, uint32_t count);
 int      kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *fi, uint32_t timeout_ms,

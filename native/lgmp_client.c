@@ -519,6 +519,7 @@ int kv_client_session_init(struct kv_client *c, struct kv_host_info *info, struc
     }
     c->session_id = session_id;
     c->features = info->features;
+    c->frame_seen_ns = c->frame_period_ns = 0;   /* the old session's frame rhythm is not this one's */
     __atomic_store_n(&c->hosttime, ts, __ATOMIC_RELAXED);
     __atomic_store_n(&c->last_heartbeat_ns, kv_now_ns(), __ATOMIC_RELAXED);
     c->have_session = 1;
@@ -627,7 +628,7 @@ int kv_client_unsubscribe(struct kv_client *c, uint32_t queue_id)
     qs->subscribed = 0;
     qs->pinned = 0;
     if (queue_id == LGMP_Q_FRAME)
-        c->frame_peeked = 0;
+        c->frame_peeked = 0, c->frame_seen_ns = c->frame_period_ns = 0;
     /* After a host restart the slot bits belong to the new session: leave them alone. */
     if (LOAD(hdr_u32(c, c->p->session_off)) != c->session_id ||
         LOAD(hdr_u32(c, c->p->magic_off)) != LGMP_PROTOCOL_MAGIC)
@@ -784,9 +785,14 @@ static int done(struct kv_client *c, struct kv_queue_state *qs, struct kv_error 
 static void note_frame_rhythm(struct kv_client *c, uint64_t now)
 {
     uint64_t gap = c->frame_seen_ns ? now - c->frame_seen_ns : 0;
-    if (gap && gap <= STEADY_MAX_NS)
-        c->frame_period_ns = c->frame_period_ns ? (c->frame_period_ns * 7 + gap) / 8 : gap;
-    else
+    if (gap && gap <= STEADY_MAX_NS) {
+        /* A gap under 3/4 of the interval: the rate rose (the coarse polls would make every frame late
+         * until the 1/8 average caught up): start again from this gap. */
+        if (!c->frame_period_ns || gap < c->frame_period_ns * 3 / 4)
+            c->frame_period_ns = gap;
+        else
+            c->frame_period_ns = (c->frame_period_ns * 7 + gap) / 8;
+    } else
         c->frame_period_ns = 0;
     c->frame_seen_ns = now;
 }
@@ -1335,6 +1341,6 @@ int kv_client_set_read_pos(struct kv_client *c, uint32_t queue_id, uint32_t pos,
     qs->read_pos = pos;
     qs->pinned = 1;
     if (queue_id == LGMP_Q_FRAME)
-        c->frame_peeked = 0;
+        c->frame_peeked = 0, c->frame_seen_ns = c->frame_period_ns = 0;
     return LGMP_OK;
 }

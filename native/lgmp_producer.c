@@ -907,26 +907,42 @@ static void slot_add_damage(struct frame_slot *s, const struct kv_frame_info *fi
     s->damage_count += fi->damage_count;
 }
 
+/* The changed rects apply to the next kv_producer_frame_begin call only: it clears them on every return
+ * path (the caller sets them again before a retry). */
 void kv_producer_set_changed(struct kv_producer *p, const struct kvmfr_damage_rect *rects, uint32_t count)
 {
+    pthread_mutex_lock(&p->mu);
     if (count > KVMFR_MAX_DAMAGE_RECTS) {
         p->have_changed = 0;   /* too many to track: the slots are rewritten whole */
-        return;
+    } else {
+        if (count)   /* memcpy from a NULL pointer is undefined even for 0 bytes */
+            memcpy(p->changed.damage, rects, count * sizeof rects[0]);
+        p->changed.damage_count = count;
+        p->have_changed = 1;
     }
-    memcpy(p->changed.damage, rects, count * sizeof rects[0]);
-    p->changed.damage_count = count;
-    p->have_changed = 1;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void changed_clear(struct kv_producer *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->have_changed = 0;
+    pthread_mutex_unlock(&p->mu);
 }
 
 int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *fi, uint32_t timeout_ms,
                             struct kv_error *err)
 {
-    if (!p->started)
+    if (!p->started) {
+        changed_clear(p);
         return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "producer not started");
+    }
     uint32_t bpp = kv_frame_bpp(fi->type);
     uint64_t row = kv_row_bytes(fi->type, fi->data_width);
-    if (!bpp || fi->pitch < row || fi->data_height == 0 || fi->damage_count > KVMFR_MAX_DAMAGE_RECTS)
+    if (!bpp || fi->pitch < row || fi->data_height == 0 || fi->damage_count > KVMFR_MAX_DAMAGE_RECTS) {
+        changed_clear(p);
         return kv_fail(err, LGMP_ERR_INVALID_ARGUMENT, "frame", fi->type, 0, "invalid frame description");
+    }
     /* Backpressure: at most LGMP_Q_FRAME_LEN frames pending (spec 3.3, 5.6). */
     uint64_t deadline = kv_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
@@ -937,9 +953,11 @@ int kv_producer_frame_begin(struct kv_producer *p, const struct kv_frame_info *f
             mark_corrupt(p, "the frame queue's message count was overwritten (%u)", count);
             break;   /* healed below */
         }
-        if (kv_now_ns() > deadline)
+        if (kv_now_ns() > deadline) {
+            changed_clear(p);
             return kv_fail(err, KV_ERR_TIMEOUT, "queue.count", LGMP_Q_FRAME_LEN, LGMP_Q_FRAME_LEN,
                            "clients did not finish frames within %u ms", timeout_ms);
+        }
         kv_sleep_us(100);
     }
     pthread_mutex_lock(&p->mu);

@@ -33,7 +33,7 @@ PROGRAMS = (
      "memory (Looking Glass compatible)", "kvmfr-view"),
     ("kvmfr-agent", "guest_agent.cli:build_parser", "write frames and cursor into IVSHMEM shared memory in the "
      "Looking Glass wire format (the guest side)", "kvmfr-agent"),
-    ("kvmfr-agent-audio", "guest_agent.audio.cli:_parser", "send a Linux guest's sound as Scream (UDP or "
+    ("kvmfr-agent-audio", "guest_agent.audio.cli:build_parser", "send a Linux guest's sound as Scream (UDP or "
      "IVSHMEM)", None),
     ("kvmfr-input", "kvmfr_client.spice.cli:build_parser", "send scripted keyboard and mouse input to a VM over "
      "SPICE", "kvmfr-input"),

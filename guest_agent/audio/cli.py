@@ -28,7 +28,7 @@ from kvmfr_client.config.registry import bounded, number
 MAX_IVSHMEM_MB = 1024   # an IVSHMEM device of a GiB is far beyond any Scream ring (2 MiB is the usual)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     """One-line errors (exit status 2); every number is range-checked here, each range declared once."""
     p = Parser(prog="kvmfr-agent audio", description="Send this guest's sound as Scream (UDP or IVSHMEM).")
     where = p.add_mutually_exclusive_group()
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s")
     log = logging.getLogger("kvmfr-agent.audio")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 
+from kvmfr_client.core.ivshmem_ids import MAX_DISPLAYS   # one window per display; as many as kvmfr-vm gives a VM
+
 from .registry import Alias, Option, bounded, number, parse_bool, register, register_alias, size_within
 
 # audio:micDefault's choices (kvmfr_client.audio.mic checks its policy against them too).
@@ -319,7 +321,6 @@ register(
 
 # -- several displays in one viewer process (kvmfr_client/viewer/multi.py) ----------------------------------
 
-MAX_DISPLAYS = 8   # one window per display; as many as kvmfr-vm gives a VM
 
 
 def parse_displays(text: str) -> tuple[str, ...]:

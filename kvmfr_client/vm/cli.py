@@ -37,6 +37,8 @@ def build_parser():
 
     from kvmfr_client.config.flags import Parser, _PrintAndExit, checked, version_text
     from kvmfr_client.config.registry import number, size_within
+
+    from .demo import NAME as demo_name
     p = Parser(prog=PROG, description="Create, start, stop and list VMs described by a YAML file, with "
                "Looking Glass displays, SPICE and Scream wired.", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -68,7 +70,7 @@ def build_parser():
                    help="the guest's picture (default 1280x720)")
     s.add_argument("--fps", type=checked(number(float, 1, 240, "frames per second")), default=30,
                    help="the guest agent's frames per second, 1..240 (default 30)")
-    s.add_argument("--name", default="kvmfr-demo", type=checked(_vm_name), help="the VM's name (default kvmfr-demo)")
+    s.add_argument("--name", default=demo_name, type=checked(_vm_name), help=f"the VM's name (default {demo_name})")
     s.add_argument("--timeout", type=checked(number(float, 1, 600, "seconds")), default=60,
                    help="seconds to wait for QEMU's QMP socket, 1..600 (default 60)")
     # --

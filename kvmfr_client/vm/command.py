@@ -8,7 +8,7 @@ How a display's device is found by identity, not by order:
 * guest side: every IVSHMEM device is PCI 1af4:1110, so each carries a label (an SMBIOS type 41 record:
   ``kvmfr-display-<n>``, ``kvmfr-scream``) that Linux shows in sysfs and the guest agent looks for, and sits
   at a fixed slot on the root bus: display n at ``00:1<n>.0`` (0x10..0x17), Scream at ``00:0f.0``
-  (:mod:`kvmfr_client.vm.identity`).
+  (:mod:`kvmfr_client.core.ivshmem_ids`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import host
-from .identity import DISPLAY_SLOT, SCREAM_LABEL, SCREAM_SLOT, display_label, smbios_label
+from kvmfr_client.core.ivshmem_ids import DISPLAY_SLOT, SCREAM_LABEL, SCREAM_SLOT, display_label, smbios_label
 from .spec import VmSpec, show_bytes
 
 QEMU = "qemu-system-x86_64"

@@ -29,6 +29,23 @@ def _open_all(fds: dict[int, str]) -> None:
                 pass
 
 
+def _read(fd: int, fds: dict[int, str]) -> bytes:
+    """What the device has ready; b"" when nothing is. A device that went away (unplugged: ENODEV) is closed
+    and dropped, and the others go on being read (the power button among them)."""
+    try:
+        return os.read(fd, EVENT.size * 64)
+    except BlockingIOError:
+        return b""
+    except OSError as exc:
+        path = fds.pop(fd, "?")
+        print(f"GUEST {path} went away ({exc.strerror}): no longer read", flush=True)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        return b""
+
+
 def main() -> int:
     fds: dict[int, str] = {}
     deadline = time.monotonic() + 30
@@ -43,10 +60,7 @@ def main() -> int:
         ready, _, _ = select.select(list(fds), [], [], 2.0)
         _open_all(fds)   # devices whose drivers bound later
         for fd in ready:
-            try:
-                data = os.read(fd, EVENT.size * 64)
-            except BlockingIOError:
-                continue
+            data = _read(fd, fds)
             for off in range(0, len(data) - EVENT.size + 1, EVENT.size):
                 _, _, etype, code, value = EVENT.unpack_from(data, off)
                 if etype != EV_KEY or value not in (0, 1):

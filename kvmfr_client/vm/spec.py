@@ -15,7 +15,7 @@ from typing import Any
 
 from kvmfr_client.config.registry import size_within
 
-from .identity import SCREAM_IVSHMEM_SIZE
+from kvmfr_client.core.ivshmem_ids import MAX_DISPLAYS, SCREAM_IVSHMEM_SIZE
 
 MAX_SIDE = 16384          # as win:size and the agent: no frame is larger
 MiB = 1 << 20
@@ -378,8 +378,8 @@ def _displays(r: _Reader, value: Any, vm: str):
     if not isinstance(value, list):
         r.fail("displays", f"must be a list of displays (each with resolution, hdr, size, path), got {_kind(value)}")
         return
-    if len(value) > 8:
-        r.fail("displays", f"at most 8 displays, got {len(value)}")
+    if len(value) > MAX_DISPLAYS:
+        r.fail("displays", f"at most {MAX_DISPLAYS} displays, got {len(value)}")
         return
     from kvmfr_client.core.session import recommended_shm_size
     parse_res = size_within(MAX_SIDE, "a display")

@@ -132,7 +132,7 @@ def _plain_parsers():
     from guest_agent.audio import cli as agent_audio_cli
     from kvmfr_client.latency import benchmark
     return {flags.VIEW: view.build_parser(), VIEW_BENCH: benchmark.build_parser(), flags.INPUT: input_cli.build_parser(),
-            flags.AUDIO: audio_cli.build_parser(), AGENT_AUDIO: agent_audio_cli._parser()}
+            flags.AUDIO: audio_cli.build_parser(), AGENT_AUDIO: agent_audio_cli.build_parser()}
 
 
 def _plain_cases():

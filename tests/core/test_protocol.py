@@ -180,6 +180,30 @@ def test_damage_copies_only_the_rectangles(shm_path, protocol):
         assert results[-1].damage and len(results[-1].damage) == 3
 
 
+def test_changed_rects_do_not_outlive_a_failed_begin_frame(shm_path, protocol):
+    """``changed`` applies to its own frame only: a begin_frame that fails (here an invalid description) drops
+    it, so the next frame, sent whole, is written whole into its slot and not just the stale rectangle."""
+    with producer(shm_path, protocol, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
+        a = np.full((240, 1280), 0x11, np.uint8)
+        b = np.full((240, 1280), 0xEE, np.uint8)
+        out = np.zeros_like(a)
+        time.sleep(0.05)
+        tiny = [(0, 0, 1, 1)]
+        for serial, changed in ((1, None), (2, None), (3, tiny), (4, tiny)):   # both slots: A, then small damage
+            assert prod.begin_frame(serial, FrameType.BGRA, 320, 240, changed=changed)
+            prod.write_damage(a)
+            prod.end_frame()
+            assert s.next_frame(timeout=2, out=out) is not None
+        with pytest.raises(errors.KvmfrError):
+            prod.begin_frame(5, FrameType.BGRA, 320, 240, pitch=4, changed=tiny)   # pitch < a row: refused
+        assert prod.begin_frame(5, FrameType.BGRA, 320, 240)
+        prod.write_damage(b)
+        prod.end_frame()
+        f = s.next_frame(timeout=2, out=out)
+        assert f is not None and f.serial == 5
+        assert np.array_equal(out, b), "the slot kept the previous picture outside a stale changed rect"
+
+
 def test_skip_to_newest(shm_path, protocol):
     with producer(shm_path, protocol, create_size=16 << 20) as prod, kvmfr_client.open(shm_path, wait=5) as s:
         rows = encode(np.zeros((64, 64, 4), np.uint8), FrameType.BGRA)

@@ -85,3 +85,12 @@ def test_agent_without_a_device_says_so_in_one_line():
                           "ivshmem-plain device (kvmfr-vm does), or give --shm a shared-memory file\n")
     got = subprocess.run(run + ["--display", "9"], capture_output=True, text=True, timeout=60)
     assert got.returncode == exits.USAGE and got.stderr.count("\n") == 1 and "0..7" in got.stderr, got.stderr
+
+
+def test_only_scream_sized_devices_name_the_one_size_rule(tmp_path):
+    """Without labels a display is a device larger than a Scream ring (2 MiB): the refusal states that rule."""
+    fake_device(tmp_path, "0000:00:03.0", 2 * MiB)
+    with pytest.raises(DeviceError) as none:
+        find_display(0, str(tmp_path))
+    assert str(none.value).startswith("no IVSHMEM device here is larger than a Scream ring (2 MiB), as a display's is")
+    assert "32 MiB" not in str(none.value)

@@ -1,7 +1,7 @@
 """``kvmfr-agent install-service``: the two systemd units it writes (read back as systemd would: parsed, and
 checked by ``systemd-analyze verify``), its --dry-run, and one-line refusals. systemd itself is not in the
 test guest's initramfs, so the units are not started there: the guest boot in tests/vm/test_lifecycle.py runs
-the same command line the unit runs (``-m guest_agent --device auto``)."""
+the same command line the unit runs (``-m guest_agent``, its device auto by default in a VM)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def test_units_run_the_agent_on_its_device_and_verify(tmp_path):
                                      ["DISPLAY=:0", "XAUTHORITY=/home/a b/.Xauthority"], user=False)}
     assert set(made) == {VIDEO_UNIT, AUDIO_UNIT}
     video, audio = _parse(made[VIDEO_UNIT].text), _parse(made[AUDIO_UNIT].text)
-    assert shlex.split(video["Service"]["ExecStart"]) == [sys.executable, "-m", "guest_agent", "--device", "auto",
+    # no --device auto added (the default in a VM): it would override a config file's agent:shmFile
+    assert shlex.split(video["Service"]["ExecStart"]) == [sys.executable, "-m", "guest_agent",
                                                           "--source", "x11", "--size", "800x600"]
     assert shlex.split(audio["Service"]["ExecStart"]) == [sys.executable, "-m", "guest_agent", "audio",
                                                           "--ivshmem", "auto"]
@@ -40,7 +41,7 @@ def test_units_run_the_agent_on_its_device_and_verify(tmp_path):
         assert unit["Service"]["RestartPreventExitStatus"] == f"{exits.USAGE} {exits.SHM}"
     # a space in an environment value is quoted as systemd wants it
     assert video["Service"]["Environment"] == 'DISPLAY=:0 "XAUTHORITY=/home/a b/.Xauthority"'
-    # --user: the session's target; an explicit --shm is kept as it is (no --device auto added)
+    # --user: the session's target; an explicit --shm is kept as it is
     user = {u.name: _parse(u.text) for u in units(["--shm", "/dev/kvmfr0"], [], [], user=True, audio=False)}
     assert list(user) == [VIDEO_UNIT] and user[VIDEO_UNIT]["Install"]["WantedBy"] == "default.target"
     assert "--device" not in user[VIDEO_UNIT]["Service"]["ExecStart"]
@@ -62,7 +63,7 @@ def test_install_service_dry_run_and_refusals(tmp_path):
                          text=True, timeout=60, env=env)
     assert got.returncode == 0, got.stderr
     assert f"# {tmp_path}/systemd/user/{VIDEO_UNIT}\n" in got.stdout
-    assert "--device auto --fps 30\n" in got.stdout
+    assert "-m guest_agent --fps 30\n" in got.stdout
     assert got.stdout.endswith("systemctl --user daemon-reload\n"
                                f"systemctl --user enable --now {VIDEO_UNIT} {AUDIO_UNIT}\n")
     assert not (tmp_path / "systemd").exists()          # a dry run touches nothing
@@ -89,10 +90,31 @@ def test_install_then_uninstall_writes_and_removes_the_units(tmp_path):
     assert got.returncode == 0, got.stderr
     folder = tmp_path / "cfg" / "systemd" / "user"
     assert sorted(p.name for p in folder.iterdir()) == sorted([VIDEO_UNIT, AUDIO_UNIT])
-    assert "--device auto" in (folder / VIDEO_UNIT).read_text()
+    assert "--device" not in (folder / VIDEO_UNIT).read_text()
     got = subprocess.run(run + ["uninstall-service", "--user"], capture_output=True, text=True, timeout=60, env=env)
     assert got.returncode == 0, got.stderr
     assert not list(folder.iterdir())
     assert log.read_text().splitlines() == [
         "--user daemon-reload", f"--user enable --now {VIDEO_UNIT} {AUDIO_UNIT}",
         f"--user disable --now {VIDEO_UNIT} {AUDIO_UNIT}", "--user daemon-reload"]
+
+
+def test_environment_keeps_dollar_and_execstart_doubles_it():
+    """systemd expands % in Environment= but not $: only % is doubled there; ExecStart doubles both."""
+    made = {u.name: _parse(u.text) for u in units(["--title", "a$b%c"], [], ["PASS=x$y%z"], user=True,
+                                                    audio=False)}
+    svc = made[VIDEO_UNIT]["Service"]
+    assert svc["Environment"] == "PASS=x$y%%z"
+    assert svc["ExecStart"].endswith("--title a$$b%%c")
+
+
+def test_system_install_writes_audio_only_with_a_sound_server(tmp_path):
+    """A root audio unit cannot reach a session's sound server: --system leaves it out (one line says so)
+    unless --env PULSE_SERVER=... or --audio-args is given."""
+    run = [sys.executable, "-m", "guest_agent", "install-service", "--system", "--dry-run"]
+    got = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0 and AUDIO_UNIT not in got.stdout, got
+    assert got.stderr.count("\n") == 1 and "PULSE_SERVER" in got.stderr
+    for extra in (["--env", "PULSE_SERVER=tcp:10.0.2.2"], ["--audio-args", "--ivshmem auto"]):
+        got = subprocess.run(run + extra, capture_output=True, text=True, timeout=60)
+        assert got.returncode == 0 and f"enable --now {VIDEO_UNIT} {AUDIO_UNIT}" in got.stdout, (extra, got)

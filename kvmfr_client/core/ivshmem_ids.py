@@ -7,18 +7,22 @@ same table). The guest agent (``guest_agent.device``) picks its device by that l
 device also sits at a fixed slot (display n at 00:1n.0, Scream at 00:0f.0) so ``lspci`` reads the same in
 every boot, and the QEMU ids name them on the host (QMP ``qom-list``).
 
-Standard library only: the guest agent imports these names too.
+In the reader core, not in ``kvmfr_client.vm``, because the guest agent imports these names too (it must not
+depend on the host's VM manager). Standard library only.
 """
 
 from __future__ import annotations
 
 IVSHMEM_VENDOR = 0x1AF4
 IVSHMEM_DEVICE = 0x1110
-DISPLAY_SLOT = 0x10          # display n at 00:1n.0 (n < 8)
+MAX_DISPLAYS = 8             # displays 0..7 per VM: slots 0x10..0x17
+DISPLAY_SLOT = 0x10          # display n at 00:1n.0 (n < MAX_DISPLAYS)
 SCREAM_SLOT = 0x0F
 LABEL_PREFIX = "kvmfr-"
 SCREAM_LABEL = "kvmfr-scream"
-SCREAM_IVSHMEM_SIZE = 2 << 20   # Scream's IVSHMEM ring (its docs: 2 MB); a display's is 16 MiB and more
+# Scream's IVSHMEM ring (its docs: 2 MB). The one size rule that tells the devices apart without labels: a
+# display's memory is larger than this, Scream's is at most this.
+SCREAM_IVSHMEM_SIZE = 2 << 20
 
 
 def display_label(n: int) -> str:
