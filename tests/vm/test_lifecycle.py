@@ -250,9 +250,14 @@ def test_two_displays_and_viewers_follow_the_vm(tmp_path, vm_env, agent_guest, x
                                    "--json", "-f", f"/dev/shm/{name}-0", "--timeout", "150"], env=vm_env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         import kvmfr_client
-        with kvmfr_client.open(f"/dev/shm/{name}-1", wait=150) as x_session:
-            frames = read_frames(x_session, 10, 150)
-            x_host = x_session.host
+        from kvmfr_client.core.errors import HostNotRunning
+        try:
+            with kvmfr_client.open(f"/dev/shm/{name}-1", wait=150) as x_session:
+                frames = read_frames(x_session, 10, 150)
+                x_host = x_session.host
+        except HostNotRunning as exc:   # the guest's X screen or its agent never came up: say what the guest said
+            pytest.fail(f"display 1 (the guest's X screen): {exc}\n"
+                        f"{(rundir / 'serial.log').read_text(errors='replace')[-3000:]}", pytrace=False)
         out, err = reader.communicate(timeout=200)
         serial_text = (rundir / "serial.log").read_text(errors="replace")
         assert reader.returncode == 0, f"{out[-1000:]}\n{err[-1000:]}\n{serial_text[-2000:]}"
