@@ -256,15 +256,21 @@ def steal_ms_per_cpu() -> dict[str, float]:
     return out
 
 
-def thread_policies(pid: int) -> dict[str, str]:
-    """Each thread of a process: its scheduling (real-time priority or niceness), by name."""
-    out = {}
+def _threads(pid: int):
+    """(name, /proc stat fields after the command) of each thread of a process still there."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        yield name, fields
+
+
+def thread_policies(pid: int) -> dict[str, str]:
+    """Each thread of a process: its scheduling (real-time priority or niceness), by name."""
+    out = {}
+    for name, fields in _threads(pid):
         rt_priority, policy, nice = int(fields[37]), int(fields[38]), int(fields[16])
         kind = {0: f"nice {nice}", 1: f"SCHED_FIFO {rt_priority}", 2: f"SCHED_RR {rt_priority}"}.get(policy, str(policy))
         out[name] = kind if name not in out or out[name] == kind else out[name] + ", " + kind
@@ -274,12 +280,7 @@ def thread_policies(pid: int) -> dict[str, str]:
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds (user + system) of each thread of a process, by thread name (summed over equal names)."""
     out: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
+    for name, fields in _threads(pid):
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return out
 

@@ -178,6 +178,12 @@ def x11_main(image, args) -> None:
                                                                   "summary": summary, "load": load}, indent=1))
 
 
+def _summary(runs: list[dict], keys) -> dict:
+    """Median, min and max of each figure over the runs."""
+    return {key: {"median": statistics.median(r[key] for r in runs), "min": min(r[key] for r in runs),
+                  "max": max(r[key] for r in runs)} for key in keys}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -205,8 +211,7 @@ def main() -> None:
             print(json.dumps(runs[-1]), flush=True)
     load = open("/proc/loadavg").read().split()[0]
     if args.demo:
-        summary = {key: {"median": statistics.median(r[key] for r in runs), "min": min(r[key] for r in runs),
-                         "max": max(r[key] for r in runs)} for key in ("first_frame_s", "fps")}
+        summary = _summary(runs, ("first_frame_s", "fps"))
         print(f"kvmfr-vm demo --no-viewer -> first frame from the guest's agent: median "
               f"{summary['first_frame_s']['median']:.2f} s ({summary['first_frame_s']['min']:.2f}-"
               f"{summary['first_frame_s']['max']:.2f}); {args.size} at --fps {args.fps}: median "
@@ -215,9 +220,7 @@ def main() -> None:
         out.mkdir(exist_ok=True)
         (out / "vm-demo.json").write_text(json.dumps({"args": vars(args), "runs": runs, "summary": summary}, indent=1))
         return
-    summary = {key: {"median": statistics.median(r[key] for r in runs), "min": min(r[key] for r in runs),
-                     "max": max(r[key] for r in runs)} for key in ("start_returned_s", "qmp_ready_s",
-                                                                   "first_frame_s", "fps")}
+    summary = _summary(runs, ("start_returned_s", "qmp_ready_s", "first_frame_s", "fps"))
     print(f"kvmfr-vm start -> QMP ready: median {summary['qmp_ready_s']['median']:.2f} s; -> first frame from the "
           f"guest's agent: median {summary['first_frame_s']['median']:.2f} s "
           f"({summary['first_frame_s']['min']:.2f}-{summary['first_frame_s']['max']:.2f}); guest agent "
