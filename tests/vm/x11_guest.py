@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 
 X_DISPLAY = ":1"
+X_SOCKETS = Path("/tmp/.X11-unix")   # where X clients look for the server's socket
 # screen n's colour as (R, G, B): distinct in every channel, none black (an unpainted screen) or white
 COLOURS = ((0xC0, 0x20, 0x30), (0x20, 0xB0, 0x40), (0x30, 0x40, 0xD0), (0xD0, 0xC0, 0x20),
            (0x90, 0x20, 0xA0), (0x20, 0xA0, 0xA0), (0x80, 0x80, 0x80), (0xF0, 0x70, 0x10))
@@ -28,14 +30,19 @@ def missing_x_tools() -> str:
 
 def x_screens(sizes: list[tuple[int, int]], then: list[str]) -> str:
     """Guest shell that starts one Xvfb with a screen per size, waits for its socket, paints screen n
-    COLOURS[n], then starts the commands ``then`` side by side (last in a guest command: it ends in one). The guest's root is read-only: Xvfb's socket and compiled keymaps go to tmpfs. -noreset
-    keeps the colours: without it the server resets (to black) when xsetroot, its only client, leaves."""
+    COLOURS[n], then starts the commands ``then`` side by side (last in a guest command: it ends in one).
+    The guest's root is the host's, read-only: Xvfb's socket folder and compiled keymaps get a tmpfs each
+    (not all of /tmp: the host's checkout, the agent's Python with it, may live there), -nolock (no lock
+    file in /tmp). The socket folder is made here on the host if missing, so the guest can mount over it.
+    -noreset keeps the colours: without it the server resets (to black) when xsetroot, its only client,
+    leaves."""
     screens = " ".join(f"-screen {n} {w}x{h}x24" for n, (w, h) in enumerate(sizes))
     paint = "; ".join(f"DISPLAY={X_DISPLAY}.{n} xsetroot -solid rgb:{r:02x}/{g:02x}/{b:02x}"
                       for n, (r, g, b) in enumerate(COLOURS[:len(sizes)]))
-    return ("mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /var/lib/xkb; "
-            f"Xvfb {X_DISPLAY} {screens} -nolisten tcp -noreset & "
-            f"while [ ! -S /tmp/.X11-unix/X{X_DISPLAY[1:]} ]; do sleep 0.1; done; {paint}; " + " & ".join(then))
+    X_SOCKETS.mkdir(mode=0o1777, exist_ok=True)
+    return (f"mount -t tmpfs tmpfs {X_SOCKETS}; mount -t tmpfs tmpfs /var/lib/xkb; "
+            f"Xvfb {X_DISPLAY} {screens} -nolisten tcp -noreset -nolock & "
+            f"while [ ! -S {X_SOCKETS}/X{X_DISPLAY[1:]} ]; do sleep 0.1; done; {paint}; " + " & ".join(then))
 
 
 def x11_agent(display: int, screen: int, *args: str) -> str:
