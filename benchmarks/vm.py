@@ -172,10 +172,14 @@ def x11_main(image, args) -> None:
               f"{rate['median']:.1f} frames/s ({rate['min']:.1f}-{rate['max']:.1f}) at --fps {args.fps}; "
               f"{errors} pixels not the screen's colour; {failed} of {len(runs)} runs without frames")
     print(f"(TCG, 1 vCPU; load average {load} at the end)")
+    _write_out(f"vm-x11-{args.displays}.json", {"args": vars(args), "runs": runs, "summary": summary, "load": load})
+
+
+def _write_out(name: str, data: dict) -> None:
+    """benchmarks/out/<name>: this run's figures as JSON."""
     out = REPO / "benchmarks" / "out"
     out.mkdir(exist_ok=True)
-    (out / f"vm-x11-{args.displays}.json").write_text(json.dumps({"args": vars(args), "runs": runs,
-                                                                  "summary": summary, "load": load}, indent=1))
+    (out / name).write_text(json.dumps(data, indent=1))
 
 
 def _summary(runs: list[dict], keys) -> dict:
@@ -216,18 +220,14 @@ def main() -> None:
               f"{summary['first_frame_s']['median']:.2f} s ({summary['first_frame_s']['min']:.2f}-"
               f"{summary['first_frame_s']['max']:.2f}); {args.size} at --fps {args.fps}: median "
               f"{summary['fps']['median']:.1f} frames/s (TCG; load average {load} at the end)")
-        out = REPO / "benchmarks" / "out"
-        out.mkdir(exist_ok=True)
-        (out / "vm-demo.json").write_text(json.dumps({"args": vars(args), "runs": runs, "summary": summary}, indent=1))
+        _write_out("vm-demo.json", {"args": vars(args), "runs": runs, "summary": summary})
         return
     summary = _summary(runs, ("start_returned_s", "qmp_ready_s", "first_frame_s", "fps"))
     print(f"kvmfr-vm start -> QMP ready: median {summary['qmp_ready_s']['median']:.2f} s; -> first frame from the "
           f"guest's agent: median {summary['first_frame_s']['median']:.2f} s "
           f"({summary['first_frame_s']['min']:.2f}-{summary['first_frame_s']['max']:.2f}); guest agent "
           f"{args.size} at --fps {args.fps}: median {summary['fps']['median']:.1f} frames/s (TCG)")
-    out = REPO / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "vm.json").write_text(json.dumps({"args": vars(args), "runs": runs, "summary": summary}, indent=1))
+    _write_out("vm.json", {"args": vars(args), "runs": runs, "summary": summary})
 
 
 if __name__ == "__main__":
