@@ -285,6 +285,11 @@ register(
            "long (milliseconds)", parse=parse_help_delay_ms),
     Option("input", "mouseSens", 0, "mouse sensitivity while capturing, -9..9", parse=parse_sens),
     Option("input", "hideCursor", True, "hide the local cursor over the window", parse=parse_bool),
+    Option("spice", "showCursorDot", True, "with input:hideCursor, show the local pointer as a small dot while it "
+           "does not drive the guest's cursor (another window has the focus, or SPICE input is off)",
+           parse=parse_bool),
+    Option("spice", "largeCursorDot", False, "make spice:showCursorDot's dot larger (9 pixels instead of 5)",
+           parse=parse_bool),
     Option("input", "absoluteOutsideCapture", True,
            "outside capture, position the guest pointer absolutely when the VM offers client mouse mode",
            parse=parse_bool),

@@ -155,6 +155,7 @@ class InputController:
             self.release_all()
             self.set_captured(False)
         log.info("SPICE input %s", "enabled" if self.input_enabled else "disabled")
+        self._update_dot()
         self._changed()
 
     def change_sensitivity(self, step: int) -> None:
@@ -279,6 +280,7 @@ class InputController:
             self._sync_locks = True  # lock keys may have changed while another window had focus
             if self.cfg["input:captureOnFocus"]:
                 self.set_captured(True)
+            self._update_dot()
             return
         if self.cfg["input:releaseKeysOnFocusLoss"]:
             self.release_all()
@@ -286,6 +288,14 @@ class InputController:
         self.escape_held_since = None
         self._swallow.clear()
         self.set_captured(False)
+        self._update_dot()
+
+    def _update_dot(self) -> None:
+        """The local pointer shows as a dot while it does not drive the guest's cursor (no focus, or SPICE
+        input off); the grab decides how (spice:showCursorDot)."""
+        show_dot = getattr(self.grab, "show_dot", None)
+        if show_dot is not None:
+            show_dot(not (self.focused and self.input_enabled))
 
     def _enter(self, entered: bool) -> None:
         self.inside = entered
@@ -365,10 +375,12 @@ class InputController:
         if self.sink is None:
             return  # nothing to capture the pointer for: the local cursor stays as it is
         if self.grab is None:
-            from .grab import GlfwGrab
+            from .grab import DOT_LARGE, DOT_SMALL, GlfwGrab
+            dot = (DOT_LARGE if self.cfg["spice:largeCursorDot"] else DOT_SMALL) if self.cfg["spice:showCursorDot"] else 0
             self.grab = GlfwGrab(window, raw=self.cfg["input:rawMouse"], keyboard=self.cfg["input:grabKeyboard"],
-                                 hide_cursor=self.cfg["input:hideCursor"])
+                                 hide_cursor=self.cfg["input:hideCursor"], dot_size=dot)
             self.grab(False)
+            self._update_dot()
         if self.cfg["spice:captureOnStart"]:
             self.set_captured(True)
 

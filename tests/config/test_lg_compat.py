@@ -73,11 +73,11 @@ HONOURED = {
     "input:escapeKey": 97, "input:rawMouse": False, "input:mouseSens": 3,
     "audio:sink": "alsa_output.pci-0000_00_1f.3.analog-stereo",
     "spice:host": "192.168.1.5", "spice:port": 5901, "audio:spice": True, "eglFilter:ffxFSR": True,
-    "win:noScreensaver": True, "eglFilter:downscaleFilter": 1,
+    "win:noScreensaver": True, "eglFilter:downscaleFilter": 1, "spice:showCursorDot": False,
 }
 IGNORED = ["app:renderer", "app:allowDMA", "win:jitRender", "win:quickSplash",
            "egl:doubleBuffer", "i3:globalFullScreen", "input:autoCapture", "opengl:mipmap",
-           "pipewire:recDevice", "spice:showCursorDot", "wayland:warpSupport", "audio:periodSize",
+           "pipewire:recDevice", "wayland:warpSupport", "audio:periodSize",
            "audio:bufferLatency"]
 
 
