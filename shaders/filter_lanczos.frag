@@ -3,12 +3,14 @@
 // For a reduction by `step` (source pixels per output pixel) the kernel is widened by max(step, 1), so
 // every source pixel under the output pixel's footprint counts (no aliasing); weights are normalised.
 // `kernel` (eglFilter:downscaleFilter): 0 nearest (the source pixel under the output pixel's centre),
-// 1 linear (a tent as wide as the footprint), 2 Lanczos-3.
+// 1 linear (a tent as wide as the footprint), 2 Lanczos-3. `offset` moves every output pixel's centre
+// by that fraction of an output pixel (eglFilter:downscaleHOffset / VOffset).
 uniform sampler2D src;
 uniform int kernel;
 uniform ivec2 src_size;
 uniform bool vertical;
 uniform float step;      // source pixels per output pixel along this axis
+uniform float offset;    // the sampling grid's shift along this axis, in output pixels (-1..1)
 out vec4 color;
 const float PI = 3.14159265358979;
 
@@ -17,9 +19,9 @@ void main() {
     int d = vertical ? o.y : o.x;
     int last = (vertical ? src_size.y : src_size.x) - 1;
     float k = max(step, 1.0);
-    float u = (float(d) + 0.5) * step - 0.5;     // output pixel centre in source pixel indices
+    float u = (float(d) + 0.5 + offset) * step - 0.5;   // output pixel centre in source pixel indices
     if (kernel == 0) {
-        int c = clamp(int(floor((float(d) + 0.5) * step)), 0, last);
+        int c = clamp(int(floor((float(d) + 0.5 + offset) * step)), 0, last);
         color = vec4(texelFetch(src, vertical ? ivec2(o.x, c) : ivec2(c, o.y), 0).rgb, 1.0);
         return;
     }

@@ -238,7 +238,7 @@ register(
            parse=parse_filter_order, lg="names separated by commas (docs/filters.md)"),
     Option("eglFilter", "downscale", False, "downscaler (Lanczos-3 unless eglFilter:downscaleFilter says) when "
            "the picture is shown smaller than the frame", parse=parse_bool,
-           lg="Lanczos-3 by default; the pixel-size and offset options are not implemented"),
+           lg="Lanczos-3 by default; down to the picture's size unless eglFilter:downscalePixelSize is set"),
     Option("eglFilter", "ffxFSR", False, "edge-adaptive upscaler (in the spirit of AMD FSR 1 EASU, our own) "
            "followed by contrast-adaptive sharpening, when the picture is shown larger than the frame",
            parse=parse_bool, lg="our own EASU-like upscaler and CAS-like sharpener, not AMD's shaders"),
@@ -377,6 +377,15 @@ register(
     Option("eglFilter", "downscaleFilter", DOWNSCALE_LANCZOS, "the downscaler's kernel (eglFilter:downscale): "
            "0 nearest, 1 linear, 2 Lanczos-3", parse=number(int, 0, 2, also=" (0 nearest, 1 linear, 2 Lanczos-3)"),
            lg=f"default {DOWNSCALE_LANCZOS} (Lanczos-3) here; 0 nearest and 1 linear as in Looking Glass"),
+    Option("eglFilter", "downscalePixelSize", 0.0, "the downscaler's pixel size: each N x N block of frame "
+           "pixels becomes one (1..16, fractions allowed; for a guest that renders at N times its screen); 0: down "
+           "to the picture's size in the window",
+           parse=bounded(float, lambda v: v == 0 or 1 <= v <= 16, "0 or 1..16 frame pixels"),
+           lg="default 0 here (down to the picture's size); Looking Glass's default is 2"),
+    Option("eglFilter", "downscaleHOffset", 0.0, "moves the downscaler's sampling grid right by this fraction of "
+           "one output pixel, -1..1 (which pixel of each block nearest picks)", parse=number(float, -1, 1)),
+    Option("eglFilter", "downscaleVOffset", 0.0, "moves the downscaler's sampling grid down by this fraction of "
+           "one output pixel, -1..1", parse=number(float, -1, 1)),
     Option("egl", "scalePointer", True, "keep the guest cursor at its own size (1:1) when the picture is shown "
            "smaller than the guest's screen; no: the cursor shrinks with the picture", parse=parse_bool),
 )

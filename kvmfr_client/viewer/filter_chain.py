@@ -190,11 +190,18 @@ class FilterChain:
             name = st.spec["filter"]
             prog = st.programs[0] if st.programs else None
             if name == "downscale":
-                nw, nh = min(target_w, cur.w), min(target_h, cur.h)
-                if (nw, nh) != (cur.w, cur.h):
+                size = st.spec.get("pixel_size", 0)
+                if size:   # Looking Glass's pixel-size mode: N x N frame pixels become one
+                    nw, nh = max(1, round(cur.w / size)), max(1, round(cur.h / size))
+                else:
+                    nw, nh = min(target_w, cur.w), min(target_h, cur.h)
+                hoff, voff = st.spec.get("hoffset", 0.0), st.spec.get("voffset", 0.0)
+                if (nw, nh) != (cur.w, cur.h) or hoff or voff:
                     kernel = flt.DOWNSCALE_KERNELS.index(st.spec["kernel"])
-                    mid = self._simple((i, 0), prog, cur, nw, cur.h, vertical=False, step=cur.w / nw, kernel=kernel)
-                    cur = self._simple((i, 1), prog, mid, nw, nh, vertical=True, step=cur.h / nh, kernel=kernel)
+                    mid = self._simple((i, 0), prog, cur, nw, cur.h, vertical=False, step=cur.w / nw, kernel=kernel,
+                                       offset=hoff)
+                    cur = self._simple((i, 1), prog, mid, nw, nh, vertical=True, step=cur.h / nh, kernel=kernel,
+                                       offset=voff)
             elif name == "easu":
                 nw, nh = max(target_w, cur.w), max(target_h, cur.h)
                 if (nw, nh) != (cur.w, cur.h):

@@ -5,8 +5,10 @@ A chain is a list of passes, each a dict ``{"filter": NAME, **parameters}``:
 ==============  ==============================================  ==========================================
 filter          what it does                                    parameters
 ==============  ==============================================  ==========================================
-``downscale``   Lanczos-3 down to the window's picture size     ``kernel`` lanczos/linear/nearest; skipped
-                                                                when not shrinking
+``downscale``   Lanczos-3 down to the window's picture size,    ``kernel`` lanczos/linear/nearest;
+                or by ``pixel_size`` (N x N pixels become one)  ``pixel_size`` 0 or 1..16; ``hoffset``,
+                                                                ``voffset`` -1..1 (sampling grid shift, in
+                                                                output pixels); skipped when nothing to do
 ``easu``        edge-adaptive upscale to the picture size        (none); skipped when not enlarging
 ``cas``         contrast-adaptive sharpening                    ``sharpness`` 0..1
 ``nightvision`` night vision gain (``egl:nvGain``)              ``gain`` 0..100
@@ -90,7 +92,14 @@ def normalize(passes: Any, where: str = "filter chain") -> list[dict]:
             kernel = p.get("kernel", "lanczos")
             if kernel not in DOWNSCALE_KERNELS:
                 raise FilterError(f"{what}: kernel must be one of {', '.join(DOWNSCALE_KERNELS)}, got {kernel!r}")
-            out.append({"filter": name, "kernel": kernel})
+            spec = {"filter": name, "kernel": kernel}
+            size = _number(p, "pixel_size", 0, 16, 0, what)
+            if 0 < size < 1:
+                raise FilterError(f"{what}: pixel_size must be 0 or 1..16, got {size:g}")
+            for key in ("hoffset", "voffset"):
+                spec[key] = _number(p, key, -1, 1, 0, what)
+            spec["pixel_size"] = size
+            out.append({k: v for k, v in spec.items() if v or k in ("filter", "kernel")})
         elif name == "glsl":
             if not isinstance(p.get("path"), str) or not p["path"]:
                 raise FilterError(f"{what}: needs a path")
@@ -128,8 +137,12 @@ def from_config(cfg: Mapping[str, Any]) -> list[dict]:
     out: list[dict] = []
     for name in order:
         if name == "downscale" and cfg.get("eglFilter:downscale"):
-            out.append({"filter": "downscale",
-                        "kernel": DOWNSCALE_KERNELS[int(cfg.get("eglFilter:downscaleFilter", DOWNSCALE_LANCZOS))]})
+            spec = {"filter": "downscale",
+                    "kernel": DOWNSCALE_KERNELS[int(cfg.get("eglFilter:downscaleFilter", DOWNSCALE_LANCZOS))],
+                    "pixel_size": float(cfg.get("eglFilter:downscalePixelSize", 0)),
+                    "hoffset": float(cfg.get("eglFilter:downscaleHOffset", 0)),
+                    "voffset": float(cfg.get("eglFilter:downscaleVOffset", 0))}
+            out.extend(normalize([spec], "eglFilter:downscale"))
         elif name == "fsr" and cfg.get("eglFilter:ffxFSR"):
             out.append({"filter": "easu"})
             out.append({"filter": "cas", "sharpness": float(cfg.get("eglFilter:ffxFSRSharpness", 1.0))})

@@ -28,7 +28,8 @@ def describe(spec: dict) -> str:
     """A filter pass in the panel's words: "night vision, gain 1"."""
     name = spec["filter"]
     if name == "downscale":
-        return f"downscale ({spec['kernel']})"
+        size = f", {spec['pixel_size']:g}x{spec['pixel_size']:g} pixels" if spec.get("pixel_size") else ""
+        return f"downscale ({spec['kernel']}{size})"
     if name == "easu":
         return "upscale (edge-adaptive)"
     if name == "cas":

@@ -25,15 +25,16 @@ def _lanczos3(x):
     return np.where(np.abs(x) < 3, out, 0.0)
 
 
-def _lanczos_axis(img: np.ndarray, n_out: int, axis: int, kernel: str = "lanczos") -> np.ndarray:
+def _lanczos_axis(img: np.ndarray, n_out: int, axis: int, kernel: str = "lanczos",
+                  offset: float = 0.0) -> np.ndarray:
     n_in = img.shape[axis]
     step = n_in / n_out
     k = max(step, 1.0)
     rows = []
     for d in range(n_out):
-        u = (d + 0.5) * step - 0.5
+        u = (d + 0.5 + offset) * step - 0.5
         if kernel == "nearest":
-            rows.append(np.take(img, min(int(np.floor((d + 0.5) * step)), n_in - 1), axis=axis))
+            rows.append(np.take(img, int(np.clip(np.floor((d + 0.5 + offset) * step), 0, n_in - 1)), axis=axis))
             continue
         reach = 3 * k if kernel == "lanczos" else k
         j = np.arange(int(np.floor(u - reach)) + 1, int(np.floor(u + reach)) + 1)
@@ -45,11 +46,13 @@ def _lanczos_axis(img: np.ndarray, n_out: int, axis: int, kernel: str = "lanczos
     return np.stack(rows, axis=axis)
 
 
-def downscale(img: np.ndarray, w: int, h: int, kernel: str = "lanczos") -> np.ndarray:
+def downscale(img: np.ndarray, w: int, h: int, kernel: str = "lanczos", hoffset: float = 0.0,
+              voffset: float = 0.0) -> np.ndarray:
     """Separable, horizontal then vertical, with the 8-bit rounding between the passes: Lanczos-3 (the
-    default), a tent as wide as the footprint (linear) or the source pixel under the centre (nearest)."""
-    mid = to8(_lanczos_axis(img, w, 1, kernel))
-    return _lanczos_axis(mid, h, 0, kernel)
+    default), a tent as wide as the footprint (linear) or the source pixel under the centre (nearest);
+    each output pixel's centre moved by ``hoffset``/``voffset`` output pixels."""
+    mid = to8(_lanczos_axis(img, w, 1, kernel, hoffset))
+    return _lanczos_axis(mid, h, 0, kernel, voffset)
 
 
 def easu(img: np.ndarray, w: int, h: int) -> np.ndarray:

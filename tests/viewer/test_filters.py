@@ -86,6 +86,27 @@ def test_downscale_kernels(run_one, frame, win, kernel):
     assert rgb_diff(shot, expect8(ref.downscale(ref.rgb(img), *win, kernel))) <= 1
 
 
+@pytest.mark.parametrize("kernel, size, hoffset, voffset", [("nearest", 2, 0.25, -0.5), ("lanczos", 2, 0.3, 0.0),
+                                                            ("linear", 3, 0.0, 0.4)])
+def test_downscale_pixel_size_and_offsets(run_one, kernel, size, hoffset, voffset):
+    """Looking Glass's eglFilter:downscalePixelSize / HOffset / VOffset: N x N frame pixels become one,
+    sampled at the shifted grid, whatever the window's size."""
+    img = smooth(96, 72)
+    out = (96 // size, 72 // size)
+    spec = {"filter": "downscale", "kernel": kernel, "pixel_size": size, "hoffset": hoffset, "voffset": voffset}
+    want = expect8(ref.downscale(ref.rgb(img), *out, kernel, hoffset, voffset))
+    shot, result = run_one(img, out, [spec], keep_aspect=False)
+    assert result["paths"] == ["filter+blit"]
+    assert rgb_diff(shot, want) <= 1
+    if hoffset or voffset:
+        assert rgb_diff(shot, expect8(ref.downscale(ref.rgb(img), *out, kernel))) > 2, "the offsets must move the grid"
+    # In a window as large as the frame the pixel-size downscaler still halves it (the picture mode would
+    # not run at all); shown back at 2x with nearest scaling, each output pixel is a 2 x 2 block.
+    if size == 2 and kernel == "nearest":
+        shot, _ = run_one(img, (96, 72), [spec], keep_aspect=False, filter="nearest")
+        assert rgb_diff(shot, want.repeat(2, axis=0).repeat(2, axis=1)) <= 1
+
+
 def test_edge_adaptive_upscale(run_one):
     img = smooth(32, 24)
     shot, result = run_one(img, (80, 60), [{"filter": "easu"}])
@@ -272,3 +293,7 @@ def test_options_build_the_chain():
     for number, kernel in (("0", "nearest"), ("1", "linear"), ("2", "lanczos")):
         cfg = load(["eglFilter:downscale=yes", f"eglFilter:downscaleFilter={number}"], user_file=False)
         assert flt.from_config(cfg) == [{"filter": "downscale", "kernel": kernel}]
+    cfg = load(["eglFilter:downscale=yes", "eglFilter:downscalePixelSize=2", "eglFilter:downscaleHOffset=0.25",
+                "eglFilter:downscaleVOffset=-0.5"], user_file=False)
+    assert flt.from_config(cfg) == [{"filter": "downscale", "kernel": "lanczos", "hoffset": 0.25, "voffset": -0.5,
+                                     "pixel_size": 2.0}]
