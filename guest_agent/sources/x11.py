@@ -3,6 +3,10 @@
 Frames: the root window through mss (MIT-SHM when the server has it), as BGRA. Cursor: XFixes
 GetCursorImage, polled once per frame: a new shape when the cursor serial changes, a position when
 the pointer moved. SETCURSORPOS from the client warps the X pointer.
+
+An X display with several screens (one agent per screen, ``DISPLAY=:0.1``) has one pointer: XFixes
+reports it to every screen's agent, so each display would draw it. The pointer is shown only on the
+screen it is on (QueryPointer's same-screen flag) and hidden on the others.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class X11Source:
         self._root = self._x.screen().root
         self._cursor_serial = None
         self._last_pos = None
+        self._last_visible = None
         self._format_ver = 0
         self._size = (self.width, self.height)
 
@@ -82,11 +87,12 @@ class X11Source:
         if image.cursor_serial != self._cursor_serial:
             self._cursor_serial = image.cursor_serial
             shape = _shape_from_xfixes(image)
+        visible = bool(self._root.query_pointer().same_screen)
         pos = (image.x - image.xhot, image.y - image.yhot)
-        if shape is None and pos == self._last_pos:
+        if shape is None and (pos, visible) == (self._last_pos, self._last_visible):
             return None
-        self._last_pos = pos
-        return pos[0], pos[1], True, shape
+        self._last_pos, self._last_visible = pos, visible
+        return pos[0], pos[1], visible, shape
 
     def warp(self, x: int, y: int) -> None:
         self._root.warp_pointer(x, y)

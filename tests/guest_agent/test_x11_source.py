@@ -136,3 +136,35 @@ def test_x11_in_master_mode_frames_timings_setcursorpos_and_no_resize(xscreen, s
     err = agent.stderr.read()
     assert agent.returncode == 0, err
     assert "cannot resize" in err, err
+
+
+def test_two_x_screens_show_the_one_pointer_only_on_the_screen_it_is_on():
+    """One X display with two screens, an agent's source on each (what a two-display VM runs): X has one
+    pointer, which XFixes reports to both; only the screen the pointer is on shows it."""
+    from guest_agent.sources.x11 import X11Source
+
+    server = start_xvfb(320, 240, screens=2)
+    sources = []
+    try:
+        sources = [X11Source(f"{server.display}.{n}") for n in (0, 1)]
+
+        def visible_after_move(screen: int, x: int, y: int) -> list:
+            subprocess.run(["xdotool", "mousemove", "--screen", str(screen), str(x), str(y)], env=server.env(),
+                           check=True)
+            shown = [None, None]
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and shown[screen] is not True:
+                for n, src in enumerate(sources):
+                    update = src.cursor_update(1)
+                    if update is not None:
+                        shown[n] = update[2]
+                time.sleep(0.02)
+            return shown
+
+        assert visible_after_move(1, 100, 80) == [False, True]
+        assert visible_after_move(0, 50, 60) == [False, True][::-1]
+        assert visible_after_move(1, 10, 10) == [False, True]
+    finally:
+        for src in sources:
+            src.close()
+        server.stop()

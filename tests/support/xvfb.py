@@ -33,10 +33,11 @@ class XServer:
         stop_process(self.proc, read_output=False)
 
 
-def xvfb_argv(exe: str, wfd: int, width: int, height: int, depth: int = 24) -> list[str]:
-    """Xvfb's command line: a free display number written to ``wfd`` when it is ready (-displayfd)."""
-    return [exe, "-displayfd", str(wfd), "-screen", "0", f"{width}x{height}x{depth}",
-            "-nolisten", "tcp", "-noreset", "+extension", "GLX", "-ac"]
+def xvfb_argv(exe: str, wfd: int, width: int, height: int, depth: int = 24, screens: int = 1) -> list[str]:
+    """Xvfb's command line: a free display number written to ``wfd`` when it is ready (-displayfd);
+    ``screens`` X screens of that size (":N.0", ":N.1", ...)."""
+    screen_args = [a for n in range(screens) for a in ("-screen", str(n), f"{width}x{height}x{depth}")]
+    return [exe, "-displayfd", str(wfd), *screen_args, "-nolisten", "tcp", "-noreset", "+extension", "GLX", "-ac"]
 
 
 def read_display(rfd: int, alive: Callable[[], bool], timeout: float = 20.0) -> str | None:
@@ -60,13 +61,13 @@ def read_display(rfd: int, alive: Callable[[], bool], timeout: float = 20.0) -> 
     return ":" + number.decode().strip()
 
 
-def start_xvfb(width: int = 1920, height: int = 1080, depth: int = 24) -> XServer:
+def start_xvfb(width: int = 1920, height: int = 1080, depth: int = 24, screens: int = 1) -> XServer:
     """Start Xvfb on a free display number; fail the test with a clear message if it cannot start."""
     exe = shutil.which("Xvfb")
     if exe is None:
         pytest.fail("Xvfb is not installed: run `scripts/setup.sh test` (apt-get install xvfb)")
     rfd, wfd = os.pipe()
-    proc = subprocess.Popen(xvfb_argv(exe, wfd, width, height, depth),
+    proc = subprocess.Popen(xvfb_argv(exe, wfd, width, height, depth, screens),
                             pass_fds=(wfd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     os.close(wfd)
     display = read_display(rfd, lambda: proc.poll() is None)
