@@ -5,6 +5,7 @@ focus goes elsewhere, and the quit combo."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -104,6 +105,14 @@ def test_window_full_screen_and_capture(desk, backend, shm_path, tmp_path):
             viewer.wait_line("frame format")
             # A window the frame's size shows each guest pixel as one screen pixel.
             x0, y0 = shown_exactly(desk)
+            if backend == "wayland":
+                # The app-id that desktops match windows (and the desktop entry) by is kvmfr-view whatever
+                # the title says.
+                toplevel = f"top-level window '{title}"
+                graph = wait_until(lambda: (lambda g: g if toplevel in g else None)(desk.weston.scene_graph()),
+                                   10, f"the viewer's toplevel in weston's scene graph ({toplevel!r})")
+                line = next(ln for ln in graph.splitlines() if toplevel in ln)
+                assert re.search(r"' of kvmfr-view, 0x[0-9a-f]+\):$", line.rstrip()), line
             # The pointer over the picture: positions in guest pixels (client mouse mode).
             assert spice.inputs_linked.wait(10)
             xenv = desk.xserver.env()

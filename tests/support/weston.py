@@ -40,6 +40,18 @@ class Weston:
         env.update(extra)
         return env
 
+    def scene_graph(self) -> str:
+        """weston's scene graph as its debug scope prints it (weston runs with --debug): each view with its
+        role, title and app-id ("top-level window 'TITLE' of APP_ID")."""
+        exe = shutil.which("weston-debug")
+        if exe is None:
+            pytest.fail("weston-debug is not installed: run `scripts/setup.sh test` (apt-get install weston)")
+        try:
+            proc = subprocess.run([exe, "scene-graph"], env=self.env(), capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired as exc:   # it exits once the scope has printed; a hang is a failure
+            return exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return proc.stdout
+
     def stop(self) -> None:
         crashed = self.proc.poll() is not None and self.proc.returncode < 0
         stop_process(self.proc, read_output=False)
@@ -63,7 +75,8 @@ def start_weston(xserver: XServer | None, width: int = 1280, height: int = 720, 
     socket = "wl-kvmfr-test"
     log = runtime / "weston.log"
     # --width/--height are in the output's logical size: scale 2 makes the X window twice as big.
-    argv = [exe, f"--socket={socket}", f"--log={log}"]
+    # --debug: the weston_debug_v1 protocol, for Weston.scene_graph (tests only: any client may read it).
+    argv = [exe, f"--socket={socket}", f"--log={log}", "--debug"]
     if headless:
         argv += ["--backend=headless-backend.so", f"--width={width}", f"--height={height}"]
     else:
