@@ -58,9 +58,11 @@ class SpiceClient:
         self.want_clipboard = clipboard
         self.clipboard_to_vm = clipboard_to_vm
         self.clipboard_to_local = clipboard_to_local
-        # Called on the SPICE thread with text the guest copied.
-        self.on_clipboard_text: Callable[[str], None] | None = None
-        self.on_clipboard_image: Callable[[int, bytes], None] | None = None
+        # Called on the SPICE thread with what the guest copied (see the properties below).
+        self._clip_lock = threading.Lock()
+        self._on_clipboard_text: Callable[[str], None] | None = None
+        self._on_clipboard_image: Callable[[int, bytes], None] | None = None
+        self._unclaimed: tuple | None = None   # the guest's latest copy that came while no handler was set
         # Called on the SPICE thread when a file sent with send_files ended (agent.FileTransfer).
         self.on_file_done: Callable[[object], None] | None = None
         self._host_text: str | None = None
@@ -224,15 +226,47 @@ class SpiceClient:
         if self.on_file_done is not None:
             self.on_file_done(xfer)
 
-    def _guest_text(self, text: str) -> None:
+    # The guest's agent announces its clipboard as soon as it has our capabilities, which may be before the
+    # viewer's window (and with it the clipboard handler) exists: the latest such copy is kept and handed to
+    # the handler when one is set, so the guest's clipboard at connect time is not lost.
+    @property
+    def on_clipboard_text(self) -> Callable[[str], None] | None:
+        return self._on_clipboard_text
+
+    @on_clipboard_text.setter
+    def on_clipboard_text(self, handler: Callable[[str], None] | None) -> None:
+        self._set_clipboard_handler("text", handler)
+
+    @property
+    def on_clipboard_image(self) -> Callable[[int, bytes], None] | None:
+        return self._on_clipboard_image
+
+    @on_clipboard_image.setter
+    def on_clipboard_image(self, handler: Callable[[int, bytes], None] | None) -> None:
+        self._set_clipboard_handler("image", handler)
+
+    def _set_clipboard_handler(self, kind: str, handler) -> None:
+        with self._clip_lock:
+            setattr(self, f"_on_clipboard_{kind}", handler)
+            unclaimed = self._unclaimed
+            if handler is None or unclaimed is None or unclaimed[0] != kind:
+                return
+            self._unclaimed = None
+        handler(*unclaimed[1])
+
+    def _guest_copied(self, kind: str, args: tuple) -> None:
         self._host_text = self._host_image = None
-        if self.on_clipboard_text is not None:
-            self.on_clipboard_text(text)
+        with self._clip_lock:
+            handler = getattr(self, f"_on_clipboard_{kind}")
+            self._unclaimed = None if handler is not None else (kind, args)
+        if handler is not None:
+            handler(*args)
+
+    def _guest_text(self, text: str) -> None:
+        self._guest_copied("text", (text,))
 
     def _guest_image(self, kind: int, data: bytes) -> None:
-        self._host_text = self._host_image = None
-        if self.on_clipboard_image is not None:
-            self.on_clipboard_image(kind, data)
+        self._guest_copied("image", (kind, data))
 
     # -- mouse mode ----------------------------------------------------------------------------
     def set_mouse_mode(self, mode: P.MouseMode) -> bool:

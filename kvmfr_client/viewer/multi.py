@@ -5,7 +5,8 @@ threads, renderer, overlay, stats, status screen and title "display n of N"); th
 from one loop, since glfw's events and waits belong to the process, not to a window: one wait for all,
 then each window's step with its GL context current.
 
-What they share: the SPICE connection and the audio (started once by the caller). Input goes where glfw
+What they share: the SPICE connection, its clipboard (told of every window's focus, so a copy on the host
+reaches the guest whichever window is focused next) and the audio (started once by the caller). Input goes where glfw
 sends it, to the focused window's controller, whose sink tags absolute mouse positions with that window's
 display (SPICE MOUSE_POSITION's display_id); only the focused window may change SPICE's mouse mode, so
 two windows never argue over it. Closing one window leaves the others (``win:closeAll``: all close);
@@ -126,6 +127,18 @@ class MultiViewer:
             self._finish_all()
             raise
         self._hook_mouse_modes()
+        self._share_clipboard()
+
+    def _share_clipboard(self) -> None:
+        """The VM has one clipboard, the first window's (its ViewerInput holds the SPICE session): every
+        window's controller tells it about its focus and polls it. Only the first window's input is stopped
+        (by the caller, at the end), so the clipboard outlives any other window closed before."""
+        clipboard = getattr(self.viewers[0].controller, "clipboard", None) if self.viewers else None
+        if clipboard is None:
+            return
+        for v in self.viewers[1:]:
+            if v.controller is not None:
+                v.controller.clipboard = clipboard
 
     def _focus_test(self, n: int) -> Callable[[], bool]:
         def focused() -> bool:

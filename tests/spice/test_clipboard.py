@@ -123,3 +123,49 @@ def test_a_local_file_reaches_the_guest_and_a_guest_image_the_local_clipboard(gu
         assert image.format == "PNG" and image.size == (2, 2)
         assert image.convert("RGB").tobytes() == bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
 
+
+
+def test_a_host_copy_reaches_the_guest_through_the_second_display_window(guest_agent, xserver, tmp_path, shm_path):
+    """kvmfr-view --displays A,B has one clipboard for the VM, told of every window's focus: text copied on
+    the host reaches the guest when the user then clicks into display 2's window, not only display 1's. The
+    guest's clipboard at connect time reaches the host although SPICE connects before the windows open."""
+    import sys
+    import time
+
+    from tests.support.process import stop_process
+    from tests.viewer.helpers import REPO
+    from tests.viewer.multi_windows import find_window, xdotool
+    require_xclip()
+    env = xserver.env()
+    spice = guest_agent.spice
+    where = [f"spice:host={spice[5:]}", "spice:port=0"] if spice.startswith("unix:") else \
+        [f"spice:host={spice.rsplit(':', 1)[0]}", f"spice:port={spice.rsplit(':', 1)[1]}"]
+    shm_b = shm_path.with_name(shm_path.name + "-b")
+    log_path = tmp_path / "viewer.log"
+    with open(log_path, "wb") as log:
+        viewer = subprocess.Popen([sys.executable, "-m", "kvmfr_client.cli.view", "--displays", f"{shm_path},{shm_b}",
+                                   "-v", "--exit-after", "90", "win:size=200x150", *where],
+                                  cwd=REPO, env=xserver.env(XDG_CONFIG_HOME=str(tmp_path / "xdg")), stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        win1, win2 = find_window(xserver, "display 1 of 2"), find_window(xserver, "display 2 of 2")
+        xdotool(xserver, "windowmove", "--sync", win2, "260", "0")   # Xvfb has no window manager
+        # The guest's agent offers its clipboard as soon as the viewer's agent channel is up, before the windows
+        # (and their clipboard) exist: kept, it still reaches the X clipboard.
+        wait_for("the guest's clipboard on the X clipboard",
+                 lambda: subprocess.run(["xclip", "-selection", "clipboard", "-o"], env=env, capture_output=True,
+                                        timeout=5).stdout.decode(errors="replace") == GUEST_CLIPBOARD, 30)
+        xdotool(xserver, "windowfocus", "--sync", win1)
+        time.sleep(0.5)
+        text = "copied for display 2 ✓"
+        copy(env, None, text.encode())
+        xdotool(xserver, "windowfocus", "--sync", win2)
+        deadline = time.monotonic() + 20
+        got = []
+        while time.monotonic() < deadline and text not in got:
+            m = guest_agent.serial.wait_for(r"^AGENT clipboard (\d+) (.*)$", max(0.1, deadline - time.monotonic()))
+            if m is not None:
+                got.append(m.group(2))
+        assert text in got, f"the guest's agent got {got}; viewer log:\n{log_path.read_text()[-3000:]}"
+    finally:
+        stop_process(viewer)
