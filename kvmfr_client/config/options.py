@@ -236,8 +236,9 @@ register(
     Option("eglFilter", "order", "", "order of the filters, names separated by commas: downscale, ffxFSR, "
            "ffxCAS, glsl, nightvision, colorblind; those left out run after, in that order",
            parse=parse_filter_order, lg="names separated by commas (docs/filters.md)"),
-    Option("eglFilter", "downscale", False, "downscaler (Lanczos-3 unless eglFilter:downscaleFilter says) when "
-           "the picture is shown smaller than the frame", parse=parse_bool,
+    Option("eglFilter", "downscale", False, "downscaler (Lanczos-3 unless eglFilter:downscaleFilter says): down to "
+           "the picture's size when it is shown smaller than the frame, or by eglFilter:downscalePixelSize",
+           parse=parse_bool,
            lg="Lanczos-3 by default; down to the picture's size unless eglFilter:downscalePixelSize is set"),
     Option("eglFilter", "ffxFSR", False, "edge-adaptive upscaler (in the spirit of AMD FSR 1 EASU, our own) "
            "followed by contrast-adaptive sharpening, when the picture is shown larger than the frame",
@@ -288,7 +289,7 @@ register(
     Option("spice", "showCursorDot", True, "with input:hideCursor, show the local pointer as a small dot while it "
            "does not drive the guest's cursor (another window has the focus, or SPICE input is off)",
            parse=parse_bool),
-    Option("spice", "largeCursorDot", False, "make spice:showCursorDot's dot larger (9 pixels instead of 5)",
+    Option("spice", "largeCursorDot", False, "make spice:showCursorDot's dot larger",
            parse=parse_bool),
     Option("input", "absoluteOutsideCapture", True,
            "outside capture, position the guest pointer absolutely when the VM offers client mouse mode",
@@ -367,6 +368,8 @@ register_alias(
 
 UI_FONT_PX = 18   # the overlay UI's font size when win:uiSize is not set
 DOWNSCALE_LANCZOS = 2   # eglFilter:downscaleFilter: 0 nearest, 1 linear, 2 Lanczos-3
+DOWNSCALE_PIXEL_MAX = 256.0   # eglFilter:downscalePixelSize's (and a preset's pixel_size) upper bound
+DOWNSCALE_OFFSET_MAX = 2.0    # eglFilter:downscaleHOffset/VOffset (and a preset's hoffset/voffset): +-this
 
 register(
     Option("win", "uiFont", "", "font of the overlay UI: a TrueType file, or a family name fontconfig knows "
@@ -378,14 +381,18 @@ register(
            "0 nearest, 1 linear, 2 Lanczos-3", parse=number(int, 0, 2, also=" (0 nearest, 1 linear, 2 Lanczos-3)"),
            lg=f"default {DOWNSCALE_LANCZOS} (Lanczos-3) here; 0 nearest and 1 linear as in Looking Glass"),
     Option("eglFilter", "downscalePixelSize", 0.0, "the downscaler's pixel size: each N x N block of frame "
-           "pixels becomes one (1..16, fractions allowed; for a guest that renders at N times its screen); 0: down "
-           "to the picture's size in the window",
-           parse=bounded(float, lambda v: v == 0 or 1 <= v <= 16, "0 or 1..16 frame pixels"),
-           lg="default 0 here (down to the picture's size); Looking Glass's default is 2"),
+           f"pixels becomes one (N above 1, up to {DOWNSCALE_PIXEL_MAX:g}; fractions allowed), for a guest that "
+           "renders at N times its screen, whatever the window's size; 1 or less: off; 0: down to the picture's "
+           "size in the window", parse=number(float, 0, DOWNSCALE_PIXEL_MAX, "frame pixels"),
+           lg="default 0 here (down to the picture's size); Looking Glass's default is 2; 1 or less is off in both"),
     Option("eglFilter", "downscaleHOffset", 0.0, "moves the downscaler's sampling grid right by this fraction of "
-           "one output pixel, -1..1 (which pixel of each block nearest picks)", parse=number(float, -1, 1)),
+           f"one output pixel, -{DOWNSCALE_OFFSET_MAX:g}..{DOWNSCALE_OFFSET_MAX:g} (with nearest: which pixel of "
+           "each block is kept)", parse=number(float, -DOWNSCALE_OFFSET_MAX, DOWNSCALE_OFFSET_MAX),
+           lg="in output pixels, Looking Glass's range; applied with every kernel here (Looking Glass: nearest only)"),
     Option("eglFilter", "downscaleVOffset", 0.0, "moves the downscaler's sampling grid down by this fraction of "
-           "one output pixel, -1..1", parse=number(float, -1, 1)),
+           f"one output pixel, -{DOWNSCALE_OFFSET_MAX:g}..{DOWNSCALE_OFFSET_MAX:g}",
+           parse=number(float, -DOWNSCALE_OFFSET_MAX, DOWNSCALE_OFFSET_MAX),
+           lg="in output pixels, Looking Glass's range; applied with every kernel here (Looking Glass: nearest only)"),
     Option("egl", "scalePointer", True, "keep the guest cursor at its own size (1:1) when the picture is shown "
            "smaller than the guest's screen; no: the cursor shrinks with the picture", parse=parse_bool),
 )

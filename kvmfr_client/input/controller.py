@@ -291,11 +291,11 @@ class InputController:
         self._update_dot()
 
     def _update_dot(self) -> None:
-        """The local pointer shows as a dot while it does not drive the guest's cursor (no focus, or SPICE
-        input off); the grab decides how (spice:showCursorDot)."""
+        """Outside capture the local pointer shows as a dot while it does not drive the guest's cursor (no
+        focus, SPICE input off, or input:captureOnly); the grab decides how (spice:showCursorDot)."""
         show_dot = getattr(self.grab, "show_dot", None)
         if show_dot is not None:
-            show_dot(not (self.focused and self.input_enabled))
+            show_dot(not (self.focused and self._moves_guest_outside_capture()))
 
     def _enter(self, entered: bool) -> None:
         self.inside = entered
@@ -340,8 +340,11 @@ class InputController:
         if ix or iy:
             self.sink.motion(ix, iy)
 
+    def _moves_guest_outside_capture(self) -> bool:
+        return self.input_enabled and not self.cfg["input:captureOnly"]
+
     def _pointer_goes_to_vm(self) -> bool:
-        return self.input_enabled and (self.captured or (self.inside and not self.cfg["input:captureOnly"]))
+        return self.input_enabled and (self.captured or (self.inside and self._moves_guest_outside_capture()))
 
     def _button(self, code: int, pressed: bool) -> None:
         button = _SPICE_BUTTONS.get(code)

@@ -245,22 +245,23 @@ class SpiceClient:
     def on_clipboard_image(self, handler: Callable[[int, bytes], None] | None) -> None:
         self._set_clipboard_handler("image", handler)
 
+    # Handlers are called with the lock held, so a kept copy and a newer one reach a handler in the order the
+    # guest made them (handlers only queue the copy for their own thread).
     def _set_clipboard_handler(self, kind: str, handler) -> None:
         with self._clip_lock:
             setattr(self, f"_on_clipboard_{kind}", handler)
             unclaimed = self._unclaimed
-            if handler is None or unclaimed is None or unclaimed[0] != kind:
-                return
-            self._unclaimed = None
-        handler(*unclaimed[1])
+            if handler is not None and unclaimed is not None and unclaimed[0] == kind:
+                self._unclaimed = None
+                handler(*unclaimed[1])
 
     def _guest_copied(self, kind: str, args: tuple) -> None:
         self._host_text = self._host_image = None
         with self._clip_lock:
             handler = getattr(self, f"_on_clipboard_{kind}")
             self._unclaimed = None if handler is not None else (kind, args)
-        if handler is not None:
-            handler(*args)
+            if handler is not None:
+                handler(*args)
 
     def _guest_text(self, text: str) -> None:
         self._guest_copied("text", (text,))

@@ -324,12 +324,12 @@ class _Viewer:
         def on_text(text: str) -> None:
             if text_hook is not None:
                 text_hook(text)
-            self.post_alert("clipboard", f"Clipboard received from the VM ({len(text)} characters)")
+                self.post_alert("clipboard", f"Clipboard received from the VM ({len(text)} characters)")
 
-        def on_image(kind: int, data: bytes) -> None:
+        def on_image(kind: int, data: bytes) -> None:   # (GlfwClipboard takes text only: no image hook)
             if image_hook is not None:
                 image_hook(kind, data)
-            self.post_alert("clipboard", f"Clipboard image received from the VM ({len(data) // 1024} KiB)")
+                self.post_alert("clipboard", f"Clipboard image received from the VM ({len(data) // 1024} KiB)")
         spice.client.on_clipboard_text = on_text
         spice.client.on_clipboard_image = on_image
 

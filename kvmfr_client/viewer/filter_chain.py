@@ -191,8 +191,10 @@ class FilterChain:
             prog = st.programs[0] if st.programs else None
             if name == "downscale":
                 size = st.spec.get("pixel_size", 0)
-                if size:   # Looking Glass's pixel-size mode: N x N frame pixels become one
-                    nw, nh = max(1, round(cur.w / size)), max(1, round(cur.h / size))
+                if 0 < size <= 1:   # as in Looking Glass: a pixel size of 1 or less turns the downscaler off
+                    continue
+                if size:   # Looking Glass's pixel-size mode: N x N frame pixels become one (whole pixels)
+                    nw, nh = max(1, int(cur.w / size)), max(1, int(cur.h / size))
                 else:
                     nw, nh = min(target_w, cur.w), min(target_h, cur.h)
                 hoff, voff = st.spec.get("hoffset", 0.0), st.spec.get("voffset", 0.0)

@@ -6,9 +6,10 @@ A chain is a list of passes, each a dict ``{"filter": NAME, **parameters}``:
 filter          what it does                                    parameters
 ==============  ==============================================  ==========================================
 ``downscale``   Lanczos-3 down to the window's picture size,    ``kernel`` lanczos/linear/nearest;
-                or by ``pixel_size`` (N x N pixels become one)  ``pixel_size`` 0 or 1..16; ``hoffset``,
-                                                                ``voffset`` -1..1 (sampling grid shift, in
-                                                                output pixels); skipped when nothing to do
+                or by ``pixel_size`` (N x N pixels become one)  ``pixel_size`` 0..256 (0: picture size;
+                                                                1 or less: off); ``hoffset``, ``voffset``
+                                                                -2..2 (sampling grid shift, in output
+                                                                pixels); skipped when nothing to do
 ``easu``        edge-adaptive upscale to the picture size        (none); skipped when not enlarging
 ``cas``         contrast-adaptive sharpening                    ``sharpness`` 0..1
 ``nightvision`` night vision gain (``egl:nvGain``)              ``gain`` 0..100
@@ -31,7 +32,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from kvmfr_client.config.options import DOWNSCALE_LANCZOS
+from kvmfr_client.config.options import DOWNSCALE_LANCZOS, DOWNSCALE_OFFSET_MAX, DOWNSCALE_PIXEL_MAX
 
 FILTERS = ("downscale", "easu", "cas", "nightvision", "colorblind", "glsl")
 # eglFilter:order's words: Looking Glass's filter names and ours.
@@ -93,11 +94,9 @@ def normalize(passes: Any, where: str = "filter chain") -> list[dict]:
             if kernel not in DOWNSCALE_KERNELS:
                 raise FilterError(f"{what}: kernel must be one of {', '.join(DOWNSCALE_KERNELS)}, got {kernel!r}")
             spec = {"filter": name, "kernel": kernel}
-            size = _number(p, "pixel_size", 0, 16, 0, what)
-            if 0 < size < 1:
-                raise FilterError(f"{what}: pixel_size must be 0 or 1..16, got {size:g}")
+            size = _number(p, "pixel_size", 0, DOWNSCALE_PIXEL_MAX, 0, what)
             for key in ("hoffset", "voffset"):
-                spec[key] = _number(p, key, -1, 1, 0, what)
+                spec[key] = _number(p, key, -DOWNSCALE_OFFSET_MAX, DOWNSCALE_OFFSET_MAX, 0, what)
             spec["pixel_size"] = size
             out.append({k: v for k, v in spec.items() if v or k in ("filter", "kernel")})
         elif name == "glsl":

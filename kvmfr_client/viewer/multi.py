@@ -132,7 +132,9 @@ class MultiViewer:
     def _share_clipboard(self) -> None:
         """The VM has one clipboard, the first window's (its ViewerInput holds the SPICE session): every
         window's controller tells it about its focus and polls it. Only the first window's input is stopped
-        (by the caller, at the end), so the clipboard outlives any other window closed before."""
+        (by the caller, at the end), so the clipboard outlives any other window closed before. A focus move
+        between two of our windows is a loss and a gain like any other: on Wayland, where the clipboard tool
+        itself takes the focus, a gain right after that tool ran is not taken for the user's (clipboard.py)."""
         clipboard = getattr(self.viewers[0].controller, "clipboard", None) if self.viewers else None
         if clipboard is None:
             return

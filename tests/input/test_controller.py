@@ -216,3 +216,36 @@ def test_escape_key_and_options_come_from_the_configuration():
     assert ctl.captured
     tap(ctl, glfw.KEY_A)
     assert sink.take("key_modifiers", "set_mouse_mode") == [("key_down", sc("a")), ("key_up", sc("a"))]
+
+
+class DotGrab:
+    """A grab that records what the controller asks of the pointer's dot (spice:showCursorDot)."""
+
+    def __init__(self):
+        self.grabs: list[bool] = []
+        self.dot: list[bool] = []
+
+    def __call__(self, on: bool) -> None:
+        self.grabs.append(on)
+
+    def show_dot(self, wanted: bool) -> None:
+        self.dot.append(wanted)
+
+
+@pytest.mark.parametrize("capture_only", [False, True])
+def test_the_pointer_dot_is_wanted_exactly_while_the_pointer_does_not_move_the_guest(capture_only):
+    grab = DotGrab()
+    c = InputController(RecordingSink(), settings(f"input:captureOnly={'yes' if capture_only else 'no'}"),
+                        grab=grab, to_guest=lambda x, y: (x, y))
+    c.handle(FocusEvent(True))
+    assert grab.dot[-1] is capture_only, "focused: the pointer moves the guest's cursor unless captureOnly"
+    tap(c, *SCROLL_LOCK)
+    assert c.captured and grab.grabs[-1] is True
+    c.handle(FocusEvent(False))
+    assert not c.captured and grab.dot[-1] is True, "no focus: the dot"
+    c.handle(FocusEvent(True))
+    assert grab.dot[-1] is capture_only
+    c.toggle_input()
+    assert grab.dot[-1] is True, "SPICE input off: the dot"
+    c.toggle_input()
+    assert grab.dot[-1] is capture_only
