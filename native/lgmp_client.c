@@ -781,7 +781,7 @@ static int done(struct kv_client *c, struct kv_queue_state *qs, struct kv_error 
  * interval less a margin has passed, so until then kv_client_wait polls every COARSE_POLL_US instead (a frame
  * that does come that early waits at most that long); from there on, and whenever frames do not come
  * steadily, at poll_us. The margin is four times the intervals' smoothed jitter plus FINE_MARGIN_NS, and at
- * most a quarter of the interval: a steady 60 fps stream polls finely for ~1 ms of its 16.7, a jittery one
+ * most a quarter of the interval: a steady 60 fps stream polls finely for ~1-2 ms of its 16.7, a jittery one
  * for its last quarter. */
 #define COARSE_POLL_US      1000u
 #define FINE_MARGIN_NS      500000ull     /* the fine polls start at least this long before a frame is due */
