@@ -122,6 +122,7 @@ struct kv_client {
     /* The frame stream's rhythm, for kv_client_wait's coarse polls early in a frame interval. */
     uint64_t frame_seen_ns;      /* when the last frame was peeked (0: none yet) */
     uint64_t frame_period_ns;    /* smoothed interval between frames; 0: frames do not come steadily */
+    uint64_t frame_jitter_ns;    /* smoothed distance of each interval from frame_period_ns */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -775,11 +776,15 @@ static int done(struct kv_client *c, struct kv_queue_state *qs, struct kv_error 
 }
 /* ---- waiting ---------------------------------------------------------------------------- */
 
-/* A poll costs a wake-up (~10 us of CPU here): at 250 us that is 4000 a second, 0.7 CPU-ms per 60 fps
- * frame spent waiting. While frames come steadily, the next one is not due before 3/4 of the interval has
- * passed, so until then kv_client_wait polls every COARSE_POLL_US instead (a frame that does come that early
- * waits at most that long); from there on, and whenever frames do not come steadily, at poll_us. */
+/* A poll costs a wake-up (~25 us of CPU on the 2-core VMs, measured): at 250 us that is 4000 a second, 1.6
+ * CPU-ms per 60 fps frame spent waiting. While frames come steadily, the next one is not due before the
+ * interval less a margin has passed, so until then kv_client_wait polls every COARSE_POLL_US instead (a frame
+ * that does come that early waits at most that long); from there on, and whenever frames do not come
+ * steadily, at poll_us. The margin is four times the intervals' smoothed jitter plus FINE_MARGIN_NS, and at
+ * most a quarter of the interval: a steady 60 fps stream polls finely for ~1-2 ms of its 16.7, a jittery one
+ * for its last quarter. */
 #define COARSE_POLL_US      1000u
+#define FINE_MARGIN_NS      500000ull     /* the fine polls start at least this long before a frame is due */
 #define STEADY_MAX_NS       50000000ull   /* frames further apart (below 20 fps): no rhythm */
 
 static void note_frame_rhythm(struct kv_client *c, uint64_t now)
@@ -788,10 +793,14 @@ static void note_frame_rhythm(struct kv_client *c, uint64_t now)
     if (gap && gap <= STEADY_MAX_NS) {
         /* A gap under 3/4 of the interval: the rate rose (the coarse polls would make every frame late
          * until the 1/8 average caught up): start again from this gap. */
-        if (!c->frame_period_ns || gap < c->frame_period_ns * 3 / 4)
+        if (!c->frame_period_ns || gap < c->frame_period_ns * 3 / 4) {
             c->frame_period_ns = gap;
-        else
+            c->frame_jitter_ns = gap / 8;   /* not known yet: the widest margin (the last quarter) */
+        } else {
+            uint64_t off = gap > c->frame_period_ns ? gap - c->frame_period_ns : c->frame_period_ns - gap;
+            c->frame_jitter_ns = (c->frame_jitter_ns * 7 + off) / 8;
             c->frame_period_ns = (c->frame_period_ns * 7 + gap) / 8;
+        }
     } else
         c->frame_period_ns = 0;
     c->frame_seen_ns = now;
@@ -802,7 +811,10 @@ static uint64_t poll_sleep_us(const struct kv_client *c, uint32_t mask, uint32_t
 {
     if (mask != KV_READY_FRAME || !c->frame_period_ns || poll_us >= COARSE_POLL_US)
         return poll_us;
-    uint64_t fine_from = c->frame_seen_ns + c->frame_period_ns * 3 / 4;
+    uint64_t margin = 4 * c->frame_jitter_ns + FINE_MARGIN_NS;
+    if (margin > c->frame_period_ns / 4)
+        margin = c->frame_period_ns / 4;
+    uint64_t fine_from = c->frame_seen_ns + c->frame_period_ns - margin;
     if (now + (uint64_t)poll_us * 1000u >= fine_from)
         return poll_us;
     uint64_t left_us = (fine_from - now) / 1000u;
@@ -1031,23 +1043,49 @@ static void read_frame_timing(struct kv_client *c, struct kv_frame_info *fi)
     fi->timing_flags = flags;
     fi->timing_valid = 1;
 }
+/* The write pointer as one frame's copy has seen it: the newest value, and the first with its time (the
+ * producer's pace since then says how long the bytes still missing will take). */
+struct wp_watch {
+    uint32_t seen;
+    uint32_t first;
+    uint64_t t_first;     /* 0: not read yet */
+};
+
+#define WP_SLEEP_MIN_US   5u
+#define WP_SLEEP_MAX_US   250u
+
+/* How long to sleep for `need` bytes at the producer's pace so far; WP_SLEEP_MIN_US before it is known.
+ * Each wake costs ~25 us of CPU here, and a 5 us sleep lasts ~55 (timer slack): chasing a producer that
+ * writes a 1080p frame in ~1.5 ms in such steps took ~30 wakes a frame. */
+static uint32_t wp_sleep_us(const struct wp_watch *w, uint32_t v, uint64_t need, uint64_t now)
+{
+    if (!w->t_first || v <= w->first || now <= w->t_first)
+        return WP_SLEEP_MIN_US;
+    if (need - v > UINT32_MAX || now - w->t_first > 2 * FRAME_DEADLINE_NS)
+        return WP_SLEEP_MAX_US;   /* not a copy's numbers; and below, the product fits in 64 bits */
+    uint64_t est_us = (need - v) * (now - w->t_first) / (v - w->first) / 1000u;
+    return est_us < WP_SLEEP_MIN_US ? WP_SLEEP_MIN_US : est_us > WP_SLEEP_MAX_US ? WP_SLEEP_MAX_US : (uint32_t)est_us;
+}
+
 /* Wait until the producer's write pointer covers `need` bytes. Only forward progress counts, and the
  * whole frame has a deadline, so a write pointer that flickers or crawls cannot hold us forever. */
-static int wait_wp(struct kv_client *c, const uint32_t *wp, uint64_t need, uint32_t *seen, uint64_t deadline,
+static int wait_wp(struct kv_client *c, const uint32_t *wp, uint64_t need, struct wp_watch *w, uint64_t deadline,
                    struct kv_error *err)
 {
-    if (*seen >= need)
+    if (w->seen >= need)
         return LGMP_OK;
     uint64_t last_progress = kv_now_ns();
     for (unsigned spins = 0;; ++spins) {
         uint32_t v = LOAD_ACQ(wp);
+        uint64_t now = kv_now_ns();
+        if (!w->t_first)
+            w->first = v, w->t_first = now;
         if (v >= need) {
-            *seen = v;
+            w->seen = v;
             return LGMP_OK;
         }
-        uint64_t now = kv_now_ns();
-        if (v > *seen) {
-            *seen = v;
+        if (v > w->seen) {
+            w->seen = v;
             last_progress = now;
         } else if (now - last_progress > WP_STALL_NS || now > deadline) {
             return kv_fail(err, KV_ERR_WP_STALL, "framebuffer.wp", v, need,
@@ -1056,7 +1094,7 @@ static int wait_wp(struct kv_client *c, const uint32_t *wp, uint64_t need, uint3
         if (spins < 64)
             __builtin_ia32_pause();
         else
-            kv_sleep_us(spins < 256 ? 5 : 50);
+            kv_sleep_us(spins < 256 ? wp_sleep_us(w, v, need, now) : 50);
         if (!c->have_session)
             return kv_fail(err, KV_ERR_NOT_READY, "", 0, 0, "session closed");
     }
@@ -1075,7 +1113,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
                        (unsigned long long)dst_size, dst_pitch, p->data_height, (unsigned long long)row_len);
     const uint32_t *wp = (const uint32_t *)(c->shm.base + c->fb_offset);
     const uint8_t *src = c->shm.base + c->fb_offset + FB_WP_SIZE;
-    uint32_t seen = 0;
+    struct wp_watch watch = { 0, 0, 0 };
     uint64_t copied = 0;
     int rc = LGMP_OK;
     fi->t_copy_start_ns = kv_now_ns();
@@ -1090,7 +1128,7 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
             if (y1 > p->data_height)
                 y1 = p->data_height;
             for (uint32_t y = r->y; y < y1; ++y) {
-                rc = wait_wp(c, wp, (uint64_t)y * p->pitch + x1, &seen, deadline, err);
+                rc = wait_wp(c, wp, (uint64_t)y * p->pitch + x1, &watch, deadline, err);
                 if (rc)
                     break;
                 memcpy(dst + (uint64_t)y * dst_pitch + x0, src + (uint64_t)y * p->pitch + x0, x1 - x0);
@@ -1102,18 +1140,18 @@ int kv_client_frame_copy(struct kv_client *c, struct kv_frame_info *fi, uint8_t 
         uint64_t total = (uint64_t)p->pitch * (p->data_height - 1) + row_len;
         while (copied < total) {
             uint64_t n = total - copied < FB_CHUNK_SIZE ? total - copied : FB_CHUNK_SIZE;
-            rc = wait_wp(c, wp, copied + n, &seen, deadline, err);
+            rc = wait_wp(c, wp, copied + n, &watch, deadline, err);
             if (rc)
                 break;
             /* Take whatever is already published, not just one chunk. */
-            uint64_t avail = seen > copied + n ? (seen < total ? seen : total) - copied : n;
+            uint64_t avail = watch.seen > copied + n ? (watch.seen < total ? watch.seen : total) - copied : n;
             memcpy(dst + copied, src + copied, avail);
             copied += avail;
         }
     } else {
         for (uint32_t y = 0; y < p->data_height; ++y) {
             uint64_t row = (uint64_t)y * p->pitch;
-            rc = wait_wp(c, wp, row + row_len, &seen, deadline, err);
+            rc = wait_wp(c, wp, row + row_len, &watch, deadline, err);
             if (rc)
                 break;
             memcpy(dst + (uint64_t)y * dst_pitch, src + row, row_len);

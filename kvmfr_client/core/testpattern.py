@@ -16,6 +16,7 @@ stored format, so it costs well under a millisecond a frame.
 from __future__ import annotations
 
 import enum
+import functools
 import time
 from dataclasses import dataclass
 
@@ -38,14 +39,22 @@ class PatternKind(enum.IntEnum):
     DAMAGE = 2
 
 
+def _crc16_byte(top: int) -> int:
+    crc = top << 8
+    for _ in range(8):
+        crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+    return crc & 0xFFFF
+
+
+_CRC16_TABLE = tuple(_crc16_byte(b) for b in range(256))
+
+
 def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE."""
+    """CRC-16/CCITT-FALSE (a byte at a time from a table: the viewer checks one code per frame)."""
     crc = 0xFFFF
+    table = _CRC16_TABLE
     for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
+        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
     return crc
 
 
@@ -100,6 +109,18 @@ def read_code(rgba: np.ndarray, x0: int = 0, y0: int = 0, scale: float = 1.0) ->
     Returns (kind, serial, t_capture_us) or None when no valid code is there.
     """
     height, width = rgba.shape[:2]
+    where = _block_centres(width, height, x0, y0, scale)
+    if where is None:
+        return None
+    ys, xs = where
+    samples = rgba[ys, xs, :3].sum(axis=-1, dtype=np.int32) > 3 * 127
+    return decode_bits(samples.reshape(-1))
+
+
+@functools.lru_cache(maxsize=16)
+def _block_centres(width: int, height: int, x0: int, y0: int, scale: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, columns) index arrays of the code's block centres in an image of that size, None when the code
+    does not fit (kept per size: the viewer reads a code from every frame)."""
     frame_w = int(round((width - x0) / scale))
     try:
         per_row, nrows = code_layout(frame_w)
@@ -111,8 +132,7 @@ def read_code(rgba: np.ndarray, x0: int = 0, y0: int = 0, scale: float = 1.0) ->
     ys = rows.astype(int)
     if ys[-1] >= height:
         return None
-    samples = rgba[ys[:, None], xs[None, :], :3].astype(np.int32).sum(axis=2) > 3 * 127
-    return decode_bits(samples.reshape(-1))
+    return ys[:, None], xs[None, :]
 
 
 def _body(width: int, height: int) -> np.ndarray:

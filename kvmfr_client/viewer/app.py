@@ -178,7 +178,7 @@ class _Viewer:
         self.auto_resize = cfg["win:autoResize"]
         self.session = kvmfr_client.open(self.path, poll_us=cfg["app:pollUs"])
         self.frames = FramePipeline(self.session, self.win.wake, use_damage=not _arg(args, "no_damage"))
-        self.cursor = CursorTracker(self.session, self.win.wake)
+        self.cursor = CursorTracker(self.session, self.win.wake, self.frames)
         self._shape_serial = 0
         self._shape_type: int | None = None
         self._frame_meta = None
@@ -464,7 +464,8 @@ class _Viewer:
         self.cursor.start()
         self._last_draw = 0.0
         self._cursor_dirty = False
-        self._pacer = _CursorPacer()
+        from kvmfr_client.viewer.frame_pipeline import FrameRhythm
+        self._pacer = FrameRhythm()   # uploads, for cursor-only redraws
         # Everything made at start (modules, GL wrappers, ImGui) is kept out of the garbage collector's
         # scans: a full collection over it cost ~10 % of the GL thread per frame (py-spy, 1080p60).
         gc.collect()
@@ -481,7 +482,7 @@ class _Viewer:
         if self.overlay_mode:
             timeout = min(timeout, max(0.0, last_draw + OVERLAY_FRAME_S - now))
         if self._cursor_dirty:
-            timeout = min(timeout, max(0.0, self._pacer.cursor_due_at(last_draw) - now))
+            timeout = min(timeout, max(0.0, _cursor_due_at(self._pacer, last_draw) - now))
         if self.fps_min > 0:
             timeout = min(timeout, max(0.0, last_draw + 1.0 / self.fps_min - now))
         if self._guest_res_due is not None:
@@ -508,8 +509,8 @@ class _Viewer:
         due |= self.overlay_mode and now - last_draw >= OVERLAY_FRAME_S
         # A cursor-only change waits at least CURSOR_REDRAW_INTERVAL_S after the last redraw, and while
         # frames flow until the next frame is late, so a cursor update that trails its frame (hosts post
-        # both together) shares the next frame's redraw (_CursorPacer).
-        cursor_due = self._cursor_dirty and now >= self._pacer.cursor_due_at(last_draw)
+        # both together) shares the next frame's redraw (FrameRhythm).
+        cursor_due = self._cursor_dirty and now >= _cursor_due_at(self._pacer, last_draw)
         if new_frame or changed or self.win.dirty or due or cursor_due:
             self._draw(new_frame)
             self._last_draw = time.monotonic()
@@ -819,32 +820,13 @@ class _Viewer:
             "cpu_ms_per_shown_frame_steady": _steady_cpu_ms(self.stats.cpu.values)})
 
 
-class _CursorPacer:
-    """When a cursor-only change is redrawn. Without frames: CURSOR_REDRAW_INTERVAL_S after the last
-    redraw. While frames arrive steadily: not before the next frame is late (FRAME_LATE periods after
-    the last), since that frame's redraw shows the cursor too: at 1080p60 with the agent's moving cursor,
-    redrawing for the cursor alone made 17 % more redraws (a full present each) than frames."""
-
-    FRAME_LATE = 1.5      # the next frame counts as late this many frame periods after the last one
-    MAX_PERIOD_S = 0.025  # frames further apart than this (below 40 fps) do not hold the cursor back
-
-    def __init__(self) -> None:
-        self.last_frame = -1.0
-        self.period = 0.0     # the frame period, smoothed
-
-    def frame(self, now: float) -> None:
-        gap = now - self.last_frame
-        if 0 < gap <= self.MAX_PERIOD_S:
-            self.period = gap if not self.period else 0.8 * self.period + 0.2 * gap
-        elif gap > self.MAX_PERIOD_S:
-            self.period = 0.0
-        self.last_frame = now
-
-    def cursor_due_at(self, last_draw: float) -> float:
-        due = last_draw + CURSOR_REDRAW_INTERVAL_S
-        if self.period:
-            due = max(due, self.last_frame + self.FRAME_LATE * self.period)
-        return due
+def _cursor_due_at(rhythm, last_draw: float) -> float:
+    """When a cursor-only change is redrawn: CURSOR_REDRAW_INTERVAL_S after the last redraw, and while frames
+    come steadily not before the next frame is late, since that frame's redraw shows the cursor too
+    (:class:`kvmfr_client.viewer.frame_pipeline.FrameRhythm`)."""
+    due = last_draw + CURSOR_REDRAW_INTERVAL_S
+    late = rhythm.late_at()
+    return max(due, late) if late is not None else due
 
 
 def _steady_cpu_ms(per_frame) -> float | None:

@@ -139,6 +139,8 @@ class Renderer:
         self._disp_tex = 0
         self._fbo = 0
         self._tex_filter: int | None = None
+        self._placed_key: tuple | None = None
+        self._placed_value: tuple | None = None
         self.has_frame = False
         self.last_path = "none"
         self._generation = 0     # counts uploads: the filter chain reruns only on a new picture
@@ -258,16 +260,20 @@ class Renderer:
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._src_tex)
         GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, stride // spec.bytes_per_texel)
         ptr = pixels.ctypes.data
+        skips = False   # the unpack skips are 0 between uploads: a whole frame (at 0, 0) leaves them so
         try:
             if slot is not None:   # the rows lie in a pixel buffer: GL reads them at offsets into it
                 ptr -= self.pixel_buffers.bind(slot)
             for x, y, w, h in rects:
-                GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, x)
-                GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, y)
+                if x or y or skips:
+                    skips = True
+                    GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, x)
+                    GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, y)
                 GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, x, y, w, h, spec.fmt, spec.gltype, ctypes.c_void_p(ptr))
         finally:   # whatever failed, later uploads read from our memory with the default unpack state
-            GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, 0)
-            GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, 0)
+            if skips:
+                GL.glPixelStorei(GL.GL_UNPACK_SKIP_PIXELS, 0)
+                GL.glPixelStorei(GL.GL_UNPACK_SKIP_ROWS, 0)
             GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, 0)
             if slot is not None:
                 self.pixel_buffers.uploaded(slot)   # fences and unbinds GL_PIXEL_UNPACK_BUFFER
@@ -337,7 +343,18 @@ class Renderer:
         return (self.frame_rotation + self.options.rotate) % 360
 
     def placement(self, win_w: int, win_h: int) -> layout.Placement:
-        return layout.place(self.width, self.height, win_w, win_h, self.rotation, self.options.policy)
+        return self._placed(win_w, win_h)[0]
+
+    def _placed(self, win_w: int, win_h: int) -> tuple[layout.Placement, np.ndarray]:
+        """The placement and its frame-to-NDC matrix (read-only), kept while nothing they depend on changes:
+        they are asked at every redraw."""
+        key = (self.width, self.height, win_w, win_h, self.rotation, self.options.policy)
+        if key != self._placed_key:
+            pl = layout.place(self.width, self.height, win_w, win_h, key[4], key[5])
+            ndc = layout.frame_to_ndc(self.width, self.height, win_w, win_h, pl)
+            ndc.flags.writeable = False
+            self._placed_key, self._placed_value = key, (pl, ndc)
+        return self._placed_value
 
     def _set_filter(self, pl: layout.Placement) -> None:
         opts = self.options
@@ -357,7 +374,7 @@ class Renderer:
         GL.glViewport(0, 0, win_w, win_h)
         GL.glDisable(GL.GL_SCISSOR_TEST)
         path = "none"
-        pl = self.placement(win_w, win_h) if self.has_frame else None
+        pl, ndc = self._placed(win_w, win_h) if self.has_frame else (None, None)
         if pl is None or pl.fills != (0, 0, win_w, win_h):
             GL.glClearColor(0.0, 0.0, 0.0, 1.0)
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
@@ -374,10 +391,9 @@ class Renderer:
                 path = "blit"
             else:
                 self._set_filter(pl)
-                m = layout.frame_to_ndc(self.width, self.height, win_w, win_h, pl)
                 prog = self.present_prog
                 prog.use()
-                prog.set_mat3("to_ndc", m @ scale_translate(0, 0, self.width, self.height))
+                prog.set_mat3("to_ndc", ndc @ scale_translate(0, 0, self.width, self.height))
                 GL.glActiveTexture(GL.GL_TEXTURE0)
                 GL.glBindTexture(GL.GL_TEXTURE_2D, self._disp_tex)
                 prog.set_int("frame", 0)
@@ -385,8 +401,7 @@ class Renderer:
                 self.quad.draw()
                 path = "shader"
             self.cursor.picture_scale = pl.w / layout.rotated_size(self.width, self.height, pl.rotation)[0]
-            self.cursor.draw(layout.frame_to_ndc(self.width, self.height, win_w, win_h, pl),
-                             self.width, self.height, self.light, self.hdr_mapped)
+            self.cursor.draw(ndc, self.width, self.height, self.light, self.hdr_mapped)
         if overlay is not None:
             overlay.draw(self, win_w, win_h)
         self.last_path = path

@@ -52,11 +52,11 @@ def status_lines(state: SessionState, host: HostInfo | None, shm_path: str, mess
     ``file_size``: while the session has not mapped the file, the size of the regular file at
     ``shm_path`` in bytes (0: empty), None when it does not exist; -1 when not known or not a regular
     file (a kvmfr device). ``shm_path`` is shown exactly as the user typed it."""
+    if state is SessionState.CONNECTED and has_frame:
+        return []     # the common case, asked at every redraw: nothing computed for it
     where = f"Shared memory: {shm_path}"
     need = recommended_shm_size(TYPICAL_WIDTH, TYPICAL_HEIGHT) // MIB
-    if state is SessionState.CONNECTED and has_frame:
-        lines: list[str] = []
-    elif state is SessionState.CONNECTED:
+    if state is SessionState.CONNECTED:
         lines = ["Connected - waiting for the first frame", host.describe() if host else "",
                  protocol_text(host) if host else ""]
     elif state is SessionState.WAITING and file_size is None:

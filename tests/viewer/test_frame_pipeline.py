@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,3 +117,116 @@ def test_stop_of_threads_never_started_is_a_no_op():
     # MultiViewer finishes viewers it never started when a later one cannot be made
     FramePipeline(ScriptedSession([]), wake=lambda: None, read_timestamps=False).stop()
     CursorTracker(ScriptedSession([]), wake=lambda: None).stop()
+
+
+class PointerQueue:
+    """Session.next_cursor over a list of queued events; records each call's timeout."""
+
+    def __init__(self):
+        self.queue: list = []
+        self.timeouts: list[float] = []
+        self.lock = threading.Lock()
+
+    def push(self, x: int) -> None:
+        from types import SimpleNamespace
+
+        from kvmfr_client.core.cursor import CursorFlags
+        with self.lock:
+            self.queue.append(SimpleNamespace(flags=CursorFlags.POSITION, x=x, y=x, visible=True, shape=None,
+                                              t_seen_ns=0, sdr_white_level=0))
+
+    def next_cursor(self, timeout=0.0):
+        with self.lock:
+            self.timeouts.append(timeout)
+            if self.queue:
+                return self.queue.pop(0)
+        time.sleep(min(timeout, 0.005))
+        return None
+
+
+class FrameClock:
+    """What CursorTracker reads of a FramePipeline: when the next frame is late, and the arrival event. The
+    test says when frames are late (FrameRhythm's own rule is tested apart), so a loaded machine's late
+    sleeps cannot make frames late."""
+
+    def __init__(self):
+        self.late: float | None = None      # None: frames do not come steadily
+        self.rhythm = self
+        self.arrived = threading.Event()
+
+    def late_at(self) -> float | None:
+        return self.late
+
+    def frame(self, late_after: float = 60.0) -> None:
+        self.late = time.monotonic() + late_after
+        self.arrived.set()
+
+
+def _tracker(frames):
+    from kvmfr_client.viewer.frame_pipeline import CursorTracker
+    queue, wakes = PointerQueue(), []
+    tracker = CursorTracker(queue, wake=lambda: wakes.append(time.monotonic()), frames=frames)
+    return tracker, queue, wakes
+
+
+def _until(cond, seconds=3.0):
+    deadline = time.monotonic() + seconds
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return cond()
+
+
+def test_cursor_while_frames_come_steadily_is_read_at_each_frame_without_waking_the_gl_thread():
+    frames = FrameClock()
+    frames.frame()
+    tracker, queue, wakes = _tracker(frames)
+    tracker.start()
+    try:
+        for k in range(20):
+            queue.push(k)
+            queue.push(k + 100)
+            time.sleep(0.005)
+            frames.frame()
+        assert _until(lambda: tracker.events == 40)
+        assert wakes == []                                   # each frame's redraw shows the cursor
+        assert set(queue.timeouts) == {0.0}                  # never a polling wait while frames come
+        assert len(queue.timeouts) <= 3 * 21                 # a read a frame, and one per event
+        state = tracker.take()
+        assert state is not None and (state.x, state.y) == (119, 119)
+        # The frames stop: an event after the last frame is read, and the GL thread woken, when the next
+        # frame is late, and from then on the queue is polled.
+        frames.frame(late_after=0.4)
+        time.sleep(0.05)                                     # the tracker back waiting for the next frame
+        queue.push(7)
+        time.sleep(0.05)
+        assert tracker.events == 40 and wakes == []          # not before the next frame is late
+        assert _until(lambda: tracker.events == 41 and len(wakes) == 1)
+        assert _until(lambda: 0.1 in queue.timeouts)
+    finally:
+        tracker.stop()
+
+
+def test_frame_rhythm_says_when_the_next_frame_is_late():
+    from kvmfr_client.viewer.frame_pipeline import FrameRhythm
+    r = FrameRhythm()
+    assert r.late_at() is None
+    r.frame(10.0)
+    assert r.late_at() is None                               # one frame is no rhythm
+    for k in range(1, 6):
+        r.frame(10.0 + k * 0.016)
+    assert abs(r.late_at() - (10.08 + 1.5 * 0.016)) < 1e-9
+    r.frame(10.08 + 0.030)                                   # 30 ms apart: below 40 fps, not steady
+    assert r.late_at() is None
+
+
+def test_cursor_without_frames_is_polled_and_wakes_the_gl_thread_for_each_event():
+    for frames in (None, FrameClock()):    # no pipeline, or one whose frames have not come
+        tracker, queue, wakes = _tracker(frames)
+        tracker.start()
+        try:
+            queue.push(1)
+            queue.push(2)
+            assert _until(lambda: tracker.events == 2 and len(wakes) == 2)
+            assert 0.1 in queue.timeouts
+        finally:
+            tracker.stop()

@@ -145,12 +145,17 @@ def test_an_upload_that_fails_still_unbinds_its_pixel_buffer(monkeypatch):
 
     from kvmfr_client.viewer import hdr, renderer
     calls: list[str] = []
+    unpack: dict[int, int] = {}      # the unpack state the fake GL holds (GL's default: every value 0)
 
     def tex_sub_image(*args):
         raise RuntimeError("GL_INVALID_OPERATION")
+
+    def store(pname, value):
+        calls.append(f"store {value}")
+        unpack[pname] = value
     fake = SimpleNamespace(**{name: getattr(real, name) for name in dir(real) if name.startswith("GL_")})
     fake.glBindTexture = lambda *a: None
-    fake.glPixelStorei = lambda *a: calls.append(f"store {a[1]}")
+    fake.glPixelStorei = store
     fake.glTexSubImage2D = tex_sub_image
     monkeypatch.setattr(renderer, "GL", fake)
     r = renderer.Renderer.__new__(renderer.Renderer)
@@ -158,6 +163,11 @@ def test_an_upload_that_fails_still_unbinds_its_pixel_buffer(monkeypatch):
     r.options, r.light = SimpleNamespace(peak_nits=100.0), hdr.Light(100.0)
     r.pixel_buffers = SimpleNamespace(bind=lambda slot: calls.append("bind") or 0,
                                       uploaded=lambda slot: calls.append("uploaded"))
-    with pytest.raises(RuntimeError, match="INVALID_OPERATION"):
-        r.upload(FrameType.BGRA, 4, 4, np.zeros((4, 16), np.uint8), slot="slot")
-    assert "bind" in calls and calls[-1] == "uploaded" and calls[-4:-1] == ["store 0"] * 3, calls
+    # a whole frame, and a damage rectangle away from (0, 0) (which sets the unpack skips)
+    for damage in (None, [(1, 2, 2, 2)]):
+        calls.clear()
+        with pytest.raises(RuntimeError, match="INVALID_OPERATION"):
+            r.upload(FrameType.BGRA, 4, 4, np.zeros((4, 16), np.uint8), damage=damage, slot="slot")
+        assert "bind" in calls and calls[-1] == "uploaded", calls
+        assert unpack and set(unpack.values()) == {0}, unpack   # later uploads read with the default state
+    assert unpack.keys() == {real.GL_UNPACK_ROW_LENGTH, real.GL_UNPACK_SKIP_PIXELS, real.GL_UNPACK_SKIP_ROWS}
