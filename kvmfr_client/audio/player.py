@@ -41,6 +41,7 @@ from kvmfr_client.audio.drift import DriftController, DriftResampler
 from kvmfr_client.audio.formats import PcmFormat, player_spec
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
 from kvmfr_client.audio.priority import raise_thread_priority
+from kvmfr_client.audio.warnings import RateLimitedWarning
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,9 @@ class Player:
         self._last_write: float | None = None
         self._queried: tuple[float, float] | None = None  # (when, seconds in the stream) of the last query
         self._written_since_query = 0.0
+        # A flood from the guest's address keeps the queue above max_latency, which would log a
+        # catch-up per packet: at most one line per 5 s, with the number of those not logged.
+        self._info = RateLimitedWarning(log, level=logging.INFO)
 
     # --- control ----------------------------------------------------------------------------------
 
@@ -218,7 +222,8 @@ class Player:
         self._skip = excess - dropped
         self.stats.catchups += 1
         self.stats.skipped += dropped
-        log.info("audio catch-up: skipping %.1f ms to get back to %.0f ms", excess * 1000, self.target * 1000)
+        self._info.warn("catch-up", "audio catch-up: skipping %.1f ms to get back to %.0f ms", excess * 1000,
+                        self.target * 1000)
 
     def _skip_from(self, frames: np.ndarray, rate: int) -> np.ndarray:
         want = int(round(self._skip * rate))
