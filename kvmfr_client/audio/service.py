@@ -161,8 +161,8 @@ class AudioService:
             for name in ("underruns", "format_changes", "catchups", "idle_gaps"):
                 out[name] = out.get(name, 0) + getattr(player.stats, name)
         for source in self.sources:
-            for name in ("packets", "bad_packets", "foreign_packets", "chunks", "bad_headers", "torn_chunks",
-                         "skipped_chunks", "lost_mappings"):
+            for name in ("packets", "bad_packets", "foreign_packets", "floods", "flood_packets", "chunks",
+                         "bad_headers", "torn_chunks", "skipped_chunks", "lost_mappings"):
                 if hasattr(source, name):
                     out[name] = out.get(name, 0) + getattr(source, name)
         return out
