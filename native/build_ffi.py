@@ -10,8 +10,8 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-HEADERS = ("wire.h", "wire_master.h", "kv_api.h", "scream_rx.h")
-SOURCES = ("common.c", "guard.c", "lgmp_client.c", "lgmp_producer.c", "scream_rx.c")
+HEADERS = ("wire.h", "wire_master.h", "kv_api.h", "scream_rx.h", "resample.h")
+SOURCES = ("common.c", "guard.c", "lgmp_client.c", "lgmp_producer.c", "scream_rx.c", "resample.c")
 
 
 def cdef_text() -> str:
@@ -25,11 +25,11 @@ ffibuilder = FFI()
 ffibuilder.cdef(cdef_text())
 ffibuilder.set_source(
     "kvmfr_client.core._native",
-    '#include "kv_internal.h"\n#include "scream_rx.h"\n',
+    '#include "kv_internal.h"\n#include "scream_rx.h"\n#include "resample.h"\n',
     sources=[f"native/{name}" for name in SOURCES],
     include_dirs=["native"],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"],
-    libraries=["pthread"],
+    libraries=["pthread", "m"],
 )
 
 if __name__ == "__main__":
