@@ -2,7 +2,8 @@
 
 One thread, named ``audio-player``, waits on the jitter buffer and writes each chunk at once to a
 non-blocking Pulse stream that starts with ``target`` of silence queued; that queue in the sound server
-is where packet jitter is absorbed.
+is where packet jitter is absorbed. For Scream UDP there is no such thread: the receive thread, which
+wakes once a packet anyway, calls :meth:`Player.play_pending` after each push (one wake a packet, not two).
 
 ``target`` is each packet's latency from its arrival on the host to the sink mixing it, which is the
 audio queued ahead of it, and so equally the longest hiccup (a late packet, a late thread) that plays
@@ -257,7 +258,7 @@ class Player:
 
     def _play(self, fmt: PcmFormat, frames: np.ndarray, arrived: float) -> None:
         now = time.monotonic()
-        if self._stream is None or fmt != self._fmt:
+        if self._stream is None or (fmt is not self._fmt and fmt != self._fmt):  # sources reuse one object
             self._open(fmt, arrived)
         elif self._stream.underflows != self._underflows_seen:
             # Pulse played out everything we had queued. A short gap is an underrun (audible); a long

@@ -266,9 +266,12 @@ class ScreamUdpSource(Worker):
         fb = fmt.frame_bytes
         whole = length - length % fb
         frames = formats.decode(fmt, memoryview(self._out)[:whole])
-        ends = ffi.unpack(b.chunk_end, n)
-        times = ffi.unpack(b.chunk_arrived_ns, n)
-        chunks = []
+        if n == 1:  # the common case: one datagram a wake
+            chunks = [(frames, b.chunk_arrived_ns[0] * 1e-9)] if len(frames) else []
+            ends, times = (), ()
+        else:
+            ends, times = ffi.unpack(b.chunk_end, n), ffi.unpack(b.chunk_arrived_ns, n)
+            chunks = []
         start = 0
         for end, arrived in zip(ends, times):
             stop = min(end, whole) // fb
