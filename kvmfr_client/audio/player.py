@@ -118,8 +118,6 @@ class Player:
         self._controller = DriftController(self.target)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._inline = False  # played from the source's thread (start(thread=False))
-        self._retry_at = 0.0  # after a sound-server error: no stream before this (monotonic)
         self._last_write: float | None = None
         self._queried: tuple[float, float] | None = None  # (when, seconds in the stream) of the last query
         self._written_since_query = 0.0
@@ -129,14 +127,10 @@ class Player:
 
     # --- control ----------------------------------------------------------------------------------
 
-    def start(self, thread: bool = True) -> None:
-        """Start playing. ``thread=False``: no thread of its own; the source's thread calls
-        :meth:`play_pending` after each push (Scream UDP), so a packet costs one thread wake, not two."""
+    def start(self) -> None:
         self._stop.clear()
-        self._inline = not thread
-        if thread:
-            self._thread = threading.Thread(target=self._run, name="audio-player", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, name="audio-player", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -162,8 +156,6 @@ class Player:
 
     @property
     def running(self) -> bool:
-        if self._inline:
-            return not self._stop.is_set()
         return self._thread is not None and self._thread.is_alive()
 
     # --- the thread -------------------------------------------------------------------------------
@@ -174,28 +166,13 @@ class Player:
             chunk = self.buffer.pop(timeout=0.1)
             if chunk is None:
                 continue
-            self._play_chunk(chunk)
-            wait = self._retry_at - time.monotonic()
-            if wait > 0:
-                self._stop.wait(wait)
-
-    def play_pending(self) -> None:
-        """Play every chunk waiting in the buffer, in the caller's thread (see ``start(thread=False)``).
-        After a sound-server error, chunks wait in the buffer (within its cap) until the retry is due."""
-        while not self._stop.is_set() and time.monotonic() >= self._retry_at:
-            chunk = self.buffer.pop(timeout=0)
-            if chunk is None:
-                return
-            self._play_chunk(chunk)
-
-    def _play_chunk(self, chunk) -> None:
-        try:
-            self._play(chunk.fmt, chunk.frames, chunk.arrived)
-        except pulse.PulseError as exc:
-            self.stats.server_errors += 1
-            log.warning("sound server: %s; retrying in 1 s", exc)
-            self._close()
-            self._retry_at = time.monotonic() + 1.0
+            try:
+                self._play(chunk.fmt, chunk.frames, chunk.arrived)
+            except pulse.PulseError as exc:
+                self.stats.server_errors += 1
+                log.warning("sound server: %s; retrying in 1 s", exc)
+                self._close()
+                self._stop.wait(1.0)
 
     def _underrun(self, now: float, gap: float) -> None:
         self.stats.underruns += 1

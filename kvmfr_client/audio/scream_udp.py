@@ -33,7 +33,6 @@ import socket
 import struct
 import sys
 import time
-from typing import Callable
 from urllib.parse import urlsplit
 
 from kvmfr_client.audio import formats, scream_wire
@@ -95,12 +94,8 @@ class ScreamUdpSource(Worker):
     """Receives Scream datagrams on ``host:port``; a multicast ``host`` is joined on ``interface``."""
 
     def __init__(self, buffer: JitterBuffer, host: str = scream_wire.DEFAULT_GROUP,
-                 port: int = scream_wire.DEFAULT_PORT, interface: str | None = None,
-                 on_audio: Callable[[], None] | None = None):
-        """``on_audio``: called in the receive thread after audio was pushed (the player's
-        ``play_pending``, when it has no thread of its own)."""
+                 port: int = scream_wire.DEFAULT_PORT, interface: str | None = None):
         self.buffer = buffer
-        self.on_audio = on_audio
         self.host = host
         self.port = port
         self.interface = interface
@@ -283,8 +278,6 @@ class ScreamUdpSource(Worker):
             chunks = chunks[-1:]
         if self.buffer is not None and chunks:
             self.buffer.push_many(fmt, chunks)
-            if self.on_audio is not None:
-                self.on_audio()
         if length > whole:
             self._out[:length - whole] = self._out[whole:length]
         b.len, b.chunks = length - whole, 0

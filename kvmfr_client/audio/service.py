@@ -66,7 +66,6 @@ class AudioService:
         self.player: Player | None = None  # the first source's player
         self.players: list[Player] = []  # one per source: each is its own stream, the sound server mixes
         self.sources: list = []
-        self._inline: set[Player] = set()  # players that their source's thread drives (no thread of their own)
 
     @property
     def enabled(self) -> bool:
@@ -96,12 +95,8 @@ class AudioService:
         try:
             if kind == "udp":
                 host, port = where
-                # The receive thread plays too: it wakes once a packet anyway (the datagrams are
-                # read in C), and a second thread's wake cost as much as all the rest of a packet.
                 player = self._player(latency, SCREAM_UDP_STREAM)
-                self._inline.add(player)
-                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg["audio:interface"] or None,
-                                                    on_audio=player.play_pending))
+                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg["audio:interface"] or None))
             elif kind == "ivshmem":
                 # Chunks come 20 ms at a time, found by polling (no doorbell), and a guest completes
                 # them on its audio engine's period: keep a chunk plus a few ms ahead of each one.
@@ -129,7 +124,7 @@ class AudioService:
             raise
         self.player = self.players[0]
         for player in self.players:
-            player.start(thread=player not in self._inline)
+            player.start()
         for source in self.sources:
             source.start()
 
@@ -140,7 +135,6 @@ class AudioService:
         for player in self.players:
             player.stop()
         self.players = []
-        self._inline.clear()
         self.player = None
 
     def set_latency(self, latency_ms: float) -> None:
