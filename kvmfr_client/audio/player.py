@@ -69,6 +69,7 @@ class PlayerStats:
     frames: int = 0
     underruns: int = 0
     idle_gaps: int = 0
+    repeated_underflows: int = 0  # a dry spell Pulse reported again right after the refill (not counted)
     reopens: int = 0
     format_changes: int = 0
     catchups: int = 0
@@ -111,6 +112,7 @@ class Player:
         self._muted = False
         self._stream: pulse.PlaybackStream | None = None
         self._underflows_seen = 0
+        self._recovered_at = -1.0  # when the queue was last refilled after an underflow (monotonic)
         self._fmt: PcmFormat | None = None
         self._device = 0.0  # the sink's configured latency, refreshed every DEVICE_REFRESH seconds
         self._device_checked = 0.0
@@ -237,10 +239,17 @@ class Player:
         now = time.monotonic()
         if self._stream is None or (fmt is not self._fmt and fmt != self._fmt):  # sources reuse one object
             self._open(fmt, arrived)
+        elif self._stream.underflows != self._underflows_seen and now - self._recovered_at < self.target:
+            # Pulse can report one dry spell twice, the second a few ms after we refilled the queue to
+            # the target, which cannot have played out yet: the same underrun. (A slower player used
+            # to see both reports at once, as one change of the counter.)
+            self._underflows_seen = self._stream.underflows
+            self.stats.repeated_underflows += 1
         elif self._stream.underflows != self._underflows_seen:
             # Pulse played out everything we had queued. A short gap is an underrun (audible); a long
             # one is the guest pausing (Scream stops sending on silence), which is normal.
             self._underflows_seen = self._stream.underflows
+            self._recovered_at = now
             gap = now - (self._last_write or now)
             if gap < IDLE_GAP:
                 self._underrun(now, gap)

@@ -158,7 +158,7 @@ class AudioService:
             if st.underrun_log:  # (monotonic time, ms between packets, ms that was ahead)
                 out["last_underrun"] = list(st.underrun_log[-1])
         for player in self.players:
-            for name in ("underruns", "format_changes", "catchups", "idle_gaps"):
+            for name in ("underruns", "format_changes", "catchups", "idle_gaps", "repeated_underflows"):
                 out[name] = out.get(name, 0) + getattr(player.stats, name)
         for source in self.sources:
             for name in ("packets", "bad_packets", "foreign_packets", "floods", "flood_packets", "chunks",
