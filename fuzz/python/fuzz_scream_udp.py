@@ -1,7 +1,8 @@
 """Fuzz the Scream UDP receiver: any sequence of datagrams, from up to three senders, at any pace.
 
 Record kinds: ``kind % 4`` picks the sender (3: none, as a test feeding datagrams directly), ``arg`` is the
-time since the previous datagram in 10 ms steps, the bytes are the datagram. ``handle_datagram`` documents
+time since the previous datagram in 10 ms steps, the bytes are the datagram (through the native rules of
+native/scream_rx.c, as off the socket). ``handle_datagram`` documents
 that it never raises: any exception is a finding. Checked after every datagram: the carried partial frame
 is shorter than a frame, the jitter buffer stays within its cap, and no sender other than the current
 one got audio in.
@@ -24,8 +25,7 @@ SOURCE = scream_udp.ScreamUdpSource(BUFFER, "127.0.0.1", 0)  # one socket for th
 
 def reset() -> None:
     BUFFER.clear()
-    SOURCE.sender, SOURCE._sender_seen = None, 0.0
-    SOURCE._fmt, SOURCE._header, SOURCE._carry = None, b"", b""
+    SOURCE.reset()
 
 
 def TestOneInput(data: bytes) -> None:
@@ -36,8 +36,8 @@ def TestOneInput(data: bytes) -> None:
         sender = SENDERS[kind % 4]
         packets, foreign = SOURCE.packets, SOURCE.foreign_packets
         SOURCE.handle_datagram(payload, now, sender)
-        if SOURCE._fmt is not None:
-            assert len(SOURCE._carry) < SOURCE._fmt.frame_bytes, (len(SOURCE._carry), SOURCE._fmt)
+        if SOURCE._fmt is not None:  # what stays in the native block is the carried partial frame
+            assert SOURCE._block.len < SOURCE._fmt.frame_bytes, (SOURCE._block.len, SOURCE._fmt)
         # The cap holds to within the one chunk it always keeps (at most one datagram of audio).
         assert BUFFER.level() <= 0.5 + 0.01, BUFFER.level()
         if SOURCE.foreign_packets != foreign:

@@ -36,12 +36,16 @@ class JitterBuffer:
         self.discarded_frames = 0  # dropped by the player to catch up
 
     def push(self, fmt: PcmFormat, frames: np.ndarray, arrived: float | None = None) -> None:
-        if len(frames) == 0:
-            return
-        chunk = Chunk(fmt, frames, time.monotonic() if arrived is None else arrived)
+        self.push_many(fmt, [(frames, time.monotonic() if arrived is None else arrived)])
+
+    def push_many(self, fmt: PcmFormat, chunks: list[tuple[np.ndarray, float]]) -> None:
+        """Push several (frames, arrived) chunks of one format under one lock, with one wake-up."""
         with self._cond:
-            self._chunks.append(chunk)
-            self._seconds += len(frames) / fmt.rate
+            for frames, arrived in chunks:
+                if len(frames) == 0:
+                    continue
+                self._chunks.append(Chunk(fmt, frames, arrived))
+                self._seconds += len(frames) / fmt.rate
             while self._seconds > self._max_seconds and len(self._chunks) > 1:
                 old = self._chunks.popleft()
                 self._seconds -= len(old.frames) / old.fmt.rate
@@ -52,6 +56,8 @@ class JitterBuffer:
         """The oldest chunk, waiting up to ``timeout`` seconds for one; None when none came."""
         with self._cond:
             if not self._chunks:
+                if timeout <= 0:
+                    return None
                 self._cond.wait(timeout)
                 if not self._chunks:
                     return None

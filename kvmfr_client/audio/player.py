@@ -2,7 +2,8 @@
 
 One thread, named ``audio-player``, waits on the jitter buffer and writes each chunk at once to a
 non-blocking Pulse stream that starts with ``target`` of silence queued; that queue in the sound server
-is where packet jitter is absorbed.
+is where packet jitter is absorbed. For Scream UDP there is no such thread: the receive thread, which
+wakes once a packet anyway, calls :meth:`Player.play_pending` after each push (one wake a packet, not two).
 
 ``target`` is each packet's latency from its arrival on the host to the sink mixing it, which is the
 audio queued ahead of it, and so equally the longest hiccup (a late packet, a late thread) that plays
@@ -41,6 +42,7 @@ from kvmfr_client.audio.drift import DriftController, DriftResampler
 from kvmfr_client.audio.formats import PcmFormat, player_spec
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
 from kvmfr_client.audio.priority import raise_thread_priority
+from kvmfr_client.audio.warnings import RateLimitedWarning
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class PlayerStats:
     frames: int = 0
     underruns: int = 0
     idle_gaps: int = 0
+    repeated_underflows: int = 0  # a dry spell Pulse reported again right after the refill (not counted)
     reopens: int = 0
     format_changes: int = 0
     catchups: int = 0
@@ -109,6 +112,7 @@ class Player:
         self._muted = False
         self._stream: pulse.PlaybackStream | None = None
         self._underflows_seen = 0
+        self._recovered_at = -1.0  # when the queue was last refilled after an underflow (monotonic)
         self._fmt: PcmFormat | None = None
         self._device = 0.0  # the sink's configured latency, refreshed every DEVICE_REFRESH seconds
         self._device_checked = 0.0
@@ -119,6 +123,9 @@ class Player:
         self._last_write: float | None = None
         self._queried: tuple[float, float] | None = None  # (when, seconds in the stream) of the last query
         self._written_since_query = 0.0
+        # A flood from the guest's address keeps the queue above max_latency, which would log a
+        # catch-up per packet: at most one line per 5 s, with the number of those not logged.
+        self._info = RateLimitedWarning(log, level=logging.INFO)
 
     # --- control ----------------------------------------------------------------------------------
 
@@ -218,7 +225,8 @@ class Player:
         self._skip = excess - dropped
         self.stats.catchups += 1
         self.stats.skipped += dropped
-        log.info("audio catch-up: skipping %.1f ms to get back to %.0f ms", excess * 1000, self.target * 1000)
+        self._info.warn("catch-up", "audio catch-up: skipping %.1f ms to get back to %.0f ms", excess * 1000,
+                        self.target * 1000)
 
     def _skip_from(self, frames: np.ndarray, rate: int) -> np.ndarray:
         want = int(round(self._skip * rate))
@@ -229,12 +237,19 @@ class Player:
 
     def _play(self, fmt: PcmFormat, frames: np.ndarray, arrived: float) -> None:
         now = time.monotonic()
-        if self._stream is None or fmt != self._fmt:
+        if self._stream is None or (fmt is not self._fmt and fmt != self._fmt):  # sources reuse one object
             self._open(fmt, arrived)
+        elif self._stream.underflows != self._underflows_seen and now - self._recovered_at < self.target:
+            # Pulse can report one dry spell twice, the second a few ms after we refilled the queue to
+            # the target, which cannot have played out yet: the same underrun. (A slower player used
+            # to see both reports at once, as one change of the counter.)
+            self._underflows_seen = self._stream.underflows
+            self.stats.repeated_underflows += 1
         elif self._stream.underflows != self._underflows_seen:
             # Pulse played out everything we had queued. A short gap is an underrun (audible); a long
             # one is the guest pausing (Scream stops sending on silence), which is normal.
             self._underflows_seen = self._stream.underflows
+            self._recovered_at = now
             gap = now - (self._last_write or now)
             if gap < IDLE_GAP:
                 self._underrun(now, gap)
@@ -256,9 +271,7 @@ class Player:
                 return
         self._relax_target(now)
         gain = 0.0 if self._muted else self._gain
-        if gain != 1.0:
-            frames = frames * np.float32(gain)
-        out = self._resampler.process(frames, self._controller.ratio)
+        out = self._resampler.process(frames, self._controller.ratio, gain)
         self._refresh_device_latency(now)
         before = self._in_stream()
         measured = time.monotonic()

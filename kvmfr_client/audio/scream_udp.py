@@ -1,16 +1,22 @@
 """Scream over UDP: multicast (default 239.255.77.77:4010) or unicast datagrams -> jitter buffer.
 
-One thread, ``audio-scream-udp``, waits in ``poll`` (the GIL is released there) and then drains every
-datagram waiting on the socket in one wake. Every datagram carries
-its format in a 5-byte header, so a format change takes effect on the first packet that has it. Bad
-datagrams are counted and logged (rate-limited) and the stream goes on.
+One thread, ``audio-scream-udp``, calls the native receive path (``native/scream_rx.c``) with the GIL
+released: it waits in ``poll`` and drains the socket with ``recvmmsg``, up to ``DRAIN_MAX`` datagrams
+a call, applying the rules below to each and copying the owning sender's PCM into one block. Python
+wakes once per call, decodes the block with numpy in one go and pushes one chunk per datagram (the
+player sees what it saw before: packets with their own arrival times), so a flood costs a few
+microseconds of C per datagram instead of a Python wake each. Every datagram carries its format in a
+5-byte header, so a format change takes effect on the first packet that has it.
 
 Anyone on the network can send to the port, so nothing in a datagram is trusted:
 
-* the receive buffer is ``MAX_PACKET`` + 1 bytes: a larger datagram is recognised as too large without
-  ever being held whole (the kernel truncates it into the buffer);
-* the header is copied, then checked (``parse_udp_header``); a partial frame carried to the next datagram
-  is under one frame (at most 31 bytes);
+* each datagram is read into ``MAX_PACKET`` + 1 bytes: a larger one arrives truncated and is refused
+  by its length, so no sender decides how much we hold;
+* the header is copied, then compared with the one in force; a header not seen before comes back
+  here and is checked by ``scream_wire.parse_udp_header`` (the one place the format rules live); C
+  remembers the last few refused headers so a flood of one bad header costs no Python at all;
+* a partial frame at a datagram's end stays in the block and is completed by the next datagram (under
+  one frame, at most 31 bytes, is carried); a new format or a new sender drops it;
 * one sender at a time: the first address whose datagram is valid owns the stream; datagrams from any
   other address are dropped and counted in ``foreign_packets`` until the owner has been silent for
   ``SENDER_TIMEOUT`` (a restarted guest, a new VM), so two senders cannot interleave into noise;
@@ -21,10 +27,11 @@ Anyone on the network can send to the port, so nothing in a datagram is trusted:
 from __future__ import annotations
 
 import ipaddress
+import os
 import logging
-import select
 import socket
 import struct
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -34,11 +41,24 @@ from kvmfr_client.audio.jitter_buffer import JitterBuffer
 from kvmfr_client.audio.priority import raise_thread_priority
 from kvmfr_client.audio.warnings import RateLimitedWarning
 from kvmfr_client.audio.worker import Worker
+from kvmfr_client.core.native import ffi, lib
 
 log = logging.getLogger(__name__)
 
 SENDER_TIMEOUT = 1.0  # seconds of silence from the current sender before another may take over
-DRAIN_MAX = 64      # datagrams handled per wake of the receive thread (then the stop flag and poll again)
+DRAIN_MAX = 256     # datagrams handled per native call (then the stop flag is checked and poll runs again)
+POLL_MS = 200       # the longest wait in poll, so stop() is noticed
+# A flood: more datagrams a second than twice what the largest format needs (384 kHz 32-bit 8 channels
+# is 10.7k datagrams/s; 48 kHz stereo 167/s), measured over FLOOD_WINDOW. While it lasts the thread
+# pauses FLOOD_PAUSE after each call, so datagrams pile up in the socket buffer (where the kernel drops
+# what does not fit) and are drained DRAIN_MAX at a time: the wakes are bounded whatever the senders'
+# rate. When the owner itself sends at that rate, it is not playable audio: only the newest datagram
+# of each call goes to the player (the rest are counted in flood_packets), so the player's work is
+# bounded too. A backlog after a guest stall is a few hundred datagrams at most (the socket buffer
+# holds ~450), far from this rate.
+FLOOD_RATE = 20_000
+FLOOD_WINDOW = 0.25
+FLOOD_PAUSE = 0.002
 
 
 def parse_udp_url(url: str) -> tuple[str, int]:
@@ -79,18 +99,46 @@ class ScreamUdpSource(Worker):
         self.host = host
         self.port = port
         self.interface = interface
-        self.packets = 0
-        self.bad_packets = 0  # malformed, oversized or of an impossible format
-        self.foreign_packets = 0  # from another address while the current sender is active
         self.sender: tuple[str, int] | None = None
-        self._sender_seen = 0.0
         self._warn = RateLimitedWarning(log)
         self._fmt: PcmFormat | None = None
-        self._header = b""
-        self._carry = b""  # a partial frame left over from the previous datagram
+        rx = lib.scream_rx_new(scream_wire.HEADER_SIZE, scream_wire.MAX_PACKET, int(SENDER_TIMEOUT * 1e9))
+        if rx == ffi.NULL:
+            raise MemoryError("scream: no memory for the receive buffers")
+        self._rx = ffi.gc(rx, lib.scream_rx_free)
+        # The block: room for DRAIN_MAX datagrams' payloads after a carried partial frame; filled in C,
+        # decoded here, then emptied (all but the partial frame) before the next call.
+        self._out = bytearray(lib.SCREAM_RX_MAX_CHUNKS * scream_wire.MAX_PAYLOAD + scream_wire.MAX_PACKET)
+        self._out_c = ffi.from_buffer(self._out)
+        self._block = ffi.new("struct scream_rx_block *")
+        self._block.out = self._out_c
+        self._block.cap = len(self._out)
+        self._dropped_seen = 0  # datagrams - packets when drops were last looked at
+        self.flooding = False  # all senders together over FLOOD_RATE
+        self.owner_flooding = False  # the owner alone over it
+        self.floods = 0  # times a flood was detected
+        self.flood_packets = 0  # the owner's datagrams not played because it flooded
+        self._window = (time.monotonic(), 0, 0)  # (start, datagrams, packets) of the rate measurement
+        self._counts_seen = {"foreign": 0, "size": 0, "short": 0, "header": 0, "empty": 0}
         self._sock = self._open()
         self.port = self._sock.getsockname()[1]  # port 0 asks the kernel for a free one
         super().__init__()
+
+    # The counters live in the native block; these read them.
+    @property
+    def packets(self) -> int:
+        return int(self._block.packets)
+
+    @property
+    def bad_packets(self) -> int:
+        """Malformed, oversized or of an impossible format."""
+        b = self._block
+        return int(b.bad_size + b.bad_short + b.bad_header + b.bad_empty)
+
+    @property
+    def foreign_packets(self) -> int:
+        """From another address while the current sender is active."""
+        return int(self._block.foreign)
 
     def _open(self) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
@@ -106,8 +154,8 @@ class ScreamUdpSource(Worker):
         else:
             sock.bind((str(addr), self.port))
             log.info("scream: listening on %s:%d", addr, sock.getsockname()[1])
-        # Non-blocking: the thread waits in poll() (without the GIL, 0.2 s at a time so stop() is
-        # noticed), then drains every datagram that is waiting in one go.
+        # Non-blocking: the native receive path waits in poll() (POLL_MS at a time so stop() is
+        # noticed), then drains what is waiting with non-blocking recvmmsg calls.
         sock.setblocking(False)
         return sock
 
@@ -118,78 +166,137 @@ class ScreamUdpSource(Worker):
 
     def _run(self) -> None:
         raise_thread_priority()
-        # One byte more than the largest valid datagram: a longer one arrives truncated to this and is
-        # refused by its length, so no sender decides how much we hold.
-        buf = bytearray(scream_wire.MAX_PACKET + 1)
-        view = memoryview(buf)
-        poller = select.poll()
-        poller.register(self._sock.fileno(), select.POLLIN)
-        recv = self._sock.recvfrom_into
+        fd = self._sock.fileno()
         while not self._stop.is_set():
-            if not poller.poll(200):
-                continue
-            arrived = time.monotonic()
-            # Drain the socket: after a stall of this thread the datagrams that piled up are handled
-            # in one wake, and the player takes them as one block; at most DRAIN_MAX of them, so a
-            # flood neither keeps stop() waiting nor makes one unbounded block.
-            for _ in range(DRAIN_MAX):
-                if self._stop.is_set():
-                    break
-                try:
-                    n, source = recv(buf)
-                except BlockingIOError:
-                    break
-                except OSError as exc:
-                    if not self._stop.is_set():
-                        self._warn.warn("socket", "scream: receive failed: %s", exc)
-                        time.sleep(0.05)
-                    break
-                self.handle_datagram(view[:n], arrived, source)
+            self.receive_once(fd, POLL_MS)
+            if self.flooding:
+                self._stop.wait(FLOOD_PAUSE)
+
+    def receive_once(self, fd: int, timeout_ms: int) -> int:
+        """One native call: wait up to ``timeout_ms``, handle up to DRAIN_MAX datagrams, push their audio.
+        Returns the native status (``lib.SCREAM_RX_*``)."""
+        status = lib.scream_rx_receive(self._rx, fd, timeout_ms, DRAIN_MAX, self._block)
+        if status == lib.SCREAM_RX_ERROR:
+            if not self._stop.is_set():
+                self._warn.warn("socket", "scream: receive failed: %s", os.strerror(self._block.error))
+                time.sleep(0.05)
+        self._after(status)
+        self._measure_rate()
+        return status
+
+    def _measure_rate(self) -> None:
+        now, count, packets = time.monotonic(), int(self._block.datagrams), int(self._block.packets)
+        start, count_before, packets_before = self._window
+        if now - start < FLOOD_WINDOW:
+            return
+        flooding = (count - count_before) / (now - start) > FLOOD_RATE
+        if flooding and not self.flooding:
+            self.floods += 1
+            self._warn.warn("flood", "scream: over %d datagrams/s; reading them in batches", FLOOD_RATE)
+        self.flooding = flooding
+        self.owner_flooding = (packets - packets_before) / (now - start) > FLOOD_RATE
+        self._window = (now, count, packets)
 
     def handle_datagram(self, packet: memoryview | bytes, arrived: float,
                         source: tuple[str, int] | None = None) -> None:
-        """Validate one datagram and push its frames; bad ones are counted and logged, never raised.
-
-        ``source`` is the sender's address; None (tests feeding datagrams directly) skips the sender check.
-        """
-        if source is not None and source != self.sender:
-            if self.sender is not None and arrived - self._sender_seen < SENDER_TIMEOUT:
-                self.foreign_packets += 1
-                self._warn.warn("foreign", "scream: datagram from %s:%d while %s:%d is sending; dropped",
-                                *source, *self.sender)
-                return
-        if len(packet) > scream_wire.MAX_PACKET:
-            self._bad("size", "scream: datagram over the %d-byte maximum; dropped", scream_wire.MAX_PACKET)
-            return
-        header = bytes(packet[:scream_wire.HEADER_SIZE])
-        if header == self._header and self._fmt is not None:
-            fmt = self._fmt  # the common case: same format as the previous datagram, already checked
+        """One datagram through the same native rules as those read off the socket; bad ones are
+        counted and logged, never raised. ``arrived`` is in ``time.monotonic()`` seconds, ``source`` the
+        sender's address; None (tests feeding datagrams directly) skips the sender check."""
+        data = bytes(packet)
+        if source is None:
+            ip, port, check = 0, 0, 0
         else:
-            try:
-                fmt = scream_wire.parse_udp_header(packet)
-            except FormatError as exc:
-                self._bad("format", "scream: bad datagram header (%s); dropped", exc)
-                return
-            if self._fmt is not None and fmt != self._fmt:
-                log.info("scream: format %s -> %s", self._fmt.describe(), fmt.describe())
-            self._fmt, self._header, self._carry = fmt, header, b""
-        if len(packet) == scream_wire.HEADER_SIZE:
-            self._bad("empty", "scream: datagram with a header and no audio; dropped")
-            return
-        if source is not None:
-            if source != self.sender:
-                log.info("scream: receiving from %s:%d", *source)
-                self.sender, self._carry = source, b""
-            self._sender_seen = arrived
-        payload = packet[scream_wire.HEADER_SIZE:]
-        if self._carry:
-            payload = self._carry + bytes(payload)
-        whole = len(payload) - len(payload) % fmt.frame_bytes
-        self._carry = bytes(payload[whole:])
-        if whole:
-            self.buffer.push(fmt, formats.decode(fmt, payload[:whole]), arrived)
-        self.packets += 1
+            ip, port, check = int.from_bytes(socket.inet_aton(source[0]), sys.byteorder), source[1] & 0xFFFF, 1
+        status = lib.scream_rx_feed(self._rx, ffi.from_buffer("uint8_t[]", data), len(data), ip, port, check,
+                                    max(0, int(arrived * 1e9)),
+                                    self._block)
+        self._after(status)
 
-    def _bad(self, kind: str, msg: str, *args) -> None:
-        self.bad_packets += 1
-        self._warn.warn(kind, msg, *args)
+    def reset(self) -> None:
+        """Forget the sender, the format and any partial frame (as a fresh receiver)."""
+        lib.scream_rx_reset(self._rx)
+        self.sender, self._fmt = None, None
+        self._block.len = self._block.chunks = 0
+
+    def _after(self, status: int) -> None:
+        b = self._block
+        if status == lib.SCREAM_RX_HEADER:
+            self._check_header()
+        if b.sender_changed:
+            b.sender_changed = 0
+            self.sender = (socket.inet_ntoa(int(b.sender_ip).to_bytes(4, sys.byteorder)), int(b.sender_port))
+            log.info("scream: receiving from %s:%d", *self.sender)
+        if b.chunks:
+            self._push()
+        if b.datagrams - b.packets != self._dropped_seen:
+            self._dropped_seen = b.datagrams - b.packets
+            self._warn_drops()
+
+    def _check_header(self) -> None:
+        """A header the native side has not seen: parse it here (the format rules live in scream_wire)."""
+        b = self._block
+        header = bytes(ffi.buffer(b.header, scream_wire.HEADER_SIZE))
+        try:
+            fmt = scream_wire.parse_udp_header(header)
+        except FormatError as exc:
+            lib.scream_rx_reject(self._rx, b)
+            self._counts_seen["header"] = int(b.bad_header)
+            self._warn.warn("format", "scream: bad datagram header (%s); dropped", exc)
+            return
+        if b.chunks:
+            self._push()  # what came in the old format
+        if self._fmt is not None and fmt != self._fmt:
+            log.info("scream: format %s -> %s", self._fmt.describe(), fmt.describe())
+        self._fmt = fmt
+        lib.scream_rx_accept(self._rx, fmt.frame_bytes, b)  # empties the block: an old partial frame is dropped
+        if b.sender_changed:
+            b.sender_changed = 0
+            self.sender = (socket.inet_ntoa(int(b.sender_ip).to_bytes(4, sys.byteorder)), int(b.sender_port))
+            log.info("scream: receiving from %s:%d", *self.sender)
+
+    def _push(self) -> None:
+        """Decode the block's whole frames at once and push one chunk per datagram; keep a partial frame."""
+        b, fmt = self._block, self._fmt
+        n, length = b.chunks, b.len
+        fb = fmt.frame_bytes
+        whole = length - length % fb
+        frames = formats.decode(fmt, memoryview(self._out)[:whole])
+        if n == 1:  # the common case: one datagram a wake
+            chunks = [(frames, b.chunk_arrived_ns[0] * 1e-9)] if len(frames) else []
+            ends, times = (), ()
+        else:
+            ends, times = ffi.unpack(b.chunk_end, n), ffi.unpack(b.chunk_arrived_ns, n)
+            chunks = []
+        start = 0
+        for end, arrived in zip(ends, times):
+            stop = min(end, whole) // fb
+            if stop > start:
+                chunks.append((frames[start:stop], arrived * 1e-9))
+                start = stop
+        if self.owner_flooding and len(chunks) > 1:  # see FLOOD_RATE
+            self.flood_packets += len(chunks) - 1
+            chunks = chunks[-1:]
+        if self.buffer is not None and chunks:
+            self.buffer.push_many(fmt, chunks)
+        if length > whole:
+            self._out[:length - whole] = self._out[whole:length]
+        b.len, b.chunks = length - whole, 0
+
+    def _warn_drops(self) -> None:
+        b, seen = self._block, self._counts_seen
+        counts = {"foreign": int(b.foreign), "size": int(b.bad_size), "short": int(b.bad_short),
+                  "header": int(b.bad_header), "empty": int(b.bad_empty)}
+        if counts["foreign"] > seen["foreign"] and self.sender is not None:
+            foreign = (socket.inet_ntoa(int(b.foreign_ip).to_bytes(4, sys.byteorder)), int(b.foreign_port))
+            self._warn.warn("foreign", "scream: datagram from %s:%d while %s:%d is sending; dropped",
+                            *foreign, *self.sender)
+        if counts["size"] > seen["size"]:
+            self._warn.warn("size", "scream: datagram over the %d-byte maximum; dropped", scream_wire.MAX_PACKET)
+        if counts["short"] > seen["short"]:
+            self._warn.warn("format", "scream: bad datagram header (datagram shorter than the %d-byte header); "
+                            "dropped", scream_wire.HEADER_SIZE)
+        if counts["header"] > seen["header"]:
+            self._warn.warn("format", "scream: bad datagram header (one refused before); dropped")
+        if counts["empty"] > seen["empty"]:
+            self._warn.warn("empty", "scream: datagram with a header and no audio; dropped")
+        self._counts_seen = counts

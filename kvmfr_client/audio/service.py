@@ -158,11 +158,11 @@ class AudioService:
             if st.underrun_log:  # (monotonic time, ms between packets, ms that was ahead)
                 out["last_underrun"] = list(st.underrun_log[-1])
         for player in self.players:
-            for name in ("underruns", "format_changes", "catchups", "idle_gaps"):
+            for name in ("underruns", "format_changes", "catchups", "idle_gaps", "repeated_underflows"):
                 out[name] = out.get(name, 0) + getattr(player.stats, name)
         for source in self.sources:
-            for name in ("packets", "bad_packets", "foreign_packets", "chunks", "bad_headers", "torn_chunks",
-                         "skipped_chunks", "lost_mappings"):
+            for name in ("packets", "bad_packets", "foreign_packets", "floods", "flood_packets", "chunks",
+                         "bad_headers", "torn_chunks", "skipped_chunks", "lost_mappings"):
                 if hasattr(source, name):
                     out[name] = out.get(name, 0) + getattr(source, name)
         return out

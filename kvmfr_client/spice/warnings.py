@@ -7,11 +7,15 @@ import time
 
 
 class RateLimitedWarning:
-    """Logs the first warning of each kind at once, then at most one per ``interval`` with a count."""
+    """Logs the first warning of each kind at once, then at most one per ``interval`` with a count.
 
-    def __init__(self, logger: logging.Logger, interval: float = 5.0):
+    ``level`` is the logging level of the lines (an INFO event that can repeat thousands of times a
+    second, like the audio player's catch-up, is limited the same way)."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 5.0, level: int = logging.WARNING):
         self._log = logger
         self._interval = interval
+        self._level = level
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
@@ -26,4 +30,4 @@ class RateLimitedWarning:
         if skipped:
             msg += " (%d more like it since the last report)"
             args = (*args, skipped)
-        self._log.warning(msg, *args)
+        self._log.log(self._level, msg, *args)

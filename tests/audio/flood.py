@@ -84,11 +84,12 @@ class FloodResult:
 
     def summary(self) -> dict:
         got = {k: self.stats_after.get(k, 0) - self.stats_before.get(k, 0)
-               for k in ("packets", "bad_packets", "foreign_packets")}
+               for k in ("packets", "bad_packets", "foreign_packets", "floods", "flood_packets")}
+        received = got["packets"] + got["bad_packets"] + got["foreign_packets"]
         return {"seconds": self.seconds, "datagrams_sent": self.datagrams, "send_rate_per_s": round(self.datagrams / self.seconds),
-                "received": got, "received_rate_per_s": round(sum(got.values()) / self.seconds),
+                "received": got, "received_rate_per_s": round(received / self.seconds),
                 "receiver_cpu_s": round(self.cpu_seconds, 2), "receiver_cpu_share": round(self.cpu_seconds / self.seconds, 2),
-                "cpu_us_per_received": round(self.cpu_seconds * 1e6 / max(1, sum(got.values())), 1),
+                "cpu_us_per_received": round(self.cpu_seconds * 1e6 / max(1, received), 1),
                 "rss_before_mb": round(self.rss_before_mb, 1), "rss_after_mb": round(self.rss_after_mb, 1),
                 "drop_warning_lines": self.warning_lines}
 

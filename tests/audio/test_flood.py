@@ -37,9 +37,13 @@ def test_flood_then_audio_from_the_same_sender_plays(pulse, tmp_path, record_pro
             record_property(key, summary[key])
         got = summary["received"]
         assert got["packets"] > 0 and got["bad_packets"] > 0 and got["foreign_packets"] > 0, summary
-        # CPU bounded: the receiver is one thread behind a 1 MiB socket buffer; whatever the rate, it can
-        # take at most about one core, and the player must keep its share (it is still playing below).
-        assert res.cpu_seconds < 1.2 * SECONDS, summary
+        # CPU bounded: the native receive path reads the flood in recvmmsg batches, and once it sees
+        # more datagrams a second than any format needs it reads them DRAIN_MAX at a time every 2 ms
+        # and passes the player one packet per batch, whatever the flooder's rate: ~0.2-0.3 of a core
+        # for the whole process on the development VM (it took over a core before), so half a core
+        # leaves a loaded CI machine a 2x margin.
+        assert res.cpu_seconds < 0.5 * SECONDS, summary
+        assert got["floods"] >= 1, summary
         assert res.rss_after_mb - res.rss_before_mb < 10, summary
         # Drops are counted; the log gets at most one line per kind per 5 s.
         assert res.warning_lines <= 2 * (int(SECONDS // 5) + 1), res.log

@@ -59,10 +59,10 @@ class AsanBuild:
         b = _build_ffi_module()
         ffi = FFI()
         ffi.cdef(b.cdef_text())
-        ffi.set_source("kvmfr_client.core._native", '#include "kv_internal.h"\n',
+        ffi.set_source("kvmfr_client.core._native", b.PREAMBLE,
                        sources=[str(NATIVE / name) for name in b.SOURCES], include_dirs=[str(NATIVE)],
                        extra_compile_args=["-std=gnu11", "-fno-strict-aliasing"] + ASAN_FLAGS,
-                       extra_link_args=["-fsanitize=address"], libraries=["pthread"])
+                       extra_link_args=["-fsanitize=address"], libraries=b.LIBRARIES)
         log("soak: building the native helper with AddressSanitizer ...")
         self.so = Path(ffi.compile(tmpdir=str(self.root / "build"), verbose=False))
 
