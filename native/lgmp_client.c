@@ -1053,6 +1053,9 @@ struct wp_watch {
 
 #define WP_SLEEP_MIN_US   5u
 #define WP_SLEEP_MAX_US   250u
+/* wp_sleep_us multiplies a byte count below 2^32 by a time below 2 * FRAME_DEADLINE_NS: it fits in 64 bits
+ * only while that is below 2^31 ns (an override of KV_FRAME_DEADLINE_NS must keep it so). */
+_Static_assert(2 * FRAME_DEADLINE_NS < (1ull << 32), "wp_sleep_us's product would overflow 64 bits");
 
 /* How long to sleep for `need` bytes at the producer's pace so far; WP_SLEEP_MIN_US before it is known.
  * Each wake costs ~25 us of CPU here, and a 5 us sleep lasts ~55 (timer slack): chasing a producer that

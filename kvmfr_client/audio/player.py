@@ -2,8 +2,7 @@
 
 One thread, named ``audio-player``, waits on the jitter buffer and writes each chunk at once to a
 non-blocking Pulse stream that starts with ``target`` of silence queued; that queue in the sound server
-is where packet jitter is absorbed. For Scream UDP there is no such thread: the receive thread, which
-wakes once a packet anyway, calls :meth:`Player.play_pending` after each push (one wake a packet, not two).
+is where packet jitter is absorbed.
 
 ``target`` is each packet's latency from its arrival on the host to the sink mixing it, which is the
 audio queued ahead of it, and so equally the longest hiccup (a late packet, a late thread) that plays
@@ -242,7 +241,8 @@ class Player:
         elif self._stream.underflows != self._underflows_seen and now - self._recovered_at < self.target:
             # Pulse can report one dry spell twice, the second a few ms after we refilled the queue to
             # the target, which cannot have played out yet: the same underrun. (A slower player used
-            # to see both reports at once, as one change of the counter.)
+            # to see both reports at once, as one change of the counter.) A real second dry spell within
+            # that window is counted here too, not as an underrun: the window is one target long.
             self._underflows_seen = self._stream.underflows
             self.stats.repeated_underflows += 1
         elif self._stream.underflows != self._underflows_seen:

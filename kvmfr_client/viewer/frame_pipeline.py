@@ -257,7 +257,9 @@ class CursorTracker:
                 log.exception("cursor read failed")
                 time.sleep(0.1)
                 continue
-            if changed and not paced:
+            # Not paced (frames stopped or are late): wake the GL thread for a change read now, and for one
+            # read while paced that the last frame's redraw missed (it took the cursor before it was read).
+            if not paced and (changed or self._changed):
                 self.wake()
 
     def _await_frame(self) -> bool | None:

@@ -230,3 +230,24 @@ def test_cursor_without_frames_is_polled_and_wakes_the_gl_thread_for_each_event(
             assert 0.1 in queue.timeouts
         finally:
             tracker.stop()
+
+
+def test_a_cursor_change_the_last_frames_redraw_missed_wakes_the_gl_thread_once_frames_are_late():
+    """The GL thread took the cursor for the last frame before the cursor thread read that frame's event;
+    then frames stop (a window drag ended). The change must not wait for the GL loop's idle timeout: once
+    the next frame is late the GL thread is woken for it."""
+    frames = FrameClock()
+    frames.frame()
+    tracker, queue, wakes = _tracker(frames)
+    tracker.start()
+    try:
+        queue.push(1)
+        frames.frame(late_after=0.3)      # the last frame: its event is read while paced, no wake
+        assert _until(lambda: tracker.events == 1)
+        assert wakes == []
+        # (the GL thread's redraw for that frame ran before the read: it did not take the change)
+        assert _until(lambda: len(wakes) >= 1, 2.0), "the pending change never woke the GL thread"
+        state = tracker.take()
+        assert state is not None and state.x == 1
+    finally:
+        tracker.stop()
