@@ -46,7 +46,15 @@ def _frames_flow(session, within: float, count: int = 3) -> bool:
 
 
 def _queue_words(region: Region, field: str):
-    return [region.queue_field(q, field) for q in (Q_FRAME, Q_POINTER)]
+    """Where ``field`` is in each queue the table lists now. A queue can be missing for a moment (an earlier
+    write broke the table and the agent is rebuilding it): the vandal then has nothing to write there."""
+    words = []
+    for q in (Q_FRAME, Q_POINTER):
+        try:
+            words.append(region.queue_field(q, field))
+        except KeyError:
+            pass
+    return words
 
 
 def _lock_words(r: Region) -> None:
@@ -70,10 +78,13 @@ def _subscriber_bits(r: Region) -> None:
 
 
 def _client_messages(r: Region) -> None:
-    at = r.queue_field(Q_POINTER, "cMsgs")
+    try:
+        at, avail, wpos = (r.queue_field(Q_POINTER, f) for f in ("cMsgs", "cMsgAvail", "cMsgWPos"))
+    except KeyError:   # the pointer queue is not in the table right now (see _queue_words)
+        return
     r.mm[at:at + 680] = bytes(random.Random(7).getrandbits(8) for _ in range(680))
-    r.set_u32(r.queue_field(Q_POINTER, "cMsgAvail"), 0xFFFFFFFF)
-    r.set_u32(r.queue_field(Q_POINTER, "cMsgWPos"), 12345)
+    r.set_u32(avail, 0xFFFFFFFF)
+    r.set_u32(wpos, 12345)
 
 
 CASES = {"lock_words": _lock_words, "count": _count, "magic": _magic, "subscriber_bits": _subscriber_bits,
