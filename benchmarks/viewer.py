@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/viewer.py [--sizes 1920x1080,3840x2160] [--seconds 20] [--runs 3]
                                           [--source auto|testpattern|prerendered|damage] [--upload auto|pbo|direct]
                                           [--format BGRA] [--json OUT.json] [--force-shader] [--displays N]
+                                          [--floor]
     .venv/bin/python benchmarks/viewer.py --egl-headless [--sizes ...] [--frames 240]
 
 For each size: frames shown / frames produced, the viewer's CPU per shown frame (the whole run, and steady:
@@ -14,6 +15,13 @@ with ``--source prerendered`` (frames sent whole, the agent rewriting only the b
 moving pattern's full rewrite cannot make 60 fps at 2160p on two cores beside a viewer). ``--displays N``:
 N agents at each size into N files and ONE viewer with a window per display (``kvmfr-view --displays``),
 one row per display (the X server's CPU is then shared by the windows).
+
+``--floor``: after each of the viewer's runs, in the same X server, ``benchmarks/baseline/gl_floor.c`` (built
+here with cc against libGL and libX11) does at the same size and rate only the per-frame work any GL viewer of
+this design must do: copy the frame out of a shared mapping that another process rewrites, upload, 1:1 blit,
+swap (``floor copy``), and once more without the copy (``floor direct``: uploading straight from the mapping,
+which no safe client does). Their CPU per frame, and the viewer's steady figure divided by ``floor copy``,
+are printed beside the viewer's: how far the viewer is from what this machine allows.
 
 ``--egl-headless``: no X server and no window: an EGL context on the first EGL device (a GPU's, or Mesa's
 software device), else Mesa's surfaceless platform; frames from an in-process producer go through the
@@ -138,9 +146,39 @@ def run_one(xserver, width: int, height: int, seconds: float, fmt: str, force_sh
     return results
 
 
+def build_floor(out: Path) -> Path:
+    """Compiles benchmarks/baseline/gl_floor.c (needs cc, libgl-dev and libx11-dev)."""
+    exe = out / "gl_floor"
+    src = REPO / "benchmarks" / "baseline" / "gl_floor.c"
+    built = subprocess.run(["cc", "-O2", "-o", str(exe), str(src), "-lGL", "-lX11"], capture_output=True, text=True)
+    if built.returncode != 0:
+        sys.exit(f"cannot build the floor program (install a C compiler, libgl-dev and libx11-dev): "
+                 f"{built.stderr.strip()}")
+    return exe
+
+
+def run_floor(exe: Path, xserver, width: int, height: int, seconds: float) -> dict:
+    """The floor program in both modes at WxH, 60 frames a second: its CPU and the X server's per frame."""
+    row = {}
+    for mode in ("copy", "direct"):
+        x0 = proc_cpu_s(xserver.proc.pid)
+        done = subprocess.run([str(exe), str(width), str(height), str(seconds), mode], env=xserver.env(),
+                              capture_output=True, text=True, timeout=seconds + 60)
+        x1 = proc_cpu_s(xserver.proc.pid)
+        if done.returncode != 0:
+            raise RuntimeError(f"gl_floor {mode} failed: {done.stderr.strip()[-2000:]}")
+        figures = json.loads(done.stdout)
+        row[f"floor_{mode}_cpu_ms"] = figures["cpu_ms_per_frame"]
+        row[f"floor_{mode}_fps"] = figures["fps"]
+        # the X server over the whole program, its 60 warm-up frames included
+        row[f"floor_{mode}_xserver_cpu_ms"] = round(1000 * (x1 - x0) / (figures["frames"] + 60), 3)
+    return row
+
+
 FIGURES = ("frames_produced", "frames_shown", "shown_ratio", "produced_fps", "fps", "cpu_ms_per_shown_frame",
            "cpu_ms_per_shown_frame_steady", "agent_cpu_ms_per_frame", "xserver_cpu_ms_per_frame", "copy_ms_p50",
-           "upload_ms_p50", "present_ms_p50", "latency_ms_p50", "memcpy_ms")
+           "upload_ms_p50", "present_ms_p50", "latency_ms_p50", "memcpy_ms", "floor_copy_cpu_ms",
+           "floor_direct_cpu_ms", "floor_copy_xserver_cpu_ms", "floor_direct_xserver_cpu_ms", "over_floor")
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -170,10 +208,21 @@ def print_table(results: list[dict]) -> None:
               f"{f('xserver_cpu_ms_per_frame'):>6} {f('copy_ms_p50'):>6} {f('upload_ms_p50'):>6} "
               f"{f('present_ms_p50'):>7} {f('latency_ms_p50', '.1f'):>7} {f('memcpy_ms', '.3f'):>6} "
               f"{r.get('upload_path', '?'):>14} {loads}")
+    floors = [r for r in results if r.get("floor_copy_cpu_ms") is not None]
+    if floors:
+        print(f"\n{'size':>10} {'viewer steady':>13} {'floor copy':>10} {'floor direct':>12} {'viewer/floor':>12} "
+              f"{'Xvfb floor':>10}")
+        for r in floors:
+            print(f"{r['size']:>10} {r['cpu_ms_per_shown_frame_steady']:>13.2f} {r['floor_copy_cpu_ms']:>10.2f} "
+                  f"{r['floor_direct_cpu_ms']:>12.2f} {r['over_floor']:>11.2f}x {r['floor_copy_xserver_cpu_ms']:>10.2f}")
     print(f"\nrenderer: {results[0]['renderer'] if results else '?'}; times in ms (p50; with --runs, the median of "
           "the runs); CPU/fr = viewer process (all threads) per shown frame over the whole run, steady = after "
           "its first 60 frames; agent = CPU per produced frame; Xvfb = X server CPU per shown frame; memcpy = "
           "one frame out of a /dev/shm mapping, same run; load = load average before-after each run")
+    if floors:
+        print("floor copy / direct = benchmarks/baseline/gl_floor.c's CPU per frame at the same size and rate, same "
+              "X server, after each viewer run (copy out of a mapping + upload + blit + swap; direct: no copy); "
+              "viewer/floor = viewer steady / floor copy; Xvfb floor = the X server's CPU per frame beside it")
 
 
 # ---- --egl-headless -------------------------------------------------------------------------------------
@@ -311,6 +360,8 @@ def main() -> int:
                    help="no X server: copy + upload + blit per upload path on an EGL device (see above)")
     p.add_argument("--frames", type=int, default=120, help="--egl-headless: frames per upload path")
     p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--floor", action="store_true",
+                   help="also run benchmarks/baseline/gl_floor.c after each viewer run (see above)")
     p.add_argument("--displays", type=int, default=1, choices=range(1, 9), metavar="N",
                    help="N agents and one viewer with a window each (kvmfr-view --displays); one row per display")
     args = p.parse_args()
@@ -323,6 +374,7 @@ def main() -> int:
         xw, xh = max(w for w, _ in sizes), max(h for _, h in sizes)
         xserver = start_xvfb(xw, xh)
         extra = (f"egl:upload={args.upload}",) if args.upload else ()
+        floor_exe = build_floor(Path(tempfile.mkdtemp(prefix="kvmfr-floor-"))) if args.floor else None
         results = []
         try:
             for w, h in sizes:
@@ -333,6 +385,12 @@ def main() -> int:
                           f"(load {loadavg():.2f}) ...", flush=True)
                     runs.append(run_one(xserver, w, h, args.seconds, args.format, args.force_shader, extra, source,
                                         args.displays))
+                    if floor_exe is not None:
+                        floor = run_floor(floor_exe, xserver, w, h, args.seconds)
+                        for row in runs[-1]:
+                            row.update(floor)
+                            steady = row.get("cpu_ms_per_shown_frame_steady")
+                            row["over_floor"] = round(steady / floor["floor_copy_cpu_ms"], 3) if steady else None
                 results += [median_of([run[k] for run in runs]) for k in range(args.displays)]
         finally:
             xserver.stop()

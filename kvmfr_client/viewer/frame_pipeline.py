@@ -44,21 +44,31 @@ class FrameRhythm:
     MAX_PERIOD_S = 0.025  # frames further apart than this (below 40 fps) do not count as steady
 
     def __init__(self) -> None:
-        self.last_frame = -1.0
-        self.period = 0.0     # the frame period, smoothed; 0: frames do not come steadily
+        # (the last frame's time, the frame period smoothed; 0: frames do not come steadily), one tuple
+        # replaced whole, so a reader on another thread never pairs one frame's time with another's period
+        self._state = (-1.0, 0.0)
+
+    @property
+    def last_frame(self) -> float:
+        return self._state[0]
+
+    @property
+    def period(self) -> float:
+        return self._state[1]
 
     def frame(self, now: float) -> None:
-        gap = now - self.last_frame
+        last, period = self._state
+        gap = now - last
         if 0 < gap <= self.MAX_PERIOD_S:
-            self.period = gap if not self.period else 0.8 * self.period + 0.2 * gap
+            period = gap if not period else 0.8 * period + 0.2 * gap
         elif gap > self.MAX_PERIOD_S:
-            self.period = 0.0
-        self.last_frame = now
+            period = 0.0
+        self._state = (now, period)
 
     def late_at(self) -> float | None:
         """When the next frame is late (time.monotonic()), None while frames do not come steadily."""
-        period = self.period
-        return self.last_frame + self.FRAME_LATE * period if period else None
+        last, period = self._state
+        return last + self.FRAME_LATE * period if period else None
 
 
 @dataclass
