@@ -39,6 +39,13 @@ struct scream_rx {
     uint8_t  refused[REFUSED][SCREAM_RX_HEADER_MAX];
     uint32_t refused_count, refused_next;
 
+    /* Python's time is bounded: a sender cycling through more bad headers than `refused` holds would
+     * otherwise cost one Python call a datagram. Only while nobody owns the stream (an owner's foreign
+     * senders are dropped before their header is read), and a legitimate new header still gets asked
+     * about within a second or so of the flood's share. */
+    uint64_t ask_window_ns;
+    uint32_t asked;
+
     int      have_sender;
     uint32_t sender_ip, sender_port;
     uint64_t sender_seen_ns;
@@ -154,6 +161,17 @@ static uint32_t take(struct scream_rx *rx, const uint8_t *data, uint32_t len, ui
             b->bad_header++;
             return SCREAM_RX_DATA;
         }
+        /* unsigned: a time before the window (fed by hand) starts a new one */
+        if (arrived - rx->ask_window_ns >= 1000000000u) {
+            rx->ask_window_ns = arrived;
+            rx->asked = 0;
+        }
+        if (rx->asked >= SCREAM_RX_ASK_PER_S) {
+            b->bad_header++;
+            b->bad_header_unasked++;
+            return SCREAM_RX_DATA;
+        }
+        rx->asked++;
         memcpy(rx->pending_data, data, len);
         rx->pending = 1;
         rx->pending_len = len;

@@ -9,6 +9,8 @@
 
 #define SCREAM_RX_MAX_CHUNKS    256   /* datagrams one block can hold (each one chunk of the block) */
 #define SCREAM_RX_HEADER_MAX    8     /* the largest header_size scream_rx_new takes */
+#define SCREAM_RX_ASK_PER_S     64    /* new headers handed to Python in one second; past that, refused
+                                         unasked until the second is over */
 
 /* scream_rx_receive / scream_rx_feed / scream_rx_accept status */
 #define SCREAM_RX_IDLE          0     /* nothing arrived within the timeout (or a signal woke poll) */
@@ -38,7 +40,8 @@ struct scream_rx_block {
     uint32_t foreign_port;
     uint64_t bad_size;          /* longer than max_packet (arrived truncated) */
     uint64_t bad_short;         /* shorter than the header */
-    uint64_t bad_header;        /* a header Python refused */
+    uint64_t bad_header;        /* a header Python refused (or, over the budget below, that went unasked) */
+    uint64_t bad_header_unasked;  /* of those, new headers past SCREAM_RX_ASK_PER_S in one second */
     uint64_t bad_empty;         /* a header and no audio */
 };
 

@@ -119,7 +119,7 @@ class ScreamUdpSource(Worker):
         self.floods = 0  # times a flood was detected
         self.flood_packets = 0  # the owner's datagrams not played because it flooded
         self._window = (time.monotonic(), 0, 0)  # (start, datagrams, packets) of the rate measurement
-        self._counts_seen = {"foreign": 0, "size": 0, "short": 0, "header": 0, "empty": 0}
+        self._counts_seen = {"foreign": 0, "size": 0, "short": 0, "header": 0, "unasked": 0, "empty": 0}
         self._sock = self._open()
         self.port = self._sock.getsockname()[1]  # port 0 asks the kernel for a free one
         super().__init__()
@@ -285,7 +285,7 @@ class ScreamUdpSource(Worker):
     def _warn_drops(self) -> None:
         b, seen = self._block, self._counts_seen
         counts = {"foreign": int(b.foreign), "size": int(b.bad_size), "short": int(b.bad_short),
-                  "header": int(b.bad_header), "empty": int(b.bad_empty)}
+                  "header": int(b.bad_header), "unasked": int(b.bad_header_unasked), "empty": int(b.bad_empty)}
         if counts["foreign"] > seen["foreign"] and self.sender is not None:
             foreign = (socket.inet_ntoa(int(b.foreign_ip).to_bytes(4, sys.byteorder)), int(b.foreign_port))
             self._warn.warn("foreign", "scream: datagram from %s:%d while %s:%d is sending; dropped",
@@ -296,7 +296,12 @@ class ScreamUdpSource(Worker):
             self._warn.warn("format", "scream: bad datagram header (datagram shorter than the %d-byte header); "
                             "dropped", scream_wire.HEADER_SIZE)
         if counts["header"] > seen["header"]:
-            self._warn.warn("format", "scream: bad datagram header (one refused before); dropped")
+            if counts["unasked"] > seen["unasked"]:
+                self._warn.warn("unasked", "scream: over %d new datagram headers in a second (a sender cycling "
+                                "through bad ones?); the rest of that second's dropped unchecked",
+                                lib.SCREAM_RX_ASK_PER_S)
+            else:
+                self._warn.warn("format", "scream: bad datagram header (one refused before); dropped")
         if counts["empty"] > seen["empty"]:
             self._warn.warn("empty", "scream: datagram with a header and no audio; dropped")
         self._counts_seen = counts

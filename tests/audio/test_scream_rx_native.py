@@ -146,6 +146,41 @@ def test_a_flood_of_ever_new_bad_headers_is_counted_and_the_owner_still_plays():
         src.stop()
 
 
+def test_a_sender_cycling_bad_headers_costs_python_at_most_a_budget_a_second(monkeypatch):
+    """Hundreds of distinct bad headers while nobody owns the stream: Python checks at most
+    SCREAM_RX_ASK_PER_S of them a second, the rest are counted unasked, and a good header sent after the
+    second is over is asked about and played."""
+    jb = JitterBuffer(max_seconds=10.0)
+    src = ScreamUdpSource(jb, host="127.0.0.1", port=0)
+    asked = []
+    check = src._check_header
+    monkeypatch.setattr(src, "_check_header", lambda: (asked.append(1), check())[1])
+    sender, _other = _sockets()
+    _other.close()
+    dest = ("127.0.0.1", src.port)
+    budget = int(lib.SCREAM_RX_ASK_PER_S)
+    bad = [bytes([0x01, bits & 0xFF, 2 + (bits >> 8), 3, 0]) + bytes(1152) for bits in range(40, 40 + 4 * budget)]
+    good = scream_wire.udp_header(STEREO) + formats.encode(STEREO, _ramp(STEREO, 288))
+    try:
+        t0 = time.monotonic()
+        for packet in bad:
+            sender.sendto(packet, dest)
+        _drain(src, len(bad))
+        within_a_second = time.monotonic() - t0 < 1.0
+        time.sleep(1.05)
+        sender.sendto(good, dest)
+        _drain(src, len(bad) + 1)
+        assert int(src._block.bad_header) == len(bad)
+        if within_a_second:   # all arrived in one window: exactly the budget was asked about
+            assert len(asked) == budget + 1 and int(src._block.bad_header_unasked) == len(bad) - budget
+        else:                 # a very slow machine spread them over two windows: still bounded
+            assert len(asked) <= 2 * budget + 1 and int(src._block.bad_header_unasked) >= len(bad) - 2 * budget
+        assert src.packets == 1 and [len(c.frames) for c in _chunks(jb)] == [288]
+    finally:
+        sender.close()
+        src.stop()
+
+
 def test_handle_datagram_and_the_socket_share_the_rules():
     """Fed by hand (tests, fuzzing) the same native rules apply, the sender check included."""
     src = ScreamUdpSource(JitterBuffer(), host="127.0.0.1", port=0)
