@@ -283,7 +283,10 @@ def egl_headless(sizes, frames: int) -> list[dict]:
     from kvmfr_client.viewer.renderer import Renderer, RenderOptions
 
     name, version, _ = upload.context_facts()
-    print(f"# {how}: {name}, GL {version[0]}.{version[1]}", flush=True)
+    probe = Renderer(RenderOptions(upload="auto"))
+    auto_choice = probe.upload_path   # what the viewer's chooser takes on this context
+    probe.close()
+    print(f"# {how}: {name}, GL {version[0]}.{version[1]}; egl:upload=auto picks {auto_choice}", flush=True)
     results = []
     for w, h in sizes:
         target_tex = GL.glGenTextures(1)
@@ -335,7 +338,8 @@ def egl_headless(sizes, frames: int) -> list[dict]:
                    "cpu_ms_per_frame": round(float(np.median(cpu[skip:])), 3),
                    "wall_ms_per_frame": round(float(np.median(wall[skip:])), 3),
                    "present_ms": round(float(np.median(present[2:])), 3),
-                   "memcpy_ms": round(memcpy_ms(w * h * 4), 3), "loadavg": loadavg(), "context": how}
+                   "memcpy_ms": round(memcpy_ms(w * h * 4), 3), "loadavg": loadavg(), "context": how,
+                   "auto_choice": auto_choice}
             print(f"  {row['size']:>10} {path:>15}: copy + upload + glFinish: CPU {row['cpu_ms_per_frame']:.3f} ms "
                   f"a frame, wall {row['wall_ms_per_frame']:.3f} ms; then 1:1 blit to an offscreen framebuffer "
                   f"{row['present_ms']:.3f} ms; memcpy {row['memcpy_ms']:.3f} ms; load {row['loadavg']:.1f}",
