@@ -10,8 +10,8 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-HEADERS = ("wire.h", "wire_master.h", "kv_api.h", "scream_rx.h", "resample.h")
-SOURCES = ("common.c", "guard.c", "lgmp_client.c", "lgmp_producer.c", "scream_rx.c", "resample.c")
+HEADERS = ("wire.h", "wire_master.h", "kv_api.h", "scream_rx.h", "resample.h", "scream_pump.h")
+SOURCES = ("common.c", "guard.c", "lgmp_client.c", "lgmp_producer.c", "scream_rx.c", "resample.c", "scream_pump.c")
 
 
 def cdef_text() -> str:
@@ -22,7 +22,7 @@ def cdef_text() -> str:
 
 
 # What the generated module includes and links: the headers behind the cdef, libm for the resampler.
-PREAMBLE = "".join(f'#include "{name}"\n' for name in ("kv_internal.h", "scream_rx.h", "resample.h"))
+PREAMBLE = "".join(f'#include "{name}"\n' for name in ("kv_internal.h", "scream_rx.h", "resample.h", "scream_pump.h"))
 LIBRARIES = ["pthread", "m"]
 
 ffibuilder = FFI()

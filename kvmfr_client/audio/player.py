@@ -119,6 +119,9 @@ class Player:
         self._controller = DriftController(self.target)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.driven = False  # set by a source that calls _play from its own thread
+        self.on_stream_opened = None  # such a source's hook: it pushes what arrived during the open
+        self.driver_running = None  # and whether its thread runs (for `running`)
         self._last_write: float | None = None
         self._queried: tuple[float, float] | None = None  # (when, seconds in the stream) of the last query
         self._written_since_query = 0.0
@@ -130,6 +133,8 @@ class Player:
 
     def start(self) -> None:
         self._stop.clear()
+        if self.driven:  # a source's thread plays (ScreamUdpSource with a player)
+            return
         self._thread = threading.Thread(target=self._run, name="audio-player", daemon=True)
         self._thread.start()
 
@@ -157,6 +162,8 @@ class Player:
 
     @property
     def running(self) -> bool:
+        if self.driven:
+            return self.driver_running is not None and self.driver_running()
         return self._thread is not None and self._thread.is_alive()
 
     # --- the thread -------------------------------------------------------------------------------
@@ -319,6 +326,8 @@ class Player:
             tlength=tlength * frame, minreq=minreq * frame, prebuf=max(1, fmt.rate // 1000) * frame,
             maxlength=int(self.max_latency * 2 * fmt.rate) * frame, thread_setup=raise_thread_priority)
         self._fmt = fmt
+        if self.on_stream_opened is not None:
+            self.on_stream_opened()  # a source playing from its own thread queues what came meanwhile
         self._resampler = DriftResampler(fmt.channels)
         self._controller.reset()
         self._underflows_seen = 0

@@ -239,6 +239,7 @@ _CORE_SIGNATURES = {
     "pa_stream_connect_playback": (_i, [_vp, ctypes.c_char_p, ctypes.POINTER(_BufferAttr), _i, _vp, _vp]),
     "pa_stream_get_state": (_i, [_vp]),
     "pa_stream_write": (_i, [_vp, _vp, _sz, _vp, ctypes.c_int64, _i]),
+    "pa_stream_get_underflow_index": (ctypes.c_int64, [_vp]),
     "pa_stream_get_latency": (_i, [_vp, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(_i)]),
     "pa_stream_get_buffer_attr": (ctypes.POINTER(_BufferAttr), [_vp]),
     "pa_stream_get_timing_info": (ctypes.POINTER(_TimingInfo), [_vp]),

@@ -26,6 +26,7 @@ Anyone on the network can send to the port, so nothing in a datagram is trusted:
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import os
 import logging
@@ -35,9 +36,12 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from kvmfr_client.audio import formats, scream_wire
+import numpy as np
+
+from kvmfr_client.audio import formats, pulse, scream_wire
 from kvmfr_client.audio.formats import FormatError, PcmFormat
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
+from kvmfr_client.audio.player import DEVICE_REFRESH, QUERY_EVERY
 from kvmfr_client.audio.priority import raise_thread_priority
 from kvmfr_client.audio.warnings import RateLimitedWarning
 from kvmfr_client.audio.worker import Worker
@@ -94,8 +98,13 @@ class ScreamUdpSource(Worker):
     """Receives Scream datagrams on ``host:port``; a multicast ``host`` is joined on ``interface``."""
 
     def __init__(self, buffer: JitterBuffer, host: str = scream_wire.DEFAULT_GROUP,
-                 port: int = scream_wire.DEFAULT_PORT, interface: str | None = None):
+                 port: int = scream_wire.DEFAULT_PORT, interface: str | None = None, player=None):
         self.buffer = buffer
+        # With a player, this thread also plays (see _pump_loop) and the player runs no thread of its own.
+        self.player = player
+        if player is not None:
+            player.driven = True
+            player.driver_running = lambda: self._thread is not None and self._thread.is_alive()
         self.host = host
         self.port = port
         self.interface = interface
@@ -120,6 +129,13 @@ class ScreamUdpSource(Worker):
         self.flood_packets = 0  # the owner's datagrams not played because it flooded
         self._window = (time.monotonic(), 0, 0)  # (start, datagrams, packets) of the rate measurement
         self._counts_seen = {"foreign": 0, "size": 0, "short": 0, "header": 0, "unasked": 0, "empty": 0}
+        self._pump = ffi.new("struct scream_pump *")
+        self._pump_scratch = (np.empty(len(self._out) // 2, dtype=np.float32),
+                              np.empty(len(self._out) + 64, dtype=np.float32))  # 2 bytes a sample in, ratio <= 2 out
+        self._pump.scratch_in = ffi.from_buffer("float[]", self._pump_scratch[0])
+        self._pump.scratch_out = ffi.from_buffer("float[]", self._pump_scratch[1])
+        self._pump_stream = None  # the PlaybackStream the pump's underflow index belongs to
+        self.pumped = 0  # packets the pump played without Python
         self._sock = self._open()
         self.port = self._sock.getsockname()[1]  # port 0 asks the kernel for a free one
         super().__init__()
@@ -167,6 +183,10 @@ class ScreamUdpSource(Worker):
     def _run(self) -> None:
         raise_thread_priority()
         fd = self._sock.fileno()
+        if self.player is not None:
+            self.player.on_stream_opened = lambda: self._drain_socket(fd)
+            self._pump_loop(fd)
+            return
         while not self._stop.is_set():
             self.receive_once(fd, POLL_MS)
             if self.flooding:
@@ -254,24 +274,157 @@ class ScreamUdpSource(Worker):
             self.sender = (socket.inet_ntoa(int(b.sender_ip).to_bytes(4, sys.byteorder)), int(b.sender_port))
             log.info("scream: receiving from %s:%d", *self.sender)
 
-    def _push(self) -> None:
-        """Decode the block's whole frames at once and push one chunk per datagram; keep a partial frame."""
+    # --- receive and play in one thread (with a player) ------------------------------------------
+
+    def _pump_loop(self, fd: int) -> None:
+        """The steady state runs in C (native/scream_pump.c): receive, decode, resample, write to Pulse,
+        with the GIL released, returning every QUERY_EVERY or so (or at once when something needs
+        policy). Python then runs the player's policy on the packets it played (drift controller,
+        catch-up, stats) and handles what made it return. Anything the pump does not handle (no stream
+        yet, a format or sender change, an underflow, a skip in progress, a flood) goes through the
+        ordinary path: receive_once, then the player's _play for each chunk, in this same thread."""
+        pl = self.player
+        while not self._stop.is_set():
+            try:
+                if self._pump_ready():
+                    self._pump_once(fd)
+                else:
+                    self._play_block()
+                    self.receive_once(fd, POLL_MS)
+                    self._play_buffered()
+            except pulse.PulseError as exc:
+                pl.stats.server_errors += 1
+                log.warning("sound server: %s; retrying in 1 s", exc)
+                pl._close()
+                self._stop.wait(1.0)
+            if self.flooding:
+                self._stop.wait(FLOOD_PAUSE)
+
+    def _drain_socket(self, fd: int) -> None:
+        """Push what waits in the socket to the jitter buffer without waiting: called while the player opens
+        a stream, so that its cushion counts the packets that came meanwhile, as when a separate thread
+        received them."""
+        for _ in range(8):
+            if self.receive_once(fd, 0) != lib.SCREAM_RX_DATA:
+                break
+
+    def _play_buffered(self) -> None:
+        pl = self.player
+        while (chunk := pl.buffer.pop(timeout=0)) is not None:
+            pl._play(chunk.fmt, chunk.frames, chunk.arrived)
+
+    def _play_block(self) -> None:
+        """Chunks the pump left unplayed: through the player's Python path."""
+        p, b = self._pump, self._block
+        if b.chunks and p.cursor < b.chunks:
+            self._push(first=p.cursor)
+        elif b.chunks:  # all played: keep the partial frame only
+            lib.scream_pump_compact(b, p)
+        p.cursor = p.start_frame = 0
+        p.underflow_valid = 0
+        self._play_buffered()
+
+    def _pump_ready(self) -> bool:
+        pl, fmt = self.player, self._fmt
+        stream = pl._stream
+        if (stream is None or fmt is None or pl._fmt != fmt or fmt.bits != 16 or fmt.channels > 8
+                or pl._skip > 0 or pl._resampler is None or self.owner_flooding
+                or stream.underflows != pl._underflows_seen or pl.buffer.level() > 0):
+            return False
+        now = time.monotonic()
+        pl._refresh_device_latency(now)
+        pl._relax_target(now)
+        pl._in_stream()  # asks the server when a query is due
+        return pl._queried is not None
+
+    def _pump_once(self, fd: int) -> None:
+        pl, p, fmt = self.player, self._pump, self._fmt
+        stream = pl._stream
+        if stream is not self._pump_stream:
+            self._pump_stream = stream
+            # -1: no underflow yet (pa_stream_get_underflow_index). Not read at the first write: an
+            # underflow before the pump's first call would be taken as the baseline and go unhandled.
+            p.underflow_index, p.underflow_valid = -1, 1
+            core = pulse._core_library()
+            addr = lambda fn: ctypes.cast(fn, ctypes.c_void_p).value  # noqa: E731
+            p.fn_lock, p.fn_unlock = addr(core.pa_threaded_mainloop_lock), addr(core.pa_threaded_mainloop_unlock)
+            p.fn_write, p.fn_underflow_index = addr(core.pa_stream_write), addr(core.pa_stream_get_underflow_index)
+            p.ml, p.stream = stream._ml, stream._stream
+        p.resampler = pl._resampler._state
+        p.scratch_in_frames = len(self._pump_scratch[0]) // fmt.channels
+        p.scratch_out_frames = len(self._pump_scratch[1]) // fmt.channels
+        p.frame_bytes, p.channels, p.rate = fmt.frame_bytes, fmt.channels, fmt.rate
+        p.ratio = pl._controller.ratio
+        p.gain = 0.0 if pl._muted else pl._gain
+        queried_at, queried = pl._queried
+        p.queried_ns, p.queried_value = int(queried_at * 1e9), queried
+        p.written_since = pl._written_since_query
+        p.model_end = pl._model_end
+        p.max_ahead = pl.max_latency
+        p.policy_due_ns = int(min(queried_at + QUERY_EVERY, pl._device_checked + DEVICE_REFRESH) * 1e9)
+        p.wait_until_ns = time.monotonic_ns() + POLL_MS * 1_000_000
+        reason = lib.scream_pump(self._rx, fd, self._block, p)
+        pl._written_since_query = p.written_since
+        pl._model_end = p.model_end
+        self._pump_samples()
+        if reason == lib.SCREAM_PUMP_RX:
+            status = p.rx_status
+            if status == lib.SCREAM_RX_ERROR and not self._stop.is_set():
+                self._warn.warn("socket", "scream: receive failed: %s", os.strerror(self._block.error))
+                time.sleep(0.05)
+            self._after(status)
+            self._measure_rate()
+            self._play_buffered()
+        elif reason == lib.SCREAM_PUMP_PULSE_ERROR:
+            raise stream._fail("pa_stream_write")
+        elif reason in (lib.SCREAM_PUMP_UNDERFLOW, lib.SCREAM_PUMP_BAD):
+            self._play_block()
+
+    def _pump_samples(self) -> None:
+        """The player's per-packet bookkeeping (Player._play after its write) for what the pump played."""
+        pl, p = self.player, self._pump
+        n = p.samples
+        if not n:
+            return
+        st, rate = pl.stats, self._fmt.rate
+        for s in p.sample[0:n]:
+            measured, after = s.measured_ns * 1e-9, s.after_ns * 1e-9
+            ahead = (measured - s.arrived_ns * 1e-9) + s.before
+            dt = after - pl._last_write if pl._last_write is not None else 0.0
+            pl._last_write = after
+            st.ratio = pl._controller.update(ahead, dt)
+            pl._trim_excess(after, ahead)
+            st.chunks += 1
+            st.frames += s.frames_in
+            st.queued = s.before + s.frames_out / rate + pl._device
+            st.ahead = ahead
+            if pl.record_history:
+                st.history.append((after, ahead, st.underruns))
+        st.device = pl._device
+        st.target = pl.target
+        self.pumped += n
+        p.samples = 0
+
+    def _push(self, first: int = 0) -> None:
+        """Decode the block's whole frames at once and push one chunk per datagram (from chunk ``first``);
+        keep a partial frame."""
         b, fmt = self._block, self._fmt
         n, length = b.chunks, b.len
         fb = fmt.frame_bytes
         whole = length - length % fb
         frames = formats.decode(fmt, memoryview(self._out)[:whole])
-        if n == 1:  # the common case: one datagram a wake
+        if n == 1 and first == 0:  # the common case: one datagram a wake
             chunks = [(frames, b.chunk_arrived_ns[0] * 1e-9)] if len(frames) else []
             ends, times = (), ()
         else:
             ends, times = ffi.unpack(b.chunk_end, n), ffi.unpack(b.chunk_arrived_ns, n)
             chunks = []
         start = 0
-        for end, arrived in zip(ends, times):
+        for i, (end, arrived) in enumerate(zip(ends, times)):
             stop = min(end, whole) // fb
             if stop > start:
-                chunks.append((frames[start:stop], arrived * 1e-9))
+                if i >= first:
+                    chunks.append((frames[start:stop], arrived * 1e-9))
                 start = stop
         if self.owner_flooding and len(chunks) > 1:  # see FLOOD_RATE
             self.flood_packets += len(chunks) - 1

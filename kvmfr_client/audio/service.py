@@ -96,7 +96,8 @@ class AudioService:
             if kind == "udp":
                 host, port = where
                 player = self._player(latency, SCREAM_UDP_STREAM)
-                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg["audio:interface"] or None))
+                self.sources.append(ScreamUdpSource(player.buffer, host, port, cfg["audio:interface"] or None,
+                                                    player=player))
             elif kind == "ivshmem":
                 # Chunks come 20 ms at a time, found by polling (no doorbell), and a guest completes
                 # them on its audio engine's period: keep a chunk plus a few ms ahead of each one.
