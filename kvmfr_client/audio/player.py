@@ -2,7 +2,9 @@
 
 One thread, named ``audio-player``, waits on the jitter buffer and writes each chunk at once to a
 non-blocking Pulse stream that starts with ``target`` of silence queued; that queue in the sound server
-is where packet jitter is absorbed.
+is where packet jitter is absorbed. For Scream UDP there is no such thread (``driven``): the receive
+thread plays, its steady state in C (``native/scream_pump.c``, see ``scream_udp``), and runs this class's
+policy on what the pump played each time it returns, at least every ``QUERY_EVERY``.
 
 ``target`` is each packet's latency from its arrival on the host to the sink mixing it, which is the
 audio queued ahead of it, and so equally the longest hiccup (a late packet, a late thread) that plays

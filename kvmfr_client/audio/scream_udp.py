@@ -8,6 +8,14 @@ player sees what it saw before: packets with their own arrival times), so a floo
 microseconds of C per datagram instead of a Python wake each. Every datagram carries its format in a
 5-byte header, so a format change takes effect on the first packet that has it.
 
+With a player (the service's case) this thread also plays, and the steady state never enters Python:
+``native/scream_pump.c`` receives, decodes 16-bit PCM, resamples at the ratio Python last set and writes
+to the Pulse stream (libpulse's functions taken from pulse.py's ctypes handles), GIL released, recording
+each packet's timings. It returns when a query of the stream's queue is due (every ``QUERY_EVERY``) or
+anything needs policy (an underflow, a packet over ``max_latency``, a new header or sender, an error);
+Python then runs the player's bookkeeping on those packets (drift controller, catch-up, stats) and
+handles the event, through the ordinary path (the jitter buffer, then ``Player._play``) where needed.
+
 Anyone on the network can send to the port, so nothing in a datagram is trusted:
 
 * each datagram is read into ``MAX_PACKET`` + 1 bytes: a larger one arrives truncated and is refused
@@ -322,6 +330,9 @@ class ScreamUdpSource(Worker):
             lib.scream_pump_compact(b, p)
         p.cursor = p.start_frame = 0
         p.underflow_valid = 0
+        # What waits in the socket (after a stall of this thread, say) is queued audio too: the player's
+        # underrun cushion and catch-up count the jitter buffer, as when a separate thread received.
+        self._drain_socket(self._sock.fileno())
         self._play_buffered()
 
     def _pump_ready(self) -> bool:
