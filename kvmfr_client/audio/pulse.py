@@ -213,6 +213,15 @@ _NOTIFY_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _REQUEST_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
 _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
+# The device's share of a stream's latency (pa_timing_info.sink_usec) is sampled at each timing update,
+# every 1.5 s once a stream runs (libpulse's automatic interval). A sink that renders ahead in blocks (the
+# null sink; a timer-scheduled ALSA sink) holds anything from ~0 to a whole block at that moment: on the
+# null sink at a 5 ms device latency, successive samples read 0.1-4.8 ms. Subtracted as they come, they
+# made the stream's queue read jump by a few ms at each update while the queue itself had not moved, and
+# the drift controller steered the real latency by those jumps. queued() subtracts the running mean of the
+# samples (the last SINK_MEAN_SAMPLES or so), which is what the device holds on average.
+SINK_MEAN_SAMPLES = 16
+
 _vp, _i, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
 _CORE_SIGNATURES = {
     "pa_threaded_mainloop_new": (_vp, []),
@@ -267,6 +276,9 @@ class PlaybackStream:
         lib = _core_library()
         self.spec = spec
         self.underflows = 0
+        self._sink_stamp: tuple[int, int] | None = None  # the timing update the mean last took in
+        self._sink_samples = 0
+        self._sink_mean = 0.0  # µs, see SINK_MEAN_SAMPLES
         self._ml = lib.pa_threaded_mainloop_new()
         self._ctx = None
         self._stream = None
@@ -352,9 +364,9 @@ class PlaybackStream:
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
-    def _timing(self) -> tuple[int, int, int] | None:
-        """(latency, the device's part of it as of the last timing update, the device's configured
-        latency), all in µs; None before the first timing update."""
+    def _timing(self) -> tuple[int, float, int] | None:
+        """(latency, the device's part of it averaged over the timing updates (SINK_MEAN_SAMPLES), the
+        device's configured latency), all in µs; None before the first timing update."""
         lib = _core_library()
         usec = ctypes.c_uint64(0)
         negative = ctypes.c_int(0)
@@ -362,14 +374,22 @@ class PlaybackStream:
         try:
             rc = lib.pa_stream_get_latency(self._stream, ctypes.byref(usec), ctypes.byref(negative))
             info = lib.pa_stream_get_timing_info(self._stream)
-            sink_usec, configured = (info.contents.sink_usec, info.contents.configured_sink_usec) if info else (0, 0)
+            if info:
+                i = info.contents
+                stamp, sink_usec, configured = (i.timestamp.tv_sec, i.timestamp.tv_usec), i.sink_usec, i.configured_sink_usec
+            else:
+                stamp, sink_usec, configured = None, 0, 0
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
         if rc < 0:
             if rc == -_ERR_NODATA:
                 return None
             raise self._fail("pa_stream_get_latency")
-        return (-int(usec.value) if negative.value else int(usec.value)), sink_usec, configured
+        if stamp is not None and stamp != self._sink_stamp:
+            self._sink_stamp = stamp
+            self._sink_samples = min(self._sink_samples + 1, SINK_MEAN_SAMPLES)
+            self._sink_mean += (sink_usec - self._sink_mean) / self._sink_samples
+        return (-int(usec.value) if negative.value else int(usec.value)), self._sink_mean, configured
 
     def latency(self) -> float | None:
         """Seconds until a frame written now is heard; None before the first timing update."""
@@ -378,7 +398,7 @@ class PlaybackStream:
 
     def queued(self) -> float | None:
         """Seconds of audio in the stream's own buffer, not yet handed to the sink device: the latency
-        less the device's part as of the last timing update (None before the first)."""
+        less the device's average part (see SINK_MEAN_SAMPLES); None before the first timing update."""
         timing = self._timing()
         return None if timing is None else (timing[0] - timing[1]) / 1e6
 
