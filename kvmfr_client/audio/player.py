@@ -58,8 +58,12 @@ TARGET_RELAX_AFTER = 60.0
 # is the standing level.
 EXCESS_WINDOW = 0.5
 EXCESS_TOLERANCE = 0.010
-# The stream's queue is asked of the server at most this often; carried forward in between.
-QUERY_EVERY = 0.025
+# The stream's queue is asked of the server at most this often; carried forward in between. Asking more
+# often adds nothing: between the server's timing updates (every 1.5 s once a stream runs) libpulse's
+# answer is its own interpolation, the same straight line as our carried-forward model, and a query costs
+# a wake of Python in the Scream UDP pump (native/scream_pump.c returns for it), ~0.3 ms of CPU on the
+# development VM. The model's only drift is the sink's clock against ours (~100 ppm: 0.02 ms in 0.2 s).
+QUERY_EVERY = 0.2
 # How often the sink's own latency is read again (another stream on the sink can change it).
 DEVICE_REFRESH = 1.0
 
@@ -387,8 +391,7 @@ class Player:
         """Seconds queued in the Pulse stream, not yet handed to the sink device; until the server's
         first timing update, our own running model. The server's figure is asked at most every
         QUERY_EVERY seconds (``fresh``: now); in between it is carried forward (what was written since,
-        less the time that played), which costs nothing: a query takes the stream's lock and, after a
-        sleep, ~60 us of CPU on the development VM, a fifth of all the player did per packet."""
+        less the time that played), which costs nothing."""
         now = time.monotonic()
         if not fresh and self._queried is not None and now - self._queried[0] < QUERY_EVERY:
             t, value = self._queried
