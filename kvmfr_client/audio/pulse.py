@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -219,8 +220,16 @@ _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # null sink at a 5 ms device latency, successive samples read 0.1-4.8 ms. Subtracted as they come, they
 # made the stream's queue read jump by a few ms at each update while the queue itself had not moved, and
 # the drift controller steered the real latency by those jumps. queued() subtracts the running mean of the
-# samples (the last SINK_MEAN_SAMPLES or so), which is what the device holds on average.
+# samples (the last SINK_MEAN_SAMPLES or so), which is what the device holds on average. The samples of a
+# stream's first SINK_SETTLE seconds are left out: the sink re-renders its whole buffer to mix a new stream
+# in, and the updates of that moment (every 10-320 ms at first) read it nearly full (4.3-4.8 of 5 ms, against
+# a mean of 2.7 ms afterwards), which held the latency ~1.5 ms above the target for the first ten seconds.
+# Until a sample counts, half the configured latency stands in for the mean. While the stream does not
+# play (it ran dry: libpulse holds its clock where the server's read index stopped), the latency is the
+# device's own buffer ahead of that index: the sample taken then is what is subtracted, so a dry stream
+# reads empty, not a few ms either side of it.
 SINK_MEAN_SAMPLES = 16
+SINK_SETTLE = 1.0
 
 _vp, _i, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
 _CORE_SIGNATURES = {
@@ -279,6 +288,7 @@ class PlaybackStream:
         self._sink_stamp: tuple[int, int] | None = None  # the timing update the mean last took in
         self._sink_samples = 0
         self._sink_mean = 0.0  # µs, see SINK_MEAN_SAMPLES
+        self._settled_at = float("inf")  # monotonic time from which the device's samples count
         self._ml = lib.pa_threaded_mainloop_new()
         self._ctx = None
         self._stream = None
@@ -303,6 +313,7 @@ class PlaybackStream:
             self.close()
             raise
         lib.pa_threaded_mainloop_unlock(self._ml)
+        self._settled_at = time.monotonic() + SINK_SETTLE
 
     def _underflow(self, *_):
         self.underflows += 1
@@ -314,8 +325,6 @@ class PlaybackStream:
         return PulseError(call, code, text)
 
     def _connect(self, lib, spec, server, device, app_name, stream_name, attrs, timeout) -> None:
-        import time
-
         deadline = time.monotonic() + timeout
         self._ctx = lib.pa_context_new(lib.pa_threaded_mainloop_get_api(self._ml), app_name.encode())
         lib.pa_context_set_state_callback(self._ctx, self._on_state, None)
@@ -365,8 +374,9 @@ class PlaybackStream:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
     def _timing(self) -> tuple[int, float, int] | None:
-        """(latency, the device's part of it averaged over the timing updates (SINK_MEAN_SAMPLES), the
-        device's configured latency), all in µs; None before the first timing update."""
+        """(latency, the device's part of it (averaged over the timing updates while the stream plays,
+        see SINK_MEAN_SAMPLES), the device's configured latency), all in µs; None before the first timing
+        update."""
         lib = _core_library()
         usec = ctypes.c_uint64(0)
         negative = ctypes.c_int(0)
@@ -377,8 +387,9 @@ class PlaybackStream:
             if info:
                 i = info.contents
                 stamp, sink_usec, configured = (i.timestamp.tv_sec, i.timestamp.tv_usec), i.sink_usec, i.configured_sink_usec
+                playing = bool(i.playing)
             else:
-                stamp, sink_usec, configured = None, 0, 0
+                stamp, sink_usec, configured, playing = None, 0, 0, True
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
         if rc < 0:
@@ -387,9 +398,13 @@ class PlaybackStream:
             raise self._fail("pa_stream_get_latency")
         if stamp is not None and stamp != self._sink_stamp:
             self._sink_stamp = stamp
-            self._sink_samples = min(self._sink_samples + 1, SINK_MEAN_SAMPLES)
-            self._sink_mean += (sink_usec - self._sink_mean) / self._sink_samples
-        return (-int(usec.value) if negative.value else int(usec.value)), self._sink_mean, configured
+            if self._sink_samples == 0:  # the stand-in, counted as one sample
+                self._sink_mean, self._sink_samples = configured / 2, 1
+            if playing and time.monotonic() >= self._settled_at:
+                self._sink_samples = min(self._sink_samples + 1, SINK_MEAN_SAMPLES)
+                self._sink_mean += (sink_usec - self._sink_mean) / self._sink_samples
+        latency = -int(usec.value) if negative.value else int(usec.value)
+        return latency, (self._sink_mean if playing else sink_usec), configured
 
     def latency(self) -> float | None:
         """Seconds until a frame written now is heard; None before the first timing update."""
