@@ -66,21 +66,8 @@ static uint32_t play_chunks(struct scream_rx_block *b, struct scream_pump *p)
         uint32_t frames = stop - p->start_frame;
         if (frames > p->scratch_in_frames)
             return SCREAM_PUMP_BAD;
-        const uint8_t *src = b->out + (size_t)p->start_frame * fb;
-        uint32_t n = frames * ch;
-        for (uint32_t i = 0; i < n; ++i) {
-            int16_t v;
-            memcpy(&v, src + 2 * (size_t)i, 2);   /* little-endian hosts only (as numpy's "<i2" on x86) */
-            p->scratch_in[i] = (float)v * (1.0f / 32768.0f);
-        }
-        uint32_t out = kv_resample(p->resampler, p->scratch_in, frames, p->ratio, p->gain, p->scratch_out,
-                                   p->scratch_out_frames);
-        if (out == UINT32_MAX)
-            return SCREAM_PUMP_BAD;
-        double before = p->queried_value + p->written_since - (double)(int64_t)(now - p->queried_ns) * 1e-9;
-        if (before < 0)
-            before = 0;
-        uint64_t measured = now_ns();
+        /* The underflow index before the resampler: a chunk handed back to Python (which plays it
+         * through the same resampler) must not have moved the resampler's state on already. */
         ((ml_fn)(uintptr_t)p->fn_lock)((void *)(uintptr_t)p->ml);
         int64_t idx = ((uflow_fn)(uintptr_t)p->fn_underflow_index)((void *)(uintptr_t)p->stream);
         if (p->underflow_valid && idx != p->underflow_index) {
@@ -90,6 +77,23 @@ static uint32_t play_chunks(struct scream_rx_block *b, struct scream_pump *p)
         }
         p->underflow_index = idx;
         p->underflow_valid = 1;
+        const uint8_t *src = b->out + (size_t)p->start_frame * fb;
+        uint32_t n = frames * ch;
+        for (uint32_t i = 0; i < n; ++i) {
+            int16_t v;
+            memcpy(&v, src + 2 * (size_t)i, 2);   /* little-endian hosts only (as numpy's "<i2" on x86) */
+            p->scratch_in[i] = (float)v * (1.0f / 32768.0f);
+        }
+        uint32_t out = kv_resample(p->resampler, p->scratch_in, frames, p->ratio, p->gain, p->scratch_out,
+                                   p->scratch_out_frames);
+        if (out == UINT32_MAX) {
+            ((ml_fn)(uintptr_t)p->fn_unlock)((void *)(uintptr_t)p->ml);
+            return SCREAM_PUMP_BAD;
+        }
+        double before = p->queried_value + p->written_since - (double)(int64_t)(now - p->queried_ns) * 1e-9;
+        if (before < 0)
+            before = 0;
+        uint64_t measured = now_ns();
         int rc = out ? ((write_fn)(uintptr_t)p->fn_write)((void *)(uintptr_t)p->stream, p->scratch_out,
                                                            (size_t)out * ch * sizeof(float), NULL, 0, 0)
                      : 0;
