@@ -225,11 +225,12 @@ _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # in, and the updates of that moment (every 10-320 ms at first) read it nearly full (4.3-4.8 of 5 ms, against
 # a mean of 2.7 ms afterwards), which held the latency ~1.5 ms above the target for the first ten seconds.
 # Until a sample counts, half the configured latency stands in for the mean. While the stream does not
-# play (it ran dry: libpulse holds its clock where the server's read index stopped), the latency is the
-# device's own buffer ahead of that index: the sample taken then is what is subtracted, so a dry stream
-# reads empty, not a few ms either side of it.
+# play (it ran dry, or waits for its prebuffer) nothing is read from it, and the server's own indices
+# of the last update, with our writes since added to the write index, say exactly what it holds: libpulse's
+# interpolated latency read 0-2.6 ms either side of the empty stream at that moment.
 SINK_MEAN_SAMPLES = 16
 SINK_SETTLE = 1.0
+_SAMPLE_BYTES = {SAMPLE_S16LE: 2, SAMPLE_FLOAT32LE: 4, SAMPLE_S32LE: 4, SAMPLE_S24LE: 3}
 
 _vp, _i, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
 _CORE_SIGNATURES = {
@@ -285,6 +286,7 @@ class PlaybackStream:
         lib = _core_library()
         self.spec = spec
         self.underflows = 0
+        self.underflow_at = 0.0  # when the last underflow report came (monotonic)
         self._sink_stamp: tuple[int, int] | None = None  # the timing update the mean last took in
         self._sink_samples = 0
         self._sink_mean = 0.0  # µs, see SINK_MEAN_SAMPLES
@@ -316,7 +318,17 @@ class PlaybackStream:
         self._settled_at = time.monotonic() + SINK_SETTLE
 
     def _underflow(self, *_):
+        self.underflow_at = time.monotonic()
         self.underflows += 1
+
+    def underflow_index(self) -> int:
+        """The write index at which the stream last ran dry, as the server reported it (-1: never)."""
+        lib = _core_library()
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            return int(lib.pa_stream_get_underflow_index(self._stream))
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
 
     def _fail(self, call: str) -> PulseError:
         lib = _core_library()
@@ -373,10 +385,10 @@ class PlaybackStream:
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
-    def _timing(self) -> tuple[int, float, int] | None:
+    def _timing(self) -> tuple[int, float, int, float | None] | None:
         """(latency, the device's part of it (averaged over the timing updates while the stream plays,
-        see SINK_MEAN_SAMPLES), the device's configured latency), all in µs; None before the first timing
-        update."""
+        see SINK_MEAN_SAMPLES), the device's configured latency, what the stream holds while it does not
+        play or None while it plays), all in µs; None before the first timing update."""
         lib = _core_library()
         usec = ctypes.c_uint64(0)
         negative = ctypes.c_int(0)
@@ -388,8 +400,10 @@ class PlaybackStream:
                 i = info.contents
                 stamp, sink_usec, configured = (i.timestamp.tv_sec, i.timestamp.tv_usec), i.sink_usec, i.configured_sink_usec
                 playing = bool(i.playing)
+                held = (None if playing or i.read_index_corrupt or i.write_index_corrupt
+                        else max(0, i.write_index - i.read_index))
             else:
-                stamp, sink_usec, configured, playing = None, 0, 0, True
+                stamp, sink_usec, configured, playing, held = None, 0, 0, True, None
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
         if rc < 0:
@@ -404,7 +418,10 @@ class PlaybackStream:
                 self._sink_samples = min(self._sink_samples + 1, SINK_MEAN_SAMPLES)
                 self._sink_mean += (sink_usec - self._sink_mean) / self._sink_samples
         latency = -int(usec.value) if negative.value else int(usec.value)
-        return latency, (self._sink_mean if playing else sink_usec), configured
+        if held is not None:
+            frame = _SAMPLE_BYTES.get(self.spec.sample_format, 4) * self.spec.channels
+            held = held / (frame * self.spec.rate) * 1e6
+        return latency, self._sink_mean, configured, held
 
     def latency(self) -> float | None:
         """Seconds until a frame written now is heard; None before the first timing update."""
@@ -415,7 +432,15 @@ class PlaybackStream:
         """Seconds of audio in the stream's own buffer, not yet handed to the sink device: the latency
         less the device's average part (see SINK_MEAN_SAMPLES); None before the first timing update."""
         timing = self._timing()
-        return None if timing is None else (timing[0] - timing[1]) / 1e6
+        if timing is None:
+            return None
+        latency, device, _, held = timing
+        return (latency - device if held is None else held) / 1e6
+
+    def device_share(self) -> float:
+        """Seconds of the stream's audio the sink device holds on average (see SINK_MEAN_SAMPLES); 0
+        before the first timing update."""
+        return self._sink_mean / 1e6
 
     def device_latency(self) -> float | None:
         """The sink's configured latency in seconds: audio the device itself holds once the stream has
