@@ -118,6 +118,7 @@ class Player:
         self._stream: pulse.PlaybackStream | None = None
         self._underflows_seen = 0
         self._recovered_at = -1.0  # when the queue was last refilled after an underflow (monotonic)
+        self._dry_index: int | None = None  # the stream's underflow_index() at that refill
         self._fmt: PcmFormat | None = None
         self._device = 0.0  # the sink's configured latency, refreshed every DEVICE_REFRESH seconds
         self._device_checked = 0.0
@@ -224,8 +225,11 @@ class Player:
         from the audio still to come (the jitter buffer first, then incoming chunks), once per window;
         past max_latency at once."""
         self._window_min = min(self._window_min, ahead)
-        if ahead > self.max_latency:
-            excess = ahead - self.target
+        if ahead > self._catchup_above(now):
+            # Within a refill's window the queue is measured by the model carried forward from the
+            # refill, which does not see the device's share leave it (see _play): counted here as there.
+            recovering = now - self._recovered_at < EXCESS_WINDOW
+            excess = ahead - self.target - (self._stream.device_share() if recovering else 0.0)
         elif now - self._window_start >= EXCESS_WINDOW:
             excess = self._window_min - self.target if self._window_min > self.target + EXCESS_TOLERANCE else 0.0
             self._restart_window(now)
@@ -240,6 +244,26 @@ class Player:
         self._info.warn("catch-up", "audio catch-up: skipping %.1f ms to get back to %.0f ms", excess * 1000,
                         self.target * 1000)
 
+    def _same_dry_spell(self) -> bool:
+        """A report of the dry spell already handled: one that came within one target of its refill (see
+        _play), or at the same write index (the server reports where the stream ran dry). When it came,
+        not when it is seen: the Scream UDP pump sees the report count only when it returns to Python, up
+        to QUERY_EVERY later, and a report that had come a few ms after the refill counted as a second
+        underrun and raised the target."""
+        return (self._stream.underflow_at - self._recovered_at < self.target
+                or self._stream.underflow_index() == self._dry_index)
+
+    def _catchup_above(self, now: float) -> float:
+        """The latency past which the excess is skipped at once: max_latency, and target +
+        EXCESS_TOLERANCE for EXCESS_WINDOW after a refill. A guest that stalled sends what it owes back
+        to back once it resumes, and the refill (at the first of those packets) counts only those that
+        had come: the rest came in on top of the target. The window would have skipped them only after
+        two windows (the refill's own packets, with little ahead of them, hold the first one's minimum
+        low): a second or more at up to twice the target."""
+        if now - self._recovered_at < EXCESS_WINDOW:
+            return self.target + EXCESS_TOLERANCE
+        return self.max_latency
+
     def _skip_from(self, frames: np.ndarray, rate: int) -> np.ndarray:
         want = int(round(self._skip * rate))
         n = min(len(frames), want)
@@ -251,7 +275,7 @@ class Player:
         now = time.monotonic()
         if self._stream is None or (fmt is not self._fmt and fmt != self._fmt):  # sources reuse one object
             self._open(fmt, arrived)
-        elif self._stream.underflows != self._underflows_seen and now - self._recovered_at < self.target:
+        elif self._stream.underflows != self._underflows_seen and self._same_dry_spell():
             # Pulse can report one dry spell twice, the second a few ms after we refilled the queue to
             # the target, which cannot have played out yet: the same underrun. (A slower player used
             # to see both reports at once, as one change of the counter.) A real second dry spell within
@@ -263,15 +287,21 @@ class Player:
             # one is the guest pausing (Scream stops sending on silence), which is normal.
             self._underflows_seen = self._stream.underflows
             self._recovered_at = now
+            self._dry_index = self._stream.underflow_index()
             gap = now - (self._last_write or now)
             if gap < IDLE_GAP:
                 self._underrun(now, gap)
             else:
                 self.stats.idle_gaps += 1
             # The sink is silent anyway: pad back to the target so the next stall finds a cushion.
-            # Packets that piled up meanwhile count towards it; an excess of them is skipped.
+            # Packets that piled up meanwhile count towards it; an excess of them is skipped. The sink,
+            # which rendered silence for us meanwhile, rewinds and renders what we write now in its
+            # place: its share (device_share, what it holds on average) leaves the queue at once. Not
+            # counted, that left the latency 2-5.5 ms (5 ms device) below the target until the controller,
+            # warming up again, could take it back seconds later.
             self._skip = 0.0
-            cushion = self.target - self._in_stream(fresh=True) - self.buffer.level()
+            cushion = (self.target + self._stream.device_share() - self._in_stream(fresh=True)
+                       - self.buffer.level())
             if cushion > 0:
                 self._write(np.zeros((int(cushion * fmt.rate), fmt.channels), dtype=np.float32))
             else:
@@ -337,6 +367,7 @@ class Player:
         self._resampler = DriftResampler(fmt.channels)
         self._controller.reset()
         self._underflows_seen = 0
+        self._dry_index = None
         self._last_write = None
         self._restart_window(time.monotonic())
         # Start with the queue at the target: silence now, so that the first packet and those after

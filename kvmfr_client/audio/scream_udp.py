@@ -371,7 +371,7 @@ class ScreamUdpSource(Worker):
         p.queried_ns, p.queried_value = int(queried_at * 1e9), queried
         p.written_since = pl._written_since_query
         p.model_end = pl._model_end
-        p.max_ahead = pl.max_latency
+        p.max_ahead = pl._catchup_above(time.monotonic())
         p.policy_due_ns = int(min(queried_at + QUERY_EVERY, pl._device_checked + DEVICE_REFRESH) * 1e9)
         p.wait_until_ns = time.monotonic_ns() + POLL_MS * 1_000_000
         reason = lib.scream_pump(self._rx, fd, self._block, p)
