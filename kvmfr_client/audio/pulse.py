@@ -224,13 +224,13 @@ _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # stream's first SINK_SETTLE seconds are left out: the sink re-renders its whole buffer to mix a new stream
 # in, and the updates of that moment (every 10-320 ms at first) read it nearly full (4.3-4.8 of 5 ms, against
 # a mean of 2.7 ms afterwards), which held the latency ~1.5 ms above the target for the first ten seconds.
-# Until a sample counts, half the configured latency stands in for the mean. While the stream does not
-# play (it ran dry, or waits for its prebuffer) nothing is read from it, and the server's own indices
-# of the last update, with our writes since added to the write index, say exactly what it holds: libpulse's
-# interpolated latency read 0-2.6 ms either side of the empty stream at that moment.
+# Until a sample counts, half the configured latency stands in for the mean. A stream that ran dry (not
+# playing, the server's read index at its write index, nothing written since) reads empty: libpulse's
+# interpolated latency read 0-2.6 ms either side of it. Only then: a stream the last update saw not
+# playing with audio in it (waiting for its prebuffer at the start) may have started since, and its
+# indices of that moment, taken as they were, held the first seconds of a stream 3-6 ms above the target.
 SINK_MEAN_SAMPLES = 16
 SINK_SETTLE = 1.0
-_SAMPLE_BYTES = {SAMPLE_S16LE: 2, SAMPLE_FLOAT32LE: 4, SAMPLE_S32LE: 4, SAMPLE_S24LE: 3}
 
 _vp, _i, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
 _CORE_SIGNATURES = {
@@ -385,10 +385,10 @@ class PlaybackStream:
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
-    def _timing(self) -> tuple[int, float, int, float | None] | None:
+    def _timing(self) -> tuple[int, float, int, bool] | None:
         """(latency, the device's part of it (averaged over the timing updates while the stream plays,
-        see SINK_MEAN_SAMPLES), the device's configured latency, what the stream holds while it does not
-        play or None while it plays), all in µs; None before the first timing update."""
+        see SINK_MEAN_SAMPLES), the device's configured latency, all in µs; whether the stream ran dry);
+        None before the first timing update."""
         lib = _core_library()
         usec = ctypes.c_uint64(0)
         negative = ctypes.c_int(0)
@@ -400,10 +400,10 @@ class PlaybackStream:
                 i = info.contents
                 stamp, sink_usec, configured = (i.timestamp.tv_sec, i.timestamp.tv_usec), i.sink_usec, i.configured_sink_usec
                 playing = bool(i.playing)
-                held = (None if playing or i.read_index_corrupt or i.write_index_corrupt
-                        else max(0, i.write_index - i.read_index))
+                dry = (not (playing or i.read_index_corrupt or i.write_index_corrupt)
+                       and i.write_index <= i.read_index)
             else:
-                stamp, sink_usec, configured, playing, held = None, 0, 0, True, None
+                stamp, sink_usec, configured, playing, dry = None, 0, 0, True, False
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
         if rc < 0:
@@ -418,10 +418,7 @@ class PlaybackStream:
                 self._sink_samples = min(self._sink_samples + 1, SINK_MEAN_SAMPLES)
                 self._sink_mean += (sink_usec - self._sink_mean) / self._sink_samples
         latency = -int(usec.value) if negative.value else int(usec.value)
-        if held is not None:
-            frame = _SAMPLE_BYTES.get(self.spec.sample_format, 4) * self.spec.channels
-            held = held / (frame * self.spec.rate) * 1e6
-        return latency, self._sink_mean, configured, held
+        return latency, self._sink_mean, configured, dry
 
     def latency(self) -> float | None:
         """Seconds until a frame written now is heard; None before the first timing update."""
@@ -434,8 +431,8 @@ class PlaybackStream:
         timing = self._timing()
         if timing is None:
             return None
-        latency, device, _, held = timing
-        return (latency - device if held is None else held) / 1e6
+        latency, device, _, dry = timing
+        return 0.0 if dry else (latency - device) / 1e6
 
     def device_share(self) -> float:
         """Seconds of the stream's audio the sink device holds on average (see SINK_MEAN_SAMPLES); 0
