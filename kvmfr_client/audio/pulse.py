@@ -223,7 +223,7 @@ _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # samples (the last SINK_MEAN_SAMPLES or so), which is what the device holds on average. The samples of a
 # stream's first SINK_SETTLE seconds are left out: the sink re-renders its whole buffer to mix a new stream
 # in, and the updates of that moment (every 10-320 ms at first) read it nearly full (4.3-4.8 of 5 ms, against
-# a mean of 2.7 ms afterwards), which held the latency ~1.5 ms above the target for the first ten seconds.
+# a mean of 2.7 ms afterwards): in a mean over 16 samples they would stand for the first twenty seconds.
 # Until a sample counts, half the configured latency stands in for the mean. A stream that ran dry (not
 # playing, the server's read index at its write index, nothing written since) reads empty: libpulse's
 # interpolated latency read 0-2.6 ms either side of it. Only then: a stream the last update saw not
