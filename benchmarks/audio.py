@@ -442,6 +442,9 @@ def run_case(args, kind: str, out: Path, target_ms: int, baseline_exe: Path | No
     if args.save_recording:
         np.save(out / "audio-recording.npy", recorded)
     found = find_markers(recorded, len(marker_times))
+    if args.save_recording:  # what the send -> sink figures are made of, to check the recorder's timeline
+        np.save(out / f"audio-reads-{kind}.npy", np.array(rec.reads))
+        (out / f"audio-markers-{kind}.json").write_text(json.dumps({"sent": marker_times, "found": found}))
     lat_t, lat_ms = [], []
     for t_send, idx in zip(marker_times, found):
         if idx is not None:
@@ -526,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the busy loops in their own session (default, as a VM's QEMU) or in the receiver's")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     p.add_argument("--realtime", choices=["yes", "no"], help="kvmfr-audio audio:realtime (default: the player's default)")
-    p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy)")
+    p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy), the recorder's reads and the markers "
+                   "(the last run's; see audio_timeline.py)")
     p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
     p.add_argument("--_probe", nargs=3, metavar=("DURATION", "LOG", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -79,6 +79,10 @@ class Recorder(LoopThread):
         # (index of the block's last frame + 1, monotonic time that frame reached the sink)
         self._marks: list[tuple[int, float]] = []
         self._frames = 0
+        # (frames recorded so far, monotonic time of the read, pa_simple's latency then): pa_simple reports a
+        # negative latency (a monitor's, which is ahead of its sink) as 0, so time_of_frame's timeline is only
+        # as good as these; kept for the benchmark's --save-recording.
+        self.reads: list[tuple[int, float, float]] = []
         super().__init__("test-recorder")
 
     def _run(self) -> None:
@@ -94,6 +98,7 @@ class Recorder(LoopThread):
             self._blocks.append(block)
             self._frames += len(block)
             self._marks.append((self._frames, now - lat))
+            self.reads.append((self._frames, now, lat))
 
     def stop(self) -> np.ndarray:
         """Stop recording; what was recorded."""
