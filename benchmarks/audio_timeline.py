@@ -41,7 +41,11 @@ def timelines(reads: np.ndarray, markers: dict) -> dict[str, np.ndarray]:
     return {name: np.array(v) * 1000 for name, v in out.items()}
 
 
-def main(out: Path) -> None:
+def main(out: Path) -> int:
+    if not any((out / f"audio-reads-{kind}.npy").exists() for kind in ("ours", "baseline")):
+        print(f"audio_timeline: no audio-reads-*.npy in {out}: run benchmarks/audio.py --save-recording first",
+              file=sys.stderr)
+        return 2
     for kind in ("ours", "baseline"):
         path = out / f"audio-reads-{kind}.npy"
         if not path.exists():
@@ -53,7 +57,8 @@ def main(out: Path) -> None:
         for name, ms in timelines(reads, json.loads((out / f"audio-markers-{kind}.json").read_text())).items():
             print(f"  {name:18s} median {np.nanmedian(ms):6.2f}  p99 {np.nanpercentile(ms, 99):6.2f}  "
                   f"first markers {np.round(ms[:5], 2).tolist()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/out"))
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/out")))
