@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,16 +68,19 @@ static void *proc(const char *name)
     return p;
 }
 
-/* The writer: rewrites the whole frame at the start of every period until its parent goes. */
-static void writer(uint8_t *frame, size_t size, double period)
+/* The writer: rewrites the whole frame at the start of every period until its parent goes (killed with
+ * it, whichever way the parent ends). */
+static _Noreturn void writer(uint8_t *frame, size_t size, double period, pid_t parent)
 {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)   /* the parent went before prctl took effect */
+        _exit(0);
     double next = now_s();
-    for (unsigned n = 0; getppid() != 1; ++n) {
+    for (unsigned n = 0;; ++n) {
         memset(frame, (int)(n & 0xff), size);
         next += period;
         sleep_until(next);
     }
-    _exit(0);
 }
 
 int main(int argc, char **argv)
@@ -101,9 +105,10 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(buf, 0, size);
+    pid_t parent = getpid();
     pid_t child = fork();
     if (child == 0)
-        writer(shm, size, period);
+        writer(shm, size, period, parent);
 
     Display *dpy = XOpenDisplay(NULL);
     if (!dpy) {

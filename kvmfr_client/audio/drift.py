@@ -96,6 +96,12 @@ class DriftResampler:
         if lib.kv_resampler_init(self._state, channels) != 0:
             raise ValueError(f"the resampler takes 1..{lib.KV_RESAMPLE_MAX_CHANNELS} channels, not {channels}")
 
+    @property
+    def native_state(self):
+        """The ``struct kv_resampler *`` behind this resampler, for native code that resamples the same
+        stream (native/scream_pump.c): both continue one filter history."""
+        return self._state
+
     def process(self, frames: np.ndarray, ratio: float, gain: float = 1.0) -> np.ndarray:
         """float32 (n, channels) in, resampled at ``ratio`` (input frames per output frame) and scaled by
         ``gain`` out."""

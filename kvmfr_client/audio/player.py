@@ -119,6 +119,7 @@ class Player:
         self._underflows_seen = 0
         self._recovered_at = -1.0  # when the queue was last refilled after an underflow (monotonic)
         self._dry_index: int | None = None  # the stream's underflow_index() at that refill
+        self._pump_stream: pulse.PlaybackStream | None = None  # the stream a driving pump was last given
         self._fmt: PcmFormat | None = None
         self._device = 0.0  # the sink's configured latency, refreshed every DEVICE_REFRESH seconds
         self._device_checked = 0.0
@@ -184,10 +185,15 @@ class Player:
             try:
                 self._play(chunk.fmt, chunk.frames, chunk.arrived)
             except pulse.PulseError as exc:
-                self.stats.server_errors += 1
-                log.warning("sound server: %s; retrying in 1 s", exc)
-                self._close()
+                self.server_failed(exc)
                 self._stop.wait(1.0)
+
+    def server_failed(self, exc: pulse.PulseError) -> None:
+        """A sound-server call failed: counted and logged, and the stream closed (the next chunk opens a
+        new one). The calling thread waits a second before it plays again."""
+        self.stats.server_errors += 1
+        log.warning("sound server: %s; retrying in 1 s", exc)
+        self._close()
 
     def _underrun(self, now: float, gap: float) -> None:
         self.stats.underruns += 1
@@ -324,7 +330,12 @@ class Player:
         # the time it spent with us until the queue was read, plus what was queued in the stream ahead
         # of it then. (Counting until after the write would add the write's own duration, which the
         # queue has meanwhile played out: under load that held the real latency below the target.)
-        queued_jb = self.buffer.level()
+        self._played(arrived, measured, after, before, len(frames), len(out) / fmt.rate, self.buffer.level())
+
+    def _played(self, arrived: float, measured: float, after: float, before: float, frames_in: int,
+                out_seconds: float, queued_jb: float = 0.0) -> None:
+        """The bookkeeping after one packet's write (here, or by the native pump): its latency to the
+        drift controller and the catch-up window, and the stats."""
         ahead = (measured - arrived) + before
         dt = after - self._last_write if self._last_write is not None else 0.0
         self._last_write = after
@@ -332,14 +343,73 @@ class Player:
         self._trim_excess(after, ahead)
         st = self.stats
         st.chunks += 1
-        st.frames += len(frames)
+        st.frames += frames_in
         st.ratio = ratio
-        st.queued = before + len(out) / fmt.rate + self._device + queued_jb
+        st.queued = before + out_seconds + self._device + queued_jb
         st.ahead = ahead
         st.device = self._device
         st.target = self.target
         if self.record_history:
             st.history.append((after, ahead, st.underruns))
+
+    # --- a source that plays from its own thread (driven: Scream UDP's native pump) -----------------
+
+    def play_buffered(self) -> None:
+        """(driven) Play what waits in the jitter buffer, in the calling thread."""
+        while (chunk := self.buffer.pop(timeout=0)) is not None:
+            self._play(chunk.fmt, chunk.frames, chunk.arrived)
+
+    def pump_ready(self, fmt: PcmFormat | None) -> bool:
+        """(driven) Whether the native pump may play packets of ``fmt`` now: a stream of that format is
+        open, 16-bit, no skip in progress, no underflow report unhandled, nothing waiting in the jitter
+        buffer, the stream's queue known. Does the upkeep _play does per packet (the device's latency,
+        the target's relaxing, the queue's query when due)."""
+        stream = self._stream
+        if (stream is None or fmt is None or self._fmt != fmt or fmt.bits != 16 or fmt.channels > 8
+                or self._skip > 0 or self._resampler is None or stream.underflows != self._underflows_seen
+                or self.buffer.level() > 0):
+            return False
+        now = time.monotonic()
+        self._refresh_device_latency(now)
+        self._relax_target(now)
+        self._in_stream()  # asks the server when a query is due
+        return self._queried is not None
+
+    def load_pump(self, p) -> None:
+        """(driven, after pump_ready) Hand a ``struct scream_pump`` the stream, the resampler and the
+        policy's figures of this moment: the ratio, the gain, the queue model, when to come back."""
+        stream, fmt = self._stream, self._fmt
+        if stream is not self._pump_stream:
+            self._pump_stream = stream
+            # -1: no underflow yet (pa_stream_get_underflow_index). Not read at the first write: an
+            # underflow before the pump's first call would be taken as the baseline and go unhandled.
+            p.underflow_index, p.underflow_valid = -1, 1
+            p.ml, p.stream, p.fn_lock, p.fn_unlock, p.fn_write, p.fn_underflow_index = stream.native_handles()
+        p.resampler = self._resampler.native_state
+        p.frame_bytes, p.channels, p.rate = fmt.frame_bytes, fmt.channels, fmt.rate
+        p.ratio = self._controller.ratio
+        p.gain = 0.0 if self._muted else self._gain
+        queried_at, queried = self._queried
+        p.queried_ns, p.queried_value = int(queried_at * 1e9), queried
+        p.written_since = self._written_since_query
+        p.model_end = self._model_end
+        p.max_ahead = self._catchup_above(time.monotonic())
+        p.policy_due_ns = int(min(queried_at + QUERY_EVERY, self._device_checked + DEVICE_REFRESH) * 1e9)
+
+    def unload_pump(self, p) -> int:
+        """(driven, after the pump returned) Take back its queue model and book each packet it played as
+        _play books its own; returns how many it played. Raises the sound server's error when its write
+        failed."""
+        self._written_since_query = p.written_since
+        self._model_end = p.model_end
+        n = p.samples
+        for s in p.sample[0:n]:
+            self._played(s.arrived_ns * 1e-9, s.measured_ns * 1e-9, s.after_ns * 1e-9, s.before, s.frames_in,
+                         s.frames_out / p.rate)
+        p.samples = 0
+        if p.pulse_rc < 0:
+            raise self._stream.failure("pa_stream_write")
+        return n
 
     def _open(self, fmt: PcmFormat, first_arrived: float) -> None:
         if self._fmt is not None and fmt != self._fmt:

@@ -330,6 +330,19 @@ class PlaybackStream:
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
+    def native_handles(self) -> tuple[int, int, int, int, int, int]:
+        """For native code that writes to this stream under the mainloop's lock (native/scream_pump.c):
+        the mainloop and the stream, and the addresses of pa_threaded_mainloop_lock, _unlock,
+        pa_stream_write and pa_stream_get_underflow_index in the library this module loaded."""
+        lib = _core_library()
+        fns = (lib.pa_threaded_mainloop_lock, lib.pa_threaded_mainloop_unlock, lib.pa_stream_write,
+               lib.pa_stream_get_underflow_index)
+        return (self._ml, self._stream, *(ctypes.cast(fn, ctypes.c_void_p).value for fn in fns))
+
+    def failure(self, call: str) -> PulseError:
+        """The error of a call on this stream that failed outside this module (native code's write)."""
+        return self._fail(call)
+
     def _fail(self, call: str) -> PulseError:
         lib = _core_library()
         code = lib.pa_context_errno(self._ctx) if self._ctx else -1

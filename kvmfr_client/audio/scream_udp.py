@@ -34,7 +34,6 @@ Anyone on the network can send to the port, so nothing in a datagram is trusted:
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import os
 import logging
@@ -49,7 +48,6 @@ import numpy as np
 from kvmfr_client.audio import formats, pulse, scream_wire
 from kvmfr_client.audio.formats import FormatError, PcmFormat
 from kvmfr_client.audio.jitter_buffer import JitterBuffer
-from kvmfr_client.audio.player import DEVICE_REFRESH, QUERY_EVERY
 from kvmfr_client.audio.priority import raise_thread_priority
 from kvmfr_client.audio.warnings import RateLimitedWarning
 from kvmfr_client.audio.worker import Worker
@@ -142,7 +140,6 @@ class ScreamUdpSource(Worker):
                               np.empty(len(self._out) + 64, dtype=np.float32))  # 2 bytes a sample in, ratio <= 2 out
         self._pump.scratch_in = ffi.from_buffer("float[]", self._pump_scratch[0])
         self._pump.scratch_out = ffi.from_buffer("float[]", self._pump_scratch[1])
-        self._pump_stream = None  # the PlaybackStream the pump's underflow index belongs to
         self.pumped = 0  # packets the pump played without Python
         self._sock = self._open()
         self.port = self._sock.getsockname()[1]  # port 0 asks the kernel for a free one
@@ -294,16 +291,14 @@ class ScreamUdpSource(Worker):
         pl = self.player
         while not self._stop.is_set():
             try:
-                if self._pump_ready():
+                if not self.owner_flooding and pl.pump_ready(self._fmt):
                     self._pump_once(fd)
                 else:
                     self._play_block()
                     self.receive_once(fd, POLL_MS)
-                    self._play_buffered()
+                    pl.play_buffered()
             except pulse.PulseError as exc:
-                pl.stats.server_errors += 1
-                log.warning("sound server: %s; retrying in 1 s", exc)
-                pl._close()
+                pl.server_failed(exc)
                 self._stop.wait(1.0)
             if self.flooding:
                 self._stop.wait(FLOOD_PAUSE)
@@ -320,11 +315,6 @@ class ScreamUdpSource(Worker):
             if self.receive_once(fd, 0) != lib.SCREAM_RX_DATA:
                 break
 
-    def _play_buffered(self) -> None:
-        pl = self.player
-        while (chunk := pl.buffer.pop(timeout=0)) is not None:
-            pl._play(chunk.fmt, chunk.frames, chunk.arrived)
-
     def _play_block(self) -> None:
         """Chunks the pump left unplayed: through the player's Python path."""
         p, b = self._pump, self._block
@@ -337,51 +327,16 @@ class ScreamUdpSource(Worker):
         # What waits in the socket (after a stall of this thread, say) is queued audio too: the player's
         # underrun cushion and catch-up count the jitter buffer, as when a separate thread received.
         self._drain_socket(self._sock.fileno())
-        self._play_buffered()
-
-    def _pump_ready(self) -> bool:
-        pl, fmt = self.player, self._fmt
-        stream = pl._stream
-        if (stream is None or fmt is None or pl._fmt != fmt or fmt.bits != 16 or fmt.channels > 8
-                or pl._skip > 0 or pl._resampler is None or self.owner_flooding
-                or stream.underflows != pl._underflows_seen or pl.buffer.level() > 0):
-            return False
-        now = time.monotonic()
-        pl._refresh_device_latency(now)
-        pl._relax_target(now)
-        pl._in_stream()  # asks the server when a query is due
-        return pl._queried is not None
+        self.player.play_buffered()
 
     def _pump_once(self, fd: int) -> None:
         pl, p, fmt = self.player, self._pump, self._fmt
-        stream = pl._stream
-        if stream is not self._pump_stream:
-            self._pump_stream = stream
-            # -1: no underflow yet (pa_stream_get_underflow_index). Not read at the first write: an
-            # underflow before the pump's first call would be taken as the baseline and go unhandled.
-            p.underflow_index, p.underflow_valid = -1, 1
-            core = pulse._core_library()
-            addr = lambda fn: ctypes.cast(fn, ctypes.c_void_p).value  # noqa: E731
-            p.fn_lock, p.fn_unlock = addr(core.pa_threaded_mainloop_lock), addr(core.pa_threaded_mainloop_unlock)
-            p.fn_write, p.fn_underflow_index = addr(core.pa_stream_write), addr(core.pa_stream_get_underflow_index)
-            p.ml, p.stream = stream._ml, stream._stream
-        p.resampler = pl._resampler._state
+        pl.load_pump(p)
         p.scratch_in_frames = len(self._pump_scratch[0]) // fmt.channels
         p.scratch_out_frames = len(self._pump_scratch[1]) // fmt.channels
-        p.frame_bytes, p.channels, p.rate = fmt.frame_bytes, fmt.channels, fmt.rate
-        p.ratio = pl._controller.ratio
-        p.gain = 0.0 if pl._muted else pl._gain
-        queried_at, queried = pl._queried
-        p.queried_ns, p.queried_value = int(queried_at * 1e9), queried
-        p.written_since = pl._written_since_query
-        p.model_end = pl._model_end
-        p.max_ahead = pl._catchup_above(time.monotonic())
-        p.policy_due_ns = int(min(queried_at + QUERY_EVERY, pl._device_checked + DEVICE_REFRESH) * 1e9)
         p.wait_until_ns = time.monotonic_ns() + POLL_MS * 1_000_000
         reason = lib.scream_pump(self._rx, fd, self._block, p)
-        pl._written_since_query = p.written_since
-        pl._model_end = p.model_end
-        self._pump_samples()
+        self.pumped += pl.unload_pump(p)   # raises PulseError when the pump's write failed
         if reason == lib.SCREAM_PUMP_RX:
             status = p.rx_status
             if status == lib.SCREAM_RX_ERROR and not self._stop.is_set():
@@ -389,36 +344,9 @@ class ScreamUdpSource(Worker):
                 time.sleep(0.05)
             self._after(status)
             self._measure_rate()
-            self._play_buffered()
-        elif reason == lib.SCREAM_PUMP_PULSE_ERROR:
-            raise stream._fail("pa_stream_write")
+            pl.play_buffered()
         elif reason in (lib.SCREAM_PUMP_UNDERFLOW, lib.SCREAM_PUMP_BAD):
             self._play_block()
-
-    def _pump_samples(self) -> None:
-        """The player's per-packet bookkeeping (Player._play after its write) for what the pump played."""
-        pl, p = self.player, self._pump
-        n = p.samples
-        if not n:
-            return
-        st, rate = pl.stats, self._fmt.rate
-        for s in p.sample[0:n]:
-            measured, after = s.measured_ns * 1e-9, s.after_ns * 1e-9
-            ahead = (measured - s.arrived_ns * 1e-9) + s.before
-            dt = after - pl._last_write if pl._last_write is not None else 0.0
-            pl._last_write = after
-            st.ratio = pl._controller.update(ahead, dt)
-            pl._trim_excess(after, ahead)
-            st.chunks += 1
-            st.frames += s.frames_in
-            st.queued = s.before + s.frames_out / rate + pl._device
-            st.ahead = ahead
-            if pl.record_history:
-                st.history.append((after, ahead, st.underruns))
-        st.device = pl._device
-        st.target = pl.target
-        self.pumped += n
-        p.samples = 0
 
     def _push(self, first: int = 0) -> None:
         """Decode the block's whole frames at once and push one chunk per datagram (from chunk ``first``);
