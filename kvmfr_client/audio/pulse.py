@@ -1,4 +1,5 @@
-"""A small ctypes binding to libpulse-simple: one blocking PCM stream, playback or record.
+"""A small ctypes binding to libpulse: one blocking PCM stream (libpulse-simple), playback or record, and
+pa_streams on a threaded main loop for playback (the player) and record (with the server's timing).
 
 Why our own binding and not ``pasimple``: pasimple (the only maintained PyPI wrapper of the simple API)
 passes a NULL channel map to ``pa_simple_new``, so a 5.1 or 7.1 guest stream could not be placed on the
@@ -14,7 +15,7 @@ import ctypes
 import ctypes.util
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 # pa_sample_format_t
 SAMPLE_S16LE = 3
@@ -194,12 +195,13 @@ class SimpleStream:
         self.close()
 
 
-# --- the asynchronous API, for playback -----------------------------------------------------------
+# --- the asynchronous API -------------------------------------------------------------------------
 #
 # pa_simple blocks every write until the server wants more, so the queue can never be held above
 # what Pulse asks for, and it does not report underflows. The player therefore uses a pa_stream on a
 # threaded main loop: writes never block, the queue level is ours to set, and Pulse's own underflow
-# notifications are counted.
+# notifications are counted. A record pa_stream (RecordStream) gives what pa_simple cannot either: the
+# server's timing of what was recorded, with a monitor's latency signed (pa_simple reports it as 0).
 
 _CONTEXT_READY, _CONTEXT_FAILED, _CONTEXT_TERMINATED = 4, 5, 6
 _STREAM_READY, _STREAM_FAILED, _STREAM_TERMINATED = 2, 3, 4
@@ -262,6 +264,13 @@ _CORE_SIGNATURES = {
     "pa_stream_get_latency": (_i, [_vp, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(_i)]),
     "pa_stream_get_buffer_attr": (ctypes.POINTER(_BufferAttr), [_vp]),
     "pa_stream_get_timing_info": (ctypes.POINTER(_TimingInfo), [_vp]),
+    "pa_stream_connect_record": (_i, [_vp, ctypes.c_char_p, ctypes.POINTER(_BufferAttr), _i]),
+    "pa_stream_set_read_callback": (None, [_vp, _REQUEST_CB, _vp]),
+    "pa_stream_set_latency_update_callback": (None, [_vp, _NOTIFY_CB, _vp]),
+    "pa_stream_peek": (_i, [_vp, ctypes.POINTER(_vp), ctypes.POINTER(_sz)]),
+    "pa_stream_drop": (_i, [_vp]),
+    "pa_stream_update_timing_info": (_vp, [_vp, _vp, _vp]),
+    "pa_operation_unref": (None, [_vp]),
     "pa_stream_disconnect": (_i, [_vp]),
     "pa_stream_unref": (None, [_vp]),
     "pa_strerror": (ctypes.c_char_p, [_i]),
@@ -272,31 +281,23 @@ def _core_library() -> ctypes.CDLL:
     return _load("pulse", _CORE_SIGNATURES)
 
 
-class PlaybackStream:
-    """A non-blocking playback pa_stream on its own threaded main loop (thread name ``threaded-ml``).
+class _MainloopStream:
+    """A pa_stream on its own threaded main loop (thread name ``threaded-ml``): the loop, the context, the
+    connection and the close, shared by :class:`PlaybackStream` and :class:`RecordStream`. A subclass sets
+    its callbacks in :meth:`_prepare` and connects the stream in :meth:`_connect_stream`, both called with
+    the loop's lock held."""
 
-    :meth:`write` queues PCM at once, however much is queued already; :meth:`latency` is the time
-    until a frame written now reaches the speaker; :attr:`underflows` counts Pulse's underflow events.
-    """
+    _CONNECT = "pa_stream_connect"   # the call named in a failure to connect
 
-    def __init__(self, spec: StreamSpec, *, server: str | None = None, device: str | None = None,
-                 app_name: str = "kvmfr-client", stream_name: str = "guest audio", tlength: int | None = None,
-                 maxlength: int | None = None, prebuf: int | None = None, minreq: int | None = None,
-                 timeout: float = 5.0, thread_setup=None):
+    def __init__(self, spec: StreamSpec, server: str | None, device: str | None, app_name: str,
+                 stream_name: str, attrs: tuple, timeout: float, thread_setup=None):
         lib = _core_library()
         self.spec = spec
-        self.underflows = 0
-        self.underflow_at = 0.0  # when the last underflow report came (monotonic)
-        self._sink_stamp: tuple[int, int] | None = None  # the timing update the mean last took in
-        self._sink_samples = 0
-        self._sink_mean = 0.0  # µs, see SINK_MEAN_SAMPLES
-        self._settled_at = float("inf")  # monotonic time from which the device's samples count
         self._ml = lib.pa_threaded_mainloop_new()
         self._ctx = None
         self._stream = None
         # Kept as attributes: ctypes callbacks must outlive every call Pulse makes to them.
         self._on_state = _NOTIFY_CB(lambda *_: lib.pa_threaded_mainloop_signal(self._ml, 0))
-        self._on_underflow = _NOTIFY_CB(self._underflow)
         if lib.pa_threaded_mainloop_start(self._ml) < 0:
             lib.pa_threaded_mainloop_free(self._ml)
             raise PulseError("pa_threaded_mainloop_start", -1, "cannot start the Pulse main loop thread")
@@ -308,36 +309,18 @@ class PlaybackStream:
             self._on_once = _ONCE_CB(lambda *_: thread_setup())
             lib.pa_threaded_mainloop_once_unlocked(self._ml, self._on_once, None)
         try:
-            self._connect(lib, spec, server, device, app_name, stream_name,
-                          (maxlength, tlength, prebuf, minreq, None), timeout)
+            self._connect(lib, spec, server, device, app_name, stream_name, attrs, timeout)
         except BaseException:
             lib.pa_threaded_mainloop_unlock(self._ml)
             self.close()
             raise
         lib.pa_threaded_mainloop_unlock(self._ml)
-        self._settled_at = time.monotonic() + SINK_SETTLE
 
-    def _underflow(self, *_):
-        self.underflow_at = time.monotonic()
-        self.underflows += 1
+    def _prepare(self, lib) -> None:
+        """Sets the stream's callbacks, before it connects."""
 
-    def underflow_index(self) -> int:
-        """The write index at which the stream last ran dry, as the server reported it (-1: never)."""
-        lib = _core_library()
-        lib.pa_threaded_mainloop_lock(self._ml)
-        try:
-            return int(lib.pa_stream_get_underflow_index(self._stream))
-        finally:
-            lib.pa_threaded_mainloop_unlock(self._ml)
-
-    def native_handles(self) -> tuple[int, int, int, int, int, int]:
-        """For native code that writes to this stream under the mainloop's lock (native/scream_pump.c):
-        the mainloop and the stream, and the addresses of pa_threaded_mainloop_lock, _unlock,
-        pa_stream_write and pa_stream_get_underflow_index in the library this module loaded."""
-        lib = _core_library()
-        fns = (lib.pa_threaded_mainloop_lock, lib.pa_threaded_mainloop_unlock, lib.pa_stream_write,
-               lib.pa_stream_get_underflow_index)
-        return (self._ml, self._stream, *(ctypes.cast(fn, ctypes.c_void_p).value for fn in fns))
+    def _connect_stream(self, lib, device: bytes | None, attr: _BufferAttr) -> int:
+        raise NotImplementedError
 
     def failure(self, call: str) -> PulseError:
         """The error of a call on this stream that failed outside this module (native code's write)."""
@@ -368,15 +351,13 @@ class PlaybackStream:
         if not self._stream:
             raise self._fail("pa_stream_new")
         lib.pa_stream_set_state_callback(self._stream, self._on_state, None)
-        lib.pa_stream_set_underflow_callback(self._stream, self._on_underflow, None)
+        self._prepare(lib)
         attr = _BufferAttr(*(0xFFFFFFFF if v is None else int(v) for v in attrs))
-        flags = _STREAM_INTERPOLATE_TIMING | _STREAM_AUTO_TIMING_UPDATE | _STREAM_ADJUST_LATENCY
-        if lib.pa_stream_connect_playback(self._stream, device.encode() if device else None, ctypes.byref(attr),
-                                          flags, None, None) < 0:
-            raise self._fail("pa_stream_connect_playback")
+        if self._connect_stream(lib, device.encode() if device else None, attr) < 0:
+            raise self._fail(self._CONNECT)
         while (state := lib.pa_stream_get_state(self._stream)) != _STREAM_READY:
             if state in (_STREAM_FAILED, _STREAM_TERMINATED) or time.monotonic() > deadline:
-                raise self._fail("pa_stream_connect_playback")
+                raise self._fail(self._CONNECT)
             lib.pa_threaded_mainloop_wait(self._ml)
 
     def buffer_attr(self) -> dict[str, int]:
@@ -387,6 +368,78 @@ class PlaybackStream:
             return {n: getattr(a, n) for n, _ in _BufferAttr._fields_}
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
+
+    def close(self) -> None:
+        lib = _core_library()
+        if self._ml is None:
+            return
+        lib.pa_threaded_mainloop_lock(self._ml)
+        if self._stream:
+            lib.pa_stream_disconnect(self._stream)
+            lib.pa_stream_unref(self._stream)
+            self._stream = None
+        if self._ctx:
+            lib.pa_context_disconnect(self._ctx)
+            lib.pa_context_unref(self._ctx)
+            self._ctx = None
+        lib.pa_threaded_mainloop_unlock(self._ml)
+        lib.pa_threaded_mainloop_stop(self._ml)
+        lib.pa_threaded_mainloop_free(self._ml)
+        self._ml = None
+
+
+class PlaybackStream(_MainloopStream):
+    """A non-blocking playback pa_stream on its own threaded main loop (thread name ``threaded-ml``).
+
+    :meth:`write` queues PCM at once, however much is queued already; :meth:`latency` is the time
+    until a frame written now reaches the speaker; :attr:`underflows` counts Pulse's underflow events.
+    """
+
+    _CONNECT = "pa_stream_connect_playback"
+
+    def __init__(self, spec: StreamSpec, *, server: str | None = None, device: str | None = None,
+                 app_name: str = "kvmfr-client", stream_name: str = "guest audio", tlength: int | None = None,
+                 maxlength: int | None = None, prebuf: int | None = None, minreq: int | None = None,
+                 timeout: float = 5.0, thread_setup=None):
+        self.underflows = 0
+        self.underflow_at = 0.0  # when the last underflow report came (monotonic)
+        self._sink_stamp: tuple[int, int] | None = None  # the timing update the mean last took in
+        self._sink_samples = 0
+        self._sink_mean = 0.0  # µs, see SINK_MEAN_SAMPLES
+        self._settled_at = float("inf")  # monotonic time from which the device's samples count
+        self._on_underflow = _NOTIFY_CB(self._underflow)
+        super().__init__(spec, server, device, app_name, stream_name, (maxlength, tlength, prebuf, minreq, None),
+                         timeout, thread_setup)
+        self._settled_at = time.monotonic() + SINK_SETTLE
+
+    def _prepare(self, lib) -> None:
+        lib.pa_stream_set_underflow_callback(self._stream, self._on_underflow, None)
+
+    def _connect_stream(self, lib, device, attr) -> int:
+        flags = _STREAM_INTERPOLATE_TIMING | _STREAM_AUTO_TIMING_UPDATE | _STREAM_ADJUST_LATENCY
+        return lib.pa_stream_connect_playback(self._stream, device, ctypes.byref(attr), flags, None, None)
+
+    def _underflow(self, *_):
+        self.underflow_at = time.monotonic()
+        self.underflows += 1
+
+    def underflow_index(self) -> int:
+        """The write index at which the stream last ran dry, as the server reported it (-1: never)."""
+        lib = _core_library()
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            return int(lib.pa_stream_get_underflow_index(self._stream))
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+
+    def native_handles(self) -> tuple[int, int, int, int, int, int]:
+        """For native code that writes to this stream under the mainloop's lock (native/scream_pump.c):
+        the mainloop and the stream, and the addresses of pa_threaded_mainloop_lock, _unlock,
+        pa_stream_write and pa_stream_get_underflow_index in the library this module loaded."""
+        lib = _core_library()
+        fns = (lib.pa_threaded_mainloop_lock, lib.pa_threaded_mainloop_unlock, lib.pa_stream_write,
+               lib.pa_stream_get_underflow_index)
+        return (self._ml, self._stream, *(ctypes.cast(fn, ctypes.c_void_p).value for fn in fns))
 
     def write(self, data: bytes) -> None:
         lib = _core_library()
@@ -458,20 +511,101 @@ class PlaybackStream:
         timing = self._timing()
         return None if timing is None else timing[2] / 1e6
 
-    def close(self) -> None:
+
+@dataclass(frozen=True)
+class RecordTiming:
+    """One timing update of a record stream, as the server took it.
+
+    ``at``: when (monotonic seconds; the server stamps it with the wall clock, converted on arrival);
+    ``write_index``: bytes the source had put into the stream by then, counted from the stream's first;
+    ``source_usec``: audio the source held that was not in the stream yet; ``sink_usec``: for a sink's
+    monitor, audio that sink had mixed and not yet played (0 for other sources)."""
+
+    at: float
+    write_index: int
+    source_usec: int
+    sink_usec: int
+
+    def time_of(self, index: int, bytes_per_second: float) -> float:
+        """When the source heard byte ``index`` of the stream (monotonic seconds): for a sink's monitor,
+        when the sink plays it. The stream's latency here is signed: a monitor's is negative (its sink
+        mixes ahead of playing), which pa_simple_get_latency reports as 0 and pa_stream_get_latency only
+        with its ``negative`` flag; this uses the server's figures as they came."""
+        heard = self.write_index / bytes_per_second + (self.source_usec - self.sink_usec) / 1e6
+        return self.at + index / bytes_per_second - heard
+
+
+class Captured(NamedTuple):
+    """A chunk of a record stream: its bytes, and when it reached this process (monotonic seconds)."""
+
+    data: bytes
+    arrived: float
+
+
+class RecordStream(_MainloopStream):
+    """A record pa_stream on its own threaded main loop: what the source captured arrives in that loop's
+    thread, and each timing update the server sends is kept (:meth:`request_timing` asks for one), so a
+    reader that wakes late loses neither audio nor timing. :meth:`take` hands over both."""
+
+    _CONNECT = "pa_stream_connect_record"
+
+    def __init__(self, spec: StreamSpec, *, server: str | None = None, device: str | None = None,
+                 app_name: str = "kvmfr-client", stream_name: str = "record", fragsize: int | None = None,
+                 maxlength: int | None = None, timeout: float = 5.0):
+        self._chunks: list[Captured] = []
+        self._timings: list[RecordTiming] = []
+        self._on_read = _REQUEST_CB(self._read)
+        self._on_timing = _NOTIFY_CB(self._timing)
+        super().__init__(spec, server, device, app_name, stream_name, (maxlength, None, None, None, fragsize),
+                         timeout)
+
+    def _prepare(self, lib) -> None:
+        lib.pa_stream_set_read_callback(self._stream, self._on_read, None)
+        lib.pa_stream_set_latency_update_callback(self._stream, self._on_timing, None)
+
+    def _connect_stream(self, lib, device, attr) -> int:
+        # pa_simple's flags: the server sizes the source's latency for fragsize.
+        flags = _STREAM_INTERPOLATE_TIMING | _STREAM_AUTO_TIMING_UPDATE | _STREAM_ADJUST_LATENCY
+        return lib.pa_stream_connect_record(self._stream, device, ctypes.byref(attr), flags)
+
+    def _read(self, stream, nbytes, _userdata) -> None:
+        # In the loop's thread, with its lock held.
         lib = _core_library()
-        if self._ml is None:
+        data, n = ctypes.c_void_p(), ctypes.c_size_t()
+        now = time.monotonic()
+        while lib.pa_stream_peek(stream, ctypes.byref(data), ctypes.byref(n)) == 0 and n.value:
+            # A hole (data NULL) is audio the server does not have: silence keeps the indices.
+            self._chunks.append(Captured(ctypes.string_at(data, n.value) if data.value else bytes(n.value), now))
+            lib.pa_stream_drop(stream)
+
+    def _timing(self, stream, _userdata) -> None:
+        info = _core_library().pa_stream_get_timing_info(stream)
+        if not info or info.contents.write_index_corrupt:
             return
+        i = info.contents
+        stamp = i.timestamp.tv_sec + i.timestamp.tv_usec / 1e6
+        at = time.monotonic() - (time.time() - stamp)
+        self._timings.append(RecordTiming(at, int(i.write_index), int(i.source_usec), int(i.sink_usec)))
+
+    def request_timing(self) -> None:
+        """Asks the server for a timing update (it arrives in :meth:`take`'s second list)."""
+        lib = _core_library()
         lib.pa_threaded_mainloop_lock(self._ml)
-        if self._stream:
-            lib.pa_stream_disconnect(self._stream)
-            lib.pa_stream_unref(self._stream)
-            self._stream = None
-        if self._ctx:
-            lib.pa_context_disconnect(self._ctx)
-            lib.pa_context_unref(self._ctx)
-            self._ctx = None
-        lib.pa_threaded_mainloop_unlock(self._ml)
-        lib.pa_threaded_mainloop_stop(self._ml)
-        lib.pa_threaded_mainloop_free(self._ml)
-        self._ml = None
+        try:
+            op = lib.pa_stream_update_timing_info(self._stream, None, None)
+            if not op:
+                raise self._fail("pa_stream_update_timing_info")
+            lib.pa_operation_unref(op)
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+
+    def take(self) -> tuple[list[Captured], list[RecordTiming]]:
+        """What was captured and the timing updates that came since the last call."""
+        lib = _core_library()
+        lib.pa_threaded_mainloop_lock(self._ml)
+        try:
+            chunks, self._chunks = self._chunks, []
+            timings, self._timings = self._timings, []
+        finally:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+        return chunks, timings

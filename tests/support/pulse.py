@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import random
 import signal
 import shutil
 import subprocess
@@ -62,43 +63,51 @@ class PulseDaemon:
 
 
 class Recorder(LoopThread):
-    """Records a Pulse source (a null sink's monitor) in a thread while in a ``with`` block, noting when each
-    frame reached the sink."""
+    """Records a Pulse source (a null sink's monitor) while in a ``with`` block, noting when the sink mixed
+    each frame.
+
+    The audio arrives in libpulse's own thread (pulse.RecordStream); this thread only asks the server for
+    a timing update every TIMING_EVERY seconds and collects. The timeline comes from those updates, which
+    the server stamps itself (see sink_timeline), so it does not depend on when any thread of this process
+    woke up: the pa_simple recorder before it stamped each block with its read's return, less a latency
+    that pa_simple clamps at 0 (a monitor's is negative), so its timeline was mostly its own wake-up."""
 
     BLOCK_SECONDS = 0.005
+    TIMING_EVERY = 0.05
 
     def __init__(self, server: str, source: str, rate: int, channels: int = 8):
         self.rate = rate
         self.channels = channels
         spec = pulse.StreamSpec(pulse.SAMPLE_FLOAT32LE, rate, SINK_7_1_POSITIONS[:channels])
         self.block = int(rate * self.BLOCK_SECONDS)
-        self._stream = pulse.SimpleStream(spec, record=True, server=server, device=source,
-                                           app_name="kvmfr-test", stream_name="test recorder",
-                                           fragsize=self.block * 4 * channels)
-        self._blocks: list[np.ndarray] = []
-        # (index of the block's last frame + 1, monotonic time that frame reached the sink)
-        self._marks: list[tuple[int, float]] = []
+        self._stream = pulse.RecordStream(spec, server=server, device=source, app_name="kvmfr-test",
+                                          stream_name="test recorder", fragsize=self.block * 4 * channels)
+        self._chunks: list[bytes] = []
         self._frames = 0
-        # (frames recorded so far, monotonic time of the read, pa_simple's latency then): pa_simple reports a
-        # negative latency (a monitor's, which is ahead of its sink) as 0, so time_of_frame's timeline is only
-        # as good as these; kept for the benchmark's --save-recording.
-        self.reads: list[tuple[int, float, float]] = []
+        # (frames recorded through the chunk, monotonic time it reached this process): when the recording
+        # was readable here, kept for benchmarks/audio_timeline.py's check of the timeline.
+        self.arrivals: list[tuple[int, float]] = []
+        # the server's timing updates as rows of TIMING_COLUMNS (see sink_timeline)
+        self.timings: list[tuple[float, float, float, float]] = []
         super().__init__("test-recorder")
 
     def _run(self) -> None:
-        nbytes = self.block * 4 * self.channels
         while not self._stop.is_set():
-            data = self._stream.read(nbytes)
-            now = time.monotonic()
-            try:
-                lat = self._stream.latency()
-            except pulse.PulseError:
-                lat = 0.0
-            block = np.frombuffer(data, dtype="<f4").reshape(-1, self.channels)
-            self._blocks.append(block)
-            self._frames += len(block)
-            self._marks.append((self._frames, now - lat))
-            self.reads.append((self._frames, now, lat))
+            self._stream.request_timing()
+            self._collect()
+            # At random moments: at a fixed 50 ms the updates would all meet the sink's 5 ms render
+            # cycle at the same phase for seconds, and their sink part would read high or low for as long.
+            self._stop.wait(random.uniform(0.5, 1.5) * self.TIMING_EVERY)
+
+    def _collect(self) -> None:
+        chunks, timings = self._stream.take()
+        frame_bytes = 4 * self.channels
+        for chunk in chunks:
+            self._chunks.append(chunk.data)
+            self._frames += len(chunk.data) // frame_bytes
+            self.arrivals.append((self._frames, chunk.arrived))
+        self.timings += [(t.at, t.write_index / frame_bytes, t.source_usec / 1e6, t.sink_usec / 1e6)
+                         for t in timings]
 
     def stop(self) -> np.ndarray:
         """Stop recording; what was recorded."""
@@ -106,23 +115,51 @@ class Recorder(LoopThread):
         return self.audio()
 
     def _close(self) -> None:
+        self._collect()
         self._stream.close()
 
     def audio(self) -> np.ndarray:
-        if not self._blocks:
+        if not self._chunks:
             return np.zeros((0, self.channels), dtype=np.float32)
-        return np.concatenate(self._blocks)
+        return np.frombuffer(b"".join(self._chunks), dtype="<f4").reshape(-1, self.channels)
 
     def time_of_frame(self, index: int) -> float:
-        """When recorded frame ``index`` reached the sink (monotonic seconds)."""
-        marks = np.array(self._marks)
-        k = int(np.searchsorted(marks[:, 0], index + 1))
-        k = min(k, len(marks) - 1)
-        end, t = marks[k]
-        # Use the median offset of nearby marks to smooth scheduling noise in any one read.
-        lo, hi = max(0, k - 20), min(len(marks), k + 20)
-        offsets = marks[lo:hi, 1] - marks[lo:hi, 0] / self.rate
-        return float(np.median(offsets) + index / self.rate)
+        """When recorded frame ``index`` was mixed by the sink (monotonic seconds; see sink_timeline)."""
+        return float(sink_timeline(np.array(self.timings), self.rate, np.array([index]))[0])
+
+
+TIMING_COLUMNS = ("at", "write_index_frames", "source_s", "sink_s")
+# timing updates after a frame that place it: 0.5 s at Recorder.TIMING_EVERY, in which a null sink's clock
+# drifts 0.1 ms at most against this machine's (measured: 30-200 ppm)
+TIMING_WINDOW = 10
+
+
+def sink_timeline(timings: np.ndarray, rate: int, frames: np.ndarray, *, play_out: bool = False) -> np.ndarray:
+    """When the sink mixed each of ``frames`` (indices of a monitor's recording; monotonic seconds), from
+    the server's timing updates of the record stream (rows of TIMING_COLUMNS).
+
+    Each update says where the monitored sink was playing at its moment ``at``: frame write_index +
+    (source - sink) * rate, the stream's signed latency (pa_timing_info; the sink's part is what it had
+    mixed and not yet played). The server asks its sink thread for that part first and stamps ``at``
+    after, so an update reads late by however long that took (0 to ~1.5 ms while the sink thread is busy
+    mixing a stream; never early): the lower envelope of the updates, not their median, places a frame
+    on the sink's play-out clock. Only the updates taken after the frame was recorded count (the first
+    TIMING_WINDOW of them): when a new stream makes the sink rewind, its monitor loses what the sink
+    mixes again (measured: ~10 ms at a stream's start), and the updates from before that loss would place
+    the frames after it early by as much. A sink clock that drifts against this machine's is followed. A frame is mixed with its render block, which the sink then holds until it plays; the mean
+    of the updates' sink part (over the whole recording) is that share on average (what the player counts
+    too: its latency is to the sink mixing a packet, the stream's latency less the mean of the same sink
+    part), so the mixing time is the play-out less that mean. ``play_out`` gives the play-out time itself."""
+    at, written, source, sink = timings.T
+    offset = at - written / rate + sink - source   # play-out time of frame 0, by each update
+    order = np.argsort(written, kind="stable")
+    written, offset = written[order], offset[order]
+    share = 0.0 if play_out else float(np.mean(sink))
+    out = np.empty(len(frames))
+    for n, f in enumerate(frames):
+        lo = min(int(np.searchsorted(written, f)), max(0, len(written) - TIMING_WINDOW))
+        out[n] = np.min(offset[lo:lo + TIMING_WINDOW]) + f / rate - share
+    return out
 
 
 # Loaded before any fork: the child of a threaded process should do as little as possible.
