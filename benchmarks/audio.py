@@ -99,6 +99,9 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
         head[:MARKER_FRAMES] = marker_noise(m)
         return formats.encode(fmt, np.repeat(head[:, None], 2, axis=1))
 
+    # Made before the clock starts: made on the way, the first (numpy's first calls) sent the stream's first
+    # packet 10-15 ms after its time and the next ones in a burst, so the first marker read 10-15 ms low.
+    heads = [marked_period(m) for m in range(-(-n_packets // MARKER_EVERY))]
     marker_times, late = [], []
     t0 = time.monotonic()
     for j in range(n_packets):
@@ -110,7 +113,7 @@ def run_sender(port: int, duration: float, log_path: str) -> None:
             late.append((time.monotonic(), round(-delay * 1000, 2)))  # (when it sent, ms late)
         k = j % MARKER_EVERY
         if k == 0:
-            head = marked_period(j // MARKER_EVERY)
+            head = heads[j // MARKER_EVERY]
             marker_times.append(time.monotonic())
         source = head if k < marker_packets else pcm
         sender.send_raw(sender._header + source[k * packet_bytes:(k + 1) * packet_bytes])
@@ -443,7 +446,8 @@ def run_case(args, kind: str, out: Path, target_ms: int, baseline_exe: Path | No
         np.save(out / "audio-recording.npy", recorded)
     found = find_markers(recorded, len(marker_times))
     if args.save_recording:  # what the send -> sink figures are made of, to check the recorder's timeline
-        np.save(out / f"audio-reads-{kind}.npy", np.array(rec.reads))
+        np.save(out / f"audio-timings-{kind}.npy", np.array(rec.timings))
+        np.save(out / f"audio-arrivals-{kind}.npy", np.array(rec.arrivals))
         (out / f"audio-markers-{kind}.json").write_text(json.dumps({"sent": marker_times, "found": found}))
     lat_t, lat_ms = [], []
     for t_send, idx in zip(marker_times, found):
@@ -529,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the busy loops in their own session (default, as a VM's QEMU) or in the receiver's")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     p.add_argument("--realtime", choices=["yes", "no"], help="kvmfr-audio audio:realtime (default: the player's default)")
-    p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy), the recorder's reads and the markers "
+    p.add_argument("--save-recording", action="store_true", help="also write the recording (audio-recording.npy), the recorder's timing updates and arrivals and the markers "
                    "(the last run's; see audio_timeline.py)")
     p.add_argument("--_sender", nargs=3, metavar=("PORT", "DURATION", "LOG"), help=argparse.SUPPRESS)
     p.add_argument("--_probe", nargs=3, metavar=("DURATION", "LOG", "MODE"), help=argparse.SUPPRESS)
