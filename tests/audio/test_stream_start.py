@@ -138,8 +138,9 @@ def _check(sig, marks, rec, paced, start_underruns, start_stats, stats) -> None:
     start = [s for k, s in enumerate(spacing) if marks[k + 1] / RATE <= START_S]
     assert all(abs(s) <= 2 for s in start), f"audio skipped or inserted at the start: {start} frames"
     # The first packet already plays at the target: the start is not early (a thin cushion) or late.
-    assert abs(lat_ms[0] - TARGET_MS) < 3, f"first packet at {lat_ms[0]:.1f} ms, target {TARGET_MS} ms"
-    # On the target, within what a 3 s stream on a busy 2-core machine holds (a fresh-clone CI run measured
-    # 27.8 ms for 30): the 3-5 ms below target of before fails here; issue 15's 1 ms is not claimed.
+    assert abs(lat_ms[0] - TARGET_MS) < 2, f"first packet at {lat_ms[0]:.1f} ms, target {TARGET_MS} ms"
+    # On the target within issue 15's 1 ms: 29.6-30.3 ms per marker measured for 30. Before the prefill
+    # counted the sink's share the first seconds played 2-2.5 ms below (27.2-28.1), and the recorder's
+    # old timeline (its own read time) read a few tenths of a ms to 2 ms either way.
     median = float(np.median(lat_ms))
-    assert abs(median - TARGET_MS) < 3, f"median latency {median:.1f} ms, target {TARGET_MS} ms"
+    assert abs(median - TARGET_MS) < 1, f"median latency {median:.1f} ms, target {TARGET_MS} ms"
