@@ -477,9 +477,8 @@ def run_case(args, kind: str, out: Path, target_ms: int, baseline_exe: Path | No
         "cores": os.cpu_count(), "markers_sent": len(marker_times), "markers_found": len(lat_ms),
         "latency_ms": {"median": round(float(np.median(lat)), 2), "p99": round(float(np.percentile(lat, 99)), 2),
                        "min": round(float(lat.min()), 2), "max": round(float(lat.max()), 2)} if len(lat) else None,
-        # Not a figure of the start: a new stream on the null sink makes it rewind what it had rendered
-        # ahead, and the monitor's timeline then places the first marker a few ms early (the baseline,
-        # which cannot play before its prebuffer is full, measures 1-9 ms here).
+        # The stream's start: the first marker is in its first packet. (It read 10-15 ms low while the
+        # sender made the marker on the way and so sent that packet late, the next ones in a burst.)
         "latency_first_markers_ms": [round(v, 2) for v in lat_ms[:5]],
         "underruns": last.get("underruns"),
         "underruns_during_machine_stalls_longer_than_the_queue": sum(u["machine_stall_exceeds_queue"]
