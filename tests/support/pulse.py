@@ -144,9 +144,10 @@ def sink_timeline(timings: np.ndarray, rate: int, frames: np.ndarray, *, play_ou
     after, so an update reads late by however long that took (0 to ~1.5 ms while the sink thread is busy
     mixing a stream; never early): the lower envelope of the updates, not their median, places a frame
     on the sink's play-out clock. Only the updates taken after the frame was recorded count (the first
-    TIMING_WINDOW of them): when a new stream makes the sink rewind, its monitor loses what the sink
-    mixes again (measured: ~10 ms at a stream's start), and the updates from before that loss would place
-    the frames after it early by as much. A sink clock that drifts against this machine's is followed. A frame is mixed with its render block, which the sink then holds until it plays; the mean
+    TIMING_WINDOW of them), so that a step in the monitor's indices (audio it lost or got twice, should
+    a sink's rewind reach it; none was seen at the streams' starts in the benchmark) misplaces only the
+    frames of one update interval before it, and a sink clock that drifts against this machine's is
+    followed. A frame is mixed with its render block, which the sink then holds until it plays; the mean
     of the updates' sink part (over the whole recording) is that share on average (what the player counts
     too: its latency is to the sink mixing a packet, the stream's latency less the mean of the same sink
     part), so the mixing time is the play-out less that mean. ``play_out`` gives the play-out time itself."""
