@@ -22,7 +22,8 @@ this design must do: copy the frame out of a shared mapping that another process
 swap (``floor copy``), and once more without the copy (``floor direct``: uploading straight from the mapping,
 which no safe client does), and ``floor copy`` again with glibc's streaming copies, as kvmfr-view's window runs
 (``floor copy, streaming``: kvmfr_client.startup.stream_large_copies). Their CPU per frame, and the viewer's
-steady figure divided by ``floor copy`` (and by ``floor copy, streaming``), are printed beside the viewer's: how far the viewer is from what this machine allows.
+steady figure divided by ``floor copy`` (and by ``floor copy, streaming``), are printed beside the viewer's: how
+far the viewer is from what this machine allows.
 
 ``--egl-headless``: no X server and no window: an EGL context on the first EGL device (a GPU's, or Mesa's
 software device), else Mesa's surfaceless platform; frames from an in-process producer go through the
