@@ -61,7 +61,7 @@ def run_program(run: Callable[[], int], stopped: OnStop) -> int:
 
 
 # glibc's memcpy writes blocks at least this big with non-temporal (streaming) stores: x86-64 only, read by the
-# dynamic loader at start (docs/viewer.md, "Streaming copies").
+# dynamic loader at start (docs/viewer.md, "Frame loop costs").
 STREAMING_COPIES = "glibc.cpu.x86_non_temporal_threshold=0x40000"
 
 
@@ -73,7 +73,7 @@ def stream_large_copies(program: str) -> None:
     Why: glibc's threshold for streaming stores is 240 MiB on the 2-core machines, so each copy of a frame (ours
     out of shared memory, llvmpipe's texture upload, its blit into the window: 8 MiB each at 1080p) went through
     the caches, evicting everything the threads run next (the interpreter among it) and reading each
-    destination line before writing it. Streaming, the viewer measured 0.7 CPU-ms less a 1080p frame.
+    destination line before writing it. Streaming, the viewer measured ~0.6 CPU-ms less a 1080p frame.
 
     Nothing happens when the program was not started as itself (``python -m kvmfr_client.cli.view`` or the
     console script), off x86-64 glibc, when ``GLIBC_TUNABLES`` already sets that threshold (the user's choice,
