@@ -20,8 +20,10 @@ one row per display (the X server's CPU is then shared by the windows).
 here with cc against libGL and libX11) does at the same size and rate only the per-frame work any GL viewer of
 this design must do: copy the frame out of a shared mapping that another process rewrites, upload, 1:1 blit,
 swap (``floor copy``), and once more without the copy (``floor direct``: uploading straight from the mapping,
-which no safe client does). Their CPU per frame, and the viewer's steady figure divided by ``floor copy``,
-are printed beside the viewer's: how far the viewer is from what this machine allows.
+which no safe client does), and ``floor copy`` again with glibc's streaming copies, as kvmfr-view's window runs
+(``floor copy, streaming``: kvmfr_client.startup.stream_large_copies). Their CPU per frame, and the viewer's
+steady figure divided by ``floor copy`` (and by ``floor copy, streaming``), are printed beside the viewer's: how
+far the viewer is from what this machine allows.
 
 ``--egl-headless``: no X server and no window: an EGL context on the first EGL device (a GPU's, or Mesa's
 software device), else Mesa's surfaceless platform; frames from an in-process producer go through the
@@ -158,27 +160,31 @@ def build_floor(out: Path) -> Path:
 
 
 def run_floor(exe: Path, xserver, width: int, height: int, seconds: float) -> dict:
-    """The floor program in both modes at WxH, 60 frames a second: its CPU and the X server's per frame."""
+    """The floor program in both modes at WxH, 60 frames a second: its CPU and the X server's per frame; then
+    ``copy`` once more with glibc's streaming copies, as kvmfr-view's window runs (``floor_copy_stream``)."""
+    from kvmfr_client.startup import STREAMING_COPIES
     row = {}
-    for mode in ("copy", "direct"):
+    for mode, name, env in (("copy", "copy", {}), ("direct", "direct", {}),
+                            ("copy", "copy_stream", {"GLIBC_TUNABLES": STREAMING_COPIES})):
         x0 = proc_cpu_s(xserver.proc.pid)
-        done = subprocess.run([str(exe), str(width), str(height), str(seconds), mode], env=xserver.env(),
+        done = subprocess.run([str(exe), str(width), str(height), str(seconds), mode], env=xserver.env(**env),
                               capture_output=True, text=True, timeout=seconds + 60)
         x1 = proc_cpu_s(xserver.proc.pid)
         if done.returncode != 0:
             raise RuntimeError(f"gl_floor {mode} failed: {done.stderr.strip()[-2000:]}")
         figures = json.loads(done.stdout)
-        row[f"floor_{mode}_cpu_ms"] = figures["cpu_ms_per_frame"]
-        row[f"floor_{mode}_fps"] = figures["fps"]
+        row[f"floor_{name}_cpu_ms"] = figures["cpu_ms_per_frame"]
+        row[f"floor_{name}_fps"] = figures["fps"]
         # the X server over the whole program, its 60 warm-up frames included
-        row[f"floor_{mode}_xserver_cpu_ms"] = round(1000 * (x1 - x0) / (figures["frames"] + 60), 3)
+        row[f"floor_{name}_xserver_cpu_ms"] = round(1000 * (x1 - x0) / (figures["frames"] + 60), 3)
     return row
 
 
 FIGURES = ("frames_produced", "frames_shown", "shown_ratio", "produced_fps", "fps", "cpu_ms_per_shown_frame",
            "cpu_ms_per_shown_frame_steady", "agent_cpu_ms_per_frame", "xserver_cpu_ms_per_frame", "copy_ms_p50",
            "upload_ms_p50", "present_ms_p50", "latency_ms_p50", "memcpy_ms", "floor_copy_cpu_ms",
-           "floor_direct_cpu_ms", "floor_copy_xserver_cpu_ms", "floor_direct_xserver_cpu_ms", "over_floor")
+           "floor_direct_cpu_ms", "floor_copy_xserver_cpu_ms", "floor_direct_xserver_cpu_ms", "over_floor",
+           "floor_copy_stream_cpu_ms", "over_floor_stream")
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -211,10 +217,11 @@ def print_table(results: list[dict]) -> None:
     floors = [r for r in results if r.get("floor_copy_cpu_ms") is not None]
     if floors:
         print(f"\n{'size':>10} {'viewer steady':>13} {'floor copy':>10} {'floor direct':>12} {'viewer/floor':>12} "
-              f"{'Xvfb floor':>10}")
+              f"{'Xvfb floor':>10} {'floor copy, streaming':>21} {'viewer/that':>11}")
         for r in floors:
             print(f"{r['size']:>10} {r['cpu_ms_per_shown_frame_steady']:>13.2f} {r['floor_copy_cpu_ms']:>10.2f} "
-                  f"{r['floor_direct_cpu_ms']:>12.2f} {r['over_floor']:>11.2f}x {r['floor_copy_xserver_cpu_ms']:>10.2f}")
+                  f"{r['floor_direct_cpu_ms']:>12.2f} {r['over_floor']:>11.2f}x {r['floor_copy_xserver_cpu_ms']:>10.2f} "
+                  f"{r['floor_copy_stream_cpu_ms']:>21.2f} {r['over_floor_stream']:>10.2f}x")
     print(f"\nrenderer: {results[0]['renderer'] if results else '?'}; times in ms (p50; with --runs, the median of "
           "the runs); CPU/fr = viewer process (all threads) per shown frame over the whole run, steady = after "
           "its first 60 frames; agent = CPU per produced frame; Xvfb = X server CPU per shown frame; memcpy = "
@@ -222,7 +229,9 @@ def print_table(results: list[dict]) -> None:
     if floors:
         print("floor copy / direct = benchmarks/baseline/gl_floor.c's CPU per frame at the same size and rate, same "
               "X server, after each viewer run (copy out of a mapping + upload + blit + swap; direct: no copy); "
-              "viewer/floor = viewer steady / floor copy; Xvfb floor = the X server's CPU per frame beside it")
+              "viewer/floor = viewer steady / floor copy; Xvfb floor = the X server's CPU per frame beside it; "
+              "floor copy, streaming = floor copy with glibc's streaming copies (GLIBC_TUNABLES, as kvmfr-view's "
+              "window runs), viewer/that = viewer steady / it")
 
 
 # ---- --egl-headless -------------------------------------------------------------------------------------
@@ -395,6 +404,8 @@ def main() -> int:
                             row.update(floor)
                             steady = row.get("cpu_ms_per_shown_frame_steady")
                             row["over_floor"] = round(steady / floor["floor_copy_cpu_ms"], 3) if steady else None
+                            row["over_floor_stream"] = round(steady / floor["floor_copy_stream_cpu_ms"], 3) \
+                                if steady else None
                 results += [median_of([run[k] for run in runs]) for k in range(args.displays)]
         finally:
             xserver.stop()

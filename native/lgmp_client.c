@@ -778,11 +778,12 @@ static int done(struct kv_client *c, struct kv_queue_state *qs, struct kv_error 
 
 /* A poll costs a wake-up (~25 us of CPU on the 2-core VMs, measured): at 250 us that is 4000 a second, 1.6
  * CPU-ms per 60 fps frame spent waiting. While frames come steadily, the next one is not due before the
- * interval less a margin has passed, so until then kv_client_wait polls every COARSE_POLL_US instead (a frame
- * that does come that early waits at most that long); from there on, and whenever frames do not come
- * steadily, at poll_us. The margin is four times the intervals' smoothed jitter plus FINE_MARGIN_NS, and at
- * most a quarter of the interval: a steady 60 fps stream polls finely for ~1-2 ms of its 16.7, a jittery one
- * for its last quarter. */
+ * interval less a margin has passed, so until then kv_client_wait polls coarsely, every eighth of the interval
+ * and at least every COARSE_POLL_US (a frame that does come that early waits at most that long: ~2 ms at
+ * 60 fps; polls every 1 ms there cost ~12 wakes a frame, ~0.3 CPU-ms, against ~6); from there on, and
+ * whenever frames do not come steadily, at poll_us. The margin is four times the intervals' smoothed jitter
+ * plus FINE_MARGIN_NS, and at most a quarter of the interval: a steady 60 fps stream polls finely for ~1-2 ms
+ * of its 16.7, a jittery one for its last quarter. */
 #define COARSE_POLL_US      1000u
 #define FINE_MARGIN_NS      500000ull     /* the fine polls start at least this long before a frame is due */
 #define STEADY_MAX_NS       50000000ull   /* frames further apart (below 20 fps): no rhythm */
@@ -818,7 +819,10 @@ static uint64_t poll_sleep_us(const struct kv_client *c, uint32_t mask, uint32_t
     if (now + (uint64_t)poll_us * 1000u >= fine_from)
         return poll_us;
     uint64_t left_us = (fine_from - now) / 1000u;
-    return left_us < COARSE_POLL_US ? left_us : COARSE_POLL_US;
+    uint64_t coarse_us = c->frame_period_ns / 8000u;
+    if (coarse_us < COARSE_POLL_US)
+        coarse_us = COARSE_POLL_US;
+    return left_us < coarse_us ? left_us : coarse_us;
 }
 
 int kv_client_wait(struct kv_client *c, uint32_t mask, uint32_t timeout_ms, uint32_t poll_us, uint32_t *ready,

@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 
-from ..startup import run_program
+from ..startup import run_program, stream_large_copies
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -141,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     window (and its start) with 0, quietly; a job (--headless, --inspect, --benchmark) starting or
     inspecting with one line and 130 / 143. The window and the headless reader take them over again to
     stop cleanly while they run."""
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is None:
+        argv = sys.argv[1:]
+        if not JOBS & set(argv):   # the window: its frame copies bypass the caches (docs/viewer.md)
+            stream_large_copies("kvmfr-view")
     return run_program(lambda: _main(argv), lambda name, status: _stopped(argv, name, status))
 
 

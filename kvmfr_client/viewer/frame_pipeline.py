@@ -26,12 +26,10 @@ import numpy as np
 
 from kvmfr_client.core import testpattern
 from kvmfr_client.core.cursor import CursorFlags, CursorShape
-from kvmfr_client.core.formats import FrameType
 
 log = logging.getLogger(__name__)
 
 _NO_CODE_GIVE_UP = 30   # frames without a test-pattern code before we stop looking for one
-_BYTE_RGB = (FrameType.BGRA, FrameType.RGBA)   # 8-bit channels, 4 bytes a pixel
 
 
 class FrameRhythm:
@@ -198,14 +196,7 @@ class FramePipeline:
         if not self.read_timestamps or self._no_code >= _NO_CODE_GIVE_UP:
             return None
         try:
-            if f.type in _BYTE_RGB:
-                # The barcode is black and white: its blocks read the same in any channel order, so the
-                # stored rows are sampled as they are (no decoded copy of the code rows each frame).
-                n = testpattern.code_rows(f.width)
-                code = testpattern.read_code(f.pixels[:n, : f.width * 4].reshape(n, f.width, 4)) \
-                    if f.pixels.shape[0] >= n else None
-            else:
-                code = testpattern.read_stored_code(f.pixels, FrameType(f.type), f.width)
+            code = testpattern.read_stored_code(f.pixels, f.type, f.width)
         except ValueError:
             code = None
         if code is None:

@@ -42,6 +42,24 @@ def test_reads_back_downscaled_by_half():
     assert testpattern.read_code(small, scale=0.5) == (PatternKind.MOVING, 31337, 42_000_000)
 
 
+@pytest.mark.parametrize("width,serial,t_us", CASES)
+def test_stored_rows_read_as_the_decoded_frame(width, serial, t_us):
+    """read_stored_code samples BGRA/RGBA rows as stored (the viewer's per-frame read): the same answer as
+    decoding the rows first, on the code, on noise, and with a pitch wider than the row."""
+    from kvmfr_client.core.formats import FrameType, decode, encode
+    rng = np.random.default_rng(width)
+    n = testpattern.code_rows(width)
+    for ftype in (FrameType.BGRA, FrameType.RGBA):
+        code = testpattern.render_code(width, PatternKind.DAMAGE, serial, t_us)
+        noise = rng.integers(0, 256, (n, width, 4), dtype=np.uint8)
+        for img, expected in ((code, (PatternKind.DAMAGE, serial, t_us)), (noise, None)):
+            stored = np.zeros((n + 2, width * 4 + 64), np.uint8)
+            stored[:n, : width * 4] = encode(img, ftype).reshape(n, -1)
+            assert testpattern.read_code(decode(stored[:n], ftype, width)) == expected
+            assert testpattern.read_stored_code(stored, ftype, width) == expected
+        assert testpattern.read_stored_code(stored[: n - 1], ftype, width) is None   # too few rows
+
+
 def test_a_damaged_code_reads_as_nothing():
     img = testpattern.render_code(1280, PatternKind.MOVING, 5, 6)
     img[0:8, 8 * 20:8 * 21, :3] ^= 0xFF      # flip one block (one payload bit)
