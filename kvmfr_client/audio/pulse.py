@@ -1,5 +1,6 @@
 """A small ctypes binding to libpulse: one blocking PCM stream (libpulse-simple), playback or record, and
-pa_streams on a threaded main loop for playback (the player) and record (with the server's timing).
+pa_streams on a threaded main loop for playback (the player) and record (with the server's timing); a
+playback stream whose one user runs its loop itself (``own_loop``: the Scream UDP pump's).
 
 Why our own binding and not ``pasimple``: pasimple (the only maintained PyPI wrapper of the simple API)
 passes a NULL channel map to ``pa_simple_new``, so a 5.1 or 7.1 guest stream could not be placed on the
@@ -232,10 +233,10 @@ _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # playing with audio in it (waiting for its prebuffer at the start) may have started since, and its
 # indices of that moment, taken as they were, held the first seconds of a stream 3-6 ms above the target.
 SINK_MEAN_SAMPLES = 16
+SINK_SETTLE = 1.0
 # own_loop: the most passes of the loop per call (a bound: a pass that finds nothing to do ends it).
 OWN_LOOP_PASSES = 64
 AUTO_TIMING_EVERY = 1.5  # seconds between libpulse's automatic timing updates once a stream runs
-SINK_SETTLE = 1.0
 
 _vp, _i, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
 _CORE_SIGNATURES = {
@@ -511,9 +512,18 @@ class PlaybackStream(_MainloopStream):
         pa_stream_write, pa_stream_get_underflow_index and pa_mainloop_iterate (0 with a loop thread) in
         the library this module loaded."""
         lib = _core_library()
-        fns = ((None, None) if self.own_loop else (lib.pa_threaded_mainloop_lock, lib.pa_threaded_mainloop_unlock)) + (
-            lib.pa_stream_write, lib.pa_stream_get_underflow_index, lib.pa_mainloop_iterate if self.own_loop else None)
-        return (self._ml, self._stream, *(ctypes.cast(fn, ctypes.c_void_p).value or 0 if fn else 0 for fn in fns))
+
+        def address(fn) -> int:
+            return ctypes.cast(fn, ctypes.c_void_p).value or 0
+
+        if self.own_loop:
+            lock = unlock = 0
+            iterate = address(lib.pa_mainloop_iterate)
+        else:
+            lock, unlock = address(lib.pa_threaded_mainloop_lock), address(lib.pa_threaded_mainloop_unlock)
+            iterate = 0
+        return (self._ml, self._stream, lock, unlock, address(lib.pa_stream_write),
+                address(lib.pa_stream_get_underflow_index), iterate)
 
     def write(self, data: bytes) -> None:
         lib = _core_library()
