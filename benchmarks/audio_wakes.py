@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -47,20 +46,13 @@ def thread_counters(pid: int) -> dict[str, list[float]]:
 
 def run(kind: str, duration: float, target_ms: int, baseline_exe: Path | None, out: Path, syscalls: bool,
         perf: bool = False) -> dict:
-    from tests.support.pulse import die_with_parent, start_pulse, stop_pulse
+    from tests.support.pulse import die_with_parent, start_pulse
+    from tests.support.vm import free_port
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    pulse = start_pulse(high_priority=True)
-    procs: list[subprocess.Popen] = []
+    port, pulse, procs = free_port(udp=True), start_pulse(high_priority=True), []
     try:
-        if kind == "baseline":
-            command = [str(baseline_exe), str(port), str(target_ms), pulse.sink48, pulse.server]
-        else:
-            command = [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
-                       "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(target_ms)]
-        receiver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(out / f"wakes-{kind}.log", "w"),
+        receiver = subprocess.Popen(bench.receiver_command(kind, port, target_ms, pulse, baseline_exe),
+                                    stdout=subprocess.DEVNULL, stderr=open(out / f"wakes-{kind}.log", "w"),
                                     preexec_fn=die_with_parent)
         procs.append(receiver)
         time.sleep(1.5)
@@ -93,11 +85,7 @@ def run(kind: str, duration: float, target_ms: int, baseline_exe: Path | None, o
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=10)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        stop_pulse(pulse)
+        bench.stop_all(procs, pulse)
     wall = t1 - t0
     packets = wall * bench.RATE / bench.PACKET_FRAMES
     threads = {}
