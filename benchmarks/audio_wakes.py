@@ -3,17 +3,19 @@
 into a private PulseAudio null sink, no recorder and no load. Not a test: it reports figures.
 
     .venv/bin/python benchmarks/audio_wakes.py [--duration 20] [--latency MS] [--receiver ours|baseline|both]
-                                               [--syscalls]
+                                               [--syscalls] [--perf]
 
 ``--syscalls`` also counts the receiver's system calls per packet with ``strace -c -f`` (strace slows every
-call down: its CPU figures are not the receiver's, only its counts are); a second, unstraced run gives the
-CPU figures.
+call down: the CPU figures of such a run are not the receiver's, only its counts are: take the CPU from a run
+without it); ``--perf`` records ``perf record -g`` of the receiver (``benchmarks/out/wakes-KIND.perf``). A bad
+value, or a tool missing for its flag: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency is not None and args.latency <= 0:
         print("audio_wakes: --latency must be above 0", file=sys.stderr)
         return 2
+    for flag, tool in (("--syscalls", "strace"), ("--perf", "perf")):
+        if getattr(args, flag[2:]) and shutil.which(tool) is None:
+            print(f"audio_wakes: {flag} needs {tool} on the PATH", file=sys.stderr)
+            return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     target_ms = args.latency or int(bench.option_default("audio:latency"))
