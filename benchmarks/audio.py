@@ -370,10 +370,30 @@ def write_plot(path: Path, buffer_t, buffer_ms, ahead_ms, latency_t, latency_ms,
 
 # --- the run ---------------------------------------------------------------------------------------
 
+def receiver_command(kind: str, port: int, target_ms: int, pulse, baseline_exe: Path | None) -> list[str]:
+    """The command line of receiver ``kind`` (``ours``: kvmfr-audio; ``baseline``) on ``port`` into the
+    private sound server's 48 kHz sink."""
+    if kind == "baseline":
+        return [str(baseline_exe), str(port), str(target_ms), pulse.sink48, pulse.server]
+    return [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
+            "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(target_ms)]
+
+
+def stop_all(procs: list[subprocess.Popen], pulse) -> None:
+    """Kills what is left of ``procs``, then stops the sound server."""
+    from tests.support.pulse import stop_pulse
+
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stop_pulse(pulse)
+
+
 def run_case(args, kind: str, out: Path, target_ms: int, baseline_exe: Path | None) -> dict | None:
     """One run of ``kind`` (``ours``: kvmfr-audio; ``baseline``: the pa_simple receiver); its figures,
     None when the receiver did not start."""
-    from tests.support.pulse import die_with_parent, start_pulse, stop_pulse
+    from tests.support.pulse import die_with_parent, start_pulse
 
     stats_path = out / "audio-stats.jsonl"
     sender_log = out / "audio-sender.json"
@@ -395,13 +415,10 @@ def run_case(args, kind: str, out: Path, target_ms: int, baseline_exe: Path | No
                                  start_new_session=args.load_session == "own")
                 for _ in range(args.load)]
         procs += load
-        if kind == "baseline":
-            command = [str(baseline_exe), str(port), str(target_ms), pulse.sink48, pulse.server]
-        else:
-            command = [sys.executable, "-m", "kvmfr_client.audio.cli", "--scream", f"udp://127.0.0.1:{port}",
-                       "--sink", pulse.sink48, "--server", pulse.server, "--latency", str(target_ms),
-                       "--stats", str(STATS_EVERY), "--stats-file", str(stats_path),
-                       *([f"audio:realtime={args.realtime}"] if args.realtime else [])]
+        command = receiver_command(kind, port, target_ms, pulse, baseline_exe)
+        if kind == "ours":
+            command += ["--stats", str(STATS_EVERY), "--stats-file", str(stats_path),
+                        *([f"audio:realtime={args.realtime}"] if args.realtime else [])]
         receiver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(out / f"audio-receiver-{kind}.log", "w"),
                                     preexec_fn=die_with_parent)
         procs.append(receiver)
@@ -433,11 +450,7 @@ def run_case(args, kind: str, out: Path, target_ms: int, baseline_exe: Path | No
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=10)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        stop_pulse(pulse)
+        stop_all(procs, pulse)
 
     sent = json.loads(sender_log.read_text())
     marker_times = sent["marker_times"]

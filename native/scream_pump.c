@@ -18,6 +18,36 @@ _Static_assert(sizeof(((struct scream_pump *)0)->sample) / sizeof(struct scream_
 typedef void (*ml_fn)(void *);
 typedef int (*write_fn)(void *, const void *, size_t, void (*)(void *), int64_t, int);
 typedef int64_t (*uflow_fn)(const void *);
+typedef int (*iterate_fn)(void *, int, int *);
+
+/* Our own loop (the caller's thread runs it, pulse.py's own_loop): passes without waiting until nothing
+ * is left to do, which takes in what the server sent (an underflow report before the check, the release
+ * of written blocks) and sends what was written. One pass reads or writes one piece of one message; a
+ * flood's writes left the server's messages behind. Bounded: a pass that finds nothing to do ends it. */
+#define LOOP_PASSES 64
+static void loop_run(const struct scream_pump *p)
+{
+    for (int i = 0; i < LOOP_PASSES; ++i)
+        if (((iterate_fn)(uintptr_t)p->fn_iterate)((void *)(uintptr_t)p->ml, 0, NULL) <= 0)
+            break;
+}
+
+/* A threaded loop: its lock; our own: run it. */
+static void loop_enter(const struct scream_pump *p)
+{
+    if (p->fn_lock)
+        ((ml_fn)(uintptr_t)p->fn_lock)((void *)(uintptr_t)p->ml);
+    else if (p->fn_iterate)
+        loop_run(p);
+}
+
+static void loop_leave(const struct scream_pump *p)
+{
+    if (p->fn_unlock)
+        ((ml_fn)(uintptr_t)p->fn_unlock)((void *)(uintptr_t)p->ml);
+    else if (p->fn_iterate)
+        loop_run(p);
+}
 
 static uint64_t now_ns(void)
 {
@@ -68,10 +98,10 @@ static uint32_t play_chunks(struct scream_rx_block *b, struct scream_pump *p)
             return SCREAM_PUMP_BAD;
         /* The underflow index before the resampler: a chunk handed back to Python (which plays it
          * through the same resampler) must not have moved the resampler's state on already. */
-        ((ml_fn)(uintptr_t)p->fn_lock)((void *)(uintptr_t)p->ml);
+        loop_enter(p);
         int64_t idx = ((uflow_fn)(uintptr_t)p->fn_underflow_index)((void *)(uintptr_t)p->stream);
         if (p->underflow_valid && idx != p->underflow_index) {
-            ((ml_fn)(uintptr_t)p->fn_unlock)((void *)(uintptr_t)p->ml);
+            loop_leave(p);
             p->underflow_index = idx;
             return SCREAM_PUMP_UNDERFLOW;
         }
@@ -87,7 +117,7 @@ static uint32_t play_chunks(struct scream_rx_block *b, struct scream_pump *p)
         uint32_t out = kv_resample(p->resampler, p->scratch_in, frames, p->ratio, p->gain, p->scratch_out,
                                    p->scratch_out_frames);
         if (out == UINT32_MAX) {
-            ((ml_fn)(uintptr_t)p->fn_unlock)((void *)(uintptr_t)p->ml);
+            loop_leave(p);
             return SCREAM_PUMP_BAD;
         }
         double before = p->queried_value + p->written_since - (double)(int64_t)(now - p->queried_ns) * 1e-9;
@@ -97,7 +127,7 @@ static uint32_t play_chunks(struct scream_rx_block *b, struct scream_pump *p)
         int rc = out ? ((write_fn)(uintptr_t)p->fn_write)((void *)(uintptr_t)p->stream, p->scratch_out,
                                                            (size_t)out * ch * sizeof(float), NULL, 0, 0)
                      : 0;
-        ((ml_fn)(uintptr_t)p->fn_unlock)((void *)(uintptr_t)p->ml);
+        loop_leave(p);
         uint64_t after = now_ns();
         p->start_frame = stop;
         p->cursor++;

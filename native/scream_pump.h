@@ -26,8 +26,9 @@ struct scream_pump_sample {
 
 struct scream_pump {
     /* set by Python */
-    uint64_t ml, stream;                        /* pa_threaded_mainloop *, pa_stream * */
+    uint64_t ml, stream;                        /* pa_threaded_mainloop * (or pa_mainloop *), pa_stream * */
     uint64_t fn_lock, fn_unlock, fn_write, fn_underflow_index;
+    uint64_t fn_iterate;                        /* pa_mainloop_iterate when this thread runs the loop (fn_lock 0) */
     struct kv_resampler *resampler;
     float   *scratch_in, *scratch_out;          /* float frames (channels interleaved) */
     uint32_t scratch_in_frames, scratch_out_frames;

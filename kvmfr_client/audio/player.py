@@ -384,7 +384,8 @@ class Player:
             # -1: no underflow yet (pa_stream_get_underflow_index). Not read at the first write: an
             # underflow before the pump's first call would be taken as the baseline and go unhandled.
             p.underflow_index, p.underflow_valid = -1, 1
-            p.ml, p.stream, p.fn_lock, p.fn_unlock, p.fn_write, p.fn_underflow_index = stream.native_handles()
+            (p.ml, p.stream, p.fn_lock, p.fn_unlock, p.fn_write, p.fn_underflow_index,
+             p.fn_iterate) = stream.native_handles()
         p.resampler = self._resampler.native_state
         p.frame_bytes, p.channels, p.rate = fmt.frame_bytes, fmt.channels, fmt.rate
         p.ratio = self._controller.ratio
@@ -430,7 +431,10 @@ class Player:
             # packet) is in. With Pulse's usual prebuf (tlength - minreq) a first packet that had waited
             # most of the target for the stream to open was held until a few more had come: ~10 ms late.
             tlength=tlength * frame, minreq=minreq * frame, prebuf=max(1, fmt.rate // 1000) * frame,
-            maxlength=int(self.max_latency * 2 * fmt.rate) * frame, thread_setup=raise_thread_priority)
+            maxlength=int(self.max_latency * 2 * fmt.rate) * frame, thread_setup=raise_thread_priority,
+            # Driven, the stream is used by the source's thread only, which also runs its loop: no loop
+            # thread to wake per write (see pulse.PlaybackStream's own_loop).
+            own_loop=self.driven)
         self._fmt = fmt
         if self.on_stream_opened is not None:
             self.on_stream_opened()  # a source playing from its own thread queues what came meanwhile

@@ -1,5 +1,6 @@
 """A small ctypes binding to libpulse: one blocking PCM stream (libpulse-simple), playback or record, and
-pa_streams on a threaded main loop for playback (the player) and record (with the server's timing).
+pa_streams on a threaded main loop for playback (the player) and record (with the server's timing); a
+playback stream whose one user runs its loop itself (``own_loop``: the Scream UDP pump's).
 
 Why our own binding and not ``pasimple``: pasimple (the only maintained PyPI wrapper of the simple API)
 passes a NULL channel map to ``pa_simple_new``, so a 5.1 or 7.1 guest stream could not be placed on the
@@ -233,6 +234,9 @@ _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # indices of that moment, taken as they were, held the first seconds of a stream 3-6 ms above the target.
 SINK_MEAN_SAMPLES = 16
 SINK_SETTLE = 1.0
+# own_loop: the most passes of the loop per call (a bound: a pass that finds nothing to do ends it).
+OWN_LOOP_PASSES = 64
+AUTO_TIMING_EVERY = 1.5  # seconds between libpulse's automatic timing updates once a stream runs
 
 _vp, _i, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
 _CORE_SIGNATURES = {
@@ -246,6 +250,14 @@ _CORE_SIGNATURES = {
     "pa_threaded_mainloop_signal": (None, [_vp, _i]),
     "pa_threaded_mainloop_get_api": (_vp, [_vp]),
     "pa_threaded_mainloop_once_unlocked": (None, [_vp, _ONCE_CB, _vp]),
+    "pa_bytes_to_usec": (ctypes.c_uint64, [ctypes.c_uint64, ctypes.POINTER(_SampleSpec)]),
+    "pa_mainloop_new": (_vp, []),
+    "pa_mainloop_free": (None, [_vp]),
+    "pa_mainloop_get_api": (_vp, [_vp]),
+    "pa_mainloop_iterate": (_i, [_vp, _i, _vp]),
+    "pa_mainloop_prepare": (_i, [_vp, _i]),
+    "pa_mainloop_poll": (_i, [_vp]),
+    "pa_mainloop_dispatch": (_i, [_vp]),
     "pa_context_new": (_vp, [_vp, ctypes.c_char_p]),
     "pa_context_set_state_callback": (None, [_vp, _NOTIFY_CB, _vp]),
     "pa_context_connect": (_i, [_vp, ctypes.c_char_p, _i, _vp]),
@@ -285,17 +297,37 @@ class _MainloopStream:
     """A pa_stream on its own threaded main loop (thread name ``threaded-ml``): the loop, the context, the
     connection and the close, shared by :class:`PlaybackStream` and :class:`RecordStream`. A subclass sets
     its callbacks in :meth:`_prepare` and connects the stream in :meth:`_connect_stream`, both called with
-    the loop's lock held."""
+    the loop's lock held.
+
+    ``own_loop``: no loop thread; the one thread that uses the stream runs the loop itself (a plain
+    pa_mainloop), without waiting: each call first takes in what the server sent (timing updates,
+    underflow reports, the release of written blocks) and a write is sent before it returns. The threaded
+    loop costs a wake of its thread per write and a contended lock (the writer holds the lock when it
+    wakes that thread): per Scream packet, 2.7 wakes of the loop's thread and a preemption of the writer
+    (benchmarks/audio_wakes.py)."""
 
     _CONNECT = "pa_stream_connect"   # the call named in a failure to connect
+    CONNECT_POLL_US = 100_000  # own_loop: the longest wait for the server while connecting (the deadline is checked)
 
     def __init__(self, spec: StreamSpec, server: str | None, device: str | None, app_name: str,
-                 stream_name: str, attrs: tuple, timeout: float, thread_setup=None):
+                 stream_name: str, attrs: tuple, timeout: float, thread_setup=None, own_loop: bool = False):
         lib = _core_library()
         self.spec = spec
-        self._ml = lib.pa_threaded_mainloop_new()
+        self.own_loop = own_loop
         self._ctx = None
         self._stream = None
+        if own_loop:
+            self._ml = lib.pa_mainloop_new()
+            if not self._ml:
+                raise PulseError("pa_mainloop_new", -1, "cannot create a Pulse main loop")
+            self._on_state = _NOTIFY_CB(lambda *_: None)
+            try:
+                self._connect(lib, spec, server, device, app_name, stream_name, attrs, timeout)
+            except BaseException:
+                self.close()
+                raise
+            return
+        self._ml = lib.pa_threaded_mainloop_new()
         # Kept as attributes: ctypes callbacks must outlive every call Pulse makes to them.
         self._on_state = _NOTIFY_CB(lambda *_: lib.pa_threaded_mainloop_signal(self._ml, 0))
         if lib.pa_threaded_mainloop_start(self._ml) < 0:
@@ -316,6 +348,36 @@ class _MainloopStream:
             raise
         lib.pa_threaded_mainloop_unlock(self._ml)
 
+    def run_loop(self) -> None:
+        """(own_loop) Passes of the loop without waiting until nothing is left to do (at most
+        OWN_LOOP_PASSES): one pass reads or writes one piece of one message."""
+        lib = _core_library()
+        for _ in range(OWN_LOOP_PASSES):
+            if lib.pa_mainloop_iterate(self._ml, 0, None) <= 0:
+                break
+
+    def _lock(self, lib) -> None:
+        """Before a call on the stream: the threaded loop's lock; with our own loop, what the server sent."""
+        if self.own_loop:
+            self.run_loop()
+        else:
+            lib.pa_threaded_mainloop_lock(self._ml)
+
+    def _unlock(self, lib) -> None:
+        """After a call on the stream: the lock released; with our own loop, what was written sent."""
+        if self.own_loop:
+            self.run_loop()
+        else:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+
+    def _wait(self, lib) -> None:
+        """While connecting: until the server answers (own loop: at most CONNECT_POLL_US)."""
+        if self.own_loop:
+            if lib.pa_mainloop_prepare(self._ml, self.CONNECT_POLL_US) >= 0 and lib.pa_mainloop_poll(self._ml) >= 0:
+                lib.pa_mainloop_dispatch(self._ml)
+        else:
+            lib.pa_threaded_mainloop_wait(self._ml)
+
     def _prepare(self, lib) -> None:
         """Sets the stream's callbacks, before it connects."""
 
@@ -334,14 +396,15 @@ class _MainloopStream:
 
     def _connect(self, lib, spec, server, device, app_name, stream_name, attrs, timeout) -> None:
         deadline = time.monotonic() + timeout
-        self._ctx = lib.pa_context_new(lib.pa_threaded_mainloop_get_api(self._ml), app_name.encode())
+        api = lib.pa_mainloop_get_api(self._ml) if self.own_loop else lib.pa_threaded_mainloop_get_api(self._ml)
+        self._ctx = lib.pa_context_new(api, app_name.encode())
         lib.pa_context_set_state_callback(self._ctx, self._on_state, None)
         if lib.pa_context_connect(self._ctx, server.encode() if server else None, _CONTEXT_NOAUTOSPAWN, None) < 0:
             raise self._fail("pa_context_connect")
         while (state := lib.pa_context_get_state(self._ctx)) != _CONTEXT_READY:
             if state in (_CONTEXT_FAILED, _CONTEXT_TERMINATED) or time.monotonic() > deadline:
                 raise self._fail("pa_context_connect")
-            lib.pa_threaded_mainloop_wait(self._ml)
+            self._wait(lib)
         ss = _SampleSpec(spec.sample_format, spec.rate, spec.channels)
         cmap = _ChannelMap()
         cmap.channels = spec.channels
@@ -358,22 +421,23 @@ class _MainloopStream:
         while (state := lib.pa_stream_get_state(self._stream)) != _STREAM_READY:
             if state in (_STREAM_FAILED, _STREAM_TERMINATED) or time.monotonic() > deadline:
                 raise self._fail(self._CONNECT)
-            lib.pa_threaded_mainloop_wait(self._ml)
+            self._wait(lib)
 
     def buffer_attr(self) -> dict[str, int]:
         lib = _core_library()
-        lib.pa_threaded_mainloop_lock(self._ml)
+        self._lock(lib)
         try:
             a = lib.pa_stream_get_buffer_attr(self._stream).contents
             return {n: getattr(a, n) for n, _ in _BufferAttr._fields_}
         finally:
-            lib.pa_threaded_mainloop_unlock(self._ml)
+            self._unlock(lib)
 
     def close(self) -> None:
         lib = _core_library()
         if self._ml is None:
             return
-        lib.pa_threaded_mainloop_lock(self._ml)
+        if not self.own_loop:
+            lib.pa_threaded_mainloop_lock(self._ml)
         if self._stream:
             lib.pa_stream_disconnect(self._stream)
             lib.pa_stream_unref(self._stream)
@@ -382,9 +446,12 @@ class _MainloopStream:
             lib.pa_context_disconnect(self._ctx)
             lib.pa_context_unref(self._ctx)
             self._ctx = None
-        lib.pa_threaded_mainloop_unlock(self._ml)
-        lib.pa_threaded_mainloop_stop(self._ml)
-        lib.pa_threaded_mainloop_free(self._ml)
+        if self.own_loop:
+            lib.pa_mainloop_free(self._ml)
+        else:
+            lib.pa_threaded_mainloop_unlock(self._ml)
+            lib.pa_threaded_mainloop_stop(self._ml)
+            lib.pa_threaded_mainloop_free(self._ml)
         self._ml = None
 
 
@@ -400,8 +467,8 @@ class PlaybackStream(_MainloopStream):
     def __init__(self, spec: StreamSpec, *, server: str | None = None, device: str | None = None,
                  app_name: str = "kvmfr-client", stream_name: str = "guest audio", tlength: int | None = None,
                  maxlength: int | None = None, prebuf: int | None = None, minreq: int | None = None,
-                 timeout: float = 5.0, thread_setup=None):
-        self.underflows = 0
+                 timeout: float = 5.0, thread_setup=None, own_loop: bool = False):
+        self._underflows = 0
         self.underflow_at = 0.0  # when the last underflow report came (monotonic)
         self._sink_stamp: tuple[int, int] | None = None  # the timing update the mean last took in
         self._sink_samples = 0
@@ -409,7 +476,7 @@ class PlaybackStream(_MainloopStream):
         self._settled_at = float("inf")  # monotonic time from which the device's samples count
         self._on_underflow = _NOTIFY_CB(self._underflow)
         super().__init__(spec, server, device, app_name, stream_name, (maxlength, tlength, prebuf, minreq, None),
-                         timeout, thread_setup)
+                         timeout, thread_setup, own_loop)
         self._settled_at = time.monotonic() + SINK_SETTLE
 
     def _prepare(self, lib) -> None:
@@ -421,35 +488,52 @@ class PlaybackStream(_MainloopStream):
 
     def _underflow(self, *_):
         self.underflow_at = time.monotonic()
-        self.underflows += 1
+        self._underflows += 1
+
+    @property
+    def underflows(self) -> int:
+        """Pulse's underflow reports so far (own_loop: including those that came since the last call)."""
+        if self.own_loop:
+            self.run_loop()
+        return self._underflows
 
     def underflow_index(self) -> int:
         """The write index at which the stream last ran dry, as the server reported it (-1: never)."""
         lib = _core_library()
-        lib.pa_threaded_mainloop_lock(self._ml)
+        self._lock(lib)
         try:
             return int(lib.pa_stream_get_underflow_index(self._stream))
         finally:
-            lib.pa_threaded_mainloop_unlock(self._ml)
+            self._unlock(lib)
 
-    def native_handles(self) -> tuple[int, int, int, int, int, int]:
-        """For native code that writes to this stream under the mainloop's lock (native/scream_pump.c):
-        the mainloop and the stream, and the addresses of pa_threaded_mainloop_lock, _unlock,
-        pa_stream_write and pa_stream_get_underflow_index in the library this module loaded."""
+    def native_handles(self) -> tuple[int, int, int, int, int, int, int]:
+        """For native code that writes to this stream (native/scream_pump.c): the mainloop and the
+        stream, and the addresses of pa_threaded_mainloop_lock, _unlock (0 with our own loop),
+        pa_stream_write, pa_stream_get_underflow_index and pa_mainloop_iterate (0 with a loop thread) in
+        the library this module loaded."""
         lib = _core_library()
-        fns = (lib.pa_threaded_mainloop_lock, lib.pa_threaded_mainloop_unlock, lib.pa_stream_write,
-               lib.pa_stream_get_underflow_index)
-        return (self._ml, self._stream, *(ctypes.cast(fn, ctypes.c_void_p).value for fn in fns))
+
+        def address(fn) -> int:
+            return ctypes.cast(fn, ctypes.c_void_p).value or 0
+
+        if self.own_loop:
+            lock = unlock = 0
+            iterate = address(lib.pa_mainloop_iterate)
+        else:
+            lock, unlock = address(lib.pa_threaded_mainloop_lock), address(lib.pa_threaded_mainloop_unlock)
+            iterate = 0
+        return (self._ml, self._stream, lock, unlock, address(lib.pa_stream_write),
+                address(lib.pa_stream_get_underflow_index), iterate)
 
     def write(self, data: bytes) -> None:
         lib = _core_library()
-        lib.pa_threaded_mainloop_lock(self._ml)
+        self._lock(lib)
         try:
             # free_cb NULL: libpulse copies the data before returning. A lost stream fails here.
             if lib.pa_stream_write(self._stream, data, len(data), None, 0, _SEEK_RELATIVE) < 0:
                 raise self._fail("pa_stream_write")
         finally:
-            lib.pa_threaded_mainloop_unlock(self._ml)
+            self._unlock(lib)
 
     def _timing(self) -> tuple[int, float, int, bool] | None:
         """(latency, the device's part of it (averaged over the timing updates while the stream plays,
@@ -458,7 +542,7 @@ class PlaybackStream(_MainloopStream):
         lib = _core_library()
         usec = ctypes.c_uint64(0)
         negative = ctypes.c_int(0)
-        lib.pa_threaded_mainloop_lock(self._ml)
+        self._lock(lib)
         try:
             rc = lib.pa_stream_get_latency(self._stream, ctypes.byref(usec), ctypes.byref(negative))
             info = lib.pa_stream_get_timing_info(self._stream)
@@ -468,10 +552,12 @@ class PlaybackStream(_MainloopStream):
                 playing = bool(i.playing)
                 dry = (not (playing or i.read_index_corrupt or i.write_index_corrupt)
                        and i.write_index <= i.read_index)
+                if self.own_loop and rc == 0:
+                    rc, usec.value, negative.value = self._own_latency(lib, i, rc, usec.value, negative.value)
             else:
                 stamp, sink_usec, configured, playing, dry = None, 0, 0, True, False
         finally:
-            lib.pa_threaded_mainloop_unlock(self._ml)
+            self._unlock(lib)
         if rc < 0:
             if rc == -_ERR_NODATA:
                 return None
@@ -485,6 +571,28 @@ class PlaybackStream(_MainloopStream):
                 self._sink_mean += (sink_usec - self._sink_mean) / self._sink_samples
         latency = -int(usec.value) if negative.value else int(usec.value)
         return latency, self._sink_mean, configured, dry
+
+    def _own_latency(self, lib, i: _TimingInfo, rc: int, usec: int, negative: int) -> tuple[int, int, int]:
+        """(own_loop) The latency from the last timing update as the server stamped it: what the sink held
+        then, plus the stream's write index (ours, corrected for the writes since) less its read index,
+        less the time played since. libpulse's own interpolation places the update at the moment this
+        thread took it in, less the request's transport time: a reply that waited in the socket until
+        the next packet (0-6 ms) read as that much more latency, and the drift controller held the real
+        latency 5.5 ms below the target (benchmarks/audio.py, 19 ms: 13.1 ms median)."""
+        if not i.playing or i.read_index_corrupt or i.write_index_corrupt:
+            return rc, usec, negative
+        age = time.time() - (i.timestamp.tv_sec + i.timestamp.tv_usec / 1e6)
+        if not 0 <= age < 2 * AUTO_TIMING_EVERY:   # the wall clock stepped: libpulse's figure
+            return rc, usec, negative
+        if self.underflow_at > time.monotonic() - age:
+            # The stream ran dry after the update: the time since did not all play. libpulse's figure
+            # until the next update (the player refills from it, as with the threaded loop).
+            return rc, usec, negative
+        ss = _SampleSpec(self.spec.sample_format, self.spec.rate, self.spec.channels)
+        held = i.write_index - i.read_index
+        buffered = lib.pa_bytes_to_usec(abs(held), ctypes.byref(ss)) * (1 if held >= 0 else -1)
+        latency = int(i.sink_usec) + buffered - int(age * 1e6)
+        return 0, abs(latency), int(latency < 0)
 
     def latency(self) -> float | None:
         """Seconds until a frame written now is heard; None before the first timing update."""
