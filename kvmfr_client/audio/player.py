@@ -152,6 +152,11 @@ class Player:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
+        if self.driven and self.running:
+            # The source's thread did not end (stopped first, 2 s allowed): it may still be in the stream, whose
+            # loop it runs itself without a lock (own_loop), so the stream is left to the process's exit.
+            log.warning("audio: the source's thread did not stop; its Pulse stream is left open")
+            return
         self._close()
 
     def set_volume(self, gain: float) -> None:

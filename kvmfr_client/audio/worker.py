@@ -23,7 +23,8 @@ class Worker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-            self._thread = None
+            if not self._thread.is_alive():   # one that did not end stays known (a driven player asks)
+                self._thread = None
         self._close()
 
     def _run(self) -> None:  # pragma: no cover - abstract

@@ -83,3 +83,26 @@ def test_the_pumps_stream_runs_its_loop_in_the_callers_thread(pulse):
     # this thread took it in, read 24.1 and 27.2 (see PlaybackStream._own_latency).
     assert all(q is not None for q in queued)
     assert 19 <= np.median([q * 1000 for q in queued]) <= 25.5, queued
+
+
+class _Stream:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_driven_players_stream_is_left_open_while_its_sources_thread_still_runs():
+    # The pump runs the stream's loop itself without a lock: closing it under a thread that did not stop
+    # would race that thread (Player.stop after the source's stop gave up waiting).
+    from kvmfr_client.audio.player import Player
+    player = Player()
+    player.driven = True
+    running = [True]
+    player.driver_running = lambda: running[0]
+    player._stream = stream = _Stream()
+    player.stop()
+    assert not stream.closed
+    running[0] = False
+    player.stop()
+    assert stream.closed
