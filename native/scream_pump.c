@@ -23,11 +23,10 @@ typedef int (*iterate_fn)(void *, int, int *);
 /* Our own loop (the caller's thread runs it, pulse.py's own_loop): passes without waiting until nothing
  * is left to do, which takes in what the server sent (an underflow report before the check, the release
  * of written blocks) and sends what was written. One pass reads or writes one piece of one message; a
- * flood's writes left the server's messages behind. Bounded: a pass that finds nothing to do ends it. */
-#define LOOP_PASSES 64
+ * flood's writes left the server's messages behind. Bounded (SCREAM_PUMP_LOOP_PASSES). */
 static void loop_run(const struct scream_pump *p)
 {
-    for (int i = 0; i < LOOP_PASSES; ++i)
+    for (int i = 0; i < SCREAM_PUMP_LOOP_PASSES; ++i)
         if (((iterate_fn)(uintptr_t)p->fn_iterate)((void *)(uintptr_t)p->ml, 0, NULL) <= 0)
             break;
 }

@@ -6,6 +6,9 @@
  */
 
 #define SCREAM_PUMP_SAMPLES     64
+/* A caller that runs its stream's loop itself (pulse.py's own_loop) runs at most this many passes of it
+ * per call, without waiting: a pass that finds nothing to do ends it sooner. */
+#define SCREAM_PUMP_LOOP_PASSES 64
 
 /* why scream_pump returned */
 #define SCREAM_PUMP_RX          1     /* scream_rx status in rx_status (HEADER, ERROR, a new sender, IDLE) */

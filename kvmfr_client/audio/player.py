@@ -459,14 +459,15 @@ class Player:
         # about a second into the stream). The device's latency is what we asked for until the server
         # says otherwise (DEVICE_REFRESH).
         # The sink renders ahead from a stream as soon as it plays, so its share (what it holds on
-        # average: half the device latency, as PlaybackStream assumes until the server's figures come)
+        # average: pulse.SINK_SHARE_STANDIN of the device latency until the server's figures come)
         # leaves the queue at once, as after an underrun's refill (see _play). Not counted, the first
         # seconds of each stream played 2-2.5 ms below the target (5 ms device) until the drift
         # controller, inactive for its first seconds, took it back.
         now = time.monotonic()
         self._device_checked = now
         self._device = device
-        cushion = self.target + device / 2 - max(self.buffer.level(), now - first_arrived)
+        share = device * pulse.SINK_SHARE_STANDIN
+        cushion = self.target + share - max(self.buffer.level(), now - first_arrived)
         self._skip = 0.0
         if cushion < -EXCESS_TOLERANCE:
             # A server so slow to open the stream that the first packets would play far too late:

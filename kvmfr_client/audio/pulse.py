@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
+from kvmfr_client.core.native import lib as native
+
 # pa_sample_format_t
 SAMPLE_S16LE = 3
 SAMPLE_FLOAT32LE = 5
@@ -227,15 +229,14 @@ _ONCE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # stream's first SINK_SETTLE seconds are left out: the sink re-renders its whole buffer to mix a new stream
 # in, and the updates of that moment (every 10-320 ms at first) read it nearly full (4.3-4.8 of 5 ms, against
 # a mean of 2.7 ms afterwards): in a mean over 16 samples they would stand for the first twenty seconds.
-# Until a sample counts, half the configured latency stands in for the mean. A stream that ran dry (not
+# Until a sample counts, SINK_SHARE_STANDIN of the configured latency stands in for the mean. A stream that ran dry (not
 # playing, the server's read index at its write index, nothing written since) reads empty: libpulse's
 # interpolated latency read 0-2.6 ms either side of it. Only then: a stream the last update saw not
 # playing with audio in it (waiting for its prebuffer at the start) may have started since, and its
 # indices of that moment, taken as they were, held the first seconds of a stream 3-6 ms above the target.
 SINK_MEAN_SAMPLES = 16
+SINK_SHARE_STANDIN = 0.5  # of the device's configured latency: the mean until a sample counts
 SINK_SETTLE = 1.0
-# own_loop: the most passes of the loop per call (a bound: a pass that finds nothing to do ends it).
-OWN_LOOP_PASSES = 64
 AUTO_TIMING_EVERY = 1.5  # seconds between libpulse's automatic timing updates once a stream runs
 
 _vp, _i, _sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
@@ -350,9 +351,10 @@ class _MainloopStream:
 
     def run_loop(self) -> None:
         """(own_loop) Passes of the loop without waiting until nothing is left to do (at most
-        OWN_LOOP_PASSES): one pass reads or writes one piece of one message."""
+        SCREAM_PUMP_LOOP_PASSES, the bound the pump's C applies too): one pass reads or writes one piece of
+        one message."""
         lib = _core_library()
-        for _ in range(OWN_LOOP_PASSES):
+        for _ in range(native.SCREAM_PUMP_LOOP_PASSES):
             if lib.pa_mainloop_iterate(self._ml, 0, None) <= 0:
                 break
 
@@ -565,7 +567,7 @@ class PlaybackStream(_MainloopStream):
         if stamp is not None and stamp != self._sink_stamp:
             self._sink_stamp = stamp
             if self._sink_samples == 0:  # the stand-in, counted as one sample
-                self._sink_mean, self._sink_samples = configured / 2, 1
+                self._sink_mean, self._sink_samples = configured * SINK_SHARE_STANDIN, 1
             if playing and time.monotonic() >= self._settled_at:
                 self._sink_samples = min(self._sink_samples + 1, SINK_MEAN_SAMPLES)
                 self._sink_mean += (sink_usec - self._sink_mean) / self._sink_samples
@@ -627,20 +629,14 @@ class RecordTiming:
     ``at``: when (monotonic seconds; the server stamps it with the wall clock, converted on arrival);
     ``write_index``: bytes the source had put into the stream by then, counted from the stream's first;
     ``source_usec``: audio the source held that was not in the stream yet; ``sink_usec``: for a sink's
-    monitor, audio that sink had mixed and not yet played (0 for other sources)."""
+    monitor, audio that sink had mixed and not yet played (0 for other sources). The stream's latency,
+    source_usec - sink_usec, is signed: a monitor's is negative (its sink mixes ahead of playing), which
+    pa_simple_get_latency reports as 0; these are the server's figures as they came."""
 
     at: float
     write_index: int
     source_usec: int
     sink_usec: int
-
-    def time_of(self, index: int, bytes_per_second: float) -> float:
-        """When the source heard byte ``index`` of the stream (monotonic seconds): for a sink's monitor,
-        when the sink plays it. The stream's latency here is signed: a monitor's is negative (its sink
-        mixes ahead of playing), which pa_simple_get_latency reports as 0 and pa_stream_get_latency only
-        with its ``negative`` flag; this uses the server's figures as they came."""
-        heard = self.write_index / bytes_per_second + (self.source_usec - self.sink_usec) / 1e6
-        return self.at + index / bytes_per_second - heard
 
 
 class Captured(NamedTuple):
