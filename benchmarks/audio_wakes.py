@@ -145,4 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:   # run()'s clean-up has stopped what it started
+        print("audio_wakes: interrupted", file=sys.stderr)
+        sys.exit(130)
